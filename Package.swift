@@ -1,0 +1,39 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Layers follow the data: dump → store → query → (API → wire, later issues).
+// See Sources/README.md for what each module may import.
+let optimize: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+
+let package = Package(
+    name: "Tally",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "tally", targets: ["tally"]),
+        .library(name: "TallyStorage", targets: ["TallyStorage"]),
+        .library(name: "TallyIngest", targets: ["TallyIngest"]),
+        .library(name: "TallyQuery", targets: ["TallyQuery"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        .systemLibrary(name: "CLZ4", path: "Sources/CLZ4", pkgConfig: "liblz4",
+                       providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "TallyStorage", dependencies: ["CLZ4"], swiftSettings: optimize),
+        .target(name: "TallyIngest",
+                dependencies: ["TallyStorage", "CLZ4", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: optimize),
+        .target(name: "TallyQuery", dependencies: ["TallyStorage"], swiftSettings: optimize),
+        .executableTarget(name: "tally",
+                          dependencies: ["TallyStorage", "TallyIngest", "TallyQuery",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: optimize),
+        .testTarget(name: "TallyStorageTests", dependencies: ["TallyStorage"]),
+        .testTarget(name: "TallyIngestTests", dependencies: ["TallyIngest", "TallyStorage"]),
+        .testTarget(name: "TallyQueryTests", dependencies: ["TallyQuery", "TallyIngest", "TallyStorage"]),
+    ]
+)

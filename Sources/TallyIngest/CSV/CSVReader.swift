@@ -1,0 +1,223 @@
+/// Streams RFC 4180 records out of a ``ByteSource`` without holding the file: one buffer that
+/// grows only to the longest record, refilled as records are consumed.
+///
+/// An empty unquoted field is NULL; `""` is an empty string. Line ends are LF or CRLF; a quoted
+/// field may span lines. A UTF-8 byte-order mark at the start is skipped.
+public final class CSVReader {
+    public let file: String
+    var source: any ByteSource
+    var buffer: UnsafeMutableRawBufferPointer
+    var pos = 0
+    var end = 0
+    var eof = false
+    var firstChunk = true
+    /// Physical line of the next record.
+    var nextLine = 1
+    /// Physical line where the current record starts (1-based).
+    public private(set) var line = 0
+    public private(set) var fieldCount = 0
+    var fStart: [Int] = []
+    var fEnd: [Int] = []
+    var fQuoted: [Bool] = []
+    var fEscaped: [Bool] = []
+    var anyEscaped = false
+
+    public init(source: any ByteSource, file: String, initialCapacity: Int = 1 << 20) {
+        self.source = source
+        self.file = file
+        buffer = .allocate(byteCount: initialCapacity, alignment: 16)
+    }
+
+    deinit { buffer.deallocate() }
+
+    /// Bytes consumed from storage so far (compressed, for compressed files).
+    public var storedBytesRead: Int { source.storedBytesRead }
+
+    func error(_ expected: String, column: Int, found: String? = nil, kind: LoadError.Kind = .badCSV) -> LoadError {
+        LoadError(kind, file: file, line: line, column: column, expected: expected, found: found)
+    }
+
+    /// Reads more bytes, keeping the current record (from `keep`) at the buffer start.
+    /// Returns the shift applied to offsets, or `nil` at end of input.
+    func refill(keep: Int) throws -> Int? {
+        if eof { return nil }
+        let shift = keep
+        let live = end - keep
+        if live > 0 && keep > 0 {
+            (buffer.baseAddress! ).copyMemory(from: buffer.baseAddress! + keep, byteCount: live)
+        }
+        end = live
+        if end == buffer.count {
+            let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: buffer.count * 2, alignment: 16)
+            bigger.baseAddress!.copyMemory(from: buffer.baseAddress!, byteCount: end)
+            buffer.deallocate()
+            buffer = bigger
+        }
+        let n: Int
+        do {
+            n = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[end...]))
+        } catch let e as DecompressionError {
+            line = nextLine
+            throw error(e.message, column: 1, kind: e.truncated ? .truncated : .badCompression)
+        }
+        if n == 0 { eof = true }
+        if firstChunk && n >= 3 {
+            firstChunk = false
+            let b = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            if b[end] == 0xEF && b[end + 1] == 0xBB && b[end + 2] == 0xBF {
+                (buffer.baseAddress! + end).copyMemory(from: buffer.baseAddress! + end + 3, byteCount: n - 3)
+                end += n - 3
+                return shift
+            }
+        }
+        end += n
+        return shift
+    }
+
+    /// Advances to the next record; `false` at the end of the file.
+    public func next() throws -> Bool {
+        restart: while true {
+            let b = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            var i = pos
+            var lines = 0
+            fieldCount = 0
+            anyEscaped = false
+            line = nextLine
+            if i == end {
+                guard let s = try refill(keep: pos) else { return false }
+                pos -= s
+                if end == pos { return false }
+                continue restart
+            }
+            while true {
+                // One field starting at i.
+                if fieldCount == fStart.count {
+                    fStart.append(0); fEnd.append(0); fQuoted.append(false); fEscaped.append(false)
+                }
+                if i < end && b[i] == 34 {  // '"'
+                    var j = i + 1
+                    var escaped = false
+                    while true {
+                        if j >= end {
+                            if try refillOrEOF() { continue restart }
+                            throw error("a closing quote before the end of the file", column: fieldCount + 1)
+                        }
+                        let c = b[j]
+                        if c == 34 {
+                            if j + 1 >= end {
+                                if try refillOrEOF() { continue restart }
+                                break
+                            }
+                            if b[j + 1] == 34 { escaped = true; j += 2; continue }
+                            break
+                        }
+                        if c == 10 { lines += 1 }
+                        j += 1
+                    }
+                    // j is the closing quote.
+                    fStart[fieldCount] = i + 1
+                    fEnd[fieldCount] = j
+                    fQuoted[fieldCount] = true
+                    fEscaped[fieldCount] = escaped
+                    anyEscaped = anyEscaped || escaped
+                    fieldCount += 1
+                    i = j + 1
+                    if i >= end {
+                        if try refillOrEOF() { continue restart }
+                        return finish(at: end, lines: lines)
+                    }
+                    let c = b[i]
+                    if c == 44 { i += 1; continue }
+                    if c == 10 { return finish(at: i + 1, lines: lines + 1) }
+                    if c == 13 {
+                        if i + 1 >= end { if try refillOrEOF() { continue restart } }
+                        if i + 1 < end && b[i + 1] == 10 { return finish(at: i + 2, lines: lines + 1) }
+                    }
+                    throw error("a comma or line end after a closing quote", column: fieldCount,
+                                found: String(decoding: [c], as: UTF8.self))
+                } else {
+                    var j = i
+                    while j < end {
+                        let c = b[j]
+                        if c == 44 || c == 10 || c == 13 || c == 34 { break }
+                        j += 1
+                    }
+                    if j >= end {
+                        if try refillOrEOF() { continue restart }
+                        fStart[fieldCount] = i; fEnd[fieldCount] = j; fQuoted[fieldCount] = false
+                        fEscaped[fieldCount] = false
+                        fieldCount += 1
+                        return finish(at: end, lines: lines)
+                    }
+                    let c = b[j]
+                    if c == 34 {
+                        throw error("no quote inside an unquoted field (quote the whole field)", column: fieldCount + 1)
+                    }
+                    fStart[fieldCount] = i; fEnd[fieldCount] = j; fQuoted[fieldCount] = false
+                    fEscaped[fieldCount] = false
+                    fieldCount += 1
+                    if c == 44 { i = j + 1; continue }
+                    if c == 10 { return finish(at: j + 1, lines: lines + 1) }
+                    // CR
+                    if j + 1 >= end { if try refillOrEOF() { continue restart } }
+                    if j + 1 < end && b[j + 1] == 10 { return finish(at: j + 2, lines: lines + 1) }
+                    throw error("LF after CR (line ends are LF or CRLF)", column: fieldCount)
+                }
+            }
+        }
+    }
+
+    /// Refills keeping the current record; `true` when more bytes came (re-parse the record).
+    private func refillOrEOF() throws -> Bool {
+        guard let s = try refill(keep: pos) else { return false }
+        pos -= s
+        return true
+    }
+
+    private func finish(at next: Int, lines: Int) -> Bool {
+        if anyEscaped {
+            // Only now: a record re-parsed after a refill must still see its original bytes.
+            let b = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            for f in 0..<fieldCount where fEscaped[f] { fEnd[f] = unescape(b, fStart[f], fEnd[f]) }
+        }
+        pos = next
+        nextLine += lines
+        return true
+    }
+
+    /// Collapses doubled quotes in place; returns the new end.
+    private func unescape(_ b: UnsafeMutablePointer<UInt8>, _ s: Int, _ e: Int) -> Int {
+        var r = s, w = s
+        while r < e {
+            b[w] = b[r]
+            if b[r] == 34 { r += 1 }
+            r += 1
+            w += 1
+        }
+        return w
+    }
+
+    /// The raw bytes of field `i` of the current record (quotes removed, `""` collapsed).
+    @inline(__always)
+    public func bytes(_ i: Int) -> UnsafeBufferPointer<UInt8> {
+        let b = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: UInt8.self)
+        return UnsafeBufferPointer(start: b + fStart[i], count: fEnd[i] - fStart[i])
+    }
+
+    /// Whether field `i` is NULL: empty and unquoted.
+    @inline(__always)
+    public func isNull(_ i: Int) -> Bool { !fQuoted[i] && fEnd[i] == fStart[i] }
+
+    /// Field `i` as text, `nil` for NULL; throws on invalid UTF-8.
+    public func string(_ i: Int, name: String? = nil) throws -> String? {
+        if isNull(i) { return nil }
+        guard let s = String(validating: bytes(i), as: UTF8.self) else {
+            throw LoadError(.badText, file: file, line: line, column: i + 1, columnName: name,
+                            expected: "UTF-8 text")
+        }
+        return s
+    }
+
+    /// Field `i` shown for an error message.
+    public func display(_ i: Int) -> String { String(decoding: bytes(i), as: UTF8.self) }
+}

@@ -1,0 +1,63 @@
+/// A standalone roaring-style bitmap: one ``BitmapRef`` in an arena of its own.
+///
+/// Stores keep thousands of bitmaps in one shared arena; this type is for everything else
+/// (filters built from a request, tests, benchmarks).
+public struct Bitmap: Sendable {
+    public let arena: BitmapArena
+    public let ref: BitmapRef
+
+    /// Builds from values in any order, duplicates allowed; every value must be `< domain`.
+    /// - Complexity: O(n log n).
+    public init<S: Sequence>(_ values: S, domain: Int) where S.Element == UInt32 {
+        var sorted = Array(values)
+        sorted.sort()
+        var unique: [UInt32] = []
+        unique.reserveCapacity(sorted.count)
+        for v in sorted where unique.last != v { unique.append(v) }
+        var b = BitmapArenaBuilder(domain: domain)
+        ref = b.append(sorted: unique)
+        arena = b.finish()
+    }
+
+    public var cardinality: Int { arena.cardinality(ref) }
+    public var values: [UInt32] { arena.values(ref) }
+
+    /// Container kinds, in order (for tests and diagnostics).
+    public var containerKinds: [ContainerKind] {
+        (Int(ref.start)..<Int(ref.end)).map { arena.headers[$0].kind }
+    }
+
+    /// ORs this bitmap into `set`.
+    public func formUnion(into set: UserSet) { arena.formUnion(ref, into: set) }
+
+    /// Number of values also in `set`.
+    public func intersectionCount(_ set: UserSet) -> Int { arena.intersectionCount(ref, set) }
+
+    /// Cardinality of the union of `bitmaps`, without building it.
+    /// - Complexity: O(Σ container work + touched chunks × 1024).
+    public static func unionCardinality(_ bitmaps: [Bitmap], scratch: UserSet) -> Int {
+        scratch.clear()
+        for b in bitmaps { b.formUnion(into: scratch) }
+        let n = scratch.count
+        scratch.clear()
+        return n
+    }
+
+    /// Cardinality of the intersection with `other`, without building it.
+    public func intersectionCardinality(_ other: Bitmap, scratch: UserSet) -> Int {
+        scratch.clear()
+        formUnion(into: scratch)
+        let n = other.intersectionCount(scratch)
+        scratch.clear()
+        return n
+    }
+
+    /// The union of `bitmaps` as a new bitmap.
+    public static func union(_ bitmaps: [Bitmap], domain: Int, scratch: UserSet) -> Bitmap {
+        scratch.clear()
+        for b in bitmaps { b.formUnion(into: scratch) }
+        let v = scratch.sortedValues()
+        scratch.clear()
+        return Bitmap(v, domain: domain)
+    }
+}

@@ -1,0 +1,184 @@
+/// Immutable storage for many roaring-style bitmaps over one user domain: container headers
+/// plus two payload pools, allocated once. A store's per-app, per-level bitmaps all live in one
+/// arena, so a bitmap costs 12 bytes of header per container and no allocation of its own.
+public final class BitmapArena: @unchecked Sendable {
+    public let domain: Int
+    public let wordCount: Int
+    public let headers: UnsafeMutableBufferPointer<ContainerHeader>
+    public let pool16: UnsafeMutableBufferPointer<UInt16>
+    public let pool64: UnsafeMutableBufferPointer<UInt64>
+
+    init(domain: Int, headers: [ContainerHeader], pool16: [UInt16], pool64: [UInt64]) {
+        self.domain = domain
+        wordCount = max(1, (domain + 63) >> 6)
+        func copy<T>(_ a: [T]) -> UnsafeMutableBufferPointer<T> {
+            let p = UnsafeMutableBufferPointer<T>.allocate(capacity: max(a.count, 1))
+            _ = p.initialize(from: a)
+            return UnsafeMutableBufferPointer(rebasing: p[0..<a.count])
+        }
+        self.headers = copy(headers)
+        self.pool16 = copy(pool16)
+        self.pool64 = copy(pool64)
+    }
+
+    deinit {
+        headers.deallocate()
+        pool16.deallocate()
+        pool64.deallocate()
+    }
+
+    /// Bytes held by headers and pools.
+    public var byteCount: Int {
+        headers.count * MemoryLayout<ContainerHeader>.stride + pool16.count * 2 + pool64.count * 8
+    }
+
+    @inlinable @inline(__always)
+    func chunkWords(_ key: Int) -> Int { min(1024, wordCount &- (key &<< 10)) }
+
+    /// Number of values in `b`.
+    /// - Complexity: O(containers).
+    @inlinable
+    public func cardinality(_ b: BitmapRef) -> Int {
+        var n = 0
+        var i = Int(b.start)
+        while i < Int(b.end) { n &+= Int(headers[i].cardinality); i &+= 1 }
+        return n
+    }
+
+    /// ORs every value of `b` into `set`.
+    /// - Complexity: O(values) for arrays, O(words) for bitsets, O(runs + covered words) for runs.
+    @inlinable
+    public func formUnion(_ b: BitmapRef, into set: UserSet) {
+        var i = Int(b.start)
+        let words = set.words
+        while i < Int(b.end) {
+            let h = headers[i]
+            let key = Int(h.key)
+            set.touch(key)
+            let off = Int(h.offset)
+            switch h.kind {
+            case .array:
+                let base = UInt32(h.key) &<< 16
+                let p = pool16.baseAddress! + off
+                for j in 0..<Int(h.cardinality) {
+                    let v = base | UInt32(p[j])
+                    words[Int(v &>> 6)] |= 1 &<< UInt64(v & 63)
+                }
+            case .bitset:
+                let dst = words + (key &<< 10)
+                let src = pool64.baseAddress! + off
+                for j in 0..<chunkWords(key) { dst[j] |= src[j] }
+            case .run:
+                let p = pool16.baseAddress! + off
+                let base = key &<< 16
+                for r in 0..<Int(p[0]) {
+                    let s = base &+ Int(p[1 &+ 2 &* r]), e = s &+ Int(p[2 &+ 2 &* r])
+                    UserSet.setRange(words, s, e)
+                }
+            }
+            i &+= 1
+        }
+    }
+
+    /// Number of values of `b` that are also in `set`.
+    @inlinable
+    public func intersectionCount(_ b: BitmapRef, _ set: UserSet) -> Int {
+        var n = 0
+        var i = Int(b.start)
+        let words = set.words
+        while i < Int(b.end) {
+            let h = headers[i]
+            let key = Int(h.key)
+            let off = Int(h.offset)
+            switch h.kind {
+            case .array:
+                let base = UInt32(h.key) &<< 16
+                let p = pool16.baseAddress! + off
+                for j in 0..<Int(h.cardinality) {
+                    let v = base | UInt32(p[j])
+                    n &+= Int((words[Int(v &>> 6)] &>> UInt64(v & 63)) & 1)
+                }
+            case .bitset:
+                let dst = words + (key &<< 10)
+                let src = pool64.baseAddress! + off
+                for j in 0..<chunkWords(key) { n &+= (dst[j] & src[j]).nonzeroBitCount }
+            case .run:
+                let p = pool16.baseAddress! + off
+                let base = key &<< 16
+                for r in 0..<Int(p[0]) {
+                    let s = base &+ Int(p[1 &+ 2 &* r]), e = s &+ Int(p[2 &+ 2 &* r])
+                    n &+= UserSet.countRange(words, s, e)
+                }
+            }
+            i &+= 1
+        }
+        return n
+    }
+
+    /// Calls `body` with each value of `b`, ascending.
+    public func forEach(_ b: BitmapRef, _ body: (UInt32) -> Void) {
+        var i = Int(b.start)
+        while i < Int(b.end) {
+            let h = headers[i]
+            let base = UInt32(h.key) &<< 16
+            let off = Int(h.offset)
+            switch h.kind {
+            case .array:
+                for j in 0..<Int(h.cardinality) { body(base | UInt32(pool16[off &+ j])) }
+            case .bitset:
+                for j in 0..<chunkWords(Int(h.key)) {
+                    var w = pool64[off &+ j]
+                    while w != 0 {
+                        body(base | UInt32((j &<< 6) &+ w.trailingZeroBitCount))
+                        w &= w &- 1
+                    }
+                }
+            case .run:
+                for r in 0..<Int(pool16[off]) {
+                    let s = UInt32(pool16[off &+ 1 &+ 2 &* r]), l = UInt32(pool16[off &+ 2 &+ 2 &* r])
+                    for v in s...(s &+ l) { body(base | v) }
+                }
+            }
+            i &+= 1
+        }
+    }
+
+    /// The values of `b`, ascending.
+    public func values(_ b: BitmapRef) -> [UInt32] {
+        var out: [UInt32] = []
+        out.reserveCapacity(cardinality(b))
+        forEach(b) { out.append($0) }
+        return out
+    }
+}
+
+extension UserSet {
+    /// Sets bits `s…e` (inclusive) in `words`.
+    @inlinable @inline(__always)
+    public static func setRange(_ words: UnsafeMutablePointer<UInt64>, _ s: Int, _ e: Int) {
+        let ws = s &>> 6, we = e &>> 6
+        let first = ~UInt64(0) &<< UInt64(s & 63)
+        let last = ~UInt64(0) &>> UInt64(63 &- (e & 63))
+        if ws == we {
+            words[ws] |= first & last
+            return
+        }
+        words[ws] |= first
+        var w = ws &+ 1
+        while w < we { words[w] = ~0; w &+= 1 }
+        words[we] |= last
+    }
+
+    /// Counts set bits `s…e` (inclusive) in `words`.
+    @inlinable @inline(__always)
+    public static func countRange(_ words: UnsafeMutablePointer<UInt64>, _ s: Int, _ e: Int) -> Int {
+        let ws = s &>> 6, we = e &>> 6
+        let first = ~UInt64(0) &<< UInt64(s & 63)
+        let last = ~UInt64(0) &>> UInt64(63 &- (e & 63))
+        if ws == we { return (words[ws] & first & last).nonzeroBitCount }
+        var n = (words[ws] & first).nonzeroBitCount &+ (words[we] & last).nonzeroBitCount
+        var w = ws &+ 1
+        while w < we { n &+= words[w].nonzeroBitCount; w &+= 1 }
+        return n
+    }
+}

@@ -1,0 +1,102 @@
+/// Appends bitmaps to growing pools, choosing for each container the smallest encoding, then
+/// freezes them into a ``BitmapArena``.
+public struct BitmapArenaBuilder {
+    public let domain: Int
+    let wordCount: Int
+    var headers: [ContainerHeader] = []
+    var pool16: [UInt16] = []
+    var pool64: [UInt64] = []
+
+    public init(domain: Int) {
+        self.domain = domain
+        wordCount = max(1, (domain + 63) >> 6)
+    }
+
+    /// Headers appended so far; the next bitmap starts here.
+    public var headerCount: Int { headers.count }
+
+    func chunkWords(_ key: Int) -> Int { min(1024, wordCount - (key << 10)) }
+
+    /// Appends the bitmap of `values`, which must be ascending, unique and below `domain`.
+    /// - Complexity: O(values).
+    public mutating func append(sorted values: UnsafeBufferPointer<UInt32>) -> BitmapRef {
+        let start = UInt32(headers.count)
+        var i = 0
+        let n = values.count
+        while i < n {
+            let key = values[i] >> 16
+            var j = i
+            var runs = 1
+            while j + 1 < n && values[j + 1] >> 16 == key {
+                if values[j + 1] != values[j] + 1 { runs += 1 }
+                j += 1
+            }
+            let card = j - i + 1
+            let words = chunkWords(Int(key))
+            let arrayBytes = 2 * card, bitsetBytes = 8 * words, runBytes = 2 + 4 * runs
+            if runBytes < arrayBytes && runBytes < bitsetBytes {
+                let off = pool16.count
+                pool16.append(UInt16(runs))
+                var s = values[i]
+                var prev = s
+                var k = i + 1
+                while k <= j {
+                    if values[k] != prev + 1 {
+                        pool16.append(UInt16(truncatingIfNeeded: s))
+                        pool16.append(UInt16(prev - s))
+                        s = values[k]
+                    }
+                    prev = values[k]
+                    k += 1
+                }
+                pool16.append(UInt16(truncatingIfNeeded: s))
+                pool16.append(UInt16(prev - s))
+                headers.append(ContainerHeader(key: UInt16(key), kind: .run, cardinality: UInt32(card),
+                                               offset: UInt32(off)))
+            } else if bitsetBytes < arrayBytes {
+                let off = pool64.count
+                pool64.append(contentsOf: repeatElement(0, count: words))
+                for k in i...j {
+                    let low = Int(values[k] & 0xFFFF)
+                    pool64[off + (low >> 6)] |= 1 << UInt64(low & 63)
+                }
+                headers.append(ContainerHeader(key: UInt16(key), kind: .bitset, cardinality: UInt32(card),
+                                               offset: UInt32(off)))
+            } else {
+                let off = pool16.count
+                for k in i...j { pool16.append(UInt16(truncatingIfNeeded: values[k])) }
+                headers.append(ContainerHeader(key: UInt16(key), kind: .array, cardinality: UInt32(card),
+                                               offset: UInt32(off)))
+            }
+            i = j + 1
+        }
+        return BitmapRef(start: start, end: UInt32(headers.count))
+    }
+
+    /// Appends the bitmap of `values` (ascending, unique).
+    public mutating func append(sorted values: [UInt32]) -> BitmapRef {
+        values.withUnsafeBufferPointer { append(sorted: $0) }
+    }
+
+    /// Appends the contents of `set`, then leaves `set` unchanged.
+    /// - Complexity: O(touched chunks × 1024 + values).
+    public mutating func append(_ set: UserSet, scratch: inout [UInt32]) -> BitmapRef {
+        scratch.removeAll(keepingCapacity: true)
+        for k in set.touched.sorted() {
+            let base = k << 10
+            for w in 0..<set.wordsInChunk(k) {
+                var x = set.words[base + w]
+                while x != 0 {
+                    scratch.append(UInt32(((base + w) << 6) + x.trailingZeroBitCount))
+                    x &= x &- 1
+                }
+            }
+        }
+        return scratch.withUnsafeBufferPointer { append(sorted: $0) }
+    }
+
+    /// Freezes everything appended into an immutable arena.
+    public func finish() -> BitmapArena {
+        BitmapArena(domain: domain, headers: headers, pool16: pool16, pool64: pool64)
+    }
+}

@@ -1,0 +1,51 @@
+/// The three roaring container kinds over one 16-bit chunk of the user domain.
+public enum ContainerKind: UInt8, Sendable {
+    /// Sorted `UInt16` values; the header's cardinality is the count.
+    case array = 0
+    /// A bitset trimmed to the words the domain can use in this chunk (at most 1024).
+    case bitset = 1
+    /// `[runCount, start0, lengthMinusOne0, start1, …]` in the 16-bit pool.
+    case run = 2
+}
+
+/// Tuning constants, with why (CRoaring keeps these in `perfparameters.h`).
+public enum BitmapTuning {
+    /// A chunk spans 2¹⁶ values, so a container is addressed by the high 16 bits of a user id.
+    public static let chunkBits = 16
+    /// Words of a full bitset container.
+    public static let wordsPerChunk = 1024
+    // The container kind is never a fixed threshold here: a store is built once and then served
+    // read-only, so each container takes whichever encoding is smallest in bytes (array: 2 per
+    // value; bitset: 8 per word the domain can use; run: 2 + 4 per run). A 20,000-user client's
+    // bitset is 313 words, so dense apps switch to bitsets from 1,252 users on, not 4,096.
+}
+
+/// Where one container lives in an arena. 12 bytes.
+public struct ContainerHeader: Sendable {
+    /// The high 16 bits of every value in the container.
+    public var key: UInt16
+    public var kind: ContainerKind
+    /// Number of values, 1…65536.
+    public var cardinality: UInt32
+    /// Index into `pool16` (array, run) or `pool64` (bitset).
+    public var offset: UInt32
+
+    @inlinable public init(key: UInt16, kind: ContainerKind, cardinality: UInt32, offset: UInt32) {
+        self.key = key
+        self.kind = kind
+        self.cardinality = cardinality
+        self.offset = offset
+    }
+}
+
+/// A bitmap stored in an arena: the half-open range of its container headers.
+public struct BitmapRef: Sendable, Hashable {
+    public var start: UInt32
+    public var end: UInt32
+    @inlinable public init(start: UInt32, end: UInt32) {
+        self.start = start
+        self.end = end
+    }
+    public static let empty = BitmapRef(start: 0, end: 0)
+    @inlinable public var isEmpty: Bool { start == end }
+}

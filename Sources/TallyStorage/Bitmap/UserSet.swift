@@ -1,0 +1,153 @@
+/// A mutable dense bitset over a client's user domain, reset in O(touched chunks).
+///
+/// Queries OR stored containers into it, intersect it with a filter, and count it. Only the
+/// 16-bit chunks that were written are cleared again, so on a sparse million-user domain a
+/// query costs what it touches, not the size of the domain.
+public final class UserSet: @unchecked Sendable {
+    /// Number of values the set can hold: `0..<domain`.
+    public let domain: Int
+    public let wordCount: Int
+    public let words: UnsafeMutablePointer<UInt64>
+    let chunkCount: Int
+    @usableFromInline var touched: [Int] = []
+    @usableFromInline var isTouched: [Bool]
+
+    /// - Complexity: O(domain / 64) to allocate and zero.
+    public init(domain: Int) {
+        self.domain = domain
+        wordCount = max(1, (domain + 63) >> 6)
+        words = .allocate(capacity: wordCount)
+        words.initialize(repeating: 0, count: wordCount)
+        chunkCount = (wordCount + 1023) >> 10
+        isTouched = [Bool](repeating: false, count: chunkCount)
+        touched.reserveCapacity(chunkCount)
+    }
+
+    deinit { words.deallocate() }
+
+    /// Words that chunk `key` spans in this domain (1024 except maybe for the last chunk).
+    @inlinable @inline(__always)
+    public func wordsInChunk(_ key: Int) -> Int { min(1024, wordCount &- (key &<< 10)) }
+
+    @usableFromInline @inline(__always) func touch(_ key: Int) {
+        if !isTouched[key] {
+            isTouched[key] = true
+            touched.append(key)
+        }
+    }
+
+    /// Marks every chunk touched; used before filling from an external dense source.
+    public func touchAll() {
+        for k in 0..<chunkCount { touch(k) }
+    }
+
+    /// Clears every touched chunk.
+    /// - Complexity: O(touched chunks × 1024).
+    public func clear() {
+        for k in touched {
+            let base = k &<< 10
+            (words + base).update(repeating: 0, count: wordsInChunk(k))
+            isTouched[k] = false
+        }
+        touched.removeAll(keepingCapacity: true)
+    }
+
+    @inlinable @inline(__always)
+    public func insert(_ v: UInt32) {
+        let i = Int(v &>> 6)
+        words[i] |= 1 &<< UInt64(v & 63)
+    }
+
+    /// Inserts a value and marks its chunk touched.
+    public func add(_ v: UInt32) {
+        touch(Int(v &>> 16))
+        insert(v)
+    }
+
+    @inlinable @inline(__always)
+    public func contains(_ v: UInt32) -> Bool {
+        (words[Int(v &>> 6)] &>> UInt64(v & 63)) & 1 != 0
+    }
+
+    /// Number of values in the touched chunks.
+    /// - Complexity: O(touched chunks × 1024).
+    public var count: Int {
+        var n = 0
+        for k in touched {
+            let p = words + (k &<< 10)
+            for i in 0..<wordsInChunk(k) { n &+= p[i].nonzeroBitCount }
+        }
+        return n
+    }
+
+    /// Whether any touched chunk holds a value.
+    public var isEmpty: Bool {
+        for k in touched {
+            let p = words + (k &<< 10)
+            for i in 0..<wordsInChunk(k) where p[i] != 0 { return false }
+        }
+        return true
+    }
+
+    /// Intersects in place with `other` (same domain).
+    public func formIntersection(_ other: UserSet) {
+        for k in touched {
+            let base = k &<< 10
+            let p = words + base, q = other.words + base
+            for i in 0..<wordsInChunk(k) { p[i] &= q[i] }
+        }
+    }
+
+    /// Unions `other` (same domain) into this set.
+    public func formUnion(_ other: UserSet) {
+        for k in other.touched {
+            touch(k)
+            let base = k &<< 10
+            let p = words + base, q = other.words + base
+            for i in 0..<wordsInChunk(k) { p[i] |= q[i] }
+        }
+    }
+
+    /// Number of values also in `other`.
+    public func intersectionCount(_ other: UserSet) -> Int {
+        var n = 0
+        for k in touched {
+            let base = k &<< 10
+            let p = words + base, q = other.words + base
+            for i in 0..<wordsInChunk(k) { n &+= (p[i] & q[i]).nonzeroBitCount }
+        }
+        return n
+    }
+
+    /// Calls `body` with every value, ascending within each chunk, chunks in touch order.
+    @inlinable
+    public func forEach(_ body: (UInt32) -> Void) {
+        for k in touched {
+            let base = k &<< 10
+            for i in 0..<wordsInChunk(k) {
+                var w = words[base &+ i]
+                while w != 0 {
+                    let t = w.trailingZeroBitCount
+                    body(UInt32(truncatingIfNeeded: ((base &+ i) &<< 6) &+ t))
+                    w &= w &- 1
+                }
+            }
+        }
+    }
+
+    /// The values in ascending order.
+    public func sortedValues() -> [UInt32] {
+        var out: [UInt32] = []
+        for k in touched.sorted() {
+            let base = k &<< 10
+            for i in 0..<wordsInChunk(k) {
+                var w = words[base &+ i]
+                while w != 0 {
+                    out.append(UInt32(truncatingIfNeeded: ((base &+ i) &<< 6) &+ w.trailingZeroBitCount))
+                    w &= w &- 1
+                }
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,147 @@
+/// A client organisation's own row.
+public struct ClientInfo: Sendable, Hashable {
+    public var id: UUID128
+    public var name: String
+    public var timezone: String
+    public var licensedSeats: Int?
+    public init(id: UUID128, name: String, timezone: String, licensedSeats: Int?) {
+        self.id = id
+        self.name = name
+        self.timezone = timezone
+        self.licensedSeats = licensedSeats
+    }
+}
+
+/// A client's instance of a catalog application (`apps` table), denormalised for queries.
+public struct AppInfo: Sendable, Hashable {
+    public var id: UUID128
+    public var catalogIndex: Int32
+    public var isApproved: Bool
+    public var isFavorite: Bool
+    /// Catalog category index, or `nil` when the catalog application has none.
+    public var category: Int32?
+    public var vendor: Int32?
+    public var isAI: Bool
+    public init(id: UUID128, catalogIndex: Int32, isApproved: Bool, isFavorite: Bool,
+                category: Int32?, vendor: Int32?, isAI: Bool) {
+        self.id = id
+        self.catalogIndex = catalogIndex
+        self.isApproved = isApproved
+        self.isFavorite = isFavorite
+        self.category = category
+        self.vendor = vendor
+        self.isAI = isAI
+    }
+}
+
+public struct UserInfo: Sendable, Hashable {
+    public var id: UUID128
+    public var email: String
+    public var displayName: String?
+    public var isActive: Bool
+    public var role: String?
+    /// As loaded (ISO 8601 or PostgreSQL text form), or `nil`.
+    public var createdAt: String?
+    public init(id: UUID128, email: String, displayName: String?, isActive: Bool, role: String?, createdAt: String?) {
+        self.id = id
+        self.email = email
+        self.displayName = displayName
+        self.isActive = isActive
+        self.role = role
+        self.createdAt = createdAt
+    }
+}
+
+public struct DepartmentInfo: Sendable, Hashable {
+    public var id: UUID128
+    public var name: String
+    public var description: String?
+    public init(id: UUID128, name: String, description: String?) {
+        self.id = id
+        self.name = name
+        self.description = description
+    }
+}
+
+/// Everything Tally holds for one client: dictionaries that map ids to dense 32-bit indexes,
+/// department membership, and the usage index. Immutable once built; a new version is built
+/// beside it and swapped in.
+public final class ClientStore: Sendable {
+    public let info: ClientInfo
+    /// Dense user index → user. User bitmaps are over `0..<users.count`.
+    public let users: [UserInfo]
+    public let userIndex: [UUID128: UInt32]
+    /// Dense app index → app.
+    public let apps: [AppInfo]
+    public let appIndex: [UUID128: UInt32]
+    public let departments: [DepartmentInfo]
+    public let departmentIndex: [UUID128: UInt32]
+    /// Departments of user `u`: `userDepartments[userDepartmentStart[u]..<userDepartmentStart[u+1]]`, ascending.
+    public let userDepartmentStart: [UInt32]
+    public let userDepartments: [UInt32]
+    /// Members of each department, as bitmaps in ``membersArena``.
+    public let members: [BitmapRef]
+    public let membersArena: BitmapArena
+    /// `nil` when the client has no usage rows.
+    public let usage: UsageIndex?
+
+    init(info: ClientInfo, users: [UserInfo], userIndex: [UUID128: UInt32], apps: [AppInfo],
+         appIndex: [UUID128: UInt32], departments: [DepartmentInfo], departmentIndex: [UUID128: UInt32],
+         userDepartmentStart: [UInt32], userDepartments: [UInt32], members: [BitmapRef],
+         membersArena: BitmapArena, usage: UsageIndex?) {
+        self.info = info
+        self.users = users
+        self.userIndex = userIndex
+        self.apps = apps
+        self.appIndex = appIndex
+        self.departments = departments
+        self.departmentIndex = departmentIndex
+        self.userDepartmentStart = userDepartmentStart
+        self.userDepartments = userDepartments
+        self.members = members
+        self.membersArena = membersArena
+        self.usage = usage
+    }
+
+    /// Departments of a user, ascending by dense index.
+    public func departments(ofUser u: UInt32) -> ArraySlice<UInt32> {
+        userDepartments[Int(userDepartmentStart[Int(u)])..<Int(userDepartmentStart[Int(u) + 1])]
+    }
+
+    /// Bytes held by this client's dictionaries, membership and usage index (an estimate for
+    /// strings and hash tables; exact for arenas and arrays).
+    public var byteCount: Int {
+        var n = 0
+        for u in users { n += 16 + 48 + u.email.utf8.count + (u.displayName?.utf8.count ?? 0) }
+        n += users.count * 24  // userIndex entry
+        n += apps.count * (MemoryLayout<AppInfo>.stride + 24)
+        n += departments.count * 96
+        n += userDepartmentStart.count * 4 + userDepartments.count * 4 + members.count * 8
+        n += membersArena.byteCount
+        n += usage?.byteCount ?? 0
+        return n
+    }
+}
+
+/// One version of everything served: the catalog and every client. Immutable.
+public final class Store: Sendable {
+    public let catalog: Catalog
+    public let clients: [ClientStore]
+    public let clientIndex: [UUID128: Int]
+
+    public init(catalog: Catalog, clients: [ClientStore]) {
+        self.catalog = catalog
+        self.clients = clients
+        var d = [UUID128: Int]()
+        for (i, c) in clients.enumerated() { d[c.info.id] = i }
+        clientIndex = d
+    }
+
+    public func client(_ id: UUID128) -> ClientStore? {
+        clientIndex[id].map { clients[$0] }
+    }
+
+    /// Distinct usage rows held, over all clients.
+    public var usageRowCount: Int { clients.reduce(0) { $0 + ($1.usage?.rowCount ?? 0) } }
+    public var byteCount: Int { clients.reduce(0) { $0 + $1.byteCount } }
+}

@@ -1,0 +1,149 @@
+/// Fixed app sets whose unions are precomputed like an app's, so that the commonest filters
+/// (none, approval, AI) cost one bitmap per block instead of one per app.
+public enum AppClass: Int, CaseIterable, Sendable {
+    case all, approved, unapproved, ai, aiApproved, aiUnapproved
+
+    public func contains(_ app: AppInfo) -> Bool {
+        switch self {
+        case .all: return true
+        case .approved: return app.isApproved
+        case .unapproved: return !app.isApproved
+        case .ai: return app.isAI
+        case .aiApproved: return app.isAI && app.isApproved
+        case .aiUnapproved: return app.isAI && !app.isApproved
+        }
+    }
+}
+
+/// The usage index of one client: for every app (and every ``AppClass``), the bitmap of its
+/// users per day, plus the unions over aligned power-of-two blocks of days (levels 1…`maxLevel`),
+/// so that any range is the union of O(log n) stored bitmaps per app. Alongside: per-day
+/// cardinality prefix sums (user-days, "any activity" tests), per-user active-day bitsets per
+/// class, first-seen days, and the LZ4 column segments the index was built from.
+public final class UsageIndex: Sendable {
+    /// Day offset 0. Block `b` of level `k` covers offsets `b·2ᵏ ..< (b+1)·2ᵏ`.
+    public let firstDay: Day
+    public let dayCount: Int
+    /// The newest activity date of the client.
+    public var newestDay: Day { firstDay.adding(dayCount - 1) }
+    /// Distinct usage rows (duplicates counted once).
+    public let rowCount: Int
+    public let appCount: Int
+    public var entityCount: Int { appCount + AppClass.allCases.count }
+    public let maxLevel: Int
+    /// One arena per level.
+    public let levels: [BitmapArena]
+    /// Per level, `entityCount × blockCount + 1` header offsets.
+    @usableFromInline let levelStarts: [[UInt32]]
+    @usableFromInline let levelBlockCounts: [Int]
+    /// Per entity, `dayCount + 1` running sums of per-day user counts.
+    let dayCardPrefix: [UInt32]
+    /// Words of one user's active-day bitset.
+    public let userDayWords: Int
+    /// Per class, `users × userDayWords` bits: day offset `d` of user `u` is bit `d` of row `u`.
+    let userDays: [[UInt64]]
+    /// Per app, the first day offset with activity, or -1.
+    public let firstSeenOffset: [Int32]
+    public let segments: [Segment]
+
+    init(firstDay: Day, dayCount: Int, rowCount: Int, appCount: Int, maxLevel: Int, levels: [BitmapArena],
+         levelStarts: [[UInt32]], levelBlockCounts: [Int], dayCardPrefix: [UInt32], userDayWords: Int,
+         userDays: [[UInt64]], firstSeenOffset: [Int32], segments: [Segment]) {
+        self.firstDay = firstDay
+        self.dayCount = dayCount
+        self.rowCount = rowCount
+        self.appCount = appCount
+        self.maxLevel = maxLevel
+        self.levels = levels
+        self.levelStarts = levelStarts
+        self.levelBlockCounts = levelBlockCounts
+        self.dayCardPrefix = dayCardPrefix
+        self.userDayWords = userDayWords
+        self.userDays = userDays
+        self.firstSeenOffset = firstSeenOffset
+        self.segments = segments
+    }
+
+    /// The entity index of a class.
+    @inlinable public func entity(_ c: AppClass) -> Int { appCount + c.rawValue }
+
+    /// The stored bitmap of `entity` for block `block` of `level`.
+    /// - Complexity: O(1).
+    @inlinable @inline(__always)
+    public func bitmap(entity: Int, level: Int, block: Int) -> BitmapRef {
+        let i = entity &* levelBlockCounts[level] &+ block
+        let s = levelStarts[level]
+        return BitmapRef(start: s[i], end: s[i &+ 1])
+    }
+
+    /// Day offsets `lo…hi` of `range` inside the index, or `nil` when they do not overlap.
+    public func offsets(_ range: DayRange) -> (lo: Int, hi: Int)? {
+        let lo = max(0, firstDay.distance(to: range.start))
+        let hi = min(dayCount - 1, firstDay.distance(to: range.end))
+        return lo <= hi ? (lo, hi) : nil
+    }
+
+    /// The aligned blocks whose union is exactly the days of `range`: at most two per level.
+    /// - Complexity: O(log range).
+    public func blocks(_ range: DayRange) -> [(level: Int, block: Int)] {
+        guard let (lo0, hi) = offsets(range) else { return [] }
+        var out: [(Int, Int)] = []
+        var lo = lo0
+        while lo <= hi {
+            var k = 0
+            while k < maxLevel {
+                let size = 1 << (k + 1)
+                if lo % size != 0 || lo + size - 1 > hi { break }
+                k += 1
+            }
+            out.append((k, lo >> k))
+            lo += 1 << k
+        }
+        return out
+    }
+
+    /// Σ over the days of `range` of the users of `entity` that day: its user-days.
+    /// - Complexity: O(1).
+    public func userDays(entity: Int, _ range: DayRange) -> Int {
+        guard let (lo, hi) = offsets(range) else { return 0 }
+        let base = entity * (dayCount + 1)
+        return Int(dayCardPrefix[base + hi + 1] - dayCardPrefix[base + lo])
+    }
+
+    /// Whether `entity` has any activity in `range`.
+    @inlinable public func isActive(entity: Int, _ range: DayRange) -> Bool { userDays(entity: entity, range) > 0 }
+
+    /// Users of `entity` on the day at `offset`.
+    public func dayCardinality(entity: Int, offset: Int) -> Int {
+        let base = entity * (dayCount + 1)
+        return Int(dayCardPrefix[base + offset + 1] - dayCardPrefix[base + offset])
+    }
+
+    /// Days of `range` on which user `u` had activity in an app of `cls`.
+    /// - Complexity: O(range / 64).
+    public func activeDays(user u: Int, cls: AppClass, _ range: DayRange) -> Int {
+        guard let (lo, hi) = offsets(range) else { return 0 }
+        return userDays[cls.rawValue].withUnsafeBufferPointer { p in
+            UserSet.countRange(UnsafeMutablePointer(mutating: p.baseAddress! + u * userDayWords), lo, hi)
+        }
+    }
+
+    /// The first activity day of app `a` in the whole history, or `nil`.
+    public func firstSeen(app a: Int) -> Day? {
+        let o = firstSeenOffset[a]
+        return o < 0 ? nil : firstDay.adding(Int(o))
+    }
+
+    public var byteCount: Int {
+        var n = levels.reduce(0) { $0 + $1.byteCount }
+        n += levelStarts.reduce(0) { $0 + $1.count * 4 }
+        n += dayCardPrefix.count * 4 + userDays.reduce(0) { $0 + $1.count * 8 } + firstSeenOffset.count * 4
+        n += segmentByteCount
+        return n
+    }
+
+    public var segmentByteCount: Int { segments.reduce(0) { $0 + $1.bytes.count + 32 } }
+
+    /// Bytes per level arena, level 0 first.
+    public var levelByteCounts: [Int] { levels.map(\.byteCount) }
+}
