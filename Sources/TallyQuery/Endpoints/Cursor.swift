@@ -1,0 +1,69 @@
+import TallyStorage
+
+/// Opaque keyset cursors: the last row's sort value and id, bound to the parameters that
+/// produced them by a fingerprint, so a cursor reused with other parameters can be refused.
+public enum Cursor {
+    /// `base64url("1|fingerprint|kind|value|id")`.
+    public static func encode(_ key: PageKey, fingerprint: UInt64) -> String {
+        let (kind, value): (String, String)
+        switch key.value {
+        case .int(let v): (kind, value) = ("i", String(v))
+        case .day(let d): (kind, value) = ("d", d.description)
+        case .text(nil): (kind, value) = ("n", "")
+        case .text(let s?): (kind, value) = ("t", String(String.UnicodeScalarView(s.compactMap(Unicode.Scalar.init))))
+        }
+        let raw = "1|\(String(fingerprint, radix: 16))|\(kind)|\(key.id)|\(value)"
+        return base64url(Array(raw.utf8))
+    }
+
+    /// The key and fingerprint of a cursor, or `nil` when it is not one of ours.
+    public static func decode(_ token: String) -> (key: PageKey, fingerprint: UInt64)? {
+        guard let bytes = unbase64url(token), let raw = String(validating: bytes, as: UTF8.self) else { return nil }
+        let parts = raw.split(separator: "|", maxSplits: 4, omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 5, parts[0] == "1", let fp = UInt64(parts[1], radix: 16) else { return nil }
+        let id = parts[3], v = parts[4]
+        let value: SortValue
+        switch parts[2] {
+        case "i": guard let n = Int(v) else { return nil }; value = .int(n)
+        case "d": guard let d = Day(v) else { return nil }; value = .day(d)
+        case "n": value = .text(nil)
+        case "t": value = .text(v.unicodeScalars.map(\.value))
+        default: return nil
+        }
+        return (PageKey(value: value, id: id), fp)
+    }
+
+    static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+
+    static func base64url(_ b: [UInt8]) -> String {
+        var out: [UInt8] = []
+        var i = 0
+        while i < b.count {
+            let n = min(3, b.count - i)
+            var v = UInt32(b[i]) << 16
+            if n > 1 { v |= UInt32(b[i + 1]) << 8 }
+            if n > 2 { v |= UInt32(b[i + 2]) }
+            for j in 0..<(n + 1) { out.append(alphabet[Int((v >> UInt32(18 - 6 * j)) & 63)]) }
+            i += 3
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func unbase64url(_ s: String) -> [UInt8]? {
+        var map = [Int](repeating: -1, count: 256)
+        for (i, c) in alphabet.enumerated() { map[Int(c)] = i }
+        var out: [UInt8] = []
+        var acc = 0, bits = 0
+        for c in s.utf8 {
+            let v = map[Int(c)]
+            if v < 0 { return nil }
+            acc = acc << 6 | v
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8((acc >> bits) & 0xFF))
+            }
+        }
+        return out
+    }
+}

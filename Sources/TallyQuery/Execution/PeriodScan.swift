@@ -1,0 +1,97 @@
+import TallyStorage
+
+/// The work of one query over one period: unions of stored block bitmaps, with scratch sets
+/// reused across apps. Each dimension's aggregation is in its own extension file.
+final class PeriodScan {
+    let scope: Scope
+    let index: UsageIndex
+    let range: DayRange
+    /// Day offsets of the range inside the index.
+    let lo: Int, hi: Int
+    /// The aligned blocks covering the range.
+    let blocks: [(level: Int, block: Int)]
+    let domain: Int
+    /// Scratch sets.
+    let a: UserSet, b: UserSet
+
+    /// `nil` when the client has no usage in the range.
+    init?(scope: Scope, range: DayRange) {
+        guard let index = scope.index, let (lo, hi) = index.offsets(range) else { return nil }
+        self.scope = scope
+        self.index = index
+        self.range = range
+        self.lo = lo
+        self.hi = hi
+        blocks = index.blocks(range)
+        domain = scope.client.users.count
+        a = UserSet(domain: domain)
+        b = UserSet(domain: domain)
+    }
+
+    /// ORs the users of `entity` over the range into `set`.
+    @inline(__always)
+    func union(entity: Int, into set: UserSet) {
+        for (k, blk) in blocks {
+            index.levels[k].formUnion(index.bitmap(entity: entity, level: k, block: blk), into: set)
+        }
+    }
+
+    /// Users of `entity` over the range (after the department filter), left in `set`, which is
+    /// cleared first. Returns their number.
+    @discardableResult
+    func users(entity: Int, into set: UserSet) -> Int {
+        set.clear()
+        if scope.users == nil && !index.isActive(entity: entity, range) { return 0 }
+        union(entity: entity, into: set)
+        if let f = scope.users { set.formIntersection(f) }
+        return set.count
+    }
+
+    /// Number of users of `entity` over the range (after the department filter).
+    func userCount(entity: Int) -> Int {
+        if scope.users == nil {
+            if !index.isActive(entity: entity, range) { return 0 }
+            if blocks.count == 1 {
+                let (k, blk) = blocks[0]
+                return index.levels[k].cardinality(index.bitmap(entity: entity, level: k, block: blk))
+            }
+        }
+        let n = users(entity: entity, into: a)
+        a.clear()
+        return n
+    }
+
+    /// Whether `entity` has activity in the range (after the department filter).
+    func isActive(entity: Int) -> Bool {
+        guard let f = scope.users else { return index.isActive(entity: entity, range) }
+        if !index.isActive(entity: entity, range) { return false }
+        for (k, blk) in blocks where index.levels[k].intersectionCount(index.bitmap(entity: entity, level: k, block: blk), f) > 0 {
+            return true
+        }
+        return false
+    }
+
+    /// Distinct (user, day) pairs of `entity` over the range (after the department filter).
+    func userDays(entity: Int) -> Int {
+        guard let f = scope.users else { return index.userDays(entity: entity, range) }
+        var n = 0
+        let arena = index.levels[0]
+        for d in lo...hi { n += arena.intersectionCount(index.bitmap(entity: entity, level: 0, block: d), f) }
+        return n
+    }
+
+    /// Users of the scope's apps (or of one split of them) over the range, unioned into `set`
+    /// (cleared first), after the department filter. A matching class union stands in for the apps.
+    func unionOfApps(_ split: Split, into set: UserSet) {
+        set.clear()
+        if let c = scope.splitClasses[split.rawValue] {
+            union(entity: index.entity(c), into: set)
+        } else {
+            let apps = scope.client.apps
+            for app in scope.apps where split.keeps(apps[Int(app)]) && index.isActive(entity: Int(app), range) {
+                union(entity: Int(app), into: set)
+            }
+        }
+        if let f = scope.users { set.formIntersection(f) }
+    }
+}

@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+import TallyIngest
+import TallyQuery
+import TallyStorage
+
+struct Load: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Load a dump and print clients, users, apps, rows, load time, rows/s and resident bytes per row.")
+
+    @Argument(help: "Dump folder (default: the bundled sample in data/sample).")
+    var dump: String?
+
+    @Flag(help: "Skip bad rows and report them by reason instead of refusing the dump.")
+    var lenient = false
+
+    func run() throws {
+        let path = dump ?? defaultDumpPath()
+        do {
+            printSummary(try loadDump(path, lenient: lenient), path: path)
+        } catch let e as LoadError {
+            throw ValidationError("load failed: \(e)")
+        }
+    }
+}
+
+struct QueryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "query", abstract: "Load a dump, run one endpoint's query and print its JSON.")
+
+    @Argument(help: "Dump folder.") var dump: String
+    @Option(help: "Endpoint: \(Endpoint.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var endpoint: String = "utilization"
+    @Option(help: "Client id.") var client: String
+    @Option(name: .customLong("start-date")) var startDate: String
+    @Option(name: .customLong("end-date")) var endDate: String
+    @Option(name: .customLong("compare-start-date")) var compareStartDate: String?
+    @Option(name: .customLong("compare-end-date")) var compareEndDate: String?
+    @Option(help: "daily, weekly, monthly or quarterly.") var granularity: String?
+    @Option(name: .customLong("is-approved")) var isApproved: Bool?
+    @Option(name: .customLong("category-ids")) var categoryIds: String?
+    @Option(name: .customLong("vendor-ids")) var vendorIds: String?
+    @Option(name: .customLong("app-ids")) var appIds: String?
+    @Option(name: .customLong("department-ids")) var departmentIds: String?
+    @Option(name: .customLong("sort-by")) var sortBy: String?
+    @Option(name: .customLong("sort-order")) var sortOrder: String?
+    @Option(name: .customLong("page-size")) var pageSize: Int = 50
+
+    func run() throws {
+        guard let ep = Endpoint(rawValue: endpoint) else { throw ValidationError("unknown endpoint \(endpoint)") }
+        guard let c = UUID128(client) else { throw ValidationError("--client must be a UUID") }
+        guard let s = Day(startDate), let e = Day(endDate), s <= e else {
+            throw ValidationError("--start-date and --end-date must be YYYY-MM-DD, start ≤ end")
+        }
+        var cmp: DayRange?
+        if let cs = compareStartDate, let ce = compareEndDate {
+            guard let a = Day(cs), let b = Day(ce), a <= b else { throw ValidationError("bad comparison dates") }
+            cmp = DayRange(a, b)
+        }
+        func ids(_ s: String?) throws -> [UUID128]? {
+            try s.map { try $0.split(separator: ",").map { guard let u = UUID128(String($0)) else {
+                throw ValidationError("bad id \($0)") }; return u } }
+        }
+        let req = EndpointRequest(
+            client: c, period: DayRange(s, e), comparison: cmp, granularity: granularity.flatMap(Granularity.init),
+            filters: Filters(approved: isApproved, categoryIds: try ids(categoryIds), vendorIds: try ids(vendorIds),
+                             appIds: try ids(appIds), departmentIds: try ids(departmentIds)),
+            sortBy: sortBy, sortOrder: sortOrder.flatMap(SortOrder.init), pageSize: pageSize)
+        let (store, _) = try DumpLoader.load(folder: dump)
+        print(try ep.respond(req, executor: Executor(store: store)).text)
+    }
+}
+
+struct Demo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Load the bundled sample dump, print a summary and answer the seeds' example requests.")
+
+    func run() throws {
+        let path = defaultDumpPath()
+        let loaded = try loadDump(path, lenient: false)
+        printSummary(loaded, path: path)
+        let ex = Executor(store: loaded.store)
+        let acme = UUID128("aa7cf840-9ca9-46a3-9778-9015d6580d50")!
+        let feb = DayRange(Day("2026-02-01")!, Day("2026-02-28")!), jan = DayRange(Day("2026-01-01")!, Day("2026-01-31")!)
+        let asks: [(String, Endpoint, EndpointRequest)] = [
+            ("AI app users, February 2026 (seed 000)", .aiUsers, EndpointRequest(client: acme, period: feb)),
+            ("AI app users vs January, by name (seed 000)", .aiUsers,
+             EndpointRequest(client: acme, period: feb, comparison: jan, sortBy: "canonical_name", sortOrder: .asc)),
+            ("Departments using unapproved apps (seed 001)", .departments,
+             EndpointRequest(client: acme, period: feb, granularity: .monthly, filters: Filters(approved: false))),
+            ("… with month-over-month comparison (seed 001)", .departments,
+             EndpointRequest(client: acme, period: feb, comparison: jan, granularity: .monthly,
+                             filters: Filters(approved: false))),
+        ]
+        for (title, ep, req) in asks {
+            print("\n# \(title)\n\(try ep.respond(req, executor: ex).text)")
+        }
+    }
+}

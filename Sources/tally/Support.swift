@@ -1,0 +1,58 @@
+import Foundation
+import TallyIngest
+import TallyStorage
+
+/// The sample dump bundled in the repository, found from the working directory or the binary.
+func defaultDumpPath() -> String {
+    let candidates = [FileManager.default.currentDirectoryPath + "/data/sample",
+                      URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+                          .deletingLastPathComponent().appendingPathComponent("../../../data/sample").standardized.path]
+    return candidates.first { FileManager.default.fileExists(atPath: $0 + "/clients.csv") || FileManager.default.fileExists(atPath: $0 + "/manifest.json") } ?? candidates[0]
+}
+
+/// Resident set size of this process, from /proc/self/statm.
+func residentBytes() -> Int {
+    guard let s = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let f = s.split(separator: " ")
+    return f.count > 1 ? (Int(f[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) : 0
+}
+
+struct LoadedDump {
+    let store: Store
+    let report: LoadReport
+    let residentDelta: Int
+}
+
+func loadDump(_ path: String, lenient: Bool) throws -> LoadedDump {
+    let before = residentBytes()
+    let (store, report) = try DumpLoader.load(folder: path, mode: lenient ? .lenient : .strict)
+    return LoadedDump(store: store, report: report, residentDelta: residentBytes() - before)
+}
+
+func printSummary(_ d: LoadedDump, path: String) {
+    let r = d.report
+    let rows = d.store.usageRowCount
+    let secs = r.parseSeconds + r.buildSeconds
+    func f(_ x: Double, _ p: Int = 1) -> String { String(format: "%.\(p)f", x) }
+    print("dump        \(path)")
+    print("clients     \(d.store.clients.count)")
+    print("users       \(d.store.clients.reduce(0) { $0 + $1.users.count })")
+    print("apps        \(d.store.clients.reduce(0) { $0 + $1.apps.count })")
+    print("usage rows  \(r.usageRecords) read, \(rows) distinct")
+    print("load time   \(f(secs, 3)) s (parse \(f(r.parseSeconds, 3)) s, build \(f(r.buildSeconds, 3)) s)")
+    print("rate        \(f(Double(r.usageRecords) / max(secs, 1e-9) / 1e6, 2)) M rows/s, "
+          + "\(f(Double(r.storedBytes) / max(r.parseSeconds, 1e-9) / 1e6, 1)) MB/s stored bytes parsed")
+    print("resident    \(f(Double(d.residentDelta) / Double(max(rows, 1)), 2)) bytes/row (RSS growth), "
+          + "\(f(Double(d.store.byteCount) / Double(max(rows, 1)), 2)) bytes/row (store accounting)")
+    if r.skippedTotal > 0 {
+        print("skipped     \(r.skippedTotal) rows: "
+              + r.skipped.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        for e in r.skippedExamples.prefix(5) { print("  e.g. \(e)") }
+    }
+    for c in d.store.clients {
+        let u = c.usage
+        print("  client \(c.info.id) \(c.info.name): \(c.users.count) users, \(c.apps.count) apps, "
+              + "\(c.departments.count) departments, \(u?.rowCount ?? 0) rows"
+              + (u.map { ", \($0.firstDay)…\($0.newestDay)" } ?? ""))
+    }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Tally: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tally",
+        abstract: "Tally: exact app-usage analytics from database dumps, in memory.",
+        subcommands: [Demo.self, Load.self, QueryCommand.self],
+        defaultSubcommand: Demo.self)
+}
