@@ -32,8 +32,11 @@ let package = Package(
                           dependencies: ["TallyStorage", "TallyIngest", "TallyQuery",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: optimize),
+        .target(name: "TallyTestSupport", dependencies: ["CLZ4", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
+                path: "Tests/TallyTestSupport"),
         .testTarget(name: "TallyStorageTests", dependencies: ["TallyStorage"]),
-        .testTarget(name: "TallyIngestTests", dependencies: ["TallyIngest", "TallyStorage"]),
-        .testTarget(name: "TallyQueryTests", dependencies: ["TallyQuery", "TallyIngest", "TallyStorage"]),
+        .testTarget(name: "TallyIngestTests", dependencies: ["TallyIngest", "TallyStorage", "TallyTestSupport"]),
+        .testTarget(name: "TallyQueryTests",
+                    dependencies: ["TallyQuery", "TallyIngest", "TallyStorage", "TallyTestSupport"]),
     ]
 )

@@ -1,0 +1,188 @@
+import Testing
+import TallyQuery
+import TallyStorage
+import TallyTestSupport
+
+/// Seeded random queries over every dimension, metric and filter, checked against ``Reference``.
+@Suite struct EquivalenceTests {
+    static let queriesPerSeed = 1100
+
+    @Test(arguments: [UInt64(1), 2])
+    func randomQueriesMatchBruteForce(seed: UInt64) throws {
+        let (dump, store) = try Fixtures.randomStore(seed: seed)
+        let ref = Reference(dump)
+        let ex = Executor(store: store)
+        var r = SeededRandom(seed: seed * 7919)
+        var checked = 0, nonEmpty = 0
+        for n in 0..<Self.queriesPerSeed {
+            let q = randomQuery(dump, &r)
+            let client = store.client(q.client)!
+            let result = try ex.run(q)
+            if case .time(let g) = q.dimension {
+                let want = ref.series(q, q.period, g)
+                #expect(result.series.count == want.count, "query \(n): \(q)")
+                for (b, w) in zip(result.series, want) {
+                    #expect(b.range == w.0 && b.complete == w.1 && b.value.users == w.2 && b.value.apps == w.3,
+                            "query \(n) bucket \(b.range): got \(b.value.users)/\(b.value.apps)/\(b.complete), want \(w.2)/\(w.3)/\(w.1)")
+                }
+                if let c = q.comparison {
+                    let wc = ref.series(q, c, g)
+                    #expect(result.compareSeries?.count == wc.count)
+                    for (b, w) in zip(result.compareSeries ?? [], wc) {
+                        #expect(b.range == w.0 && b.complete == w.1 && b.value.users == w.2 && b.value.apps == w.3)
+                    }
+                } else {
+                    #expect(result.compareSeries == nil)
+                }
+                checked += 1
+                if result.series.contains(where: { $0.value.users > 0 }) { nonEmpty += 1 }
+                continue
+            }
+            let want = ref.evaluate(q, q.period)
+            let wantCompare = q.comparison.map { ref.evaluate(q, $0) }
+            var got: [String: ResultRow] = [:]
+            for row in result.rows { got[ex.sortKey(row, .users, client).id] = row }
+            let expectedIds = Set(want.keys.filter { q.dimension == .none || want[$0]!.users + want[$0]!.apps > 0 })
+            #expect(Set(got.keys) == expectedIds, "query \(n) rows: \(q)")
+            #expect(result.totalCount == expectedIds.count)
+            for id in expectedIds {
+                guard let row = got[id] else { continue }
+                #expect(relevant(row.value, q.dimension) == relevant(want[id]!, q.dimension),
+                        "query \(n) row \(id): got \(row.value), want \(want[id]!) for \(q)")
+                if let wc = wantCompare {
+                    let c = wc[id]
+                    let active = q.dimension == .none || (c.map { $0.users + $0.apps > 0 } ?? false)
+                    #expect((row.compare != nil) == active, "query \(n) row \(id) compare presence")
+                    if let rc = row.compare, active {
+                        #expect(relevant(rc, q.dimension) == relevant(c ?? Metrics(), q.dimension),
+                                "query \(n) row \(id) compare: got \(rc), want \(String(describing: c))")
+                    }
+                } else {
+                    #expect(row.compare == nil)
+                }
+            }
+            // Order: an independent reading of SPEC §3's sort rules.
+            let order = result.rows.map { ex.sortKey($0, .users, client).id }
+            #expect(order == expectedOrder(q, want, expectedIds, ref), "query \(n) order: \(q.sort) \(q.order)")
+            // Paging through every page reproduces the full list.
+            if n % 8 == 0 && q.dimension != .none {
+                var pq = q
+                pq.pageSize = Int.random(in: 1...4, using: &r)
+                var paged: [String] = []
+                while true {
+                    let page = try ex.run(pq)
+                    paged += page.rows.map { ex.sortKey($0, .users, client).id }
+                    #expect(page.totalCount == expectedIds.count)
+                    guard let next = page.next else { break }
+                    pq.after = next
+                }
+                #expect(paged == order, "query \(n) paging")
+            }
+            checked += 1
+            if !expectedIds.isEmpty { nonEmpty += 1 }
+        }
+        #expect(checked == Self.queriesPerSeed)
+        // The generator must exercise real answers, not mostly empty ones.
+        #expect(nonEmpty > Self.queriesPerSeed / 2, "\(nonEmpty) non-empty answers")
+    }
+
+    /// The fields a dimension defines.
+    func relevant(_ m: Metrics, _ d: Dimension) -> [Int] {
+        switch d {
+        case .app: return [m.users, m.userDays]
+        case .department: return [m.users, m.apps, m.approvedUsers, m.unapprovedUsers]
+        case .category: return [m.users, m.apps]
+        case .user: return [m.apps, m.activeDays]
+        case .none: return [m.users, m.apps, m.approvedApps, m.unapprovedApps, m.approvedUsers, m.unapprovedUsers, m.anyAppUsers]
+        case .time: return []
+        }
+    }
+
+    func expectedOrder(_ q: Query, _ want: [String: Metrics], _ ids: Set<String>, _ ref: Reference) -> [String] {
+        func name(_ id: String) -> String? {
+            let u = UUID128(id)
+            switch q.dimension {
+            case .app:
+                let a = ref.dump.apps.first { $0.id == u }!
+                return ref.dump.catalog.first { $0.id == a.catalog }!.name
+            case .department: return ref.dump.departments.first { $0.id == u }!.name
+            case .category: return u.flatMap { c in ref.dump.categories.first { $0.id == c }?.name }
+            case .user: return ref.dump.users.first { $0.id == u }!.email
+            default: return nil
+            }
+        }
+        func value(_ id: String) -> (Int?, [UInt32]?) {
+            let m = want[id]!
+            switch q.sort {
+            case .users: return (m.users, nil)
+            case .apps: return (m.apps, nil)
+            case .activeDays: return (m.activeDays, nil)
+            case .approvedUsers: return (m.approvedUsers, nil)
+            case .unapprovedUsers: return (m.unapprovedUsers, nil)
+            case .firstSeen:
+                let u = UUID128(id)!
+                return (Int(ref.dump.usage.filter { $0.app == u }.map(\.day).min()!.raw), nil)
+            case .name: return (nil, name(id).map { Array($0.lowercased().unicodeScalars.map(\.value)) })
+            }
+        }
+        return ids.sorted { x, y in
+            let (ix, tx) = value(x), (iy, ty) = value(y)
+            if q.sort == .name {
+                if tx != ty {
+                    guard let a = tx else { return q.order == .desc }  // nil: last asc, first desc
+                    guard let b = ty else { return q.order == .asc }
+                    return q.order == .asc ? a.lexicographicallyPrecedes(b) : b.lexicographicallyPrecedes(a)
+                }
+            } else if ix != iy {
+                return q.order == .asc ? ix! < iy! : ix! > iy!
+            }
+            return x < y
+        }
+    }
+
+    func randomQuery(_ dump: RandomDump, _ r: inout SeededRandom) -> Query {
+        let client = dump.clients.randomElement(using: &r)!.id
+        let days = dump.usage.filter { $0.client == client }.map(\.day)
+        func randomRange(maxLength: Int) -> DayRange {
+            let span = RandomDump.firstDay.distance(to: RandomDump.lastDay)
+            var s = RandomDump.firstDay.adding(Int.random(in: -20...span, using: &r))
+            // Mostly inside the client's own history, so that most answers are not empty.
+            if let lo = days.min(), let hi = days.max(), r.chance(0.8) {
+                s = lo.adding(Int.random(in: -10...max(0, lo.distance(to: hi)), using: &r))
+            }
+            let len = r.chance(0.15) ? maxLength : Int.random(in: 1...maxLength, using: &r)
+            return DayRange(s, s.adding(len - 1))
+        }
+        let dims: [Dimension] = [.app, .department, .category, .user, .none,
+                                 .time(.daily), .time(.weekly), .time(.monthly), .time(.quarterly)]
+        let dim = dims.randomElement(using: &r)!
+        var maxLength = 366
+        if case .time(.daily) = dim { maxLength = 45 }
+        var f = Filters()
+        func pick<T>(_ xs: [T], _ k: Int) -> [T] { Array(xs.shuffled(using: &r).prefix(k)) }
+        if r.chance(0.3) { f.approved = r.chance(0.5) }
+        if r.chance(0.2) { f.categoryIds = pick(dump.categories.map(\.id), Int.random(in: 0...3, using: &r)) + (r.chance(0.2) ? [r.uuid()] : []) }
+        if r.chance(0.15) { f.vendorIds = pick(dump.vendors.map(\.id), Int.random(in: 1...2, using: &r)) }
+        if r.chance(0.15) {
+            let own = dump.apps.filter { $0.client == client }.map(\.id)
+            f.appIds = pick(own, Int.random(in: 1...4, using: &r)) + (r.chance(0.3) ? [dump.apps.randomElement(using: &r)!.id] : [])
+        }
+        if r.chance(0.25) {
+            let own = dump.departments.filter { $0.client == client }.map(\.id)
+            f.departmentIds = pick(own, Int.random(in: 1...2, using: &r)) + (r.chance(0.2) ? [r.uuid()] : [])
+        }
+        if r.chance(0.15) { f.aiOnly = true }
+        let sorts: [SortKey]
+        switch dim {
+        case .app: sorts = [.users, .name, .firstSeen]
+        case .department: sorts = [.users, .apps, .name, .approvedUsers, .unapprovedUsers]
+        case .category: sorts = [.users, .apps, .name]
+        case .user: sorts = [.apps, .activeDays, .name]
+        default: sorts = [.users]
+        }
+        return Query(client: client, period: randomRange(maxLength: maxLength),
+                     comparison: r.chance(0.5) ? randomRange(maxLength: maxLength) : nil, filters: f, dimension: dim,
+                     sort: sorts.randomElement(using: &r)!, order: r.chance(0.5) ? .asc : .desc,
+                     firstSeenInPeriod: dim == .app && r.chance(0.2))
+    }
+}

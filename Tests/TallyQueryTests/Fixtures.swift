@@ -1,0 +1,24 @@
+import Foundation
+import TallyIngest
+import TallyQuery
+import TallyStorage
+import TallyTestSupport
+
+/// Random dumps written as CSV (mixed compressions, part files, a manifest) and loaded through
+/// the real loader, so the engine answers from parsed rows.
+enum Fixtures {
+    static func randomStore(seed: UInt64, clients: Int = 5, rows: Int = 2500) throws -> (RandomDump, Store) {
+        let dump = RandomDump(seed: seed, clientCount: clients, maxRowsPerClient: rows)
+        let folder = NSTemporaryDirectory() + "tally-random-\(seed)-\(getpid())"
+        try DumpWriter.write(dump.tables(), to: folder, usageParts: 3, compressions: [.lz4, .gzip, .none], manifest: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let (store, _) = try DumpLoader.load(folder: folder)
+        return (dump, store)
+    }
+
+    static var samplePath: String {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.appendingPathComponent("data/sample").path
+    }
+}
