@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "TallyStorage", targets: ["TallyStorage"]),
         .library(name: "TallyIngest", targets: ["TallyIngest"]),
         .library(name: "TallyQuery", targets: ["TallyQuery"]),
+        .library(name: "TallyGenerate", targets: ["TallyGenerate"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -28,8 +29,9 @@ let package = Package(
                 dependencies: ["TallyStorage", "CLZ4", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: optimize),
         .target(name: "TallyQuery", dependencies: ["TallyStorage"], swiftSettings: optimize),
+        .target(name: "TallyGenerate", dependencies: ["TallyStorage"], swiftSettings: optimize),
         .executableTarget(name: "tally",
-                          dependencies: ["TallyStorage", "TallyIngest", "TallyQuery",
+                          dependencies: ["TallyStorage", "TallyIngest", "TallyQuery", "TallyGenerate",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: optimize),
         .target(name: "TallyTestSupport", dependencies: ["CLZ4", "CZlib", .product(name: "Crypto", package: "swift-crypto")],

@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import TallyGenerate
+import TallyQuery
+import TallyStorage
+
+/// A quick in-process measurement on a generated client; the package-benchmark suite in
+/// `Benchmarks/` is the reference, this is for a first look from the command line.
+struct Synth: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Generate a client in process, build its store, print build rate, bytes per row and query times.")
+
+    @Option var users = 20_000
+    @Option var apps = 600
+    @Option var days = 366
+    @Option var iterations = 50
+
+    func run() throws {
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        let (catalog, builder) = SyntheticClient.make(SyntheticShape(users: users, apps: apps, days: days))
+        let rows = builder.usageRowCount
+        let t1 = clock.now
+        let rss0 = residentBytes()
+        let client = builder.build()
+        let t2 = clock.now
+        let rssGrowth = residentBytes() - rss0
+        let store = Store(catalog: catalog, clients: [client])
+        let u = client.usage!
+        print("generated \(rows) rows in \((t1 - t0).seconds) s; built in \((t2 - t1).seconds) s "
+              + "(\(Int(Double(rows) / (t2 - t1).seconds)) rows/s)")
+        let distinct = u.rowCount
+        print("distinct rows \(distinct); store \(client.byteCount) bytes = "
+              + String(format: "%.2f", Double(client.byteCount) / Double(distinct)) + " B/row; "
+              + "RSS growth during build (includes freed temporaries) \(rssGrowth)")
+        print("levels (bytes): \(u.levelByteCounts)  segments: \(u.segmentByteCount)  "
+              + "encoded segments: \(u.segments.reduce(0) { $0 + $1.encodedByteCount })")
+        let ex = Executor(store: store)
+        let end = u.newestDay
+        for len in [30, 366] {
+            let period = DayRange(end.adding(-(len - 1)), end)
+            let cmp = DayRange(period.start.adding(-len), period.start.adding(-1))
+            for ep in Endpoint.allCases {
+                let req = EndpointRequest(client: client.info.id, period: period, comparison: cmp, granularity: .weekly,
+                                          pageSize: 50)
+                var times: [Double] = []
+                for _ in 0..<iterations {
+                    let s = clock.now
+                    _ = try ep.respond(req, executor: ex)
+                    times.append((clock.now - s).seconds * 1000)
+                }
+                times.sort()
+                print(String(format: "%4d days %-14@ p50 %8.3f ms  p99 %8.3f ms", len, ep.rawValue as NSString,
+                             times[times.count / 2], times[min(times.count - 1, times.count * 99 / 100)]))
+            }
+        }
+    }
+}
