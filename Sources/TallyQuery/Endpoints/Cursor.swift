@@ -3,7 +3,7 @@ import TallyStorage
 /// Opaque keyset cursors: the last row's sort value and id, bound to the parameters that
 /// produced them by a fingerprint, so a cursor reused with other parameters can be refused.
 public enum Cursor {
-    /// `base64url("1|fingerprint|kind|value|id")`.
+    /// `base64url("1|fingerprint|kind|b64(id)|b64(value)")`.
     public static func encode(_ key: PageKey, fingerprint: UInt64) -> String {
         let (kind, value): (String, String)
         switch key.value {
@@ -12,7 +12,8 @@ public enum Cursor {
         case .text(nil): (kind, value) = ("n", "")
         case .text(let s?): (kind, value) = ("t", String(String.UnicodeScalarView(s.compactMap(Unicode.Scalar.init))))
         }
-        let raw = "1|\(String(fingerprint, radix: 16))|\(kind)|\(key.id)|\(value)"
+        // Id and value are themselves base64url, so any text is safe between the separators.
+        let raw = "1|\(String(fingerprint, radix: 16))|\(kind)|\(base64url(Array(key.id.utf8)))|\(base64url(Array(value.utf8)))"
         return base64url(Array(raw.utf8))
     }
 
@@ -21,7 +22,9 @@ public enum Cursor {
         guard let bytes = unbase64url(token), let raw = String(validating: bytes, as: UTF8.self) else { return nil }
         let parts = raw.split(separator: "|", maxSplits: 4, omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 5, parts[0] == "1", let fp = UInt64(parts[1], radix: 16) else { return nil }
-        let id = parts[3], v = parts[4]
+        guard let idBytes = unbase64url(parts[3]), let vBytes = unbase64url(parts[4]),
+              let id = String(validating: idBytes, as: UTF8.self), let v = String(validating: vBytes, as: UTF8.self)
+        else { return nil }
         let value: SortValue
         switch parts[2] {
         case "i": guard let n = Int(v) else { return nil }; value = .int(n)

@@ -1,0 +1,95 @@
+import Testing
+import TallyStorage
+
+/// Bitmaps against `Set<UInt32>`, on seeded random data of every density, across containers.
+@Suite struct BitmapTests {
+    struct RNG: RandomNumberGenerator {
+        var s: UInt64
+        mutating func next() -> UInt64 {
+            s &+= 0x9E37_79B9_7F4A_7C15
+            var z = s
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    static func values(_ r: inout RNG, domain: Int, density: Double, runs: Bool) -> Set<UInt32> {
+        var s = Set<UInt32>()
+        if runs {
+            var v = Int.random(in: 0..<min(domain, 500), using: &r)
+            while v < domain {
+                let len = Int.random(in: 1...300, using: &r)
+                for x in v..<min(domain, v + len) { s.insert(UInt32(x)) }
+                v += len + Int.random(in: 1...400, using: &r)
+            }
+        } else {
+            // Capped so the million-value domain stays quick in debug builds; still dense per chunk.
+            let n = min(Int(Double(domain) * density), 60_000)
+            // When capped, crowd the values into the first chunks so that bitset containers appear.
+            let span = n < Int(Double(domain) * density) ? min(domain, 65_536) : domain
+            for _ in 0..<n { s.insert(UInt32.random(in: 0..<UInt32(span), using: &r)) }
+        }
+        return s
+    }
+
+    @Test(arguments: [20_000, 70_000, 1_000_000])
+    func operationsMatchSet(domain: Int) {
+        var r = RNG(s: UInt64(domain))
+        let scratch = UserSet(domain: domain)
+        var kinds = Set<ContainerKind>()
+        for trial in 0..<(domain > 100_000 ? 10 : 30) {
+            let density = [0.0005, 0.01, 0.1, 0.5, 0.9][trial % 5]
+            let sets = (0..<4).map { i in Self.values(&r, domain: domain, density: density, runs: (trial + i) % 3 == 0) }
+            let bitmaps = sets.map { Bitmap($0, domain: domain) }
+            for (s, b) in zip(sets, bitmaps) {
+                #expect(b.cardinality == s.count)
+                #expect(b.values == s.sorted())
+                kinds.formUnion(b.containerKinds)
+            }
+            let union = sets.reduce(Set<UInt32>()) { $0.union($1) }
+            #expect(Bitmap.unionCardinality(bitmaps, scratch: scratch) == union.count)
+            #expect(Bitmap.union(bitmaps, domain: domain, scratch: scratch).values == union.sorted())
+            #expect(bitmaps[0].intersectionCardinality(bitmaps[1], scratch: scratch) == sets[0].intersection(sets[1]).count)
+            // UserSet algebra.
+            let a = UserSet(domain: domain), b = UserSet(domain: domain)
+            bitmaps[2].formUnion(into: a)
+            bitmaps[3].formUnion(into: b)
+            #expect(a.intersectionCount(b) == sets[2].intersection(sets[3]).count)
+            a.formUnion(b)
+            #expect(a.count == sets[2].union(sets[3]).count)
+            a.formIntersection(b)
+            #expect(a.sortedValues() == sets[3].sorted())
+            var seen: [UInt32] = []
+            a.forEach { seen.append($0) }
+            #expect(seen.sorted() == sets[3].sorted())
+            a.clear()
+            #expect(a.isEmpty && a.count == 0)
+        }
+        #expect(kinds == [.array, .bitset, .run])
+    }
+
+    @Test func wholeChunkEdges() {
+        // Values at chunk edges and a full chunk, which must become one run.
+        let domain = 200_000
+        let full = Set((65_536..<131_072).map(UInt32.init))
+        let edges: Set<UInt32> = [0, 63, 64, 65_535, 65_536, 131_071, 131_072, 199_999]
+        let b = Bitmap(full.union(edges), domain: domain)
+        #expect(b.values == full.union(edges).sorted())
+        #expect(b.containerKinds.contains(.run))
+        let s = UserSet(domain: domain)
+        b.formUnion(into: s)
+        #expect(s.count == full.union(edges).count)
+        #expect(s.contains(199_999) && !s.contains(199_998))
+    }
+
+    @Test func radixSortMatchesSort() {
+        var r = RNG(s: 9)
+        for n in [0, 1, 100, 5000, 70_000] {
+            var a = (0..<n).map { _ in r.next() >> UInt64.random(in: 0...40, using: &r) }
+            let want = a.sorted()
+            radixSort(&a, significantBits: 64)
+            #expect(a == want)
+        }
+    }
+}
