@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The whole test suite: unit, equivalence and load-error tests, plus the sample dump's own check.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./tools/setup.sh
+python3 tools/check_sample_dump.py >/dev/null
+swift test --parallel
