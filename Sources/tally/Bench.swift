@@ -14,6 +14,8 @@ struct Synth: ParsableCommand {
     @Option var apps = 600
     @Option var days = 366
     @Option var iterations = 50
+    @Option(help: "Only this endpoint (for profiling).") var only: String?
+    @Option(help: "Only this period length in days.") var period: Int?
 
     func run() throws {
         let clock = ContinuousClock()
@@ -37,10 +39,10 @@ struct Synth: ParsableCommand {
               + "encoded segments: \(u.segments.reduce(0) { $0 + $1.encodedByteCount })")
         let ex = Executor(store: store)
         let end = u.newestDay
-        for len in [30, 366] {
+        for len in [30, 366] where period == nil || period == len {
             let period = DayRange(end.adding(-(len - 1)), end)
             let cmp = DayRange(period.start.adding(-len), period.start.adding(-1))
-            for ep in Endpoint.allCases {
+            for ep in Endpoint.allCases where only == nil || only == ep.rawValue {
                 let req = EndpointRequest(client: client.info.id, period: period, comparison: cmp, granularity: .weekly,
                                           pageSize: 50)
                 var times: [Double] = []

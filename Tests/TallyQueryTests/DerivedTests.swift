@@ -1,5 +1,6 @@
 import Testing
 import TallyQuery
+import TallyStorage
 
 @Suite struct DerivedTests {
     @Test func changePctRoundsHalfAwayFromZero() {
@@ -38,8 +39,9 @@ import TallyQuery
     }
 
     @Test func cursorsRoundTrip() {
-        for key in [PageKey(value: .int(42), id: "a"), PageKey(value: .name("Éclair|x"), id: "b|c"),
-                    PageKey(value: .text(nil), id: ""), PageKey(value: .day(.init(raw: 20000)), id: "z")] {
+        let u = UUID128(high: 0xA1B2, low: 7)
+        for key in [PageKey(value: .int(42), id: u), PageKey(value: .name("Éclair|x"), id: u),
+                    PageKey(value: .text(nil), id: UUID128(high: 0, low: 0)), PageKey(value: .day(.init(raw: 20000)), id: u)] {
             let token = Cursor.encode(key, fingerprint: 0xABC)
             let back = Cursor.decode(token)
             #expect(back?.key == key && back?.fingerprint == 0xABC)

@@ -53,25 +53,35 @@ public final class CSVReader {
             buffer.deallocate()
             buffer = bigger
         }
-        let n: Int
+        var n = try read(at: end)
+        if firstChunk {
+            // Only the first three bytes of the stream can be a BOM; they may come over several reads.
+            firstChunk = false
+            while n > 0 && n < 3 && end + n < buffer.count {
+                let m = try read(at: end + n)
+                if m == 0 { break }
+                n += m
+            }
+            let b = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            if n >= 3 && b[end] == 0xEF && b[end + 1] == 0xBB && b[end + 2] == 0xBF {
+                (buffer.baseAddress! + end).copyMemory(from: buffer.baseAddress! + end + 3, byteCount: n - 3)
+                n -= 3
+                if n == 0 { n = try read(at: end) }  // the BOM was all that came: 0 bytes is not the end
+            }
+        }
+        if n == 0 { eof = true }
+        end += n
+        return shift
+    }
+
+    /// Reads from the source into the buffer from `offset`, turning decompression errors into load errors.
+    private func read(at offset: Int) throws -> Int {
         do {
-            n = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[end...]))
+            return try source.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[offset...]))
         } catch let e as DecompressionError {
             line = nextLine
             throw error(e.message, column: 1, kind: e.truncated ? .truncated : .badCompression)
         }
-        if n == 0 { eof = true }
-        if firstChunk && n >= 3 {
-            firstChunk = false
-            let b = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            if b[end] == 0xEF && b[end + 1] == 0xBB && b[end + 2] == 0xBF {
-                (buffer.baseAddress! + end).copyMemory(from: buffer.baseAddress! + end + 3, byteCount: n - 3)
-                end += n - 3
-                return shift
-            }
-        }
-        end += n
-        return shift
     }
 
     /// Advances to the next record; `false` at the end of the file.

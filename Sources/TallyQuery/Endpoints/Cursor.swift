@@ -13,7 +13,7 @@ public enum Cursor {
         case .text(let s?): (kind, value) = ("t", String(String.UnicodeScalarView(s.compactMap(Unicode.Scalar.init))))
         }
         // Id and value are themselves base64url, so any text is safe between the separators.
-        let raw = "1|\(String(fingerprint, radix: 16))|\(kind)|\(base64url(Array(key.id.utf8)))|\(base64url(Array(value.utf8)))"
+        let raw = "1|\(String(fingerprint, radix: 16))|\(kind)|\(base64url(Array(key.id.description.utf8)))|\(base64url(Array(value.utf8)))"
         return base64url(Array(raw.utf8))
     }
 
@@ -23,7 +23,8 @@ public enum Cursor {
         let parts = raw.split(separator: "|", maxSplits: 4, omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 5, parts[0] == "1", let fp = UInt64(parts[1], radix: 16) else { return nil }
         guard let idBytes = unbase64url(parts[3]), let vBytes = unbase64url(parts[4]),
-              let id = String(validating: idBytes, as: UTF8.self), let v = String(validating: vBytes, as: UTF8.self)
+              let idText = String(validating: idBytes, as: UTF8.self), let id = UUID128(idText),
+              let v = String(validating: vBytes, as: UTF8.self)
         else { return nil }
         let value: SortValue
         switch parts[2] {

@@ -27,47 +27,70 @@ public struct Executor: Sendable {
             return QueryResult(rows: [], totalCount: s.count, next: nil, series: s,
                                compareSeries: q.comparison.map(series))
         }
-        let primary = evaluate(scope, q.period, q.dimension, q)
-        let compare = q.comparison.map { evaluate(scope, $0, q.dimension, q) }
-        var rows: [ResultRow] = []
-        rows.reserveCapacity(primary.count)
-        for (key, m) in primary where m.isActive || q.dimension == .none {
-            var c: Metrics?
-            if let compare {
-                let cm = compare[key] ?? Metrics()
-                c = cm.isActive || q.dimension == .none ? cm : nil
-            }
-            rows.append(ResultRow(key: key, value: m, compare: c))
+        let rows = RowSpace(dimension: q.dimension, client: client, catalog: store.catalog)
+        let primary = evaluate(scope, q.period, rows, q)
+        let compare = q.comparison.map { evaluate(scope, $0, rows, q) }
+        let keep = q.dimension == .none
+        var entries: [Entry] = []
+        for i in 0..<primary.count where keep || primary[i].isActive {
+            entries.append(Entry(index: Int32(i), key: sortKey(index: i, primary[i], q.sort, rows)))
         }
-        return page(rows, q, client)
+        let order = q.order
+        entries.sort { Self.compare($0.key, $1.key, order) < 0 }
+        var start = 0
+        if let after = q.after {
+            // First entry strictly after the key (binary search on the total order).
+            var lo = 0, hi = entries.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if Self.compare(entries[mid].key, after, order) <= 0 { lo = mid + 1 } else { hi = mid }
+            }
+            start = lo
+        }
+        let size = q.pageSize ?? entries.count
+        let end = min(entries.count, start + size)
+        var page: [ResultRow] = []
+        if start < end {
+            for e in entries[start..<end] {
+                let i = Int(e.index)
+                var c: Metrics?
+                if let compare { c = keep || compare[i].isActive ? compare[i] : nil }
+                page.append(ResultRow(key: rows.key(i), value: primary[i], compare: c))
+            }
+        }
+        let next = end < entries.count && end > start ? entries[end - 1].key : nil
+        return QueryResult(rows: page, totalCount: entries.count, next: next)
     }
 
-    func evaluate(_ scope: Scope, _ range: DayRange, _ dim: Dimension, _ q: Query) -> [RowKey: Metrics] {
-        let scan = PeriodScan(scope: scope, range: range)
-        var out: [RowKey: Metrics] = [:]
-        switch dim {
+    struct Entry {
+        var index: Int32
+        var key: PageKey
+    }
+
+    /// Metrics for every row of the dimension, indexed like ``RowSpace``.
+    func evaluate(_ scope: Scope, _ range: DayRange, _ rows: RowSpace, _ q: Query) -> [Metrics] {
+        var out = [Metrics](repeating: Metrics(), count: rows.count)
+        guard let scan = PeriodScan(scope: scope, range: range) else { return out }
+        switch q.dimension {
         case .app:
             var only: [UInt32]?
             if q.firstSeenInPeriod, let index = scope.index {
                 only = scope.apps.filter { index.firstSeen(app: Int($0)).map(q.period.contains) ?? false }
             }
-            for (app, m) in scan?.byApp(only: only) ?? [] { out[.app(app)] = m }
+            for (app, m) in scan.byApp(only: only) { out[Int(app)] = m }
         case .department:
-            for (d, m) in (scan?.byDepartment() ?? []).enumerated() where m.isActive { out[.department(UInt32(d))] = m }
+            out = scan.byDepartment()
         case .category:
-            for (c, m) in scan?.byCategory() ?? [:] { out[.category(c)] = m }
+            for (c, m) in scan.byCategory() { out[c.map(Int.init) ?? rows.count - 1] = m }
         case .user:
-            if let (apps, days) = scan?.byUser() {
-                for u in 0..<apps.count where apps[u] > 0 {
-                    var m = Metrics()
-                    m.users = 1
-                    m.apps = Int(apps[u])
-                    m.activeDays = Int(days[u])
-                    out[.user(UInt32(u))] = m
-                }
+            let (apps, days) = scan.byUser()
+            for u in 0..<apps.count where apps[u] > 0 {
+                out[u].users = 1
+                out[u].apps = Int(apps[u])
+                out[u].activeDays = Int(days[u])
             }
         case .none:
-            out[.total] = scan?.totals(full: true) ?? Metrics()
+            out[0] = scan.totals(full: true)
         case .time:
             break
         }
@@ -78,7 +101,11 @@ public struct Executor: Sendable {
 
     /// The sort value and id of a row.
     public func sortKey(_ row: ResultRow, _ sort: SortKey, _ client: ClientStore) -> PageKey {
-        let m = row.value
+        let rows = RowSpace(key: row.key, client: client, catalog: store.catalog)
+        return sortKey(index: rows.index(row.key), row.value, sort, rows)
+    }
+
+    func sortKey(index i: Int, _ m: Metrics, _ sort: SortKey, _ rows: RowSpace) -> PageKey {
         let value: SortValue
         switch sort {
         case .users: value = .int(m.users)
@@ -86,38 +113,14 @@ public struct Executor: Sendable {
         case .activeDays: value = .int(m.activeDays)
         case .approvedUsers: value = .int(m.approvedUsers)
         case .unapprovedUsers: value = .int(m.unapprovedUsers)
-        case .firstSeen:
-            if case .app(let a) = row.key, let d = client.usage?.firstSeen(app: Int(a)) { value = .day(d) } else {
-                value = .int(0)
-            }
-        case .name: value = .name(name(of: row.key, client))
+        case .firstSeen: value = rows.firstSeen(i).map { .day($0) } ?? .int(0)
+        case .name: value = .name(rows.name(i))
         }
-        return PageKey(value: value, id: id(of: row.key, client))
-    }
-
-    func name(of key: RowKey, _ client: ClientStore) -> String? {
-        switch key {
-        case .app(let a): return store.catalog.applications[Int(client.apps[Int(a)].catalogIndex)].canonicalName
-        case .department(let d): return client.departments[Int(d)].name
-        case .category(let c): return c.map { store.catalog.categories[Int($0)].name }
-        case .user(let u): return client.users[Int(u)].email
-        case .total: return nil
-        case .bucket(let r): return r.start.description
-        }
-    }
-
-    func id(of key: RowKey, _ client: ClientStore) -> String {
-        switch key {
-        case .app(let a): return client.apps[Int(a)].id.description
-        case .department(let d): return client.departments[Int(d)].id.description
-        case .category(let c): return c.map { store.catalog.categories[Int($0)].id.description } ?? ""
-        case .user(let u): return client.users[Int(u)].id.description
-        case .total: return ""
-        case .bucket(let r): return r.start.description
-        }
+        return PageKey(value: value, id: rows.id(i))
     }
 
     /// Negative when `x` comes before `y` in `order`; ties break by id ascending.
+    @inline(__always)
     public static func compare(_ x: PageKey, _ y: PageKey, _ order: SortOrder) -> Int {
         let c = compareValues(x.value, y.value)
         if c != 0 { return order == .asc ? c : -c }
@@ -125,6 +128,7 @@ public struct Executor: Sendable {
     }
 
     /// Ascending comparison; a `nil` text sorts after every text (so first when descending).
+    @inline(__always)
     static func compareValues(_ x: SortValue, _ y: SortValue) -> Int {
         switch (x, y) {
         case (.int(let a), .int(let b)): return a < b ? -1 : (a == b ? 0 : 1)
@@ -142,24 +146,84 @@ public struct Executor: Sendable {
         case (_, .day): return 1
         }
     }
+}
 
-    func page(_ rows: [ResultRow], _ q: Query, _ client: ClientStore) -> QueryResult {
-        var keyed = rows.map { (row: $0, key: sortKey($0, q.sort, client)) }
-        keyed.sort { Self.compare($0.key, $1.key, q.order) < 0 }
-        var start = 0
-        if let after = q.after {
-            // First row strictly after the key (binary search on the total order).
-            var lo = 0, hi = keyed.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if Self.compare(keyed[mid].key, after, q.order) <= 0 { lo = mid + 1 } else { hi = mid }
-            }
-            start = lo
+/// The rows a dimension can have, as dense indexes: apps, departments, users, categories (the
+/// last index is "no category"), or the single totals row.
+struct RowSpace {
+    let dimension: Dimension
+    let client: ClientStore
+    let catalog: Catalog
+
+    init(dimension: Dimension, client: ClientStore, catalog: Catalog) {
+        self.dimension = dimension
+        self.client = client
+        self.catalog = catalog
+    }
+
+    init(key: RowKey, client: ClientStore, catalog: Catalog) {
+        let d: Dimension
+        switch key {
+        case .app: d = .app
+        case .department: d = .department
+        case .category: d = .category
+        case .user: d = .user
+        case .total, .bucket: d = .none
         }
-        let size = q.pageSize ?? keyed.count
-        let end = min(keyed.count, start + size)
-        let pageRows = start < end ? keyed[start..<end].map(\.row) : []
-        let next = end < keyed.count && end > start ? keyed[end - 1].key : nil
-        return QueryResult(rows: pageRows, totalCount: keyed.count, next: next)
+        self.init(dimension: d, client: client, catalog: catalog)
+    }
+
+    var count: Int {
+        switch dimension {
+        case .app: return client.apps.count
+        case .department: return client.departments.count
+        case .user: return client.users.count
+        case .category: return catalog.categories.count + 1
+        case .none, .time: return 1
+        }
+    }
+
+    func key(_ i: Int) -> RowKey {
+        switch dimension {
+        case .app: return .app(UInt32(i))
+        case .department: return .department(UInt32(i))
+        case .user: return .user(UInt32(i))
+        case .category: return .category(i == count - 1 ? nil : Int32(i))
+        case .none, .time: return .total
+        }
+    }
+
+    func index(_ key: RowKey) -> Int {
+        switch key {
+        case .app(let a): return Int(a)
+        case .department(let d): return Int(d)
+        case .user(let u): return Int(u)
+        case .category(let c): return c.map(Int.init) ?? count - 1
+        case .total, .bucket: return 0
+        }
+    }
+
+    func name(_ i: Int) -> String? {
+        switch dimension {
+        case .app: return catalog.applications[Int(client.apps[i].catalogIndex)].canonicalName
+        case .department: return client.departments[i].name
+        case .user: return client.users[i].email
+        case .category: return i == count - 1 ? nil : catalog.categories[i].name
+        case .none, .time: return nil
+        }
+    }
+
+    func id(_ i: Int) -> UUID128 {
+        switch dimension {
+        case .app: return client.apps[i].id
+        case .department: return client.departments[i].id
+        case .user: return client.users[i].id
+        case .category: return i == count - 1 ? UUID128(high: 0, low: 0) : catalog.categories[i].id
+        case .none, .time: return UUID128(high: 0, low: 0)
+        }
+    }
+
+    func firstSeen(_ i: Int) -> Day? {
+        dimension == .app ? client.usage?.firstSeen(app: i) : nil
     }
 }

@@ -24,34 +24,77 @@ extension PeriodScan {
     /// - Complexity: O(Σ over apps of their users in the range × departments per user).
     func byDepartment() -> [Metrics] {
         let client = scope.client
-        var m = [Metrics](repeating: Metrics(), count: client.departments.count)
-        if m.isEmpty { return m }
-        var lastApp = [Int](repeating: -1, count: m.count)
-        for app in scope.apps {
-            if users(entity: Int(app), into: a) == 0 { continue }
-            a.forEach { u in
-                for d in client.departments(ofUser: u) where lastApp[Int(d)] != Int(app) {
-                    lastApp[Int(d)] = Int(app)
-                    m[Int(d)].apps += 1
-                    if client.apps[Int(app)].isApproved { m[Int(d)].approvedApps += 1 } else { m[Int(d)].unapprovedApps += 1 }
+        let deptCount = client.departments.count
+        var m = [Metrics](repeating: Metrics(), count: deptCount)
+        if deptCount == 0 { return m }
+        var lastApp = [Int](repeating: -1, count: deptCount)
+        var apps = [Int](repeating: 0, count: deptCount), approvedApps = apps
+        client.userDepartmentStart.withUnsafeBufferPointer { start in
+            client.userDepartments.withUnsafeBufferPointer { list in
+                lastApp.withUnsafeMutableBufferPointer { last in
+                    apps.withUnsafeMutableBufferPointer { apps in
+                        approvedApps.withUnsafeMutableBufferPointer { approvedApps in
+                            for app in scope.apps {
+                                if users(entity: Int(app), into: a) == 0 { continue }
+                                let approved = client.apps[Int(app)].isApproved ? 1 : 0
+                                let appIndex = Int(app)
+                                PeriodScan.forEachValue(a) { u in
+                                    for j in Int(start[Int(u)])..<Int(start[Int(u) &+ 1]) {
+                                        let d = Int(list[j])
+                                        if last[d] != appIndex {
+                                            last[d] = appIndex
+                                            apps[d] &+= 1
+                                            approvedApps[d] &+= approved
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
+                a.clear()
+                countUsers(start, list)
             }
         }
-        a.clear()
-        for split in Split.allCases {
-            unionOfApps(split, into: b)
-            b.forEach { u in
-                for d in client.departments(ofUser: u) {
-                    switch split {
-                    case .all: m[Int(d)].users += 1
-                    case .approved: m[Int(d)].approvedUsers += 1
-                    case .unapproved: m[Int(d)].unapprovedUsers += 1
+        return m
+
+        func countUsers(_ start: UnsafeBufferPointer<UInt32>, _ list: UnsafeBufferPointer<UInt32>) {
+            var counts = [[Int]](repeating: [Int](repeating: 0, count: deptCount), count: Split.allCases.count)
+            for split in Split.allCases {
+                unionOfApps(split, into: b)
+                counts[split.rawValue].withUnsafeMutableBufferPointer { c in
+                    PeriodScan.forEachValue(b) { u in
+                        for j in Int(start[Int(u)])..<Int(start[Int(u) &+ 1]) { c[Int(list[j])] &+= 1 }
                     }
                 }
             }
+            b.clear()
+            for d in 0..<deptCount {
+                m[d].apps = apps[d]
+                m[d].approvedApps = approvedApps[d]
+                m[d].unapprovedApps = apps[d] - approvedApps[d]
+                m[d].users = counts[Split.all.rawValue][d]
+                m[d].approvedUsers = counts[Split.approved.rawValue][d]
+                m[d].unapprovedUsers = counts[Split.unapproved.rawValue][d]
+            }
         }
-        b.clear()
-        return m
+    }
+
+    /// Calls `body` with each value of `set` (chunks in touch order), without a closure context
+    /// that escapes: the hot loops of the department and user dimensions.
+    @inline(__always)
+    static func forEachValue(_ set: UserSet, _ body: (UInt32) -> Void) {
+        let words = set.words
+        for k in set.touched {
+            let base = k &<< 10
+            for i in 0..<set.wordsInChunk(k) {
+                var w = words[base &+ i]
+                while w != 0 {
+                    body(UInt32(truncatingIfNeeded: ((base &+ i) &<< 6) &+ w.trailingZeroBitCount))
+                    w &= w &- 1
+                }
+            }
+        }
     }
 
     /// Per catalog category (`nil`: apps without one): users and apps.
@@ -81,7 +124,7 @@ extension PeriodScan {
         var days = [Int32](repeating: 0, count: n)
         for app in scope.apps {
             if users(entity: Int(app), into: a) == 0 { continue }
-            apps.withUnsafeMutableBufferPointer { p in a.forEach { p[Int($0)] &+= 1 } }
+            apps.withUnsafeMutableBufferPointer { p in PeriodScan.forEachValue(a) { p[Int($0)] &+= 1 } }
         }
         a.clear()
         if let c = scope.appClass {
@@ -96,7 +139,8 @@ extension PeriodScan {
                 for app in scope.apps where index.isActive(entity: Int(app), range) {
                     for d in lo...hi {
                         let w = (d - lo) >> 6, bit = UInt64(1) << UInt64((d - lo) & 63)
-                        arena.forEach(index.bitmap(entity: Int(app), level: 0, block: d)) { u in
+                        arena.forEach(BitmapRef(start: level0.starts[Int(app) * level0.stride + d],
+                                                end: level0.starts[Int(app) * level0.stride + d + 1])) { u in
                             if let f, !f.contains(u) { return }
                             p[Int(u) * width + w] |= bit
                         }

@@ -8,8 +8,21 @@ final class PeriodScan {
     let range: DayRange
     /// Day offsets of the range inside the index.
     let lo: Int, hi: Int
-    /// The aligned blocks covering the range.
-    let blocks: [(level: Int, block: Int)]
+    /// The aligned blocks covering the range, as raw views (no reference counting in loops).
+    let blocks: [Block]
+    let level0: Block
+
+    struct Block {
+        let view: ArenaView
+        let starts: UnsafePointer<UInt32>
+        let stride: Int
+        let block: Int
+
+        @inline(__always) func bitmap(_ entity: Int) -> BitmapRef {
+            let i = entity &* stride &+ block
+            return BitmapRef(start: starts[i], end: starts[i &+ 1])
+        }
+    }
     let domain: Int
     /// Scratch sets.
     let a: UserSet, b: UserSet
@@ -22,7 +35,12 @@ final class PeriodScan {
         self.range = range
         self.lo = lo
         self.hi = hi
-        blocks = index.blocks(range)
+        func block(_ k: Int, _ b: Int) -> Block {
+            let (starts, stride) = index.starts(level: k)
+            return Block(view: index.levels[k].view, starts: starts, stride: stride, block: b)
+        }
+        blocks = index.blocks(range).map { block($0.level, $0.block) }
+        level0 = block(0, 0)
         domain = scope.client.users.count
         a = UserSet(domain: domain)
         b = UserSet(domain: domain)
@@ -31,9 +49,7 @@ final class PeriodScan {
     /// ORs the users of `entity` over the range into `set`.
     @inline(__always)
     func union(entity: Int, into set: UserSet) {
-        for (k, blk) in blocks {
-            index.levels[k].formUnion(index.bitmap(entity: entity, level: k, block: blk), into: set)
-        }
+        for b in blocks { b.view.formUnion(b.bitmap(entity), into: set) }
     }
 
     /// Users of `entity` over the range (after the department filter), left in `set`, which is
@@ -51,10 +67,7 @@ final class PeriodScan {
     func userCount(entity: Int) -> Int {
         if scope.users == nil {
             if !index.isActive(entity: entity, range) { return 0 }
-            if blocks.count == 1 {
-                let (k, blk) = blocks[0]
-                return index.levels[k].cardinality(index.bitmap(entity: entity, level: k, block: blk))
-            }
+            if blocks.count == 1 { return blocks[0].view.cardinality(blocks[0].bitmap(entity)) }
         }
         let n = users(entity: entity, into: a)
         a.clear()
@@ -65,9 +78,7 @@ final class PeriodScan {
     func isActive(entity: Int) -> Bool {
         guard let f = scope.users else { return index.isActive(entity: entity, range) }
         if !index.isActive(entity: entity, range) { return false }
-        for (k, blk) in blocks where index.levels[k].intersectionCount(index.bitmap(entity: entity, level: k, block: blk), f) > 0 {
-            return true
-        }
+        for b in blocks where b.view.intersectionCount(b.bitmap(entity), f) > 0 { return true }
         return false
     }
 
@@ -75,8 +86,10 @@ final class PeriodScan {
     func userDays(entity: Int) -> Int {
         guard let f = scope.users else { return index.userDays(entity: entity, range) }
         var n = 0
-        let arena = index.levels[0]
-        for d in lo...hi { n += arena.intersectionCount(index.bitmap(entity: entity, level: 0, block: d), f) }
+        let v = level0.view, base = entity &* level0.stride
+        for d in lo...hi {
+            n &+= v.intersectionCount(BitmapRef(start: level0.starts[base &+ d], end: level0.starts[base &+ d &+ 1]), f)
+        }
         return n
     }
 

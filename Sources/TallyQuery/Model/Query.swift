@@ -62,9 +62,9 @@ public enum SortValue: Sendable, Hashable {
 /// Where the previous page ended: the last row's sort value and id.
 public struct PageKey: Sendable, Hashable {
     public var value: SortValue
-    /// The row's id (lower-case UUID; empty for a row without one).
-    public var id: String
-    public init(value: SortValue, id: String) {
+    /// The row's id (zero for a row without one: the no-category row, totals).
+    public var id: UUID128
+    public init(value: SortValue, id: UUID128) {
         self.value = value
         self.id = id
     }

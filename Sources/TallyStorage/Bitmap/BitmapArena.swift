@@ -32,88 +32,23 @@ public final class BitmapArena: @unchecked Sendable {
         headers.count * MemoryLayout<ContainerHeader>.stride + pool16.count * 2 + pool64.count * 8
     }
 
+    /// A pointer-only view for hot loops (no reference counting); valid while the arena lives.
+    public var view: ArenaView {
+        ArenaView(headers: UnsafePointer(headers.baseAddress!), pool16: UnsafePointer(pool16.baseAddress!),
+                  pool64: UnsafePointer(pool64.baseAddress!), wordCount: wordCount)
+    }
+
     @inlinable @inline(__always)
     func chunkWords(_ key: Int) -> Int { min(1024, wordCount &- (key &<< 10)) }
 
     /// Number of values in `b`.
-    /// - Complexity: O(containers).
-    @inlinable
-    public func cardinality(_ b: BitmapRef) -> Int {
-        var n = 0
-        var i = Int(b.start)
-        while i < Int(b.end) { n &+= Int(headers[i].cardinality); i &+= 1 }
-        return n
-    }
+    @inlinable public func cardinality(_ b: BitmapRef) -> Int { view.cardinality(b) }
 
     /// ORs every value of `b` into `set`.
-    /// - Complexity: O(values) for arrays, O(words) for bitsets, O(runs + covered words) for runs.
-    @inlinable
-    public func formUnion(_ b: BitmapRef, into set: UserSet) {
-        var i = Int(b.start)
-        let words = set.words
-        while i < Int(b.end) {
-            let h = headers[i]
-            let key = Int(h.key)
-            set.touch(key)
-            let off = Int(h.offset)
-            switch h.kind {
-            case .array:
-                let base = UInt32(h.key) &<< 16
-                let p = pool16.baseAddress! + off
-                for j in 0..<Int(h.cardinality) {
-                    let v = base | UInt32(p[j])
-                    words[Int(v &>> 6)] |= 1 &<< UInt64(v & 63)
-                }
-            case .bitset:
-                let dst = words + (key &<< 10)
-                let src = pool64.baseAddress! + off
-                for j in 0..<chunkWords(key) { dst[j] |= src[j] }
-            case .run:
-                let p = pool16.baseAddress! + off
-                let base = key &<< 16
-                for r in 0..<Int(p[0]) {
-                    let s = base &+ Int(p[1 &+ 2 &* r]), e = s &+ Int(p[2 &+ 2 &* r])
-                    UserSet.setRange(words, s, e)
-                }
-            }
-            i &+= 1
-        }
-    }
+    @inlinable public func formUnion(_ b: BitmapRef, into set: UserSet) { view.formUnion(b, into: set) }
 
     /// Number of values of `b` that are also in `set`.
-    @inlinable
-    public func intersectionCount(_ b: BitmapRef, _ set: UserSet) -> Int {
-        var n = 0
-        var i = Int(b.start)
-        let words = set.words
-        while i < Int(b.end) {
-            let h = headers[i]
-            let key = Int(h.key)
-            let off = Int(h.offset)
-            switch h.kind {
-            case .array:
-                let base = UInt32(h.key) &<< 16
-                let p = pool16.baseAddress! + off
-                for j in 0..<Int(h.cardinality) {
-                    let v = base | UInt32(p[j])
-                    n &+= Int((words[Int(v &>> 6)] &>> UInt64(v & 63)) & 1)
-                }
-            case .bitset:
-                let dst = words + (key &<< 10)
-                let src = pool64.baseAddress! + off
-                for j in 0..<chunkWords(key) { n &+= (dst[j] & src[j]).nonzeroBitCount }
-            case .run:
-                let p = pool16.baseAddress! + off
-                let base = key &<< 16
-                for r in 0..<Int(p[0]) {
-                    let s = base &+ Int(p[1 &+ 2 &* r]), e = s &+ Int(p[2 &+ 2 &* r])
-                    n &+= UserSet.countRange(words, s, e)
-                }
-            }
-            i &+= 1
-        }
-        return n
-    }
+    @inlinable public func intersectionCount(_ b: BitmapRef, _ set: UserSet) -> Int { view.intersectionCount(b, set) }
 
     /// Calls `body` with each value of `b`, ascending.
     public func forEach(_ b: BitmapRef, _ body: (UInt32) -> Void) {
@@ -181,4 +116,106 @@ extension UserSet {
         while w < we { n &+= words[w].nonzeroBitCount; w &+= 1 }
         return n
     }
+}
+
+/// The container kernels over an arena's raw storage. Beside each operation that builds a
+/// result sits its cardinality-only twin: COUNT DISTINCT rarely needs the union itself.
+public struct ArenaView: @unchecked Sendable {
+    public let headers: UnsafePointer<ContainerHeader>
+    public let pool16: UnsafePointer<UInt16>
+    public let pool64: UnsafePointer<UInt64>
+    public let wordCount: Int
+
+    @inlinable
+    public init(headers: UnsafePointer<ContainerHeader>, pool16: UnsafePointer<UInt16>, pool64: UnsafePointer<UInt64>,
+                wordCount: Int) {
+        self.headers = headers
+        self.pool16 = pool16
+        self.pool64 = pool64
+        self.wordCount = wordCount
+    }
+
+    @inlinable @inline(__always)
+    func chunkWords(_ key: Int) -> Int { min(1024, wordCount &- (key &<< 10)) }
+
+    /// Number of values in `b`.
+    /// - Complexity: O(containers).
+    @inlinable
+    public func cardinality(_ b: BitmapRef) -> Int {
+        var n = 0
+        var i = Int(b.start)
+        while i < Int(b.end) { n &+= Int(headers[i].cardinality); i &+= 1 }
+        return n
+    }
+
+    /// ORs every value of `b` into `set`.
+    /// - Complexity: O(values) for arrays, O(words) for bitsets, O(runs + covered words) for runs.
+    @inlinable
+    public func formUnion(_ b: BitmapRef, into set: UserSet) {
+        var i = Int(b.start)
+        let words = set.words
+        while i < Int(b.end) {
+            let h = headers[i]
+            let key = Int(h.key)
+            set.touch(key)
+            let off = Int(h.offset)
+            switch h.kind {
+            case .array:
+                let base = UInt32(h.key) &<< 16
+                let p = pool16 + off
+                for j in 0..<Int(h.cardinality) {
+                    let v = base | UInt32(p[j])
+                    words[Int(v &>> 6)] |= 1 &<< UInt64(v & 63)
+                }
+            case .bitset:
+                let dst = words + (key &<< 10)
+                let src = pool64 + off
+                for j in 0..<chunkWords(key) { dst[j] |= src[j] }
+            case .run:
+                let p = pool16 + off
+                let base = key &<< 16
+                for r in 0..<Int(p[0]) {
+                    let s = base &+ Int(p[1 &+ 2 &* r]), e = s &+ Int(p[2 &+ 2 &* r])
+                    UserSet.setRange(words, s, e)
+                }
+            }
+            i &+= 1
+        }
+    }
+
+    /// Number of values of `b` that are also in `set`.
+    @inlinable
+    public func intersectionCount(_ b: BitmapRef, _ set: UserSet) -> Int {
+        var n = 0
+        var i = Int(b.start)
+        let words = set.words
+        while i < Int(b.end) {
+            let h = headers[i]
+            let key = Int(h.key)
+            let off = Int(h.offset)
+            switch h.kind {
+            case .array:
+                let base = UInt32(h.key) &<< 16
+                let p = pool16 + off
+                for j in 0..<Int(h.cardinality) {
+                    let v = base | UInt32(p[j])
+                    n &+= Int((words[Int(v &>> 6)] &>> UInt64(v & 63)) & 1)
+                }
+            case .bitset:
+                let dst = words + (key &<< 10)
+                let src = pool64 + off
+                for j in 0..<chunkWords(key) { n &+= (dst[j] & src[j]).nonzeroBitCount }
+            case .run:
+                let p = pool16 + off
+                let base = key &<< 16
+                for r in 0..<Int(p[0]) {
+                    let s = base &+ Int(p[1 &+ 2 &* r]), e = s &+ Int(p[2 &+ 2 &* r])
+                    n &+= UserSet.countRange(words, s, e)
+                }
+            }
+            i &+= 1
+        }
+        return n
+    }
+
 }

@@ -82,7 +82,7 @@ public struct BitmapArenaBuilder {
     /// - Complexity: O(touched chunks × 1024 + values).
     public mutating func append(_ set: UserSet, scratch: inout [UInt32]) -> BitmapRef {
         scratch.removeAll(keepingCapacity: true)
-        for k in set.touched.sorted() {
+        for k in Array(set.touched).sorted() {
             let base = k << 10
             for w in 0..<set.wordsInChunk(k) {
                 var x = set.words[base + w]

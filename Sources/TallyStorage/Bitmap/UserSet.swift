@@ -9,8 +9,14 @@ public final class UserSet: @unchecked Sendable {
     public let wordCount: Int
     public let words: UnsafeMutablePointer<UInt64>
     let chunkCount: Int
-    @usableFromInline var touched: [Int] = []
-    @usableFromInline var isTouched: [Bool]
+    // Raw storage: these are touched for every container a query ORs, and Swift arrays in a
+    // class would add a uniqueness check and retain/release on each access.
+    @usableFromInline let touchedList: UnsafeMutablePointer<Int>
+    @usableFromInline var touchedCount = 0
+    @usableFromInline let isTouched: UnsafeMutablePointer<Bool>
+
+    /// The chunks written since the last ``clear()``, in the order first written.
+    public var touched: UnsafeBufferPointer<Int> { UnsafeBufferPointer(start: touchedList, count: touchedCount) }
 
     /// - Complexity: O(domain / 64) to allocate and zero.
     public init(domain: Int) {
@@ -19,11 +25,16 @@ public final class UserSet: @unchecked Sendable {
         words = .allocate(capacity: wordCount)
         words.initialize(repeating: 0, count: wordCount)
         chunkCount = (wordCount + 1023) >> 10
-        isTouched = [Bool](repeating: false, count: chunkCount)
-        touched.reserveCapacity(chunkCount)
+        isTouched = .allocate(capacity: chunkCount)
+        isTouched.initialize(repeating: false, count: chunkCount)
+        touchedList = .allocate(capacity: chunkCount)
     }
 
-    deinit { words.deallocate() }
+    deinit {
+        words.deallocate()
+        isTouched.deallocate()
+        touchedList.deallocate()
+    }
 
     /// Words that chunk `key` spans in this domain (1024 except maybe for the last chunk).
     @inlinable @inline(__always)
@@ -32,7 +43,8 @@ public final class UserSet: @unchecked Sendable {
     @usableFromInline @inline(__always) func touch(_ key: Int) {
         if !isTouched[key] {
             isTouched[key] = true
-            touched.append(key)
+            touchedList[touchedCount] = key
+            touchedCount &+= 1
         }
     }
 
@@ -49,7 +61,7 @@ public final class UserSet: @unchecked Sendable {
             (words + base).update(repeating: 0, count: wordsInChunk(k))
             isTouched[k] = false
         }
-        touched.removeAll(keepingCapacity: true)
+        touchedCount = 0
     }
 
     @inlinable @inline(__always)
@@ -138,7 +150,7 @@ public final class UserSet: @unchecked Sendable {
     /// The values in ascending order.
     public func sortedValues() -> [UInt32] {
         var out: [UInt32] = []
-        for k in touched.sorted() {
+        for k in Array(touched).sorted() {
             let base = k &<< 10
             for i in 0..<wordsInChunk(k) {
                 var w = words[base &+ i]

@@ -19,8 +19,9 @@ public enum AppClass: Int, CaseIterable, Sendable {
 /// users per day, plus the unions over aligned power-of-two blocks of days (levels 1…`maxLevel`),
 /// so that any range is the union of O(log n) stored bitmaps per app. Alongside: per-day
 /// cardinality prefix sums (user-days, "any activity" tests), per-user active-day bitsets per
-/// class, first-seen days, and the LZ4 column segments the index was built from.
-public final class UsageIndex: Sendable {
+/// class, first-seen days, and the LZ4 column segments the index was built from. Immutable after
+/// `init` (the raw level offsets are written once there), hence `@unchecked Sendable`.
+public final class UsageIndex: @unchecked Sendable {
     /// Day offset 0. Block `b` of level `k` covers offsets `b·2ᵏ ..< (b+1)·2ᵏ`.
     public let firstDay: Day
     public let dayCount: Int
@@ -33,8 +34,9 @@ public final class UsageIndex: Sendable {
     public let maxLevel: Int
     /// One arena per level.
     public let levels: [BitmapArena]
-    /// Per level, `entityCount × blockCount + 1` header offsets.
-    @usableFromInline let levelStarts: [[UInt32]]
+    /// Per level, `entityCount × blockCount + 1` header offsets (owned, freed in `deinit`).
+    @usableFromInline let levelStarts: [UnsafeMutablePointer<UInt32>]
+    let levelStartCounts: [Int]
     @usableFromInline let levelBlockCounts: [Int]
     /// Per entity, `dayCount + 1` running sums of per-day user counts.
     let dayCardPrefix: [UInt32]
@@ -55,7 +57,12 @@ public final class UsageIndex: Sendable {
         self.appCount = appCount
         self.maxLevel = maxLevel
         self.levels = levels
-        self.levelStarts = levelStarts
+        self.levelStarts = levelStarts.map { a in
+            let p = UnsafeMutablePointer<UInt32>.allocate(capacity: a.count)
+            p.initialize(from: a, count: a.count)
+            return p
+        }
+        levelStartCounts = levelStarts.map(\.count)
         self.levelBlockCounts = levelBlockCounts
         self.dayCardPrefix = dayCardPrefix
         self.userDayWords = userDayWords
@@ -64,8 +71,15 @@ public final class UsageIndex: Sendable {
         self.segments = segments
     }
 
+    deinit { for p in levelStarts { p.deallocate() } }
+
     /// The entity index of a class.
     @inlinable public func entity(_ c: AppClass) -> Int { appCount + c.rawValue }
+
+    /// The header offsets of `level`: bitmap of (entity, block) spans `[e·blocks + b, e·blocks + b + 1]`.
+    @inlinable public func starts(level: Int) -> (pointer: UnsafePointer<UInt32>, blockCount: Int) {
+        (UnsafePointer(levelStarts[level]), levelBlockCounts[level])
+    }
 
     /// The stored bitmap of `entity` for block `block` of `level`.
     /// - Complexity: O(1).
@@ -136,7 +150,7 @@ public final class UsageIndex: Sendable {
 
     public var byteCount: Int {
         var n = levels.reduce(0) { $0 + $1.byteCount }
-        n += levelStarts.reduce(0) { $0 + $1.count * 4 }
+        n += levelStartCounts.reduce(0) { $0 + $1 * 4 }
         n += dayCardPrefix.count * 4 + userDays.reduce(0) { $0 + $1.count * 8 } + firstSeenOffset.count * 4
         n += segmentByteCount
         return n

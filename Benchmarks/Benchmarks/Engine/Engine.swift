@@ -1,0 +1,69 @@
+// The engine on a generated client of 20,000 users × 600 apps × 366 days: query time per
+// endpoint for 30- and 366-day periods with a comparison period, build rate, and bytes per
+// usage row including every index. The client is generated in process (SyntheticClient).
+import Benchmark
+import TallyGenerate
+import TallyQuery
+import TallyStorage
+
+/// Built once per process; every benchmark reads the same immutable store.
+final class Fixture: @unchecked Sendable {
+    let store: Store
+    let client: ClientStore
+    let rows: Int
+    let buildSeconds: Double
+
+    init() {
+        let (catalog, builder) = SyntheticClient.make(SyntheticShape(users: 20_000, apps: 600, days: 366))
+        rows = builder.usageRowCount
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        client = builder.build()
+        let d = (clock.now - t0).components
+        buildSeconds = Double(d.seconds) + Double(d.attoseconds) * 1e-18
+        store = Store(catalog: catalog, clients: [client])
+    }
+
+    static let shared = Fixture()
+}
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(metrics: [.wallClock], scalingFactor: .one,
+                                           maxDuration: .seconds(3), maxIterations: 400)
+
+    Benchmark("store: bytes per usage row (all indexes and segments)",
+              configuration: .init(metrics: [.custom("bytes/row", polarity: .prefersSmaller, useScalingFactor: false)],
+                                   maxIterations: 1)) { b in
+        let f = Fixture.shared
+        b.measurement(.custom("bytes/row", polarity: .prefersSmaller, useScalingFactor: false),
+                      f.client.byteCount * 100 / max(f.client.usage!.rowCount, 1))
+    }
+    Benchmark("store: build rate (usage rows/s, thousands)",
+              configuration: .init(metrics: [.custom("krows/s", polarity: .prefersLarger, useScalingFactor: false)],
+                                   maxIterations: 1)) { b in
+        let f = Fixture.shared
+        b.measurement(.custom("krows/s", polarity: .prefersLarger, useScalingFactor: false),
+                      Int(Double(f.rows) / f.buildSeconds / 1000))
+    }
+
+    let endpoints: [(String, Endpoint)] = [
+        ("A utilization", .utilization), ("B departments", .departments), ("C categories", .categories),
+        ("D users", .users), ("E summary", .summary), ("F ai users", .aiUsers), ("G ai summary", .aiSummary),
+        ("H ai departments", .aiDepartments), ("I ai new", .aiNew), ("J trend weekly", .trend),
+    ]
+    for days in [30, 366] {
+        for (name, ep) in endpoints {
+            Benchmark("\(name) \(days)d with comparison") { b in
+                let f = Fixture.shared
+                let ex = Executor(store: f.store)
+                let end = f.client.usage!.newestDay
+                let period = DayRange(end.adding(-(days - 1)), end)
+                let cmp = DayRange(period.start.adding(-days), period.start.adding(-1))
+                let req = EndpointRequest(client: f.client.info.id, period: period, comparison: cmp,
+                                          granularity: .weekly, pageSize: 50)
+                b.startMeasurement()
+                for _ in b.scaledIterations { blackHole(try ep.respond(req, executor: ex)) }
+            }
+        }
+    }
+}
