@@ -27,7 +27,7 @@ public struct SyntheticShape: Sendable {
     public var categories = 20
     public var firstDay = Day("2025-01-01")!
     /// Apps in a user's portfolio, on average.
-    public var portfolio = 15
+    public var portfolio = 20
     public var seed: UInt64 = 42
 
     public init(users: Int = 20_000, apps: Int = 600, days: Int = 366, seed: UInt64 = 42) {
@@ -99,7 +99,7 @@ public enum SyntheticClient {
                 let a = pickApp(&r)
                 if portfolio.contains(where: { $0.app == a }) { continue }
                 // A few daily tools, many occasional ones.
-                let p = portfolio.count < 3 ? 0.85 + 0.1 * r.unit() : 0.05 + 0.6 * r.unit()
+                let p = portfolio.count < 3 ? 0.85 + 0.1 * r.unit() : 0.1 + 0.7 * r.unit()
                 portfolio.append((a, p))
             }
             // 20% joined during the period, 10% left it.

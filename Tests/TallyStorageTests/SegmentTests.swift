@@ -6,10 +6,12 @@ import TallyStorage
         var state: UInt64 = 7
         func rnd() -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return state >> 33 }
         for n in [1, 2, 10, 1000, 50_000] {
-            var keys = Set<UInt64>()
-            while keys.count < n { keys.insert((rnd() % 600) << 32 | (rnd() % 20_000)) }
-            let sorted = keys.sorted()
-            let seg = sorted.withUnsafeBufferPointer { Segment.encode(day: Day(raw: 1), keys: $0) }
+            var rows = Set<SegmentRow>()
+            while rows.count < n {
+                rows.insert(SegmentRow(app: UInt32(rnd() % 600), user: UInt32(rnd() % 20_000), day: UInt8(rnd() % 31)))
+            }
+            let sorted = rows.sorted { ($0.app, $0.user, $0.day) < ($1.app, $1.user, $1.day) }
+            let seg = sorted.withUnsafeBufferPointer { Segment.encode(month: Day("2024-02-01")!, rows: $0) }
             #expect(seg.rowCount == n)
             #expect(seg.decode() == sorted)
         }

@@ -13,9 +13,13 @@ public struct ClientStoreBuilder {
     var rowApp: [UInt32] = []
     var rowDay: [Int32] = []
 
-    /// The deepest level: blocks of 2⁸ = 256 days, enough for a 366-day range to need at most
-    /// two blocks per level. Deeper levels would only serve ranges the API refuses.
-    public static let maxLevel = 8
+    /// Block sizes of the levels, in days. Level 0 (single days) is always kept; the coarsest
+    /// (256) is enough for a 366-day range — deeper levels would only serve ranges the API refuses.
+    /// Every other power of two is skipped: the levels of 2, 8, 32 and 128 days cost about 40% of
+    /// the index bytes and save a query only up to two extra blocks per side (docs/BENCHMARKS.md).
+    public static let defaultLevelSizes = [1, 4, 16, 64, 256]
+    /// The level block sizes this builder uses; each must be a multiple of the one before.
+    public var levelSizes = ClientStoreBuilder.defaultLevelSizes
 
     public init(info: ClientInfo) { self.info = info }
 
@@ -97,11 +101,11 @@ public struct ClientStoreBuilder {
         let dayCount = Int(maxDay - minDay) + 1
         let userBits = Self.bits(users.count), dayBits = Self.bits(dayCount), appBits = Self.bits(apps.count)
         precondition(userBits + dayBits + appBits <= 64, "client too large to pack a usage row in 64 bits")
-        // Sort rows by (app, day, user) and drop duplicates.
+        // Sort rows by (app, user, day) and drop duplicates.
         var keys = [UInt64](repeating: 0, count: rowUser.count)
         for i in 0..<keys.count {
             keys[i] = UInt64(rowApp[i]) << UInt64(dayBits + userBits)
-                | UInt64(rowDay[i] - minDay) << UInt64(userBits) | UInt64(rowUser[i])
+                | UInt64(rowUser[i]) << UInt64(dayBits) | UInt64(rowDay[i] - minDay)
         }
         radixSort(&keys, significantBits: userBits + dayBits + appBits)
         var n = 0
@@ -112,8 +116,8 @@ public struct ClientStoreBuilder {
         keys.removeSubrange(n...)
         let userMask = (UInt64(1) << UInt64(userBits)) - 1, dayMask = (UInt64(1) << UInt64(dayBits)) - 1
         @inline(__always) func app(_ k: UInt64) -> Int { Int(k >> UInt64(dayBits + userBits)) }
-        @inline(__always) func day(_ k: UInt64) -> Int { Int((k >> UInt64(userBits)) & dayMask) }
-        @inline(__always) func user(_ k: UInt64) -> UInt32 { UInt32(k & userMask) }
+        @inline(__always) func day(_ k: UInt64) -> Int { Int(k & dayMask) }
+        @inline(__always) func user(_ k: UInt64) -> UInt32 { UInt32((k >> UInt64(dayBits)) & userMask) }
 
         let classes = AppClass.allCases
         let entityCount = apps.count + classes.count
@@ -122,30 +126,43 @@ public struct ClientStoreBuilder {
                                   count: classes.count)
         let appClasses: [[Int]] = apps.map { a in classes.filter { $0.contains(a) }.map(\.rawValue) }
 
-        // Level 0: apps, app-major, from the sorted rows; classes from per-user day bits.
+        // Level 0 for apps: per app, a counting sort of its rows by day keeps users ascending.
         var b0 = BitmapArenaBuilder(domain: users.count)
         var starts0 = [UInt32](repeating: 0, count: entityCount * dayCount + 1)
         var prefix = [UInt32](repeating: 0, count: entityCount * (dayCount + 1))
         var firstSeen = [Int32](repeating: -1, count: apps.count)
-        var scratch: [UInt32] = []
-        var slot = 0
+        var byDay: [UInt32] = []
+        var dayStart = [Int](repeating: 0, count: dayCount + 1)
         var i = 0
-        while i < n {
-            let a = app(keys[i]), d = day(keys[i])
-            let s = a * dayCount + d
-            while slot <= s { starts0[slot] = UInt32(b0.headerCount); slot += 1 }
-            scratch.removeAll(keepingCapacity: true)
-            while i < n && app(keys[i]) == a && day(keys[i]) == d {
-                let u = user(keys[i])
-                scratch.append(u)
+        for a in 0..<apps.count {
+            let lo = i
+            while i < n && app(keys[i]) == a { i += 1 }
+            for d in 0...dayCount { dayStart[d] = 0 }
+            for j in lo..<i { dayStart[day(keys[j]) + 1] += 1 }
+            for d in 0..<dayCount { dayStart[d + 1] += dayStart[d] }
+            byDay.removeAll(keepingCapacity: true)
+            byDay.append(contentsOf: repeatElement(0, count: i - lo))
+            for j in lo..<i {
+                let d = day(keys[j]), u = user(keys[j])
+                byDay[dayStart[d]] = u
+                dayStart[d] += 1
                 for c in appClasses[a] { userDays[c][Int(u) * userDayWords + d >> 6] |= 1 << UInt64(d & 63) }
-                i += 1
             }
-            _ = b0.append(sorted: scratch)
-            prefix[a * (dayCount + 1) + d + 1] = UInt32(scratch.count)
-            if firstSeen[a] < 0 { firstSeen[a] = Int32(d) }
+            // dayStart[d] is now the end of day d.
+            var from = 0
+            byDay.withUnsafeBufferPointer { p in
+                for d in 0..<dayCount {
+                    starts0[a * dayCount + d] = UInt32(b0.headerCount)
+                    let to = dayStart[d]
+                    if to > from {
+                        _ = b0.append(sorted: UnsafeBufferPointer(rebasing: p[from..<to]))
+                        if firstSeen[a] < 0 { firstSeen[a] = Int32(d) }
+                    }
+                    prefix[a * (dayCount + 1) + d + 1] = UInt32(to - from)
+                    from = to
+                }
+            }
         }
-        while slot <= apps.count * dayCount { starts0[slot] = UInt32(b0.headerCount); slot += 1 }
         for c in classes {
             // Transpose the per-user day bits into per-day user lists (users ascending).
             var perDay = [[UInt32]](repeating: [], count: dayCount)
@@ -173,58 +190,73 @@ public struct ClientStoreBuilder {
             for d in 0..<dayCount { prefix[base + d + 1] += prefix[base + d] }
         }
 
-        // Levels 1…max: each block is the union of its two halves one level down.
+        // Coarser levels: each block is the union of the blocks one level down that it covers.
+        let sizes = levelSizes.filter { $0 == 1 || $0 <= dayCount }
         var levels = [b0.finish()]
         var levelStarts = [starts0]
         var blockCounts = [dayCount]
-        let maxLevel = min(Self.maxLevel, Self.bits(dayCount) - 1)
         let set = UserSet(domain: users.count)
-        if maxLevel >= 1 {
-            for k in 1...maxLevel {
-                let below = levels[k - 1], belowStarts = levelStarts[k - 1], belowCount = blockCounts[k - 1]
-                let count = (dayCount + (1 << k) - 1) >> k
-                var b = BitmapArenaBuilder(domain: users.count)
-                var starts = [UInt32](repeating: 0, count: entityCount * count + 1)
-                for e in 0..<entityCount {
-                    for blk in 0..<count {
-                        starts[e * count + blk] = UInt32(b.headerCount)
-                        for child in [2 * blk, 2 * blk + 1] where child < belowCount {
-                            let j = e * belowCount + child
-                            below.formUnion(BitmapRef(start: belowStarts[j], end: belowStarts[j + 1]), into: set)
-                        }
-                        _ = b.append(set, scratch: &scratch)
-                        set.clear()
+        var scratch: [UInt32] = []
+        for k in sizes.indices.dropFirst() {
+            let below = levels[k - 1].view, belowStarts = levelStarts[k - 1], belowCount = blockCounts[k - 1]
+            let ratio = sizes[k] / sizes[k - 1]
+            let count = (dayCount + sizes[k] - 1) / sizes[k]
+            var b = BitmapArenaBuilder(domain: users.count)
+            var starts = [UInt32](repeating: 0, count: entityCount * count + 1)
+            for e in 0..<entityCount {
+                for blk in 0..<count {
+                    starts[e * count + blk] = UInt32(b.headerCount)
+                    for child in (blk * ratio)..<min((blk + 1) * ratio, belowCount) {
+                        let j = e * belowCount + child
+                        below.formUnion(BitmapRef(start: belowStarts[j], end: belowStarts[j + 1]), into: set)
                     }
+                    _ = b.append(set, scratch: &scratch)
+                    set.clear()
                 }
-                starts[entityCount * count] = UInt32(b.headerCount)
-                levels.append(b.finish())
-                levelStarts.append(starts)
-                blockCounts.append(count)
             }
+            starts[entityCount * count] = UInt32(b.headerCount)
+            levels.append(b.finish())
+            levelStarts.append(starts)
+            blockCounts.append(count)
         }
 
-        // Column segments, one per day: a stable counting sort by day keeps (app, user) order.
-        var dayStart = [Int](repeating: 0, count: dayCount + 1)
-        for k in keys { dayStart[day(k) + 1] += 1 }
-        for d in 0..<dayCount { dayStart[d + 1] += dayStart[d] }
-        var byDay = [UInt64](repeating: 0, count: n)
-        var fill = dayStart
-        for k in keys {
-            let d = day(k)
-            byDay[fill[d]] = UInt64(app(k)) << 32 | UInt64(user(k))
-            fill[d] += 1
-        }
-        var segments: [Segment] = []
-        byDay.withUnsafeBufferPointer { p in
-            for d in 0..<dayCount where dayStart[d + 1] > dayStart[d] {
-                let slice = UnsafeBufferPointer(rebasing: p[dayStart[d]..<dayStart[d + 1]])
-                segments.append(Segment.encode(day: firstDay.adding(d), keys: slice))
-            }
-        }
-
+        let segments = Self.monthSegments(keys: keys, firstDay: firstDay, dayCount: dayCount,
+                                          app: app, user: user, day: day)
         return UsageIndex(firstDay: firstDay, dayCount: dayCount, rowCount: n, appCount: apps.count,
-                          maxLevel: maxLevel, levels: levels, levelStarts: levelStarts,
+                          levelSizes: sizes, levels: levels, levelStarts: levelStarts,
                           levelBlockCounts: blockCounts, dayCardPrefix: prefix, userDayWords: userDayWords,
                           userDays: userDays, firstSeenOffset: firstSeen, segments: segments)
+    }
+
+    /// Column segments, one per calendar month: a stable counting sort by month keeps the
+    /// (app, user, day) order inside each.
+    static func monthSegments(keys: [UInt64], firstDay: Day, dayCount: Int, app: (UInt64) -> Int,
+                              user: (UInt64) -> UInt32, day: (UInt64) -> Int) -> [Segment] {
+        var monthOf = [Int](repeating: 0, count: dayCount)
+        var monthStarts: [Day] = []
+        for d in 0..<dayCount {
+            let c = firstDay.adding(d).civil
+            let start = Day(year: c.year, month: c.month, day: 1)!
+            if monthStarts.last != start { monthStarts.append(start) }
+            monthOf[d] = monthStarts.count - 1
+        }
+        var bounds = [Int](repeating: 0, count: monthStarts.count + 1)
+        for k in keys { bounds[monthOf[day(k)] + 1] += 1 }
+        for m in 0..<monthStarts.count { bounds[m + 1] += bounds[m] }
+        var rows = [SegmentRow](repeating: SegmentRow(app: 0, user: 0, day: 0), count: keys.count)
+        var fill = bounds
+        for k in keys {
+            let d = day(k), m = monthOf[d]
+            rows[fill[m]] = SegmentRow(app: UInt32(app(k)), user: user(k),
+                                       day: UInt8(monthStarts[m].distance(to: firstDay.adding(d))))
+            fill[m] += 1
+        }
+        var out: [Segment] = []
+        rows.withUnsafeBufferPointer { p in
+            for m in 0..<monthStarts.count where bounds[m + 1] > bounds[m] {
+                out.append(Segment.encode(month: monthStarts[m], rows: UnsafeBufferPointer(rebasing: p[bounds[m]..<bounds[m + 1]])))
+            }
+        }
+        return out
     }
 }

@@ -1,58 +1,83 @@
 import CLZ4
 
-/// One day of one client's usage rows, column by column, compressed.
+/// One usage row inside a month segment.
+public struct SegmentRow: Hashable, Sendable {
+    public var app: UInt32
+    public var user: UInt32
+    /// Day of the month, 0-based.
+    public var day: UInt8
+    public init(app: UInt32, user: UInt32, day: UInt8) {
+        self.app = app
+        self.user = user
+        self.day = day
+    }
+}
+
+/// One calendar month of one client's usage rows, column by column, compressed.
 ///
-/// Rows are sorted by (app, user) and deduplicated. The app column is run-length encoded
-/// (`app delta, row count` per app); the user column holds, per app run, the first user and then
-/// the gaps minus one between consecutive users, all as LEB128 varints. Sorted dense ids turn
-/// into small gaps, which is what makes the columns compressible at all: LZ4 does nothing for
-/// raw 32-bit ids. The encoded columns are then LZ4-compressed when that saves bytes.
+/// Rows are sorted by (app, user, day) and deduplicated, then stored as three columns: app runs
+/// (`app delta, pairs` per app), users (per (app, user) pair the gap to the previous user of the
+/// app minus one, LEB128) and days (per pair a 32-bit mask of its days in the month). Sorted
+/// dense ids become small gaps and a month of one user's use of one app becomes four bytes; LZ4
+/// does nothing for raw 32-bit ids, but finds the repeated day masks of weekly routines.
 public struct Segment: Sendable {
-    public let day: Day
+    /// First day of the month.
+    public let month: Day
     public let rowCount: Int
     /// Size of the encoded columns before LZ4.
     public let encodedByteCount: Int
     public let isCompressed: Bool
     public let bytes: [UInt8]
 
-    public init(day: Day, rowCount: Int, encodedByteCount: Int, isCompressed: Bool, bytes: [UInt8]) {
-        self.day = day
+    public init(month: Day, rowCount: Int, encodedByteCount: Int, isCompressed: Bool, bytes: [UInt8]) {
+        self.month = month
         self.rowCount = rowCount
         self.encodedByteCount = encodedByteCount
         self.isCompressed = isCompressed
         self.bytes = bytes
     }
 
-    /// Encodes rows given as ascending `(app << 32 | user)` keys, unique.
+    /// Encodes rows sorted by (app, user, day), unique, days below 31.
     /// - Complexity: O(rows).
-    public static func encode(day: Day, keys: UnsafeBufferPointer<UInt64>) -> Segment {
-        var out: [UInt8] = []
-        out.reserveCapacity(keys.count * 2 + 16)
-        // App column.
-        var runs: [(app: UInt32, count: Int)] = []
-        for k in keys {
-            let a = UInt32(k >> 32)
-            if let last = runs.last, last.app == a { runs[runs.count - 1].count += 1 } else { runs.append((a, 1)) }
-        }
-        putVarint(&out, UInt64(runs.count))
-        var prevApp: UInt32 = 0
-        for r in runs {
-            putVarint(&out, UInt64(r.app - prevApp))
-            putVarint(&out, UInt64(r.count))
-            prevApp = r.app
-        }
-        // User column.
-        var i = 0
-        for r in runs {
-            var prev = UInt32(truncatingIfNeeded: keys[i])
-            putVarint(&out, UInt64(prev))
-            for j in 1..<max(r.count, 1) where r.count > 1 {
-                let u = UInt32(truncatingIfNeeded: keys[i + j])
-                putVarint(&out, UInt64(u - prev - 1))
-                prev = u
+    public static func encode(month: Day, rows: UnsafeBufferPointer<SegmentRow>) -> Segment {
+        // Pairs: (app, user, day mask).
+        var pairs: [(app: UInt32, user: UInt32, mask: UInt32)] = []
+        for r in rows {
+            if let last = pairs.last, last.app == r.app, last.user == r.user {
+                pairs[pairs.count - 1].mask |= 1 << UInt32(r.day)
+            } else {
+                pairs.append((r.app, r.user, 1 << UInt32(r.day)))
             }
-            i += r.count
         }
+        var appColumn: [UInt8] = [], userColumn: [UInt8] = [], dayColumn: [UInt8] = []
+        var runs = 0
+        var i = 0
+        var prevApp: UInt32 = 0
+        while i < pairs.count {
+            let a = pairs[i].app
+            var j = i
+            while j < pairs.count && pairs[j].app == a { j += 1 }
+            putVarint(&appColumn, UInt64(a - prevApp))
+            putVarint(&appColumn, UInt64(j - i))
+            prevApp = a
+            runs += 1
+            var prevUser: UInt32 = 0
+            for k in i..<j {
+                let u = pairs[k].user
+                putVarint(&userColumn, UInt64(k == i ? u : u - prevUser - 1))
+                prevUser = u
+                let m = pairs[k].mask
+                dayColumn.append(contentsOf: [UInt8(m & 0xFF), UInt8(m >> 8 & 0xFF), UInt8(m >> 16 & 0xFF), UInt8(m >> 24)])
+            }
+            i = j
+        }
+        var out: [UInt8] = []
+        putVarint(&out, UInt64(runs))
+        putVarint(&out, UInt64(appColumn.count))
+        putVarint(&out, UInt64(userColumn.count))
+        out += appColumn
+        out += userColumn
+        out += dayColumn
         let bound = Int(LZ4_compressBound(Int32(out.count)))
         var compressed = [UInt8](repeating: 0, count: bound)
         let n = out.withUnsafeBufferPointer { src in
@@ -66,15 +91,15 @@ public struct Segment: Sendable {
         }
         if n > 0 && Int(n) < out.count {
             compressed.removeSubrange(Int(n)...)
-            return Segment(day: day, rowCount: keys.count, encodedByteCount: out.count, isCompressed: true,
+            return Segment(month: month, rowCount: rows.count, encodedByteCount: out.count, isCompressed: true,
                            bytes: compressed)
         }
-        return Segment(day: day, rowCount: keys.count, encodedByteCount: out.count, isCompressed: false, bytes: out)
+        return Segment(month: month, rowCount: rows.count, encodedByteCount: out.count, isCompressed: false, bytes: out)
     }
 
-    /// Decodes the rows as `(app << 32 | user)` keys, ascending.
+    /// Decodes the rows, sorted by (app, user, day).
     /// - Complexity: O(rows).
-    public func decode() -> [UInt64] {
+    public func decode() -> [SegmentRow] {
         var raw = bytes
         if isCompressed {
             raw = [UInt8](repeating: 0, count: encodedByteCount)
@@ -90,24 +115,30 @@ public struct Segment: Sendable {
             precondition(Int(n) == encodedByteCount, "corrupt segment")
         }
         var pos = 0
-        let runCount = Int(Segment.getVarint(raw, &pos))
-        var runs: [(UInt32, Int)] = []
+        let runs = Int(Segment.getVarint(raw, &pos))
+        let appBytes = Int(Segment.getVarint(raw, &pos)), userBytes = Int(Segment.getVarint(raw, &pos))
+        var userPos = pos + appBytes
+        var dayPos = userPos + userBytes
+        var out: [SegmentRow] = []
+        out.reserveCapacity(rowCount)
         var app: UInt32 = 0
-        for _ in 0..<runCount {
+        for _ in 0..<runs {
             app += UInt32(Segment.getVarint(raw, &pos))
-            runs.append((app, Int(Segment.getVarint(raw, &pos))))
-        }
-        var keys: [UInt64] = []
-        keys.reserveCapacity(rowCount)
-        for (a, count) in runs {
-            var u = UInt32(Segment.getVarint(raw, &pos))
-            keys.append(UInt64(a) << 32 | UInt64(u))
-            for _ in 1..<max(count, 1) where count > 1 {
-                u += UInt32(Segment.getVarint(raw, &pos)) + 1
-                keys.append(UInt64(a) << 32 | UInt64(u))
+            let pairs = Int(Segment.getVarint(raw, &pos))
+            var user: UInt32 = 0
+            for k in 0..<pairs {
+                let g = UInt32(Segment.getVarint(raw, &userPos))
+                user = k == 0 ? g : user + g + 1
+                var m = UInt32(raw[dayPos]) | UInt32(raw[dayPos + 1]) << 8 | UInt32(raw[dayPos + 2]) << 16
+                    | UInt32(raw[dayPos + 3]) << 24
+                dayPos += 4
+                while m != 0 {
+                    out.append(SegmentRow(app: app, user: user, day: UInt8(m.trailingZeroBitCount)))
+                    m &= m - 1
+                }
             }
         }
-        return keys
+        return out
     }
 
     static func putVarint(_ out: inout [UInt8], _ v0: UInt64) {

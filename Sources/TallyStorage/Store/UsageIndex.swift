@@ -16,13 +16,13 @@ public enum AppClass: Int, CaseIterable, Sendable {
 }
 
 /// The usage index of one client: for every app (and every ``AppClass``), the bitmap of its
-/// users per day, plus the unions over aligned power-of-two blocks of days (levels 1…`maxLevel`),
-/// so that any range is the union of O(log n) stored bitmaps per app. Alongside: per-day
+/// users per day, plus the unions over aligned power-of-two blocks of days (the levels), so
+/// that any range is the union of O(log n) stored bitmaps per app. Alongside: per-day
 /// cardinality prefix sums (user-days, "any activity" tests), per-user active-day bitsets per
 /// class, first-seen days, and the LZ4 column segments the index was built from. Immutable after
 /// `init` (the raw level offsets are written once there), hence `@unchecked Sendable`.
 public final class UsageIndex: @unchecked Sendable {
-    /// Day offset 0. Block `b` of level `k` covers offsets `b·2ᵏ ..< (b+1)·2ᵏ`.
+    /// Day offset 0. Block `b` of level `k` covers offsets `b·size ..< (b+1)·size`.
     public let firstDay: Day
     public let dayCount: Int
     /// The newest activity date of the client.
@@ -31,7 +31,8 @@ public final class UsageIndex: @unchecked Sendable {
     public let rowCount: Int
     public let appCount: Int
     public var entityCount: Int { appCount + AppClass.allCases.count }
-    public let maxLevel: Int
+    /// Block size in days of each level; level 0 is single days.
+    public let levelSizes: [Int]
     /// One arena per level.
     public let levels: [BitmapArena]
     /// Per level, `entityCount × blockCount + 1` header offsets (owned, freed in `deinit`).
@@ -48,14 +49,14 @@ public final class UsageIndex: @unchecked Sendable {
     public let firstSeenOffset: [Int32]
     public let segments: [Segment]
 
-    init(firstDay: Day, dayCount: Int, rowCount: Int, appCount: Int, maxLevel: Int, levels: [BitmapArena],
+    init(firstDay: Day, dayCount: Int, rowCount: Int, appCount: Int, levelSizes: [Int], levels: [BitmapArena],
          levelStarts: [[UInt32]], levelBlockCounts: [Int], dayCardPrefix: [UInt32], userDayWords: Int,
          userDays: [[UInt64]], firstSeenOffset: [Int32], segments: [Segment]) {
         self.firstDay = firstDay
         self.dayCount = dayCount
         self.rowCount = rowCount
         self.appCount = appCount
-        self.maxLevel = maxLevel
+        self.levelSizes = levelSizes
         self.levels = levels
         self.levelStarts = levelStarts.map { a in
             let p = UnsafeMutablePointer<UInt32>.allocate(capacity: a.count)
@@ -97,21 +98,18 @@ public final class UsageIndex: @unchecked Sendable {
         return lo <= hi ? (lo, hi) : nil
     }
 
-    /// The aligned blocks whose union is exactly the days of `range`: at most two per level.
-    /// - Complexity: O(log range).
+    /// The aligned blocks whose union is exactly the days of `range`: greedily the largest block
+    /// that starts at the next day and ends inside the range.
+    /// - Complexity: O(blocks) = O(levels × size ratio).
     public func blocks(_ range: DayRange) -> [(level: Int, block: Int)] {
         guard let (lo0, hi) = offsets(range) else { return [] }
         var out: [(Int, Int)] = []
         var lo = lo0
         while lo <= hi {
-            var k = 0
-            while k < maxLevel {
-                let size = 1 << (k + 1)
-                if lo % size != 0 || lo + size - 1 > hi { break }
-                k += 1
-            }
-            out.append((k, lo >> k))
-            lo += 1 << k
+            var k = levelSizes.count - 1
+            while k > 0 && (lo % levelSizes[k] != 0 || lo + levelSizes[k] - 1 > hi) { k -= 1 }
+            out.append((k, lo / levelSizes[k]))
+            lo += levelSizes[k]
         }
         return out
     }
