@@ -15,26 +15,37 @@ struct Synth: ParsableCommand {
     @Option var days = 366
     @Option var iterations = 50
     @Option(help: "Only this endpoint (for profiling).") var only: String?
+    @Option(name: .customLong("write-dump"), help: "Write the generated client as a dump folder here, then stop.")
+    var writeDump: String?
     @Option(help: "Only this period length in days.") var period: Int?
 
     func run() throws {
         let clock = ContinuousClock()
+        _ = malloc_trim(0)
+        let baseline = residentBytes()
         let t0 = clock.now
-        let (catalog, builder) = SyntheticClient.make(SyntheticShape(users: users, apps: apps, days: days))
+        var (catalog, builder) = SyntheticClient.make(SyntheticShape(users: users, apps: apps, days: days))
         let rows = builder.usageRowCount
+        if let folder = writeDump {
+            try DumpExport.write(catalog: catalog, clients: [builder], to: folder)
+            print("wrote \(rows) usage rows to \(folder) in \((clock.now - t0).seconds) s")
+            return
+        }
         let t1 = clock.now
-        let rss0 = residentBytes()
         let client = builder.build()
         let t2 = clock.now
-        let rssGrowth = residentBytes() - rss0
+        builder = ClientStoreBuilder(info: client.info)  // drop the raw rows
+        _ = malloc_trim(0)
+        let resident = residentBytes() - baseline
         let store = Store(catalog: catalog, clients: [client])
         let u = client.usage!
         print("generated \(rows) rows in \((t1 - t0).seconds) s; built in \((t2 - t1).seconds) s "
               + "(\(Int(Double(rows) / (t2 - t1).seconds)) rows/s)")
         let distinct = u.rowCount
         print("distinct rows \(distinct); store \(client.byteCount) bytes = "
-              + String(format: "%.2f", Double(client.byteCount) / Double(distinct)) + " B/row; "
-              + "RSS growth during build (includes freed temporaries) \(rssGrowth)")
+              + String(format: "%.2f", Double(client.byteCount) / Double(distinct)) + " B/row (accounting); "
+              + "resident growth \(resident) bytes = " + String(format: "%.2f", Double(resident) / Double(distinct))
+              + " B/row (RSS after the raw rows are freed)")
         print("levels (bytes): \(u.levelByteCounts)  segments: \(u.segmentByteCount)  "
               + "encoded segments: \(u.segments.reduce(0) { $0 + $1.encodedByteCount })")
         let ex = Executor(store: store)

@@ -14,9 +14,13 @@ struct Load: ParsableCommand {
     @Flag(help: "Skip bad rows and report them by reason instead of refusing the dump.")
     var lenient = false
 
+    @Option(name: .customLong("repeat"), help: "Load this many times and report the last (for profiling).")
+    var repetitions: Int = 1
+
     func run() throws {
         let path = dump ?? defaultDumpPath()
         do {
+            for _ in 1..<max(repetitions, 1) { _ = try loadDump(path, lenient: lenient) }
             printSummary(try loadDump(path, lenient: lenient), path: path)
         } catch let e as LoadError {
             throw ValidationError("load failed: \(e)")

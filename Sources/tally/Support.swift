@@ -24,8 +24,11 @@ struct LoadedDump {
 }
 
 func loadDump(_ path: String, lenient: Bool) throws -> LoadedDump {
+    _ = malloc_trim(0)
     let before = residentBytes()
     let (store, report) = try DumpLoader.load(folder: path, mode: lenient ? .lenient : .strict)
+    // Return the loader's freed buffers to the system, so the growth is what the store holds.
+    _ = malloc_trim(0)
     return LoadedDump(store: store, report: report, residentDelta: residentBytes() - before)
 }
 
@@ -40,8 +43,9 @@ func printSummary(_ d: LoadedDump, path: String) {
     print("apps        \(d.store.clients.reduce(0) { $0 + $1.apps.count })")
     print("usage rows  \(r.usageRecords) read, \(rows) distinct")
     print("load time   \(f(secs, 3)) s (parse \(f(r.parseSeconds, 3)) s, build \(f(r.buildSeconds, 3)) s)")
-    print("rate        \(f(Double(r.usageRecords) / max(secs, 1e-9) / 1e6, 2)) M rows/s, "
-          + "\(f(Double(r.storedBytes) / max(r.parseSeconds, 1e-9) / 1e6, 1)) MB/s stored bytes parsed")
+    print("rate        \(f(Double(r.usageRecords) / max(secs, 1e-9) / 1e6, 2)) M usage rows/s; parsing "
+          + "\(f(Double(r.decodedBytes) / max(r.parseSeconds, 1e-9) / 1e6, 1)) MB/s of CSV text "
+          + "(\(f(Double(r.storedBytes) / max(r.parseSeconds, 1e-9) / 1e6, 1)) MB/s as stored)")
     print("resident    \(f(Double(d.residentDelta) / Double(max(rows, 1)), 2)) bytes/row (RSS growth), "
           + "\(f(Double(d.store.byteCount) / Double(max(rows, 1)), 2)) bytes/row (store accounting)")
     if r.skippedTotal > 0 {
@@ -56,3 +60,6 @@ func printSummary(_ d: LoadedDump, path: String) {
               + (u.map { ", \($0.firstDay)…\($0.newestDay)" } ?? ""))
     }
 }
+
+/// glibc's `malloc_trim` (not in Swift's Glibc module): returns freed heap pages to the system.
+@_silgen_name("malloc_trim") func malloc_trim(_ pad: Int) -> Int32

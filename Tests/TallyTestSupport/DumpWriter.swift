@@ -24,7 +24,8 @@ public enum DumpWriter {
         func field(_ s: String?) -> String {
             guard let s else { return "" }
             if s.isEmpty { return "\"\"" }
-            if s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {
+            // Bytes, not Characters: "\r\n" is one Character, equal to neither "\r" nor "\n".
+            if s.utf8.contains(where: { $0 == 44 || $0 == 34 || $0 == 10 || $0 == 13 }) {
                 return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
             }
             return s

@@ -30,6 +30,9 @@ public final class CSVReader {
 
     deinit { buffer.deallocate() }
 
+    /// Bytes of text read so far (after decompression).
+    public private(set) var bytesConsumed = 0
+
     /// Bytes consumed from storage so far (compressed, for compressed files).
     public var storedBytesRead: Int { source.storedBytesRead }
 
@@ -70,6 +73,7 @@ public final class CSVReader {
             }
         }
         if n == 0 { eof = true }
+        bytesConsumed += n
         end += n
         return shift
     }

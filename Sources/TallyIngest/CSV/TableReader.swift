@@ -41,15 +41,21 @@ public final class TableReader {
     /// A required column (the initializer checked it exists).
     public func required(_ name: String) -> Column { column(name)! }
 
-    /// Advances to the next record and checks its field count.
+    /// Advances to the next record. Errors thrown here concern the stream itself (it cannot be
+    /// read on); a record with the wrong number of fields is a row error, reported by
+    /// ``checkWidth()`` so that a lenient load can skip it.
     public func next() throws -> Bool {
         guard try csv.next() else { return false }
         records += 1
+        return true
+    }
+
+    /// Throws when the current record's field count differs from the header's.
+    public func checkWidth() throws {
         if csv.fieldCount != width {
             throw LoadError(.badCSV, file: csv.file, line: csv.line, column: min(csv.fieldCount, width) + 1,
                             expected: "\(width) fields as in the header", found: "\(csv.fieldCount) fields")
         }
-        return true
     }
 
     public var line: Int { csv.line }

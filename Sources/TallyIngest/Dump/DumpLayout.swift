@@ -61,6 +61,11 @@ public struct DumpLayout: Sendable {
                     found.append(DumpFile(relativePath: "\(t)/\(n)", absolutePath: "\(folder)/\(t)/\(n)", compression: c))
                 }
             }
+            let forms = Set(found.map { $0.relativePath.hasPrefix(t + "/") ? "\(t)/" : $0.relativePath })
+            if forms.count > 1 {
+                throw LoadError(.badManifest, file: forms.sorted().joined(separator: " and "), line: 0, column: 0,
+                                expected: "table \(t) in one form only (one file or one folder of parts)")
+            }
             if found.isEmpty && !optionalTables.contains(t) {
                 throw LoadError(.missingTable, file: folder, line: 0, column: 0,
                                 expected: "table \(t) as \(t).csv, \(t).csv.gz, \(t).csv.lz4 or a folder \(t)/ of part files")

@@ -14,8 +14,32 @@ public struct LoadReport: Sendable {
     public var storedBytes = 0
     public var parseSeconds = 0.0
     public var buildSeconds = 0.0
+    /// Bytes of CSV text after decompression.
+    public var decodedBytes = 0
     public var usageRecords: Int { recordsByTable["app_usage_reports"] ?? 0 }
+
+    mutating func add(_ o: FileOutcome, table: String) {
+        recordsByTable[table, default: 0] += o.records
+        storedBytes += o.storedBytes
+        decodedBytes += o.decodedBytes
+        for (k, v) in o.skipped { skipped[k, default: 0] += v }
+        for e in o.examples where skippedExamples.count < 20 { skippedExamples.append(e) }
+    }
     public var skippedTotal: Int { skipped.values.reduce(0, +) }
+}
+
+/// A SHA-256 fed by the file reader's observer as chunks arrive.
+final class RunningSHA256 {
+    var h = SHA256()
+}
+
+/// What reading one file produced besides its rows.
+struct FileOutcome: Sendable {
+    var records = 0
+    var storedBytes = 0
+    var decodedBytes = 0
+    var skipped: [String: Int] = [:]
+    var examples: [LoadError] = []
 }
 
 /// Loads a dump folder into a new immutable ``Store``. Nothing is returned unless the whole
@@ -32,11 +56,11 @@ public struct DumpLoader {
     var vendorIndex: [UUID128: Int32] = [:]
     var applicationIndex: [UUID128: Int32] = [:]
     var builders: [ClientStoreBuilder] = []
-    var clientIndex: [UUID128: Int] = [:]
+    var clientIndex = UUIDTable<Int>()
     /// Global id → (client index << 32 | dense index), to check a row's entities belong to its client.
-    var appOwner: [UUID128: UInt64] = [:]
-    var userOwner: [UUID128: UInt64] = [:]
-    var departmentOwner: [UUID128: UInt64] = [:]
+    var appOwner = UUIDTable<UInt64>()
+    var userOwner = UUIDTable<UInt64>()
+    var departmentOwner = UUIDTable<UInt64>()
 
     public init(layout: DumpLayout, mode: LoadMode = .strict) {
         self.layout = layout
@@ -71,49 +95,62 @@ public struct DumpLoader {
 
     // MARK: - Reading files
 
-    /// Opens `file`, reads its header, calls `row` for every record, then checks the manifest's
-    /// row count and checksum.
+    /// Reads every file of `table` in order; see ``readFile(_:table:required:mode:state:_:)``.
     mutating func read(_ table: String, required: [String],
-                       _ row: (inout DumpLoader, TableReader) throws -> Void) throws {
+                       _ prepare: (TableReader) -> (inout DumpLoader) throws -> Void) throws {
         for file in layout.files[table] ?? [] {
-            let src = try FileSource(path: file.absolutePath, displayName: file.relativePath)
-            final class Hasher { var h = SHA256() }
-            let hasher = Hasher()
-            if file.sha256 != nil {
-                src.observer = { hasher.h.update(bufferPointer: $0) }
+            var outcome = FileOutcome()
+            try Self.readFile(file, table: table, required: required, mode: mode, outcome: &outcome, state: &self, prepare)
+            report.add(outcome, table: table)
+        }
+    }
+
+    /// Opens `file`, reads its header, runs `prepare` once (it resolves the columns, so nothing
+    /// is looked up by name per row) and the row work it returns for every record, then checks the
+    /// manifest's row count and checksum. In lenient mode a row's ``LoadError`` is counted in
+    /// `outcome` and the row skipped.
+    static func readFile<State>(_ file: DumpFile, table: String, required: [String], mode: LoadMode,
+                                outcome: inout FileOutcome, state: inout State,
+                                _ prepare: (TableReader) -> (inout State) throws -> Void) throws {
+        let src = try FileSource(path: file.absolutePath, displayName: file.relativePath)
+        let hasher = RunningSHA256()
+        if file.sha256 != nil {
+            src.observer = { hasher.h.update(bufferPointer: $0) }
+        }
+        let source: any ByteSource
+        do {
+            switch file.compression {
+            case .none: source = src
+            case .gzip: source = try GzipSource(src)
+            case .lz4: source = try LZ4FrameSource(src)
             }
-            let source: any ByteSource
+        } catch let e as DecompressionError {
+            throw LoadError(.badCompression, file: file.relativePath, line: 0, column: 0, expected: e.message)
+        }
+        let csv = CSVReader(source: source, file: file.relativePath)
+        let reader = try TableReader(csv: csv, required: required)
+        let row = prepare(reader)
+        while try reader.next() {
             do {
-                switch file.compression {
-                case .none: source = src
-                case .gzip: source = try GzipSource(src)
-                case .lz4: source = try LZ4FrameSource(src)
-                }
-            } catch let e as DecompressionError {
-                throw LoadError(.badCompression, file: file.relativePath, line: 0, column: 0, expected: e.message)
+                try reader.checkWidth()
+                try row(&state)
+            } catch let e as LoadError where mode == .lenient {
+                outcome.skipped[e.kind.rawValue, default: 0] += 1
+                if outcome.examples.count < 20 { outcome.examples.append(e) }
             }
-            let csv = CSVReader(source: source, file: file.relativePath)
-            let reader = try TableReader(csv: csv, required: required)
-            while try reader.next() {
-                do {
-                    try row(&self, reader)
-                } catch let e as LoadError where mode == .lenient {
-                    report.skipped[e.kind.rawValue, default: 0] += 1
-                    if report.skippedExamples.count < 20 { report.skippedExamples.append(e) }
-                }
-            }
-            report.recordsByTable[table, default: 0] += reader.records
-            report.storedBytes += csv.storedBytesRead
-            if let expected = file.expectedRows, expected != reader.records {
-                throw LoadError(.rowCountMismatch, file: file.relativePath, line: csv.line, column: 1,
-                                expected: "\(expected) records as manifest.json says", found: "\(reader.records)")
-            }
-            if let sha = file.sha256 {
-                let got = hasher.h.finalize().map { String(format: "%02x", $0) }.joined()
-                if got != sha {
-                    throw LoadError(.checksumMismatch, file: file.relativePath, line: csv.line, column: 1,
-                                    expected: "SHA-256 \(sha) as manifest.json says", found: got)
-                }
+        }
+        outcome.records += reader.records
+        outcome.storedBytes += csv.storedBytesRead
+        outcome.decodedBytes += csv.bytesConsumed
+        if let expected = file.expectedRows, expected != reader.records {
+            throw LoadError(.rowCountMismatch, file: file.relativePath, line: csv.line, column: 1,
+                            expected: "\(expected) records as manifest.json says", found: "\(reader.records)")
+        }
+        if let sha = file.sha256 {
+            let got = hasher.h.finalize().map { String(format: "%02x", $0) }.joined()
+            if got != sha {
+                throw LoadError(.checksumMismatch, file: file.relativePath, line: csv.line, column: 1,
+                                expected: "SHA-256 \(sha) as manifest.json says", found: got)
             }
         }
     }
@@ -131,23 +168,23 @@ public struct DumpLoader {
     // MARK: - Tables
 
     mutating func loadCatalog() throws {
-        try read("catalog_categories", required: ["id", "name", "is_ai"]) { l, r in
+        try read("catalog_categories", required: ["id", "name", "is_ai"]) { r in { l in
             let id = r.required("id")
             let u = try r.uuid(id)
             let info = CategoryInfo(id: u, name: try r.text(r.required("name")), isAI: try r.bool(r.required("is_ai")))
             guard l.categoryIndex[u] == nil else { throw l.duplicate(r, id, "category") }
             l.categoryIndex[u] = Int32(l.categories.count)
             l.categories.append(info)
-        }
-        try read("catalog_vendors", required: ["id", "name"]) { l, r in
+        } }
+        try read("catalog_vendors", required: ["id", "name"]) { r in { l in
             let id = r.required("id")
             let u = try r.uuid(id)
             let info = VendorInfo(id: u, name: try r.text(r.required("name")))
             guard l.vendorIndex[u] == nil else { throw l.duplicate(r, id, "vendor") }
             l.vendorIndex[u] = Int32(l.vendors.count)
             l.vendors.append(info)
-        }
-        try read("catalog_applications", required: ["id", "canonical_name", "type"]) { l, r in
+        } }
+        try read("catalog_applications", required: ["id", "canonical_name", "type"]) { r in { l in
             let id = r.required("id")
             let u = try r.uuid(id)
             var category: Int32?, vendor: Int32?
@@ -167,11 +204,11 @@ public struct DumpLoader {
             guard l.applicationIndex[u] == nil else { throw l.duplicate(r, id, "catalog application") }
             l.applicationIndex[u] = Int32(l.applications.count)
             l.applications.append(info)
-        }
+        } }
     }
 
     mutating func loadClients() throws {
-        try read("clients", required: ["id", "name"]) { l, r in
+        try read("clients", required: ["id", "name"]) { r in { l in
             let id = r.required("id")
             let u = try r.uuid(id)
             let info = ClientInfo(id: u, name: try r.text(r.required("name")),
@@ -180,7 +217,7 @@ public struct DumpLoader {
             guard l.clientIndex[u] == nil else { throw l.duplicate(r, id, "client") }
             l.clientIndex[u] = l.builders.count
             l.builders.append(ClientStoreBuilder(info: info))
-        }
+        } }
     }
 
     func client(_ r: TableReader, _ c: Column) throws -> Int {
@@ -190,7 +227,7 @@ public struct DumpLoader {
     }
 
     mutating func loadApps() throws {
-        try read("apps", required: ["id", "client_id", "catalog_application_id", "is_approved", "is_favorite"]) { l, r in
+        try read("apps", required: ["id", "client_id", "catalog_application_id", "is_approved", "is_favorite"]) { r in { l in
             let id = r.required("id")
             let u = try r.uuid(id)
             let c = try l.client(r, r.required("client_id"))
@@ -204,11 +241,11 @@ public struct DumpLoader {
                                vendor: cat.vendor, isAI: cat.category.map { l.categories[Int($0)].isAI } ?? false)
             guard l.appOwner[u] == nil, let dense = l.builders[c].addApp(info) else { throw l.duplicate(r, id, "app") }
             l.appOwner[u] = UInt64(c) << 32 | UInt64(dense)
-        }
+        } }
     }
 
     mutating func loadDepartments() throws {
-        try read("departments", required: ["id", "client_id", "name"]) { l, r in
+        try read("departments", required: ["id", "client_id", "name"]) { r in { l in
             let id = r.required("id")
             let u = try r.uuid(id)
             let c = try l.client(r, r.required("client_id"))
@@ -218,11 +255,11 @@ public struct DumpLoader {
                 throw l.duplicate(r, id, "department")
             }
             l.departmentOwner[u] = UInt64(c) << 32 | UInt64(dense)
-        }
+        } }
     }
 
     mutating func loadUsers() throws {
-        try read("users", required: ["id", "client_id", "email", "is_active"]) { l, r in
+        try read("users", required: ["id", "client_id", "email", "is_active"]) { r in { l in
             let id = r.required("id")
             let u = try r.uuid(id)
             let c = try l.client(r, r.required("client_id"))
@@ -232,11 +269,11 @@ public struct DumpLoader {
                                 createdAt: try r.optionalTimestamp(r.column("created_at")))
             guard l.userOwner[u] == nil, let dense = l.builders[c].addUser(info) else { throw l.duplicate(r, id, "user") }
             l.userOwner[u] = UInt64(c) << 32 | UInt64(dense)
-        }
+        } }
     }
 
     mutating func loadMemberships() throws {
-        try read("user_departments", required: ["user_id", "department_id"]) { l, r in
+        try read("user_departments", required: ["user_id", "department_id"]) { r in { l in
             let uc = r.required("user_id"), dc = r.required("department_id")
             guard let user = l.userOwner[try r.uuid(uc)] else { throw l.unknown(.unknownUser, r, uc, "the id of a user") }
             guard let dept = l.departmentOwner[try r.uuid(dc)] else {
@@ -247,27 +284,98 @@ public struct DumpLoader {
             }
             l.builders[Int(user >> 32)].addMembership(user: UInt32(truncatingIfNeeded: user),
                                                       department: UInt32(truncatingIfNeeded: dept))
-        }
+        } }
     }
 
+    /// Usage part files are parsed in parallel, each into its own per-client row buffers,
+    /// against the (now read-only) id tables; the buffers are then appended in file order. A
+    /// strict load reports the error of the first failing file in that order.
     mutating func loadUsage() throws {
-        let cols = ["client_id", "user_id", "application_id", "activity_date"]
-        try read("app_usage_reports", required: cols) { l, r in
-            let cc = r.required("client_id"), uc = r.required("user_id")
-            let ac = r.required("application_id"), dc = r.required("activity_date")
-            let c = try l.client(r, cc)
-            guard let user = l.userOwner[try r.uuid(uc)] else {
-                throw l.unknown(.unknownUser, r, uc, "the id of a user in users")
+        let files = layout.files["app_usage_reports"] ?? []
+        let shared = UsageLookup(clientIndex: clientIndex, userOwner: userOwner, appOwner: appOwner,
+                                 clientCount: builders.count)
+        let results = ParallelResults(count: files.count)
+        let mode = self.mode
+        DispatchQueue.concurrentPerform(iterations: files.count) { i in
+            var state = UsageBuffers(lookup: shared)
+            var outcome = FileOutcome()
+            do {
+                try Self.readFile(files[i], table: "app_usage_reports", required: UsageBuffers.columns, mode: mode,
+                                  outcome: &outcome, state: &state, UsageBuffers.prepare)
+                results.set(i, .success((state, outcome)))
+            } catch {
+                results.set(i, .failure(error))
             }
-            guard let app = l.appOwner[try r.uuid(ac)] else {
-                throw l.unknown(.unknownApp, r, ac, "the id of an app in apps")
+        }
+        for i in 0..<files.count {
+            let (state, outcome) = try results.get(i).get()
+            report.add(outcome, table: "app_usage_reports")
+            for c in 0..<builders.count where !state.users[c].isEmpty {
+                builders[c].appendUsage(users: state.users[c], apps: state.apps[c], days: state.days[c])
             }
-            guard user >> 32 == UInt64(c) else { throw l.unknown(.wrongClient, r, uc, "a user of client \(r.csv.display(cc.index))") }
-            guard app >> 32 == UInt64(c) else { throw l.unknown(.wrongClient, r, ac, "an app of client \(r.csv.display(cc.index))") }
-            let day = try r.day(dc)
-            l.builders[c].addUsage(user: UInt32(truncatingIfNeeded: user), app: UInt32(truncatingIfNeeded: app), day: day)
         }
     }
+}
+
+/// The id tables a usage row is checked against, shared read-only by the parsing threads.
+struct UsageLookup: Sendable {
+    let clientIndex: UUIDTable<Int>
+    let userOwner: UUIDTable<UInt64>
+    let appOwner: UUIDTable<UInt64>
+    let clientCount: Int
+}
+
+/// One parsing thread's rows, per client.
+struct UsageBuffers: Sendable {
+    static let columns = ["client_id", "user_id", "application_id", "activity_date"]
+    let lookup: UsageLookup
+    var users: [[UInt32]]
+    var apps: [[UInt32]]
+    var days: [[Int32]]
+
+    init(lookup: UsageLookup) {
+        self.lookup = lookup
+        users = Array(repeating: [], count: lookup.clientCount)
+        apps = users
+        days = Array(repeating: [], count: lookup.clientCount)
+    }
+
+    static func prepare(_ r: TableReader) -> (inout UsageBuffers) throws -> Void {
+        let cc = r.required("client_id"), uc = r.required("user_id")
+        let ac = r.required("application_id"), dc = r.required("activity_date")
+        func fail(_ kind: LoadError.Kind, _ c: Column, _ expected: String) -> LoadError {
+            LoadError(kind, file: r.csv.file, line: r.line, column: c.index + 1, columnName: c.name,
+                      expected: expected, found: r.csv.display(c.index))
+        }
+        return { s in
+            guard let c = s.lookup.clientIndex[try r.uuid(cc)] else {
+                throw fail(.unknownClient, cc, "the id of a client in clients")
+            }
+            guard let user = s.lookup.userOwner[try r.uuid(uc)] else { throw fail(.unknownUser, uc, "the id of a user in users") }
+            guard let app = s.lookup.appOwner[try r.uuid(ac)] else { throw fail(.unknownApp, ac, "the id of an app in apps") }
+            guard user >> 32 == UInt64(c) else {
+                throw fail(.wrongClient, uc, "a user of client \(r.csv.display(cc.index))")
+            }
+            guard app >> 32 == UInt64(c) else { throw fail(.wrongClient, ac, "an app of client \(r.csv.display(cc.index))") }
+            let day = try r.day(dc)
+            s.users[c].append(UInt32(truncatingIfNeeded: user))
+            s.apps[c].append(UInt32(truncatingIfNeeded: app))
+            s.days[c].append(day.raw)
+        }
+    }
+}
+
+/// Per-file results written by parallel workers, each to its own slot.
+final class ParallelResults: @unchecked Sendable {
+    private var slots: [Result<(UsageBuffers, FileOutcome), Error>?]
+    private let lock = NSLock()
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ r: Result<(UsageBuffers, FileOutcome), Error>) {
+        lock.lock()
+        slots[i] = r
+        lock.unlock()
+    }
+    func get(_ i: Int) -> Result<(UsageBuffers, FileOutcome), Error> { slots[i]! }
 }
 
 extension Duration {

@@ -15,19 +15,21 @@ public struct Day: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     /// Parses `YYYY-MM-DD` exactly (ten ASCII bytes).
     /// - Complexity: O(1).
-    public init?<C: Collection>(iso bytes: C) where C.Element == UInt8 {
-        guard bytes.count == 10 else { return nil }
-        var y = 0, m = 0, d = 0, i = 0
-        for b in bytes {
-            if i == 4 || i == 7 {
-                if b != UInt8(ascii: "-") { return nil }
-            } else {
-                guard b >= 48, b <= 57 else { return nil }
-                let v = Int(b &- 48)
-                if i < 4 { y = y &* 10 &+ v } else if i < 7 { m = m &* 10 &+ v } else { d = d &* 10 &+ v }
+    @inlinable
+    public init?(iso p: UnsafeBufferPointer<UInt8>) {
+        guard p.count == 10, p[4] == 45, p[7] == 45 else { return nil }
+        var bad = false
+        @inline(__always) func digits(_ from: Int, _ n: Int) -> Int {
+            var v = 0
+            for i in from..<(from &+ n) {
+                let d = p[i] &- 48
+                bad = bad || d > 9
+                v = v &* 10 &+ Int(d)
             }
-            i &+= 1
+            return v
         }
+        let y = digits(0, 4), m = digits(5, 2), d = digits(8, 2)
+        if bad { return nil }
         self.init(year: y, month: m, day: d)
     }
 

@@ -66,6 +66,21 @@ public struct ClientStoreBuilder {
 
     public var usageRowCount: Int { rowUser.count }
 
+    /// Appends many usage rows at once (dense indexes; the three arrays have equal length).
+    public mutating func appendUsage(users: [UInt32], apps: [UInt32], days: [Int32]) {
+        rowUser += users
+        rowApp += apps
+        rowDay += days
+    }
+
+    /// Calls `body` with every usage row added so far, in insertion order.
+    public func forEachUsageRow(_ body: (_ user: UInt32, _ app: UInt32, _ day: Day) -> Void) {
+        for i in 0..<rowUser.count { body(rowUser[i], rowApp[i], Day(raw: rowDay[i])) }
+    }
+
+    /// Department memberships added so far, as (user, department) dense indexes.
+    public var membershipPairs: [(user: UInt32, department: UInt32)] { memberships }
+
     /// Builds the immutable store.
     /// - Complexity: O(rows × (1 + levels)) plus a radix sort.
     public func build() -> ClientStore {
