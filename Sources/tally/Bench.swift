@@ -15,6 +15,7 @@ struct Synth: ParsableCommand {
     @Option var days = 366
     @Option var iterations = 50
     @Option(help: "Only this endpoint (for profiling).") var only: String?
+    @Option(help: "Level block sizes in days, comma-separated (default: the builder's).") var levels: String?
     @Option(name: .customLong("write-dump"), help: "Write the generated client as a dump folder here, then stop.")
     var writeDump: String?
     @Option(help: "Only this period length in days.") var period: Int?
@@ -31,6 +32,7 @@ struct Synth: ParsableCommand {
             print("wrote \(rows) usage rows to \(folder) in \((clock.now - t0).seconds) s")
             return
         }
+        if let levels { builder.levelSizes = levels.split(separator: ",").compactMap { Int($0) } }
         let t1 = clock.now
         let client = builder.build()
         let t2 = clock.now

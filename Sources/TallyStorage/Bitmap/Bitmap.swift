@@ -43,13 +43,10 @@ public struct Bitmap: Sendable {
         return n
     }
 
-    /// Cardinality of the intersection with `other`, without building it.
-    public func intersectionCardinality(_ other: Bitmap, scratch: UserSet) -> Int {
-        scratch.clear()
-        formUnion(into: scratch)
-        let n = other.intersectionCount(scratch)
-        scratch.clear()
-        return n
+    /// Cardinality of the intersection with `other`, without building it (container by
+    /// container; no scratch needed).
+    public func intersectionCardinality(_ other: Bitmap) -> Int {
+        arena.view.intersectionCardinality(ref, other.arena.view, other.ref)
     }
 
     /// The union of `bitmaps` as a new bitmap.
