@@ -34,7 +34,7 @@ let package = Package(
                           dependencies: ["TallyStorage", "TallyIngest", "TallyQuery", "TallyGenerate",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: optimize),
-        .target(name: "TallyTestSupport", dependencies: ["TallyStorage", "CLZ4", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
+        .target(name: "TallyTestSupport", dependencies: ["TallyStorage", "TallyGenerate", "CLZ4", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
                 path: "Tests/TallyTestSupport"),
         .testTarget(name: "TallyStorageTests", dependencies: ["TallyStorage"]),
         .testTarget(name: "TallyIngestTests", dependencies: ["TallyIngest", "TallyStorage", "TallyTestSupport"]),

@@ -21,63 +21,86 @@ extension PeriodScan {
     }
 
     /// Per department: users, apps and the approval splits of users.
-    /// - Complexity: O(Σ over apps of their users in the range × departments per user).
+    ///
+    /// Users per department are intersection counts of the scope's union with each department's
+    /// members. Apps per department take, per app, the cheaper of two ways: iterate the app's
+    /// users and collect their departments (sparse apps), or test the app's users against each
+    /// department's members, stopping at the first shared word (dense apps).
+    /// - Complexity: O(Σ over apps of min(users, departments × words to first overlap)).
     func byDepartment() -> [Metrics] {
         let client = scope.client
         let deptCount = client.departments.count
         var m = [Metrics](repeating: Metrics(), count: deptCount)
         if deptCount == 0 { return m }
+        let members = (0..<deptCount).map { d -> UserSet in
+            let s = UserSet(domain: domain)
+            client.membersArena.formUnion(client.members[d], into: s)
+            return s
+        }
+        // Iterating an app's users costs about one step per user; testing costs up to the set's
+        // words per department, usually a quarter of them before the first shared word.
+        let denseFrom = max(1, deptCount * a.wordCount / 4)
         var lastApp = [Int](repeating: -1, count: deptCount)
-        var apps = [Int](repeating: 0, count: deptCount), approvedApps = apps
-        client.userDepartmentStart.withUnsafeBufferPointer { start in
-            client.userDepartments.withUnsafeBufferPointer { list in
-                lastApp.withUnsafeMutableBufferPointer { last in
-                    apps.withUnsafeMutableBufferPointer { apps in
-                        approvedApps.withUnsafeMutableBufferPointer { approvedApps in
-                            for app in scope.apps {
-                                if users(entity: Int(app), into: a) == 0 { continue }
-                                let approved = client.apps[Int(app)].isApproved ? 1 : 0
-                                let appIndex = Int(app)
-                                PeriodScan.forEachValue(a) { u in
-                                    for j in Int(start[Int(u)])..<Int(start[Int(u) &+ 1]) {
-                                        let d = Int(list[j])
-                                        if last[d] != appIndex {
-                                            last[d] = appIndex
-                                            apps[d] &+= 1
-                                            approvedApps[d] &+= approved
-                                        }
-                                    }
-                                }
+        let useMasks = scope.users == nil && index.levelDepartmentMasks != nil
+        for app in scope.apps {
+            if useMasks {
+                // Precomputed department bits per stored bitmap: no need to touch the users.
+                guard index.isActive(entity: Int(app), range),
+                      var seen = index.departmentMask(entity: Int(app), blocks: blockList) else { continue }
+                let approved = client.apps[Int(app)].isApproved
+                while seen != 0 {
+                    let d = seen.trailingZeroBitCount
+                    m[d].apps += 1
+                    if approved { m[d].approvedApps += 1 } else { m[d].unapprovedApps += 1 }
+                    seen &= seen &- 1
+                }
+                continue
+            }
+            let n = users(entity: Int(app), into: a)
+            if n == 0 { continue }
+            let approved = client.apps[Int(app)].isApproved
+            func count(_ d: Int) {
+                m[d].apps += 1
+                if approved { m[d].approvedApps += 1 } else { m[d].unapprovedApps += 1 }
+            }
+            if n >= denseFrom {
+                for d in 0..<deptCount where a.intersects(members[d]) { count(d) }
+            } else if let masks = client.userDepartmentMasks {
+                var seen: UInt64 = 0
+                masks.withUnsafeBufferPointer { mp in PeriodScan.forEachValue(a) { seen |= mp[Int($0)] } }
+                while seen != 0 {
+                    count(seen.trailingZeroBitCount)
+                    seen &= seen &- 1
+                }
+            } else {
+                var hit: [Int] = []
+                client.userDepartmentStart.withUnsafeBufferPointer { start in
+                    client.userDepartments.withUnsafeBufferPointer { list in
+                        PeriodScan.forEachValue(a) { u in
+                            for j in Int(start[Int(u)])..<Int(start[Int(u) &+ 1]) where lastApp[Int(list[j])] != Int(app) {
+                                lastApp[Int(list[j])] = Int(app)
+                                hit.append(Int(list[j]))
                             }
                         }
                     }
                 }
-                a.clear()
-                countUsers(start, list)
+                for d in hit { count(d) }
             }
         }
-        return m
-
-        func countUsers(_ start: UnsafeBufferPointer<UInt32>, _ list: UnsafeBufferPointer<UInt32>) {
-            var counts = [[Int]](repeating: [Int](repeating: 0, count: deptCount), count: Split.allCases.count)
-            for split in Split.allCases {
-                unionOfApps(split, into: b)
-                counts[split.rawValue].withUnsafeMutableBufferPointer { c in
-                    PeriodScan.forEachValue(b) { u in
-                        for j in Int(start[Int(u)])..<Int(start[Int(u) &+ 1]) { c[Int(list[j])] &+= 1 }
-                    }
+        a.clear()
+        for split in Split.allCases {
+            unionOfApps(split, into: b)
+            for d in 0..<deptCount {
+                let n = b.intersectionCount(members[d])
+                switch split {
+                case .all: m[d].users = n
+                case .approved: m[d].approvedUsers = n
+                case .unapproved: m[d].unapprovedUsers = n
                 }
             }
-            b.clear()
-            for d in 0..<deptCount {
-                m[d].apps = apps[d]
-                m[d].approvedApps = approvedApps[d]
-                m[d].unapprovedApps = apps[d] - approvedApps[d]
-                m[d].users = counts[Split.all.rawValue][d]
-                m[d].approvedUsers = counts[Split.approved.rawValue][d]
-                m[d].unapprovedUsers = counts[Split.unapproved.rawValue][d]
-            }
         }
+        b.clear()
+        return m
     }
 
     /// Calls `body` with each value of `set` (chunks in touch order), without a closure context

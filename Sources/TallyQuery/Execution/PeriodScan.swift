@@ -10,6 +10,7 @@ final class PeriodScan {
     let lo: Int, hi: Int
     /// The aligned blocks covering the range, as raw views (no reference counting in loops).
     let blocks: [Block]
+    let blockList: [(level: Int, block: Int)]
     let level0: Block
 
     struct Block {
@@ -39,7 +40,8 @@ final class PeriodScan {
             let (starts, stride) = index.starts(level: k)
             return Block(view: index.levels[k].view, starts: starts, stride: stride, block: b)
         }
-        blocks = index.blocks(range).map { block($0.level, $0.block) }
+        blockList = index.blocks(range)
+        blocks = blockList.map { block($0.level, $0.block) }
         level0 = block(0, 0)
         domain = scope.client.users.count
         a = UserSet(domain: domain)

@@ -131,6 +131,16 @@ public final class UserSet: @unchecked Sendable {
         return n
     }
 
+    /// Whether the two sets share a value; stops at the first shared word.
+    public func intersects(_ other: UserSet) -> Bool {
+        for k in touched {
+            let base = k &<< 10
+            let p = words + base, q = other.words + base
+            for i in 0..<wordsInChunk(k) where p[i] & q[i] != 0 { return true }
+        }
+        return false
+    }
+
     /// Calls `body` with every value, ascending within each chunk, chunks in touch order.
     @inlinable
     public func forEach(_ body: (UInt32) -> Void) {

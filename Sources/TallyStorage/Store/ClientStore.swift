@@ -79,6 +79,9 @@ public final class ClientStore: Sendable {
     /// Departments of user `u`: `userDepartments[userDepartmentStart[u]..<userDepartmentStart[u+1]]`, ascending.
     public let userDepartmentStart: [UInt32]
     public let userDepartments: [UInt32]
+    /// With at most 64 departments, each user's departments as one bit per department index
+    /// (the hot loop of the department dimension ORs these); `nil` otherwise.
+    public let userDepartmentMasks: [UInt64]?
     /// Members of each department, as bitmaps in ``membersArena``.
     public let members: [BitmapRef]
     public let membersArena: BitmapArena
@@ -98,6 +101,17 @@ public final class ClientStore: Sendable {
         self.departmentIndex = departmentIndex
         self.userDepartmentStart = userDepartmentStart
         self.userDepartments = userDepartments
+        if departments.count <= 64 {
+            var masks = [UInt64](repeating: 0, count: users.count)
+            for u in 0..<users.count {
+                for j in Int(userDepartmentStart[u])..<Int(userDepartmentStart[u + 1]) {
+                    masks[u] |= 1 << UInt64(userDepartments[j])
+                }
+            }
+            userDepartmentMasks = masks
+        } else {
+            userDepartmentMasks = nil
+        }
         self.members = members
         self.membersArena = membersArena
         self.usage = usage
@@ -117,6 +131,7 @@ public final class ClientStore: Sendable {
         n += apps.count * (MemoryLayout<AppInfo>.stride + 24)
         n += departments.count * 96
         n += userDepartmentStart.count * 4 + userDepartments.count * 4 + members.count * 8
+        n += (userDepartmentMasks?.count ?? 0) * 8
         n += membersArena.byteCount
         n += usage?.byteCount ?? 0
         return n

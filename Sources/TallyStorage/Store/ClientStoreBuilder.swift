@@ -101,7 +101,11 @@ public struct ClientStoreBuilder {
         }
         var mb = BitmapArenaBuilder(domain: users.count)
         let members = memberLists.map { mb.append(sorted: $0) }
-        let usage = rowUser.isEmpty ? nil : buildUsage()
+        var masks: [UInt64]?
+        if departments.count <= 64 {
+            masks = perUser.map { ds in ds.reduce(UInt64(0)) { $0 | 1 << UInt64($1) } }
+        }
+        let usage = rowUser.isEmpty ? nil : buildUsage(departmentMasks: masks)
         return ClientStore(info: info, users: users, userIndex: userIndex, apps: apps, appIndex: appIndex,
                            departments: departments, departmentIndex: departmentIndex,
                            userDepartmentStart: start, userDepartments: list, members: members,
@@ -110,7 +114,7 @@ public struct ClientStoreBuilder {
 
     static func bits(_ n: Int) -> Int { n <= 1 ? 1 : Int.bitWidth - (n - 1).leadingZeroBitCount }
 
-    func buildUsage() -> UsageIndex {
+    func buildUsage(departmentMasks: [UInt64]?) -> UsageIndex {
         let minDay = rowDay.min()!, maxDay = rowDay.max()!
         let firstDay = Day(raw: minDay)
         let dayCount = Int(maxDay - minDay) + 1
@@ -144,6 +148,7 @@ public struct ClientStoreBuilder {
         // Level 0 for apps: per app, a counting sort of its rows by day keeps users ascending.
         var b0 = BitmapArenaBuilder(domain: users.count)
         var starts0 = [UInt32](repeating: 0, count: entityCount * dayCount + 1)
+        var masks0: [UInt64] = departmentMasks == nil ? [] : [UInt64](repeating: 0, count: entityCount * dayCount)
         var prefix = [UInt32](repeating: 0, count: entityCount * (dayCount + 1))
         var firstSeen = [Int32](repeating: -1, count: apps.count)
         var byDay: [UInt32] = []
@@ -172,6 +177,11 @@ public struct ClientStoreBuilder {
                     if to > from {
                         _ = b0.append(sorted: UnsafeBufferPointer(rebasing: p[from..<to]))
                         if firstSeen[a] < 0 { firstSeen[a] = Int32(d) }
+                        if let dm = departmentMasks {
+                            var m: UInt64 = 0
+                            for u in p[from..<to] { m |= dm[Int(u)] }
+                            masks0[a * dayCount + d] = m
+                        }
                     }
                     prefix[a * (dayCount + 1) + d + 1] = UInt32(to - from)
                     from = to
@@ -196,6 +206,7 @@ public struct ClientStoreBuilder {
             for d in 0..<dayCount {
                 starts0[e * dayCount + d] = UInt32(b0.headerCount)
                 _ = b0.append(sorted: perDay[d])
+                if let dm = departmentMasks { masks0[e * dayCount + d] = perDay[d].reduce(0) { $0 | dm[Int($1)] } }
                 prefix[e * (dayCount + 1) + d + 1] = UInt32(perDay[d].count)
             }
         }
@@ -209,6 +220,7 @@ public struct ClientStoreBuilder {
         let sizes = levelSizes.filter { $0 == 1 || $0 <= dayCount }
         var levels = [b0.finish()]
         var levelStarts = [starts0]
+        var levelMasks = [masks0]
         var blockCounts = [dayCount]
         let set = UserSet(domain: users.count)
         var scratch: [UInt32] = []
@@ -218,12 +230,14 @@ public struct ClientStoreBuilder {
             let count = (dayCount + sizes[k] - 1) / sizes[k]
             var b = BitmapArenaBuilder(domain: users.count)
             var starts = [UInt32](repeating: 0, count: entityCount * count + 1)
+            var masks = departmentMasks == nil ? [] : [UInt64](repeating: 0, count: entityCount * count)
             for e in 0..<entityCount {
                 for blk in 0..<count {
                     starts[e * count + blk] = UInt32(b.headerCount)
                     for child in (blk * ratio)..<min((blk + 1) * ratio, belowCount) {
                         let j = e * belowCount + child
                         below.formUnion(BitmapRef(start: belowStarts[j], end: belowStarts[j + 1]), into: set)
+                        if !masks.isEmpty { masks[e * count + blk] |= levelMasks[k - 1][j] }
                     }
                     _ = b.append(set, scratch: &scratch)
                     set.clear()
@@ -232,6 +246,7 @@ public struct ClientStoreBuilder {
             starts[entityCount * count] = UInt32(b.headerCount)
             levels.append(b.finish())
             levelStarts.append(starts)
+            levelMasks.append(masks)
             blockCounts.append(count)
         }
 
@@ -239,6 +254,7 @@ public struct ClientStoreBuilder {
                                           app: app, user: user, day: day)
         return UsageIndex(firstDay: firstDay, dayCount: dayCount, rowCount: n, appCount: apps.count,
                           levelSizes: sizes, levels: levels, levelStarts: levelStarts,
+                          levelDepartmentMasks: departmentMasks == nil ? nil : levelMasks,
                           levelBlockCounts: blockCounts, dayCardPrefix: prefix, userDayWords: userDayWords,
                           userDays: userDays, firstSeenOffset: firstSeen, segments: segments)
     }

@@ -39,6 +39,10 @@ public final class UsageIndex: @unchecked Sendable {
     @usableFromInline let levelStarts: [UnsafeMutablePointer<UInt32>]
     let levelStartCounts: [Int]
     @usableFromInline let levelBlockCounts: [Int]
+    /// With at most 64 departments: per level, for each (entity, block) bitmap, the OR of its
+    /// users' department bits. The departments an app reached over a range are then the OR of a
+    /// few words, without touching its users.
+    public let levelDepartmentMasks: [[UInt64]]?
     /// Per entity, `dayCount + 1` running sums of per-day user counts.
     let dayCardPrefix: [UInt32]
     /// Words of one user's active-day bitset.
@@ -50,8 +54,8 @@ public final class UsageIndex: @unchecked Sendable {
     public let segments: [Segment]
 
     init(firstDay: Day, dayCount: Int, rowCount: Int, appCount: Int, levelSizes: [Int], levels: [BitmapArena],
-         levelStarts: [[UInt32]], levelBlockCounts: [Int], dayCardPrefix: [UInt32], userDayWords: Int,
-         userDays: [[UInt64]], firstSeenOffset: [Int32], segments: [Segment]) {
+         levelStarts: [[UInt32]], levelDepartmentMasks: [[UInt64]]?, levelBlockCounts: [Int],
+         dayCardPrefix: [UInt32], userDayWords: Int, userDays: [[UInt64]], firstSeenOffset: [Int32], segments: [Segment]) {
         self.firstDay = firstDay
         self.dayCount = dayCount
         self.rowCount = rowCount
@@ -64,6 +68,7 @@ public final class UsageIndex: @unchecked Sendable {
             return p
         }
         levelStartCounts = levelStarts.map(\.count)
+        self.levelDepartmentMasks = levelDepartmentMasks
         self.levelBlockCounts = levelBlockCounts
         self.dayCardPrefix = dayCardPrefix
         self.userDayWords = userDayWords
@@ -80,6 +85,16 @@ public final class UsageIndex: @unchecked Sendable {
     /// The header offsets of `level`: bitmap of (entity, block) spans `[e·blocks + b, e·blocks + b + 1]`.
     @inlinable public func starts(level: Int) -> (pointer: UnsafePointer<UInt32>, blockCount: Int) {
         (UnsafePointer(levelStarts[level]), levelBlockCounts[level])
+    }
+
+    /// The departments reached by `entity`'s users over `range`, one bit per department index,
+    /// or `nil` when the index keeps no masks (more than 64 departments).
+    /// - Complexity: O(blocks).
+    public func departmentMask(entity: Int, blocks: [(level: Int, block: Int)]) -> UInt64? {
+        guard let masks = levelDepartmentMasks else { return nil }
+        var m: UInt64 = 0
+        for (k, b) in blocks { m |= masks[k][entity * levelBlockCounts[k] + b] }
+        return m
     }
 
     /// The stored bitmap of `entity` for block `block` of `level`.
@@ -149,6 +164,7 @@ public final class UsageIndex: @unchecked Sendable {
     public var byteCount: Int {
         var n = levels.reduce(0) { $0 + $1.byteCount }
         n += levelStartCounts.reduce(0) { $0 + $1 * 4 }
+        n += (levelDepartmentMasks ?? []).reduce(0) { $0 + $1.count * 8 }
         n += dayCardPrefix.count * 4 + userDays.reduce(0) { $0 + $1.count * 8 } + firstSeenOffset.count * 4
         n += segmentByteCount
         return n
