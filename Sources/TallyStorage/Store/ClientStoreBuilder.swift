@@ -15,8 +15,9 @@ public struct ClientStoreBuilder {
 
     /// Block sizes of the levels, in days. Level 0 (single days) is always kept; the coarsest
     /// (256) is enough for a 366-day range — deeper levels would only serve ranges the API refuses.
-    /// Every other power of two is skipped: the levels of 2, 8, 32 and 128 days cost about 40% of
-    /// the index bytes and save a query only up to two extra blocks per side (docs/BENCHMARKS.md).
+    /// Every other power of two is skipped: on the benchmark client the levels of 2, 8, 32 and 128
+    /// days held 34% of the store's bytes (5.46 → 3.59 B/row without them) and saved about a
+    /// fifth of a 366-day per-app query (0.99 → 1.25 ms p50); see docs/BENCHMARKS.md.
     public static let defaultLevelSizes = [1, 4, 16, 64, 256]
     /// The level block sizes this builder uses; each must be a multiple of the one before.
     public var levelSizes = ClientStoreBuilder.defaultLevelSizes
