@@ -16,9 +16,10 @@ public struct Executor: Sendable {
         let scope = Scope(client: client, catalog: store.catalog, filters: q.filters)
         if case .time(let g) = q.dimension {
             let newest = client.usage?.newestDay
+            let scratch = (UserSet(domain: client.users.count), UserSet(domain: client.users.count))
             func series(_ r: DayRange) -> [Bucket] {
                 g.buckets(r).map { cal, clipped in
-                    let m = PeriodScan(scope: scope, range: clipped)?.totals(full: false) ?? Metrics()
+                    let m = PeriodScan(scope: scope, range: clipped, scratch: scratch)?.totals(full: false) ?? Metrics()
                     let complete = cal == clipped && newest.map { cal.end <= $0 } == true
                     return Bucket(range: clipped, complete: complete, value: m)
                 }

@@ -28,8 +28,9 @@ final class PeriodScan {
     /// Scratch sets.
     let a: UserSet, b: UserSet
 
-    /// `nil` when the client has no usage in the range.
-    init?(scope: Scope, range: DayRange) {
+    /// `nil` when the client has no usage in the range. `scratch` lends two sets of the
+    /// client's domain (cleared) so that a series of scans allocates them once.
+    init?(scope: Scope, range: DayRange, scratch: (UserSet, UserSet)? = nil) {
         guard let index = scope.index, let (lo, hi) = index.offsets(range) else { return nil }
         self.scope = scope
         self.index = index
@@ -44,8 +45,8 @@ final class PeriodScan {
         blocks = blockList.map { block($0.level, $0.block) }
         level0 = block(0, 0)
         domain = scope.client.users.count
-        a = UserSet(domain: domain)
-        b = UserSet(domain: domain)
+        a = scratch?.0 ?? UserSet(domain: domain)
+        b = scratch?.1 ?? UserSet(domain: domain)
     }
 
     /// ORs the users of `entity` over the range into `set`.
