@@ -16,6 +16,9 @@ struct Synth: ParsableCommand {
     @Option var iterations = 50
     @Option(help: "Only this endpoint (for profiling).") var only: String?
     @Option(help: "Level block sizes in days, comma-separated (default: the builder's).") var levels: String?
+    @Option(help: "Filter every query: approval, category (category 1), vendor (vendor 0) or department (department 0).")
+    var filter: String?
+    @Option(help: "Trend granularity.") var granularity: String = "weekly"
     @Option(name: .customLong("write-dump"), help: "Write the generated client as a dump folder here, then stop.")
     var writeDump: String?
     @Option(help: "Only this period length in days.") var period: Int?
@@ -56,7 +59,16 @@ struct Synth: ParsableCommand {
             let period = DayRange(end.adding(-(len - 1)), end)
             let cmp = DayRange(period.start.adding(-len), period.start.adding(-1))
             for ep in Endpoint.allCases where only == nil || only == ep.rawValue {
-                let req = EndpointRequest(client: client.info.id, period: period, comparison: cmp, granularity: .weekly,
+                var f = Filters()
+                switch filter {
+                case "approval": f.approved = false
+                case "category": f.categoryIds = [catalog.categories[1].id]
+                case "vendor": f.vendorIds = [catalog.vendors[0].id]
+                case "department": f.departmentIds = [client.departments[0].id]
+                default: break
+                }
+                let req = EndpointRequest(client: client.info.id, period: period, comparison: cmp,
+                                          granularity: Granularity(rawValue: granularity) ?? .weekly, filters: f,
                                           pageSize: 50)
                 var times: [Double] = []
                 for _ in 0..<iterations {

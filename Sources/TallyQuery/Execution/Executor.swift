@@ -59,6 +59,17 @@ public struct Executor: Sendable {
                 page.append(ResultRow(key: rows.key(i), value: primary[i], compare: c))
             }
         }
+        if q.dimension == .app && scope.users != nil {
+            // With a department filter user-days cost a pass over the daily bitmaps: only for
+            // the rows shown.
+            let p = PeriodScan(scope: scope, range: q.period)
+            let c = q.comparison.flatMap { PeriodScan(scope: scope, range: $0) }
+            for i in page.indices {
+                guard case .app(let a) = page[i].key else { continue }
+                page[i].value.userDays = p?.userDays(entity: Int(a)) ?? 0
+                if page[i].compare != nil { page[i].compare!.userDays = c?.userDays(entity: Int(a)) ?? 0 }
+            }
+        }
         let next = end < entries.count && end > start ? entries[end - 1].key : nil
         return QueryResult(rows: page, totalCount: entries.count, next: next)
     }

@@ -1,7 +1,8 @@
 import TallyStorage
 
 extension PeriodScan {
-    /// Per app of the scope (or of `only`): users and user-days.
+    /// Per app of the scope (or of `only`): users, and user-days when they cost O(1) (no
+    /// department filter); otherwise the executor fills them in for the rows of the page only.
     func byApp(only: [UInt32]? = nil) -> [(app: UInt32, metrics: Metrics)] {
         var out: [(UInt32, Metrics)] = []
         for app in only ?? scope.apps {
@@ -10,7 +11,7 @@ extension PeriodScan {
             var m = Metrics()
             m.users = n
             m.apps = 1
-            m.userDays = userDays(entity: Int(app))
+            if scope.users == nil { m.userDays = userDays(entity: Int(app)) }
             if scope.client.apps[Int(app)].isApproved { m.approvedUsers = n; m.approvedApps = 1 } else {
                 m.unapprovedUsers = n
                 m.unapprovedApps = 1

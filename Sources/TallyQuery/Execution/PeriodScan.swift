@@ -81,7 +81,7 @@ final class PeriodScan {
     func isActive(entity: Int) -> Bool {
         guard let f = scope.users else { return index.isActive(entity: entity, range) }
         if !index.isActive(entity: entity, range) { return false }
-        for b in blocks where b.view.intersectionCount(b.bitmap(entity), f) > 0 { return true }
+        for b in blocks where b.view.intersects(b.bitmap(entity), f) { return true }
         return false
     }
 

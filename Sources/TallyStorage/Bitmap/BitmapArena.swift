@@ -218,4 +218,38 @@ public struct ArenaView: @unchecked Sendable {
         return n
     }
 
+
+    /// Whether `b` shares a value with `set`; stops at the first one.
+    @inlinable
+    public func intersects(_ b: BitmapRef, _ set: UserSet) -> Bool {
+        var i = Int(b.start)
+        let words = set.words
+        while i < Int(b.end) {
+            let h = headers[i]
+            let key = Int(h.key)
+            let off = Int(h.offset)
+            switch h.kind {
+            case .array:
+                let base = UInt32(h.key) &<< 16
+                let p = pool16 + off
+                for j in 0..<Int(h.cardinality) {
+                    let v = base | UInt32(p[j])
+                    if (words[Int(v &>> 6)] &>> UInt64(v & 63)) & 1 != 0 { return true }
+                }
+            case .bitset:
+                let dst = words + (key &<< 10)
+                let src = pool64 + off
+                for j in 0..<chunkWords(key) where dst[j] & src[j] != 0 { return true }
+            case .run:
+                let p = pool16 + off
+                let base = key &<< 16
+                for r in 0..<Int(p[0]) {
+                    let s = base &+ Int(p[1 &+ 2 &* r]), e = s &+ Int(p[2 &+ 2 &* r])
+                    if UserSet.countRange(words, s, e) > 0 { return true }
+                }
+            }
+            i &+= 1
+        }
+        return false
+    }
 }
