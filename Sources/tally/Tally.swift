@@ -5,6 +5,6 @@ struct Tally: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tally",
         abstract: "Tally: exact app-usage analytics from database dumps, in memory.",
-        subcommands: [Demo.self, Load.self, QueryCommand.self, Synth.self],
+        subcommands: [Serve.self, Demo.self, Load.self, QueryCommand.self, Synth.self],
         defaultSubcommand: Demo.self)
 }

@@ -1,0 +1,119 @@
+import Foundation
+import Synchronization
+import TallyQuery
+import TallyStorage
+
+/// The store being served. A reload builds a new ``Store`` beside it and swaps it in; a request
+/// takes the current one once and keeps it to the end, so it never sees half of each.
+public final class StoreHolder: Sendable {
+    private let current: Mutex<Store?>
+
+    public init(_ store: Store? = nil) { current = Mutex(store) }
+
+    public var store: Store? { current.withLock { $0 } }
+    public func replace(with store: Store) { current.withLock { $0 = store } }
+}
+
+/// Server settings that shape answers.
+public struct APISettings: Sendable {
+    public var levels = UsageLevelThresholds()
+    /// `Deprecation` header of the deprecated endpoint (RFC 9745: `@` and a Unix time).
+    public var deprecation = "@1767225600"
+    public init() {}
+}
+
+/// Every HTTP endpoint of SPEC §3 without sockets: routes a request, checks auth, validates
+/// parameters, runs the query and renders the JSON. The NIO server and the tests call it.
+public struct API: Sendable {
+    public let holder: StoreHolder
+    public let tokens: TokenStore
+    public let settings: APISettings
+
+    public init(holder: StoreHolder, tokens: TokenStore, settings: APISettings = APISettings()) {
+        self.holder = holder
+        self.tokens = tokens
+        self.settings = settings
+    }
+
+    /// The OpenAPI 3.1 document, served as kept in the repository.
+    public static let openAPIDocument: [UInt8] = {
+        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json"),
+              let data = try? Data(contentsOf: url) else { return Array("{}".utf8) }
+        return Array(data)
+    }()
+
+    static let analyticsPrefix = "analytics/apps/"
+
+    /// Whether answering `request` may take long (an analytics query) or is always quick.
+    public static func isQuery(_ path: String) -> Bool { path.hasPrefix("/v2/clients/") }
+
+    public func handle(_ request: APIRequest) -> APIResponse {
+        do {
+            return try route(request)
+        } catch {
+            return Self.response(error)
+        }
+    }
+
+    public static func response(_ e: APIError) -> APIResponse {
+        var headers: [(String, String)] = []
+        if e.status == 401 { headers.append(("WWW-Authenticate", "Bearer")) }
+        if e.status == 405 { headers.append(("Allow", "GET, HEAD")) }
+        return APIResponse(status: e.status, headers: headers, body: e.json.serialized())
+    }
+
+    func route(_ r: APIRequest) throws(APIError) -> APIResponse {
+        let path = r.path
+        let isRead = r.method == "GET" || r.method == "HEAD"
+        switch path {
+        case "/healthz":
+            guard isRead else { throw .methodNotAllowed }
+            return APIResponse(status: 200, body: JSON.object([("status", .string("ok"))]).serialized())
+        case "/readyz":
+            guard isRead else { throw .methodNotAllowed }
+            guard let store = holder.store else { throw .notReady }
+            return APIResponse(status: 200, body: JSON.object([
+                ("status", .string("ready")), ("clients", .int(store.clients.count)),
+                ("usage_rows", .int(store.usageRowCount)),
+            ]).serialized())
+        case "/v2/openapi.json":
+            guard isRead else { throw .methodNotAllowed }
+            return APIResponse(status: 200, body: Self.openAPIDocument)
+        default:
+            break
+        }
+        // /v2/clients/{client_id}/analytics/apps/{endpoint}
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard segments.count >= 6, segments[0].isEmpty, segments[1] == "v2", segments[2] == "clients",
+              segments[4] == "analytics", segments[5] == "apps" else { throw .pathNotFound }
+        let rest = segments.dropFirst(6).joined(separator: "/")
+        guard let endpoint = Endpoint.allCases.first(where: { $0.path == rest }) else { throw .pathNotFound }
+        guard isRead else { throw .methodNotAllowed }
+
+        guard let token = tokens.authenticate(r.authorization) else { throw .unauthorized }
+        guard let store = holder.store else { throw .notReady }
+        // A token that may not read every client learns nothing about which clients exist.
+        let clientText = QueryString.decode(segments[3])
+        let client = UUID128(clientText)
+        guard let client, token.mayRead(client) else {
+            throw token.readsAllClients ? .clientNotFound : .forbidden
+        }
+        guard store.client(client) != nil else { throw token.readsAllClients ? .clientNotFound : .forbidden }
+
+        let params = try AnalyticsParameters(endpoint: endpoint, client: client, query: QueryString.parse(r.query))
+        let body: JSON
+        do {
+            body = try endpoint.respond(params.request, executor: Executor(store: store), levels: settings.levels,
+                                        cursor: { Cursor.encode($0, fingerprint: params.fingerprint) })
+        } catch {
+            throw .clientNotFound
+        }
+        var headers: [(String, String)] = []
+        if endpoint == .aiUsers {
+            let ai = store.catalog.categories.filter(\.isAI).map(\.id.description).joined(separator: ",")
+            headers.append(("Deprecation", settings.deprecation))
+            headers.append(("Link", "</v2/clients/\(client)/analytics/apps/utilization?category_ids=\(ai)>; rel=\"successor-version\""))
+        }
+        return APIResponse(status: 200, headers: headers, body: body.serialized())
+    }
+}

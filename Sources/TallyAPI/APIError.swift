@@ -1,0 +1,36 @@
+import TallyQuery
+
+/// An error answered to a caller, shaped as SPEC §3 says:
+/// `{"error": {"status": 400, "code": "invalid_parameter", "parameter": "start_date", "message": "…"}}`.
+public struct APIError: Error, Equatable, Sendable {
+    public var status: Int
+    public var code: String
+    public var parameter: String?
+    public var message: String
+
+    public init(status: Int, code: String, parameter: String? = nil, message: String) {
+        self.status = status
+        self.code = code
+        self.parameter = parameter
+        self.message = message
+    }
+
+    public static func invalid(_ parameter: String, _ message: String) -> APIError {
+        APIError(status: 400, code: "invalid_parameter", parameter: parameter, message: message)
+    }
+
+    public static let unauthorized = APIError(
+        status: 401, code: "unauthorized", message: "a valid bearer token is required (Authorization: Bearer <token>)")
+    public static let forbidden = APIError(
+        status: 403, code: "forbidden", message: "this token may not read this client")
+    public static let clientNotFound = APIError(status: 404, code: "not_found", message: "no such client")
+    public static let pathNotFound = APIError(status: 404, code: "not_found", message: "no such path")
+    public static let methodNotAllowed = APIError(status: 405, code: "method_not_allowed", message: "only GET is allowed here")
+    public static let notReady = APIError(status: 503, code: "not_ready", message: "no data is loaded yet")
+
+    public var json: JSON {
+        .object([("error", .object([("status", .int(status)), ("code", .string(code)),
+                                    ("parameter", parameter.map { .string($0) } ?? .null),
+                                    ("message", .string(message))]))])
+    }
+}

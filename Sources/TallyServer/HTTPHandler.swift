@@ -1,0 +1,113 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import TallyAPI
+
+/// One HTTP/1.1 connection: collects a request, answers quick ones on the event loop and hands
+/// analytics queries to the thread pool, so that a heavy query never holds up the loop that
+/// serves other connections. Pipelined requests are queued by NIO's `HTTPServerPipelineHandler`
+/// in front of this one, which keeps their answers in order.
+final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let api: API
+    let pool: NIOThreadPool
+    let limits: ServerLimits
+    var head: HTTPRequestHead?
+    var bodyBytes = 0
+    /// Set once the request broke a limit: the rest of it is ignored and the connection closed.
+    var refused = false
+
+    init(api: API, pool: NIOThreadPool, limits: ServerLimits) {
+        self.api = api
+        self.pool = pool
+        self.limits = limits
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h):
+            head = h
+            bodyBytes = 0
+            refused = false
+            if h.headers.count > limits.maxHeaderCount {
+                refuse(context, APIError(status: 431, code: "headers_too_large",
+                                         message: "at most \(limits.maxHeaderCount) header fields are accepted"))
+            }
+        case .body(let b):
+            bodyBytes += b.readableBytes
+            if !refused && bodyBytes > limits.maxBodyBytes {
+                refuse(context, APIError(status: 413, code: "body_too_large",
+                                         message: "request bodies are limited to \(limits.maxBodyBytes) bytes"))
+            }
+        case .end:
+            guard let h = head, !refused else { return }
+            head = nil
+            let request = APIRequest(method: h.method.rawValue, target: h.uri,
+                                     authorization: h.headers.first(name: "authorization"))
+            let keepAlive = h.isKeepAlive
+            let isHead = h.method == .HEAD
+            if API.isQuery(request.path) {
+                let api = self.api
+                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                pool.runIfActive(eventLoop: context.eventLoop) { api.handle(request) }.whenComplete { result in
+                    let (handler, context) = bound.value
+                    switch result {
+                    case .success(let response):
+                        handler.write(context, response, version: h.version, keepAlive: keepAlive, isHead: isHead)
+                    case .failure:
+                        handler.write(context, API.response(APIError(status: 503, code: "shutting_down",
+                                                                     message: "the server is shutting down")),
+                                      version: h.version, keepAlive: false, isHead: isHead)
+                    }
+                }
+            } else {
+                write(context, api.handle(request), version: h.version, keepAlive: keepAlive, isHead: isHead)
+            }
+        }
+    }
+
+    func refuse(_ context: ChannelHandlerContext, _ error: APIError) {
+        refused = true
+        write(context, API.response(error), version: head?.version ?? .http1_1, keepAlive: false, isHead: false)
+    }
+
+    func write(_ context: ChannelHandlerContext, _ r: APIResponse, version: HTTPVersion, keepAlive: Bool, isHead: Bool) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: r.contentType)
+        headers.add(name: "Content-Length", value: String(r.body.count))
+        for (k, v) in r.headers { headers.add(name: k, value: v) }
+        headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
+        let head = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: r.status), headers: headers)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if !isHead && !r.body.isEmpty {
+            var buffer = context.channel.allocator.buffer(capacity: r.body.count)
+            buffer.writeBytes(r.body)
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        }
+        let done = context.writeAndFlushPromise()
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
+        if !keepAlive {
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            done.futureResult.whenComplete { _ in bound.value.close(promise: nil) }
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // Malformed HTTP: NIO's error handler in front answers 400; anything else ends the connection.
+        context.close(promise: nil)
+    }
+}
+
+extension ChannelHandlerContext {
+    func writeAndFlushPromise() -> EventLoopPromise<Void> { eventLoop.makePromise() }
+}

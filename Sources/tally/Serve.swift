@@ -1,0 +1,85 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Synchronization
+import TallyAPI
+import TallyIngest
+import TallyServer
+import TallyStorage
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the HTTP/JSON API (SPEC §3). With no arguments: the bundled sample on 127.0.0.1:8080.")
+
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on (0: any free port).") var port = 8080
+    @Option(help: "Dump folder to serve (default: the bundled sample in data/sample).") var dump: String?
+    @Option(help: "Tokens file (JSON: name, sha256, clients). Required unless the address is loopback.")
+    var tokens: String?
+    @Option(help: "Event-loop threads, and as many query threads (default: the number of cores).")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Flag(help: "Skip bad dump rows instead of refusing the dump.") var lenient = false
+
+    func validate() throws {
+        if tokens == nil && !Self.isLoopback(host) {
+            throw ValidationError("--tokens is required to listen on \(host): the demo token is accepted on loopback only")
+        }
+        if threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+
+    func run() throws {
+        let tokenStore: TokenStore
+        if let t = tokens {
+            do { tokenStore = try TokenStore.load(path: t) } catch { throw ValidationError("\(error)") }
+        } else {
+            tokenStore = .demo
+        }
+        let holder = StoreHolder()
+        let api = API(holder: holder, tokens: tokenStore)
+        let server = try HTTPServer(api: api, host: host, port: port, threads: threads)
+        log("listening on http://\(host):\(server.port) (\(threads) threads)"
+            + (tokens == nil ? "; demo token \(TokenStore.demoToken) accepted for every client" : ""))
+
+        // SIGTERM / SIGINT: stop accepting, finish what is in flight, exit.
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        let signals = [SIGTERM, SIGINT].map { DispatchSource.makeSignalSource(signal: $0, queue: .global()) }
+        for s in signals {
+            s.setEventHandler {
+                log("shutting down: finishing requests in flight")
+                server.initiateShutdown()
+            }
+            s.resume()
+        }
+
+        // Listen first, load beside: /healthz answers at once, /readyz once the data is in.
+        let path = dump ?? defaultDumpPath()
+        let lenient = self.lenient
+        let failed = Mutex(false)
+        DispatchQueue.global().async {
+            do {
+                let loaded = try loadDump(path, lenient: lenient)
+                holder.replace(with: loaded.store)
+                let r = loaded.report
+                log("loaded \(path): \(loaded.store.clients.count) clients, \(loaded.store.usageRowCount) usage rows in "
+                    + String(format: "%.2f s", r.parseSeconds + r.buildSeconds))
+            } catch {
+                log("load failed, nothing is served: \(error)")
+                failed.withLock { $0 = true }
+                server.initiateShutdown()
+            }
+        }
+        server.run()
+        withExtendedLifetime(signals) {}
+        log("stopped")
+        if failed.withLock({ $0 }) { throw ExitCode.failure }
+    }
+}
+
+func log(_ message: String) {
+    FileHandle.standardError.write(Data("tally: \(message)\n".utf8))
+}
