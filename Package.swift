@@ -48,7 +48,7 @@ let package = Package(
                           dependencies: ["TallyStorage", "TallyIngest", "TallyQuery", "TallyGenerate", "TallyAPI", "TallyServer",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: optimize),
-        .target(name: "TallyTestSupport", dependencies: ["TallyStorage", "TallyGenerate", "CLZ4", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
+        .target(name: "TallyTestSupport", dependencies: ["TallyStorage", "TallyQuery", "TallyGenerate", "CLZ4", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
                 path: "Tests/TallyTestSupport"),
         .testTarget(name: "TallyStorageTests", dependencies: ["TallyStorage"]),
         .testTarget(name: "TallyIngestTests", dependencies: ["TallyIngest", "TallyStorage", "TallyTestSupport"]),

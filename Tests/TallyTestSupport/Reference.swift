@@ -1,17 +1,16 @@
 import TallyQuery
 import TallyStorage
-import TallyTestSupport
 
 /// A brute-force answer to a ``Query`` from the raw rows, with Swift `Set`s: a plain reading of
 /// SPEC §2 that shares no code with the engine.
-struct Reference {
-    let dump: RandomDump
+public struct Reference {
+    public let dump: RandomDump
     let catalogById: [UUID128: RandomDump.CatalogApp]
     let categoryById: [UUID128: RandomDump.Category]
     let appById: [UUID128: RandomDump.App]
     let membership: [UUID128: Set<UUID128>]
 
-    init(_ dump: RandomDump) {
+    public init(_ dump: RandomDump) {
         self.dump = dump
         catalogById = Dictionary(uniqueKeysWithValues: dump.catalog.map { ($0.id, $0) })
         categoryById = Dictionary(uniqueKeysWithValues: dump.categories.map { ($0.id, $0) })
@@ -51,7 +50,7 @@ struct Reference {
     struct Pair: Hashable { let a: UUID128; let b: Day }
 
     /// Metrics per row id ("" for totals and for the no-category row) over one period.
-    func evaluate(_ q: Query, _ range: DayRange) -> [String: Metrics] {
+    public func evaluate(_ q: Query, _ range: DayRange) -> [String: Metrics] {
         let rs = rows(q, range)
         var out: [String: Metrics] = [:]
         func approved(_ app: UUID128) -> Bool { appById[app]!.approved }
@@ -109,7 +108,7 @@ struct Reference {
     }
 
     /// Time series: calendar buckets computed from first principles.
-    func series(_ q: Query, _ range: DayRange, _ g: Granularity) -> [(DayRange, Bool, Int, Int)] {
+    public func series(_ q: Query, _ range: DayRange, _ g: Granularity) -> [(DayRange, Bool, Int, Int)] {
         let newest = dump.usage.filter { $0.client == q.client }.map(\.day).max()
         var out: [(DayRange, Bool, Int, Int)] = []
         var d = range.start
