@@ -2,7 +2,7 @@
 # Installs what building and testing Tally needs, only when it is missing (Debian 12).
 set -euo pipefail
 need=()
-for pkg in liblz4-dev zlib1g-dev libroaring-dev lz4 pkg-config; do
+for pkg in liblz4-dev zlib1g-dev libroaring-dev lz4 pkg-config curl; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

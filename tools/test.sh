@@ -6,3 +6,4 @@ cd "$(dirname "$0")/.."
 python3 tools/check_sample_dump.py >/dev/null
 swift build --build-tests  # the seed replay test starts the tally executable
 swift test --parallel --skip-build
+./tools/schemathesis.sh

@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""Writes Sources/TallyAPI/openapi.json, the OpenAPI 3.1 document Tally serves at /v2/openapi.json.
+
+The document is kept in the repository and served as is; this script is how it is written, so
+that the ten analytics endpoints share one definition of their parameters and shapes. Run it after
+changing an endpoint: python3 tools/make_openapi.py
+"""
+import json
+import pathlib
+import sys
+
+UUID = {"type": "string", "format": "uuid"}
+DATE = {"type": "string", "format": "date"}
+UUID_LIST = {"type": "string",
+             "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+                        "(,[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})*$"}
+ACME = "aa7cf840-9ca9-46a3-9778-9015d6580d50"
+
+
+def ref(name):
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema):
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def obj(props, required=None):
+    return {"type": "object", "additionalProperties": False, "properties": props,
+            "required": list(props) if required is None else required}
+
+
+METRIC = ref("MetricWithDelta")
+SCHEMAS = {
+    "MetricWithDelta": obj({"value": {"type": "integer", "minimum": 0},
+                            "change_pct": nullable({"type": "number"}),
+                            "compare_value": nullable({"type": "integer", "minimum": 0})}),
+    "AppRef": obj({"id": UUID, "canonical_name": {"type": "string"}, "logo": nullable({"type": "string"}),
+                   "type": {"type": "string"}, "is_favorite": {"type": "boolean"}, "is_approved": {"type": "boolean"}}),
+    "DepartmentRef": obj({"id": UUID, "name": {"type": "string"}, "description": nullable({"type": "string"})}),
+    "CategoryRef": obj({"id": UUID, "name": {"type": "string"}, "is_ai": {"type": "boolean"}}),
+    "VendorRef": obj({"id": UUID, "name": {"type": "string"}}),
+    "UserWithDepartments": obj({"id": UUID, "email": {"type": "string"}, "display_name": nullable({"type": "string"}),
+                                "departments": {"type": "array", "items": ref("DepartmentRef")}}),
+    "Period": obj({"start_date": DATE, "end_date": DATE, "compare_start_date": nullable(DATE),
+                   "compare_end_date": nullable(DATE)}),
+    "Error": obj({"error": obj({"status": {"type": "integer"}, "code": {"type": "string"},
+                                "parameter": nullable({"type": "string"}), "message": {"type": "string"}})}),
+    "UsageLevel": {"type": "string", "enum": ["heavy", "medium", "light"]},
+    "AppUtilization": obj({"app": ref("AppRef"), "category": nullable(ref("CategoryRef")),
+                           "vendor": nullable(ref("VendorRef")), "unique_users": METRIC, "usage_level": ref("UsageLevel")}),
+    "DepartmentUtilization": obj({"department": ref("DepartmentRef"), "user_count": METRIC, "app_count": METRIC}),
+    "CategoryUtilization": obj({"category": nullable(ref("CategoryRef")), "user_count": METRIC, "app_count": METRIC}),
+    "UserUtilization": obj({"user": ref("UserWithDepartments"), "app_count": METRIC, "active_days": METRIC}),
+    "AiAppUsageItem": obj({"app": ref("AppRef"), "user_count": METRIC, "usage_level": ref("UsageLevel")}),
+    "AiDepartment": obj({"department": ref("DepartmentRef"), "user_count": METRIC, "approved_user_count": METRIC,
+                         "unapproved_user_count": METRIC}),
+    "NewAiApp": obj({"app": ref("AppRef"), "first_seen_date": DATE, "unique_users": {"type": "integer", "minimum": 0}}),
+    "TrendBucket": obj({"bucket_start": DATE, "bucket_end": DATE, "unique_users": {"type": "integer", "minimum": 0},
+                        "app_count": {"type": "integer", "minimum": 0}, "complete": {"type": "boolean"}}),
+}
+
+
+def list_of(item, with_period=True):
+    props = {"period": ref("Period")} if with_period else {}
+    props.update({"data": {"type": "array", "items": ref(item)}, "total_count": {"type": "integer", "minimum": 0},
+                  "next_cursor": nullable({"type": "string"})})
+    return obj(props)
+
+
+SCHEMAS["UtilizationList"] = list_of("AppUtilization")
+SCHEMAS["DepartmentUtilizationList"] = list_of("DepartmentUtilization")
+SCHEMAS["CategoryUtilizationList"] = list_of("CategoryUtilization")
+SCHEMAS["UserUtilizationList"] = list_of("UserUtilization")
+SCHEMAS["AiAppUsageList"] = list_of("AiAppUsageItem", with_period=False)
+SCHEMAS["AiDepartmentList"] = list_of("AiDepartment")
+SCHEMAS["NewAiAppList"] = list_of("NewAiApp")
+SCHEMAS["UtilizationSummary"] = obj({"period": ref("Period"), "unique_users": METRIC, "app_count": METRIC,
+                                     "approved_app_count": METRIC, "unapproved_app_count": METRIC,
+                                     "unapproved_user_count": METRIC})
+SCHEMAS["AiUsersSummary"] = obj({"period": ref("Period"), "ai_app_count": METRIC, "ai_user_count": METRIC,
+                                 "unapproved_ai_app_count": METRIC, "unapproved_ai_user_count": METRIC,
+                                 "ai_user_share_pct": nullable({"type": "number", "minimum": 0, "maximum": 100})})
+SCHEMAS["Trend"] = obj({"period": ref("Period"),
+                        "granularity": {"type": "string", "enum": ["daily", "weekly", "monthly", "quarterly"]},
+                        "series": {"type": "array", "items": ref("TrendBucket")},
+                        "compare_series": nullable({"type": "array", "items": ref("TrendBucket")})})
+
+
+def qp(name, schema, description, required=False, example=None):
+    p = {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
+    if example is not None:
+        p["example"] = example
+    return p
+
+
+FILTERS = {
+    "is_approved": qp("is_approved", {"type": "boolean"}, "Only apps with this approval flag."),
+    "category_ids": qp("category_ids", UUID_LIST, "Comma-separated catalog category ids; an app matches any. "
+                       "Unknown ids match nothing."),
+    "vendor_ids": qp("vendor_ids", UUID_LIST, "Comma-separated catalog vendor ids; an app matches any."),
+    "app_ids": qp("app_ids", UUID_LIST, "Comma-separated app ids (apps.id)."),
+    "department_ids": qp("department_ids", UUID_LIST, "Comma-separated department ids: keeps the usage of users in "
+                         "any listed department."),
+}
+
+# (path, summary, schema, sort fields (default first), filters, granularity required, comparison, deprecated)
+ENDPOINTS = [
+    ("utilization", "App utilization: distinct users per app", "UtilizationList",
+     ["unique_users", "canonical_name"], ["is_approved", "category_ids", "vendor_ids", "department_ids"], True, True, False),
+    ("utilization/departments", "App utilization by department", "DepartmentUtilizationList",
+     ["user_count", "app_count", "name"], ["is_approved", "category_ids", "vendor_ids"], True, True, False),
+    ("utilization/categories", "App utilization by category", "CategoryUtilizationList",
+     ["user_count", "app_count", "name"], ["is_approved", "vendor_ids", "department_ids"], True, True, False),
+    ("utilization/users", "App utilization by user", "UserUtilizationList",
+     ["app_count", "active_days", "email"], ["is_approved", "category_ids", "vendor_ids", "department_ids"], True, True, False),
+    ("utilization/summary", "App utilization summary cards", "UtilizationSummary",
+     [], ["is_approved", "category_ids", "vendor_ids", "department_ids"], True, True, False),
+    ("ai/users", "AI app users (deprecated: use utilization?category_ids=<AI category>)", "AiAppUsageList",
+     ["user_count", "canonical_name"], [], False, True, True),
+    ("ai/users/summary", "AI app users summary cards", "AiUsersSummary", [], ["department_ids"], True, True, False),
+    ("ai/departments", "AI app users by department", "AiDepartmentList",
+     ["user_count", "approved_user_count", "unapproved_user_count", "name"], [], True, True, False),
+    ("ai/new", "New AI apps: first seen in the period", "NewAiAppList",
+     ["first_seen_date", "unique_users", "canonical_name"], ["is_approved"], True, False, False),
+    ("utilization/trend", "Distinct users and apps per calendar bucket", "Trend",
+     [], ["is_approved", "category_ids", "vendor_ids", "department_ids", "app_ids"], True, True, False),
+]
+
+
+def error_response(text):
+    return {"description": text, "content": {"application/json": {"schema": ref("Error")}}}
+
+
+ERRORS = {
+    "400": error_response("A bad parameter: format, a period over 366 days, a single comparison date, a missing "
+                          "granularity, an unknown sort_by, a bad page_size or cursor."),
+    "401": error_response("No valid bearer token."),
+    "403": error_response("The token may not read this client (also when the client does not exist)."),
+    "404": error_response("Unknown client (answered only to a token that may read every client)."),
+    "503": error_response("No data is loaded yet."),
+}
+
+
+def operation(path, summary, schema, sorts, filters, needs_granularity, comparison, deprecated):
+    params = [
+        {"name": "client_id", "in": "path", "required": True, "schema": UUID, "example": ACME,
+         "description": "The client organisation."},
+        qp("granularity", {"type": "string", "enum": ["daily", "weekly", "monthly", "quarterly"]},
+           "Bucket size of time series (calendar-aligned, ISO weeks); validated on tabular endpoints.",
+           required=needs_granularity, example="monthly"),
+        qp("start_date", DATE, "Start of the period, inclusive (client-local date).", required=True,
+           example="2026-02-01"),
+        qp("end_date", DATE, "End of the period, inclusive; at most 366 days after start_date.", required=True,
+           example="2026-02-28"),
+    ]
+    if comparison:
+        params += [qp("compare_start_date", DATE, "Start of the comparison period; give both comparison dates or "
+                      "neither.", example="2026-01-01"),
+                   qp("compare_end_date", DATE, "End of the comparison period, inclusive.", example="2026-01-31")]
+    params += [FILTERS[f] for f in filters]
+    if sorts:
+        params += [qp("sort_by", {"type": "string", "enum": sorts}, f"Sort field (default {sorts[0]}); ties break "
+                      "by id ascending."),
+                   qp("sort_order", {"type": "string", "enum": ["asc", "desc"]},
+                      "Default desc for counts and dates, asc for names."),
+                   qp("page_size", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}, "Rows per page."),
+                   qp("cursor", {"type": "string"}, "next_cursor of the previous page, with the same parameters.")]
+    ok = {"description": "The answer.", "content": {"application/json": {"schema": ref(schema)}}}
+    if deprecated:
+        ok["headers"] = {
+            "Deprecation": {"description": "RFC 9745: the endpoint is deprecated (since the given time).",
+                            "schema": {"type": "string"}},
+            "Link": {"description": "The successor: utilization filtered to the AI categories.",
+                     "schema": {"type": "string"}},
+        }
+    op = {"operationId": path.replace("/", "_"), "summary": summary, "parameters": params,
+          "responses": {"200": ok, **ERRORS}}
+    if deprecated:
+        op["deprecated"] = True
+    return {"get": op}
+
+
+def simple(summary, schema_or_ref, extra=None):
+    responses = {"200": {"description": summary, "content": {"application/json": {"schema": schema_or_ref}}}}
+    responses.update(extra or {})
+    return {"get": {"summary": summary, "security": [], "responses": responses}}
+
+
+paths = {
+    "/healthz": simple("The process is up.", obj({"status": {"type": "string", "enum": ["ok"]}})),
+    "/readyz": simple("Data is loaded.", obj({"status": {"type": "string", "enum": ["ready"]},
+                                              "clients": {"type": "integer", "minimum": 0},
+                                              "usage_rows": {"type": "integer", "minimum": 0}}),
+                      {"503": ERRORS["503"]}),
+    "/v2/openapi.json": simple("This document.", {"type": "object"}),
+}
+for e in ENDPOINTS:
+    paths[f"/v2/clients/{{client_id}}/analytics/apps/{e[0]}"] = operation(*e)
+
+doc = {
+    "openapi": "3.1.0",
+    "info": {"title": "Tally", "version": "2.0.0",
+             "description": "Exact app-usage analytics (SPEC §3). All counts are COUNT DISTINCT over the usage rows "
+                            "in the period after the filters; see the repository's docs/API.md."},
+    "servers": [{"url": "http://127.0.0.1:8080"}],
+    "security": [{"bearerAuth": []}],
+    "paths": paths,
+    "components": {"schemas": SCHEMAS,
+                   "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
+                                                      "description": "On loopback without a tokens file, the demo "
+                                                                     "token YOUR_API_TOKEN reads every client."}}},
+}
+out = pathlib.Path(__file__).resolve().parent.parent / "Sources/TallyAPI/openapi.json"
+text = json.dumps(doc, indent=1) + "\n"
+if "--check" in sys.argv:
+    if out.read_text() != text:
+        sys.exit(f"{out} is out of date: run python3 tools/make_openapi.py")
+    print(f"{out} is up to date")
+else:
+    out.write_text(text)
+    print(f"wrote {out}")
