@@ -6,5 +6,5 @@ struct Tally: ParsableCommand {
         commandName: "tally",
         abstract: "Tally: exact app-usage analytics from database dumps, in memory.",
         subcommands: [Serve.self, Demo.self, Load.self, QueryCommand.self, Synth.self],
-        defaultSubcommand: Demo.self)
+        defaultSubcommand: Serve.self)
 }
