@@ -25,6 +25,7 @@ struct Synth: ParsableCommand {
 
     func run() throws {
         let clock = ContinuousClock()
+        tuneAllocator()
         _ = malloc_trim(0)
         let baseline = residentBytes()
         let t0 = clock.now

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Synchronization
 import TallyAPI
+import TallyGenerate
 import TallyIngest
 import TallyServer
 import TallyStorage
@@ -19,6 +20,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Event-loop threads, and as many query threads (default: the number of cores).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
     @Flag(help: "Skip bad dump rows instead of refusing the dump.") var lenient = false
+    @Option(help: ArgumentHelp("Serve a client generated in process instead of a dump: USERSxAPPSxDAYS (benchmarks).",
+                               valueName: "shape"))
+    var synthetic: String?
 
     func validate() throws {
         if tokens == nil && !Self.isLoopback(host) {
@@ -32,6 +36,7 @@ struct Serve: ParsableCommand {
     }
 
     func run() throws {
+        tuneAllocator()
         let tokenStore: TokenStore
         if let t = tokens {
             do { tokenStore = try TokenStore.load(path: t) } catch { throw ValidationError("\(error)") }
@@ -59,8 +64,21 @@ struct Serve: ParsableCommand {
         // Listen first, load beside: /healthz answers at once, /readyz once the data is in.
         let path = dump ?? defaultDumpPath()
         let lenient = self.lenient
+        let shape = try synthetic.map { text -> SyntheticShape in
+            let n = text.split(separator: "x").compactMap { Int($0) }
+            guard n.count == 3 else { throw ValidationError("--synthetic takes USERSxAPPSxDAYS, e.g. 20000x600x366") }
+            return SyntheticShape(users: n[0], apps: n[1], days: n[2])
+        }
         let failed = Mutex(false)
         DispatchQueue.global().async {
+            if let shape {
+                let (catalog, builder) = SyntheticClient.make(shape)
+                let client = builder.build()
+                holder.replace(with: Store(catalog: catalog, clients: [client]))
+                log("generated client \(client.info.id): \(client.users.count) users, \(client.apps.count) apps, "
+                    + "\(client.usage?.rowCount ?? 0) usage rows, \(client.usage.map { "\($0.firstDay)…\($0.newestDay)" } ?? "")")
+                return
+            }
             do {
                 let loaded = try loadDump(path, lenient: lenient)
                 holder.replace(with: loaded.store)

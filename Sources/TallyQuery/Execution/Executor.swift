@@ -32,32 +32,13 @@ public struct Executor: Sendable {
         let primary = evaluate(scope, q.period, rows, q)
         let compare = q.comparison.map { evaluate(scope, $0, rows, q) }
         let keep = q.dimension == .none
-        var entries: [Entry] = []
-        for i in 0..<primary.count where keep || primary[i].isActive {
-            entries.append(Entry(index: Int32(i), key: sortKey(index: i, primary[i], q.sort, rows)))
-        }
-        let order = q.order
-        entries.sort { Self.compare($0.key, $1.key, order) < 0 }
-        var start = 0
-        if let after = q.after {
-            // First entry strictly after the key (binary search on the total order).
-            var lo = 0, hi = entries.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if Self.compare(entries[mid].key, after, order) <= 0 { lo = mid + 1 } else { hi = mid }
-            }
-            start = lo
-        }
-        let size = q.pageSize ?? entries.count
-        let end = min(entries.count, start + size)
+        let (ordered, total) = order(primary, keep: keep, q, rows)
         var page: [ResultRow] = []
-        if start < end {
-            for e in entries[start..<end] {
-                let i = Int(e.index)
-                var c: Metrics?
-                if let compare { c = keep || compare[i].isActive ? compare[i] : nil }
-                page.append(ResultRow(key: rows.key(i), value: primary[i], compare: c))
-            }
+        for e in ordered.prefix(q.pageSize ?? ordered.count) {
+            let i = Int(e.index)
+            var c: Metrics?
+            if let compare { c = keep || compare[i].isActive ? compare[i] : nil }
+            page.append(ResultRow(key: rows.key(i), value: primary[i], compare: c))
         }
         if q.dimension == .app && scope.users != nil {
             // With a department filter user-days cost a pass over the daily bitmaps: only for
@@ -70,13 +51,91 @@ public struct Executor: Sendable {
                 if page[i].compare != nil { page[i].compare!.userDays = c?.userDays(entity: Int(a)) ?? 0 }
             }
         }
-        let next = end < entries.count && end > start ? entries[end - 1].key : nil
-        return QueryResult(rows: page, totalCount: entries.count, next: next)
+        // A next page exists when more rows follow the page: its cursor is the page's last row.
+        var next: PageKey?
+        if let size = q.pageSize, ordered.count > size, let last = ordered.prefix(size).last {
+            next = sortKey(index: Int(last.index), primary[Int(last.index)], q.sort, rows)
+        }
+        return QueryResult(rows: page, totalCount: total, next: next)
     }
 
+    /// A row to order: numeric sorts compare `value` then `id` (cheap, no enum or array per row);
+    /// name sorts carry their key.
     struct Entry {
         var index: Int32
-        var key: PageKey
+        var value: Int
+        var id: UUID128
+        var key: PageKey?
+    }
+
+    /// The rows after the cursor, in order, at most one more than a page (the extra one tells
+    /// that a next page exists); and the number of rows over all pages.
+    /// - Complexity: O(n log k) for a page of k rows out of n (a bounded heap), not a full sort.
+    func order(_ m: [Metrics], keep: Bool, _ q: Query, _ rows: RowSpace) -> ([Entry], Int) {
+        let numeric = q.sort != .name
+        var entries: [Entry] = []
+        var total = 0
+        for i in 0..<m.count where keep || m[i].isActive {
+            total += 1
+            let key = sortKey(index: i, m[i], q.sort, rows)
+            var e = Entry(index: Int32(i), value: 0, id: key.id, key: numeric ? nil : key)
+            if numeric {
+                switch key.value {
+                case .int(let v): e.value = v
+                case .day(let d): e.value = Int(d.raw)
+                case .text: e.key = key
+                }
+            }
+            if let after = q.after, Self.compare(key, after, q.order) <= 0 { continue }
+            entries.append(e)
+        }
+        let asc = q.order == .asc, order = q.order
+        func numericBefore(_ a: Entry, _ b: Entry) -> Bool {
+            if a.value != b.value { return asc ? a.value < b.value : a.value > b.value }
+            return a.id < b.id
+        }
+        func keyBefore(_ a: Entry, _ b: Entry) -> Bool { Self.compare(a.key!, b.key!, order) < 0 }
+        let before: (Entry, Entry) -> Bool = numeric ? numericBefore : keyBefore
+        guard let size = q.pageSize, entries.count > 4 * (size + 1) else {
+            entries.sort(by: before)
+            return (entries, total)
+        }
+        return (Self.smallest(size + 1, of: entries, by: before), total)
+    }
+
+    /// The `k` first elements in `order`, sorted, with a bounded max-heap.
+    static func smallest<T>(_ k: Int, of items: [T], by before: (T, T) -> Bool) -> [T] {
+        var heap: [T] = []
+        heap.reserveCapacity(k)
+        func siftDown(_ start: Int) {
+            var i = start
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var top = i
+                if l < heap.count && before(heap[top], heap[l]) { top = l }
+                if r < heap.count && before(heap[top], heap[r]) { top = r }
+                if top == i { return }
+                heap.swapAt(i, top)
+                i = top
+            }
+        }
+        for x in items {
+            if heap.count < k {
+                heap.append(x)
+                var i = heap.count - 1
+                while i > 0 {
+                    let p = (i - 1) / 2
+                    if !before(heap[p], heap[i]) { break }
+                    heap.swapAt(p, i)
+                    i = p
+                }
+            } else if before(x, heap[0]) {
+                heap[0] = x
+                siftDown(0)
+            }
+        }
+        heap.sort(by: before)
+        return heap
     }
 
     /// Metrics for every row of the dimension, indexed like ``RowSpace``.

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Load test of the HTTP listener on the generated 20,000-user client (20,000 × 600 × 366):
+# req/s and latency for /healthz and for the mixed dashboard query set, then the latency of
+# light queries alone and while heavy ones run on other connections. Loopback only; every wrk
+# run stops by itself. Usage: tools/load/run_wrk.sh [seconds per run] [connections]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SECS=${1:-15}
+CONNS=${2:-32}
+PORT=${PORT:-18181}
+BIN=${TALLY_BIN:-.build/release/tally}
+command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null; }
+"$BIN" serve --port "$PORT" --synthetic 20000x600x366 2>/tmp/tally-wrk-server.log &
+PID=$!
+trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 600); do
+  curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+export TALLY_CLIENT=$(grep -o 'generated client [0-9a-f-]*' /tmp/tally-wrk-server.log | awk '{print $3}')
+URL="http://127.0.0.1:$PORT"
+summary() { grep -E "Requests/sec|^\s+(50|90|99)%|Non-2xx|errors" ; }
+echo "== /healthz, $CONNS connections, ${SECS}s"
+wrk -t2 -c"$CONNS" -d"${SECS}s" --latency "$URL/healthz" | summary
+echo "== dashboard mix (A–J, 4 periods with comparison), $CONNS connections, ${SECS}s"
+TALLY_MIX=dashboard wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s tools/load/dashboard.lua "$URL" | summary
+echo "== light queries alone (summary cards), 4 connections, ${SECS}s"
+TALLY_MIX=light wrk -t1 -c4 -d"${SECS}s" --latency -s tools/load/dashboard.lua "$URL" | summary
+echo "== light queries while heavy ones (users dimension, 366 days) run on 8 other connections"
+TALLY_MIX=heavy wrk -t1 -c8 -d"$((SECS + 4))s" -s tools/load/dashboard.lua "$URL" > /tmp/tally-wrk-heavy.txt &
+HEAVY=$!
+sleep 2
+TALLY_MIX=light wrk -t1 -c4 -d"${SECS}s" --latency -s tools/load/dashboard.lua "$URL" | summary
+wait $HEAVY
+echo "   (heavy, meanwhile:)"; summary < /tmp/tally-wrk-heavy.txt
