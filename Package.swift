@@ -41,6 +41,7 @@ let package = Package(
                                .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOPosix", package: "swift-nio"),
                                .product(name: "NIOHTTP1", package: "swift-nio"),
+                               .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                                .product(name: "NIOExtras", package: "swift-nio-extras")],
                 swiftSettings: optimize),
         .target(name: "TallyGenerate", dependencies: ["TallyStorage", "CLZ4"], swiftSettings: optimize),

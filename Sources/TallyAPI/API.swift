@@ -44,8 +44,29 @@ public struct API: Sendable {
 
     static let analyticsPrefix = "analytics/apps/"
 
-    /// Whether answering `request` may take long (an analytics query) or is always quick.
-    public static func isQuery(_ path: String) -> Bool { path.hasPrefix("/v2/clients/") }
+    /// Whether answering `request` may take long enough to be worth moving off the event loop.
+    ///
+    /// Health, readiness, the document and errors are quick; so are the summary and department
+    /// cards, AI lists and trends, which read precomputed per-day counts and class unions (tens
+    /// of microseconds on a 20,000-user client) — unless a department filter (a set of users)
+    /// forces them to look at bitmaps, or the client is large. Per-app, per-category and per-user
+    /// lists always do real work. The estimate only chooses where a request runs, never its answer.
+    public func isHeavy(_ request: APIRequest) -> Bool {
+        guard request.path.hasPrefix("/v2/clients/") else { return false }
+        let segments = request.path.split(separator: "/", omittingEmptySubsequences: false)
+        guard segments.count >= 6 else { return false }
+        let endpoint = Endpoint.allCases.first { $0.path == segments.dropFirst(6).joined(separator: "/") }
+        switch endpoint {
+        case .summary?, .aiSummary?, .departments?, .aiDepartments?, .aiUsers?, .aiNew?, .trend?:
+            if request.query.contains("department_ids") { return true }
+            if endpoint == .trend && request.query.contains("granularity=daily") { return true }
+            if let client = UUID128(QueryString.decode(segments[3])), let c = holder.store?.client(client),
+               c.apps.count * c.users.count > 50_000_000 { return true }
+            return false
+        default:
+            return endpoint != nil
+        }
+    }
 
     public func handle(_ request: APIRequest) -> APIResponse {
         do {

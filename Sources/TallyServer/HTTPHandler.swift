@@ -1,3 +1,5 @@
+import Glibc
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -48,10 +50,13 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                                      authorization: h.headers.first(name: "authorization"))
             let keepAlive = h.isKeepAlive
             let isHead = h.method == .HEAD
-            if API.isQuery(request.path) {
+            if api.isHeavy(request) {
                 let api = self.api
                 let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                pool.runIfActive(eventLoop: context.eventLoop) { api.handle(request) }.whenComplete { result in
+                pool.runIfActive(eventLoop: context.eventLoop) {
+                    QueryThread.lowerPriorityOnce()
+                    return api.handle(request)
+                }.whenComplete { result in
                     let (handler, context) = bound.value
                     switch result {
                     case .success(let response):
@@ -105,6 +110,19 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // Malformed HTTP: NIO's error handler in front answers 400; anything else ends the connection.
         context.close(promise: nil)
+    }
+}
+
+/// Query threads run at a lower scheduling priority than the event loops, so that on a busy
+/// machine the loops (and the quick requests they answer themselves) get the CPU first.
+enum QueryThread {
+    nonisolated(unsafe) static var lowered: Set<UInt> = []
+    static let lock = NIOLock()
+
+    static func lowerPriorityOnce() {
+        let first = lock.withLock { lowered.insert(UInt(pthread_self())).inserted }
+        // On Linux, PRIO_PROCESS with id 0 is the calling thread, not the whole process.
+        if first { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10) }
     }
 }
 
