@@ -23,6 +23,12 @@ let package = Package(
             path: "Benchmarks/BitmapKernels",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
         .executableTarget(
+            name: "JSONWriting",
+            dependencies: [.product(name: "Benchmark", package: "benchmark"),
+                           .product(name: "TallyQuery", package: tally), .product(name: "TallyStorage", package: tally)],
+            path: "Benchmarks/JSONWriting",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
+        .executableTarget(
             name: "Engine",
             dependencies: [.product(name: "Benchmark", package: "benchmark"),
                            .product(name: "TallyStorage", package: tally),

@@ -80,7 +80,7 @@ public struct API: Sendable {
         var headers: [(String, String)] = []
         if e.status == 401 { headers.append(("WWW-Authenticate", "Bearer")) }
         if e.status == 405 { headers.append(("Allow", "GET, HEAD")) }
-        return APIResponse(status: e.status, headers: headers, body: e.json.serialized())
+        return APIResponse(status: e.status, headers: headers, body: e.body)
     }
 
     func route(_ r: APIRequest) throws(APIError) -> APIResponse {
@@ -89,14 +89,17 @@ public struct API: Sendable {
         switch path {
         case "/healthz":
             guard isRead else { throw .methodNotAllowed }
-            return APIResponse(status: 200, body: JSON.object([("status", .string("ok"))]).serialized())
+            return APIResponse(status: 200, body: Array(#"{"status":"ok"}"#.utf8))
         case "/readyz":
             guard isRead else { throw .methodNotAllowed }
             guard let store = holder.store else { throw .notReady }
-            return APIResponse(status: 200, body: JSON.object([
-                ("status", .string("ready")), ("clients", .int(store.clients.count)),
-                ("usage_rows", .int(store.usageRowCount)),
-            ]).serialized())
+            var w = JSONWriter(capacity: 64)
+            w.beginObject()
+            w.key("status"); w.string("ready")
+            w.key("clients"); w.int(store.clients.count)
+            w.key("usage_rows"); w.int(store.usageRowCount)
+            w.endObject()
+            return APIResponse(status: 200, body: w.bytes)
         case "/v2/openapi.json":
             guard isRead else { throw .methodNotAllowed }
             return APIResponse(status: 200, body: Self.openAPIDocument)
@@ -122,7 +125,7 @@ public struct API: Sendable {
         guard store.client(client) != nil else { throw token.readsAllClients ? .clientNotFound : .forbidden }
 
         let params = try AnalyticsParameters(endpoint: endpoint, client: client, query: QueryString.parse(r.query))
-        let body: JSON
+        let body: [UInt8]
         do {
             body = try endpoint.respond(params.request, executor: Executor(store: store), levels: settings.levels,
                                         cursor: { Cursor.encode($0, fingerprint: params.fingerprint) })
@@ -135,6 +138,6 @@ public struct API: Sendable {
             headers.append(("Deprecation", settings.deprecation))
             headers.append(("Link", "</v2/clients/\(client)/analytics/apps/utilization?category_ids=\(ai)>; rel=\"successor-version\""))
         }
-        return APIResponse(status: 200, headers: headers, body: body.serialized())
+        return APIResponse(status: 200, headers: headers, body: body)
     }
 }

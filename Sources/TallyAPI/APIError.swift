@@ -28,9 +28,18 @@ public struct APIError: Error, Equatable, Sendable {
     public static let methodNotAllowed = APIError(status: 405, code: "method_not_allowed", message: "only GET is allowed here")
     public static let notReady = APIError(status: 503, code: "not_ready", message: "no data is loaded yet")
 
-    public var json: JSON {
-        .object([("error", .object([("status", .int(status)), ("code", .string(code)),
-                                    ("parameter", parameter.map { .string($0) } ?? .null),
-                                    ("message", .string(message))]))])
+    /// The JSON body.
+    public var body: [UInt8] {
+        var w = JSONWriter(capacity: 256)
+        w.beginObject()
+        w.key("error")
+        w.beginObject()
+        w.key("status"); w.int(status)
+        w.key("code"); w.string(code)
+        w.key("parameter"); w.string(parameter)
+        w.key("message"); w.string(message)
+        w.endObject()
+        w.endObject()
+        return w.bytes
     }
 }

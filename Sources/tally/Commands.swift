@@ -71,7 +71,7 @@ struct QueryCommand: ParsableCommand {
                              appIds: try ids(appIds), departmentIds: try ids(departmentIds)),
             sortBy: sortBy, sortOrder: sortOrder.flatMap(SortOrder.init), pageSize: pageSize)
         let (store, _) = try DumpLoader.load(folder: dump)
-        print(try ep.respond(req, executor: Executor(store: store)).text)
+        print(String(decoding: try ep.respond(req, executor: Executor(store: store)), as: UTF8.self))
     }
 }
 
@@ -97,7 +97,7 @@ struct Demo: ParsableCommand {
                              filters: Filters(approved: false))),
         ]
         for (title, ep, req) in asks {
-            print("\n# \(title)\n\(try ep.respond(req, executor: ex).text)")
+            print("\n# \(title)\n\(String(decoding: try ep.respond(req, executor: ex), as: UTF8.self))")
         }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TallyQuery
 import TallyStorage
@@ -47,5 +48,29 @@ import TallyStorage
             #expect(back?.key == key && back?.fingerprint == 0xABC)
         }
         #expect(Cursor.decode("not a cursor!") == nil)
+    }
+}
+
+@Suite struct JSONWriterTests {
+    /// The direct writer's output parses (Foundation) to the same values, escapes included.
+    @Test func writesValidJSON() throws {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("a"); w.int(-42)
+        w.key("b"); w.tenths(-28)
+        w.key("c"); w.string("quote \" backslash \\ newline \n tab \t control \u{1} é")
+        w.key("d"); w.beginArray(); w.int(1); w.null(); w.bool(true); w.tenths(130); w.beginObject(); w.endObject(); w.endArray()
+        w.key("e"); w.uuid(UUID128("A1B2C3D4-0001-4000-8000-00000000000F")!)
+        w.key("f"); w.day(Day("2024-02-29")!)
+        w.key("g"); w.int(Int.min + 1)
+        w.endObject()
+        let text = String(decoding: w.bytes, as: UTF8.self)
+        #expect(text.contains("\"b\":-2.8") && text.contains("13.0"))
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(w.bytes)) as? [String: Any])
+        #expect(o["a"] as? Int == -42 && o["b"] as? Double == -2.8)
+        #expect(o["c"] as? String == "quote \" backslash \\ newline \n tab \t control \u{1} é")
+        #expect((o["d"] as? [Any])?.count == 5)
+        #expect(o["e"] as? String == "a1b2c3d4-0001-4000-8000-00000000000f" && o["f"] as? String == "2024-02-29")
+        #expect(o["g"] as? Int == Int.min + 1)
     }
 }

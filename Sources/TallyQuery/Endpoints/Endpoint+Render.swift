@@ -1,137 +1,204 @@
 import TallyStorage
 
 extension Endpoint {
-    /// Runs the endpoint and renders its JSON body exactly as SPEC §3 shapes it. `cursor` turns
+    /// Runs the endpoint and writes its JSON body exactly as SPEC §3 shapes it. `cursor` turns
     /// the next page's key into the opaque `next_cursor` string.
     public func respond(_ r: EndpointRequest, executor: Executor, levels: UsageLevelThresholds = .init(),
-                        cursor: (PageKey) -> String = { Cursor.encode($0, fingerprint: 0) }) throws -> JSON {
+                        cursor: (PageKey) -> String = { Cursor.encode($0, fingerprint: 0) }) throws -> [UInt8] {
         let q = query(r)
         let result = try executor.run(q)
         let client = executor.store.client(r.client)!
-        let view = RowRenderer(catalog: executor.store.catalog, client: client, levels: levels,
-                               days: r.period.length, compared: q.comparison != nil)
-        let period = JSON.object([
-            ("start_date", .string(r.period.start.description)), ("end_date", .string(r.period.end.description)),
-            ("compare_start_date", q.comparison.map { .string($0.start.description) } ?? .null),
-            ("compare_end_date", q.comparison.map { .string($0.end.description) } ?? .null),
-        ])
+        var w = RowWriter(catalog: executor.store.catalog, client: client, levels: levels,
+                          days: r.period.length, compared: q.comparison != nil)
+        w.out.beginObject()
+        if self != .aiUsers {
+            w.out.key("period")
+            w.out.beginObject()
+            w.out.key("start_date"); w.out.day(r.period.start)
+            w.out.key("end_date"); w.out.day(r.period.end)
+            w.out.key("compare_start_date"); w.out.day(q.comparison?.start)
+            w.out.key("compare_end_date"); w.out.day(q.comparison?.end)
+            w.out.endObject()
+        }
         switch self {
         case .summary, .aiSummary:
-            let row = result.rows.first ?? ResultRow(key: .total, value: Metrics(), compare: nil)
-            return .object([("period", period)] + view.summary(row, ai: self == .aiSummary))
+            w.summary(result.rows.first ?? ResultRow(key: .total, value: Metrics(), compare: nil), ai: self == .aiSummary)
         case .trend:
-            func series(_ s: [Bucket]) -> JSON {
-                .array(s.map { b in
-                    .object([("bucket_start", .string(b.range.start.description)),
-                             ("bucket_end", .string(b.range.end.description)),
-                             ("unique_users", .int(b.value.users)), ("app_count", .int(b.value.apps)),
-                             ("complete", .bool(b.complete))])
-                })
-            }
-            return .object([("period", period), ("granularity", .string((r.granularity ?? .monthly).rawValue)),
-                            ("series", series(result.series)),
-                            ("compare_series", result.compareSeries.map(series) ?? .null)])
+            w.out.key("granularity"); w.out.string((r.granularity ?? .monthly).rawValue)
+            w.out.key("series"); w.series(result.series)
+            w.out.key("compare_series")
+            if let c = result.compareSeries { w.series(c) } else { w.out.null() }
         default:
-            let data = JSON.array(result.rows.map { view.row($0, for: self) })
-            var fields: [(String, JSON)] = self == .aiUsers ? [] : [("period", period)]
-            fields += [("data", data), ("total_count", .int(result.totalCount)),
-                       ("next_cursor", result.next.map { .string(cursor($0)) } ?? .null)]
-            return .object(fields)
+            w.out.key("data")
+            w.out.beginArray()
+            for row in result.rows { w.row(row, for: self) }
+            w.out.endArray()
+            w.out.key("total_count"); w.out.int(result.totalCount)
+            w.out.key("next_cursor"); w.out.string(result.next.map(cursor))
         }
+        w.out.endObject()
+        return w.out.bytes
     }
 }
 
-/// Turns result rows into the JSON objects of SPEC §3.
-struct RowRenderer {
+/// Writes result rows as the JSON objects of SPEC §3.
+struct RowWriter {
     let catalog: Catalog
     let client: ClientStore
     let levels: UsageLevelThresholds
     let days: Int
     let compared: Bool
+    var out = JSONWriter(capacity: 4096)
+
+    init(catalog: Catalog, client: ClientStore, levels: UsageLevelThresholds, days: Int, compared: Bool) {
+        self.catalog = catalog
+        self.client = client
+        self.levels = levels
+        self.days = days
+        self.compared = compared
+    }
 
     /// `MetricWithDelta`.
-    func metric(_ value: Int, _ compare: Int?) -> JSON {
-        .object([("value", .int(value)),
-                 ("change_pct", Derived.changePctTenths(value: value, compare: compare).map { .tenths($0) } ?? .null),
-                 ("compare_value", compare.map { .int($0) } ?? .null)])
+    mutating func metric(_ key: StaticString, _ value: Int, _ compare: Int?) {
+        out.key(key)
+        out.beginObject()
+        out.key("value"); out.int(value)
+        out.key("change_pct"); out.tenths(Derived.changePctTenths(value: value, compare: compare))
+        out.key("compare_value"); out.int(compare)
+        out.endObject()
     }
 
-    func appRef(_ a: UInt32) -> JSON {
+    mutating func appRef(_ a: UInt32) {
         let app = client.apps[Int(a)]
         let cat = catalog.applications[Int(app.catalogIndex)]
-        return .object([("id", .string(app.id.description)), ("canonical_name", .string(cat.canonicalName)),
-                        ("logo", cat.logo.map { .string($0) } ?? .null), ("type", .string(cat.type)),
-                        ("is_favorite", .bool(app.isFavorite)), ("is_approved", .bool(app.isApproved))])
+        out.key("app")
+        out.beginObject()
+        out.key("id"); out.uuid(app.id)
+        out.key("canonical_name"); out.string(cat.canonicalName)
+        out.key("logo"); out.string(cat.logo)
+        out.key("type"); out.string(cat.type)
+        out.key("is_favorite"); out.bool(app.isFavorite)
+        out.key("is_approved"); out.bool(app.isApproved)
+        out.endObject()
     }
 
-    func categoryRef(_ c: Int32?) -> JSON {
-        guard let c else { return .null }
+    mutating func categoryRef(_ key: StaticString, _ c: Int32?) {
+        out.key(key)
+        guard let c else { out.null(); return }
         let x = catalog.categories[Int(c)]
-        return .object([("id", .string(x.id.description)), ("name", .string(x.name)), ("is_ai", .bool(x.isAI))])
+        out.beginObject()
+        out.key("id"); out.uuid(x.id)
+        out.key("name"); out.string(x.name)
+        out.key("is_ai"); out.bool(x.isAI)
+        out.endObject()
     }
 
-    func vendorRef(_ v: Int32?) -> JSON {
-        guard let v else { return .null }
+    mutating func vendorRef(_ v: Int32?) {
+        out.key("vendor")
+        guard let v else { out.null(); return }
         let x = catalog.vendors[Int(v)]
-        return .object([("id", .string(x.id.description)), ("name", .string(x.name))])
+        out.beginObject()
+        out.key("id"); out.uuid(x.id)
+        out.key("name"); out.string(x.name)
+        out.endObject()
     }
 
-    func departmentRef(_ d: UInt32) -> JSON {
+    /// A `DepartmentRef` as an object value (in an array or after a key).
+    mutating func departmentRef(_ d: UInt32) {
         let x = client.departments[Int(d)]
-        return .object([("id", .string(x.id.description)), ("name", .string(x.name)),
-                        ("description", x.description.map { .string($0) } ?? .null)])
+        out.beginObject()
+        out.key("id"); out.uuid(x.id)
+        out.key("name"); out.string(x.name)
+        out.key("description"); out.string(x.description)
+        out.endObject()
     }
 
-    func row(_ row: ResultRow, for endpoint: Endpoint) -> JSON {
+    mutating func level(_ m: Metrics) {
+        out.key("usage_level"); out.string(levels.level(userDays: m.userDays, users: m.users, days: days))
+    }
+
+    mutating func row(_ row: ResultRow, for endpoint: Endpoint) {
         let m = row.value, c = row.compare
+        out.beginObject()
         switch (endpoint, row.key) {
         case (.utilization, .app(let a)):
             let app = client.apps[Int(a)]
-            return .object([("app", appRef(a)), ("category", categoryRef(app.category)), ("vendor", vendorRef(app.vendor)),
-                            ("unique_users", metric(m.users, c?.users)),
-                            ("usage_level", .string(levels.level(userDays: m.userDays, users: m.users, days: days)))])
+            appRef(a)
+            categoryRef("category", app.category)
+            vendorRef(app.vendor)
+            metric("unique_users", m.users, c?.users)
+            level(m)
         case (.aiUsers, .app(let a)):
-            return .object([("app", appRef(a)), ("user_count", metric(m.users, c?.users)),
-                            ("usage_level", .string(levels.level(userDays: m.userDays, users: m.users, days: days)))])
+            appRef(a)
+            metric("user_count", m.users, c?.users)
+            level(m)
         case (.aiNew, .app(let a)):
-            let first = client.usage?.firstSeen(app: Int(a))
-            return .object([("app", appRef(a)), ("first_seen_date", first.map { .string($0.description) } ?? .null),
-                            ("unique_users", .int(m.users))])
+            appRef(a)
+            out.key("first_seen_date"); out.day(client.usage?.firstSeen(app: Int(a)))
+            out.key("unique_users"); out.int(m.users)
         case (.departments, .department(let d)):
-            return .object([("department", departmentRef(d)), ("user_count", metric(m.users, c?.users)),
-                            ("app_count", metric(m.apps, c?.apps))])
+            out.key("department"); departmentRef(d)
+            metric("user_count", m.users, c?.users)
+            metric("app_count", m.apps, c?.apps)
         case (.aiDepartments, .department(let d)):
-            return .object([("department", departmentRef(d)), ("user_count", metric(m.users, c?.users)),
-                            ("approved_user_count", metric(m.approvedUsers, c?.approvedUsers)),
-                            ("unapproved_user_count", metric(m.unapprovedUsers, c?.unapprovedUsers))])
+            out.key("department"); departmentRef(d)
+            metric("user_count", m.users, c?.users)
+            metric("approved_user_count", m.approvedUsers, c?.approvedUsers)
+            metric("unapproved_user_count", m.unapprovedUsers, c?.unapprovedUsers)
         case (.categories, .category(let cat)):
-            return .object([("category", categoryRef(cat)), ("user_count", metric(m.users, c?.users)),
-                            ("app_count", metric(m.apps, c?.apps))])
+            categoryRef("category", cat)
+            metric("user_count", m.users, c?.users)
+            metric("app_count", m.apps, c?.apps)
         case (.users, .user(let u)):
             let user = client.users[Int(u)]
-            let depts = JSON.array(client.departments(ofUser: u).map(departmentRef))
-            return .object([("user", .object([("id", .string(user.id.description)), ("email", .string(user.email)),
-                                              ("display_name", user.displayName.map { .string($0) } ?? .null),
-                                              ("departments", depts)])),
-                            ("app_count", metric(m.apps, c?.apps)), ("active_days", metric(m.activeDays, c?.activeDays))])
+            out.key("user")
+            out.beginObject()
+            out.key("id"); out.uuid(user.id)
+            out.key("email"); out.string(user.email)
+            out.key("display_name"); out.string(user.displayName)
+            out.key("departments")
+            out.beginArray()
+            for d in client.departments(ofUser: u) { departmentRef(d) }
+            out.endArray()
+            out.endObject()
+            metric("app_count", m.apps, c?.apps)
+            metric("active_days", m.activeDays, c?.activeDays)
         default:
-            return .null
+            break
         }
+        out.endObject()
     }
 
     /// Summary cards: with a comparison, an inactive comparison period gives 0, not null.
-    func summary(_ row: ResultRow, ai: Bool) -> [(String, JSON)] {
+    mutating func summary(_ row: ResultRow, ai: Bool) {
         let m = row.value
         let c: Metrics? = compared ? (row.compare ?? Metrics()) : nil
         if ai {
-            return [("ai_app_count", metric(m.apps, c?.apps)), ("ai_user_count", metric(m.users, c?.users)),
-                    ("unapproved_ai_app_count", metric(m.unapprovedApps, c?.unapprovedApps)),
-                    ("unapproved_ai_user_count", metric(m.unapprovedUsers, c?.unapprovedUsers)),
-                    ("ai_user_share_pct", Derived.percentTenths(m.users, of: m.anyAppUsers).map { .tenths($0) } ?? .null)]
+            metric("ai_app_count", m.apps, c?.apps)
+            metric("ai_user_count", m.users, c?.users)
+            metric("unapproved_ai_app_count", m.unapprovedApps, c?.unapprovedApps)
+            metric("unapproved_ai_user_count", m.unapprovedUsers, c?.unapprovedUsers)
+            out.key("ai_user_share_pct"); out.tenths(Derived.percentTenths(m.users, of: m.anyAppUsers))
+        } else {
+            metric("unique_users", m.users, c?.users)
+            metric("app_count", m.apps, c?.apps)
+            metric("approved_app_count", m.approvedApps, c?.approvedApps)
+            metric("unapproved_app_count", m.unapprovedApps, c?.unapprovedApps)
+            metric("unapproved_user_count", m.unapprovedUsers, c?.unapprovedUsers)
         }
-        return [("unique_users", metric(m.users, c?.users)), ("app_count", metric(m.apps, c?.apps)),
-                ("approved_app_count", metric(m.approvedApps, c?.approvedApps)),
-                ("unapproved_app_count", metric(m.unapprovedApps, c?.unapprovedApps)),
-                ("unapproved_user_count", metric(m.unapprovedUsers, c?.unapprovedUsers))]
+    }
+
+    mutating func series(_ s: [Bucket]) {
+        out.beginArray()
+        for b in s {
+            out.beginObject()
+            out.key("bucket_start"); out.day(b.range.start)
+            out.key("bucket_end"); out.day(b.range.end)
+            out.key("unique_users"); out.int(b.value.users)
+            out.key("app_count"); out.int(b.value.apps)
+            out.key("complete"); out.bool(b.complete)
+            out.endObject()
+        }
+        out.endArray()
     }
 }
