@@ -9,16 +9,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v schemathesis >/dev/null || python3 -m pip install -q schemathesis
-BIN=${TALLY_BIN:-.build/debug/tally}
 PORT=${PORT:-18089}
 python3 tools/make_openapi.py --check
-"$BIN" serve --port "$PORT" 2>/tmp/tally-schemathesis-server.log &
-PID=$!
-trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true' EXIT
-for _ in $(seq 1 300); do
-  curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+. tools/lib/serve.sh
+start_tally "$PORT"
 schemathesis run "http://127.0.0.1:$PORT/v2/openapi.json" \
   -H "Authorization: Bearer YOUR_API_TOKEN" \
   --max-examples "${MAX_EXAMPLES:-60}" --seed 20260221 \

@@ -8,16 +8,11 @@ cd "$(dirname "$0")/../.."
 SECS=${1:-15}
 CONNS=${2:-32}
 PORT=${PORT:-18181}
-BIN=${TALLY_BIN:-.build/release/tally}
+export TALLY_BIN=${TALLY_BIN:-.build/release/tally}
 command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null; }
-"$BIN" serve --port "$PORT" --synthetic 20000x600x366 2>/tmp/tally-wrk-server.log &
-PID=$!
-trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true' EXIT
-for _ in $(seq 1 600); do
-  curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
-  sleep 0.2
-done
-export TALLY_CLIENT=$(grep -o 'generated client [0-9a-f-]*' /tmp/tally-wrk-server.log | awk '{print $3}')
+. tools/lib/serve.sh
+start_tally "$PORT" --synthetic 20000x600x366
+export TALLY_CLIENT=$(grep -o 'generated client [0-9a-f-]*' "$TALLY_LOG" | awk '{print $3}')
 URL="http://127.0.0.1:$PORT"
 summary() { grep -E "Requests/sec|^\s+(50|90|99)%|Non-2xx|errors" ; }
 echo "== /healthz, $CONNS connections, ${SECS}s"
