@@ -45,6 +45,12 @@ import TallyStorage
             for (s, b) in zip(sets, bitmaps) {
                 #expect(b.cardinality == s.count)
                 #expect(b.values == s.sorted())
+                // Membership probes, hits and misses, on every container kind.
+                for v in s.prefix(200) { #expect(b.arena.view.contains(b.ref, v)) }
+                for _ in 0..<200 {
+                    let v = UInt32.random(in: 0..<UInt32(domain), using: &r)
+                    #expect(b.arena.view.contains(b.ref, v) == s.contains(v))
+                }
                 kinds.formUnion(b.containerKinds)
             }
             let union = sets.reduce(Set<UInt32>()) { $0.union($1) }

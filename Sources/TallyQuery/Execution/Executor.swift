@@ -30,9 +30,11 @@ public struct Executor: Sendable {
         }
         let rows = RowSpace(dimension: q.dimension, client: client, catalog: store.catalog)
         let primary = evaluate(scope, q.period, rows, q)
-        let compare = q.comparison.map { evaluate(scope, $0, rows, q) }
         let keep = q.dimension == .none
         let (ordered, total) = order(primary, keep: keep, q, rows)
+        // The comparison period is only ever shown beside the rows of the page: compute just those.
+        let shown = ordered.prefix(q.pageSize ?? ordered.count).map { Int($0.index) }
+        let compare = q.comparison.map { evaluate(scope, $0, rows, q, only: keep ? nil : shown) }
         var page: [ResultRow] = []
         for e in ordered.prefix(q.pageSize ?? ordered.count) {
             let i = Int(e.index)
@@ -139,21 +141,35 @@ public struct Executor: Sendable {
     }
 
     /// Metrics for every row of the dimension, indexed like ``RowSpace``.
-    func evaluate(_ scope: Scope, _ range: DayRange, _ rows: RowSpace, _ q: Query) -> [Metrics] {
+    /// Metrics of every row of the dimension (or, with `only`, of those row indexes; the others
+    /// stay zero), indexed like ``RowSpace``.
+    func evaluate(_ scope: Scope, _ range: DayRange, _ rows: RowSpace, _ q: Query, only: [Int]? = nil) -> [Metrics] {
         var out = [Metrics](repeating: Metrics(), count: rows.count)
         guard let scan = PeriodScan(scope: scope, range: range) else { return out }
         switch q.dimension {
         case .app:
-            var only: [UInt32]?
-            if q.firstSeenInPeriod, let index = scope.index {
-                only = scope.apps.filter { index.firstSeen(app: Int($0)).map(q.period.contains) ?? false }
+            var apps: [UInt32]?
+            if let only {
+                let wanted = Set(only)
+                apps = scope.apps.filter { wanted.contains(Int($0)) }
+            } else if q.firstSeenInPeriod, let index = scope.index {
+                apps = scope.apps.filter { index.firstSeen(app: Int($0)).map(q.period.contains) ?? false }
             }
-            for (app, m) in scan.byApp(only: only) { out[Int(app)] = m }
+            for (app, m) in scan.byApp(only: apps) { out[Int(app)] = m }
         case .department:
             out = scan.byDepartment()
         case .category:
-            for (c, m) in scan.byCategory() { out[c.map(Int.init) ?? rows.count - 1] = m }
+            let wanted = only.map { Set($0.map { $0 == rows.count - 1 ? nil : Int32($0) }) }
+            for (c, m) in scan.byCategory(only: wanted) { out[c.map(Int.init) ?? rows.count - 1] = m }
         case .user:
+            if let only, let some = scan.byUser(only: only.map { UInt32($0) }) {
+                for (u, apps, days) in some where apps > 0 {
+                    out[Int(u)].users = 1
+                    out[Int(u)].apps = apps
+                    out[Int(u)].activeDays = days
+                }
+                break
+            }
             let (apps, days) = scan.byUser()
             for u in 0..<apps.count where apps[u] > 0 {
                 out[u].users = 1

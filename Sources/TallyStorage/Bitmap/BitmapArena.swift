@@ -252,4 +252,39 @@ public struct ArenaView: @unchecked Sendable {
         }
         return false
     }
+
+    /// Whether `b` holds `v`.
+    /// - Complexity: O(containers + log(values in the container)).
+    @inlinable
+    public func contains(_ b: BitmapRef, _ v: UInt32) -> Bool {
+        let key = UInt16(truncatingIfNeeded: v &>> 16), low = UInt16(truncatingIfNeeded: v)
+        var i = Int(b.start)
+        while i < Int(b.end) {
+            let h = headers[i]
+            if h.key < key { i &+= 1; continue }
+            if h.key > key { return false }
+            let off = Int(h.offset)
+            switch h.kind {
+            case .array:
+                let p = pool16 + off
+                var lo = 0, hi = Int(h.cardinality)
+                while lo < hi {
+                    let mid = (lo &+ hi) &>> 1
+                    if p[mid] < low { lo = mid &+ 1 } else { hi = mid }
+                }
+                return lo < Int(h.cardinality) && p[lo] == low
+            case .bitset:
+                return (pool64[off &+ Int(low &>> 6)] &>> UInt64(low & 63)) & 1 != 0
+            case .run:
+                let p = pool16 + off
+                for r in 0..<Int(p[0]) {
+                    let s = p[1 &+ 2 &* r]
+                    if low < s { return false }
+                    if Int(low) <= Int(s) &+ Int(p[2 &+ 2 &* r]) { return true }
+                }
+                return false
+            }
+        }
+        return false
+    }
 }
