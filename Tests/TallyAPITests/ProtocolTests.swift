@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TallyAPI
 import TallyTestSupport
@@ -67,6 +68,14 @@ import TallyTestSupport
         let r2 = try c2.request("POST", "/healthz", body: String(repeating: "x", count: 5000))
         #expect(r2.status == 413)
         #expect(c2.isClosedByPeer())
+    }
+
+    /// The fixture closes connections idle for 2 s.
+    @Test func idleConnectionsAreClosed() throws {
+        let c = try f.client()
+        #expect(try c.request("GET", "/healthz").status == 200)
+        Thread.sleep(forTimeInterval: 3)
+        #expect(c.isClosedByPeer())
     }
 
     @Test func malformedRequestIsA400() throws {

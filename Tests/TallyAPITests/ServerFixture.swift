@@ -36,6 +36,7 @@ final class ServerFixture: @unchecked Sendable {
         var limits = ServerLimits()
         limits.maxHeaderCount = 40
         limits.maxBodyBytes = 4096
+        limits.idleTimeout = .seconds(2)
         server = try! HTTPServer(api: api, host: "127.0.0.1", port: 0, threads: 2, limits: limits)
     }
 
