@@ -162,15 +162,7 @@ public struct Executor: Sendable {
             let wanted = only.map { Set($0.map { $0 == rows.count - 1 ? nil : Int32($0) }) }
             for (c, m) in scan.byCategory(only: wanted) { out[c.map(Int.init) ?? rows.count - 1] = m }
         case .user:
-            if let only, let some = scan.byUser(only: only.map { UInt32($0) }) {
-                for (u, apps, days) in some where apps > 0 {
-                    out[Int(u)].users = 1
-                    out[Int(u)].apps = apps
-                    out[Int(u)].activeDays = days
-                }
-                break
-            }
-            let (apps, days) = scan.byUser()
+            let (apps, days) = scan.byUser(only: only.map { $0.map { UInt32($0) } })
             for u in 0..<apps.count where apps[u] > 0 {
                 out[u].users = 1
                 out[u].apps = Int(apps[u])

@@ -145,79 +145,37 @@ extension PeriodScan {
         return out
     }
 
-    /// Per user: distinct apps and distinct active days. Arrays are indexed by dense user.
-    func byUser() -> (apps: [Int32], activeDays: [Int32]) {
+    /// Per user: distinct apps and distinct active days, from the user-major pair index: one
+    /// pass over each user's (user, app) pairs of the scope's apps, reading only the words of the
+    /// range. Arrays are indexed by dense user; `only` restricts the users computed.
+    /// - Complexity: O(Σ over users of pairs × range words).
+    func byUser(only: [UInt32]? = nil) -> (apps: [Int32], activeDays: [Int32]) {
         let n = domain
         var apps = [Int32](repeating: 0, count: n)
         var days = [Int32](repeating: 0, count: n)
-        for app in scope.apps {
-            if users(entity: Int(app), into: a) == 0 { continue }
-            apps.withUnsafeMutableBufferPointer { p in PeriodScan.forEachValue(a) { p[Int($0)] &+= 1 } }
-        }
-        a.clear()
-        if let c = scope.appClass {
-            for u in 0..<n where apps[u] > 0 { days[u] = Int32(index.activeDays(user: u, cls: c, range)) }
-        } else {
-            // No class covers these apps: mark (user, day) pairs from the daily bitmaps.
-            let width = (hi - lo + 64) / 64
-            var bits = [UInt64](repeating: 0, count: n * width)
-            let arena = index.levels[0]
-            let f = scope.users
-            bits.withUnsafeMutableBufferPointer { p in
-                for app in scope.apps where index.isActive(entity: Int(app), range) {
-                    for d in lo...hi {
-                        let w = (d - lo) >> 6, bit = UInt64(1) << UInt64((d - lo) & 63)
-                        arena.forEach(BitmapRef(start: level0.starts[Int(app) * level0.stride + d],
-                                                end: level0.starts[Int(app) * level0.stride + d + 1])) { u in
-                            if let f, !f.contains(u) { return }
-                            p[Int(u) * width + w] |= bit
-                        }
-                    }
+        let pairs = index.pairs
+        let width = (hi - lo + 64) / 64
+        let acc = UnsafeMutablePointer<UInt64>.allocate(capacity: width)
+        defer { acc.deallocate() }
+        let f = scope.users
+        scope.appMask.withUnsafeBufferPointer { mask in
+            func one(_ u: Int) {
+                if let f, !f.contains(UInt32(u)) { return }
+                acc.update(repeating: 0, count: width)
+                var count: Int32 = 0
+                for p in Int(pairs.userStart[u])..<Int(pairs.userStart[u &+ 1]) where mask[Int(pairs.pairApp[p])] {
+                    if pairs.days(pair: p, lo, hi, into: acc) { count &+= 1 }
                 }
-                for u in 0..<n where apps[u] > 0 {
-                    var c = 0
-                    for w in 0..<width { c += p[u * width + w].nonzeroBitCount }
-                    days[u] = Int32(c)
+                if count > 0 {
+                    apps[u] = count
+                    var d = 0
+                    for w in 0..<width { d &+= acc[w].nonzeroBitCount }
+                    days[u] = Int32(d)
                 }
             }
+            if let only { for u in only { one(Int(u)) } } else { for u in 0..<n { one(u) } }
         }
         return (apps, days)
-    }
-
-    /// Distinct apps and active days of the listed users only. Per app, the cheaper of: probe
-    /// its block bitmaps for each listed user, or build its union and test the users' bits.
-    /// Needs a class covering the scope's apps (for the active days); otherwise `nil`.
-    /// - Complexity: O(Σ over apps of min(blocks × users × probe, values in its blocks)).
-    func byUser(only users: [UInt32]) -> [(user: UInt32, apps: Int, activeDays: Int)]? {
-        guard let c = scope.appClass else { return nil }
-        var counts = [Int](repeating: 0, count: users.count)
-        let kept = users.map { u in scope.users.map { $0.contains(u) } ?? true }
-        // A probe into an array (a binary search, usually a cache miss) costs about as much as
-        // OR-ing 40 values into a set; into a bitset, about 4.
-        for app in scope.apps where index.isActive(entity: Int(app), range) {
-            var unionCost = 0, probeCost = 0
-            for b in blocks {
-                let ref = b.bitmap(Int(app))
-                unionCost += b.view.cardinality(ref)
-                for h in Int(ref.start)..<Int(ref.end) { probeCost += b.view.headers[h].kind == .array ? 40 : 4 }
-            }
-            probeCost *= users.count
-            if probeCost < unionCost {
-                for (i, u) in users.enumerated() where kept[i] {
-                    for b in blocks where b.view.contains(b.bitmap(Int(app)), u) {
-                        counts[i] += 1
-                        break
-                    }
-                }
-            } else {
-                self.users(entity: Int(app), into: a)
-                for (i, u) in users.enumerated() where kept[i] && a.contains(u) { counts[i] += 1 }
-                a.clear()
-            }
-        }
-        return users.indices.map { i in
-            (users[i], counts[i], counts[i] > 0 ? index.activeDays(user: Int(users[i]), cls: c, range) : 0)
-        }
     }
 
     /// Totals over the scope. `full` adds the approval splits and users of any app.

@@ -253,11 +253,14 @@ public struct ClientStoreBuilder {
 
         let segments = Self.monthSegments(keys: keys, firstDay: firstDay, dayCount: dayCount,
                                           app: app, user: user, day: day)
+        let pairs = keys.withUnsafeBufferPointer { k in
+            PairIndex.build(rowCount: n, userCount: users.count, dayCount: dayCount) { (app(k[$0]), user(k[$0]), day(k[$0])) }
+        }
         return UsageIndex(firstDay: firstDay, dayCount: dayCount, rowCount: n, appCount: apps.count,
                           levelSizes: sizes, levels: levels, levelStarts: levelStarts,
                           levelDepartmentMasks: departmentMasks == nil ? nil : levelMasks,
-                          levelBlockCounts: blockCounts, dayCardPrefix: prefix, userDayWords: userDayWords,
-                          userDays: userDays, firstSeenOffset: firstSeen, segments: segments)
+                          levelBlockCounts: blockCounts, dayCardPrefix: prefix,
+                          firstSeenOffset: firstSeen, pairs: pairs, segments: segments)
     }
 
     /// Column segments, one per calendar month: a stable counting sort by month keeps the

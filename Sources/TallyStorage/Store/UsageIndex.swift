@@ -18,8 +18,8 @@ public enum AppClass: Int, CaseIterable, Sendable {
 /// The usage index of one client: for every app (and every ``AppClass``), the bitmap of its
 /// users per day, plus the unions over aligned power-of-two blocks of days (the levels), so
 /// that any range is the union of O(log n) stored bitmaps per app. Alongside: per-day
-/// cardinality prefix sums (user-days, "any activity" tests), per-user active-day bitsets per
-/// class, first-seen days, and the LZ4 column segments the index was built from. Immutable after
+/// cardinality prefix sums (user-days, "any activity" tests), first-seen days, the user-major
+/// pair index, and the LZ4 column segments the index was built from. Immutable after
 /// `init` (the raw level offsets are written once there), hence `@unchecked Sendable`.
 public final class UsageIndex: @unchecked Sendable {
     /// Day offset 0. Block `b` of level `k` covers offsets `b·size ..< (b+1)·size`.
@@ -45,17 +45,16 @@ public final class UsageIndex: @unchecked Sendable {
     public let levelDepartmentMasks: [[UInt64]]?
     /// Per entity, `dayCount + 1` running sums of per-day user counts.
     let dayCardPrefix: [UInt32]
-    /// Words of one user's active-day bitset.
-    public let userDayWords: Int
-    /// Per class, `users × userDayWords` bits: day offset `d` of user `u` is bit `d` of row `u`.
-    let userDays: [[UInt64]]
     /// Per app, the first day offset with activity, or -1.
     public let firstSeenOffset: [Int32]
+    /// The same rows, user-major: apps and days per user.
+    public let pairs: PairIndex
     public let segments: [Segment]
 
     init(firstDay: Day, dayCount: Int, rowCount: Int, appCount: Int, levelSizes: [Int], levels: [BitmapArena],
          levelStarts: [[UInt32]], levelDepartmentMasks: [[UInt64]]?, levelBlockCounts: [Int],
-         dayCardPrefix: [UInt32], userDayWords: Int, userDays: [[UInt64]], firstSeenOffset: [Int32], segments: [Segment]) {
+         dayCardPrefix: [UInt32], firstSeenOffset: [Int32], pairs: PairIndex,
+         segments: [Segment]) {
         self.firstDay = firstDay
         self.dayCount = dayCount
         self.rowCount = rowCount
@@ -71,9 +70,8 @@ public final class UsageIndex: @unchecked Sendable {
         self.levelDepartmentMasks = levelDepartmentMasks
         self.levelBlockCounts = levelBlockCounts
         self.dayCardPrefix = dayCardPrefix
-        self.userDayWords = userDayWords
-        self.userDays = userDays
         self.firstSeenOffset = firstSeenOffset
+        self.pairs = pairs
         self.segments = segments
     }
 
@@ -146,15 +144,6 @@ public final class UsageIndex: @unchecked Sendable {
         return Int(dayCardPrefix[base + offset + 1] - dayCardPrefix[base + offset])
     }
 
-    /// Days of `range` on which user `u` had activity in an app of `cls`.
-    /// - Complexity: O(range / 64).
-    public func activeDays(user u: Int, cls: AppClass, _ range: DayRange) -> Int {
-        guard let (lo, hi) = offsets(range) else { return 0 }
-        return userDays[cls.rawValue].withUnsafeBufferPointer { p in
-            UserSet.countRange(UnsafeMutablePointer(mutating: p.baseAddress! + u * userDayWords), lo, hi)
-        }
-    }
-
     /// The first activity day of app `a` in the whole history, or `nil`.
     public func firstSeen(app a: Int) -> Day? {
         let o = firstSeenOffset[a]
@@ -165,8 +154,8 @@ public final class UsageIndex: @unchecked Sendable {
         var n = levels.reduce(0) { $0 + $1.byteCount }
         n += levelStartCounts.reduce(0) { $0 + $1 * 4 }
         n += (levelDepartmentMasks ?? []).reduce(0) { $0 + $1.count * 8 }
-        n += dayCardPrefix.count * 4 + userDays.reduce(0) { $0 + $1.count * 8 } + firstSeenOffset.count * 4
-        n += segmentByteCount
+        n += dayCardPrefix.count * 4 + firstSeenOffset.count * 4
+        n += segmentByteCount + pairs.byteCount
         return n
     }
 

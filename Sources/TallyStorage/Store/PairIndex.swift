@@ -1,0 +1,137 @@
+/// The user-major view of a client's usage: for every user, the apps they ever used (ascending)
+/// and, per (user, app) pair, the days they used it — a bitset over the client's days when the
+/// pair is busy, a sorted list of day offsets when it is not (whichever is smaller).
+///
+/// The app-major bitmaps answer "how many users did each app have"; this answers the transposed
+/// question, "how many apps and how many days did each user have", in one pass over the pairs
+/// reading only the words of the range, whatever app filter applies.
+public final class PairIndex: @unchecked Sendable {
+    /// Pairs of user `u`: `userStart[u] ..< userStart[u + 1]`.
+    public let userStart: UnsafeMutableBufferPointer<UInt32>
+    /// The app of each pair.
+    public let pairApp: UnsafeMutableBufferPointer<UInt32>
+    /// Per pair: bit 63 set for a bitset (offset in `words`, `wordsPerPair` words), clear for a
+    /// list (offset in `days`); bits 32…62 the number of days; bits 0…31 the offset.
+    public let pairInfo: UnsafeMutableBufferPointer<UInt64>
+    public let words: UnsafeMutableBufferPointer<UInt64>
+    public let days: UnsafeMutableBufferPointer<UInt16>
+    public let wordsPerPair: Int
+
+    init(userStart: [UInt32], pairApp: [UInt32], pairInfo: [UInt64], words: [UInt64], days: [UInt16], wordsPerPair: Int) {
+        func copy<T>(_ a: [T]) -> UnsafeMutableBufferPointer<T> {
+            let p = UnsafeMutableBufferPointer<T>.allocate(capacity: max(a.count, 1))
+            _ = p.initialize(from: a)
+            return UnsafeMutableBufferPointer(rebasing: p[0..<a.count])
+        }
+        self.userStart = copy(userStart)
+        self.pairApp = copy(pairApp)
+        self.pairInfo = copy(pairInfo)
+        self.words = copy(words)
+        self.days = copy(days)
+        self.wordsPerPair = wordsPerPair
+    }
+
+    deinit {
+        userStart.deallocate()
+        pairApp.deallocate()
+        pairInfo.deallocate()
+        words.deallocate()
+        days.deallocate()
+    }
+
+    public var pairCount: Int { pairApp.count }
+
+    public var byteCount: Int {
+        userStart.count * 4 + pairApp.count * 4 + pairInfo.count * 8 + words.count * 8 + days.count * 2
+    }
+
+    /// Builds from rows sorted by (app, user, day), unique, as `(app, user, day offset)`.
+    /// - Complexity: O(rows + pairs log pairs).
+    static func build(rowCount n: Int, userCount: Int, dayCount: Int, row: (Int) -> (app: Int, user: UInt32, day: Int)) -> PairIndex {
+        // Pairs in (app, user) order, with where their rows start.
+        var pairs: [(key: UInt64, first: Int, count: Int)] = []
+        var i = 0
+        while i < n {
+            let (a, u, _) = row(i)
+            var j = i + 1
+            while j < n {
+                let (a2, u2, _) = row(j)
+                if a2 != a || u2 != u { break }
+                j += 1
+            }
+            pairs.append((UInt64(u) << 32 | UInt64(a), i, j - i))
+            i = j
+        }
+        pairs.sort { $0.key < $1.key }
+        let wordsPerPair = (dayCount + 63) / 64
+        var userStart = [UInt32](repeating: 0, count: userCount + 1)
+        var pairApp: [UInt32] = [], pairInfo: [UInt64] = [], words: [UInt64] = [], days: [UInt16] = []
+        pairApp.reserveCapacity(pairs.count)
+        pairInfo.reserveCapacity(pairs.count)
+        for p in pairs { userStart[Int(p.key >> 32) + 1] += 1 }
+        for u in 0..<userCount { userStart[u + 1] += userStart[u] }
+        for p in pairs {
+            pairApp.append(UInt32(truncatingIfNeeded: p.key))
+            // A list costs 2 bytes a day, a bitset 8 bytes a word of the client's days.
+            if p.count * 2 < wordsPerPair * 8 && dayCount <= 65_536 {
+                pairInfo.append(UInt64(p.count) << 32 | UInt64(days.count))
+                for k in p.first..<(p.first + p.count) { days.append(UInt16(row(k).day)) }
+            } else {
+                pairInfo.append(1 << 63 | UInt64(p.count) << 32 | UInt64(words.count))
+                let base = words.count
+                words.append(contentsOf: repeatElement(0, count: wordsPerPair))
+                for k in p.first..<(p.first + p.count) {
+                    let d = row(k).day
+                    words[base + d >> 6] |= 1 << UInt64(d & 63)
+                }
+            }
+        }
+        return PairIndex(userStart: userStart, pairApp: pairApp, pairInfo: pairInfo, words: words, days: days,
+                         wordsPerPair: wordsPerPair)
+    }
+
+    /// ORs the days of pair `p` within offsets `lo…hi` into `acc` (bit 0 = day `lo`), and tells
+    /// whether there were any.
+    /// - Complexity: O(words of the range) for a bitset, O(log days + days in range) for a list.
+    @inlinable @inline(__always)
+    public func days(pair p: Int, _ lo: Int, _ hi: Int, into acc: UnsafeMutablePointer<UInt64>) -> Bool {
+        let info = pairInfo[p]
+        let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF)
+        if info >> 63 != 0 {
+            let w = words.baseAddress! + off
+            var any: UInt64 = 0
+            let shift = lo & 63
+            let first = lo >> 6, last = hi >> 6
+            // Shift the range so that day `lo` lands on bit 0 of acc[0].
+            var k = 0
+            var wi = first
+            while wi <= last {
+                var x = w[wi] >> UInt64(shift)
+                if shift != 0 && wi &+ 1 <= last { x |= w[wi &+ 1] << UInt64(64 &- shift) }
+                let remaining = hi &- lo &- (k &<< 6) &+ 1
+                if remaining < 64 { x &= (1 << UInt64(remaining)) &- 1 }
+                acc[k] |= x
+                any |= x
+                k &+= 1
+                wi &+= 1
+                if (k &<< 6) > hi &- lo { break }
+            }
+            return any != 0
+        }
+        let count = Int(truncatingIfNeeded: (info >> 32) & 0x7FFF_FFFF)
+        let d = days.baseAddress! + off
+        var a = 0, b = count
+        while a < b {
+            let mid = (a &+ b) &>> 1
+            if Int(d[mid]) < lo { a = mid &+ 1 } else { b = mid }
+        }
+        var any = false
+        while a < count && Int(d[a]) <= hi {
+            let x = Int(d[a]) &- lo
+            acc[x &>> 6] |= 1 << UInt64(x & 63)
+            any = true
+            a &+= 1
+        }
+        return any
+    }
+}
