@@ -29,9 +29,14 @@ public struct Executor: Sendable {
                                compareSeries: q.comparison.map(series))
         }
         let rows = RowSpace(dimension: q.dimension, client: client, catalog: store.catalog)
-        let primary = evaluate(scope, q.period, rows, q)
         let keep = q.dimension == .none
-        let (ordered, total) = order(primary, keep: keep, q, rows)
+        let primary: [Metrics], ordered: [Entry], total: Int
+        if let top = topApps(scope, q, rows) {
+            (primary, ordered, total) = top
+        } else {
+            primary = evaluate(scope, q.period, rows, q)
+            (ordered, total) = order(primary, keep: keep, q, rows)
+        }
         // The comparison period is only ever shown beside the rows of the page: compute just those.
         let shown = ordered.prefix(q.pageSize ?? ordered.count).map { Int($0.index) }
         let compare = q.comparison.map { evaluate(scope, $0, rows, q, only: keep ? nil : shown) }
@@ -68,6 +73,73 @@ public struct Executor: Sendable {
         var value: Int
         var id: UUID128
         var key: PageKey?
+    }
+
+    /// A page of apps by distinct users without counting every app exactly (threshold
+    /// pruning): each app's users over the range lie between its largest block's cardinality and
+    /// the smaller of the sum of its blocks' (read from container headers) and its users over the
+    /// whole history; apps are visited best bound first, and the visit stops once no unvisited
+    /// app can reach the page. Only the apps visited get exact metrics; the others are counted for
+    /// `total_count` (an O(1) activity test) and left zero. `nil` when it does not apply (another
+    /// sort or dimension, a department filter, no page).
+    func topApps(_ scope: Scope, _ q: Query, _ rows: RowSpace) -> ([Metrics], [Entry], Int)? {
+        guard q.dimension == .app, q.sort == .users, !q.firstSeenInPeriod, scope.users == nil,
+              let size = q.pageSize, let scan = PeriodScan(scope: scope, range: q.period) else { return nil }
+        let index = scan.index
+        let desc = q.order == .desc
+        var candidates: [(app: UInt32, lb: Int, ub: Int)] = []
+        for app in scope.apps where index.isActive(entity: Int(app), q.period) {
+            var lb = 0, ub = 0
+            for b in scan.blocks {
+                let c = b.view.cardinality(b.bitmap(Int(app)))
+                lb = max(lb, c)
+                ub += c
+            }
+            candidates.append((app, lb, min(ub, index.pairs.lifetimeUsers(app: Int(app)))))
+        }
+        let total = candidates.count
+        // Best bound first: for descending order the highest upper bound, for ascending the lowest lower one.
+        candidates.sort { desc ? ($0.ub, $1.app) > ($1.ub, $0.app) : ($0.lb, $0.app) < ($1.lb, $1.app) }
+        var metrics = [Metrics](repeating: Metrics(), count: rows.count)
+        var best: [Entry] = []  // the best k + 1 seen, kept sorted (k is small)
+        let k = size + 1
+        func before(_ a: Entry, _ b: Entry) -> Bool {
+            a.value != b.value ? (desc ? a.value > b.value : a.value < b.value) : a.id < b.id
+        }
+        let after = q.after.flatMap { key -> (Int, UUID128)? in
+            if case .int(let v) = key.value { return (v, key.id) }
+            return nil
+        }
+        for c in candidates {
+            if best.count == k, let worst = best.last {
+                // No later candidate can come before the worst kept row.
+                if desc ? c.ub < worst.value : c.lb > worst.value { break }
+            }
+            // Provably at or before the cursor: skip without counting.
+            if let (v, _) = after, desc ? c.lb > v : c.ub < v { continue }
+            let id = rows.id(Int(c.app))
+            let exact = scan.userCount(entity: Int(c.app))
+            let e = Entry(index: Int32(c.app), value: exact, id: id, key: nil)
+            if let (v, aid) = after {
+                let isAfter = exact != v ? (desc ? exact < v : exact > v) : id > aid
+                if !isAfter { continue }
+            }
+            var m = Metrics()
+            m.users = exact
+            m.apps = 1
+            m.userDays = scan.userDays(entity: Int(c.app))
+            if scope.client.apps[Int(c.app)].isApproved { m.approvedUsers = exact; m.approvedApps = 1 } else {
+                m.unapprovedUsers = exact
+                m.unapprovedApps = 1
+            }
+            metrics[Int(c.app)] = m
+            let at = best.firstIndex { before(e, $0) } ?? best.count
+            if at < k {
+                best.insert(e, at: at)
+                if best.count > k { best.removeLast() }
+            }
+        }
+        return (metrics, best, total)
     }
 
     /// The rows after the cursor, in order, at most one more than a page (the extra one tells

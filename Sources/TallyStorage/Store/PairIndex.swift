@@ -16,6 +16,8 @@ public final class PairIndex: @unchecked Sendable {
     public let words: UnsafeMutableBufferPointer<UInt64>
     public let days: UnsafeMutableBufferPointer<UInt16>
     public let wordsPerPair: Int
+    /// Distinct users of each app over the whole history (its number of pairs).
+    public let appUsers: [UInt32]
 
     init(userStart: [UInt32], pairApp: [UInt32], pairInfo: [UInt64], words: [UInt64], days: [UInt16], wordsPerPair: Int) {
         func copy<T>(_ a: [T]) -> UnsafeMutableBufferPointer<T> {
@@ -29,7 +31,16 @@ public final class PairIndex: @unchecked Sendable {
         self.words = copy(words)
         self.days = copy(days)
         self.wordsPerPair = wordsPerPair
+        var counts = [UInt32]()
+        for a in pairApp {
+            if Int(a) >= counts.count { counts.append(contentsOf: repeatElement(0, count: Int(a) + 1 - counts.count)) }
+            counts[Int(a)] += 1
+        }
+        appUsers = counts
     }
+
+    /// Distinct users of app `a` over the whole history.
+    public func lifetimeUsers(app a: Int) -> Int { a < appUsers.count ? Int(appUsers[a]) : 0 }
 
     deinit {
         userStart.deallocate()
@@ -43,6 +54,7 @@ public final class PairIndex: @unchecked Sendable {
 
     public var byteCount: Int {
         userStart.count * 4 + pairApp.count * 4 + pairInfo.count * 8 + words.count * 8 + days.count * 2
+            + appUsers.count * 4
     }
 
     /// Builds from rows sorted by (app, user, day), unique, as `(app, user, day offset)`.
