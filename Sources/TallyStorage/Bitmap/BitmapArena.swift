@@ -11,14 +11,9 @@ public final class BitmapArena: @unchecked Sendable {
     init(domain: Int, headers: [ContainerHeader], pool16: [UInt16], pool64: [UInt64]) {
         self.domain = domain
         wordCount = max(1, (domain + 63) >> 6)
-        func copy<T>(_ a: [T]) -> UnsafeMutableBufferPointer<T> {
-            let p = UnsafeMutableBufferPointer<T>.allocate(capacity: max(a.count, 1))
-            _ = p.initialize(from: a)
-            return UnsafeMutableBufferPointer(rebasing: p[0..<a.count])
-        }
-        self.headers = copy(headers)
-        self.pool16 = copy(pool16)
-        self.pool64 = copy(pool64)
+        self.headers = frozenCopy(headers)
+        self.pool16 = frozenCopy(pool16)
+        self.pool64 = frozenCopy(pool64)
     }
 
     deinit {

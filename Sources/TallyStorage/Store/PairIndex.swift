@@ -20,16 +20,11 @@ public final class PairIndex: @unchecked Sendable {
     public let appUsers: [UInt32]
 
     init(userStart: [UInt32], pairApp: [UInt32], pairInfo: [UInt64], words: [UInt64], days: [UInt16], wordsPerPair: Int) {
-        func copy<T>(_ a: [T]) -> UnsafeMutableBufferPointer<T> {
-            let p = UnsafeMutableBufferPointer<T>.allocate(capacity: max(a.count, 1))
-            _ = p.initialize(from: a)
-            return UnsafeMutableBufferPointer(rebasing: p[0..<a.count])
-        }
-        self.userStart = copy(userStart)
-        self.pairApp = copy(pairApp)
-        self.pairInfo = copy(pairInfo)
-        self.words = copy(words)
-        self.days = copy(days)
+        self.userStart = frozenCopy(userStart)
+        self.pairApp = frozenCopy(pairApp)
+        self.pairInfo = frozenCopy(pairInfo)
+        self.words = frozenCopy(words)
+        self.days = frozenCopy(days)
         self.wordsPerPair = wordsPerPair
         var counts = [UInt32]()
         for a in pairApp {
