@@ -61,11 +61,7 @@ public final class UsageIndex: @unchecked Sendable {
         self.appCount = appCount
         self.levelSizes = levelSizes
         self.levels = levels
-        self.levelStarts = levelStarts.map { a in
-            let p = UnsafeMutablePointer<UInt32>.allocate(capacity: a.count)
-            p.initialize(from: a, count: a.count)
-            return p
-        }
+        self.levelStarts = levelStarts.map { frozenCopy($0).baseAddress! }
         levelStartCounts = levelStarts.map(\.count)
         self.levelDepartmentMasks = levelDepartmentMasks
         self.levelBlockCounts = levelBlockCounts
