@@ -31,7 +31,7 @@ public struct Executor: Sendable {
         let rows = RowSpace(dimension: q.dimension, client: client, catalog: store.catalog)
         let keep = q.dimension == .none
         let primary: [Metrics], ordered: [Entry], total: Int
-        if let top = topApps(scope, q, rows) {
+        if let top = topApps(scope, q, rows) ?? topUsers(scope, q, rows) {
             (primary, ordered, total) = top
         } else {
             primary = evaluate(scope, q.period, rows, q)
@@ -134,6 +134,74 @@ public struct Executor: Sendable {
             }
             metrics[Int(c.app)] = m
             let at = best.firstIndex { before(e, $0) } ?? best.count
+            if at < k {
+                best.insert(e, at: at)
+                if best.count > k { best.removeLast() }
+            }
+        }
+        return (metrics, best, total)
+    }
+
+    /// A page of users by distinct apps, descending, without counting every user exactly: a
+    /// user's apps in the range are at most their apps in the scope over the whole history (their
+    /// pairs), so users are visited by that bound, highest first, until none can reach the page.
+    /// Activity (for `total_count`) stops at a user's first active pair. `nil` when it does not
+    /// apply (another sort, order or dimension, no page).
+    func topUsers(_ scope: Scope, _ q: Query, _ rows: RowSpace) -> ([Metrics], [Entry], Int)? {
+        guard q.dimension == .user, q.sort == .apps, q.order == .desc, let size = q.pageSize,
+              let scan = PeriodScan(scope: scope, range: q.period) else { return nil }
+        let pairs = scan.index.pairs
+        let lo = scan.lo, hi = scan.hi
+        let f = scope.users
+        var candidates: [(user: UInt32, ub: Int)] = []
+        scope.appMask.withUnsafeBufferPointer { mask in
+            for u in 0..<scan.domain {
+                if let f, !f.contains(UInt32(u)) { continue }
+                var ub = 0
+                var active = false
+                for p in Int(pairs.userStart[u])..<Int(pairs.userStart[u &+ 1]) where mask[Int(pairs.pairApp[p])] {
+                    ub &+= 1
+                    if !active && pairs.hasDay(pair: p, lo, hi) { active = true }
+                }
+                if active { candidates.append((UInt32(u), ub)) }
+            }
+        }
+        let total = candidates.count
+        // Highest bound first: a counting sort, bounds being at most the number of apps.
+        var byBound = [Int](repeating: 0, count: scope.client.apps.count + 2)
+        for c in candidates { byBound[scope.client.apps.count - c.ub + 1] += 1 }
+        for i in 1..<byBound.count { byBound[i] += byBound[i - 1] }
+        var sorted = candidates
+        for c in candidates {
+            let slot = scope.client.apps.count - c.ub
+            sorted[byBound[slot]] = c
+            byBound[slot] += 1
+        }
+        candidates = sorted
+        let after = q.after.flatMap { key -> (Int, UUID128)? in
+            if case .int(let v) = key.value { return (v, key.id) }
+            return nil
+        }
+        let k = size + 1
+        var best: [Entry] = []
+        var metrics = [Metrics](repeating: Metrics(), count: rows.count)
+        let width = (hi - lo + 64) / 64
+        let acc = UnsafeMutablePointer<UInt64>.allocate(capacity: width)
+        defer { acc.deallocate() }
+        for c in candidates {
+            if best.count == k, let worst = best.last, c.ub < worst.value { break }
+            let (exact, days) = scope.appMask.withUnsafeBufferPointer {
+                scan.userMetrics(Int(c.user), mask: $0, acc: acc, width: width)
+            }
+            let id = rows.id(Int(c.user))
+            if let (v, aid) = after, !(exact != v ? exact < v : id > aid) { continue }
+            var m = Metrics()
+            m.users = 1
+            m.apps = exact
+            m.activeDays = days
+            metrics[Int(c.user)] = m
+            let e = Entry(index: Int32(c.user), value: exact, id: id, key: nil)
+            let at = best.firstIndex { e.value != $0.value ? e.value > $0.value : e.id < $0.id } ?? best.count
             if at < k {
                 best.insert(e, at: at)
                 if best.count > k { best.removeLast() }

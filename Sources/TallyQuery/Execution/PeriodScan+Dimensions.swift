@@ -153,29 +153,36 @@ extension PeriodScan {
         let n = domain
         var apps = [Int32](repeating: 0, count: n)
         var days = [Int32](repeating: 0, count: n)
-        let pairs = index.pairs
         let width = (hi - lo + 64) / 64
         let acc = UnsafeMutablePointer<UInt64>.allocate(capacity: width)
         defer { acc.deallocate() }
-        let f = scope.users
         scope.appMask.withUnsafeBufferPointer { mask in
             func one(_ u: Int) {
-                if let f, !f.contains(UInt32(u)) { return }
-                acc.update(repeating: 0, count: width)
-                var count: Int32 = 0
-                for p in Int(pairs.userStart[u])..<Int(pairs.userStart[u &+ 1]) where mask[Int(pairs.pairApp[p])] {
-                    if pairs.days(pair: p, lo, hi, into: acc) { count &+= 1 }
-                }
-                if count > 0 {
-                    apps[u] = count
-                    var d = 0
-                    for w in 0..<width { d &+= acc[w].nonzeroBitCount }
-                    days[u] = Int32(d)
-                }
+                let (a, d) = userMetrics(u, mask: mask, acc: acc, width: width)
+                apps[u] = Int32(a)
+                days[u] = Int32(d)
             }
             if let only { for u in only { one(Int(u)) } } else { for u in 0..<n { one(u) } }
         }
         return (apps, days)
+    }
+
+    /// Distinct apps (of the mask) and active days of user `u` over the range, using `acc`
+    /// (`width` words) as scratch; (0, 0) for a user the department filter drops.
+    @inline(__always)
+    func userMetrics(_ u: Int, mask: UnsafeBufferPointer<Bool>, acc: UnsafeMutablePointer<UInt64>,
+                     width: Int) -> (apps: Int, days: Int) {
+        if let f = scope.users, !f.contains(UInt32(u)) { return (0, 0) }
+        let pairs = index.pairs
+        acc.update(repeating: 0, count: width)
+        var count = 0
+        for p in Int(pairs.userStart[u])..<Int(pairs.userStart[u &+ 1]) where mask[Int(pairs.pairApp[p])] {
+            if pairs.days(pair: p, lo, hi, into: acc) { count &+= 1 }
+        }
+        if count == 0 { return (0, 0) }
+        var d = 0
+        for w in 0..<width { d &+= acc[w].nonzeroBitCount }
+        return (count, d)
     }
 
     /// Totals over the scope. `full` adds the approval splits and users of any app.

@@ -141,4 +141,30 @@ public final class PairIndex: @unchecked Sendable {
         }
         return any
     }
+
+    /// Whether pair `p` has a day within offsets `lo…hi`.
+    /// - Complexity: O(words of the range) for a bitset, O(log days) for a list.
+    @inlinable @inline(__always)
+    public func hasDay(pair p: Int, _ lo: Int, _ hi: Int) -> Bool {
+        let info = pairInfo[p]
+        let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF)
+        if info >> 63 != 0 {
+            let w = words.baseAddress! + off
+            let first = lo >> 6, last = hi >> 6
+            let headMask = ~UInt64(0) << UInt64(lo & 63), tailMask = ~UInt64(0) >> UInt64(63 - (hi & 63))
+            if first == last { return w[first] & headMask & tailMask != 0 }
+            if w[first] & headMask != 0 || w[last] & tailMask != 0 { return true }
+            var k = first &+ 1
+            while k < last { if w[k] != 0 { return true }; k &+= 1 }
+            return false
+        }
+        let count = Int(truncatingIfNeeded: (info >> 32) & 0x7FFF_FFFF)
+        let d = days.baseAddress! + off
+        var a = 0, b = count
+        while a < b {
+            let mid = (a &+ b) &>> 1
+            if Int(d[mid]) < lo { a = mid &+ 1 } else { b = mid }
+        }
+        return a < count && Int(d[a]) <= hi
+    }
 }
