@@ -20,6 +20,10 @@ public struct Bitmap: Sendable {
     }
 
     public var cardinality: Int { arena.cardinality(ref) }
+
+    /// Whether `v` is in the bitmap.
+    /// - Complexity: O(containers + log(values in its container)).
+    public func contains(_ v: UInt32) -> Bool { arena.view.contains(ref, v) }
     public var values: [UInt32] { arena.values(ref) }
 
     /// Container kinds, in order (for tests and diagnostics).
