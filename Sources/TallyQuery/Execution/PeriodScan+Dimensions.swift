@@ -68,7 +68,7 @@ extension PeriodScan {
                 for d in 0..<deptCount where a.intersects(members[d]) { count(d) }
             } else if let masks = client.userDepartmentMasks {
                 var seen: UInt64 = 0
-                masks.withUnsafeBufferPointer { mp in PeriodScan.forEachValue(a) { seen |= mp[Int($0)] } }
+                masks.withUnsafeBufferPointer { mp in a.forEach { seen |= mp[Int($0)] } }
                 while seen != 0 {
                     count(seen.trailingZeroBitCount)
                     seen &= seen &- 1
@@ -77,7 +77,7 @@ extension PeriodScan {
                 var hit: [Int] = []
                 client.userDepartmentStart.withUnsafeBufferPointer { start in
                     client.userDepartments.withUnsafeBufferPointer { list in
-                        PeriodScan.forEachValue(a) { u in
+                        a.forEach { u in
                             for j in Int(start[Int(u)])..<Int(start[Int(u) &+ 1]) where lastApp[Int(list[j])] != Int(app) {
                                 lastApp[Int(list[j])] = Int(app)
                                 hit.append(Int(list[j]))
@@ -102,23 +102,6 @@ extension PeriodScan {
         }
         b.clear()
         return m
-    }
-
-    /// Calls `body` with each value of `set` (chunks in touch order), without a closure context
-    /// that escapes: the hot loops of the department and user dimensions.
-    @inline(__always)
-    static func forEachValue(_ set: UserSet, _ body: (UInt32) -> Void) {
-        let words = set.words
-        for k in set.touched {
-            let base = k &<< 10
-            for i in 0..<set.wordsInChunk(k) {
-                var w = words[base &+ i]
-                while w != 0 {
-                    body(UInt32(truncatingIfNeeded: ((base &+ i) &<< 6) &+ w.trailingZeroBitCount))
-                    w &= w &- 1
-                }
-            }
-        }
     }
 
     /// Per catalog category (`nil`: apps without one): users and apps.

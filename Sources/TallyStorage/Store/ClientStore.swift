@@ -90,7 +90,8 @@ public final class ClientStore: Sendable {
 
     init(info: ClientInfo, users: [UserInfo], userIndex: [UUID128: UInt32], apps: [AppInfo],
          appIndex: [UUID128: UInt32], departments: [DepartmentInfo], departmentIndex: [UUID128: UInt32],
-         userDepartmentStart: [UInt32], userDepartments: [UInt32], members: [BitmapRef],
+         userDepartmentStart: [UInt32], userDepartments: [UInt32], userDepartmentMasks: [UInt64]?,
+         members: [BitmapRef],
          membersArena: BitmapArena, usage: UsageIndex?) {
         self.info = info
         self.users = users
@@ -101,17 +102,7 @@ public final class ClientStore: Sendable {
         self.departmentIndex = departmentIndex
         self.userDepartmentStart = userDepartmentStart
         self.userDepartments = userDepartments
-        if departments.count <= 64 {
-            var masks = [UInt64](repeating: 0, count: users.count)
-            for u in 0..<users.count {
-                for j in Int(userDepartmentStart[u])..<Int(userDepartmentStart[u + 1]) {
-                    masks[u] |= 1 << UInt64(userDepartments[j])
-                }
-            }
-            userDepartmentMasks = masks
-        } else {
-            userDepartmentMasks = nil
-        }
+        self.userDepartmentMasks = userDepartmentMasks
         self.members = members
         self.membersArena = membersArena
         self.usage = usage

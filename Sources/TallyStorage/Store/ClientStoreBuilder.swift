@@ -109,7 +109,8 @@ public struct ClientStoreBuilder {
         let usage = rowUser.isEmpty ? nil : buildUsage(departmentMasks: masks)
         return ClientStore(info: info, users: users, userIndex: userIndex, apps: apps, appIndex: appIndex,
                            departments: departments, departmentIndex: departmentIndex,
-                           userDepartmentStart: start, userDepartments: list, members: members,
+                           userDepartmentStart: start, userDepartments: list, userDepartmentMasks: masks,
+                           members: members,
                            membersArena: mb.finish(), usage: usage)
     }
 

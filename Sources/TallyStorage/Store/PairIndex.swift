@@ -127,11 +127,7 @@ public final class PairIndex: @unchecked Sendable {
         }
         let count = Int(truncatingIfNeeded: (info >> 32) & 0x7FFF_FFFF)
         let d = days.baseAddress! + off
-        var a = 0, b = count
-        while a < b {
-            let mid = (a &+ b) &>> 1
-            if Int(d[mid]) < lo { a = mid &+ 1 } else { b = mid }
-        }
+        var a = Self.firstDay(atLeast: lo, d, count)
         var any = false
         while a < count && Int(d[a]) <= hi {
             let x = Int(d[a]) &- lo
@@ -160,11 +156,18 @@ public final class PairIndex: @unchecked Sendable {
         }
         let count = Int(truncatingIfNeeded: (info >> 32) & 0x7FFF_FFFF)
         let d = days.baseAddress! + off
+        let a = Self.firstDay(atLeast: lo, d, count)
+        return a < count && Int(d[a]) <= hi
+    }
+
+    /// Index of the first of `count` ascending day offsets at `d` that is `lo` or later.
+    @inlinable @inline(__always)
+    static func firstDay(atLeast lo: Int, _ d: UnsafeMutablePointer<UInt16>, _ count: Int) -> Int {
         var a = 0, b = count
         while a < b {
             let mid = (a &+ b) &>> 1
             if Int(d[mid]) < lo { a = mid &+ 1 } else { b = mid }
         }
-        return a < count && Int(d[a]) <= hi
+        return a
     }
 }
