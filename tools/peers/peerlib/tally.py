@@ -1,0 +1,130 @@
+"""Tally itself: `tally load` for the load figures, `tally serve` + a keep-alive HTTP client."""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import subprocess
+import time
+import urllib.parse
+
+from .engines import free_port
+from .spec import ENDPOINTS, LISTS, Case
+
+TOKEN = "YOUR_API_TOKEN"
+
+
+def find_binary(explicit: str | None) -> str:
+    for p in [explicit, os.environ.get("TALLY_BIN"), "/tmp/tally-peer/tally",
+              os.path.join(os.path.dirname(__file__), "../../../.build/release/tally")]:
+        if p and os.path.isfile(p) and os.access(p, os.X_OK):
+            return os.path.abspath(p)
+    raise SystemExit("no tally binary: pass --tally PATH or set TALLY_BIN")
+
+
+def load(binary: str, plain: str, timeout=600) -> dict:
+    r = subprocess.run([binary, "load", plain], capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise RuntimeError(f"tally load failed: {r.stdout}{r.stderr}")
+    out = {"output": r.stdout}
+    m = re.search(r"load time\s+([\d.]+) s", r.stdout)
+    if m:
+        out["load_s"] = float(m.group(1))
+    m = re.search(r"rate\s+([\d.]+) M usage rows/s", r.stdout)
+    if m:
+        out["rows_per_s"] = float(m.group(1)) * 1e6
+    m = re.search(r"usage rows\s+(\d+) read, (\d+) distinct", r.stdout)
+    if m:
+        out["rows_read"], out["rows_distinct"] = int(m.group(1)), int(m.group(2))
+    m = re.search(r"resident\s+([\d.]+) bytes/row \(RSS growth\), ([\d.]+) bytes/row \(store accounting\)", r.stdout)
+    if m:
+        out["bytes_per_row_rss"], out["bytes_per_row_store"] = float(m.group(1)), float(m.group(2))
+    return out
+
+
+class Server:
+    def __init__(self, binary: str, dump: str, workdir: str, threads: int = 2, ready_timeout=600):
+        self.port = free_port()
+        self.logf = open(os.path.join(workdir, "tally-serve.log"), "w")
+        self.proc = subprocess.Popen([binary, "serve", "--dump", dump, "--host", "127.0.0.1",
+                                      "--port", str(self.port), "--threads", str(threads)],
+                                     stdout=self.logf, stderr=subprocess.STDOUT)
+        deadline = time.time() + ready_timeout
+        t0 = time.perf_counter()
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"tally serve exited with {self.proc.returncode}; see {self.logf.name}")
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                c.request("GET", "/readyz")
+                r = c.getresponse()
+                body = r.read()
+                c.close()
+                if r.status == 200:
+                    self.ready = json.loads(body)
+                    break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                raise RuntimeError("tally serve not ready in time")
+            time.sleep(0.05)
+        self.ready_s = time.perf_counter() - t0
+        self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+
+    def get(self, path: str, params: dict):
+        url = path + "?" + urllib.parse.urlencode(params)
+        for attempt in (0, 1):
+            try:
+                self.conn.request("GET", url, headers={"Authorization": f"Bearer {TOKEN}"})
+                r = self.conn.getresponse()
+                body = r.read()
+                break
+            except (http.client.HTTPException, OSError):
+                if attempt:
+                    raise
+                self.conn.close()
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        if r.status != 200:
+            raise RuntimeError(f"GET {url}: {r.status} {body[:300]!r}")
+        return json.loads(body)
+
+    def answer(self, case: Case, page_size=200, first_page_only=False):
+        """The full answer (every page for lists): (data or body, first page body)."""
+        path = f"/v2/clients/{case.client}/analytics/apps/{ENDPOINTS[case.endpoint]}"
+        params = case.params()
+        if case.endpoint not in LISTS:
+            b = self.get(path, params)
+            return b, b
+        params["page_size"] = str(page_size)
+        first = self.get(path, params)
+        if first_page_only:
+            return first["data"], first
+        data = list(first["data"])
+        b = first
+        pages = 1
+        while b.get("next_cursor"):
+            params["cursor"] = b["next_cursor"]
+            b = self.get(path, params)
+            data += b["data"]
+            pages += 1
+            if pages > 100000:
+                raise RuntimeError("paging does not end")
+        if first["total_count"] != len(data):
+            raise RuntimeError(f"{case.name}: total_count {first['total_count']} but {len(data)} rows over {pages} pages")
+        return data, first
+
+    def close(self):
+        try:
+            self.conn.close()
+        except Exception:
+            pass
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.proc = None
+        self.logf.close()
