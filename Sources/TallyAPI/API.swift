@@ -55,16 +55,24 @@ public struct API: Sendable {
         guard request.path.hasPrefix("/v2/clients/") else { return false }
         let segments = request.path.split(separator: "/", omittingEmptySubsequences: false)
         guard segments.count >= 6 else { return false }
-        let endpoint = Endpoint.allCases.first { $0.path == segments.dropFirst(6).joined(separator: "/") }
+        guard let endpoint = Endpoint.allCases.first(where: { $0.path == segments.dropFirst(6).joined(separator: "/") }) else {
+            return false
+        }
+        return isHeavy(endpoint, client: UUID128(QueryString.decode(segments[3])),
+                       departmentFilter: request.query.contains("department_ids"),
+                       daily: request.query.contains("granularity=daily"))
+    }
+
+    /// The same estimate from a query's parts (the binary protocol's QUERY).
+    public func isHeavy(_ endpoint: Endpoint, client: UUID128?, departmentFilter: Bool, daily: Bool) -> Bool {
         switch endpoint {
-        case .summary?, .aiSummary?, .departments?, .aiDepartments?, .aiUsers?, .aiNew?, .trend?:
-            if request.query.contains("department_ids") { return true }
-            if endpoint == .trend && request.query.contains("granularity=daily") { return true }
-            if let client = UUID128(QueryString.decode(segments[3])), let c = holder.store?.client(client),
-               c.apps.count * c.users.count > 50_000_000 { return true }
+        case .summary, .aiSummary, .departments, .aiDepartments, .aiUsers, .aiNew, .trend:
+            if departmentFilter { return true }
+            if endpoint == .trend && daily { return true }
+            if let client, let c = holder.store?.client(client), c.apps.count * c.users.count > 50_000_000 { return true }
             return false
         default:
-            return endpoint != nil
+            return true
         }
     }
 
@@ -115,29 +123,38 @@ public struct API: Sendable {
         guard isRead else { throw .methodNotAllowed }
 
         guard let token = tokens.authenticate(r.authorization) else { throw .unauthorized }
-        guard let store = holder.store else { throw .notReady }
-        // A token that may not read every client learns nothing about which clients exist.
         let clientText = QueryString.decode(segments[3])
         let client = UUID128(clientText)
+        let body = try analytics(endpoint, client: client, token: token, query: QueryString.parse(r.query))
+        return APIResponse(status: 200, headers: endpoint == .aiUsers ? deprecationHeaders(client) : [], body: body)
+    }
+
+    /// One analytics query for an authenticated caller, in `format`: the part HTTP and the binary
+    /// protocol share, so that both answer (and refuse) everything identically. `client` is `nil`
+    /// when the caller named a client that is not a UUID.
+    public func analytics(_ endpoint: Endpoint, client: UUID128?, token: TokenEntry, query: [(String, String)],
+                          format: ResultFormat = .json) throws(APIError) -> [UInt8] {
+        guard let store = holder.store else { throw .notReady }
+        // A token that may not read every client learns nothing about which clients exist.
         guard let client, token.mayRead(client) else {
             throw token.readsAllClients ? .clientNotFound : .forbidden
         }
         guard store.client(client) != nil else { throw token.readsAllClients ? .clientNotFound : .forbidden }
 
-        let params = try AnalyticsParameters(endpoint: endpoint, client: client, query: QueryString.parse(r.query))
-        let body: [UInt8]
+        let params = try AnalyticsParameters(endpoint: endpoint, client: client, query: query)
         do {
-            body = try endpoint.respond(params.request, executor: Executor(store: store), levels: settings.levels,
-                                        cursor: { Cursor.encode($0, fingerprint: params.fingerprint) })
+            return try endpoint.respond(params.request, executor: Executor(store: store), levels: settings.levels,
+                                        format: format, cursor: { Cursor.encode($0, fingerprint: params.fingerprint) })
         } catch {
             throw .clientNotFound
         }
-        var headers: [(String, String)] = []
-        if endpoint == .aiUsers {
-            let ai = store.catalog.categories.filter(\.isAI).map(\.id.description).joined(separator: ",")
-            headers.append(("Deprecation", settings.deprecation))
-            headers.append(("Link", "</v2/clients/\(client)/analytics/apps/utilization?category_ids=\(ai)>; rel=\"successor-version\""))
-        }
-        return APIResponse(status: 200, headers: headers, body: body)
+    }
+
+    /// `Deprecation` and `Link` (successor) headers of the deprecated endpoint F.
+    func deprecationHeaders(_ client: UUID128?) -> [(String, String)] {
+        let client = client?.description ?? ""
+        let ai = holder.store?.catalog.categories.filter(\.isAI).map(\.id.description).joined(separator: ",") ?? ""
+        return [("Deprecation", settings.deprecation),
+                ("Link", "</v2/clients/\(client)/analytics/apps/utilization?category_ids=\(ai)>; rel=\"successor-version\"")]
     }
 }

@@ -3,6 +3,7 @@ import NIOExtras
 import NIOHTTP1
 import NIOPosix
 import TallyAPI
+import TallyWire
 
 /// Limits of the HTTP listener.
 public struct ServerLimits: Sendable {
@@ -13,61 +14,95 @@ public struct ServerLimits: Sendable {
     public init() {}
 }
 
-/// The HTTP/1.1 listener: keep-alive, pipelining, limits, idle timeouts, and a graceful
-/// shutdown that stops accepting, lets in-flight requests finish, then closes.
-public final class HTTPServer: Sendable {
+/// The listeners: HTTP/1.1 (keep-alive, pipelining, limits, idle timeouts) and, unless turned
+/// off, the binary protocol (docs/PROTOCOL.md), on one set of event loops and query threads and
+/// one ``API``. A graceful shutdown stops accepting on both, lets in-flight requests finish,
+/// then closes.
+public final class Server: Sendable {
     public let api: API
     public let group: MultiThreadedEventLoopGroup
     public let pool: NIOThreadPool
-    let quiesce: ServerQuiescingHelper
-    let channel: Channel
+    let listeners: [(channel: Channel, quiesce: ServerQuiescingHelper)]
     let stopped: EventLoopPromise<Void>
 
-    /// Binds and starts accepting. `threads` event loops, and as many threads for queries.
-    public init(api: API, host: String, port: Int, threads: Int, limits: ServerLimits = ServerLimits()) throws {
+    /// Binds and starts accepting: HTTP on `port`, the binary protocol on `binaryPort` (`nil`:
+    /// no binary listener; 0: any free port). `threads` event loops, and as many query threads.
+    public init(api: API, host: String, port: Int, binaryPort: Int? = nil, threads: Int,
+                limits: ServerLimits = ServerLimits(), binaryLimits: BinaryLimits = BinaryLimits()) throws {
         self.api = api
-        group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
-        pool = NIOThreadPool(numberOfThreads: threads)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        self.group = group
+        let pool = NIOThreadPool(numberOfThreads: threads)
+        self.pool = pool
         pool.start()
-        let quiesce = ServerQuiescingHelper(group: group)
-        self.quiesce = quiesce
-        let pool = self.pool
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 256)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+        stopped = group.next().makePromise(of: Void.self)
+
+        func bind(_ port: Int, _ child: @escaping @Sendable (Channel) -> EventLoopFuture<Void>) throws -> (Channel, ServerQuiescingHelper) {
+            let quiesce = ServerQuiescingHelper(group: group)
+            let channel = try ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 256)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                    }
                 }
-            }
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
-            .childChannelInitializer { channel in
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.maxMessagesPerRead, value: 16)
+                .childChannelInitializer(child)
+                .bind(host: host, port: port).wait()
+            return (channel, quiesce)
+        }
+
+        var listeners: [(channel: Channel, quiesce: ServerQuiescingHelper)] = []
+        do {
+            listeners.append(try bind(port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(IdleStateHandler(allTimeout: limits.idleTimeout))
                     try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
                     try sync.addHandler(HTTPHandler(api: api, pool: pool, limits: limits))
                 }
+            })
+            if let binaryPort {
+                listeners.append(try bind(binaryPort) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let sync = channel.pipeline.syncOperations
+                        try sync.addHandler(IdleStateHandler(allTimeout: binaryLimits.idleTimeout))
+                        try sync.addHandler(ByteToMessageHandler(FrameDecoder(maxLength: binaryLimits.maxFrame)))
+                        try sync.addHandler(BinaryHandler(api: api, pool: pool, limits: binaryLimits))
+                    }
+                })
             }
-        stopped = group.next().makePromise(of: Void.self)
-        do {
-            channel = try bootstrap.bind(host: host, port: port).wait()
         } catch {
+            for l in listeners { try? l.channel.close().wait() }
             stopped.succeed()
             try? group.syncShutdownGracefully()
             try? pool.syncShutdownGracefully()
             throw error
         }
+        self.listeners = listeners
     }
 
-    /// The port actually bound (useful with port 0).
-    public var port: Int { channel.localAddress?.port ?? 0 }
+    /// The HTTP port actually bound (useful with port 0).
+    public var port: Int { listeners[0].channel.localAddress?.port ?? 0 }
+    /// The binary port actually bound, if that listener is on.
+    public var binaryPort: Int? { listeners.count > 1 ? listeners[1].channel.localAddress?.port : nil }
 
-    /// Stops accepting and lets in-flight requests be answered; ``run()`` then returns.
-    /// Safe to call from any thread, more than once.
+    /// Stops accepting and lets in-flight requests be answered on both listeners; ``run()`` then
+    /// returns. Safe to call from any thread, more than once.
     public func initiateShutdown() {
-        quiesce.initiateShutdown(promise: stopped)
+        let done = listeners.map { l -> EventLoopFuture<Void> in
+            let p = group.next().makePromise(of: Void.self)
+            l.quiesce.initiateShutdown(promise: p)
+            return p.futureResult
+        }
+        // The helper reports done as soon as the accepted connections are closed, which can be
+        // before its listening socket has finished closing: wait for that too, so that the
+        // event loops are not stopped under it.
+        let stopped = self.stopped
+        EventLoopFuture.andAllComplete(done + listeners.map(\.channel.closeFuture), on: group.next())
+            .whenComplete { _ in stopped.succeed() }
     }
 
     /// Blocks until ``initiateShutdown()`` has completed, then stops the threads.

@@ -10,10 +10,12 @@ import TallyStorage
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Serve the HTTP/JSON API (SPEC §3). With no arguments: the bundled sample on 127.0.0.1:8080.")
+        abstract: "Serve the HTTP/JSON API (SPEC §3) and the binary protocol (SPEC §4). With no arguments: the bundled sample on 127.0.0.1:8080 (HTTP) and 8081 (binary).")
 
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on (0: any free port).") var port = 8080
+    @Option(help: "Port of the binary protocol listener (0: any free port).") var binaryPort = 8081
+    @Flag(help: "Do not start the binary protocol listener.") var noBinary = false
     @Option(help: "Dump folder to serve (default: the bundled sample in data/sample).") var dump: String?
     @Option(help: "Tokens file (JSON: name, sha256, clients). Required unless the address is loopback.")
     var tokens: String?
@@ -45,8 +47,10 @@ struct Serve: ParsableCommand {
         }
         let holder = StoreHolder()
         let api = API(holder: holder, tokens: tokenStore)
-        let server = try HTTPServer(api: api, host: host, port: port, threads: threads)
-        log("listening on http://\(host):\(server.port) (\(threads) threads)"
+        let server = try Server(api: api, host: host, port: port, binaryPort: noBinary ? nil : binaryPort,
+                                threads: threads)
+        log("listening on http://\(host):\(server.port)"
+            + (server.binaryPort.map { " and tally://\(host):\($0) (binary protocol)" } ?? "") + " (\(threads) threads)"
             + (tokens == nil ? "; demo token \(TokenStore.demoToken) accepted for every client" : ""))
 
         // SIGTERM / SIGINT: stop accepting, finish what is in flight, exit.

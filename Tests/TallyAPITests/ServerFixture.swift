@@ -16,8 +16,9 @@ final class ServerFixture: @unchecked Sendable {
     let dump: RandomDump
     let store: Store
     let reference: Reference
-    let server: HTTPServer
+    let server: Server
     var port: Int { server.port }
+    var binaryPort: Int { server.binaryPort! }
 
     init() {
         let dump = RandomDump(seed: 11, clientCount: 4, maxRowsPerClient: 1500)
@@ -37,7 +38,7 @@ final class ServerFixture: @unchecked Sendable {
         limits.maxHeaderCount = 40
         limits.maxBodyBytes = 4096
         limits.idleTimeout = .seconds(2)
-        server = try! HTTPServer(api: api, host: "127.0.0.1", port: 0, threads: 2, limits: limits)
+        server = try! Server(api: api, host: "127.0.0.1", port: 0, binaryPort: 0, threads: 2, limits: limits)
     }
 
     static let shared = ServerFixture()

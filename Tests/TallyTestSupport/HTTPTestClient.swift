@@ -80,7 +80,11 @@ public final class HTTPTestClient {
     func fill() throws {
         var chunk = [UInt8](repeating: 0, count: 65536)
         let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        guard n > 0 else { throw Failure(description: n == 0 ? "connection closed" : "recv failed or timed out") }
+        // A reset (the peer closed with our bytes unread) is a close too.
+        guard n > 0 else {
+            throw Failure(description: n == 0 || errno == ECONNRESET ? "connection closed"
+                          : "recv failed or timed out: \(String(cString: strerror(errno)))")
+        }
         pending += chunk[0..<n]
     }
 

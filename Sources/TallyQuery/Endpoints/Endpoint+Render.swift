@@ -1,15 +1,37 @@
 import TallyStorage
 
+/// How an answer's document is written: JSON text, or the compact binary encoding of the
+/// binary protocol (docs/PROTOCOL.md §4). Both carry the same document.
+public enum ResultFormat: UInt8, Sendable, CaseIterable {
+    case json = 0
+    case compact = 1
+}
+
 extension Endpoint {
-    /// Runs the endpoint and writes its JSON body exactly as SPEC §3 shapes it. `cursor` turns
-    /// the next page's key into the opaque `next_cursor` string.
+    /// Runs the endpoint and writes its body exactly as SPEC §3 shapes it, in `format`. `cursor`
+    /// turns the next page's key into the opaque `next_cursor` string.
     public func respond(_ r: EndpointRequest, executor: Executor, levels: UsageLevelThresholds = .init(),
+                        format: ResultFormat = .json,
                         cursor: (PageKey) -> String = { Cursor.encode($0, fingerprint: 0) }) throws -> [UInt8] {
         let q = query(r)
         let result = try executor.run(q)
         let client = executor.store.client(r.client)!
-        var w = RowWriter(catalog: executor.store.catalog, client: client, levels: levels,
-                          days: r.period.length, compared: q.comparison != nil)
+        switch format {
+        case .json:
+            var w = RowWriter(out: JSONWriter(capacity: 4096), catalog: executor.store.catalog, client: client,
+                              levels: levels, days: r.period.length, compared: q.comparison != nil)
+            write(r, q, result, into: &w, cursor: cursor)
+            return w.out.bytes
+        case .compact:
+            var w = RowWriter(out: CompactWriter(capacity: 2048), catalog: executor.store.catalog, client: client,
+                              levels: levels, days: r.period.length, compared: q.comparison != nil)
+            write(r, q, result, into: &w, cursor: cursor)
+            return w.out.finish()
+        }
+    }
+
+    func write<W: DocumentWriter>(_ r: EndpointRequest, _ q: Query, _ result: QueryResult, into w: inout RowWriter<W>,
+                                  cursor: (PageKey) -> String) {
         w.out.beginObject()
         if self != .aiUsers {
             w.out.key("period")
@@ -37,20 +59,20 @@ extension Endpoint {
             w.out.key("next_cursor"); w.out.string(result.next.map(cursor))
         }
         w.out.endObject()
-        return w.out.bytes
     }
 }
 
-/// Writes result rows as the JSON objects of SPEC §3.
-struct RowWriter {
+/// Writes result rows as the objects of SPEC §3.
+struct RowWriter<W: DocumentWriter> {
+    var out: W
     let catalog: Catalog
     let client: ClientStore
     let levels: UsageLevelThresholds
     let days: Int
     let compared: Bool
-    var out = JSONWriter(capacity: 4096)
 
-    init(catalog: Catalog, client: ClientStore, levels: UsageLevelThresholds, days: Int, compared: Bool) {
+    init(out: W, catalog: Catalog, client: ClientStore, levels: UsageLevelThresholds, days: Int, compared: Bool) {
+        self.out = out
         self.catalog = catalog
         self.client = client
         self.levels = levels

@@ -4,7 +4,7 @@ import TallyStorage
 /// date (UUIDs and days are formatted in place). Commas are tracked with a small stack of "has
 /// a member" flags, one per open object or array.
 /// Measured against Foundation's `JSONEncoder` in `Benchmarks/JSONWriting`.
-public struct JSONWriter {
+public struct JSONWriter: DocumentWriter {
     public private(set) var bytes: [UInt8] = []
     var hasMember: [Bool] = []
 
@@ -69,9 +69,6 @@ public struct JSONWriter {
         bytes.append(UInt8(ascii: "0") + UInt8(a % 10))
     }
 
-    public mutating func tenths(_ t: Int?) { if let t { tenths(t) } else { null() } }
-    public mutating func int(_ v: Int?) { if let v { int(v) } else { null() } }
-    public mutating func string(_ s: String?) { if let s { string(s) } else { null() } }
 
     public mutating func string(_ s: String) {
         valueStart()
@@ -118,6 +115,4 @@ public struct JSONWriter {
         }
         bytes.append(UInt8(ascii: "\""))
     }
-
-    public mutating func day(_ d: Day?) { if let d { day(d) } else { null() } }
 }
