@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 python3 tools/check_sample_dump.py >/dev/null
 swift build --build-tests  # the seed replay test starts the tally executable
 swift test --parallel --skip-build
+./tools/binary_check.sh
 ./tools/schemathesis.sh

@@ -1,10 +1,10 @@
 import ArgumentParser
 
 @main
-struct Tally: ParsableCommand {
+struct Tally: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tally",
         abstract: "Tally: exact app-usage analytics from database dumps, in memory.",
-        subcommands: [Serve.self, Demo.self, Load.self, QueryCommand.self, Synth.self],
+        subcommands: [Serve.self, Demo.self, Load.self, QueryCommand.self, Synth.self, LoadTest.self],
         defaultSubcommand: Serve.self)
 }
