@@ -68,7 +68,10 @@ def make(results: dict, out: str) -> list[str]:
     for j in range(len(eps), nrows * cols):
         axes[j // cols][j % cols].axis("off")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower right", fontsize=9)
+    if len(eps) < nrows * cols:
+        axes[-1][-1].legend(handles, labels, loc="center", fontsize=9)
+    else:
+        fig.legend(handles, labels, loc="lower right", fontsize=9)
     fig.suptitle(f"Latency against period length — largest client, with comparison ({title})", fontsize=10)
     fig.tight_layout()
     p = os.path.join(out, "latency_vs_period.png")

@@ -69,9 +69,11 @@ class Dialect:
         return f"CAST(date_trunc('{unit}', {e}) AS DATE)"
 
     def str_agg(self, e: str) -> str:
+        """The distinct values, comma separated (a user's departments are a set: user_departments
+        may hold the same pair twice)."""
         if self.name == "ch":
-            return f"arrayStringConcat(groupArray({self.text(e)}), ',')"
-        return f"string_agg({self.text(e)}, ',')"
+            return f"arrayStringConcat(groupUniqArray({self.text(e)}), ',')"
+        return f"string_agg(DISTINCT {self.text(e)}, ',')"
 
 
 def _between(dl: Dialect, col: str, a, b) -> str:
@@ -152,8 +154,9 @@ def build(dialect: str, c: Case) -> str:
         items = [("users", ["u.user_id"], []), ("apps", ["u.application_id"], [])]
         cols = [f"{dl.text(key)} AS id", f"{dl.cd(['u.user_id'], P)} AS users",
                 f"{dl.cd(['u.application_id'], P)} AS apps", *cmp_cols(items)]
-        # C: the no-category row has a NULL id; it sorts after the ids on a tie (NULLS LAST)
-        nulls = " NULLS LAST" if dialect != "ch" else " NULLS LAST"
+        # C: the no-category row has a NULL id; on a tie it sorts after the ids (SPEC §3: a null
+        # sorts last ascending, and ties break by id ascending)
+        nulls = " NULLS LAST" if ep == "C" else ""
         return (f"SELECT {', '.join(cols)}\n{_scope(dl, c, lo, hi, dept_rows=(ep == 'B'))}\n"
                 f"GROUP BY {key}{having()}\nORDER BY users DESC, id{nulls}")
 
