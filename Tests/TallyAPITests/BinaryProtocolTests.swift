@@ -19,6 +19,12 @@ import TallyWire
         try await TallyClient.connect(host: "127.0.0.1", port: f.binaryPort, token: token, clientName: "tests")
     }
 
+    /// One HTTP request on its own connection (the fixture closes connections idle for 2 s, and
+    /// a busy test run can leave gaps that long between requests).
+    func get(_ target: String) throws -> HTTPTestResponse {
+        try f.client().request("GET", target, token: Self.all)
+    }
+
     static func uuid(_ u: UUID128) -> UUID { UUID(uuidString: u.description)! }
     static func bytes(_ u: UUID128) -> [UInt8] {
         (0..<8).map { UInt8(truncatingIfNeeded: u.high >> UInt64(56 - 8 * $0)) }
@@ -43,7 +49,6 @@ import TallyWire
     @Test(arguments: Endpoint.allCases)
     func answersEqualHTTP(endpoint: Endpoint) async throws {
         var r = SeededRandom(seed: UInt64(endpoint.path.utf8.count) * 977 + 3)
-        let http = try f.client()
         let tally = try await connect()
         let shapes = EndpointTests()
         for n in 0..<20 {
@@ -54,7 +59,7 @@ import TallyWire
             repeat {
                 var q = query
                 if endpoint.isList { q += "&page_size=\(pageSize)" + (cursor.map { "&cursor=\($0)" } ?? "") }
-                let h = try http.request("GET", ServerFixture.path(req.client, endpoint) + "?" + q, token: Self.all)
+                let h = try get(ServerFixture.path(req.client, endpoint) + "?" + q)
                 try #require(h.status == 200, "\(q): \(h.text)")
                 let json = try await tally.query(Self.wire(endpoint), client: Self.uuid(req.client), parameters: Self.pairs(q))
                 let compact = try await tally.query(Self.wire(endpoint), client: Self.uuid(req.client),
@@ -72,7 +77,6 @@ import TallyWire
 
     /// Every kind of bad parameter gets HTTP's error: status, code, parameter and message.
     @Test func badParametersGiveTheHTTPError() async throws {
-        let http = try f.client()
         let tally = try await connect()
         let client = f.dump.clients[0].id
         let good = "start_date=2024-03-01&end_date=2024-03-31&granularity=monthly"
@@ -93,7 +97,7 @@ import TallyWire
             (.utilization, good + "&sort_order=sideways"),
         ]
         for (e, q) in cases {
-            let h = try http.request("GET", ServerFixture.path(client, e) + "?" + q, token: Self.all)
+            let h = try get(ServerFixture.path(client, e) + "?" + q)
             let err = h.object["error"] as? [String: Any]
             do {
                 _ = try await tally.query(Self.wire(e), client: Self.uuid(client), parameters: Self.pairs(q))
@@ -106,10 +110,9 @@ import TallyWire
             }
         }
         // A cursor from another request is refused the same way; one from HTTP pages on here.
-        let list = try http.request("GET", ServerFixture.path(client, .utilization) + "?" + good + "&page_size=1", token: Self.all)
+        let list = try get(ServerFixture.path(client, .utilization) + "?" + good + "&page_size=1")
         let cursor = try #require(list.object["next_cursor"] as? String)
-        let next = try http.request("GET", ServerFixture.path(client, .utilization) + "?" + good + "&page_size=1&cursor=" + cursor,
-                                    token: Self.all)
+        let next = try get(ServerFixture.path(client, .utilization) + "?" + good + "&page_size=1&cursor=" + cursor)
         let viaBinary = try await tally.query(.utilization, client: Self.uuid(client),
                                               parameters: Self.pairs(good + "&page_size=1&cursor=" + cursor))
         #expect(viaBinary.body == next.body)
@@ -121,7 +124,6 @@ import TallyWire
 
     /// 100 requests in flight on one connection from 100 tasks: each gets its own answer.
     @Test func hundredConcurrentRequestsOnOneConnection() async throws {
-        let http = try f.client()
         let tally = try await connect()
         let client = f.dump.clients[0].id
         var expected: [Int: [UInt8]] = [:]
@@ -131,7 +133,7 @@ import TallyWire
             var q = "start_date=2024-0\(1 + i % 9)-01&end_date=2024-12-31&granularity=monthly"
             if e.isList { q += "&page_size=\(1 + i / 10)" }
             queries[i] = (e, q)
-            expected[i] = try http.request("GET", ServerFixture.path(client, e) + "?" + q, token: Self.all).body
+            expected[i] = try get(ServerFixture.path(client, e) + "?" + q).body
         }
         let answers = try await withThrowingTaskGroup(of: (Int, [UInt8]).self) { group in
             for i in 0..<100 {
@@ -335,12 +337,14 @@ import TallyWire
         #expect(try c.readFrame()?.type == 2)
         let q = RawFrames.queryPayload(endpoint: 4, client: Self.bytes(f.dump.clients[0].id),
                                        [("start_date", "2024-01-01"), ("end_date", "2024-12-31"), ("granularity", "monthly")])
-        try c.send(RawFrames.frame(type: 3, id: 5, payload: q))
+        // The PONG says the query has been read (it runs on a query thread, so it may well be
+        // still in flight when the shutdown starts).
+        try c.send(RawFrames.frame(type: 3, id: 5, payload: q) + RawFrames.frame(type: 6, id: 6))
+        var frames = try #require(try c.readFrames(until: 7, id: 6))
         server.initiateShutdown()
-        var frames: [RawFrame] = []
         while let fr = try c.readFrame() { frames.append(fr) }
         #expect(frames.contains { $0.type == 8 && $0.requestID == 0 }, "GOAWAY")
-        #expect(frames.contains { $0.requestID == 5 && ($0.type == 4 || $0.error?.code == "shutting_down") }, "the query answered")
+        #expect(frames.contains { $0.requestID == 5 && $0.type == 4 }, "the query answered")
         server.run()
     }
 

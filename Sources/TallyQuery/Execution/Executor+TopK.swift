@@ -69,16 +69,25 @@ extension Executor {
         let lo = scan.lo, hi = scan.hi
         let f = scope.users
         var candidates: [(user: UInt32, ub: Int)] = []
-        scope.appMask.withUnsafeBufferPointer { mask in
-            for u in 0..<scan.domain {
-                if let f, !f.contains(UInt32(u)) { continue }
-                var ub = 0
-                var active = false
-                for p in Int(pairs.userStart[u])..<Int(pairs.userStart[u &+ 1]) where mask[Int(pairs.pairApp[p])] {
-                    ub &+= 1
-                    if !active && pairs.hasDay(pair: p, lo, hi) { active = true }
+        if scope.appClass == .all {
+            // Every app is in scope: the active users are the class union over the range (the
+            // department filter applied), and a user's bound is simply their number of pairs.
+            scan.unionOfApps(.all, into: scan.b)
+            candidates.reserveCapacity(scan.b.count)
+            scan.b.forEach { u in candidates.append((u, Int(pairs.userStart[Int(u) &+ 1] &- pairs.userStart[Int(u)]))) }
+            scan.b.clear()
+        } else {
+            scope.appMask.withUnsafeBufferPointer { mask in
+                for u in 0..<scan.domain {
+                    if let f, !f.contains(UInt32(u)) { continue }
+                    var ub = 0
+                    var active = false
+                    for p in Int(pairs.userStart[u])..<Int(pairs.userStart[u &+ 1]) where mask[Int(pairs.pairApp[p])] {
+                        ub &+= 1
+                        if !active && pairs.hasDay(pair: p, lo, hi) { active = true }
+                    }
+                    if active { candidates.append((UInt32(u), ub)) }
                 }
-                if active { candidates.append((UInt32(u), ub)) }
             }
         }
         let total = candidates.count

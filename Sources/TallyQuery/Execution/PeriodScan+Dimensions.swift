@@ -105,6 +105,10 @@ extension PeriodScan {
     }
 
     /// Per catalog category (`nil`: apps without one): users and apps.
+    ///
+    /// When the filters keep every app, each category's users are its precomputed class union
+    /// (one bitmap per block, like one app); otherwise the union of its apps kept by the filters.
+    /// Apps are counted by an O(1) activity test each (a bitmap test under a department filter).
     func byCategory(only: Set<Int32?>? = nil) -> [Int32?: Metrics] {
         var groups: [Int32?: [UInt32]] = [:]
         for app in scope.apps {
@@ -112,16 +116,22 @@ extension PeriodScan {
             if let only, !only.contains(c) { continue }
             groups[c, default: []].append(app)
         }
+        let classes = scope.appClass == .all
         var out: [Int32?: Metrics] = [:]
         for (cat, apps) in groups {
             var m = Metrics()
-            b.clear()
-            for app in apps where users(entity: Int(app), into: a) > 0 {
-                m.apps += 1
-                b.formUnion(a)
+            if classes, let e = index.entity(category: cat) {
+                for app in apps where isActive(entity: Int(app)) { m.apps += 1 }
+                if m.apps > 0 { m.users = users(entity: e, into: b) }
+            } else {
+                b.clear()
+                for app in apps where users(entity: Int(app), into: a) > 0 {
+                    m.apps += 1
+                    b.formUnion(a)
+                }
+                a.clear()
+                m.users = b.count
             }
-            a.clear()
-            m.users = b.count
             b.clear()
             if m.users > 0 { out[cat] = m }
         }

@@ -114,6 +114,13 @@ public struct ClientStoreBuilder {
                            membersArena: mb.finish(), usage: usage)
     }
 
+    /// The categories of `apps` that get a class entity, in entity order: catalog categories
+    /// ascending, then `nil` (apps without one) if any app has none.
+    static func categoryClasses(_ apps: [AppInfo]) -> [Int32?] {
+        let present = Set(apps.map(\.category))
+        return present.compactMap { $0 }.sorted() + (present.contains(nil) ? [nil] : [])
+    }
+
     static func bits(_ n: Int) -> Int { n <= 1 ? 1 : Int.bitWidth - (n - 1).leadingZeroBitCount }
 
     func buildUsage(departmentMasks: [UInt64]?) -> UsageIndex {
@@ -140,12 +147,19 @@ public struct ClientStoreBuilder {
         @inline(__always) func day(_ k: UInt64) -> Int { Int(k & dayMask) }
         @inline(__always) func user(_ k: UInt64) -> UInt32 { UInt32((k >> UInt64(dayBits)) & userMask) }
 
-        let classes = AppClass.allCases
-        let entityCount = apps.count + classes.count
+        // Class entities after the apps: the fixed classes, then one per catalog category the
+        // client's apps have (and one for apps without a category).
+        let fixed = AppClass.allCases
+        let categories = Self.categoryClasses(apps)
+        let categorySlot = Dictionary(uniqueKeysWithValues: categories.enumerated().map { ($1, $0) })
+        let classCount = fixed.count + categories.count
+        let entityCount = apps.count + classCount
         let userDayWords = (dayCount + 63) / 64
         var userDays = [[UInt64]](repeating: [UInt64](repeating: 0, count: users.count * userDayWords),
-                                  count: classes.count)
-        let appClasses: [[Int]] = apps.map { a in classes.filter { $0.contains(a) }.map(\.rawValue) }
+                                  count: classCount)
+        let appClasses: [[Int]] = apps.map { a in
+            fixed.filter { $0.contains(a) }.map(\.rawValue) + [fixed.count + categorySlot[a.category]!]
+        }
 
         // Level 0 for apps: per app, a counting sort of its rows by day keeps users ascending.
         var b0 = BitmapArenaBuilder(domain: users.count)
@@ -190,10 +204,10 @@ public struct ClientStoreBuilder {
                 }
             }
         }
-        for c in classes {
+        for c in 0..<classCount {
             // Transpose the per-user day bits into per-day user lists (users ascending).
             var perDay = [[UInt32]](repeating: [], count: dayCount)
-            userDays[c.rawValue].withUnsafeBufferPointer { bits in
+            userDays[c].withUnsafeBufferPointer { bits in
                 for u in 0..<users.count {
                     for w in 0..<userDayWords {
                         var x = bits[u * userDayWords + w]
@@ -204,7 +218,8 @@ public struct ClientStoreBuilder {
                     }
                 }
             }
-            let e = apps.count + c.rawValue
+            userDays[c] = []
+            let e = apps.count + c
             for d in 0..<dayCount {
                 starts0[e * dayCount + d] = UInt32(b0.headerCount)
                 _ = b0.append(sorted: perDay[d])
@@ -258,7 +273,7 @@ public struct ClientStoreBuilder {
             PairIndex.build(rowCount: n, userCount: users.count, dayCount: dayCount) { (app(k[$0]), user(k[$0]), day(k[$0])) }
         }
         return UsageIndex(firstDay: firstDay, dayCount: dayCount, rowCount: n, appCount: apps.count,
-                          levelSizes: sizes, levels: levels, levelStarts: levelStarts,
+                          categoryClasses: categories, levelSizes: sizes, levels: levels, levelStarts: levelStarts,
                           levelDepartmentMasks: departmentMasks == nil ? nil : levelMasks,
                           levelBlockCounts: blockCounts, dayCardPrefix: prefix,
                           firstSeenOffset: firstSeen, pairs: pairs, segments: segments)

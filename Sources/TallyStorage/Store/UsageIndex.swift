@@ -30,7 +30,11 @@ public final class UsageIndex: @unchecked Sendable {
     /// Distinct usage rows (duplicates counted once).
     public let rowCount: Int
     public let appCount: Int
-    public var entityCount: Int { appCount + AppClass.allCases.count }
+    /// The categories with a class entity (the union of their apps), in entity order after the
+    /// fixed classes; `nil` stands for the apps without a category.
+    public let categoryClasses: [Int32?]
+    let categoryEntity: [Int32?: Int]
+    public var entityCount: Int { appCount + AppClass.allCases.count + categoryClasses.count }
     /// Block size in days of each level; level 0 is single days.
     public let levelSizes: [Int]
     /// One arena per level.
@@ -51,7 +55,7 @@ public final class UsageIndex: @unchecked Sendable {
     public let pairs: PairIndex
     public let segments: [Segment]
 
-    init(firstDay: Day, dayCount: Int, rowCount: Int, appCount: Int, levelSizes: [Int], levels: [BitmapArena],
+    init(firstDay: Day, dayCount: Int, rowCount: Int, appCount: Int, categoryClasses: [Int32?], levelSizes: [Int], levels: [BitmapArena],
          levelStarts: [[UInt32]], levelDepartmentMasks: [[UInt64]]?, levelBlockCounts: [Int],
          dayCardPrefix: [UInt32], firstSeenOffset: [Int32], pairs: PairIndex,
          segments: [Segment]) {
@@ -59,6 +63,10 @@ public final class UsageIndex: @unchecked Sendable {
         self.dayCount = dayCount
         self.rowCount = rowCount
         self.appCount = appCount
+        self.categoryClasses = categoryClasses
+        categoryEntity = Dictionary(uniqueKeysWithValues: categoryClasses.enumerated().map {
+            ($1, appCount + AppClass.allCases.count + $0)
+        })
         self.levelSizes = levelSizes
         self.levels = levels
         self.levelStarts = levelStarts.map { frozenCopy($0).baseAddress! }
@@ -75,6 +83,10 @@ public final class UsageIndex: @unchecked Sendable {
 
     /// The entity index of a class.
     @inlinable public func entity(_ c: AppClass) -> Int { appCount + c.rawValue }
+
+    /// The entity of a category's class (`nil`: apps without a category), if the client has
+    /// apps in it.
+    public func entity(category: Int32?) -> Int? { categoryEntity[category] }
 
     /// The header offsets of `level`: bitmap of (entity, block) spans `[e·blocks + b, e·blocks + b + 1]`.
     @inlinable public func starts(level: Int) -> (pointer: UnsafePointer<UInt32>, blockCount: Int) {
