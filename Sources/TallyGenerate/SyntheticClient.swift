@@ -94,7 +94,8 @@ public enum SyntheticClient {
         var portfolio: [(app: UInt32, p: Double)] = []
         for u in 0..<shape.users {
             portfolio.removeAll(keepingCapacity: true)
-            let size = max(2, shape.portfolio / 2 + Int(r.next() % UInt64(shape.portfolio)))
+            // A portfolio cannot hold more apps than there are.
+            let size = min(shape.apps, max(2, shape.portfolio / 2 + Int(r.next() % UInt64(shape.portfolio))))
             while portfolio.count < size {
                 let a = pickApp(&r)
                 if portfolio.contains(where: { $0.app == a }) { continue }
