@@ -47,10 +47,11 @@ public struct API: Sendable {
     /// Whether answering `request` may take long enough to be worth moving off the event loop.
     ///
     /// Health, readiness, the document and errors are quick; so are the summary and department
-    /// cards, AI lists and trends, which read precomputed per-day counts and class unions
-    /// (under 0.2 ms on a 20,000-user client) — unless a department filter (a set of users)
-    /// forces them to look at bitmaps, or the client is large. Per-app, per-category and per-user
-    /// lists always do real work. The estimate only chooses where a request runs, never its answer.
+    /// cards, the category list, AI lists and trends, which read precomputed per-day counts and
+    /// class unions (under 0.2 ms on a 20,000-user client) — unless a department filter (a set of
+    /// users) forces them to look at bitmaps, a filter keeps the category list off its class
+    /// unions, or the client is large. Per-app and per-user lists always do real work. The
+    /// estimate only chooses where a request runs, never its answer.
     public func isHeavy(_ request: APIRequest) -> Bool {
         guard request.path.hasPrefix("/v2/clients/") else { return false }
         let segments = request.path.split(separator: "/", omittingEmptySubsequences: false)
@@ -59,19 +60,20 @@ public struct API: Sendable {
             return false
         }
         return isHeavy(endpoint, client: UUID128(QueryString.decode(segments[3])),
-                       departmentFilter: request.query.contains("department_ids"),
-                       daily: request.query.contains("granularity=daily"))
+                       has: { request.query.contains($0) }, daily: request.query.contains("granularity=daily"))
     }
 
-    /// The same estimate from a query's parts (the binary protocol's QUERY).
-    public func isHeavy(_ endpoint: Endpoint, client: UUID128?, departmentFilter: Bool, daily: Bool) -> Bool {
+    /// The same estimate from a query's parts (the binary protocol's QUERY): `has` says whether
+    /// a parameter is given.
+    public func isHeavy(_ endpoint: Endpoint, client: UUID128?, has: (String) -> Bool, daily: Bool) -> Bool {
         switch endpoint {
-        case .summary, .aiSummary, .departments, .aiDepartments, .aiUsers, .aiNew, .trend:
-            if departmentFilter { return true }
+        case .summary, .aiSummary, .departments, .aiDepartments, .aiUsers, .aiNew, .trend, .categories:
+            if has("department_ids") { return true }
             if endpoint == .trend && daily { return true }
+            if endpoint == .categories && (has("is_approved") || has("vendor_ids")) { return true }
             if let client, let c = holder.store?.client(client), c.apps.count * c.users.count > 50_000_000 { return true }
             return false
-        default:
+        case .utilization, .users:
             return true
         }
     }

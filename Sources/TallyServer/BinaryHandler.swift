@@ -99,8 +99,7 @@ final class BinaryHandler: ChannelInboundHandler {
         let run: @Sendable () -> Result<[UInt8], APIError> = {
             do throws(APIError) { return .success(try api.analytics(endpoint, client: client, token: token, query: q.parameters, format: format)) } catch { return .failure(error) }
         }
-        let heavy = api.isHeavy(endpoint, client: client,
-                                departmentFilter: q.parameters.contains { $0.0 == "department_ids" },
+        let heavy = api.isHeavy(endpoint, client: client, has: { name in q.parameters.contains { $0.0 == name } },
                                 daily: q.parameters.contains { $0 == ("granularity", "daily") })
         inFlight += 1
         if !heavy {
