@@ -61,7 +61,7 @@ let package = Package(
         .target(name: "TallyTestSupport", dependencies: ["TallyStorage", "TallyQuery", "TallyGenerate", "CLZ4", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
                 path: "Tests/TallyTestSupport"),
         .testTarget(name: "TallyStorageTests", dependencies: ["TallyStorage"]),
-        .testTarget(name: "TallyIngestTests", dependencies: ["TallyIngest", "TallyStorage", "TallyTestSupport"]),
+        .testTarget(name: "TallyIngestTests", dependencies: ["TallyIngest", "TallyStorage", "TallyGenerate", "TallyTestSupport"]),
         .testTarget(name: "TallyAPITests",
                     dependencies: ["TallyAPI", "TallyServer", "TallyQuery", "TallyIngest", "TallyStorage", "TallyTestSupport",
                                    "TallyWire", "TallyClient"]),

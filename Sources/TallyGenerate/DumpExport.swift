@@ -31,7 +31,9 @@ public enum DumpExport {
                 apps += "\(a.id),\(c.id),\(catalog.applications[Int(a.catalogIndex)].id),\(a.isApproved ? "t" : "f"),\(a.isFavorite ? "t" : "f")\n"
             }
             for d in b.departments { depts += "\(d.id),\(c.id),\(quote(d.name)),\(opt(d.description))\n" }
-            for u in b.users { users += "\(u.id),\(c.id),\(quote(u.email)),\(opt(u.displayName)),\(u.isActive),\(opt(u.role)),\n" }
+            for u in b.users {
+                users += "\(u.id),\(c.id),\(quote(u.email)),\(opt(u.displayName)),\(u.isActive),\(opt(u.role)),\(u.createdAt ?? "")\n"
+            }
             for m in b.membershipPairs { members += "\(b.users[Int(m.user)].id),\(b.departments[Int(m.department)].id)\n" }
         }
         try save("clients.csv", clientsCSV)

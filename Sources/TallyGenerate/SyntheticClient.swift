@@ -76,21 +76,8 @@ public enum SyntheticClient {
             if x >= 0.9 { b.addMembership(user: dense, department: UInt32(r.next() % UInt64(shape.departments))) }
         }
         // Zipf-like popularity: app rank k is chosen with weight 1/(k+1)^0.9.
-        var cumulative: [Double] = []
-        var total = 0.0
-        for k in 0..<shape.apps {
-            total += 1 / pow09(Double(k + 1))
-            cumulative.append(total)
-        }
-        func pickApp(_ r: inout SplitMix64) -> UInt32 {
-            let x = r.unit() * total
-            var lo = 0, hi = cumulative.count - 1
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if cumulative[mid] < x { lo = mid + 1 } else { hi = mid }
-            }
-            return UInt32(lo)
-        }
+        let popularity = Zipf(count: shape.apps)
+        func pickApp(_ r: inout SplitMix64) -> UInt32 { UInt32(popularity.pick(&r)) }
         var portfolio: [(app: UInt32, p: Double)] = []
         for u in 0..<shape.users {
             portfolio.removeAll(keepingCapacity: true)
@@ -118,5 +105,33 @@ public enum SyntheticClient {
         return (catalog, b)
     }
 
-    static func pow09(_ x: Double) -> Double { pow(x, 0.9) }
+}
+
+/// Zipf-like choice among `count` ranks: rank k has weight 1/(k+1)^exponent.
+public struct Zipf: Sendable {
+    let cumulative: [Double]
+    let total: Double
+
+    public init(count: Int, exponent: Double = 0.9) {
+        var c: [Double] = []
+        c.reserveCapacity(count)
+        var total = 0.0
+        for k in 0..<count {
+            total += 1 / pow(Double(k + 1), exponent)
+            c.append(total)
+        }
+        cumulative = c
+        self.total = total
+    }
+
+    /// A rank in `0..<count`.
+    public func pick(_ r: inout SplitMix64) -> Int {
+        let x = r.unit() * total
+        var lo = 0, hi = cumulative.count - 1
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if cumulative[mid] < x { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
 }

@@ -84,3 +84,27 @@ struct Synth: ParsableCommand {
         }
     }
 }
+
+/// `tally generate`: a realistic multi-client dump for benchmarks (issue 5, SPEC §7).
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a generated multi-client dump: S ≈ 1 M usage rows, M ≈ 10 M, L ≈ 50 M (with one client of 20,000 users × 600 apps × 400 days).")
+
+    @Option(help: "S, M or L.") var scale: String = "S"
+    @Option(help: "Seed: the same seed writes the same dump.") var seed: UInt64 = 1
+    @Option(help: "Output folder (replaced).") var out: String
+
+    func validate() throws {
+        guard DumpGenerator.Scale(rawValue: scale.uppercased()) != nil else { throw ValidationError("--scale must be S, M or L") }
+    }
+
+    func run() throws {
+        let start = ContinuousClock.now
+        let s = try DumpGenerator.write(DumpGenerator.Scale(rawValue: scale.uppercased())!, seed: seed, to: out)
+        let d = ContinuousClock.now - start
+        let secs = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        print("wrote \(out): \(s.clients) clients, \(s.usageRows) usage rows (largest client \(s.largestClientRows), "
+              + "median \(s.medianClientRows)) in \(String(format: "%.1f", secs)) s = "
+              + "\(String(format: "%.2f", Double(s.usageRows) / secs / 1e6)) M rows/s")
+    }
+}

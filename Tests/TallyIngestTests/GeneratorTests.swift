@@ -1,0 +1,46 @@
+import Foundation
+import Testing
+import TallyGenerate
+import TallyIngest
+import TallyStorage
+
+/// `tally generate`: the dump loads strictly, holds what it says, and has the features the
+/// benchmarks rely on; the same seed writes the same dump.
+@Suite struct GeneratorTests {
+    @Test func scaleSLoadsAndHasTheFeatures() throws {
+        let folder = NSTemporaryDirectory() + "tally-gen-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let summary = try DumpGenerator.write(.s, seed: 7, to: folder)
+        #expect(summary.usageRows > 700_000 && summary.usageRows < 1_400_000)
+        let (store, report) = try DumpLoader.load(folder: folder)
+        #expect(report.recordsByTable["app_usage_reports"] == summary.usageRows)
+        #expect(store.clients.count == summary.clients && summary.clients >= 20)
+        #expect(store.catalog.categories.filter(\.isAI).count == 1)
+        #expect(store.catalog.applications.contains { $0.category == nil })
+        #expect(store.catalog.applications.contains { $0.vendor == nil })
+        let clients = store.clients
+        let sizes = clients.map { $0.usage?.rowCount ?? 0 }.sorted()
+        #expect(sizes.last! > 5 * sizes[sizes.count / 2], "skewed sizes")
+        let users = clients.flatMap(\.users)
+        #expect(users.contains { !$0.isActive } && users.contains(where: \.isActive))
+        let inDepartments = clients.flatMap { c in c.users.indices.map { c.departments(ofUser: UInt32($0)).count } }
+        #expect(inDepartments.contains(0) && inDepartments.contains(2))
+        #expect(clients.contains { c in c.apps.contains(where: \.isAI) })
+
+        // Same seed, same bytes; another seed, other data.
+        let again = folder + "-again"
+        defer { try? FileManager.default.removeItem(atPath: again) }
+        _ = try DumpGenerator.write(.s, seed: 7, to: again)
+        for name in ["clients.csv", "users.csv", "app_usage_reports/part-00000.csv.lz4"] {
+            #expect(FileManager.default.contents(atPath: "\(folder)/\(name)") == FileManager.default.contents(atPath: "\(again)/\(name)"))
+        }
+        #expect(DumpGenerator.plan(.s, seed: 7) != DumpGenerator.plan(.s, seed: 8))
+    }
+
+    @Test func scalesGrow() {
+        func users(_ s: DumpGenerator.Scale) -> Int { DumpGenerator.plan(s, seed: 1).map(\.users).reduce(0, +) }
+        #expect(users(.s) < users(.m) && users(.m) < users(.l))
+        let l = DumpGenerator.plan(.l, seed: 1)[0]
+        #expect(l.users == 20_000 && l.apps == 600 && l.days == 400)
+    }
+}
