@@ -197,6 +197,27 @@ paths = {
 }
 for e in ENDPOINTS:
     paths[f"/v2/clients/{{client_id}}/analytics/apps/{e[0]}"] = operation(*e)
+paths["/v2/admin/reload"] = {"post": {
+    "operationId": "admin_reload",
+    "summary": "Load a dump beside the served data and swap it in at once (zero downtime). Needs a token that "
+               "may read every client. Answers once the new data is served.",
+    "requestBody": {"required": False, "content": {"application/json": {"schema": {
+        "type": "object", "additionalProperties": False,
+        "properties": {"dump": {"type": "string", "minLength": 1,
+                                "description": "Dump folder to load; default: the one the server started with."}}}}}},
+    "responses": {
+        "200": {"description": "The new data is served.", "content": {"application/json": {"schema": obj({
+            "status": {"type": "string", "enum": ["reloaded"]}, "source": {"type": "string"},
+            "clients": {"type": "integer", "minimum": 0}, "usage_rows": {"type": "integer", "minimum": 0},
+            "seconds": {"type": "number", "minimum": 0}})}}},
+        "400": error_response("The body is not {} or {\"dump\": \"<folder>\"}."),
+        "401": ERRORS["401"],
+        "403": error_response("The token may not read every client."),
+        "404": error_response("The server was started without a source to reload from."),
+        "409": error_response("Another reload is running."),
+        "422": error_response("The load failed (the message names file, line and column); the data loaded before "
+                              "is still served."),
+    }}}
 
 doc = {
     "openapi": "3.1.0",

@@ -28,11 +28,14 @@ public struct API: Sendable {
     public let holder: StoreHolder
     public let tokens: TokenStore
     public let settings: APISettings
+    /// Reloads for `POST /v2/admin/reload`, when the server knows where its data came from.
+    public let reloader: Reloader?
 
-    public init(holder: StoreHolder, tokens: TokenStore, settings: APISettings = APISettings()) {
+    public init(holder: StoreHolder, tokens: TokenStore, settings: APISettings = APISettings(), reloader: Reloader? = nil) {
         self.holder = holder
         self.tokens = tokens
         self.settings = settings
+        self.reloader = reloader
     }
 
     /// The OpenAPI 3.1 document, served as kept in the repository.
@@ -89,7 +92,7 @@ public struct API: Sendable {
     public static func response(_ e: APIError) -> APIResponse {
         var headers: [(String, String)] = []
         if e.status == 401 { headers.append(("WWW-Authenticate", "Bearer")) }
-        if e.status == 405 { headers.append(("Allow", "GET, HEAD")) }
+        if e.status == 405 { headers.append(("Allow", e.message.contains("POST") ? "POST" : "GET, HEAD")) }
         return APIResponse(status: e.status, headers: headers, body: e.body)
     }
 
@@ -113,6 +116,8 @@ public struct API: Sendable {
         case "/v2/openapi.json":
             guard isRead else { throw .methodNotAllowed }
             return APIResponse(status: 200, body: Self.openAPIDocument)
+        case "/v2/admin/reload":
+            return try reload(r)
         default:
             break
         }

@@ -7,21 +7,24 @@ public struct APIRequest: Sendable {
     public var query: String
     /// The `Authorization` header, if any.
     public var authorization: String?
+    /// The request body (only the admin endpoints read one).
+    public var body: [UInt8]
 
-    public init(method: String, path: String, query: String = "", authorization: String? = nil) {
+    public init(method: String, path: String, query: String = "", authorization: String? = nil, body: [UInt8] = []) {
         self.method = method
         self.path = path
         self.query = query
         self.authorization = authorization
+        self.body = body
     }
 
     /// Splits a request target (`/path?query`).
-    public init(method: String, target: String, authorization: String?) {
+    public init(method: String, target: String, authorization: String?, body: [UInt8] = []) {
         if let q = target.firstIndex(of: "?") {
             self.init(method: method, path: String(target[..<q]), query: String(target[target.index(after: q)...]),
-                      authorization: authorization)
+                      authorization: authorization, body: body)
         } else {
-            self.init(method: method, path: target, authorization: authorization)
+            self.init(method: method, path: target, authorization: authorization, body: body)
         }
     }
 }

@@ -1,3 +1,4 @@
+import Dispatch
 import Glibc
 import NIOConcurrencyHelpers
 import NIOCore
@@ -18,6 +19,8 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     let limits: ServerLimits
     var head: HTTPRequestHead?
     var bodyBytes = 0
+    /// The body, kept for the requests that read one (POST).
+    var body: [UInt8] = []
     /// Set once the request broke a limit: the rest of it is ignored and the connection closed.
     var refused = false
 
@@ -32,6 +35,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .head(let h):
             head = h
             bodyBytes = 0
+            body = []
             refused = false
             if h.headers.count > limits.maxHeaderCount {
                 refuse(context, APIError(status: 431, code: "headers_too_large",
@@ -39,6 +43,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
         case .body(let b):
             bodyBytes += b.readableBytes
+            if head?.method == .POST && bodyBytes <= limits.maxBodyBytes { body += b.readableBytesView }
             if !refused && bodyBytes > limits.maxBodyBytes {
                 refuse(context, APIError(status: 413, code: "body_too_large",
                                          message: "request bodies are limited to \(limits.maxBodyBytes) bytes"))
@@ -47,10 +52,21 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             guard let h = head, !refused else { return }
             head = nil
             let request = APIRequest(method: h.method.rawValue, target: h.uri,
-                                     authorization: h.headers.first(name: "authorization"))
+                                     authorization: h.headers.first(name: "authorization"), body: body)
+            body = []
             let keepAlive = h.isKeepAlive
             let isHead = h.method == .HEAD
-            if api.isHeavy(request) {
+            if api.isLong(request) {
+                // A reload takes seconds: its own thread, so that queries keep every query thread.
+                let api = self.api
+                let promise = context.eventLoop.makePromise(of: APIResponse.self)
+                DispatchQueue.global().async { promise.succeed(api.handle(request)) }
+                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                promise.futureResult.whenSuccess { response in
+                    let (handler, context) = bound.value
+                    handler.write(context, response, version: h.version, keepAlive: keepAlive, isHead: isHead)
+                }
+            } else if api.isHeavy(request) {
                 let api = self.api
                 let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
                 pool.runIfActive(eventLoop: context.eventLoop) {

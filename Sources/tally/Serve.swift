@@ -46,7 +46,28 @@ struct Serve: ParsableCommand {
             tokenStore = .demo
         }
         let holder = StoreHolder()
-        let api = API(holder: holder, tokens: tokenStore)
+        let path = dump ?? defaultDumpPath()
+        let lenient = self.lenient
+        let shape = try synthetic.map { text -> SyntheticShape in
+            let n = text.split(separator: "x").compactMap { Int($0) }
+            guard n.count == 3 else { throw ValidationError("--synthetic takes USERSxAPPSxDAYS, e.g. 20000x600x366") }
+            return SyntheticShape(users: n[0], apps: n[1], days: n[2])
+        }
+        // Where data comes from, for the first load and for every reload (SIGHUP, POST /v2/admin/reload).
+        let loader: StoreLoader = { source in
+            if let shape, source == nil {
+                let (catalog, builder) = SyntheticClient.make(shape)
+                let client = builder.build()
+                log("generated client \(client.info.id): \(client.users.count) users, \(client.apps.count) apps, "
+                    + "\(client.usage?.rowCount ?? 0) usage rows, \(client.usage.map { "\($0.firstDay)…\($0.newestDay)" } ?? "")")
+                return (Store(catalog: catalog, clients: [client]), "synthetic \(shape.users)x\(shape.apps)x\(shape.days)")
+            }
+            let location = source ?? path
+            let loaded = try loadDump(location, lenient: lenient)
+            return (loaded.store, location)
+        }
+        let reloader = Reloader(holder: holder, loader: loader)
+        let api = API(holder: holder, tokens: tokenStore, reloader: reloader)
         let server = try Server(api: api, host: host, port: port, binaryPort: noBinary ? nil : binaryPort,
                                 threads: threads)
         log("listening on http://\(host):\(server.port)"
@@ -65,38 +86,34 @@ struct Serve: ParsableCommand {
             s.resume()
         }
 
-        // Listen first, load beside: /healthz answers at once, /readyz once the data is in.
-        let path = dump ?? defaultDumpPath()
-        let lenient = self.lenient
-        let shape = try synthetic.map { text -> SyntheticShape in
-            let n = text.split(separator: "x").compactMap { Int($0) }
-            guard n.count == 3 else { throw ValidationError("--synthetic takes USERSxAPPSxDAYS, e.g. 20000x600x366") }
-            return SyntheticShape(users: n[0], apps: n[1], days: n[2])
+        // SIGHUP: load the same source again beside the served data and swap it in.
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hangup.setEventHandler {
+            log("SIGHUP: reloading")
+            do throws(APIError) {
+                let o = try reloader.reload(source: nil)
+                log("reloaded \(o.source): \(o.clients) clients, \(o.usageRows) usage rows in \(String(format: "%.2f s", o.seconds))")
+            } catch {
+                log("reload failed (\(error.code)): \(error.message)")
+            }
         }
+        hangup.resume()
+
+        // Listen first, load beside: /healthz answers at once, /readyz once the data is in.
         let failed = Mutex(false)
         DispatchQueue.global().async {
-            if let shape {
-                let (catalog, builder) = SyntheticClient.make(shape)
-                let client = builder.build()
-                holder.replace(with: Store(catalog: catalog, clients: [client]))
-                log("generated client \(client.info.id): \(client.users.count) users, \(client.apps.count) apps, "
-                    + "\(client.usage?.rowCount ?? 0) usage rows, \(client.usage.map { "\($0.firstDay)…\($0.newestDay)" } ?? "")")
-                return
-            }
-            do {
-                let loaded = try loadDump(path, lenient: lenient)
-                holder.replace(with: loaded.store)
-                let r = loaded.report
-                log("loaded \(path): \(loaded.store.clients.count) clients, \(loaded.store.usageRowCount) usage rows in "
-                    + String(format: "%.2f s", r.parseSeconds + r.buildSeconds))
+            do throws(APIError) {
+                let o = try reloader.reload(source: nil)
+                log("loaded \(o.source): \(o.clients) clients, \(o.usageRows) usage rows in \(String(format: "%.2f s", o.seconds))")
             } catch {
-                log("load failed, nothing is served: \(error)")
+                log("load failed, nothing is served: \(error.message)")
                 failed.withLock { $0 = true }
                 server.initiateShutdown()
             }
         }
         server.run()
-        withExtendedLifetime(signals) {}
+        withExtendedLifetime((signals, hangup)) {}
         log("stopped")
         if failed.withLock({ $0 }) { throw ExitCode.failure }
     }

@@ -36,3 +36,12 @@ import TallyQuery
         #expect(Set(responses.keys) == ["200", "400", "401", "403", "404", "503"])
     }
 }
+
+extension OpenAPITests {
+    @Test func reloadIsDescribed() throws {
+        let paths = doc["paths"] as? [String: Any] ?? [:]
+        let op = try #require((paths["/v2/admin/reload"] as? [String: Any])?["post"] as? [String: Any])
+        let responses = op["responses"] as? [String: Any] ?? [:]
+        #expect(Set(responses.keys) == ["200", "400", "401", "403", "404", "409", "422"])
+    }
+}
