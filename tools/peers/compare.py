@@ -369,10 +369,19 @@ def print_report(r, names):
           f"answer equal; {len(r['disagreements'])} disagreements"
           + (f"; {len(r['untimed'])} checked but not timed (--max-minutes)" if r.get("untimed") else "")
           + (f"; {len(r['skipped'])} skipped" if r.get("skipped") else ""))
-    for dd in r["disagreements"][:20]:
-        print(f"  {dd['query']} [{dd['engine']}, {dd.get('kind', 'value')}]: "
-              f"{dd.get('tally_vs_engine') or dd.get('detail')}"
-              + (f" -> wrong: {dd.get('wrong')}" if dd.get("wrong") else ""))
+    grouped = {}
+    for dd in r["disagreements"]:
+        key = (dd["query"], dd.get("kind", "value"), str(dd.get("wrong")))
+        g = grouped.setdefault(key, {"engines": [], "dd": dd})
+        g["engines"].append(dd["engine"])
+    for (q, kind, wrong), g in list(grouped.items())[:30]:
+        dd = g["dd"]
+        detail = dd.get("tally_vs_engine") or dd.get("detail")
+        if dd["engine"] != "tally":
+            detail = detail.replace(f"vs {dd['engine']} (got)", "vs peer (got)")
+        print(f"  {q} [{kind}; {', '.join(g['engines'])}]: {detail} -> wrong: {wrong}")
+    if len(grouped) > 30:
+        print(f"  … {len(grouped) - 30} more in the results JSON")
 
 
 def order_only(a, b) -> str:
