@@ -30,7 +30,7 @@ let package = Package(
                        providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "TallyStorage", dependencies: ["CLZ4"], swiftSettings: optimize),
+        .target(name: "TallyStorage", dependencies: ["CLZ4", "CZlib"], swiftSettings: optimize),
         .target(name: "TallyIngest",
                 dependencies: ["TallyStorage", "CLZ4", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: optimize),

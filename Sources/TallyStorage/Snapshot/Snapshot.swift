@@ -1,0 +1,287 @@
+import CLZ4
+import CZlib
+import Dispatch
+import Foundation
+
+/// Native snapshots (SPEC §6): the built store written as it is held — arenas, level offsets,
+/// pair index, column segments — so that loading is reading, checking and decompressing, with
+/// no parsing and no index building.
+///
+/// Layout (integers little-endian):
+/// ```
+/// header   "TALLYSNP"  u32 version (1)  u32 flags (0)  u64 sections  u64 usage rows  u32 crc32 of the 32 bytes before
+/// section  u32 kind (1 catalog, 2 client)  u32 chunks  u64 raw bytes  u32 crc32 of the 16 bytes before
+///   chunk  u32 raw bytes  u32 stored bytes  u32 crc32 of the stored bytes  u32 crc32 of the 12 bytes before
+///          stored bytes (an LZ4 block when stored < raw, else the raw bytes)
+/// trailer  "TALLYEND"  u64 file length
+/// ```
+/// Every byte is covered by a checksum or checked against the layout, so a flipped byte or a
+/// truncated file is refused with the offset and the part it hit.
+public enum Snapshot {
+    public static let version: UInt32 = 1
+    static let magic = Array("TALLYSNP".utf8), endMagic = Array("TALLYEND".utf8)
+    static let chunkSize = 4 << 20
+
+    public struct Report: Sendable {
+        public var bytes: Int
+        public var rawBytes: Int
+        public var usageRows: Int
+        public var sections: Int
+    }
+
+    /// Writes `store` to `path` (through a temporary file, synced, then renamed: a crash leaves
+    /// the old file or the new one, never half of one).
+    @discardableResult
+    public static func write(_ store: Store, to path: String) throws -> Report {
+        var sections: [(kind: UInt32, bytes: [UInt8])] = []
+        var e = SnapshotEncoder()
+        store.catalog.encode(&e)
+        sections.append((1, e.bytes))
+        let clients = store.clients
+        var encoded = [[UInt8]](repeating: [], count: clients.count)
+        encoded.withUnsafeMutableBufferPointer { out in
+            let o = UnsafeMutableSendable(out)
+            DispatchQueue.concurrentPerform(iterations: clients.count) { i in
+                var e = SnapshotEncoder()
+                clients[i].encode(&e)
+                o.value[i] = e.bytes
+            }
+        }
+        for b in encoded { sections.append((2, b)) }
+        encoded = []
+
+        // Chunks, compressed in parallel.
+        var chunks: [(section: Int, range: Range<Int>)] = []
+        for (s, sec) in sections.enumerated() {
+            var at = 0
+            repeat {
+                chunks.append((s, at..<min(sec.bytes.count, at + chunkSize)))
+                at += chunkSize
+            } while at < sec.bytes.count
+        }
+        var stored = [[UInt8]](repeating: [], count: chunks.count)
+        let chunkList = chunks, sectionList = sections
+        stored.withUnsafeMutableBufferPointer { out in
+            let o = UnsafeMutableSendable(out)
+            DispatchQueue.concurrentPerform(iterations: chunkList.count) { i in
+                let c = chunkList[i]
+                o.value[i] = sectionList[c.section].bytes.withUnsafeBufferPointer { compress(UnsafeBufferPointer(rebasing: $0[c.range])) }
+            }
+        }
+
+        var file: [UInt8] = []
+        file.reserveCapacity(stored.reduce(64) { $0 + $1.count + 16 } + sections.count * 20)
+        var h = SnapshotEncoder()
+        h.bytes = magic
+        h.u32(version); h.u32(0); h.int(sections.count); h.int(store.usageRowCount)
+        h.u32(crc(h.bytes))
+        file += h.bytes
+        var next = 0
+        for (s, sec) in sections.enumerated() {
+            let mine = chunks.indices.filter { chunks[$0].section == s }
+            var sh = SnapshotEncoder()
+            sh.u32(sec.kind); sh.u32(UInt32(mine.count)); sh.int(sec.bytes.count)
+            sh.u32(crc(sh.bytes))
+            file += sh.bytes
+            for i in mine {
+                precondition(i == next)
+                next += 1
+                var ch = SnapshotEncoder()
+                ch.u32(UInt32(chunks[i].range.count)); ch.u32(UInt32(stored[i].count)); ch.u32(crc(stored[i]))
+                ch.u32(crc(ch.bytes))
+                file += ch.bytes
+                file += stored[i]
+            }
+        }
+        var t = SnapshotEncoder()
+        t.bytes = endMagic
+        t.int(file.count + 16)
+        file += t.bytes
+
+        let temporary = path + ".partial-\(getpid())"
+        guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
+            throw SnapshotError(path: path, offset: nil, reason: "cannot create \(temporary)")
+        }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
+        do {
+            try handle.write(contentsOf: file)
+            try handle.synchronize()
+            try handle.close()
+            guard rename(temporary, path) == 0 else {
+                throw SnapshotError(path: path, offset: nil, reason: "cannot rename the new snapshot into place: \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw error
+        }
+        return Report(bytes: file.count, rawBytes: sections.reduce(0) { $0 + $1.bytes.count }, usageRows: store.usageRowCount,
+                      sections: sections.count)
+    }
+
+    /// Reads a snapshot; chunks are checked and decompressed, and clients decoded, on every core.
+    public static func read(path: String) throws -> Store {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SnapshotError(path: path, offset: nil, reason: "cannot read the file")
+        }
+        return try data.withUnsafeBytes { try read(bytes: $0, path: path) }
+    }
+
+    /// Whether the file starts like a snapshot (to tell one from a dump folder).
+    public static func looksLikeSnapshot(path: String) -> Bool {
+        guard let h = FileHandle(forReadingAtPath: path), let head = try? h.read(upToCount: 8) else { return false }
+        return Array(head) == magic
+    }
+
+    static func read(bytes: UnsafeRawBufferPointer, path: String) throws -> Store {
+        @Sendable func fail(_ at: Int?, _ reason: String) -> SnapshotError { SnapshotError(path: path, offset: at, reason: reason) }
+        guard bytes.count >= 36, Array(bytes[0..<8]) == magic else { throw fail(0, "not a Tally snapshot (no TALLYSNP header)") }
+        var d = SnapshotDecoder(bytes)
+        _ = try? d.take(8)
+        let version = try d.u32(), _ = try d.u32(), sectionCount = try d.int(), _ = try d.int()
+        guard try d.u32() == crc(UnsafeRawBufferPointer(rebasing: bytes[0..<32])) else { throw fail(32, "the header's checksum does not match: the file is damaged") }
+        guard version == Self.version else { throw fail(8, "snapshot format version \(version); this build reads version \(Self.version)") }
+        guard sectionCount >= 1, sectionCount < 1 << 24 else { throw fail(16, "implausible section count \(sectionCount)") }
+
+        struct Chunk { var section: Int; var rawAt: Int; var raw: Int; var storedAt: Int; var stored: Int; var crc: UInt32; var headerAt: Int }
+        var kinds: [UInt32] = [], rawSizes: [Int] = [], chunks: [Chunk] = []
+        for s in 0..<sectionCount {
+            let at = d.at
+            guard bytes.count - at >= 20 else { throw fail(at, "the file ends inside section \(s + 1) of \(sectionCount): it is truncated") }
+            let kind = try d.u32(), count = Int(try d.u32()), raw = try d.int()
+            guard try d.u32() == crc(UnsafeRawBufferPointer(rebasing: bytes[at..<(at + 16)])) else {
+                throw fail(at, "section \(s + 1): its header's checksum does not match: the file is damaged")
+            }
+            guard kind == (s == 0 ? 1 : 2), raw >= 0 else { throw fail(at, "section \(s + 1): unexpected kind \(kind)") }
+            kinds.append(kind)
+            rawSizes.append(raw)
+            var rawAt = 0
+            for c in 0..<count {
+                let ca = d.at
+                guard bytes.count - ca >= 16 else { throw fail(ca, "the file ends inside section \(s + 1), chunk \(c + 1): it is truncated") }
+                let r = Int(try d.u32()), st = Int(try d.u32()), sum = try d.u32()
+                guard try d.u32() == crc(UnsafeRawBufferPointer(rebasing: bytes[ca..<(ca + 12)])) else {
+                    throw fail(ca, "section \(s + 1), chunk \(c + 1): its header's checksum does not match: the file is damaged")
+                }
+                guard st <= bytes.count - d.at else { throw fail(d.at, "the file ends inside section \(s + 1), chunk \(c + 1): it is truncated") }
+                guard r <= raw - rawAt, st <= r || r == 0 else { throw fail(ca, "section \(s + 1), chunk \(c + 1): sizes do not add up") }
+                chunks.append(Chunk(section: s, rawAt: rawAt, raw: r, storedAt: d.at, stored: st, crc: sum, headerAt: ca))
+                rawAt += r
+                d.at += st
+            }
+            guard rawAt == raw else { throw fail(at, "section \(s + 1): its chunks hold \(rawAt) of \(raw) bytes") }
+        }
+        guard bytes.count - d.at == 16, Array(bytes[d.at..<(d.at + 8)]) == endMagic,
+              UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: d.at + 8, as: UInt64.self)) == UInt64(bytes.count) else {
+            throw fail(d.at, bytes.count - d.at < 16 ? "the file ends before its trailer: it is truncated"
+                       : "no valid TALLYEND trailer where the sections end: the file is damaged or truncated")
+        }
+
+        // Check and decompress every chunk, in parallel.
+        let chunkList = chunks, file = UnsafeMutableSendable(bytes), sizes = rawSizes
+        let buffers = rawSizes.map { UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, $0), alignment: 16) }
+        defer { for b in buffers { b.deallocate() } }
+        let failures = LockedErrors()
+        let sendableBuffers = buffers.map { UnsafeMutableSendable($0) }
+        DispatchQueue.concurrentPerform(iterations: chunkList.count) { i in
+            let c = chunkList[i]
+            let src = UnsafeRawBufferPointer(rebasing: file.value[c.storedAt..<(c.storedAt + c.stored)])
+            guard crc(src) == c.crc else {
+                failures.add(i, fail(c.headerAt, "section \(c.section + 1): a chunk's checksum does not match: the file is damaged"))
+                return
+            }
+            let dst = sendableBuffers[c.section].value.baseAddress! + c.rawAt
+            if c.stored == c.raw {
+                dst.copyMemory(from: src.baseAddress!, byteCount: c.raw)
+            } else {
+                let n = LZ4_decompress_safe(src.baseAddress!.assumingMemoryBound(to: CChar.self), dst.assumingMemoryBound(to: CChar.self),
+                                            Int32(c.stored), Int32(c.raw))
+                if n != Int32(c.raw) { failures.add(i, fail(c.headerAt, "section \(c.section + 1): a chunk does not decompress: the file is damaged")) }
+            }
+        }
+        if let first = failures.first { throw first }
+
+        // Decode: the catalog, then the clients in parallel.
+        @Sendable func decodeSection<T>(_ s: Int, _ body: (inout SnapshotDecoder) throws(SnapshotDecodingError) -> T) throws -> T {
+            var sd = SnapshotDecoder(UnsafeRawBufferPointer(rebasing: sendableBuffers[s].value[0..<sizes[s]]))
+            do {
+                let v = try body(&sd)
+                try sd.end()
+                return v
+            } catch {
+                throw fail(nil, "section \(s + 1) does not decode (\(error.reason)); was it written by another build?")
+            }
+        }
+        let catalog = try decodeSection(0) { (d: inout SnapshotDecoder) throws(SnapshotDecodingError) in try Catalog.decode(&d) }
+        var clients = [ClientStore?](repeating: nil, count: sectionCount - 1)
+        clients.withUnsafeMutableBufferPointer { out in
+            let o = UnsafeMutableSendable(out)
+            DispatchQueue.concurrentPerform(iterations: sectionCount - 1) { i in
+                do {
+                    o.value[i] = try decodeSection(i + 1) { (d: inout SnapshotDecoder) throws(SnapshotDecodingError) in try ClientStore.decode(&d) }
+                } catch {
+                    failures.add(i, error)
+                }
+            }
+        }
+        if let first = failures.first { throw first }
+        let loaded = clients.map { $0! }
+        for c in loaded {
+            guard c.apps.allSatisfy({ Int($0.catalogIndex) < catalog.applications.count }) else {
+                throw fail(nil, "client \(c.info.id) names catalog applications the snapshot does not hold")
+            }
+        }
+        return Store(catalog: catalog, clients: loaded)
+    }
+
+    static func compress(_ raw: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+        guard raw.count > 0 else { return [] }
+        let bound = Int(LZ4_compressBound(Int32(raw.count)))
+        var out = [UInt8](repeating: 0, count: bound)
+        let n = out.withUnsafeMutableBufferPointer { d in
+            raw.withMemoryRebound(to: CChar.self) { s in
+                d.withMemoryRebound(to: CChar.self) { d in
+                    LZ4_compress_default(s.baseAddress, d.baseAddress, Int32(raw.count), Int32(bound))
+                }
+            }
+        }
+        // Incompressible chunks are stored as they are.
+        if n <= 0 || Int(n) >= raw.count { return Array(raw) }
+        return Array(out[0..<Int(n)])
+    }
+
+    static func crc(_ b: [UInt8]) -> UInt32 { b.withUnsafeBytes { crc($0) } }
+
+    static func crc(_ b: UnsafeRawBufferPointer) -> UInt32 {
+        var c: UInt = crc32(0, nil, 0)
+        var at = 0
+        while at < b.count {
+            let n = min(b.count - at, 1 << 30)
+            c = crc32(c, b.baseAddress!.advanced(by: at).assumingMemoryBound(to: Bytef.self), uInt(n))
+            at += n
+        }
+        return UInt32(truncatingIfNeeded: c)
+    }
+}
+
+/// A snapshot that cannot be read or written: the file, the byte offset where the problem was
+/// found (when there is one) and what it is.
+public struct SnapshotError: Error, CustomStringConvertible, Sendable {
+    public var path: String
+    public var offset: Int?
+    public var reason: String
+    public var description: String { "\(path)" + (offset.map { " (byte \($0))" } ?? "") + ": \(reason)" }
+}
+
+/// Lets a parallel loop write to distinct elements of a buffer.
+struct UnsafeMutableSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ v: T) { value = v }
+}
+
+/// The first error (by index) reported by a parallel loop.
+final class LockedErrors: @unchecked Sendable {
+    let lock = NSLock()
+    var errors: [(Int, Error)] = []
+    func add(_ i: Int, _ e: Error) { lock.lock(); errors.append((i, e)); lock.unlock() }
+    var first: Error? { lock.lock(); defer { lock.unlock() }; return errors.min { $0.0 < $1.0 }?.1 }
+}

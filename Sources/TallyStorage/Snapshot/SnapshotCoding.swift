@@ -1,0 +1,317 @@
+/// Field-by-field encoding of the store's parts for snapshots: little-endian integers, strings
+/// as a length and UTF-8, arrays of plain values as a count and their raw bytes (the machine's
+/// layout: snapshots are read on the architecture that wrote them, little-endian 64-bit).
+struct SnapshotEncoder {
+    var bytes: [UInt8] = []
+
+    mutating func u8(_ v: UInt8) { bytes.append(v) }
+    mutating func bool(_ v: Bool) { bytes.append(v ? 1 : 0) }
+    mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    mutating func int(_ v: Int) { u64(UInt64(bitPattern: Int64(v))) }
+    mutating func i32(_ v: Int32) { u32(UInt32(bitPattern: v)) }
+    mutating func uuid(_ u: UUID128) { u64(u.high); u64(u.low) }
+    mutating func day(_ d: Day) { i32(d.raw) }
+
+    mutating func string(_ s: String) {
+        var s = s
+        s.withUTF8 { u in
+            int(u.count)
+            bytes.append(contentsOf: u)
+        }
+    }
+
+    mutating func optString(_ s: String?) {
+        bool(s != nil)
+        if let s { string(s) }
+    }
+
+    mutating func optI32(_ v: Int32?) {
+        bool(v != nil)
+        if let v { i32(v) }
+    }
+
+    mutating func pod<T: BitwiseCopyable>(_ a: UnsafeBufferPointer<T>) {
+        int(a.count)
+        bytes.append(contentsOf: UnsafeRawBufferPointer(a))
+    }
+
+    mutating func pod<T: BitwiseCopyable>(_ a: [T]) { a.withUnsafeBufferPointer { pod($0) } }
+}
+
+/// Why a snapshot's section could not be decoded (after its checksum matched: a bug or a file
+/// written by another build).
+struct SnapshotDecodingError: Error {
+    var reason: String
+}
+
+struct SnapshotDecoder {
+    let bytes: UnsafeRawBufferPointer
+    var at = 0
+
+    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    mutating func take(_ n: Int) throws(SnapshotDecodingError) -> UnsafeRawBufferPointer {
+        guard n >= 0, n <= bytes.count - at else {
+            throw SnapshotDecodingError(reason: "a field of \(n) bytes runs past the end of its section at byte \(at)")
+        }
+        defer { at += n }
+        return UnsafeRawBufferPointer(rebasing: bytes[at..<(at + n)])
+    }
+
+    mutating func u8() throws(SnapshotDecodingError) -> UInt8 { try take(1)[0] }
+    mutating func bool() throws(SnapshotDecodingError) -> Bool { try u8() != 0 }
+    mutating func u32() throws(SnapshotDecodingError) -> UInt32 { UInt32(littleEndian: try take(4).loadUnaligned(as: UInt32.self)) }
+    mutating func u64() throws(SnapshotDecodingError) -> UInt64 { UInt64(littleEndian: try take(8).loadUnaligned(as: UInt64.self)) }
+    mutating func int() throws(SnapshotDecodingError) -> Int { Int(Int64(bitPattern: try u64())) }
+    mutating func i32() throws(SnapshotDecodingError) -> Int32 { Int32(bitPattern: try u32()) }
+    mutating func uuid() throws(SnapshotDecodingError) -> UUID128 { UUID128(high: try u64(), low: try u64()) }
+    mutating func day() throws(SnapshotDecodingError) -> Day { Day(raw: try i32()) }
+
+    mutating func count() throws(SnapshotDecodingError) -> Int {
+        let n = try int()
+        guard n >= 0, n <= bytes.count - at else { throw SnapshotDecodingError(reason: "a count of \(n) at byte \(at - 8) is more than the section holds") }
+        return n
+    }
+
+    mutating func string() throws(SnapshotDecodingError) -> String {
+        let raw = try take(try count())
+        guard let s = String(validating: raw, as: UTF8.self) else { throw SnapshotDecodingError(reason: "invalid UTF-8 at byte \(at)") }
+        return s
+    }
+
+    mutating func optString() throws(SnapshotDecodingError) -> String? { try bool() ? try string() : nil }
+    mutating func optI32() throws(SnapshotDecodingError) -> Int32? { try bool() ? try i32() : nil }
+
+    mutating func pod<T: BitwiseCopyable>(_: T.Type) throws(SnapshotDecodingError) -> [T] {
+        let n = try int()
+        let size = MemoryLayout<T>.stride
+        guard n >= 0, n <= (bytes.count - at) / max(1, size) else {
+            throw SnapshotDecodingError(reason: "an array of \(n) values at byte \(at - 8) is more than the section holds")
+        }
+        let raw = try take(n * size)
+        return [T](unsafeUninitializedCapacity: n) { buffer, initialized in
+            UnsafeMutableRawBufferPointer(buffer).copyMemory(from: raw)
+            initialized = n
+        }
+    }
+
+    func end() throws(SnapshotDecodingError) {
+        guard at == bytes.count else { throw SnapshotDecodingError(reason: "\(bytes.count - at) bytes left after the section's fields") }
+    }
+}
+
+// MARK: - The store's parts
+
+extension Catalog {
+    func encode(_ e: inout SnapshotEncoder) {
+        e.int(categories.count)
+        for c in categories { e.uuid(c.id); e.string(c.name); e.bool(c.isAI) }
+        e.int(vendors.count)
+        for v in vendors { e.uuid(v.id); e.string(v.name) }
+        e.int(applications.count)
+        for a in applications {
+            e.uuid(a.id); e.string(a.canonicalName); e.optString(a.logo); e.string(a.type)
+            e.optI32(a.category); e.optI32(a.vendor)
+        }
+    }
+
+    static func decode(_ d: inout SnapshotDecoder) throws(SnapshotDecodingError) -> Catalog {
+        var categories: [CategoryInfo] = [], vendors: [VendorInfo] = [], apps: [CatalogAppInfo] = []
+        for _ in 0..<(try d.count()) { categories.append(CategoryInfo(id: try d.uuid(), name: try d.string(), isAI: try d.bool())) }
+        for _ in 0..<(try d.count()) { vendors.append(VendorInfo(id: try d.uuid(), name: try d.string())) }
+        for _ in 0..<(try d.count()) {
+            apps.append(CatalogAppInfo(id: try d.uuid(), canonicalName: try d.string(), logo: try d.optString(), type: try d.string(),
+                                       category: try d.optI32(), vendor: try d.optI32()))
+        }
+        return Catalog(categories: categories, vendors: vendors, applications: apps)
+    }
+}
+
+extension BitmapArena {
+    func encode(_ e: inout SnapshotEncoder) {
+        e.int(domain)
+        e.pod(UnsafeBufferPointer(headers))
+        e.pod(UnsafeBufferPointer(pool16))
+        e.pod(UnsafeBufferPointer(pool64))
+    }
+
+    static func decode(_ d: inout SnapshotDecoder) throws(SnapshotDecodingError) -> BitmapArena {
+        let domain = try d.int()
+        let headers = try d.pod(ContainerHeader.self)
+        let pool16 = try d.pod(UInt16.self), pool64 = try d.pod(UInt64.self)
+        // Every container must stay inside its pool and the domain: a query never reads or
+        // writes outside the arena or its scratch sets. (Checked on the container's bounds: its
+        // last value, its last run.)
+        let wordCount = max(1, (domain + 63) >> 6)
+        let kindOffset = MemoryLayout<ContainerHeader>.offset(of: \ContainerHeader.kind)!
+        for i in headers.indices {
+            let kind = withUnsafeBytes(of: headers[i]) { $0[kindOffset] }
+            let h = headers[i]
+            let base = Int(h.key) << 16, off = Int(h.offset)
+            guard base < max(domain, 1) else { throw SnapshotDecodingError(reason: "a container lies outside the user domain") }
+            var ok: Bool
+            switch kind {
+            case ContainerKind.array.rawValue:
+                ok = h.cardinality > 0 && off + Int(h.cardinality) <= pool16.count
+                    && base + Int(pool16[off + Int(h.cardinality) - 1]) < domain
+            case ContainerKind.bitset.rawValue:
+                ok = off + min(1024, wordCount - (Int(h.key) << 10)) <= pool64.count
+            case ContainerKind.run.rawValue:
+                ok = off < pool16.count && Int(pool16[off]) > 0 && off + 1 + 2 * Int(pool16[off]) <= pool16.count
+                if ok {
+                    let r = Int(pool16[off]) - 1
+                    ok = base + Int(pool16[off + 1 + 2 * r]) + Int(pool16[off + 2 + 2 * r]) < domain
+                }
+            default:
+                throw SnapshotDecodingError(reason: "unknown container kind \(kind)")
+            }
+            guard ok else { throw SnapshotDecodingError(reason: "a container points outside its pool or domain") }
+        }
+        return BitmapArena(domain: domain, headers: headers, pool16: pool16, pool64: pool64)
+    }
+}
+
+extension PairIndex {
+    func encode(_ e: inout SnapshotEncoder) {
+        e.pod(UnsafeBufferPointer(userStart))
+        e.pod(UnsafeBufferPointer(pairApp))
+        e.pod(UnsafeBufferPointer(pairInfo))
+        e.pod(UnsafeBufferPointer(words))
+        e.pod(UnsafeBufferPointer(days))
+        e.int(wordsPerPair)
+    }
+
+    static func decode(_ d: inout SnapshotDecoder) throws(SnapshotDecodingError) -> PairIndex {
+        PairIndex(userStart: try d.pod(UInt32.self), pairApp: try d.pod(UInt32.self), pairInfo: try d.pod(UInt64.self),
+                  words: try d.pod(UInt64.self), days: try d.pod(UInt16.self), wordsPerPair: try d.int())
+    }
+}
+
+extension UsageIndex {
+    func encode(_ e: inout SnapshotEncoder) {
+        e.day(firstDay); e.int(dayCount); e.int(rowCount); e.int(appCount)
+        e.int(categoryClasses.count)
+        for c in categoryClasses { e.optI32(c) }
+        e.pod(levelSizes)
+        e.int(levels.count)
+        for (k, arena) in levels.enumerated() {
+            arena.encode(&e)
+            e.pod(UnsafeBufferPointer(start: levelStarts[k], count: levelStartCounts[k]))
+        }
+        e.pod(levelBlockCounts)
+        e.bool(levelDepartmentMasks != nil)
+        if let masks = levelDepartmentMasks { for m in masks { e.pod(m) } }
+        e.pod(dayCardPrefix)
+        e.pod(firstSeenOffset)
+        pairs.encode(&e)
+        e.int(segments.count)
+        for s in segments {
+            e.day(s.month); e.int(s.rowCount); e.int(s.encodedByteCount); e.bool(s.isCompressed); e.pod(s.bytes)
+        }
+    }
+
+    static func decode(_ d: inout SnapshotDecoder) throws(SnapshotDecodingError) -> UsageIndex {
+        let firstDay = try d.day(), dayCount = try d.int(), rowCount = try d.int(), appCount = try d.int()
+        var categoryClasses: [Int32?] = []
+        for _ in 0..<(try d.count()) { categoryClasses.append(try d.optI32()) }
+        let levelSizes = try d.pod(Int.self)
+        var levels: [BitmapArena] = [], starts: [[UInt32]] = []
+        for _ in 0..<(try d.count()) {
+            levels.append(try BitmapArena.decode(&d))
+            starts.append(try d.pod(UInt32.self))
+        }
+        let blockCounts = try d.pod(Int.self)
+        var masks: [[UInt64]]?
+        if try d.bool() {
+            var m: [[UInt64]] = []
+            for _ in levels { m.append(try d.pod(UInt64.self)) }
+            masks = m
+        }
+        let prefix = try d.pod(UInt32.self), firstSeen = try d.pod(Int32.self)
+        let pairs = try PairIndex.decode(&d)
+        var segments: [Segment] = []
+        for _ in 0..<(try d.count()) {
+            segments.append(Segment(month: try d.day(), rowCount: try d.int(), encodedByteCount: try d.int(),
+                                    isCompressed: try d.bool(), bytes: try d.pod(UInt8.self)))
+        }
+        let entities = appCount + AppClass.allCases.count + categoryClasses.count
+        guard levels.count == levelSizes.count, blockCounts.count == levels.count,
+              zip(starts, blockCounts).allSatisfy({ $0.count == entities * $1 + 1 }),
+              zip(starts, levels).allSatisfy({ s, arena in s.allSatisfy { Int($0) <= arena.headers.count } }),
+              prefix.count == entities * (dayCount + 1), firstSeen.count == appCount else {
+            throw SnapshotDecodingError(reason: "the usage index's parts do not agree in size")
+        }
+        return UsageIndex(firstDay: firstDay, dayCount: dayCount, rowCount: rowCount, appCount: appCount,
+                          categoryClasses: categoryClasses, levelSizes: levelSizes, levels: levels, levelStarts: starts,
+                          levelDepartmentMasks: masks, levelBlockCounts: blockCounts, dayCardPrefix: prefix,
+                          firstSeenOffset: firstSeen, pairs: pairs, segments: segments)
+    }
+}
+
+extension ClientStore {
+    func encode(_ e: inout SnapshotEncoder) {
+        e.uuid(info.id); e.string(info.name); e.string(info.timezone)
+        e.bool(info.licensedSeats != nil); e.int(info.licensedSeats ?? 0)
+        e.int(users.count)
+        for u in users {
+            e.uuid(u.id); e.string(u.email); e.optString(u.displayName); e.bool(u.isActive); e.optString(u.role); e.optString(u.createdAt)
+        }
+        e.int(apps.count)
+        for a in apps {
+            e.uuid(a.id); e.i32(a.catalogIndex); e.bool(a.isApproved); e.bool(a.isFavorite)
+            e.optI32(a.category); e.optI32(a.vendor); e.bool(a.isAI)
+        }
+        e.int(departments.count)
+        for d in departments { e.uuid(d.id); e.string(d.name); e.optString(d.description) }
+        e.pod(userDepartmentStart)
+        e.pod(userDepartments)
+        e.bool(userDepartmentMasks != nil)
+        if let m = userDepartmentMasks { e.pod(m) }
+        e.pod(members)
+        membersArena.encode(&e)
+        e.bool(usage != nil)
+        usage?.encode(&e)
+    }
+
+    static func decode(_ d: inout SnapshotDecoder) throws(SnapshotDecodingError) -> ClientStore {
+        let id = try d.uuid(), name = try d.string(), timezone = try d.string()
+        let hasSeats = try d.bool(), seats = try d.int()
+        let info = ClientInfo(id: id, name: name, timezone: timezone, licensedSeats: hasSeats ? seats : nil)
+        var users: [UserInfo] = [], apps: [AppInfo] = [], departments: [DepartmentInfo] = []
+        for _ in 0..<(try d.count()) {
+            users.append(UserInfo(id: try d.uuid(), email: try d.string(), displayName: try d.optString(), isActive: try d.bool(),
+                                  role: try d.optString(), createdAt: try d.optString()))
+        }
+        for _ in 0..<(try d.count()) {
+            apps.append(AppInfo(id: try d.uuid(), catalogIndex: try d.i32(), isApproved: try d.bool(), isFavorite: try d.bool(),
+                                category: try d.optI32(), vendor: try d.optI32(), isAI: try d.bool()))
+        }
+        for _ in 0..<(try d.count()) {
+            departments.append(DepartmentInfo(id: try d.uuid(), name: try d.string(), description: try d.optString()))
+        }
+        let start = try d.pod(UInt32.self), list = try d.pod(UInt32.self)
+        let masks = try d.bool() ? try d.pod(UInt64.self) : nil
+        let members = try d.pod(BitmapRef.self)
+        let arena = try BitmapArena.decode(&d)
+        let usage = try d.bool() ? try UsageIndex.decode(&d) : nil
+        guard start.count == users.count + 1, members.count == departments.count,
+              masks.map({ $0.count == users.count }) ?? true,
+              usage.map({ $0.appCount == apps.count && $0.pairs.userStart.count == users.count + 1 }) ?? true else {
+            throw SnapshotDecodingError(reason: "client \(id): its parts do not agree in size")
+        }
+        func index(_ ids: [UUID128]) -> [UUID128: UInt32] {
+            var d = [UUID128: UInt32](minimumCapacity: ids.count)
+            for (i, id) in ids.enumerated() { d[id] = UInt32(i) }
+            return d
+        }
+        return ClientStore(info: info, users: users, userIndex: index(users.map(\.id)), apps: apps, appIndex: index(apps.map(\.id)),
+                           departments: departments, departmentIndex: index(departments.map(\.id)),
+                           userDepartmentStart: start, userDepartments: list, userDepartmentMasks: masks,
+                           members: members, membersArena: arena, usage: usage)
+    }
+}
+
+extension ContainerKind: BitwiseCopyable {}
+extension ContainerHeader: BitwiseCopyable {}
+extension BitmapRef: BitwiseCopyable {}
