@@ -203,14 +203,17 @@ paths["/v2/admin/reload"] = {"post": {
                "may read every client. Answers once the new data is served.",
     "requestBody": {"required": False, "content": {"application/json": {"schema": {
         "type": "object", "additionalProperties": False,
+        "maxProperties": 1,
         "properties": {"dump": {"type": "string", "minLength": 1,
-                                "description": "Dump folder to load; default: the one the server started with."}}}}}},
+                                "description": "Dump folder to load; default: what the server started with."},
+                       "snapshot": {"type": "string", "minLength": 1,
+                                    "description": "Native snapshot file to load (tally snapshot save)."}}}}}},
     "responses": {
         "200": {"description": "The new data is served.", "content": {"application/json": {"schema": obj({
             "status": {"type": "string", "enum": ["reloaded"]}, "source": {"type": "string"},
             "clients": {"type": "integer", "minimum": 0}, "usage_rows": {"type": "integer", "minimum": 0},
             "seconds": {"type": "number", "minimum": 0}})}}},
-        "400": error_response("The body is not {} or {\"dump\": \"<folder>\"}."),
+        "400": error_response("The body is not {}, {\"dump\": \"<folder>\"} or {\"snapshot\": \"<file>\"}."),
         "401": ERRORS["401"],
         "403": error_response("The token may not read every client."),
         "404": error_response("The server was started without a source to reload from."),

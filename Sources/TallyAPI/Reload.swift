@@ -3,10 +3,16 @@ import Synchronization
 import TallyQuery
 import TallyStorage
 
-/// Loads a new store for a reload: `source` is what the caller asked for (a dump location), or
-/// `nil` for the one the server was started with. Returns the store and a description of what
-/// was loaded; throws (with a message naming file, line and column) when the load fails.
-public typealias StoreLoader = @Sendable (_ source: String?) throws -> (store: Store, source: String)
+/// Where a reload takes its data from.
+public enum ReloadSource: Sendable, Equatable {
+    case dump(String)
+    case snapshot(String)
+}
+
+/// Loads a new store for a reload: `source` is what the caller asked for, or `nil` for the one
+/// the server was started with. Returns the store and a description of what was loaded; throws
+/// (with a message naming file, line and column, or the snapshot's byte) when the load fails.
+public typealias StoreLoader = @Sendable (_ source: ReloadSource?) throws -> (store: Store, source: String)
 
 /// Zero-downtime reloads (SPEC §6): a new store is loaded beside the one being served and
 /// swapped in at once; requests in flight keep the store they started with; a failed load
@@ -29,7 +35,7 @@ public final class Reloader: Sendable {
     }
 
     /// Loads and swaps; throws 409 while another reload runs, 422 when the load fails.
-    public func reload(source: String?) throws(APIError) -> Outcome {
+    public func reload(source: ReloadSource?) throws(APIError) -> Outcome {
         let started = running.withLock { busy -> Bool in
             if busy { return false }
             busy = true
@@ -54,8 +60,8 @@ public final class Reloader: Sendable {
 }
 
 extension API {
-    /// `POST /v2/admin/reload`, body empty or `{"dump": "<location>"}`: a token that may read
-    /// every client; answers once the new data is served.
+    /// `POST /v2/admin/reload`, body empty, `{"dump": "<folder>"}` or `{"snapshot": "<file>"}`:
+    /// a token that may read every client; answers once the new data is served.
     func reload(_ r: APIRequest) throws(APIError) -> APIResponse {
         guard r.method == "POST" else { throw APIError(status: 405, code: "method_not_allowed", message: "only POST is allowed here") }
         guard let token = tokens.authenticate(r.authorization) else { throw .unauthorized }
@@ -65,17 +71,18 @@ extension API {
         guard let reloader else {
             throw APIError(status: 404, code: "not_found", message: "this server was started without a source to reload from")
         }
-        var source: String?
+        var source: ReloadSource?
         if !r.body.isEmpty {
             guard let json = try? JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any] else {
-                throw .invalid("body", "the body must be a JSON object: {} or {\"dump\": \"<folder>\"}")
+                throw .invalid("body", "the body must be a JSON object: {}, {\"dump\": \"<folder>\"} or {\"snapshot\": \"<file>\"}")
             }
-            for key in json.keys where key != "dump" {
-                throw .invalid(key, "\(key) is not a reload option (dump)")
+            for key in json.keys where key != "dump" && key != "snapshot" {
+                throw .invalid(key, "\(key) is not a reload option (dump, snapshot)")
             }
-            if let d = json["dump"] {
-                guard let s = d as? String, !s.isEmpty else { throw .invalid("dump", "dump must be a non-empty string") }
-                source = s
+            guard json.count <= 1 else { throw .invalid("snapshot", "give dump or snapshot, not both") }
+            for (key, value) in json {
+                guard let s = value as? String, !s.isEmpty else { throw .invalid(key, "\(key) must be a non-empty string") }
+                source = key == "dump" ? .dump(s) : .snapshot(s)
             }
         }
         let outcome = try reloader.reload(source: source)

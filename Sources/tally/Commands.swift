@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TallyGenerate
 import TallyIngest
 import TallyQuery
 import TallyStorage
@@ -8,7 +9,7 @@ struct Load: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Load a dump and print clients, users, apps, rows, load time, rows/s and resident bytes per row.")
 
-    @Argument(help: "Dump folder (default: the bundled sample in data/sample).")
+    @Argument(help: "Dump folder or snapshot file (default: the bundled sample in data/sample).")
     var dump: String?
 
     @Flag(help: "Skip bad rows and report them by reason instead of refusing the dump.")
@@ -19,11 +20,76 @@ struct Load: ParsableCommand {
 
     func run() throws {
         let path = dump ?? defaultDumpPath()
+        if Snapshot.looksLikeSnapshot(path: path) { return try loadSnapshot(path) }
         do {
             for _ in 1..<max(repetitions, 1) { _ = try loadDump(path, lenient: lenient) }
             printSummary(try loadDump(path, lenient: lenient), path: path)
         } catch let e as LoadError {
             throw ValidationError("load failed: \(e)")
+        }
+    }
+}
+
+extension Load {
+    /// Reads a snapshot `repetitions` times and prints the last read's rate.
+    func loadSnapshot(_ path: String) throws {
+        let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        var store: Store?
+        var seconds = 0.0
+        var delta = 0
+        for _ in 0..<max(repetitions, 1) {
+            store = nil
+            _ = malloc_trim(0)
+            let before = residentBytes()
+            let clock = ContinuousClock(), start = clock.now
+            do { store = try Snapshot.read(path: path) } catch { throw ValidationError("\(error)") }
+            let d = clock.now - start
+            seconds = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+            _ = malloc_trim(0)
+            delta = residentBytes() - before
+        }
+        let s = store!, rows = s.usageRowCount
+        print("snapshot    \(path) (\(bytes) bytes)")
+        print("clients     \(s.clients.count)")
+        print("usage rows  \(rows)")
+        print("load time   \(String(format: "%.3f", seconds)) s")
+        print("rate        \(String(format: "%.1f", Double(rows) / seconds / 1e6)) M usage rows/s, "
+              + "\(String(format: "%.0f", Double(bytes) / seconds / 1e6)) MB/s of snapshot")
+        print("resident    \(String(format: "%.2f", Double(delta) / Double(max(rows, 1)))) bytes/row (RSS growth), "
+              + "\(String(format: "%.2f", Double(s.byteCount) / Double(max(rows, 1)))) bytes/row (store accounting)")
+    }
+}
+
+/// `tally snapshot save`: a native snapshot from a dump (or a generated client).
+struct SnapshotCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "snapshot", abstract: "Native snapshots (SPEC §6).", subcommands: [Save.self])
+
+    struct Save: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Load a dump (or a snapshot) and write it as a native snapshot; prints rows/s and MB/s of the write.")
+        @Option(help: "Dump folder or snapshot to read (default: the bundled sample).") var dump: String?
+        @Option(help: "Generate a client in process instead: USERSxAPPSxDAYS.") var synthetic: String?
+        @Option(help: "Snapshot file to write (replaced atomically).") var out: String
+        @Flag(help: "Skip bad dump rows instead of refusing the dump.") var lenient = false
+
+        func run() throws {
+            let store: Store
+            if let text = synthetic {
+                let n = text.split(separator: "x").compactMap { Int($0) }
+                guard n.count == 3 else { throw ValidationError("--synthetic takes USERSxAPPSxDAYS") }
+                let (catalog, builder) = SyntheticClient.make(SyntheticShape(users: n[0], apps: n[1], days: n[2]))
+                store = Store(catalog: catalog, clients: [builder.build()])
+            } else {
+                do { store = try loadSource(dump ?? defaultDumpPath(), lenient: lenient) } catch { throw ValidationError("\(error)") }
+            }
+            let clock = ContinuousClock(), start = clock.now
+            let r = try Snapshot.write(store, to: out)
+            let d = clock.now - start
+            let secs = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+            print("wrote \(out): \(r.bytes) bytes (\(r.rawBytes) before LZ4), \(r.sections - 1) clients, \(r.usageRows) usage rows "
+                  + "in \(String(format: "%.3f", secs)) s = \(String(format: "%.1f", Double(r.usageRows) / secs / 1e6)) M rows/s, "
+                  + "\(String(format: "%.0f", Double(r.bytes) / secs / 1e6)) MB/s")
         }
     }
 }

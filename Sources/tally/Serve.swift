@@ -17,6 +17,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Port of the binary protocol listener (0: any free port).") var binaryPort = 8081
     @Flag(help: "Do not start the binary protocol listener.") var noBinary = false
     @Option(help: "Dump folder to serve (default: the bundled sample in data/sample).") var dump: String?
+    @Option(help: "Native snapshot file to serve (tally snapshot save) instead of a dump.") var snapshot: String?
     @Option(help: "Tokens file (JSON: name, sha256, clients). Required unless the address is loopback.")
     var tokens: String?
     @Option(help: "Event-loop threads, and as many query threads (default: the number of cores).")
@@ -31,6 +32,9 @@ struct Serve: ParsableCommand {
             throw ValidationError("--tokens is required to listen on \(host): the demo token is accepted on loopback only")
         }
         if threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if [dump != nil, snapshot != nil, synthetic != nil].filter({ $0 }).count > 1 {
+            throw ValidationError("give one of --dump, --snapshot and --synthetic")
+        }
     }
 
     static func isLoopback(_ host: String) -> Bool {
@@ -54,6 +58,7 @@ struct Serve: ParsableCommand {
             return SyntheticShape(users: n[0], apps: n[1], days: n[2])
         }
         // Where data comes from, for the first load and for every reload (SIGHUP, POST /v2/admin/reload).
+        let startSnapshot = snapshot
         let loader: StoreLoader = { source in
             if let shape, source == nil {
                 let (catalog, builder) = SyntheticClient.make(shape)
@@ -62,9 +67,15 @@ struct Serve: ParsableCommand {
                     + "\(client.usage?.rowCount ?? 0) usage rows, \(client.usage.map { "\($0.firstDay)…\($0.newestDay)" } ?? "")")
                 return (Store(catalog: catalog, clients: [client]), "synthetic \(shape.users)x\(shape.apps)x\(shape.days)")
             }
-            let location = source ?? path
-            let loaded = try loadDump(location, lenient: lenient)
-            return (loaded.store, location)
+            switch source {
+            case .snapshot(let file)?:
+                return (try Snapshot.read(path: file), file)
+            case .dump(let folder)?:
+                return (try loadDump(folder, lenient: lenient).store, folder)
+            case nil:
+                if let file = startSnapshot { return (try Snapshot.read(path: file), file) }
+                return (try loadDump(path, lenient: lenient).store, path)
+            }
         }
         let reloader = Reloader(holder: holder, loader: loader)
         let api = API(holder: holder, tokens: tokenStore, reloader: reloader)

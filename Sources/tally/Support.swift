@@ -32,6 +32,12 @@ func loadDump(_ path: String, lenient: Bool) throws -> LoadedDump {
     return LoadedDump(store: store, report: report, residentDelta: residentBytes() - before)
 }
 
+/// A snapshot file or a dump folder, told apart by the file's first bytes.
+func loadSource(_ path: String, lenient: Bool) throws -> Store {
+    if Snapshot.looksLikeSnapshot(path: path) { return try Snapshot.read(path: path) }
+    return try loadDump(path, lenient: lenient).store
+}
+
 func printSummary(_ d: LoadedDump, path: String) {
     let r = d.report
     let rows = d.store.usageRowCount

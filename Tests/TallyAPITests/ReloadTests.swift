@@ -31,7 +31,13 @@ import TallyTestSupport
 
     static func server(_ folder: String, _ dump: RandomDump) throws -> Server {
         let holder = StoreHolder(try DumpLoader.load(folder: folder).0)
-        let reloader = Reloader(holder: holder) { source in (try DumpLoader.load(folder: source ?? folder).0, source ?? folder) }
+        let reloader = Reloader(holder: holder) { source in
+            switch source {
+            case .snapshot(let file)?: return (try Snapshot.read(path: file), file)
+            case .dump(let f)?: return (try DumpLoader.load(folder: f).0, f)
+            case nil: return (try DumpLoader.load(folder: folder).0, folder)
+            }
+        }
         let tokens = TokenStore(entries: [
             TokenEntry(name: "all", digest: TokenStore.sha256(all), clients: nil),
             TokenEntry(name: "scoped", digest: TokenStore.sha256(scoped), clients: [dump.clients[0].id]),
@@ -107,6 +113,21 @@ import TallyTestSupport
         #expect(try HTTPTestClient(port: server.port).request("GET", "/readyz").body == ready.body, "the old data still served")
         let missing = try Self.post(server.port, "{\"dump\": \"/nonexistent/tally\"}")
         #expect(missing.status == 422)
+        // A snapshot: written from the new dump, refused when damaged, served when whole.
+        let snapshot = new + ".tsnap"
+        defer { try? FileManager.default.removeItem(atPath: snapshot) }
+        try Snapshot.write(try DumpLoader.load(folder: new).0, to: snapshot)
+        var bytes = Array(FileManager.default.contents(atPath: snapshot)!)
+        bytes[bytes.count / 2] ^= 0x40
+        try Data(bytes).write(to: URL(fileURLWithPath: snapshot + ".bad"))
+        defer { try? FileManager.default.removeItem(atPath: snapshot + ".bad") }
+        let damaged = try Self.post(server.port, "{\"snapshot\": \"\(snapshot).bad\"}")
+        #expect(damaged.status == 422 && ((damaged.object["error"] as? [String: Any])?["message"] as? String ?? "").contains("damaged"))
+        #expect(try HTTPTestClient(port: server.port).request("GET", "/readyz").body == ready.body)
+        let fromSnapshot = try Self.post(server.port, "{\"snapshot\": \"\(snapshot)\"}")
+        #expect(fromSnapshot.status == 200)
+        let newRows = try DumpLoader.load(folder: new).0.usageRowCount
+        #expect(fromSnapshot.object["usage_rows"] as? Int == newRows)
         // Without a body: the source the server started with.
         #expect(try Self.post(server.port, "").status == 200)
     }
@@ -122,7 +143,7 @@ import TallyTestSupport
         #expect(try Self.post(p, "", token: Self.scoped).status == 403)
         let get = try HTTPTestClient(port: p).request("GET", "/v2/admin/reload", token: Self.all)
         #expect(get.status == 405 && get.header("Allow") == "POST")
-        for body in ["[1]", "{\"dump\": 3}", "{\"dump\": \"\"}", "{\"snapshot\": \"x\"}", "not json"] {
+        for body in ["[1]", "{\"dump\": 3}", "{\"dump\": \"\"}", "{\"other\": \"x\"}", "{\"dump\": \"a\", \"snapshot\": \"b\"}", "not json"] {
             let r = try Self.post(p, body)
             #expect(r.status == 400, "\(body): \(r.text)")
         }
