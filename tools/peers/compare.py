@@ -273,6 +273,11 @@ def main():
     except KeyboardInterrupt as e:
         log(f"!! interrupted ({e}); stopping everything")
         results["interrupted"] = True
+    except Exception as e:   # report what was measured so far, then fail
+        import traceback
+        log(traceback.format_exc())
+        results["error"] = f"{type(e).__name__}: {e}"
+        log(f"!! stopped by an error: {results['error']}")
     finally:
         for e in engines:
             try:
@@ -299,6 +304,9 @@ def main():
         import charts
         for p in charts.make(results, args.charts):
             print(f"chart: {p}")
+    if results.get("error"):
+        print(f"\nERROR: {results['error']}")
+        return 2
     return 1 if results["disagreements"] else 0
 
 

@@ -47,8 +47,13 @@ class Server:
     def __init__(self, binary: str, dump: str, workdir: str, threads: int = 2, ready_timeout=600):
         self.port = free_port()
         self.logf = open(os.path.join(workdir, "tally-serve.log"), "w")
-        self.proc = subprocess.Popen([binary, "serve", "--dump", dump, "--host", "127.0.0.1",
-                                      "--port", str(self.port), "--threads", str(threads)],
+        cmd = [binary, "serve", "--dump", dump, "--host", "127.0.0.1", "--port", str(self.port),
+               "--threads", str(threads)]
+        helptext = subprocess.run([binary, "help", "serve"], capture_output=True, text=True).stdout
+        if "--binary-port" in helptext:   # newer binaries also open the binary protocol, on 8081 by default
+            cmd += ["--binary-port", "0"]
+        self.cmd = cmd
+        self.proc = subprocess.Popen(cmd,
                                      stdout=self.logf, stderr=subprocess.STDOUT)
         deadline = time.time() + ready_timeout
         t0 = time.perf_counter()
@@ -72,6 +77,17 @@ class Server:
         self.ready_s = time.perf_counter() - t0
         self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
 
+    def died(self) -> str | None:
+        """Why the server is gone, if it is: its exit status and the end of its log."""
+        if self.proc is None or self.proc.poll() is None:
+            return None
+        rc = self.proc.returncode
+        self.logf.flush()
+        with open(self.logf.name, errors="replace") as f:
+            tail = f.read()[-2000:]
+        how = f"killed by signal {-rc}" if rc < 0 else f"exited with status {rc}"
+        return f"tally serve {how}; its log ends:\n{tail}"
+
     def get(self, path: str, params: dict):
         url = path + "?" + urllib.parse.urlencode(params)
         for attempt in (0, 1):
@@ -80,7 +96,10 @@ class Server:
                 r = self.conn.getresponse()
                 body = r.read()
                 break
-            except (http.client.HTTPException, OSError):
+            except (http.client.HTTPException, OSError) as e:
+                why = self.died()
+                if why:
+                    raise RuntimeError(f"GET {url}: {e}; {why}") from None
                 if attempt:
                     raise
                 self.conn.close()
