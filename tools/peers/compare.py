@@ -259,11 +259,11 @@ def main():
                     rec["ms"][e.name] = med * 1000
                     rec["samples_ms"][e.name] = [round(s * 1000, 3) for s in samples]
             if not check_only:
-                med, samples = timed(lambda: server.answer(case), args.runs, args.budget)
+                med, samples = timed(lambda: server.fetch(case), args.runs, args.budget)
                 rec["ms"]["tally"] = med * 1000
                 rec["samples_ms"]["tally"] = [round(s * 1000, 3) for s in samples]
                 if case.endpoint in spec.LISTS:
-                    med, _ = timed(lambda: server.answer(case, page_size=50, first_page_only=True), args.runs,
+                    med, _ = timed(lambda: server.fetch(case, page_size=50, first_page_only=True), args.runs,
                                    args.budget)
                     rec["ms"]["tally_page1"] = med * 1000
             results["cases"].append(rec)
@@ -344,8 +344,8 @@ def print_report(r, names):
     if not cases:
         return
     timing = any(c["ms"] for c in cases)
-    print("\nlatency, warm median ms (tally = HTTP, full list over all pages of 200; p1 = first page of 50);"
-          " ×N = peer ms / tally ms")
+    print("\nlatency, warm median ms (tally = HTTP on one keep-alive connection, full list over all pages of 200;"
+          " p1 = its first page of 50); ×N = peer ms / tally ms")
     hdr = f"{'query':<36} {'rows':>6} {'tally':>8} {'p1':>7}" + "".join(f" {n:>16}" for n in names) + "  answers"
     print(hdr)
     print("-" * len(hdr))
