@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOExtras
 import NIOHTTP1
@@ -22,7 +23,10 @@ public final class Server: Sendable {
     public let api: API
     public let group: MultiThreadedEventLoopGroup
     public let pool: NIOThreadPool
-    let listeners: [(channel: Channel, quiesce: ServerQuiescingHelper)]
+    let channels: [Channel]
+    /// The listeners' quiescing helpers. Dropped before the loops stop: a helper fails a promise
+    /// on its loop when it goes away, which must not happen after the loop is gone.
+    let quiescers: NIOLockedValueBox<[ServerQuiescingHelper]>
     let stopped: EventLoopPromise<Void>
 
     /// Binds and starts accepting: HTTP on `port`, the binary protocol on `binaryPort` (`nil`:
@@ -76,32 +80,34 @@ public final class Server: Sendable {
             }
         } catch {
             for l in listeners { try? l.channel.close().wait() }
+            listeners.removeAll()
             stopped.succeed()
             try? group.syncShutdownGracefully()
             try? pool.syncShutdownGracefully()
             throw error
         }
-        self.listeners = listeners
+        channels = listeners.map(\.channel)
+        quiescers = NIOLockedValueBox(listeners.map(\.quiesce))
     }
 
     /// The HTTP port actually bound (useful with port 0).
-    public var port: Int { listeners[0].channel.localAddress?.port ?? 0 }
+    public var port: Int { channels[0].localAddress?.port ?? 0 }
     /// The binary port actually bound, if that listener is on.
-    public var binaryPort: Int? { listeners.count > 1 ? listeners[1].channel.localAddress?.port : nil }
+    public var binaryPort: Int? { channels.count > 1 ? channels[1].localAddress?.port : nil }
 
     /// Stops accepting and lets in-flight requests be answered on both listeners; ``run()`` then
     /// returns. Safe to call from any thread, more than once.
     public func initiateShutdown() {
-        let done = listeners.map { l -> EventLoopFuture<Void> in
+        let done = quiescers.withLockedValue { $0 }.map { q -> EventLoopFuture<Void> in
             let p = group.next().makePromise(of: Void.self)
-            l.quiesce.initiateShutdown(promise: p)
+            q.initiateShutdown(promise: p)
             return p.futureResult
         }
         // The helper reports done as soon as the accepted connections are closed, which can be
         // before its listening socket has finished closing: wait for that too, so that the
         // event loops are not stopped under it.
         let stopped = self.stopped
-        EventLoopFuture.andAllComplete(done + listeners.map(\.channel.closeFuture), on: group.next())
+        EventLoopFuture.andAllComplete(done + channels.map(\.closeFuture), on: group.next())
             .whenComplete { _ in stopped.succeed() }
     }
 
@@ -109,6 +115,8 @@ public final class Server: Sendable {
     public func run() {
         try? stopped.futureResult.wait()
         try? pool.syncShutdownGracefully()
+        quiescers.withLockedValue { $0 = [] }
+        for loop in group.makeIterator() { try? loop.submit {}.wait() }
         try? group.syncShutdownGracefully()
     }
 
