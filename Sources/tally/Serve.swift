@@ -79,8 +79,13 @@ struct Serve: ParsableCommand {
         }
         let reloader = Reloader(holder: holder, loader: loader)
         let api = API(holder: holder, tokens: tokenStore, reloader: reloader)
-        let server = try Server(api: api, host: host, port: port, binaryPort: noBinary ? nil : binaryPort,
-                                threads: threads)
+        let server: Server
+        do {
+            server = try Server(api: api, host: host, port: port, binaryPort: noBinary ? nil : binaryPort, threads: threads)
+        } catch {
+            log("cannot listen on \(host) port \(port)" + (noBinary ? "" : " and \(binaryPort) (binary protocol)") + ": \(error)")
+            throw ExitCode.failure
+        }
         log("listening on http://\(host):\(server.port)"
             + (server.binaryPort.map { " and tally://\(host):\($0) (binary protocol)" } ?? "") + " (\(threads) threads)"
             + (tokens == nil ? "; demo token \(TokenStore.demoToken) accepted for every client" : ""))
