@@ -113,6 +113,9 @@ def main():
     ap.add_argument("--brute-max", type=int, default=12,
                     help="at most this many brute-force arbitrations of disagreements (they are slow)")
     ap.add_argument("--no-duckdb-sort", action="store_true", help="keep DuckDB's table in file order")
+    ap.add_argument("--sql-form", choices=["join", "filter"], default="join",
+                    help="comparison period as its own aggregation LEFT JOINed by id (default), or as"
+                         " FILTER/uniqExactIf conditional aggregates over one scan")
     ap.add_argument("--check-only", action="store_true", help="answers only, no timing")
     args = ap.parse_args()
 
@@ -233,7 +236,7 @@ def main():
                                                      "kind": order_only(bw, want),
                                                      "detail": f"brute force (expected) vs tally (got): {diff}"})
             for e in engines:
-                q = sql.build(e.sqldialect, case)
+                q = sql.build(e.sqldialect, case, args.sql_form)
                 with open(os.path.join(sqldir, f"{k:03d}-{e.name}.sql"), "w") as f:
                     f.write(f"-- {case.name}\n{q};\n")
                 got = spec.canon_sql(case, e.query(q))
