@@ -30,12 +30,16 @@ public struct API: Sendable {
     public let settings: APISettings
     /// Reloads for `POST /v2/admin/reload`, when the server knows where its data came from.
     public let reloader: Reloader?
+    /// Durable appends (`POST /v2/clients/{id}/usage-events`), when the server has a log.
+    public let appender: Appender?
 
-    public init(holder: StoreHolder, tokens: TokenStore, settings: APISettings = APISettings(), reloader: Reloader? = nil) {
+    public init(holder: StoreHolder, tokens: TokenStore, settings: APISettings = APISettings(), reloader: Reloader? = nil,
+                appender: Appender? = nil) {
         self.holder = holder
         self.tokens = tokens
         self.settings = settings
         self.reloader = reloader
+        self.appender = appender
     }
 
     /// The OpenAPI 3.1 document, served as kept in the repository.
@@ -118,11 +122,24 @@ public struct API: Sendable {
             return APIResponse(status: 200, body: Self.openAPIDocument)
         case "/v2/admin/reload":
             return try reload(r)
+        case "/v2/admin/snapshot":
+            return try snapshot(r)
         default:
             break
         }
         // /v2/clients/{client_id}/analytics/apps/{endpoint}
         let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        if segments.count == 5, segments[0].isEmpty, segments[1] == "v2", segments[2] == "clients", segments[4] == "usage-events" {
+            // Synchronous form (tests, tools): waits for the commit. The listeners use `handleDeferred`.
+            let done = DispatchSemaphore(value: 0)
+            let box = ResponseBox()
+            handleDeferred(r) { response in
+                box.response = response
+                done.signal()
+            }
+            done.wait()
+            return box.response!
+        }
         guard segments.count >= 6, segments[0].isEmpty, segments[1] == "v2", segments[2] == "clients",
               segments[4] == "analytics", segments[5] == "apps" else { throw .pathNotFound }
         let rest = segments.dropFirst(6).joined(separator: "/")

@@ -7,12 +7,26 @@ public struct APIError: Error, Equatable, Sendable {
     public var code: String
     public var parameter: String?
     public var message: String
+    /// For a refused batch of appended events: each refused event's index, field and reason.
+    public var rows: [RefusedRow]?
 
-    public init(status: Int, code: String, parameter: String? = nil, message: String) {
+    public struct RefusedRow: Equatable, Sendable {
+        public var index: Int
+        public var field: String
+        public var message: String
+        public init(index: Int, field: String, message: String) {
+            self.index = index
+            self.field = field
+            self.message = message
+        }
+    }
+
+    public init(status: Int, code: String, parameter: String? = nil, message: String, rows: [RefusedRow]? = nil) {
         self.status = status
         self.code = code
         self.parameter = parameter
         self.message = message
+        self.rows = rows
     }
 
     public static func invalid(_ parameter: String, _ message: String) -> APIError {
@@ -38,6 +52,18 @@ public struct APIError: Error, Equatable, Sendable {
         w.key("code"); w.string(code)
         w.key("parameter"); w.string(parameter)
         w.key("message"); w.string(message)
+        if let rows {
+            w.key("rows")
+            w.beginArray()
+            for r in rows {
+                w.beginObject()
+                w.key("index"); w.int(r.index)
+                w.key("field"); w.string(r.field)
+                w.key("message"); w.string(r.message)
+                w.endObject()
+            }
+            w.endArray()
+        }
         w.endObject()
         w.endObject()
         return w.bytes

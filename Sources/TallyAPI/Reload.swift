@@ -21,9 +21,13 @@ public final class Reloader: Sendable {
     let holder: StoreHolder
     let loader: StoreLoader
     let running = Mutex(false)
+    /// With durable appends, the new data is swapped in by the appender, which replays the
+    /// log's records onto it first.
+    let appender: Appender?
 
-    public init(holder: StoreHolder, loader: @escaping StoreLoader) {
+    public init(holder: StoreHolder, appender: Appender? = nil, loader: @escaping StoreLoader) {
         self.holder = holder
+        self.appender = appender
         self.loader = loader
     }
 
@@ -47,8 +51,12 @@ public final class Reloader: Sendable {
         defer { running.withLock { $0 = false } }
         let clock = ContinuousClock(), start = clock.now
         do {
-            let (store, description) = try loader(source)
-            holder.replace(with: store)
+            let (loaded, description) = try loader(source)
+            let store: Store
+            if let appender { store = appender.swapIn(loaded) } else {
+                holder.replace(with: loaded)
+                store = loaded
+            }
             let d = clock.now - start
             return Outcome(source: description, clients: store.clients.count, usageRows: store.usageRowCount,
                            seconds: Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
@@ -96,7 +104,96 @@ extension API {
         w.endObject()
         return APIResponse(status: 200, body: w.bytes)
     }
+}
 
-    /// Whether a request runs long enough to need its own thread (a reload), not a query thread.
-    public func isLong(_ r: APIRequest) -> Bool { r.path == "/v2/admin/reload" && r.method == "POST" }
+final class ResponseBox: @unchecked Sendable {
+    var response: APIResponse?
+}
+
+extension API {
+    /// Requests answered later, off the event loop: reloads and snapshots (seconds of work on
+    /// their own thread) and appends (answered once durable).
+    public func isDeferred(_ r: APIRequest) -> Bool {
+        guard r.method == "POST" else { return false }
+        return r.path == "/v2/admin/reload" || r.path == "/v2/admin/snapshot" || r.path.hasSuffix("/usage-events")
+    }
+
+    /// Answers a deferred request through `done`, called once, on some thread.
+    public func handleDeferred(_ r: APIRequest, done: @escaping @Sendable (APIResponse) -> Void) {
+        let segments = r.path.split(separator: "/", omittingEmptySubsequences: false)
+        guard segments.count == 5, segments[4] == "usage-events" else {
+            DispatchQueue.global().async { done(self.handle(r)) }
+            return
+        }
+        do throws(APIError) {
+            guard r.method == "POST" else {
+                throw APIError(status: 405, code: "method_not_allowed", message: "only POST is allowed here")
+            }
+            guard let token = tokens.authenticate(r.authorization) else { throw .unauthorized }
+            try append(token: token, client: UUID128(QueryString.decode(segments[3])), body: r.body) { result in
+                switch result {
+                case .success(let body): done(APIResponse(status: 200, body: body))
+                case .failure(let e): done(API.response(e))
+                }
+            }
+        } catch {
+            done(API.response(error))
+        }
+    }
+
+    /// Appends a batch for `client` for an authenticated caller: the JSON answer, once durable
+    /// and visible, or the error (thrown when it is known at once). Shared by HTTP and the binary
+    /// protocol's APPEND. A token appends to the clients it may read.
+    public func append(token: TokenEntry, client: UUID128?, body: [UInt8],
+                       done: @escaping @Sendable (Result<[UInt8], APIError>) -> Void) throws(APIError) {
+        guard let store = holder.store else { throw .notReady }
+        guard let client, token.mayRead(client), store.client(client) != nil else {
+            throw token.readsAllClients ? .clientNotFound : .forbidden
+        }
+        guard let appender else {
+            throw APIError(status: 404, code: "not_found", message: "appends need a write-ahead log: start the server with --wal FILE")
+        }
+        appender.submit(client: client, body: body) { result in
+            done(result.map { o in
+                var w = JSONWriter(capacity: 64)
+                w.beginObject()
+                w.key("accepted"); w.int(o.accepted)
+                w.key("sequence"); w.int(Int(o.sequence))
+                w.endObject()
+                return w.bytes
+            })
+        }
+    }
+
+    /// `POST /v2/admin/snapshot`, body `{"path": "<file>"}`: writes the served data as a native
+    /// snapshot (and drops the log records it now holds).
+    func snapshot(_ r: APIRequest) throws(APIError) -> APIResponse {
+        guard r.method == "POST" else { throw APIError(status: 405, code: "method_not_allowed", message: "only POST is allowed here") }
+        guard let token = tokens.authenticate(r.authorization) else { throw .unauthorized }
+        guard token.readsAllClients else {
+            throw APIError(status: 403, code: "forbidden", message: "snapshots need a token that may read every client")
+        }
+        guard let json = try? JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any], json.count == 1,
+              let path = json["path"] as? String, !path.isEmpty else {
+            throw .invalid("path", "the body must be {\"path\": \"<file>\"}")
+        }
+        guard let store = holder.store else { throw .notReady }
+        let clock = ContinuousClock(), start = clock.now
+        let report: Snapshot.Report
+        do {
+            report = try appender?.snapshot(to: path) ?? Snapshot.write(store, to: path)
+        } catch {
+            throw APIError(status: 422, code: "snapshot_failed", message: "\(error)")
+        }
+        let d = clock.now - start
+        var w = JSONWriter(capacity: 128)
+        w.beginObject()
+        w.key("status"); w.string("saved")
+        w.key("path"); w.string(path)
+        w.key("bytes"); w.int(report.bytes)
+        w.key("usage_rows"); w.int(report.usageRows)
+        w.key("seconds"); w.tenths(Int(((Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18) * 10).rounded()))
+        w.endObject()
+        return APIResponse(status: 200, body: w.bytes)
+    }
 }

@@ -70,6 +70,8 @@ final class BinaryHandler: ChannelInboundHandler {
         switch f.messageType {
         case .query?:
             query(context, f)
+        case .append?:
+            append(context, f)
         case .ping?:
             guard f.payload.readableBytes <= Wire.maxPingPayload else {
                 return error(context, .malformedRequest("a PING payload is at most \(Wire.maxPingPayload) bytes"), f.requestID)
@@ -116,6 +118,32 @@ final class BinaryHandler: ChannelInboundHandler {
             case .success(let r): handler.answer(context, id, endpoint, format, r, flush: true)
             case .failure: handler.answer(context, id, endpoint, format, .failure(APIError(status: 503, code: "shutting_down", message: "the server is shutting down")), flush: true)
             }
+        }
+    }
+
+    /// APPEND: the client's id, then the JSON body of `POST /v2/clients/{id}/usage-events`;
+    /// answered with RESULT (JSON) once durable and visible, or ERROR.
+    func append(_ context: ChannelHandlerContext, _ f: Frame) {
+        let id = f.requestID
+        guard state == .open else { return error(context, .shuttingDown, id) }
+        var r = PayloadReader(f.payload)
+        let client: UUID
+        do { client = try r.uuid("APPEND client_id") } catch { return self.error(context, .malformedRequest(error.description), id) }
+        var rest = r.rest()
+        let body = rest.readBytes(length: rest.readableBytes) ?? []
+        guard inFlight < limits.maxInFlight else { return error(context, .tooManyInFlight(limits.maxInFlight), id) }
+        inFlight += 1
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        do throws(APIError) {
+            try api.append(token: token!, client: UUID128(client), body: body) { result in
+                loop.execute {
+                    let (handler, context) = bound.value
+                    handler.answer(context, id, .summary, .json, result, flush: true)
+                }
+            }
+        } catch {
+            answer(context, id, .summary, .json, .failure(error), flush: false)
         }
     }
 
@@ -200,8 +228,14 @@ final class BinaryHandler: ChannelInboundHandler {
 }
 
 extension ErrorMessage {
+    /// HTTP's error; refused events (which HTTP lists in `rows`) are listed in the message.
     init(_ e: APIError) {
-        self.init(status: UInt16(e.status), code: e.code, parameter: e.parameter, message: e.message)
+        var message = e.message
+        if let rows = e.rows, !rows.isEmpty {
+            message += " — " + rows.prefix(50).map { "event \($0.index)\($0.field.isEmpty ? "" : " (\($0.field))"): \($0.message)" }
+                .joined(separator: "; ") + (rows.count > 50 ? "; …" : "")
+        }
+        self.init(status: UInt16(e.status), code: e.code, parameter: e.parameter, message: message)
     }
 }
 

@@ -56,11 +56,11 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             body = []
             let keepAlive = h.isKeepAlive
             let isHead = h.method == .HEAD
-            if api.isLong(request) {
-                // A reload takes seconds: its own thread, so that queries keep every query thread.
-                let api = self.api
+            if api.isDeferred(request) {
+                // Reloads and snapshots take seconds on their own thread, appends wait for the
+                // log: none of them holds a query thread or the loop.
                 let promise = context.eventLoop.makePromise(of: APIResponse.self)
-                DispatchQueue.global().async { promise.succeed(api.handle(request)) }
+                api.handleDeferred(request) { promise.succeed($0) }
                 let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
                 promise.futureResult.whenSuccess { response in
                     let (handler, context) = bound.value

@@ -30,6 +30,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case ping = 0x06
     case pong = 0x07
     case goaway = 0x08
+    case append = 0x09
 }
 
 /// One frame, its payload still undecoded.

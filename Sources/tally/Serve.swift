@@ -18,6 +18,8 @@ struct Serve: ParsableCommand {
     @Flag(help: "Do not start the binary protocol listener.") var noBinary = false
     @Option(help: "Dump folder to serve (default: the bundled sample in data/sample).") var dump: String?
     @Option(help: "Native snapshot file to serve (tally snapshot save) instead of a dump.") var snapshot: String?
+    @Option(help: "Write-ahead log of appended usage rows (created if missing; replayed onto the data at start). Enables POST …/usage-events.")
+    var wal: String?
     @Option(help: "Tokens file (JSON: name, sha256, clients). Required unless the address is loopback.")
     var tokens: String?
     @Option(help: "Event-loop threads, and as many query threads (default: the number of cores).")
@@ -77,8 +79,19 @@ struct Serve: ParsableCommand {
                 return (try loadDump(path, lenient: lenient).store, path)
             }
         }
-        let reloader = Reloader(holder: holder, loader: loader)
-        let api = API(holder: holder, tokens: tokenStore, reloader: reloader)
+        var appender: Appender?
+        if let wal {
+            do {
+                let log = try WriteAheadLog(path: wal)
+                tally.log("write-ahead log \(wal): \(log.recovered.count) records to replay"
+                    + (log.droppedBytes > 0 ? "; dropped a torn record of \(log.droppedBytes) bytes at its end" : ""))
+                appender = Appender(holder: holder, wal: log)
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        }
+        let reloader = Reloader(holder: holder, appender: appender, loader: loader)
+        let api = API(holder: holder, tokens: tokenStore, reloader: reloader, appender: appender)
         let server: Server
         do {
             server = try Server(api: api, host: host, port: port, binaryPort: noBinary ? nil : binaryPort, threads: threads)
@@ -129,6 +142,7 @@ struct Serve: ParsableCommand {
             }
         }
         server.run()
+        appender?.stop()
         withExtendedLifetime((signals, hangup)) {}
         log("stopped")
         if failed.withLock({ $0 }) { throw ExitCode.failure }

@@ -9,7 +9,8 @@ import Foundation
 ///
 /// Layout (integers little-endian):
 /// ```
-/// header   "TALLYSNP"  u32 version (1)  u32 flags (0)  u64 sections  u64 usage rows  u32 crc32 of the 32 bytes before
+/// header   "TALLYSNP"  u32 version (1)  u32 flags (0)  u64 sections  u64 usage rows  u64 write-ahead-log
+///          sequence held  u32 crc32 of the 40 bytes before
 /// section  u32 kind (1 catalog, 2 client)  u32 chunks  u64 raw bytes  u32 crc32 of the 16 bytes before
 ///   chunk  u32 raw bytes  u32 stored bytes  u32 crc32 of the stored bytes  u32 crc32 of the 12 bytes before
 ///          stored bytes (an LZ4 block when stored < raw, else the raw bytes)
@@ -73,7 +74,7 @@ public enum Snapshot {
         file.reserveCapacity(stored.reduce(64) { $0 + $1.count + 16 } + sections.count * 20)
         var h = SnapshotEncoder()
         h.bytes = magic
-        h.u32(version); h.u32(0); h.int(sections.count); h.int(store.usageRowCount)
+        h.u32(version); h.u32(0); h.int(sections.count); h.int(store.usageRowCount); h.u64(store.walSequence)
         h.u32(crc(h.bytes))
         file += h.bytes
         var next = 0
@@ -134,11 +135,14 @@ public enum Snapshot {
 
     static func read(bytes: UnsafeRawBufferPointer, path: String) throws -> Store {
         @Sendable func fail(_ at: Int?, _ reason: String) -> SnapshotError { SnapshotError(path: path, offset: at, reason: reason) }
-        guard bytes.count >= 36, Array(bytes[0..<8]) == magic else { throw fail(0, "not a Tally snapshot (no TALLYSNP header)") }
+        guard bytes.count >= 44, Array(bytes[0..<8]) == magic else {
+            throw fail(0, bytes.count >= 8 && Array(bytes[0..<8]) == magic ? "the file ends inside its header: it is truncated"
+                       : "not a Tally snapshot (no TALLYSNP header)")
+        }
         var d = SnapshotDecoder(bytes)
         _ = try? d.take(8)
-        let version = try d.u32(), _ = try d.u32(), sectionCount = try d.int(), _ = try d.int()
-        guard try d.u32() == crc(UnsafeRawBufferPointer(rebasing: bytes[0..<32])) else { throw fail(32, "the header's checksum does not match: the file is damaged") }
+        let version = try d.u32(), _ = try d.u32(), sectionCount = try d.int(), _ = try d.int(), walSequence = try d.u64()
+        guard try d.u32() == crc(UnsafeRawBufferPointer(rebasing: bytes[0..<40])) else { throw fail(40, "the header's checksum does not match: the file is damaged") }
         guard version == Self.version else { throw fail(8, "snapshot format version \(version); this build reads version \(Self.version)") }
         guard sectionCount >= 1, sectionCount < 1 << 24 else { throw fail(16, "implausible section count \(sectionCount)") }
 
@@ -230,7 +234,7 @@ public enum Snapshot {
                 throw fail(nil, "client \(c.info.id) names catalog applications the snapshot does not hold")
             }
         }
-        return Store(catalog: catalog, clients: loaded)
+        return Store(catalog: catalog, clients: loaded, walSequence: walSequence)
     }
 
     static func compress(_ raw: UnsafeBufferPointer<UInt8>) -> [UInt8] {

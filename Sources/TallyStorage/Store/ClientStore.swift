@@ -108,6 +108,36 @@ public final class ClientStore: Sendable {
         self.usage = usage
     }
 
+    /// This client with more usage rows (dense user and app indexes; duplicates count once),
+    /// rebuilt from its own rows (decoded from its segments) plus the new ones.
+    /// - Complexity: O(rows) — a full build of the client.
+    public func appending(users newUsers: [UInt32], apps newApps: [UInt32], days newDays: [Int32]) -> ClientStore {
+        var b = ClientStoreBuilder(info: info)
+        for u in users { _ = b.addUser(u) }
+        for a in apps { _ = b.addApp(a) }
+        for d in departments { _ = b.addDepartment(d) }
+        for u in 0..<users.count {
+            for d in self.departments(ofUser: UInt32(u)) { b.addMembership(user: UInt32(u), department: d) }
+        }
+        if let usage {
+            var us: [UInt32] = [], ap: [UInt32] = [], ds: [Int32] = []
+            us.reserveCapacity(usage.rowCount + newUsers.count)
+            ap.reserveCapacity(usage.rowCount + newUsers.count)
+            ds.reserveCapacity(usage.rowCount + newUsers.count)
+            for segment in usage.segments {
+                let month = segment.month.raw
+                for r in segment.decode() {
+                    us.append(r.user)
+                    ap.append(r.app)
+                    ds.append(month + Int32(r.day))
+                }
+            }
+            b.appendUsage(users: us, apps: ap, days: ds)
+        }
+        b.appendUsage(users: newUsers, apps: newApps, days: newDays)
+        return b.build()
+    }
+
     /// Departments of a user, ascending by dense index.
     public func departments(ofUser u: UInt32) -> ArraySlice<UInt32> {
         userDepartments[Int(userDepartmentStart[Int(u)])..<Int(userDepartmentStart[Int(u) + 1])]
@@ -134,10 +164,13 @@ public final class Store: Sendable {
     public let catalog: Catalog
     public let clients: [ClientStore]
     public let clientIndex: [UUID128: Int]
+    /// The last write-ahead-log record whose rows this store holds (0: none).
+    public let walSequence: UInt64
 
-    public init(catalog: Catalog, clients: [ClientStore]) {
+    public init(catalog: Catalog, clients: [ClientStore], walSequence: UInt64 = 0) {
         self.catalog = catalog
         self.clients = clients
+        self.walSequence = walSequence
         var d = [UUID128: Int]()
         for (i, c) in clients.enumerated() { d[c.info.id] = i }
         clientIndex = d
@@ -145,6 +178,13 @@ public final class Store: Sendable {
 
     public func client(_ id: UUID128) -> ClientStore? {
         clientIndex[id].map { clients[$0] }
+    }
+
+    /// The same store with some clients replaced (by id) and a new log position.
+    public func replacing(_ replaced: [ClientStore], walSequence: UInt64) -> Store {
+        var list = clients
+        for c in replaced { if let i = clientIndex[c.info.id] { list[i] = c } }
+        return Store(catalog: catalog, clients: list, walSequence: walSequence)
     }
 
     /// Distinct usage rows held, over all clients.

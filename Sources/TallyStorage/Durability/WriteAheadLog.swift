@@ -1,0 +1,206 @@
+import CZlib
+import Foundation
+
+/// One acknowledged batch of appended usage rows, as the log keeps it: ids, not dense indexes,
+/// so that it replays onto any later version of the data.
+public struct AppendBatch: Sendable, Equatable {
+    public struct Row: Sendable, Equatable {
+        public var user: UUID128
+        public var app: UUID128
+        public var day: Day
+        public init(user: UUID128, app: UUID128, day: Day) {
+            self.user = user
+            self.app = app
+            self.day = day
+        }
+    }
+
+    public var client: UUID128
+    public var rows: [Row]
+
+    public init(client: UUID128, rows: [Row]) {
+        self.client = client
+        self.rows = rows
+    }
+}
+
+/// The write-ahead log of appended usage rows (SPEC §6): a batch is acknowledged only once its
+/// record is on disk (`fdatasync`); on restart the records after the snapshot's position are
+/// replayed.
+///
+/// File: `"TALLYWAL"`, `u32` version (1), `u32` 0; then records, each `u32` payload length,
+/// `u32` CRC-32 of the sequence and payload, `u64` sequence (1, 2, 3, …), payload: client id
+/// (16 bytes), `u32` rows, rows of user id (16), app id (16), `i32` day (days since 1970-01-01).
+/// Integers little-endian. A record cut short by a crash (or failing its checksum) ends the
+/// log: opening truncates the file there, so the next record follows the last whole one.
+///
+/// Not thread-safe: one writer (``Appender``'s commit thread) owns it.
+public final class WriteAheadLog {
+    public let path: String
+    var fd: Int32
+    /// The last sequence number written (0 when the log is empty).
+    public private(set) var lastSequence: UInt64
+    /// Records read when the log was opened, in order.
+    public private(set) var recovered: [(sequence: UInt64, batch: AppendBatch)]
+    /// Bytes dropped from the end when the log was opened (a torn record).
+    public private(set) var droppedBytes: Int
+
+    static let magic = Array("TALLYWAL".utf8)
+    static let headerSize = 16
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Opens (creating if needed) and recovers the log.
+    public init(path: String) throws {
+        self.path = path
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw Failure(description: "\(path): cannot open the write-ahead log: \(String(cString: strerror(errno)))") }
+        lastSequence = 0
+        recovered = []
+        droppedBytes = 0
+        do {
+            try recover()
+        } catch {
+            close(fd)
+            throw error
+        }
+    }
+
+    deinit { close(fd) }
+
+    func recover() throws {
+        let size = Int(lseek(fd, 0, SEEK_END))
+        if size == 0 {
+            var h = Self.magic
+            h += le(UInt32(1)) + le(UInt32(0))
+            try writeAll(h)
+            try sync()
+            return
+        }
+        var data = [UInt8](repeating: 0, count: size)
+        guard pread(fd, &data, size, 0) == size else { throw Failure(description: "\(path): cannot read the write-ahead log") }
+        guard size >= Self.headerSize, Array(data[0..<8]) == Self.magic else {
+            throw Failure(description: "\(path): not a Tally write-ahead log (no TALLYWAL header)")
+        }
+        let version: UInt32 = read(data, 8)
+        guard version == 1 else { throw Failure(description: "\(path): write-ahead log version \(version) is not supported") }
+        var at = Self.headerSize
+        while size - at >= 16 {
+            let length = Int(read(data, at) as UInt32)
+            let sum: UInt32 = read(data, at + 4)
+            guard length <= size - at - 16 else { break }
+            let body = Array(data[(at + 8)..<(at + 16 + length)])
+            guard Self.crc(body) == sum else { break }
+            let sequence: UInt64 = read(data, at + 8)
+            guard sequence == lastSequence + 1, let batch = Self.decode(Array(body[8...])) else { break }
+            recovered.append((sequence, batch))
+            lastSequence = sequence
+            at += 16 + length
+        }
+        droppedBytes = size - at
+        if droppedBytes > 0 {
+            guard ftruncate(fd, off_t(at)) == 0 else { throw Failure(description: "\(path): cannot truncate a torn record") }
+            try sync()
+        }
+        lseek(fd, off_t(at), SEEK_SET)
+    }
+
+    /// Encodes one record (the sequence is the next one).
+    public func record(_ batch: AppendBatch) -> (sequence: UInt64, bytes: [UInt8]) {
+        let sequence = lastSequence + 1
+        lastSequence = sequence
+        var payload = le(sequence)
+        payload += le(batch.client.high) + le(batch.client.low) + le(UInt32(batch.rows.count))
+        payload.reserveCapacity(payload.count + batch.rows.count * 36)
+        for r in batch.rows {
+            payload += le(r.user.high) + le(r.user.low) + le(r.app.high) + le(r.app.low) + le(UInt32(bitPattern: r.day.raw))
+        }
+        return (sequence, le(UInt32(payload.count - 8)) + le(Self.crc(payload)) + payload)
+    }
+
+    /// Writes encoded records and makes them durable before returning.
+    public func write(_ bytes: [UInt8]) throws {
+        try writeAll(bytes)
+        try sync()
+    }
+
+    /// Drops every record up to `sequence` (held by a snapshot now): the others are copied to a
+    /// new file, synced, renamed over the log, and the directory synced.
+    public func truncate(through sequence: UInt64) throws {
+        let size = Int(lseek(fd, 0, SEEK_END))
+        var data = [UInt8](repeating: 0, count: size)
+        guard pread(fd, &data, size, 0) == size else { throw Failure(description: "\(path): cannot read the write-ahead log") }
+        var keep = Array(data[0..<Self.headerSize])
+        var at = Self.headerSize
+        while size - at >= 16 {
+            let length = Int(read(data, at) as UInt32)
+            let s: UInt64 = read(data, at + 8)
+            if s > sequence { keep += data[at..<(at + 16 + length)] }
+            at += 16 + length
+        }
+        let temporary = path + ".rewrite"
+        let t = open(temporary, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard t >= 0 else { throw Failure(description: "\(temporary): cannot create: \(String(cString: strerror(errno)))") }
+        var off = 0
+        while off < keep.count {
+            let n = keep[off...].withUnsafeBytes { Foundation.write(t, $0.baseAddress, $0.count) }
+            guard n > 0 else { close(t); throw Failure(description: "\(temporary): write failed") }
+            off += n
+        }
+        guard fsync(t) == 0, rename(temporary, path) == 0 else {
+            close(t)
+            throw Failure(description: "\(path): cannot replace the log: \(String(cString: strerror(errno)))")
+        }
+        close(fd)
+        fd = t
+        lseek(fd, 0, SEEK_END)
+        syncDirectory()
+    }
+
+    func writeAll(_ bytes: [UInt8]) throws {
+        var off = 0
+        while off < bytes.count {
+            let n = bytes[off...].withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { throw Failure(description: "\(path): write failed: \(String(cString: strerror(errno)))") }
+            off += n
+        }
+    }
+
+    func sync() throws {
+        guard fdatasync(fd) == 0 else { throw Failure(description: "\(path): fdatasync failed: \(String(cString: strerror(errno)))") }
+    }
+
+    func syncDirectory() {
+        let dir = (path as NSString).deletingLastPathComponent
+        let d = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if d >= 0 { _ = fsync(d); close(d) }
+    }
+
+    static func decode(_ p: [UInt8]) -> AppendBatch? {
+        guard p.count >= 20 else { return nil }
+        let client = UUID128(high: read(p, 0), low: read(p, 8))
+        let n = Int(read(p, 16) as UInt32)
+        guard p.count == 20 + 36 * n else { return nil }
+        var rows: [AppendBatch.Row] = []
+        rows.reserveCapacity(n)
+        for i in 0..<n {
+            let o = 20 + 36 * i
+            rows.append(AppendBatch.Row(user: UUID128(high: read(p, o), low: read(p, o + 8)),
+                                        app: UUID128(high: read(p, o + 16), low: read(p, o + 24)),
+                                        day: Day(raw: Int32(bitPattern: read(p, o + 32)))))
+        }
+        return AppendBatch(client: client, rows: rows)
+    }
+
+    static func crc(_ b: [UInt8]) -> UInt32 {
+        b.withUnsafeBufferPointer { UInt32(truncatingIfNeeded: crc32(0, $0.baseAddress, uInt($0.count))) }
+    }
+}
+
+@inline(__always) func le<T: FixedWidthInteger>(_ v: T) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+
+@inline(__always) func read<T: FixedWidthInteger>(_ b: [UInt8], _ at: Int) -> T {
+    b.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: at, as: T.self)) }
+}
