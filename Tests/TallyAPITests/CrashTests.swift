@@ -1,0 +1,134 @@
+import Foundation
+import Synchronization
+import Testing
+import TallyIngest
+import TallyStorage
+import TallyTestSupport
+
+/// A crash never loses an acknowledged row (SPEC §6): `tally serve --wal` takes appends from two
+/// connections and is killed with SIGKILL at a random moment, 24 times; after each restart every
+/// acknowledged row is served, no row that was never sent is, and every endpoint answers.
+///
+/// Each appended row is the only one of its (app, day) in a year the dump does not cover, so a
+/// daily trend filtered to one app shows exactly which rows are present.
+@Suite(.serialized) struct CrashTests {
+    static let token = "YOUR_API_TOKEN"
+
+    @Test func killedAtRandomMomentsLosesNoAcknowledgedRow() throws {
+        let dump = RandomDump(seed: 51, clientCount: 2, maxRowsPerClient: 800)
+        let base = NSTemporaryDirectory() + "tally-crash-\(getpid())"
+        let folder = base + "-dump", wal = base + ".wal"
+        defer { try? FileManager.default.removeItem(atPath: folder); try? FileManager.default.removeItem(atPath: wal) }
+        try? FileManager.default.removeItem(atPath: wal)
+        try DumpWriter.write(dump.tables(), to: folder)
+        let client = dump.clients[0].id
+        let users = dump.users.filter { $0.client == client }.map(\.id)
+        let apps = dump.apps.filter { $0.client == client }.map(\.id)
+        let year = DayRange(Day("2025-04-01")!, Day("2026-03-31")!)
+        // Row n is (app n % apps, day n / apps): one user per (app, day).
+        @Sendable func row(_ n: Int) -> (user: UUID128, app: UUID128, day: Day) {
+            (users[n % users.count], apps[n % apps.count], year.start.adding(n / apps.count))
+        }
+        let capacity = apps.count * year.length
+        let port = 18_900 + Int(getpid() % 50) * 2
+        var r = SeededRandom(seed: 51)
+        var acknowledged = Set<Int>(), sent = 0
+        let dumpRows = try DumpLoaderRows.count(folder)
+
+        func start() throws -> Process {
+            let p = Process()
+            p.executableURL = SeedReplayTests.executable
+            p.arguments = ["serve", "--port", String(port), "--no-binary", "--dump", folder, "--wal", wal]
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            for _ in 0..<400 {
+                if let c = try? HTTPTestClient(port: port), let resp = try? c.request("GET", "/readyz"), resp.status == 200 { return p }
+                Thread.sleep(forTimeInterval: 0.025)
+            }
+            p.terminate()
+            throw NotReady()
+        }
+
+        /// Every acknowledged row is served, rows never sent are not, and the totals agree.
+        func verify(_ trial: Int) throws {
+            let http = try HTTPTestClient(port: port)
+            var present = Set<Int>()
+            for (j, app) in apps.enumerated() {
+                let target = "/v2/clients/\(client)/analytics/apps/utilization/trend?granularity=daily"
+                    + "&start_date=\(year.start)&end_date=\(year.end)&app_ids=\(app)"
+                let resp = try http.request("GET", target, token: Self.token)
+                try #require(resp.status == 200, "trial \(trial): \(resp.text)")
+                let series = resp.object["series"] as? [[String: Any]] ?? []
+                for (d, bucket) in series.enumerated() where (bucket["unique_users"] as? Int ?? 0) > 0 {
+                    present.insert(d * apps.count + j)
+                }
+            }
+            let lost = acknowledged.subtracting(present)
+            #expect(lost.isEmpty, "trial \(trial): \(lost.count) acknowledged rows lost, e.g. \(lost.sorted().prefix(5))")
+            #expect(present.allSatisfy { $0 < sent }, "trial \(trial): a row that was never sent is served")
+            let ready = try http.request("GET", "/readyz").object
+            #expect(ready["usage_rows"] as? Int == dumpRows + present.count, "trial \(trial): usage rows")
+            for e in ["utilization", "utilization/departments", "utilization/categories", "utilization/users", "utilization/summary",
+                      "ai/users", "ai/users/summary", "ai/departments", "ai/new", "utilization/trend"] {
+                let resp = try http.request("GET", "/v2/clients/\(client)/analytics/apps/\(e)?granularity=monthly"
+                                            + "&start_date=\(year.start)&end_date=\(year.end)", token: Self.token)
+                #expect(resp.status == 200, "trial \(trial) \(e): \(resp.status)")
+            }
+            // Rows sent but not acknowledged may or may not have made it; from now on they are known.
+            acknowledged.formUnion(present)
+        }
+
+        var server = try start()
+        let trials = 24
+        for trial in 0..<trials {
+            let next = Mutex(sent)
+            let acked = Mutex<[Int]>([])
+            let stop = Atomic(false)
+            let writers = (0..<2).map { _ in
+                Thread {
+                    guard let c = try? HTTPTestClient(port: port) else { return }
+                    while !stop.load(ordering: .relaxed) {
+                        let batch: [Int] = next.withLock { n in
+                            let b = Array(n..<min(n + 5, capacity))
+                            n += b.count
+                            return b
+                        }
+                        if batch.isEmpty { return }
+                        let events = batch.map { n -> String in
+                            let x = row(n)
+                            return "{\"user_id\":\"\(x.user)\",\"application_id\":\"\(x.app)\",\"activity_date\":\"\(x.day)\"}"
+                        }
+                        guard let resp = try? c.request("POST", "/v2/clients/\(client)/usage-events", token: Self.token,
+                                                        headers: [("Content-Type", "application/json")],
+                                                        body: "{\"events\":[" + events.joined(separator: ",") + "]}") else { return }
+                        if resp.status == 200 { acked.withLock { $0 += batch } } else { return }
+                    }
+                }
+            }
+            writers.forEach { $0.start() }
+            Thread.sleep(forTimeInterval: Double.random(in: 0.05...0.4, using: &r))
+            kill(server.processIdentifier, SIGKILL)
+            server.waitUntilExit()
+            stop.store(true, ordering: .relaxed)
+            while writers.contains(where: \.isExecuting) { Thread.sleep(forTimeInterval: 0.005) }
+            let got = acked.withLock { $0 }
+            acknowledged.formUnion(got)
+            sent = next.withLock { $0 }
+            #expect(!got.isEmpty || trial > 0, "trial \(trial): nothing was acknowledged before the kill")
+            server = try start()
+            try verify(trial)
+        }
+        server.terminate()
+        server.waitUntilExit()
+        #expect(acknowledged.count > trials * 5, "\(acknowledged.count) rows acknowledged over \(trials) kills")
+    }
+}
+
+struct NotReady: Error {}
+
+/// Usage rows of a dump as the loader counts them (distinct rows).
+enum DumpLoaderRows {
+    static func count(_ folder: String) throws -> Int {
+        try TallyIngest.DumpLoader.load(folder: folder).0.usageRowCount
+    }
+}
