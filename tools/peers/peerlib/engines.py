@@ -254,19 +254,23 @@ class Postgres:
                          " INCLUDE (user_id, application_id)")
         self.cur.execute(f"CREATE INDEX usage_client_app_date ON {USAGE} (client_id, application_id, activity_date)"
                          " INCLUDE (user_id)")
+        # per-user lookups: D, and every department filter (without it PostgreSQL picks a nested loop of
+        # department users × apps over the app index: 17-28 s instead of 0.4 s for A 366 d on 7M rows)
+        self.cur.execute(f"CREATE INDEX usage_client_user_date ON {USAGE} (client_id, user_id, activity_date)"
+                         " INCLUDE (application_id)")
         index_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         self.cur.execute("VACUUM ANALYZE")
         return {"load_s": load_s, "rows_per_s": p.usage_rows / load_s, "index_s": index_s,
                 "vacuum_analyze_s": time.perf_counter() - t0,
                 "how": "one transaction: CREATE TABLE + COPY … (FORMAT csv, HEADER, FREEZE) per file, wal_level"
-                       " minimal; then 2 indexes (timed as index_s) and VACUUM ANALYZE"}
+                       " minimal; then 3 indexes (timed as index_s) and VACUUM ANALYZE"}
 
     def size(self) -> dict:
         r = self.query(f"SELECT pg_table_size('{USAGE}'), pg_indexes_size('{USAGE}'),"
                        f" pg_total_relation_size('{USAGE}')")[0]
         return {"bytes": int(r[2]), "table_bytes": int(r[0]), "index_bytes": int(r[1]),
-                "what": "pg_total_relation_size of the usage table (heap + 2 indexes)"}
+                "what": "pg_total_relation_size of the usage table (heap + 3 indexes)"}
 
     def query(self, sql: str):
         self.cur.execute(sql)
