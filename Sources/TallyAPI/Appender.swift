@@ -187,6 +187,12 @@ public final class Appender: @unchecked Sendable {
             if !group.isEmpty { commit(group) }
             switch other {
             case .swap(let base, let done)?:
+                if base.walSequence > wal.lastSequence {
+                    // Data newer than the log (a snapshot taken with another log): continue after it,
+                    // so that no later record can be taken for one the data already holds.
+                    try? wal.truncate(through: base.walSequence)
+                    records.removeAll()
+                }
                 let served = Self.replay(records.filter { $0.sequence > base.walSequence }, onto: base)
                 holder.replace(with: served)
                 done(served)

@@ -28,7 +28,8 @@ public struct AppendBatch: Sendable, Equatable {
 /// record is on disk (`fdatasync`); on restart the records after the snapshot's position are
 /// replayed.
 ///
-/// File: `"TALLYWAL"`, `u32` version (1), `u32` 0; then records, each `u32` payload length,
+/// File: `"TALLYWAL"`, `u32` version (1), `u32` 0, `u64` base (the sequence of the last record
+/// dropped by a truncation: records continue from base + 1); then records, each `u32` payload length,
 /// `u32` CRC-32 of the sequence and payload, `u64` sequence (1, 2, 3, …), payload: client id
 /// (16 bytes), `u32` rows, rows of user id (16), app id (16), `i32` day (days since 1970-01-01).
 /// Integers little-endian. A record cut short by a crash (or failing its checksum) ends the
@@ -46,7 +47,7 @@ public final class WriteAheadLog {
     public private(set) var droppedBytes: Int
 
     static let magic = Array("TALLYWAL".utf8)
-    static let headerSize = 16
+    static let headerSize = 24
 
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
@@ -73,10 +74,9 @@ public final class WriteAheadLog {
     func recover() throws {
         let size = Int(lseek(fd, 0, SEEK_END))
         if size == 0 {
-            var h = Self.magic
-            h += le(UInt32(1)) + le(UInt32(0))
-            try writeAll(h)
+            try writeAll(Self.header(base: 0))
             try sync()
+            syncDirectory()
             return
         }
         var data = [UInt8](repeating: 0, count: size)
@@ -86,6 +86,7 @@ public final class WriteAheadLog {
         }
         let version: UInt32 = read(data, 8)
         guard version == 1 else { throw Failure(description: "\(path): write-ahead log version \(version) is not supported") }
+        lastSequence = read(data, 16)
         var at = Self.headerSize
         while size - at >= 16 {
             let length = Int(read(data, at) as UInt32)
@@ -126,13 +127,17 @@ public final class WriteAheadLog {
         try sync()
     }
 
+    static func header(base: UInt64) -> [UInt8] { magic + le(UInt32(1)) + le(UInt32(0)) + le(base) }
+
     /// Drops every record up to `sequence` (held by a snapshot now): the others are copied to a
-    /// new file, synced, renamed over the log, and the directory synced.
+    /// new file whose header records the new base, synced, renamed over the log, and the
+    /// directory synced. Later records continue after the larger of the two.
     public func truncate(through sequence: UInt64) throws {
         let size = Int(lseek(fd, 0, SEEK_END))
         var data = [UInt8](repeating: 0, count: size)
         guard pread(fd, &data, size, 0) == size else { throw Failure(description: "\(path): cannot read the write-ahead log") }
-        var keep = Array(data[0..<Self.headerSize])
+        let base = max(sequence, read(data, 16) as UInt64)
+        var keep = Self.header(base: base)
         var at = Self.headerSize
         while size - at >= 16 {
             let length = Int(read(data, at) as UInt32)
@@ -157,6 +162,7 @@ public final class WriteAheadLog {
         fd = t
         lseek(fd, 0, SEEK_END)
         syncDirectory()
+        lastSequence = max(lastSequence, sequence)
     }
 
     func writeAll(_ bytes: [UInt8]) throws {

@@ -1,0 +1,204 @@
+import Foundation
+import Synchronization
+import Testing
+import TallyAPI
+import TallyClient
+import TallyIngest
+import TallyQuery
+import TallyServer
+import TallyStorage
+import TallyTestSupport
+import TallyWire
+
+/// Appends (SPEC §6): a batch is checked whole — any refused event refuses it, each refused event
+/// named by its index — and once acknowledged it is in the log and in the answers; over HTTP and
+/// the binary protocol alike; many concurrent batches share log writes; a snapshot taken through
+/// the server drops the log records it holds, and restarting from it replays the rest.
+@Suite(.serialized) struct AppendTests {
+    static let all = "append-all", scoped = "append-scoped"
+
+    struct Rig {
+        let dump: RandomDump
+        let folder: String, wal: String
+        let holder: StoreHolder
+        let appender: Appender
+        let server: Server
+
+        var client: UUID128 { dump.clients[0].id }
+        var users: [UUID128] { dump.users.filter { $0.client == client }.map(\.id) }
+        var apps: [UUID128] { dump.apps.filter { $0.client == client }.map(\.id) }
+
+        func rows() -> Int { holder.store!.usageRowCount }
+
+        func shutdown() {
+            server.shutdown()
+            appender.stop()
+        }
+    }
+
+    static func rig(_ name: String, seed: UInt64 = 61, wal: String? = nil, snapshot: String? = nil) throws -> Rig {
+        let dump = RandomDump(seed: seed, clientCount: 2, maxRowsPerClient: 700)
+        let base = NSTemporaryDirectory() + "tally-append-\(name)-\(getpid())"
+        try DumpWriter.write(dump.tables(), to: base + "-dump")
+        let walPath = wal ?? base + ".wal"
+        if wal == nil { try? FileManager.default.removeItem(atPath: walPath) }
+        let holder = StoreHolder()
+        let appender = Appender(holder: holder, wal: try WriteAheadLog(path: walPath))
+        let reloader = Reloader(holder: holder, appender: appender) { _ in
+            if let snapshot { return (try Snapshot.read(path: snapshot), snapshot) }
+            return (try DumpLoader.load(folder: base + "-dump").0, base + "-dump")
+        }
+        _ = try reloader.reload(source: nil)
+        let tokens = TokenStore(entries: [
+            TokenEntry(name: "all", digest: TokenStore.sha256(all), clients: nil),
+            TokenEntry(name: "scoped", digest: TokenStore.sha256(scoped), clients: [dump.clients[0].id]),
+        ])
+        let api = API(holder: holder, tokens: tokens, reloader: reloader, appender: appender)
+        let server = try Server(api: api, host: "127.0.0.1", port: 0, binaryPort: 0, threads: 2)
+        return Rig(dump: dump, folder: base + "-dump", wal: walPath, holder: holder, appender: appender, server: server)
+    }
+
+    static func event(_ u: UUID128, _ a: UUID128, _ d: String) -> String {
+        "{\"user_id\":\"\(u)\",\"application_id\":\"\(a)\",\"activity_date\":\"\(d)\"}"
+    }
+
+    static func post(_ rig: Rig, _ body: String, token: String? = all, client: String? = nil) throws -> HTTPTestResponse {
+        try HTTPTestClient(port: rig.server.port).request("POST", "/v2/clients/\(client ?? rig.client.description)/usage-events",
+                                                          token: token, headers: [("Content-Type", "application/json")], body: body)
+    }
+
+    @Test func acknowledgedRowsAreVisibleAndRefusedBatchesChangeNothing() throws {
+        let rig = try Self.rig("visible")
+        defer { rig.shutdown() }
+        let (u, a) = (rig.users[0], rig.apps[0])
+        let before = rig.rows()
+        // A new (user, app, day) and a duplicate of itself: one row more.
+        let ok = try Self.post(rig, "{\"events\":[" + Self.event(u, a, "2025-06-02") + "," + Self.event(u, a, "2025-06-02") + "]}")
+        #expect(ok.status == 200 && ok.object["accepted"] as? Int == 2 && ok.object["sequence"] as? Int == 1, "\(ok.text)")
+        #expect(rig.rows() == before + 1)
+        // Visible to the next query: that app on that day has this user.
+        let trend = try HTTPTestClient(port: rig.server.port).request(
+            "GET", "/v2/clients/\(rig.client)/analytics/apps/utilization/trend?granularity=daily&start_date=2025-06-02"
+                + "&end_date=2025-06-02&app_ids=\(a)", token: Self.all)
+        #expect(((trend.object["series"] as? [[String: Any]])?.first?["unique_users"] as? Int) == 1)
+        // The bare array form.
+        #expect(try Self.post(rig, "[" + Self.event(u, a, "2025-06-03") + "]").status == 200)
+        #expect(rig.rows() == before + 2)
+
+        // Refused batches: every bad event named by index and field; nothing applied.
+        let otherClientUser = rig.dump.users.first { $0.client != rig.client }!.id
+        let otherClientApp = rig.dump.apps.first { $0.client != rig.client }!.id
+        let bad = [Self.event(u, a, "2025-06-04"),                       // 0: fine
+                   Self.event(otherClientUser, a, "2025-06-04"),         // 1: a user of another client
+                   Self.event(u, otherClientApp, "2025-06-04"),          // 2: an app of another client
+                   Self.event(u, a, "2025-02-30"),                       // 3: not a date
+                   "{\"user_id\":\"\(u)\",\"activity_date\":\"2025-06-04\"}", // 4: no app
+                   Self.event(u, a, "2099-01-01"),                       // 5: too far ahead
+                   "7"]                                                  // 6: not an object
+        let refused = try Self.post(rig, "{\"events\":[" + bad.joined(separator: ",") + "]}")
+        #expect(refused.status == 400)
+        let error = refused.object["error"] as? [String: Any] ?? [:]
+        #expect(error["code"] as? String == "invalid_events")
+        let rows = error["rows"] as? [[String: Any]] ?? []
+        let named = Set(rows.map { "\($0["index"] as? Int ?? -1) \($0["field"] as? String ?? "")" })
+        #expect(named == ["1 user_id", "2 application_id", "3 activity_date", "4 application_id", "5 activity_date", "6 "], "\(named)")
+        #expect(rig.rows() == before + 2, "nothing of a refused batch applied")
+        for body in ["", "{}", "{\"events\": []}", "{\"events\": 3}", "not json",
+                     "{\"events\":[" + Array(repeating: Self.event(u, a, "2025-06-05"), count: Appender.maxEvents + 1).joined(separator: ",") + "]}"] {
+            let r = try Self.post(rig, body)
+            #expect(r.status == 400 || r.status == 413, "\(body.prefix(40)): \(r.status)")
+        }
+        #expect(rig.rows() == before + 2)
+        #expect(rig.holder.store!.walSequence == 2, "refused batches are not logged")
+    }
+
+    @Test func authAndMethods() throws {
+        let rig = try Self.rig("auth")
+        defer { rig.shutdown() }
+        let body = "[" + Self.event(rig.users[0], rig.apps[0], "2025-06-02") + "]"
+        #expect(try Self.post(rig, body, token: nil).status == 401)
+        #expect(try Self.post(rig, body, token: "nope").status == 401)
+        #expect(try Self.post(rig, body, token: Self.scoped).status == 200)
+        let other = rig.dump.clients[1].id.description
+        #expect(try Self.post(rig, body, token: Self.scoped, client: other).status == 403)
+        #expect(try Self.post(rig, body, token: Self.scoped, client: UUID128(high: 1, low: 2).description).status == 403)
+        #expect(try Self.post(rig, body, token: Self.all, client: UUID128(high: 1, low: 2).description).status == 404)
+        #expect(try Self.post(rig, body, token: Self.all, client: "not-a-uuid").status == 404)
+        let get = try HTTPTestClient(port: rig.server.port).request("GET", "/v2/clients/\(rig.client)/usage-events", token: Self.all)
+        #expect(get.status == 405)
+    }
+
+    /// 200 batches from 8 connections at once: all acknowledged, all applied, fewer log writes
+    /// than batches would be possible but is not required; every sequence number used once.
+    @Test func concurrentBatchesAreAllAcknowledged() throws {
+        let rig = try Self.rig("concurrent")
+        defer { rig.shutdown() }
+        let before = rig.rows()
+        let users = rig.users, apps = rig.apps, port = rig.server.port, client = rig.client
+        let sequences = Mutex<[Int]>([])
+        let threads = (0..<8).map { t in
+            Thread {
+                guard let c = try? HTTPTestClient(port: port) else { return }
+                for k in 0..<25 {
+                    let n = t * 25 + k
+                    // A distinct day per batch, beyond the dump: each adds exactly one row.
+                    let body = "[" + Self.event(users[n % users.count], apps[n % apps.count], Day("2025-04-01")!.adding(n).description) + "]"
+                    if let r = try? c.request("POST", "/v2/clients/\(client)/usage-events", token: Self.all,
+                                              headers: [("Content-Type", "application/json")], body: body), r.status == 200 {
+                        sequences.withLock { $0.append(r.object["sequence"] as? Int ?? -1) }
+                    }
+                }
+            }
+        }
+        threads.forEach { $0.start() }
+        while threads.contains(where: \.isExecuting) { Thread.sleep(forTimeInterval: 0.01) }
+        let seen = sequences.withLock { $0 }
+        #expect(seen.count == 200 && Set(seen) == Set(1...200))
+        #expect(rig.rows() == before + 200)
+    }
+
+    @Test func binaryAppendAnswersLikeHTTP() async throws {
+        let rig = try Self.rig("binary")
+        defer { rig.shutdown() }
+        let tally = try await TallyClient.connect(host: "127.0.0.1", port: rig.server.binaryPort!, token: Self.all)
+        let before = rig.rows()
+        let payload = BinaryProtocolTests.bytes(rig.client) + Array(("[" + Self.event(rig.users[0], rig.apps[0], "2025-07-01") + "]").utf8)
+        let ok = try await tally.raw(type: MessageType.append.rawValue, payload: payload)
+        #expect(ok.messageType == MessageType.result)
+        #expect(rig.rows() == before + 1)
+        let bad = BinaryProtocolTests.bytes(rig.client) + Array(("[" + Self.event(rig.users[0], rig.apps[0], "2025-13-01") + "]").utf8)
+        do {
+            _ = try await tally.raw(type: MessageType.append.rawValue, payload: bad)
+            Issue.record("a bad batch was accepted")
+        } catch let TallyClientError.server(e, fatal) {
+            #expect(e.status == 400 && e.code == "invalid_events" && !fatal && e.message.contains("event 0 (activity_date)"))
+        }
+        #expect(rig.rows() == before + 1)
+        try await tally.close()
+    }
+
+    /// A snapshot through the server holds the appended rows and drops their log records; the
+    /// server restarted from it (with the log) serves the same rows, including later appends.
+    @Test func snapshotTruncatesTheLogAndRestartReplaysTheRest() throws {
+        let rig = try Self.rig("snapshot")
+        let snapshot = rig.wal + ".tsnap"
+        defer { try? FileManager.default.removeItem(atPath: snapshot) }
+        let (u, a) = (rig.users[0], rig.apps[0])
+        for d in ["2025-05-01", "2025-05-02", "2025-05-03"] { #expect(try Self.post(rig, "[" + Self.event(u, a, d) + "]").status == 200) }
+        let save = try HTTPTestClient(port: rig.server.port).request("POST", "/v2/admin/snapshot", token: Self.all,
+                                                                      headers: [("Content-Type", "application/json")],
+                                                                      body: "{\"path\": \"\(snapshot)\"}")
+        #expect(save.status == 200, "\(save.text)")
+        let walSize = (try FileManager.default.attributesOfItem(atPath: rig.wal)[.size] as? Int) ?? -1
+        #expect(walSize == 24, "the log holds only its header after the snapshot")
+        #expect(try Self.post(rig, "[" + Self.event(u, a, "2025-05-04") + "]").status == 200)
+        let rows = rig.rows()
+        rig.shutdown()
+        // Restart: the snapshot, then the one record written after it.
+        let again = try Self.rig("snapshot", wal: rig.wal, snapshot: snapshot)
+        defer { again.shutdown() }
+        #expect(again.rows() == rows && again.holder.store!.walSequence == 4)
+        #expect(try HTTPTestClient(port: again.server.port).request("POST", "/v2/admin/snapshot", token: Self.scoped,
+                                                                    body: "{\"path\": \"/tmp/x\"}").status == 403)
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+@testable import TallyStorage
+
+/// The log on its own: records come back in order after a reopen; a torn tail (a crash in the
+/// middle of a write) is cut off and the next record follows the last whole one; truncation keeps
+/// the sequence going, also past a sequence the log never had.
+@Suite struct WriteAheadLogTests {
+    static func path(_ name: String) -> String { NSTemporaryDirectory() + "tally-wal-\(name)-\(getpid())" }
+
+    static func batch(_ n: Int) -> AppendBatch {
+        AppendBatch(client: UUID128(high: 7, low: UInt64(n)), rows: (0..<n).map {
+            .init(user: UUID128(high: UInt64($0), low: 1), app: UUID128(high: 2, low: UInt64($0)), day: Day(raw: Int32(20_000 + $0)))
+        })
+    }
+
+    @Test func recordsSurviveAReopenAndATornTailIsCut() throws {
+        let p = Self.path("torn")
+        defer { try? FileManager.default.removeItem(atPath: p) }
+        try? FileManager.default.removeItem(atPath: p)
+        do {
+            let log = try WriteAheadLog(path: p)
+            for n in 1...5 { try log.write(log.record(Self.batch(n)).bytes) }
+        }
+        let whole = try Data(contentsOf: URL(fileURLWithPath: p))
+        let reopened = try WriteAheadLog(path: p)
+        #expect(reopened.recovered.map(\.sequence) == [1, 2, 3, 4, 5] && reopened.droppedBytes == 0)
+        #expect(reopened.recovered.map(\.batch) == (1...5).map(Self.batch))
+        // Every cut inside the last record: it is dropped, the other four kept, and the next write follows them.
+        let lastLength = 16 + 8 + 20 + 36 * 5 - 8
+        for cut in stride(from: 1, to: lastLength, by: 17) {
+            try whole.prefix(whole.count - cut).write(to: URL(fileURLWithPath: p))
+            let log = try WriteAheadLog(path: p)
+            #expect(log.recovered.count == 4 && log.droppedBytes == lastLength - cut, "cut \(cut)")
+            try log.write(log.record(Self.batch(9)).bytes)
+            let again = try WriteAheadLog(path: p)
+            #expect(again.recovered.map(\.sequence) == [1, 2, 3, 4, 5] && again.recovered.last?.batch == Self.batch(9))
+        }
+        // A flipped byte in a record's payload ends the log there.
+        var bytes = [UInt8](whole)
+        bytes[24 + 16 + 30] ^= 1
+        try Data(bytes).write(to: URL(fileURLWithPath: p))
+        #expect(try WriteAheadLog(path: p).recovered.isEmpty)
+        try Data("not a log".utf8).write(to: URL(fileURLWithPath: p))
+        #expect(throws: WriteAheadLog.Failure.self) { _ = try WriteAheadLog(path: p) }
+    }
+
+    @Test func truncationKeepsTheSequence() throws {
+        let p = Self.path("truncate")
+        defer { try? FileManager.default.removeItem(atPath: p) }
+        try? FileManager.default.removeItem(atPath: p)
+        let log = try WriteAheadLog(path: p)
+        for n in 1...4 { try log.write(log.record(Self.batch(n)).bytes) }
+        try log.truncate(through: 2)
+        try log.write(log.record(Self.batch(5)).bytes)
+        #expect(try WriteAheadLog(path: p).recovered.map(\.sequence) == [3, 4, 5])
+        try log.truncate(through: 5)
+        #expect(try WriteAheadLog(path: p).recovered.isEmpty)
+        try log.write(log.record(Self.batch(6)).bytes)
+        #expect(try WriteAheadLog(path: p).recovered.map(\.sequence) == [6])
+        // Past the end (data newer than the log): the next record comes after it.
+        try log.truncate(through: 40)
+        try log.write(log.record(Self.batch(7)).bytes)
+        let reopened = try WriteAheadLog(path: p)
+        #expect(reopened.recovered.map(\.sequence) == [41] && reopened.lastSequence == 41)
+    }
+}
