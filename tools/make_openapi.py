@@ -45,7 +45,11 @@ SCHEMAS = {
     "Period": obj({"start_date": DATE, "end_date": DATE, "compare_start_date": nullable(DATE),
                    "compare_end_date": nullable(DATE)}),
     "Error": obj({"error": obj({"status": {"type": "integer"}, "code": {"type": "string"},
-                                "parameter": nullable({"type": "string"}), "message": {"type": "string"}})}),
+                                "parameter": nullable({"type": "string"}), "message": {"type": "string"},
+                                "rows": {"type": "array", "description": "Refused appended events (invalid_events).",
+                                         "items": obj({"index": {"type": "integer", "minimum": 0},
+                                                       "field": {"type": "string"}, "message": {"type": "string"}})}},
+                               required=["status", "code", "parameter", "message"])}),
     "UsageLevel": {"type": "string", "enum": ["heavy", "medium", "light"]},
     "AppUtilization": obj({"app": ref("AppRef"), "category": nullable(ref("CategoryRef")),
                            "vendor": nullable(ref("VendorRef")), "unique_users": METRIC, "usage_level": ref("UsageLevel")}),
@@ -220,6 +224,45 @@ paths["/v2/admin/reload"] = {"post": {
         "409": error_response("Another reload is running."),
         "422": error_response("The load failed (the message names file, line and column); the data loaded before "
                               "is still served."),
+    }}}
+paths["/v2/admin/snapshot"] = {"post": {
+    "operationId": "admin_snapshot",
+    "summary": "Write the served data as a native snapshot file (and drop the write-ahead-log records it now "
+               "holds). Needs a token that may read every client.",
+    "requestBody": {"required": True, "content": {"application/json": {"schema": obj(
+        {"path": {"type": "string", "minLength": 1, "description": "File to write (replaced atomically)."}})}}},
+    "responses": {
+        "200": {"description": "Written.", "content": {"application/json": {"schema": obj({
+            "status": {"type": "string", "enum": ["saved"]}, "path": {"type": "string"},
+            "bytes": {"type": "integer", "minimum": 0}, "usage_rows": {"type": "integer", "minimum": 0},
+            "seconds": {"type": "number", "minimum": 0}})}}},
+        "400": error_response("The body is not {\"path\": \"<file>\"}."),
+        "401": ERRORS["401"],
+        "403": error_response("The token may not read every client."),
+        "422": error_response("The file could not be written."),
+        "503": ERRORS["503"],
+    }}}
+EVENT = obj({"user_id": UUID, "application_id": UUID, "activity_date": DATE})
+paths["/v2/clients/{client_id}/usage-events"] = {"post": {
+    "operationId": "usage_events",
+    "summary": "Append usage events: acknowledged once durable in the write-ahead log and visible to the next "
+               "query. A batch with any refused event is refused whole, every refused event listed.",
+    "parameters": [{"name": "client_id", "in": "path", "required": True, "schema": UUID, "example": ACME,
+                    "description": "The client organisation."}],
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
+        obj({"events": {"type": "array", "minItems": 1, "maxItems": 10000, "items": EVENT}}),
+        {"type": "array", "minItems": 1, "maxItems": 10000, "items": EVENT}]}}}},
+    "responses": {
+        "200": {"description": "Durable and visible.", "content": {"application/json": {"schema": obj({
+            "accepted": {"type": "integer", "minimum": 1}, "sequence": {"type": "integer", "minimum": 1}})}}},
+        "400": error_response("Refused: the error lists each refused event's index, field and reason in rows; "
+                              "nothing of the batch was applied."),
+        "401": ERRORS["401"],
+        "403": ERRORS["403"],
+        "404": error_response("Unknown client (to a token that may read every client), or the server runs without "
+                              "a write-ahead log (--wal)."),
+        "413": error_response("The body is over 1 MiB."),
+        "503": error_response("No data is loaded yet, or the batch could not be made durable."),
     }}}
 
 doc = {

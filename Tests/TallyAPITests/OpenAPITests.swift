@@ -45,3 +45,13 @@ extension OpenAPITests {
         #expect(Set(responses.keys) == ["200", "400", "401", "403", "404", "409", "422"])
     }
 }
+
+extension OpenAPITests {
+    @Test func appendsAndSnapshotsAreDescribed() throws {
+        let paths = doc["paths"] as? [String: Any] ?? [:]
+        let append = try #require((paths["/v2/clients/{client_id}/usage-events"] as? [String: Any])?["post"] as? [String: Any])
+        #expect(Set((append["responses"] as? [String: Any] ?? [:]).keys) == ["200", "400", "401", "403", "404", "413", "503"])
+        let snapshot = try #require((paths["/v2/admin/snapshot"] as? [String: Any])?["post"] as? [String: Any])
+        #expect(Set((snapshot["responses"] as? [String: Any] ?? [:]).keys) == ["200", "400", "401", "403", "422", "503"])
+    }
+}
