@@ -26,7 +26,9 @@ struct LoadedDump {
 func loadDump(_ path: String, lenient: Bool) throws -> LoadedDump {
     _ = malloc_trim(0)
     let before = residentBytes()
-    let (store, report) = try DumpLoader.load(folder: path, mode: lenient ? .lenient : .strict)
+    let shown = ProgressDisplay(what: path)
+    defer { shown.finish() }
+    let (store, report) = try DumpLoader.load(folder: path, mode: lenient ? .lenient : .strict) { shown.start($0) }
     // Return the loader's freed buffers to the system, so the growth is what the store holds.
     _ = malloc_trim(0)
     return LoadedDump(store: store, report: report, residentDelta: residentBytes() - before)
@@ -78,4 +80,60 @@ func printSummary(_ d: LoadedDump, path: String) {
 func tuneAllocator() {
     _ = mallopt(-3, 256 << 20)
     _ = mallopt(-1, 512 << 20)
+}
+
+/// Shows a load's progress on standard error (SPEC §6): a bar redrawn five times a second on a
+/// terminal, a log line every five seconds otherwise. Short loads (under a second) show nothing.
+final class ProgressDisplay: @unchecked Sendable {
+    let what: String
+    let terminal = isatty(2) != 0
+    let lock = NSCondition()
+    var done = false
+    var thread: Thread?
+    var drew = false
+
+    init(what: String) { self.what = what }
+
+    func start(_ progress: LoadProgress) {
+        let t = Thread { [self] in
+            let interval = terminal ? 0.2 : 5.0
+            var first = true
+            lock.lock()
+            while !done {
+                _ = lock.wait(until: Date().addingTimeInterval(first ? 1.0 : interval))
+                first = false
+                if done { break }
+                let line = Self.describe(progress.now)
+                if terminal {
+                    FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
+                    drew = true
+                } else {
+                    log("loading \(what): " + line)
+                }
+            }
+            lock.unlock()
+        }
+        thread = t
+        t.start()
+    }
+
+    func finish() {
+        lock.lock()
+        done = true
+        lock.signal()
+        let erase = drew
+        lock.unlock()
+        while thread?.isFinished == false { usleep(1000) }
+        if erase { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+
+    static func describe(_ p: LoadProgress.Snapshot) -> String {
+        let width = 24
+        let filled = Int((p.fraction * Double(width)).rounded(.down))
+        let bar = "[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "]"
+        func mb(_ b: Int) -> String { String(format: "%.0f MB", Double(b) / 1e6) }
+        let eta = p.eta.map { String(format: "ETA %.0f s", $0) } ?? "ETA –"
+        return "\(bar) \(String(format: "%3.0f%%", p.fraction * 100))  \(p.rows) records  \(mb(p.bytes)) of \(mb(p.totalBytes))  "
+            + String(format: "%.1f M records/s", p.rowsPerSecond / 1e6) + "  \(eta)"
+    }
 }

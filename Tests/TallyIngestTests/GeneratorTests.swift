@@ -44,3 +44,17 @@ import TallyStorage
         #expect(l.users == 20_000 && l.apps == 600 && l.days == 400)
     }
 }
+
+/// Load progress: by the end, every stored byte and every record has been counted.
+@Suite struct LoadProgressTests {
+    @Test func countsEveryByteAndRecord() throws {
+        let folder = NSTemporaryDirectory() + "tally-progress-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        _ = try DumpGenerator.write(.s, seed: 3, to: folder)
+        var seen: LoadProgress?
+        let (_, report) = try DumpLoader.load(folder: folder) { seen = $0 }
+        let p = try #require(seen).now
+        #expect(p.totalBytes > 0 && p.bytes == p.totalBytes && p.fraction == 1 && p.eta == 0)
+        #expect(p.rows == report.recordsByTable.values.reduce(0, +))
+    }
+}

@@ -62,14 +62,25 @@ public struct DumpLoader {
     var userOwner = UUIDTable<UInt64>()
     var departmentOwner = UUIDTable<UInt64>()
 
+    /// Bytes and rows read so far, for whoever shows progress.
+    public var progress: LoadProgress?
+
     public init(layout: DumpLayout, mode: LoadMode = .strict) {
         self.layout = layout
         self.mode = mode
     }
 
-    /// Loads the dump in `folder`.
-    public static func load(folder: String, mode: LoadMode = .strict) throws -> (Store, LoadReport) {
-        var loader = DumpLoader(layout: try DumpLayout.discover(folder: folder), mode: mode)
+    /// Loads the dump in `folder`. `progress`, when given, is made for the dump's layout and
+    /// handed over before reading starts, so that the caller can show it while this runs.
+    public static func load(folder: String, mode: LoadMode = .strict,
+                            progress: ((LoadProgress) -> Void)? = nil) throws -> (Store, LoadReport) {
+        let layout = try DumpLayout.discover(folder: folder)
+        var loader = DumpLoader(layout: layout, mode: mode)
+        if let progress {
+            let p = LoadProgress(layout: layout)
+            loader.progress = p
+            progress(p)
+        }
         return try loader.run()
     }
 
@@ -100,7 +111,8 @@ public struct DumpLoader {
                        _ prepare: (TableReader) -> (inout DumpLoader) throws -> Void) throws {
         for file in layout.files[table] ?? [] {
             var outcome = FileOutcome()
-            try Self.readFile(file, table: table, required: required, mode: mode, outcome: &outcome, state: &self, prepare)
+            try Self.readFile(file, table: table, required: required, mode: mode, progress: progress, outcome: &outcome,
+                              state: &self, prepare)
             report.add(outcome, table: table)
         }
     }
@@ -110,12 +122,16 @@ public struct DumpLoader {
     /// manifest's row count and checksum. In lenient mode a row's ``LoadError`` is counted in
     /// `outcome` and the row skipped.
     static func readFile<State>(_ file: DumpFile, table: String, required: [String], mode: LoadMode,
-                                outcome: inout FileOutcome, state: inout State,
+                                progress: LoadProgress? = nil, outcome: inout FileOutcome, state: inout State,
                                 _ prepare: (TableReader) -> (inout State) throws -> Void) throws {
         let src = try FileSource(path: file.absolutePath, displayName: file.relativePath)
         let hasher = RunningSHA256()
-        if file.sha256 != nil {
-            src.observer = { hasher.h.update(bufferPointer: $0) }
+        let hashes = file.sha256 != nil
+        if hashes || progress != nil {
+            src.observer = {
+                if hashes { hasher.h.update(bufferPointer: $0) }
+                progress?.add(bytes: $0.count)
+            }
         }
         let source: any ByteSource
         do {
@@ -130,7 +146,13 @@ public struct DumpLoader {
         let csv = CSVReader(source: source, file: file.relativePath)
         let reader = try TableReader(csv: csv, required: required)
         let row = prepare(reader)
+        var counted = 0
+        defer { progress?.add(rows: reader.records - counted) }
         while try reader.next() {
+            if let progress, reader.records - counted >= 65_536 {
+                progress.add(rows: reader.records - counted)
+                counted = reader.records
+            }
             do {
                 try reader.checkWidth()
                 try row(&state)
@@ -295,13 +317,13 @@ public struct DumpLoader {
         let shared = UsageLookup(clientIndex: clientIndex, userOwner: userOwner, appOwner: appOwner,
                                  clientCount: builders.count)
         let results = ParallelResults(count: files.count)
-        let mode = self.mode
+        let mode = self.mode, progress = self.progress
         DispatchQueue.concurrentPerform(iterations: files.count) { i in
             var state = UsageBuffers(lookup: shared)
             var outcome = FileOutcome()
             do {
                 try Self.readFile(files[i], table: "app_usage_reports", required: UsageBuffers.columns, mode: mode,
-                                  outcome: &outcome, state: &state, UsageBuffers.prepare)
+                                  progress: progress, outcome: &outcome, state: &state, UsageBuffers.prepare)
                 results.set(i, .success((state, outcome)))
             } catch {
                 results.set(i, .failure(error))
