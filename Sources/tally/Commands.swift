@@ -9,7 +9,7 @@ struct Load: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Load a dump and print clients, users, apps, rows, load time, rows/s and resident bytes per row.")
 
-    @Argument(help: "Dump folder or snapshot file (default: the bundled sample in data/sample).")
+    @Argument(help: "Dump (folder, s3://BUCKET/PREFIX/, https://HOST/PREFIX/) or snapshot file (default: the bundled sample).")
     var dump: String?
 
     @Flag(help: "Skip bad rows and report them by reason instead of refusing the dump.")

@@ -16,8 +16,10 @@ struct Serve: ParsableCommand {
     @Option(help: "Port to listen on (0: any free port).") var port = 8080
     @Option(help: "Port of the binary protocol listener (0: any free port).") var binaryPort = 8081
     @Flag(help: "Do not start the binary protocol listener.") var noBinary = false
-    @Option(help: "Dump folder to serve (default: the bundled sample in data/sample).") var dump: String?
-    @Option(help: "Native snapshot file to serve (tally snapshot save) instead of a dump.") var snapshot: String?
+    @Option(help: "Dump to serve: a folder, s3://BUCKET/PREFIX/ or https://HOST/PREFIX/ (default: the bundled sample).")
+    var dump: String?
+    @Option(help: "Native snapshot to serve instead (tally snapshot save): a file, s3://BUCKET/KEY or an https:// URL.")
+    var snapshot: String?
     @Option(help: "Write-ahead log of appended usage rows (created if missing; replayed onto the data at start). Enables POST …/usage-events.")
     var wal: String?
     @Option(help: "Tokens file (JSON: name, sha256, clients). Required unless the address is loopback.")
@@ -71,11 +73,11 @@ struct Serve: ParsableCommand {
             }
             switch source {
             case .snapshot(let file)?:
-                return (try Snapshot.read(path: file), file)
+                return (try readSnapshot(file), file)
             case .dump(let folder)?:
                 return (try loadDump(folder, lenient: lenient).store, folder)
             case nil:
-                if let file = startSnapshot { return (try Snapshot.read(path: file), file) }
+                if let file = startSnapshot { return (try readSnapshot(file), file) }
                 return (try loadDump(path, lenient: lenient).store, path)
             }
         }

@@ -1,5 +1,6 @@
 import Foundation
 import TallyIngest
+import TallyRemote
 import TallyStorage
 
 /// The sample dump bundled in the repository, found from the working directory or the binary.
@@ -28,7 +29,10 @@ func loadDump(_ path: String, lenient: Bool) throws -> LoadedDump {
     let before = residentBytes()
     let shown = ProgressDisplay(what: path)
     defer { shown.finish() }
-    let (store, report) = try DumpLoader.load(folder: path, mode: lenient ? .lenient : .strict) { shown.start($0) }
+    let mode: LoadMode = lenient ? .lenient : .strict
+    let (store, report) = Remote.isRemote(path)
+        ? try Remote.loadDump(path, mode: mode) { shown.start($0) }
+        : try DumpLoader.load(folder: path, mode: mode) { shown.start($0) }
     // Return the loader's freed buffers to the system, so the growth is what the store holds.
     _ = malloc_trim(0)
     return LoadedDump(store: store, report: report, residentDelta: residentBytes() - before)
@@ -37,6 +41,7 @@ func loadDump(_ path: String, lenient: Bool) throws -> LoadedDump {
 /// A snapshot file or a dump folder, told apart by the file's first bytes.
 func loadSource(_ path: String, lenient: Bool) throws -> Store {
     if Snapshot.looksLikeSnapshot(path: path) { return try Snapshot.read(path: path) }
+    if Remote.isRemote(path) && !path.hasSuffix("/") { return try Remote.readSnapshot(path) }
     return try loadDump(path, lenient: lenient).store
 }
 
@@ -136,4 +141,9 @@ final class ProgressDisplay: @unchecked Sendable {
         return "\(bar) \(String(format: "%3.0f%%", p.fraction * 100))  \(p.rows) records  \(mb(p.bytes)) of \(mb(p.totalBytes))  "
             + String(format: "%.1f M records/s", p.rowsPerSecond / 1e6) + "  \(eta)"
     }
+}
+
+/// A snapshot file, local or remote (`s3://bucket/key`, `https://…`).
+func readSnapshot(_ location: String) throws -> Store {
+    Remote.isRemote(location) ? try Remote.readSnapshot(location) : try Snapshot.read(path: location)
 }

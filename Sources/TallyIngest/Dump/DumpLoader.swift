@@ -74,7 +74,12 @@ public struct DumpLoader {
     /// handed over before reading starts, so that the caller can show it while this runs.
     public static func load(folder: String, mode: LoadMode = .strict,
                             progress: ((LoadProgress) -> Void)? = nil) throws -> (Store, LoadReport) {
-        let layout = try DumpLayout.discover(folder: folder)
+        try load(layout: try DumpLayout.discover(folder: folder), mode: mode, progress: progress)
+    }
+
+    /// Loads a dump whose layout was found already (a remote one: ``DumpLayout/discover(storage:)``).
+    public static func load(layout: DumpLayout, mode: LoadMode = .strict,
+                            progress: ((LoadProgress) -> Void)? = nil) throws -> (Store, LoadReport) {
         var loader = DumpLoader(layout: layout, mode: mode)
         if let progress {
             let p = LoadProgress(layout: layout)
@@ -111,8 +116,8 @@ public struct DumpLoader {
                        _ prepare: (TableReader) -> (inout DumpLoader) throws -> Void) throws {
         for file in layout.files[table] ?? [] {
             var outcome = FileOutcome()
-            try Self.readFile(file, table: table, required: required, mode: mode, progress: progress, outcome: &outcome,
-                              state: &self, prepare)
+            try Self.readFile(file, storage: layout.storage, table: table, required: required, mode: mode, progress: progress,
+                              outcome: &outcome, state: &self, prepare)
             report.add(outcome, table: table)
         }
     }
@@ -121,10 +126,11 @@ public struct DumpLoader {
     /// is looked up by name per row) and the row work it returns for every record, then checks the
     /// manifest's row count and checksum. In lenient mode a row's ``LoadError`` is counted in
     /// `outcome` and the row skipped.
-    static func readFile<State>(_ file: DumpFile, table: String, required: [String], mode: LoadMode,
+    static func readFile<State>(_ file: DumpFile, storage: DumpStorage? = nil, table: String, required: [String], mode: LoadMode,
                                 progress: LoadProgress? = nil, outcome: inout FileOutcome, state: inout State,
                                 _ prepare: (TableReader) -> (inout State) throws -> Void) throws {
-        let src = try FileSource(path: file.absolutePath, displayName: file.relativePath)
+        let src: ObservableByteSource = try storage?.open(file.relativePath)
+            ?? FileSource(path: file.absolutePath, displayName: file.relativePath)
         let hasher = RunningSHA256()
         let hashes = file.sha256 != nil
         if hashes || progress != nil {
@@ -135,10 +141,20 @@ public struct DumpLoader {
         }
         let source: any ByteSource
         do {
-            switch file.compression {
-            case .none: source = src
-            case .gzip: source = try GzipSource(src)
-            case .lz4: source = try LZ4FrameSource(src)
+            // Local files stay concrete (the decompressors specialize on them); remote streams are boxed.
+            if let f = src as? FileSource {
+                switch file.compression {
+                case .none: source = f
+                case .gzip: source = try GzipSource(f)
+                case .lz4: source = try LZ4FrameSource(f)
+                }
+            } else {
+                let box = SourceBox(src)
+                switch file.compression {
+                case .none: source = box
+                case .gzip: source = try GzipSource(box)
+                case .lz4: source = try LZ4FrameSource(box)
+                }
             }
         } catch let e as DecompressionError {
             throw LoadError(.badCompression, file: file.relativePath, line: 0, column: 0, expected: e.message)
@@ -317,17 +333,33 @@ public struct DumpLoader {
         let shared = UsageLookup(clientIndex: clientIndex, userOwner: userOwner, appOwner: appOwner,
                                  clientCount: builders.count)
         let results = ParallelResults(count: files.count)
-        let mode = self.mode, progress = self.progress
-        DispatchQueue.concurrentPerform(iterations: files.count) { i in
+        let mode = self.mode, progress = self.progress, storage = layout.storage
+        @Sendable func parse(_ i: Int) {
             var state = UsageBuffers(lookup: shared)
             var outcome = FileOutcome()
             do {
-                try Self.readFile(files[i], table: "app_usage_reports", required: UsageBuffers.columns, mode: mode,
+                try Self.readFile(files[i], storage: storage, table: "app_usage_reports", required: UsageBuffers.columns, mode: mode,
                                   progress: progress, outcome: &outcome, state: &state, UsageBuffers.prepare)
                 results.set(i, .success((state, outcome)))
             } catch {
                 results.set(i, .failure(error))
             }
+        }
+        if storage == nil {
+            DispatchQueue.concurrentPerform(iterations: files.count) { parse($0) }
+        } else {
+            // Remote parts spend much of their time waiting on the network: up to 8 download
+            // and parse at once, each parsed as its bytes arrive.
+            let next = NextIndex()
+            let group = DispatchGroup()
+            for _ in 0..<min(8, files.count) {
+                group.enter()
+                Thread {
+                    while let i = next.take(below: files.count) { parse(i) }
+                    group.leave()
+                }.start()
+            }
+            group.wait()
         }
         for i in 0..<files.count {
             let (state, outcome) = try results.get(i).get()
@@ -384,6 +416,27 @@ struct UsageBuffers: Sendable {
             s.apps[c].append(UInt32(truncatingIfNeeded: app))
             s.days[c].append(day.raw)
         }
+    }
+}
+
+/// A remote stream as a concrete ``ByteSource``.
+final class SourceBox: ByteSource {
+    var inner: any ObservableByteSource
+    init(_ inner: any ObservableByteSource) { self.inner = inner }
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int { try inner.read(into: buffer) }
+    var storedBytesRead: Int { inner.storedBytesRead }
+}
+
+/// Hands out 0, 1, 2, … to worker threads.
+final class NextIndex: @unchecked Sendable {
+    let lock = NSLock()
+    var value = 0
+    func take(below n: Int) -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard value < n else { return nil }
+        value += 1
+        return value - 1
     }
 }
 

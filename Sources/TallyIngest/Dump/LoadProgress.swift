@@ -15,7 +15,7 @@ public final class LoadProgress: Sendable {
     /// The stored size of every file of a dump.
     public convenience init(layout: DumpLayout) {
         let sizes = layout.files.values.joined().map {
-            ((try? FileManager.default.attributesOfItem(atPath: $0.absolutePath)[.size]) as? Int) ?? 0
+            $0.size ?? ((try? FileManager.default.attributesOfItem(atPath: $0.absolutePath)[.size]) as? Int) ?? 0
         }
         self.init(totalBytes: sizes.reduce(0, +))
     }

@@ -14,7 +14,7 @@ public final class FileSource: ByteSource {
     let path: String
     public private(set) var storedBytesRead = 0
     /// Called with each chunk as it is read (used for manifest SHA-256 checks).
-    var observer: ((UnsafeRawBufferPointer) -> Void)?
+    public var observer: ((UnsafeRawBufferPointer) -> Void)?
 
     public init(path: String, displayName: String) throws {
         self.path = path

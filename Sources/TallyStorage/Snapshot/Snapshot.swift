@@ -127,6 +127,11 @@ public enum Snapshot {
         return try data.withUnsafeBytes { try read(bytes: $0, path: path) }
     }
 
+    /// Reads a snapshot held in memory (downloaded); `name` is how errors name it.
+    public static func read(bytes: [UInt8], name: String) throws -> Store {
+        try bytes.withUnsafeBytes { try read(bytes: $0, path: name) }
+    }
+
     /// Whether the file starts like a snapshot (to tell one from a dump folder).
     public static func looksLikeSnapshot(path: String) -> Bool {
         guard let h = FileHandle(forReadingAtPath: path), let head = try? h.read(upToCount: 8) else { return false }
