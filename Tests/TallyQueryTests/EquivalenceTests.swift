@@ -21,7 +21,7 @@ import TallyTestSupport
             /// A row's id as the reference names it ("" for the no-category row).
             func rid(_ row: ResultRow) -> String {
                 let id = ex.sortKey(row, .users, client).id
-                return id == UUID128(high: 0, low: 0) ? "" : id.description
+                return id == UUID128(high: .max, low: .max) || id == UUID128(high: 0, low: 0) ? "" : id.description
             }
             if case .time(let g) = q.dimension {
                 let want = ref.series(q, q.period, g)
@@ -141,6 +141,8 @@ import TallyTestSupport
             } else if ix != iy {
                 return q.order == .asc ? ix! < iy! : ix! > iy!
             }
+            // Ties by id ascending; the no-category row's null id sorts as the largest.
+            if x.isEmpty || y.isEmpty { return y.isEmpty && !x.isEmpty }
             return x < y
         }
     }

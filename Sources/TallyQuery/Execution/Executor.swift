@@ -302,7 +302,9 @@ struct RowSpace {
         case .app: return client.apps[i].id
         case .department: return client.departments[i].id
         case .user: return client.users[i].id
-        case .category: return i == count - 1 ? UUID128(high: 0, low: 0) : catalog.categories[i].id
+        // The no-category row's id is null, and null sorts as the largest value (as its name does):
+        // last among ties ascending by id.
+        case .category: return i == count - 1 ? UUID128.noCategory : catalog.categories[i].id
         case .none, .time: return UUID128(high: 0, low: 0)
         }
     }
@@ -310,4 +312,9 @@ struct RowSpace {
     func firstSeen(_ i: Int) -> Day? {
         dimension == .app ? client.usage?.firstSeen(app: i) : nil
     }
+}
+
+extension UUID128 {
+    /// The tie-break id of the no-category row: after every real id.
+    static let noCategory = UUID128(high: .max, low: .max)
 }
