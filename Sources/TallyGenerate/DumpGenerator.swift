@@ -34,7 +34,7 @@ public enum DumpGenerator {
         let (count, largestUsers): (Int, Int)
         switch scale {
         case .s: (count, largestUsers) = (24, 150)
-        case .m: (count, largestUsers) = (120, 1_100)
+        case .m: (count, largestUsers) = (120, 900)
         case .l: (count, largestUsers) = (60, 20_000)
         }
         var plans: [ClientPlan] = []
@@ -44,7 +44,8 @@ public enum DumpGenerator {
             var users = max(5, Int(base))
             if k > 0 { users = max(5, Int(Double(users) * (0.7 + 0.6 * r.unit()))) }
             let apps = k == 0 && scale == .l ? 600 : min(600, 30 + users / 3 + Int(r.next() % 40))
-            let days = k == 0 ? 400 : 120 + Int(r.next() % 281)
+            // The largest client of M has two years, so a 366-day period has a full comparison.
+            let days = k == 0 ? (scale == .m ? 800 : 400) : 120 + Int(r.next() % 281)
             let departments = min(60, 2 + users / 40 + Int(r.next() % 5))
             plans.append(ClientPlan(users: users, apps: apps, days: days, departments: departments))
         }

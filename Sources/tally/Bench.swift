@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TallyAPI
 import TallyGenerate
 import TallyQuery
 import TallyStorage
@@ -106,5 +107,86 @@ struct Generate: ParsableCommand {
         print("wrote \(out): \(s.clients) clients, \(s.usageRows) usage rows (largest client \(s.largestClientRows), "
               + "median \(s.medianClientRows)) in \(String(format: "%.1f", secs)) s = "
               + "\(String(format: "%.2f", Double(s.usageRows) / secs / 1e6)) M rows/s")
+    }
+}
+
+/// `tally bench`: times queries in process (no sockets) through the same API core the listeners
+/// use, for the peer comparison (tools/peers): the full list (every page of 200, as the peers
+/// return it) and the first page of 50, each the median of `--runs` warm runs.
+struct BenchQueries: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time queries in process: reads a JSON list of {id, client, path, params}, prints a JSON list of timings.")
+
+    @Option(help: "Dump (folder, s3://, https://) or snapshot to load.") var dump: String
+    @Option(help: "JSON file: [{\"id\": …, \"client\": UUID, \"path\": \"utilization/departments\", \"params\": {…}}, …]")
+    var queries: String
+    @Option(help: "Timed runs per query (after one warm-up).") var runs = 5
+
+    func run() throws {
+        tuneAllocator()
+        let store: Store
+        do { store = try loadSource(dump, lenient: false) } catch { throw ValidationError("\(error)") }
+        guard let data = FileManager.default.contents(atPath: queries),
+              let list = try JSONSerialization.jsonObject(with: data) as? [[String: Any]] else {
+            throw ValidationError("\(queries): expected a JSON list of {id, client, path, params}")
+        }
+        let api = API(holder: StoreHolder(store), tokens: .demo)
+        let clock = ContinuousClock()
+        func ms(_ d: Duration) -> Double { Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) / 1e15 }
+        var out: [[String: Any]] = []
+        for q in list {
+            guard let client = q["client"] as? String, let path = q["path"] as? String else { continue }
+            var params: [(String, String)] = []
+            if let d = q["params"] as? [String: Any] { params = d.map { ($0.key, "\($0.value)") }.sorted { $0.0 < $1.0 } }
+            if let a = q["params"] as? [[String]] { params = a.compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil } }
+            params.removeAll { $0.0 == "page_size" || $0.0 == "cursor" }
+            func request(_ extra: [(String, String)]) -> APIRequest {
+                let query = (params + extra).map { "\($0.0)=\(QueryString.encode($0.1))" }.joined(separator: "&")
+                return APIRequest(method: "GET", path: "/v2/clients/\(client)/analytics/apps/\(path)", query: query,
+                                  authorization: "Bearer \(TokenStore.demoToken)")
+            }
+            /// Every page, following cursors; returns the status, rows and pages.
+            func full() -> (Int, Int, Int) {
+                var cursor: String?, rows = 0, pages = 0
+                repeat {
+                    let r = api.handle(request([("page_size", "200")] + (cursor.map { [("cursor", $0)] } ?? [])))
+                    pages += 1
+                    guard r.status == 200 else { return (r.status, rows, pages) }
+                    let json = (try? JSONSerialization.jsonObject(with: Data(r.body))) as? [String: Any]
+                    rows += (json?["data"] as? [Any])?.count ?? 0
+                    cursor = json?["next_cursor"] as? String
+                } while cursor != nil
+                return (200, rows, pages)
+            }
+            let (status, rows, pages) = full()
+            var fullTimes: [Double] = [], firstTimes: [Double] = []
+            for _ in 0..<max(1, runs) {
+                // Timing excludes the JSON parsing above: pages are answered, the cursor read cheaply.
+                let t0 = clock.now
+                var cursor: String?
+                repeat {
+                    let r = api.handle(request([("page_size", "200")] + (cursor.map { [("cursor", $0)] } ?? [])))
+                    cursor = Self.nextCursor(r.body)
+                } while cursor != nil
+                fullTimes.append(ms(clock.now - t0))
+                let t1 = clock.now
+                _ = api.handle(request([]))
+                firstTimes.append(ms(clock.now - t1))
+            }
+            func median(_ v: [Double]) -> Double { let s = v.sorted(); return s[s.count / 2] }
+            out.append(["id": q["id"] ?? "", "status": status, "rows": rows, "pages": pages,
+                        "median_ms": median(fullTimes), "first_page_median_ms": median(firstTimes)])
+        }
+        let json = try JSONSerialization.data(withJSONObject: out, options: [.prettyPrinted, .sortedKeys])
+        print(String(decoding: json, as: UTF8.self))
+    }
+
+    /// `next_cursor`'s value in a page, found without parsing the whole body.
+    static func nextCursor(_ body: [UInt8]) -> String? {
+        let text = String(decoding: body.suffix(512), as: UTF8.self)
+        guard let r = text.range(of: "\"next_cursor\":\"") else { return nil }
+        let rest = text[r.upperBound...]
+        return rest.firstIndex(of: "\"").map { String(rest[..<$0]) }
     }
 }
