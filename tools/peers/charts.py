@@ -4,6 +4,8 @@
     python3 tools/peers/charts.py [results/latest.json] [--out tools/peers/out]
 
 Writes (PNG, small enough for docs/):
+Tally appears twice: over HTTP (the Python client, every page of 200) and in process (`tally bench`).
+
 - latency_vs_period.png        one panel per endpoint: the largest client, with comparison, no
                                filter; median ms (log scale) at 30 and 366 days, one line per engine
 - latency_vs_period_gmean.png  geometric mean over every query of each period length, without and
@@ -17,17 +19,21 @@ import math
 import os
 from collections import defaultdict
 
-COLORS = {"tally": "#d62728", "duckdb": "#1f77b4", "chdb": "#ff7f0e", "postgres": "#2ca02c"}
-NAMES = {"tally": "Tally (HTTP)", "duckdb": "DuckDB", "chdb": "chDB", "postgres": "PostgreSQL 15"}
+COLORS = {"tally": "#d62728", "tally_inproc": "#8c1010", "duckdb": "#1f77b4", "chdb": "#ff7f0e", "postgres": "#2ca02c"}
+NAMES = {"tally": "Tally (HTTP)", "tally_inproc": "Tally (in process)", "duckdb": "DuckDB", "chdb": "chDB", "postgres": "PostgreSQL 15"}
 
 
 def _engines(results):
     seen = []
     for c in results["cases"]:
         for n in c["ms"]:
-            if n != "tally_page1" and n not in seen:
+            if not n.endswith("_page1") and n not in seen:
                 seen.append(n)
-    return ["tally"] + [n for n in seen if n != "tally"]
+    own = [n for n in ("tally", "tally_inproc") if n in seen]
+    return own + [n for n in seen if n not in own]
+
+
+STYLE = {"tally_inproc": "--"}
 
 
 def make(results: dict, out: str) -> list[str]:
@@ -55,7 +61,7 @@ def make(results: dict, out: str) -> list[str]:
         for n in engines:
             pts = sorted((c["days"], c["ms"][n]) for c in sel if n in c["ms"])
             if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=COLORS.get(n),
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=COLORS.get(n), linestyle=STYLE.get(n, "-"),
                         label=NAMES.get(n, n))
         ax.set_yscale("log")
         ax.set_xticks(lengths)
@@ -89,7 +95,7 @@ def make(results: dict, out: str) -> list[str]:
                     g[c["days"]].append(math.log(c["ms"][n]))
             pts = sorted((k, math.exp(sum(v) / len(v))) for k, v in g.items())
             if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=COLORS.get(n),
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=COLORS.get(n), linestyle=STYLE.get(n, "-"),
                         label=NAMES.get(n, n))
         ax.set_yscale("log")
         ax.set_xticks(lengths)

@@ -2,8 +2,10 @@
 """Tally against DuckDB, chDB (ClickHouse) and PostgreSQL 15 on one dump: load, size, answers, latency.
 
     tools/peers/compare.sh DUMP_DIR [--runs 5] [--engines duckdb,chdb,postgres] [--out DIR] ...
+    tools/peers/compare.sh --scale S|M|L [--seed 1] ...     (generates the dump with `tally generate`)
 
 End to end, on loopback only, and everything it starts it stops (also on Ctrl-C / SIGTERM):
+ 0. with --scale: `tally generate --scale X --seed N` into the scratch folder (timed);
  1. decompresses the dump once to plain CSV in a temporary folder (peerlib/dump.py);
  2. `tally load` on that folder (load rows/s, bytes per row);
  3. loads the same plain CSV into each peer (peerlib/engines.py) and measures its size;
@@ -15,7 +17,9 @@ End to end, on loopback only, and everything it starts it stops (also on Ctrl-C 
     answer on the raw rows (peerlib/brute.py);
  6. times each query warm, median of --runs, per engine and for Tally over one keep-alive HTTP
     connection (the full list, and the first page alone);
- 7. prints the ratio table, writes results JSON and the charts (charts.py).
+ 7. after all that, `tally bench` times the same queries in process (no sockets, the API core the
+    listener uses; one call for the whole set, same --runs): full list and first page;
+ 8. prints the ratio table, writes results JSON and the charts (charts.py).
 """
 from __future__ import annotations
 
@@ -93,7 +97,10 @@ def fmt_ms(s):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("dump")
+    ap.add_argument("dump", nargs="?", help="dump folder (or use --scale)")
+    ap.add_argument("--scale", choices=["S", "M", "L"],
+                    help="generate the dump with `tally generate --scale X` into the scratch folder first")
+    ap.add_argument("--seed", type=int, default=1, help="--seed for `tally generate` (with --scale)")
     ap.add_argument("--engines", default="duckdb,chdb,postgres")
     ap.add_argument("--runs", type=int, default=5, help="timed runs per query per engine (median)")
     ap.add_argument("--budget", type=float, default=5.0,
@@ -118,6 +125,8 @@ def main():
                          " FILTER/uniqExactIf conditional aggregates over one scan")
     ap.add_argument("--check-only", action="store_true", help="answers only, no timing")
     args = ap.parse_args()
+    if (args.dump is None) == (args.scale is None):
+        ap.error("give either DUMP_DIR or --scale S|M|L")
 
     def on_term(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
@@ -130,13 +139,22 @@ def main():
     os.chmod(work, 0o755)
     engines = []
     server = None
-    results = {"dump": os.path.abspath(args.dump), "started": dt.datetime.now().isoformat(timespec="seconds"),
+    results = {"dump": os.path.abspath(args.dump) if args.dump else f"tally generate --scale {args.scale} --seed {args.seed}",
+               "scale": args.scale, "seed": args.seed if args.scale else None, "started": dt.datetime.now().isoformat(timespec="seconds"),
                "machine": machine(), "args": vars(args), "versions": {}, "load": {}, "size": {}, "cases": [],
                "disagreements": []}
     try:
+        dump = args.dump
+        if args.scale:
+            dump = os.path.join(work, "generated")
+            log(f"== tally generate --scale {args.scale} --seed {args.seed} --out {dump}")
+            g = tally.generate(binary, args.scale, args.seed, dump)
+            results["generate"] = g
+            log(f"   {g['output']}")
+            log(f"   generated in {g['generate_s']:.1f} s")
         log(f"== preparing plain CSV in {work}")
         t0 = time.perf_counter()
-        prep = dumplib.prepare(args.dump, os.path.join(work, "plain"), log=log)
+        prep = dumplib.prepare(dump, os.path.join(work, "plain"), log=log)
         results["prepare_s"] = time.perf_counter() - t0
         results["usage_rows"] = prep.usage_rows
         results["usage_csv_bytes"] = prep.usage_bytes
@@ -149,7 +167,7 @@ def main():
         results["size"]["tally"] = {"bytes_per_row": tl.get("bytes_per_row_store"),
                                     "bytes_per_row_rss": tl.get("bytes_per_row_rss"),
                                     "what": "tally load: store accounting (RSS growth alongside)"}
-        results["versions"]["tally"] = binary
+        results["versions"]["tally"] = tally.describe(binary)
 
         for name in [e for e in args.engines.split(",") if e]:
             log(f"== {name}: load")
@@ -273,6 +291,38 @@ def main():
             status = "ok" if all(rec["agree"].values()) and not rec["notes"] else "DIFF"
             log(f"[{k + 1}/{len(cases)}] {case.name:<34} rows {rec['rows']:>6}  "
                 + "  ".join(f"{n} {fmt_ms(v / 1000)}" for n, v in rec["ms"].items()) + f"  {status}")
+
+        timed_cases = [(rec, case) for rec, case in zip(results["cases"], cases) if rec["ms"]]
+        if timed_cases and tally.has_bench(binary):
+            server.close()   # the in-process timing runs alone
+            server = None
+            log(f"== tally bench: {len(timed_cases)} queries in process (--runs {args.runs})")
+            b = tally.bench(binary, prep.plain, [c for _, c in timed_cases], args.runs, work)
+            results["bench_wall_s"] = b["wall_s"]
+            log(f"   done in {b['wall_s']:.1f} s (its own load included)")
+            for rec, case in timed_cases:
+                x = b["by_name"].get(case.name)
+                if x is None:
+                    rec["notes"].append("tally bench: no result")
+                    continue
+                rec["bench"] = {k: v for k, v in x.items() if k != "id"}
+                if x.get("status") != 200:
+                    rec["notes"].append(f"tally bench: status {x.get('status')}")
+                    results["disagreements"].append({"query": case.name, "params": case.params(),
+                                                     "engine": "tally", "wrong": "tally bench",
+                                                     "detail": f"tally bench status {x.get('status')}"})
+                    continue
+                if case.endpoint in spec.LISTS and x.get("rows") != rec["rows"]:
+                    rec["notes"].append(f"tally bench: {x.get('rows')} rows, HTTP {rec['rows']}")
+                    results["disagreements"].append({"query": case.name, "params": case.params(),
+                                                     "engine": "tally", "wrong": "tally bench",
+                                                     "detail": f"tally bench {x.get('rows')} rows, "
+                                                               f"HTTP {rec['rows']}"})
+                rec["ms"]["tally_inproc"] = x["median_ms"]
+                if case.endpoint in spec.LISTS:
+                    rec["ms"]["tally_inproc_page1"] = x["first_page_median_ms"]
+        elif timed_cases:
+            log("!! this tally binary has no `bench` command: no in-process timings")
     except KeyboardInterrupt as e:
         log(f"!! interrupted ({e}); stopping everything")
         results["interrupted"] = True
@@ -331,8 +381,14 @@ def machine():
 def print_report(r, names):
     print(f"\nTally vs peers on {r['dump']} ({r.get('usage_rows', 0):,} usage rows), {r['started']}")
     print(f"versions: " + "; ".join(f"{k} {v}" for k, v in r["versions"].items()))
+    if r.get("generate"):
+        g = r["generate"]
+        print(f"dump generated: tally generate --scale {g['scale']} --seed {g['seed']} in {g['generate_s']:.1f} s"
+              f" ({g['output'].splitlines()[-1] if g['output'] else ''})")
+    if r.get("prepare_s") is not None:
+        print(f"plain CSV prepared in {r['prepare_s']:.1f} s; whole run {r.get('elapsed_s', 0) / 60:.1f} min")
     print("\nload (usage rows from the same plain CSV files) and resident size")
-    print(f"{'engine':<10} {'M rows/s':>9} {'load s':>8}  {'bytes/row':>9} {'x tally':>8}  notes")
+    print(f"{'engine':<10} {'M rows/s':>9} {'load s':>8}  {'MB':>8} {'bytes/row':>9} {'x tally':>8}  notes")
     tb = r["size"].get("tally", {}).get("bytes_per_row")
     for n in ["tally"] + names:
         ld, sz = r["load"].get(n, {}), r["size"].get(n, {})
@@ -341,41 +397,66 @@ def print_report(r, names):
         extra = ", ".join(f"{k} {v:.2f}" for k, v in ld.items() if k.endswith("_s") and k not in ("load_s", "rows_per_s"))
         bpr = sz.get("bytes_per_row")
         ratio = f"{bpr / tb:.1f}" if bpr and tb else "-"
+        mb = (bpr or 0) * r.get("usage_rows", 0) / 1e6
         print(f"{n:<10} {ld.get('rows_per_s', 0) / 1e6:>9.2f} {ld.get('load_s', 0):>8.2f}  "
-              f"{bpr or 0:>9.1f} {ratio:>8}  {extra}")
+              f"{mb:>8.1f} {bpr or 0:>9.1f} {ratio:>8}  {extra}")
     cases = r["cases"]
     if not cases:
         return
     timing = any(c["ms"] for c in cases)
-    print("\nlatency, warm median ms (tally = HTTP on one keep-alive connection, full list over all pages of 200;"
-          " p1 = its first page of 50); ×N = peer ms / tally ms")
-    hdr = f"{'query':<36} {'rows':>6} {'tally':>8} {'p1':>7}" + "".join(f" {n:>16}" for n in names) + "  answers"
+    inproc = any("tally_inproc" in c["ms"] for c in cases)
+    print("\nlatency, warm median ms. http = Tally over HTTP on one keep-alive connection, full list over all"
+          " pages of 200 (Python client); inproc = `tally bench`, the same requests in process through the API"
+          " core, all pages of 200; p1 = the first page of 50 alone.")
+    print("peer cells: ms ×(peer / Tally http) ×(peer / Tally inproc)")
+    hdr = (f"{'query':<36} {'rows':>6} {'http':>8} {'p1':>7} {'inproc':>8} {'p1':>7}"
+           + "".join(f" {n:>24}" for n in names) + "  answers")
     print(hdr)
     print("-" * len(hdr))
+
+    def cell(key, c):
+        v = c["ms"].get(key)
+        return fmt_ms(v / 1000) if v is not None else ""
+
     for c in cases:
-        t = c["ms"].get("tally")
-        line = f"{c['name']:<36} {c['rows']:>6} {fmt_ms(t / 1000) if t else '-':>8} " \
-               f"{fmt_ms(c['ms']['tally_page1'] / 1000) if 'tally_page1' in c['ms'] else '':>7}"
+        t, ti = c["ms"].get("tally"), c["ms"].get("tally_inproc")
+        line = (f"{c['name']:<36} {c['rows']:>6} {cell('tally', c) or '-':>8} {cell('tally_page1', c):>7}"
+                f" {cell('tally_inproc', c) or ('-' if inproc else ''):>8} {cell('tally_inproc_page1', c):>7}")
         for n in names:
             v = c["ms"].get(n)
-            cell = f"{fmt_ms(v / 1000)} ×{v / t:.0f}" if v and t else ("-" if not timing else "")
-            line += f" {cell:>16}"
+            if v:
+                txt = f"{fmt_ms(v / 1000)} {fmt_x(v / t) if t else '-'} {fmt_x(v / ti) if ti else '-'}"
+            else:
+                txt = "-" if timing else ""
+            line += f" {txt:>24}"
         bad = [n for n, ok in c["agree"].items() if not ok]
         line += "  " + ("equal" if not bad and not c["notes"] else "DIFF " + ",".join(bad or ["tally"]))
         print(line)
     if timing:
-        print("\ngeometric mean of peer/tally ratios")
         groups = defaultdict(lambda: defaultdict(list))
+
+        def group_of(c):
+            return f"{c['days']}d{' cmp' if c['compare'] else ''}"
+
         for c in cases:
-            t = c["ms"].get("tally")
-            for n in names:
-                if c["ms"].get(n) and t:
-                    g = f"{c['days']}d{' cmp' if c['compare'] else ''}"
-                    groups[g][n].append(c["ms"][n] / t)
-                    groups["all"][n].append(c["ms"][n] / t)
-        print(f"{'group':<10}" + "".join(f" {n:>10}" for n in names))
+            t, ti = c["ms"].get("tally"), c["ms"].get("tally_inproc")
+            for g in (group_of(c), "all"):
+                if t and ti:
+                    groups[g]["http/inproc"].append(t / ti)
+                for n in names:
+                    if c["ms"].get(n) and t:
+                        groups[g][n + " http"].append(c["ms"][n] / t)
+                    if c["ms"].get(n) and ti:
+                        groups[g][n + " inproc"].append(c["ms"][n] / ti)
+        print("\ngeometric mean of peer / Tally ratios per period class (vs Tally over HTTP | vs Tally in process);"
+              " http/inproc = Tally's HTTP time over its in-process time")
+        print(f"{'group':<10} {'queries':>7}" + "".join(f" {n + ' http':>14} {n + ' inproc':>16}" for n in names)
+              + f" {'http/inproc':>12}")
         for g in sorted(groups, key=lambda x: (x == "all", x)):
-            print(f"{g:<10}" + "".join(f" {geo(groups[g][n]):>10}" for n in names))
+            nq = max((len(v) for v in groups[g].values()), default=0)
+            print(f"{g:<10} {nq:>7}" + "".join(f" {geo(groups[g][n + ' http']):>14} {geo(groups[g][n + ' inproc']):>16}"
+                                               for n in names) + f" {geo(groups[g]['http/inproc']):>12}")
+        print_aims(r, names)
     print(f"\n{len(cases)} queries; {sum(all(c['agree'].values()) and not c['notes'] for c in cases)} with every "
           f"answer equal; {len(r['disagreements'])} disagreements"
           + (f"; {len(r['untimed'])} checked but not timed (--max-minutes)" if r.get("untimed") else "")
@@ -393,6 +474,42 @@ def print_report(r, names):
         print(f"  {q} [{kind}; {', '.join(g['engines'])}]: {detail} -> wrong: {wrong}")
     if len(grouped) > 30:
         print(f"  … {len(grouped) - 30} more in the results JSON")
+
+
+AIMS = {"duckdb": 100, "chdb": 30, "postgres": 1000}   # issue 5: 366-day queries with comparison
+
+
+def print_aims(r, names):
+    """Issue 5's aims against the measured figures."""
+    cases = [c for c in r["cases"] if c["days"] == 366 and c["compare"]]
+    print("\naims (issue 5): 366-day queries with comparison, peer / Tally ratio:"
+          " geometric mean, min (the query), share of queries meeting the aim")
+    for n in names:
+        if n not in AIMS:
+            continue
+        for key, label in (("tally_inproc", "in process"), ("tally", "HTTP")):
+            xs = [(c["ms"][n] / c["ms"][key], c["name"]) for c in cases if c["ms"].get(n) and c["ms"].get(key)]
+            if not xs:
+                continue
+            lo = min(xs)
+            met = sum(x >= AIMS[n] for x, _ in xs)
+            g = math.exp(sum(math.log(x) for x, _ in xs) / len(xs))
+            print(f"  {n:<9} aim ≥ ×{AIMS[n]:<5} Tally {label:<10}: gmean {fmt_x(g):>7}, min {fmt_x(lo[0]):>7}"
+                  f" ({lo[1]}), {met}/{len(xs)} met -> {'MET' if met == len(xs) else 'gmean met' if g >= AIMS[n] else 'SHORT'}")
+    tb = r["size"].get("tally", {}).get("bytes_per_row")
+    peers = [(r["size"][n]["bytes_per_row"], n) for n in names if r["size"].get(n, {}).get("bytes_per_row")]
+    if tb and peers:
+        b, n = min(peers)
+        print(f"  size      aim ≥ ×5 smaller than the smallest peer ({n}, {b:.1f} bytes/row): Tally {tb:.1f} bytes/row"
+              f" = ×{b / tb:.1f} smaller -> {'MET' if b / tb >= 5 else 'SHORT'}")
+    tl, dl = r["load"].get("tally", {}).get("rows_per_s"), r["load"].get("duckdb", {}).get("rows_per_s")
+    if tl and dl:
+        print(f"  load      aim ≥ DuckDB read_csv ({dl / 1e6:.2f} M rows/s): Tally {tl / 1e6:.2f} M rows/s"
+              f" = ×{tl / dl:.2f} -> {'MET' if tl >= dl else 'SHORT'}")
+
+
+def fmt_x(x: float) -> str:
+    return f"×{x:.2f}" if x < 1 else f"×{x:.1f}" if x < 10 else f"×{x:.0f}"
 
 
 def order_only(a, b) -> str:

@@ -43,6 +43,58 @@ def load(binary: str, plain: str, timeout=600) -> dict:
     return out
 
 
+def describe(binary: str) -> str:
+    """The binary's path, mtime and hash prefix, and the HEAD of the repository this script is in."""
+    import datetime as dt
+    import hashlib
+    h = hashlib.sha256()
+    with open(binary, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    mtime = dt.datetime.fromtimestamp(os.path.getmtime(binary)).isoformat(timespec="seconds")
+    head = subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(__file__)), "log", "-1",
+                           "--format=%h %cs"], capture_output=True, text=True).stdout.strip()
+    return f"{binary} (built {mtime}, sha256 {h.hexdigest()[:12]}; repo HEAD {head or '?'})"
+
+
+def generate(binary: str, scale: str, seed: int, out: str, timeout=3600) -> dict:
+    """`tally generate --scale S|M|L --seed N --out OUT`: {seconds, output}."""
+    t0 = time.perf_counter()
+    r = subprocess.run([binary, "generate", "--scale", scale, "--seed", str(seed), "--out", out],
+                       capture_output=True, text=True, timeout=timeout)
+    s = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise RuntimeError(f"tally generate failed: {r.stdout}{r.stderr}")
+    return {"scale": scale, "seed": seed, "generate_s": s, "output": (r.stdout + r.stderr).strip()}
+
+
+def bench_query(case: Case) -> dict:
+    """One entry of `tally bench --queries`: the same request as over HTTP (page_size, cursor ignored)."""
+    return {"id": case.name, "client": case.client, "path": ENDPOINTS[case.endpoint],
+            "params": [[k, v] for k, v in case.params().items()]}
+
+
+def has_bench(binary: str) -> bool:
+    r = subprocess.run([binary, "help", "bench"], capture_output=True, text=True)
+    return r.returncode == 0 and "--queries" in r.stdout
+
+
+def bench(binary: str, dump: str, cases: list[Case], runs: int, workdir: str, timeout=3600) -> dict:
+    """`tally bench`: the cases timed in process (no sockets) through the API core the listener uses.
+    Returns {case name: {status, rows, pages, median_ms, first_page_median_ms}} and the wall time."""
+    qfile = os.path.join(workdir, "bench-queries.json")
+    with open(qfile, "w") as f:
+        json.dump([bench_query(c) for c in cases], f, indent=1)
+    t0 = time.perf_counter()
+    r = subprocess.run([binary, "bench", "--dump", dump, "--queries", qfile, "--runs", str(runs)],
+                       capture_output=True, text=True, timeout=timeout)
+    wall = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise RuntimeError(f"tally bench failed ({r.returncode}): {r.stderr[-2000:]}{r.stdout[-2000:]}")
+    out = json.loads(r.stdout)
+    return {"wall_s": wall, "by_name": {x["id"]: x for x in out}}
+
+
 class Server:
     def __init__(self, binary: str, dump: str, workdir: str, threads: int = 2, ready_timeout=600):
         self.port = free_port()
