@@ -7,12 +7,16 @@ import TallyTestSupport
 /// Random dumps written as CSV (mixed compressions, part files, a manifest) and loaded through
 /// the real loader, so the engine answers from parsed rows.
 enum Fixtures {
-    static func randomStore(seed: UInt64, clients: Int = 5, rows: Int = 2500) throws -> (RandomDump, Store) {
+    /// `allClasses`: build every class union, however small the client (so that the queries
+    /// that read them are checked on these small dumps too).
+    static func randomStore(seed: UInt64, clients: Int = 5, rows: Int = 2500, allClasses: Bool = false) throws -> (RandomDump, Store) {
         let dump = RandomDump(seed: seed, clientCount: clients, maxRowsPerClient: rows)
         let folder = NSTemporaryDirectory() + "tally-random-\(seed)-\(getpid())"
         try DumpWriter.write(dump.tables(), to: folder, usageParts: 3, compressions: [.lz4, .gzip, .none], manifest: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let (store, _) = try DumpLoader.load(folder: folder)
+        var loader = DumpLoader(layout: try DumpLayout.discover(folder: folder))
+        if allClasses { loader.extrasMinRows = 0 }
+        let (store, _) = try loader.run()
         return (dump, store)
     }
 

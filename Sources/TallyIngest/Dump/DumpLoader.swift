@@ -64,6 +64,8 @@ public struct DumpLoader {
 
     /// Bytes and rows read so far, for whoever shows progress.
     public var progress: LoadProgress?
+    /// Overrides ``ClientStoreBuilder/extrasMinRows`` (tests use 0 to build every class and mask).
+    public var extrasMinRows: Int?
 
     public init(layout: DumpLayout, mode: LoadMode = .strict) {
         self.layout = layout
@@ -254,7 +256,9 @@ public struct DumpLoader {
                                   licensedSeats: try r.optionalInt(r.column("licensed_seats")))
             guard l.clientIndex[u] == nil else { throw l.duplicate(r, id, "client") }
             l.clientIndex[u] = l.builders.count
-            l.builders.append(ClientStoreBuilder(info: info))
+            var b = ClientStoreBuilder(info: info)
+            if let m = l.extrasMinRows { b.extrasMinRows = m }
+            l.builders.append(b)
         } }
     }
 

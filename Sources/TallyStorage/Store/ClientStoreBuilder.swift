@@ -21,6 +21,11 @@ public struct ClientStoreBuilder {
     public static let defaultLevelSizes = [1, 4, 16, 64, 256]
     /// The level block sizes this builder uses; each must be a multiple of the one before.
     public var levelSizes = ClientStoreBuilder.defaultLevelSizes
+    /// Clients with fewer usage rows get neither per-category class unions nor per-bitmap
+    /// department masks: their category and department lists are cheap without them, and both
+    /// cost dense per-(entity, day) tables (a class: offsets, counts and masks, about 16 bytes a
+    /// day; the masks: 8 bytes per app-day), which dominate a small client's bytes.
+    public var extrasMinRows = 200_000
 
     public init(info: ClientInfo) { self.info = info }
 
@@ -106,7 +111,7 @@ public struct ClientStoreBuilder {
         if departments.count <= 64 {
             masks = perUser.map { ds in ds.reduce(UInt64(0)) { $0 | 1 << UInt64($1) } }
         }
-        let usage = rowUser.isEmpty ? nil : buildUsage(departmentMasks: masks)
+        let usage = rowUser.isEmpty ? nil : buildUsage(departmentMasks: rowUser.count >= extrasMinRows ? masks : nil)
         return ClientStore(info: info, users: users, userIndex: userIndex, apps: apps, appIndex: appIndex,
                            departments: departments, departmentIndex: departmentIndex,
                            userDepartmentStart: start, userDepartments: list, userDepartmentMasks: masks,
@@ -150,7 +155,7 @@ public struct ClientStoreBuilder {
         // Class entities after the apps: the fixed classes, then one per catalog category the
         // client's apps have (and one for apps without a category).
         let fixed = AppClass.allCases
-        let categories = Self.categoryClasses(apps)
+        let categories = rowUser.count >= extrasMinRows ? Self.categoryClasses(apps) : []
         let categorySlot = Dictionary(uniqueKeysWithValues: categories.enumerated().map { ($1, $0) })
         let classCount = fixed.count + categories.count
         let entityCount = apps.count + classCount
@@ -158,7 +163,7 @@ public struct ClientStoreBuilder {
         var userDays = [[UInt64]](repeating: [UInt64](repeating: 0, count: users.count * userDayWords),
                                   count: classCount)
         let appClasses: [[Int]] = apps.map { a in
-            fixed.filter { $0.contains(a) }.map(\.rawValue) + [fixed.count + categorySlot[a.category]!]
+            fixed.filter { $0.contains(a) }.map(\.rawValue) + (categorySlot[a.category].map { [fixed.count + $0] } ?? [])
         }
 
         // Level 0 for apps: per app, a counting sort of its rows by day keeps users ascending.
