@@ -43,3 +43,7 @@ end
 response = function(status)
   if status ~= 200 then error("unexpected status " .. status) end
 end
+-- After the run: the tail wrk's --latency summary leaves out.
+done = function(summary, latency, requests)
+  io.write(string.format("  p99.9 %.2fms\n", latency:percentile(99.9) / 1000))
+end

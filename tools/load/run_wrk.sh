@@ -14,7 +14,7 @@ command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null; }
 start_tally "$PORT" --synthetic 20000x600x366
 export TALLY_CLIENT=$(grep -o 'generated client [0-9a-f-]*' "$TALLY_LOG" | awk '{print $3}')
 URL="http://127.0.0.1:$PORT"
-summary() { grep -E "Requests/sec|^\s+(50|90|99)%|Non-2xx|errors" ; }
+summary() { grep -E "Requests/sec|^\s+(50|90|99)%|p99\.9|Non-2xx|errors" ; }
 echo "== /healthz, $CONNS connections, ${SECS}s"
 wrk -t2 -c"$CONNS" -d"${SECS}s" --latency "$URL/healthz" | summary
 echo "== dashboard mix (A–J, 4 periods with comparison), $CONNS connections, ${SECS}s"
