@@ -151,7 +151,7 @@ import TallyWire
             }
         }
         threads.forEach { $0.start() }
-        while threads.contains(where: \.isExecuting) { Thread.sleep(forTimeInterval: 0.01) }
+        while threads.contains(where: { !$0.isFinished }) { Thread.sleep(forTimeInterval: 0.01) }
         let seen = sequences.withLock { $0 }
         #expect(seen.count == 200 && Set(seen) == Set(1...200))
         #expect(rig.rows() == before + 200)

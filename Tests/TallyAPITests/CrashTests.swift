@@ -110,7 +110,7 @@ import TallyTestSupport
             kill(server.processIdentifier, SIGKILL)
             server.waitUntilExit()
             stop.store(true, ordering: .relaxed)
-            while writers.contains(where: \.isExecuting) { Thread.sleep(forTimeInterval: 0.005) }
+            while writers.contains(where: { !$0.isFinished }) { Thread.sleep(forTimeInterval: 0.005) }
             let got = acked.withLock { $0 }
             acknowledged.formUnion(got)
             sent = next.withLock { $0 }

@@ -167,7 +167,7 @@ import TallyTestSupport
         #expect(throws: APIError.self) { _ = try reloader.reload(source: nil) }
         do { _ = try reloader.reload(source: nil) } catch { #expect(error.status == 409) }
         gate.signal()
-        while first.isExecuting { Thread.sleep(forTimeInterval: 0.01) }
+        while !first.isFinished { Thread.sleep(forTimeInterval: 0.01) }
         Thread.sleep(forTimeInterval: 0.05)
         gate.signal()
         #expect((try? reloader.reload(source: nil))?.source == "test")
