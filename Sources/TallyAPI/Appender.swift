@@ -193,7 +193,7 @@ public final class Appender: @unchecked Sendable {
                     try? wal.truncate(through: base.walSequence)
                     records.removeAll()
                 }
-                let served = Self.replay(records.filter { $0.sequence > base.walSequence }, onto: base)
+                let served = Self.apply(records.filter { $0.sequence > base.walSequence }, onto: base)
                 holder.replace(with: served)
                 done(served)
             case .snapshot(let path, let done)?:
@@ -239,7 +239,8 @@ public final class Appender: @unchecked Sendable {
     }
 
     /// `store` with the rows of `records` added (each client touched rebuilt once); rows whose
-    /// client, user or app the store does not hold are skipped.
+    /// client, user or app the store does not hold are skipped. Also how the log is replayed onto
+    /// loaded data, at start and after a reload.
     public static func apply(_ records: [(sequence: UInt64, batch: AppendBatch)], onto store: Store) -> Store {
         guard let last = records.map(\.sequence).max() else { return store }
         var byClient: [UUID128: (users: [UInt32], apps: [UInt32], days: [Int32])] = [:]
@@ -259,10 +260,5 @@ public final class Appender: @unchecked Sendable {
             return c.appending(users: rows.users, apps: rows.apps, days: rows.days)
         }
         return store.replacing(rebuilt, walSequence: max(last, store.walSequence))
-    }
-
-    /// Replays records onto loaded data (at start, and after a reload).
-    public static func replay(_ records: [(sequence: UInt64, batch: AppendBatch)], onto base: Store) -> Store {
-        apply(records, onto: base)
     }
 }

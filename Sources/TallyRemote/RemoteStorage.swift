@@ -23,7 +23,7 @@ public enum Remote {
     public static func storage(_ location: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> DumpStorage {
         if location.hasPrefix("s3://") {
             let rest = location.dropFirst(5)
-            guard let slash = rest.firstIndex(of: "/") ?? Optional(rest.endIndex) else { throw RemoteError(location: location, reason: "no bucket") }
+            let slash = rest.firstIndex(of: "/") ?? rest.endIndex
             let bucket = String(rest[..<slash])
             var prefix = slash == rest.endIndex ? "" : String(rest[rest.index(after: slash)...])
             if !prefix.isEmpty && !prefix.hasSuffix("/") { prefix += "/" }

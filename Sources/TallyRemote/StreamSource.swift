@@ -66,7 +66,6 @@ final class StreamSource: ObservableByteSource, @unchecked Sendable {
         var extra: [(String, String)] = []
         if offset > 0 { extra.append(("range", "bytes=\(offset)-")) }
         for (k, v) in sign(url) + extra { request.headers.add(name: k, value: v) }
-        if offset > 0 && !request.headers.contains(name: "range") { request.headers.add(name: "Range", value: "bytes=\(offset)-") }
         _ = Remote.client.execute(request: request, delegate: Delegate(owner: self, generation: g, offset: offset))
     }
 
