@@ -105,7 +105,7 @@ final class BinaryHandler: ChannelInboundHandler {
                                 daily: q.parameters.contains { $0 == ("granularity", "daily") })
         inFlight += 1
         if !heavy {
-            answer(context, id, endpoint, format, run(), flush: false)
+            answer(context, id, deprecated: endpoint == .aiUsers, format, run(), flush: false)
             return
         }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
@@ -115,8 +115,10 @@ final class BinaryHandler: ChannelInboundHandler {
         }.whenComplete { result in
             let (handler, context) = bound.value
             switch result {
-            case .success(let r): handler.answer(context, id, endpoint, format, r, flush: true)
-            case .failure: handler.answer(context, id, endpoint, format, .failure(APIError(status: 503, code: "shutting_down", message: "the server is shutting down")), flush: true)
+            case .success(let r): handler.answer(context, id, deprecated: endpoint == .aiUsers, format, r, flush: true)
+            case .failure:
+                handler.answer(context, id, deprecated: false, format,
+                               .failure(APIError(status: 503, code: "shutting_down", message: "the server is shutting down")), flush: true)
             }
         }
     }
@@ -139,21 +141,22 @@ final class BinaryHandler: ChannelInboundHandler {
             try api.append(token: token!, client: UUID128(client), body: body) { result in
                 loop.execute {
                     let (handler, context) = bound.value
-                    handler.answer(context, id, .summary, .json, result, flush: true)
+                    handler.answer(context, id, deprecated: false, .json, result, flush: true)
                 }
             }
         } catch {
-            answer(context, id, .summary, .json, .failure(error), flush: false)
+            answer(context, id, deprecated: false, .json, .failure(error), flush: false)
         }
     }
 
-    func answer(_ context: ChannelHandlerContext, _ id: UInt32, _ endpoint: Endpoint, _ format: ResultFormat,
+    /// RESULT (flagged when the endpoint is deprecated) or ERROR for request `id`.
+    func answer(_ context: ChannelHandlerContext, _ id: UInt32, deprecated: Bool, _ format: ResultFormat,
                 _ result: Result<[UInt8], APIError>, flush: Bool) {
         inFlight -= 1
         guard state != .closed else { return }
         switch result {
         case .success(let body):
-            send(context, .result, flags: endpoint == .aiUsers ? Wire.flagDeprecated : 0, requestID: id, flush: flush) {
+            send(context, .result, flags: deprecated ? Wire.flagDeprecated : 0, requestID: id, flush: flush) {
                 $0.writeInteger(format.rawValue)
                 $0.writeBytes(body)
             }
