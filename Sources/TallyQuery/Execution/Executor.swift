@@ -48,14 +48,17 @@ public struct Executor: Sendable {
             page.append(ResultRow(key: rows.key(i), value: primary[i], compare: c))
         }
         if q.dimension == .app && scope.users != nil {
-            // With a department filter user-days cost a pass over the daily bitmaps: only for
-            // the rows shown.
-            let p = PeriodScan(scope: scope, range: q.period)
-            let c = q.comparison.flatMap { PeriodScan(scope: scope, range: $0) }
+            // With a department filter user-days are counted from the department's users'
+            // pairs: only for the rows shown.
+            let apps = page.compactMap { row -> UInt32? in if case .app(let a) = row.key { return a } else { return nil } }
+            let p = PeriodScan(scope: scope, range: q.period)?.userDays(apps: apps)
+            let c = q.comparison.flatMap { PeriodScan(scope: scope, range: $0) }?.userDays(apps: apps)
+            var k = 0
             for i in page.indices {
-                guard case .app(let a) = page[i].key else { continue }
-                page[i].value.userDays = p?.userDays(entity: Int(a)) ?? 0
-                if page[i].compare != nil { page[i].compare!.userDays = c?.userDays(entity: Int(a)) ?? 0 }
+                guard case .app = page[i].key else { continue }
+                page[i].value.userDays = p?[k] ?? 0
+                if page[i].compare != nil { page[i].compare!.userDays = c?[k] ?? 0 }
+                k += 1
             }
         }
         // A next page exists when more rows follow the page: its cursor is the page's last row.

@@ -96,6 +96,29 @@ final class PeriodScan {
         return n
     }
 
+    /// Distinct (user, day) pairs of each of `apps` over the range, for the department filter's
+    /// users: one pass over those users' pairs in the user-major index (counting the days of a
+    /// pair whose app is asked for), instead of one intersection per app and day.
+    /// - Complexity: O(Σ over the filter's users of their pairs), plus the range's words per match.
+    func userDays(apps: [UInt32]) -> [Int] {
+        guard let f = scope.users else { return apps.map { index.userDays(entity: Int($0), range) } }
+        var slot = [Int32](repeating: -1, count: scope.client.apps.count)
+        for (i, a) in apps.enumerated() { slot[Int(a)] = Int32(i) }
+        var out = [Int](repeating: 0, count: apps.count)
+        let pairs = index.pairs
+        let lo = self.lo, hi = self.hi
+        slot.withUnsafeBufferPointer { slot in
+            f.forEach { u in
+                let from = Int(pairs.userStart[Int(u)]), to = Int(pairs.userStart[Int(u) &+ 1])
+                for p in from..<to {
+                    let s = slot[Int(pairs.pairApp[p])]
+                    if s >= 0 { out[Int(s)] &+= pairs.dayCount(pair: p, lo, hi) }
+                }
+            }
+        }
+        return out
+    }
+
     /// Users of the scope's apps (or of one split of them) over the range, unioned into `set`
     /// (cleared first), after the department filter. A matching class union stands in for the apps.
     func unionOfApps(_ split: Split, into set: UserSet) {

@@ -160,6 +160,27 @@ public final class PairIndex: @unchecked Sendable {
         return a < count && Int(d[a]) <= hi
     }
 
+    /// The number of days of pair `p` within offsets `lo…hi`.
+    /// - Complexity: O(words of the range) for a bitset, O(log days) for a list.
+    @inlinable @inline(__always)
+    public func dayCount(pair p: Int, _ lo: Int, _ hi: Int) -> Int {
+        let info = pairInfo[p]
+        let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF)
+        if info >> 63 != 0 {
+            let w = words.baseAddress! + off
+            let first = lo >> 6, last = hi >> 6
+            let headMask = ~UInt64(0) << UInt64(lo & 63), tailMask = ~UInt64(0) >> UInt64(63 - (hi & 63))
+            if first == last { return (w[first] & headMask & tailMask).nonzeroBitCount }
+            var n = (w[first] & headMask).nonzeroBitCount &+ (w[last] & tailMask).nonzeroBitCount
+            var k = first &+ 1
+            while k < last { n &+= w[k].nonzeroBitCount; k &+= 1 }
+            return n
+        }
+        let count = Int(truncatingIfNeeded: (info >> 32) & 0x7FFF_FFFF)
+        let d = days.baseAddress! + off
+        return Self.firstDay(atLeast: hi &+ 1, d, count) &- Self.firstDay(atLeast: lo, d, count)
+    }
+
     /// Index of the first of `count` ascending day offsets at `d` that is `lo` or later.
     @inlinable @inline(__always)
     static func firstDay(atLeast lo: Int, _ d: UnsafeMutablePointer<UInt16>, _ count: Int) -> Int {
