@@ -43,12 +43,13 @@ public final class HTTPTestClient {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard rc == 0 else {
-            close(fd)
+            // Not closed here: `deinit` runs for an initializer that throws once every property
+            // is set, and a second close could hit a descriptor another thread has been given since.
             throw Failure(description: "connect to \(host):\(port) failed: \(String(cString: strerror(errno)))")
         }
     }
 
-    deinit { close(fd) }
+    deinit { if fd >= 0 { close(fd) } }
 
     public func send(_ bytes: [UInt8]) throws {
         var off = 0

@@ -61,15 +61,12 @@ public final class WriteAheadLog {
         lastSequence = 0
         recovered = []
         droppedBytes = 0
-        do {
-            try recover()
-        } catch {
-            close(fd)
-            throw error
-        }
+        // On a failed recovery `deinit` closes the file (closing it here too would close a
+        // descriptor number another thread may have been given since).
+        try recover()
     }
 
-    deinit { close(fd) }
+    deinit { if fd >= 0 { close(fd) } }
 
     func recover() throws {
         let size = Int(lseek(fd, 0, SEEK_END))
