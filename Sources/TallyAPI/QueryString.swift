@@ -29,21 +29,6 @@ public enum QueryString {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Percent-encodes a value for a query string (unreserved characters kept).
-    public static func encode(_ s: String) -> String {
-        var out = ""
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
-                out.unicodeScalars.append(UnicodeScalar(b))
-            default:
-                out += "%" + String(b >> 4, radix: 16, uppercase: true) + String(b & 15, radix: 16, uppercase: true)
-            }
-        }
-        return out
-    }
-
     static func hex(_ c: UInt8) -> UInt8? {
         switch c {
         case 48...57: return c - 48

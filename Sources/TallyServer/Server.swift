@@ -115,6 +115,7 @@ public final class Server: Sendable {
     public func run() {
         try? stopped.futureResult.wait()
         try? pool.syncShutdownGracefully()
+        // Dropping the helpers fails a promise on their loops: give each loop a turn to run it.
         quiescers.withLockedValue { $0 = [] }
         for loop in group.makeIterator() { try? loop.submit {}.wait() }
         try? group.syncShutdownGracefully()

@@ -142,7 +142,8 @@ struct BenchQueries: ParsableCommand {
             if let a = q["params"] as? [[String]] { params = a.compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil } }
             params.removeAll { $0.0 == "page_size" || $0.0 == "cursor" }
             func request(_ extra: [(String, String)]) -> APIRequest {
-                let query = (params + extra).map { "\($0.0)=\(QueryString.encode($0.1))" }.joined(separator: "&")
+                let query = (params + extra).map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: Self.unreserved) ?? $0.1)" }
+                    .joined(separator: "&")
                 return APIRequest(method: "GET", path: "/v2/clients/\(client)/analytics/apps/\(path)", query: query,
                                   authorization: "Bearer \(TokenStore.demoToken)")
             }
@@ -181,6 +182,9 @@ struct BenchQueries: ParsableCommand {
         let json = try JSONSerialization.data(withJSONObject: out, options: [.prettyPrinted, .sortedKeys])
         print(String(decoding: json, as: UTF8.self))
     }
+
+    /// Characters a query value keeps as they are (RFC 3986 unreserved).
+    static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
     /// `next_cursor`'s value in a page, found without parsing the whole body.
     static func nextCursor(_ body: [UInt8]) -> String? {

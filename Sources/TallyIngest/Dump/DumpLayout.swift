@@ -75,19 +75,17 @@ public struct DumpLayout: Sendable {
             return try fromManifest(Array(data), location: folder, exists: { fm.fileExists(atPath: "\(folder)/\($0)") })
         }
         // The names a layout can use: top-level files and one level inside table folders.
-        var names: [String: Int] = [:]
+        var names = Set<String>()
         for t in tables {
             for suffix in [".csv", ".csv.gz", ".csv.lz4"] where fm.fileExists(atPath: "\(folder)/\(t)\(suffix)") {
-                names[t + suffix] = 0
+                names.insert(t + suffix)
             }
             var dir: ObjCBool = false
             if fm.fileExists(atPath: "\(folder)/\(t)", isDirectory: &dir), dir.boolValue {
-                for n in (try? fm.contentsOfDirectory(atPath: "\(folder)/\(t)")) ?? [] { names["\(t)/\(n)"] = 0 }
+                for n in (try? fm.contentsOfDirectory(atPath: "\(folder)/\(t)")) ?? [] { names.insert("\(t)/\(n)") }
             }
         }
-        var layout = try fromNames(names, location: folder)
-        for (t, list) in layout.files { layout.files[t] = list.map { var f = $0; f.size = nil; return f } }
-        return layout
+        return try fromNames(names, sizes: [:], location: folder)
     }
 
     /// Finds the tables of a remote dump: through its manifest when it has one (required when
@@ -105,26 +103,27 @@ public struct DumpLayout: Sendable {
             for (t, list) in layout.files { layout.files[t] = list.map { var f = $0; f.size = listed?[f.relativePath]; return f } }
             return layout
         }
-        var layout = try fromNames(listed!, location: storage.location)
+        var layout = try fromNames(Set(listed!.keys), sizes: listed!, location: storage.location)
         layout.storage = storage
         return layout
     }
 
-    /// A layout from the names found under a dump (relative paths, with sizes): each table as
-    /// one file `<table>.csv[.gz|.lz4]` or a folder `<table>/` of part files, not both.
-    static func fromNames(_ names: [String: Int], location: String) throws -> DumpLayout {
+    /// A layout from the names found under a dump (relative paths; `sizes` when a listing gave
+    /// them): each table as one file `<table>.csv[.gz|.lz4]` or a folder `<table>/` of part files,
+    /// not both.
+    static func fromNames(_ names: Set<String>, sizes: [String: Int], location: String) throws -> DumpLayout {
         let separator = location.hasSuffix("/") ? "" : "/"
         var files: [String: [DumpFile]] = [:]
         for t in tables {
             var found: [DumpFile] = []
-            for suffix in [".csv", ".csv.gz", ".csv.lz4"] where names[t + suffix] != nil {
+            for suffix in [".csv", ".csv.gz", ".csv.lz4"] where names.contains(t + suffix) {
                 found.append(DumpFile(relativePath: t + suffix, absolutePath: location + separator + t + suffix,
-                                      compression: Compression.of(suffix)!, size: names[t + suffix]))
+                                      compression: Compression.of(suffix)!, size: sizes[t + suffix]))
             }
-            for n in names.keys.filter({ $0.hasPrefix(t + "/") }).sorted() {
+            for n in names.filter({ $0.hasPrefix(t + "/") }).sorted() {
                 let leaf = String(n.dropFirst(t.count + 1))
                 guard !leaf.contains("/"), let c = Compression.of(leaf) else { continue }
-                found.append(DumpFile(relativePath: n, absolutePath: location + separator + n, compression: c, size: names[n]))
+                found.append(DumpFile(relativePath: n, absolutePath: location + separator + n, compression: c, size: sizes[n]))
             }
             let forms = Set(found.map { $0.relativePath.hasPrefix(t + "/") ? "\(t)/" : $0.relativePath })
             if forms.count > 1 {

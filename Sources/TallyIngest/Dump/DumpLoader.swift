@@ -144,20 +144,8 @@ public struct DumpLoader {
         let source: any ByteSource
         do {
             // Local files stay concrete (the decompressors specialize on them); remote streams are boxed.
-            if let f = src as? FileSource {
-                switch file.compression {
-                case .none: source = f
-                case .gzip: source = try GzipSource(f)
-                case .lz4: source = try LZ4FrameSource(f)
-                }
-            } else {
-                let box = SourceBox(src)
-                switch file.compression {
-                case .none: source = box
-                case .gzip: source = try GzipSource(box)
-                case .lz4: source = try LZ4FrameSource(box)
-                }
-            }
+            source = try (src as? FileSource).map { try Self.decompressing($0, file.compression) }
+                ?? Self.decompressing(SourceBox(src), file.compression)
         } catch let e as DecompressionError {
             throw LoadError(.badCompression, file: file.relativePath, line: 0, column: 0, expected: e.message)
         }
@@ -192,6 +180,15 @@ public struct DumpLoader {
                 throw LoadError(.checksumMismatch, file: file.relativePath, line: csv.line, column: 1,
                                 expected: "SHA-256 \(sha) as manifest.json says", found: got)
             }
+        }
+    }
+
+    /// `raw` read through the decompressor its file's suffix names.
+    static func decompressing<S: ByteSource>(_ raw: S, _ compression: Compression) throws -> any ByteSource {
+        switch compression {
+        case .none: return raw
+        case .gzip: return try GzipSource(raw)
+        case .lz4: return try LZ4FrameSource(raw)
         }
     }
 
