@@ -122,6 +122,8 @@ struct BenchQueries: ParsableCommand {
     @Option(help: "JSON file: [{\"id\": …, \"client\": UUID, \"path\": \"utilization/departments\", \"params\": {…}}, …]")
     var queries: String
     @Option(help: "Timed runs per query (after one warm-up).") var runs = 5
+    @Flag(help: "Time only the first page, with the query's own page_size (no full list; for profiling).")
+    var firstPageOnly = false
 
     func run() throws {
         tuneAllocator()
@@ -140,7 +142,7 @@ struct BenchQueries: ParsableCommand {
             var params: [(String, String)] = []
             if let d = q["params"] as? [String: Any] { params = d.map { ($0.key, "\($0.value)") }.sorted { $0.0 < $1.0 } }
             if let a = q["params"] as? [[String]] { params = a.compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil } }
-            params.removeAll { $0.0 == "page_size" || $0.0 == "cursor" }
+            params.removeAll { $0.0 == "cursor" || ($0.0 == "page_size" && !firstPageOnly) }
             func request(_ extra: [(String, String)]) -> APIRequest {
                 let query = (params + extra).map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: Self.unreserved) ?? $0.1)" }
                     .joined(separator: "&")
@@ -160,9 +162,9 @@ struct BenchQueries: ParsableCommand {
                 } while cursor != nil
                 return (200, rows, pages)
             }
-            let (status, rows, pages) = full()
+            let (status, rows, pages) = firstPageOnly ? (api.handle(request([])).status, 0, 1) : full()
             var fullTimes: [Double] = [], firstTimes: [Double] = []
-            for _ in 0..<max(1, runs) {
+            for _ in 0..<max(1, runs) where !firstPageOnly {
                 // Timing excludes the JSON parsing above: pages are answered, the cursor read cheaply.
                 let t0 = clock.now
                 var cursor: String?
@@ -171,13 +173,15 @@ struct BenchQueries: ParsableCommand {
                     cursor = Self.nextCursor(r.body)
                 } while cursor != nil
                 fullTimes.append(ms(clock.now - t0))
+            }
+            for _ in 0..<max(1, runs) {
                 let t1 = clock.now
                 _ = api.handle(request([]))
                 firstTimes.append(ms(clock.now - t1))
             }
             func median(_ v: [Double]) -> Double { let s = v.sorted(); return s[s.count / 2] }
             out.append(["id": q["id"] ?? "", "status": status, "rows": rows, "pages": pages,
-                        "median_ms": median(fullTimes), "first_page_median_ms": median(firstTimes)])
+                        "median_ms": fullTimes.isEmpty ? 0 : median(fullTimes), "first_page_median_ms": median(firstTimes)])
         }
         let json = try JSONSerialization.data(withJSONObject: out, options: [.prettyPrinted, .sortedKeys])
         print(String(decoding: json, as: UTF8.self))

@@ -81,10 +81,13 @@ func printSummary(_ d: LoadedDump, path: String) {
 
 /// Keeps per-query buffers (a few MB for a 20,000-user client) on the heap instead of fresh
 /// `mmap`s: otherwise every query pays page faults and the kernel's zeroing of the pages, which
-/// was a third of a user-dimension query's time. glibc's M_MMAP_THRESHOLD is -3, M_TRIM_THRESHOLD -1.
+/// was half of a user-dimension query's time. glibc's M_MMAP_THRESHOLD is -3 and refuses values
+/// above 32 MiB (`HEAP_MAX_SIZE / 2` on 64-bit: a larger value leaves the 128 KiB default, and
+/// setting M_TRIM_THRESHOLD, -1, then also turns off glibc's own raising of it); M_TRIM_THRESHOLD -1.
 func tuneAllocator() {
-    _ = mallopt(-3, 256 << 20)
-    _ = mallopt(-1, 512 << 20)
+    let mmap = mallopt(-3, 32 << 20)
+    let trim = mallopt(-1, 512 << 20)
+    if mmap != 1 || trim != 1 { FileHandle.standardError.write(Data("warning: mallopt refused the allocator settings\n".utf8)) }
 }
 
 /// Shows a load's progress on standard error (SPEC §6): a bar redrawn five times a second on a

@@ -11,7 +11,7 @@ extension Executor {
     /// app can reach the page. Only the apps visited get exact metrics; the others are counted for
     /// `total_count` (an O(1) activity test) and left zero. `nil` when it does not apply (another
     /// sort or dimension, a department filter, no page).
-    func topApps(_ scope: Scope, _ q: Query, _ rows: RowSpace) -> ([Metrics], [Entry], Int)? {
+    func topApps(_ scope: Scope, _ q: Query, _ rows: RowSpace) -> (MetricsTable, [Entry], Int)? {
         guard q.dimension == .app, q.sort == .users, !q.firstSeenInPeriod, scope.users == nil,
               let size = q.pageSize, let scan = PeriodScan(scope: scope, range: q.period) else { return nil }
         let index = scan.index
@@ -29,7 +29,7 @@ extension Executor {
         let total = candidates.count
         // Best bound first: for descending order the highest upper bound, for ascending the lowest lower one.
         candidates.sort { desc ? ($0.ub, $1.app) > ($1.ub, $0.app) : ($0.lb, $0.app) < ($1.lb, $1.app) }
-        var metrics = [Metrics](repeating: Metrics(), count: rows.count)
+        var metrics = MetricsTable()
         var best = BestRows(keep: size + 1, descending: desc)
         let after = numericCursor(q)
         for c in candidates {
@@ -60,23 +60,40 @@ extension Executor {
     /// A page of users by distinct apps, descending, without counting every user exactly: a
     /// user's apps in the range are at most their apps in the scope over the whole history (their
     /// pairs), so users are visited by that bound, highest first, until none can reach the page.
-    /// Activity (for `total_count`) stops at a user's first active pair. `nil` when it does not
-    /// apply (another sort, order or dimension, no page).
-    func topUsers(_ scope: Scope, _ q: Query, _ rows: RowSpace) -> ([Metrics], [Entry], Int)? {
+    /// Only the apps are counted on the visit; active days are counted for the rows kept. `nil`
+    /// when it does not apply (another sort, order or dimension, no page).
+    func topUsers(_ scope: Scope, _ q: Query, _ rows: RowSpace) -> (MetricsTable, [Entry], Int)? {
         guard q.dimension == .user, q.sort == .apps, q.order == .desc, let size = q.pageSize,
               let scan = PeriodScan(scope: scope, range: q.period) else { return nil }
         let pairs = scan.index.pairs
         let lo = scan.lo, hi = scan.hi
-        let f = scope.users
-        var candidates: [(user: UInt32, ub: Int)] = []
+        let after = numericCursor(q)
+        var best = BestRows(keep: size + 1, descending: true)
+        /// Counts `u` exactly and offers it.
+        func visit(_ u: UInt32, _ exact: Int) {
+            let id = rows.id(Int(u))
+            if let after, !after.precedes(exact, id, descending: true) { return }
+            best.offer(Entry(index: Int32(u), value: exact, id: id, key: nil))
+        }
+        let total: Int
         if scope.appClass == .all {
             // Every app is in scope: the active users are the class union over the range (the
-            // department filter applied), and a user's bound is simply their number of pairs.
-            scan.unionOfApps(.all, into: scan.b)
-            candidates.reserveCapacity(scan.b.count)
-            scan.b.forEach { u in candidates.append((u, Int(pairs.userStart[Int(u) &+ 1] &- pairs.userStart[Int(u)]))) }
-            scan.b.clear()
+            // department filter applied), a user's bound is their number of pairs, and the users
+            // are stored in that order.
+            let active = scan.b
+            scan.unionOfApps(.all, into: active)
+            total = active.count
+            for u in pairs.usersByPairCount {
+                let ub = pairs.pairCount(user: Int(u))
+                if ub == 0 { break }
+                if let worst = best.worstIfFull, ub < worst.value { break }
+                guard active.contains(u) else { continue }
+                visit(u, pairs.appCount(user: Int(u), lo, hi))
+            }
+            active.clear()
         } else {
+            let f = scope.users
+            var candidates: [(user: UInt32, ub: Int)] = []
             scope.appMask.withUnsafeBufferPointer { mask in
                 for u in 0..<scan.domain {
                     if let f, !f.contains(UInt32(u)) { continue }
@@ -89,38 +106,32 @@ extension Executor {
                     if active { candidates.append((UInt32(u), ub)) }
                 }
             }
-        }
-        let total = candidates.count
-        // Highest bound first: a counting sort, bounds being at most the number of apps.
-        var byBound = [Int](repeating: 0, count: scope.client.apps.count + 2)
-        for c in candidates { byBound[scope.client.apps.count - c.ub + 1] += 1 }
-        for i in 1..<byBound.count { byBound[i] += byBound[i - 1] }
-        var sorted = candidates
-        for c in candidates {
-            let slot = scope.client.apps.count - c.ub
-            sorted[byBound[slot]] = c
-            byBound[slot] += 1
-        }
-        candidates = sorted
-        let after = numericCursor(q)
-        var best = BestRows(keep: size + 1, descending: true)
-        var metrics = [Metrics](repeating: Metrics(), count: rows.count)
-        let width = (hi - lo + 64) / 64
-        let acc = UnsafeMutablePointer<UInt64>.allocate(capacity: width)
-        defer { acc.deallocate() }
-        for c in candidates {
-            if let worst = best.worstIfFull, c.ub < worst.value { break }
-            let (exact, days) = scope.appMask.withUnsafeBufferPointer {
-                scan.userMetrics(Int(c.user), mask: $0, acc: acc, width: width)
+            total = candidates.count
+            // Highest bound first: a counting sort, bounds being at most the number of apps.
+            let most = scope.client.apps.count
+            var byBound = [Int](repeating: 0, count: most + 2)
+            for c in candidates { byBound[most - c.ub + 1] += 1 }
+            for i in 1..<byBound.count { byBound[i] += byBound[i - 1] }
+            var sorted = candidates
+            for c in candidates {
+                sorted[byBound[most - c.ub]] = c
+                byBound[most - c.ub] += 1
             }
-            let id = rows.id(Int(c.user))
-            if let after, !after.precedes(exact, id, descending: true) { continue }
+            scope.appMask.withUnsafeBufferPointer { mask in
+                for c in sorted {
+                    if let worst = best.worstIfFull, c.ub < worst.value { break }
+                    visit(c.user, pairs.appCount(user: Int(c.user), lo, hi, mask: mask))
+                }
+            }
+        }
+        var metrics = MetricsTable()
+        for e in best.rows {
+            let (apps, days) = scan.userMetrics(Int(e.index))
             var m = Metrics()
             m.users = 1
-            m.apps = exact
+            m.apps = apps
             m.activeDays = days
-            metrics[Int(c.user)] = m
-            best.offer(Entry(index: Int32(c.user), value: exact, id: id, key: nil))
+            metrics[Int(e.index)] = m
         }
         return (metrics, best.rows, total)
     }

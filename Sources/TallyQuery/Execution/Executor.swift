@@ -30,16 +30,19 @@ public struct Executor: Sendable {
         }
         let rows = RowSpace(dimension: q.dimension, client: client, catalog: store.catalog)
         let keep = q.dimension == .none
-        let primary: [Metrics], ordered: [Entry], total: Int
+        let primary: MetricsTable, ordered: [Entry], total: Int
         if let top = topApps(scope, q, rows) ?? topUsers(scope, q, rows) {
             (primary, ordered, total) = top
         } else {
-            primary = evaluate(scope, q.period, rows, q)
-            (ordered, total) = order(primary, keep: keep, q, rows)
+            let all = evaluate(scope, q.period, rows, q)
+            (ordered, total) = order(all, keep: keep, q, rows)
+            primary = MetricsTable(dense: all)
         }
         // The comparison period is only ever shown beside the rows of the page: compute just those.
         let shown = ordered.prefix(q.pageSize ?? ordered.count).map { Int($0.index) }
-        let compare = q.comparison.map { evaluate(scope, $0, rows, q, only: keep ? nil : shown) }
+        let compare = q.comparison.map {
+            keep ? MetricsTable(dense: evaluate(scope, $0, rows, q)) : evaluate(scope, $0, rows, q, only: shown)
+        }
         var page: [ResultRow] = []
         for e in ordered.prefix(q.pageSize ?? ordered.count) {
             let i = Int(e.index)
@@ -148,33 +151,61 @@ public struct Executor: Sendable {
         return heap
     }
 
-    /// Metrics for every row of the dimension, indexed like ``RowSpace``.
-    /// Metrics of every row of the dimension (or, with `only`, of those row indexes; the others
-    /// stay zero), indexed like ``RowSpace``.
-    func evaluate(_ scope: Scope, _ range: DayRange, _ rows: RowSpace, _ q: Query, only: [Int]? = nil) -> [Metrics] {
+    /// Metrics of every row of the dimension, indexed like ``RowSpace``.
+    func evaluate(_ scope: Scope, _ range: DayRange, _ rows: RowSpace, _ q: Query) -> [Metrics] {
         var out = [Metrics](repeating: Metrics(), count: rows.count)
         guard let scan = PeriodScan(scope: scope, range: range) else { return out }
         switch q.dimension {
         case .app:
             var apps: [UInt32]?
-            if let only {
-                let wanted = Set(only)
-                apps = scope.apps.filter { wanted.contains(Int($0)) }
-            } else if q.firstSeenInPeriod, let index = scope.index {
+            if q.firstSeenInPeriod, let index = scope.index {
                 apps = scope.apps.filter { index.firstSeen(app: Int($0)).map(q.period.contains) ?? false }
             }
             for (app, m) in scan.byApp(only: apps) { out[Int(app)] = m }
         case .department:
             out = scan.byDepartment()
         case .category:
-            let wanted = only.map { Set($0.map { $0 == rows.count - 1 ? nil : Int32($0) }) }
-            for (c, m) in scan.byCategory(only: wanted) { out[c.map(Int.init) ?? rows.count - 1] = m }
+            for (c, m) in scan.byCategory() { out[c.map(Int.init) ?? rows.count - 1] = m }
         case .user:
-            let (apps, days) = scan.byUser(only: only.map { $0.map { UInt32($0) } })
+            let (apps, days) = scan.byUser()
             for u in 0..<apps.count where apps[u] > 0 {
                 out[u].users = 1
                 out[u].apps = Int(apps[u])
                 out[u].activeDays = Int(days[u])
+            }
+        case .none:
+            out[0] = scan.totals(full: true)
+        case .time:
+            break
+        }
+        return out
+    }
+
+    /// Metrics of the rows at indexes `only` (a page); every other row reads as zero. Costs what
+    /// the page costs, not what the dimension has (20,000 users are not allocated for 20).
+    func evaluate(_ scope: Scope, _ range: DayRange, _ rows: RowSpace, _ q: Query, only: [Int]) -> MetricsTable {
+        var out = MetricsTable()
+        guard let scan = PeriodScan(scope: scope, range: range) else { return out }
+        switch q.dimension {
+        case .app:
+            let wanted = Set(only)
+            for (app, m) in scan.byApp(only: scope.apps.filter { wanted.contains(Int($0)) }) { out[Int(app)] = m }
+        case .department:
+            let all = scan.byDepartment()
+            for i in only { out[i] = all[i] }
+        case .category:
+            let wanted = Set(only.map { $0 == rows.count - 1 ? nil : Int32($0) })
+            for (c, m) in scan.byCategory(only: wanted) { out[c.map(Int.init) ?? rows.count - 1] = m }
+        case .user:
+            for u in only {
+                let (apps, days) = scan.userMetrics(u)
+                if apps > 0 {
+                    var m = Metrics()
+                    m.users = 1
+                    m.apps = apps
+                    m.activeDays = days
+                    out[u] = m
+                }
             }
         case .none:
             out[0] = scan.totals(full: true)
@@ -231,6 +262,23 @@ public struct Executor: Sendable {
         case (_, .int): return 1
         case (.day, _): return -1
         case (_, .day): return 1
+        }
+    }
+}
+
+/// Metrics by row index: a dense array for a whole dimension, a dictionary for a page of rows
+/// (zero for the rows it does not hold).
+struct MetricsTable {
+    private var dense: [Metrics]?
+    private var sparse: [Int: Metrics] = [:]
+
+    init(dense: [Metrics]) { self.dense = dense }
+    init() { dense = nil }
+
+    subscript(i: Int) -> Metrics {
+        get { dense?[i] ?? sparse[i] ?? Metrics() }
+        set {
+            if dense != nil { dense![i] = newValue } else { sparse[i] = newValue }
         }
     }
 }

@@ -140,9 +140,9 @@ extension PeriodScan {
 
     /// Per user: distinct apps and distinct active days, from the user-major pair index: one
     /// pass over each user's (user, app) pairs of the scope's apps, reading only the words of the
-    /// range. Arrays are indexed by dense user; `only` restricts the users computed.
+    /// range. Arrays are indexed by dense user.
     /// - Complexity: O(Σ over users of pairs × range words).
-    func byUser(only: [UInt32]? = nil) -> (apps: [Int32], activeDays: [Int32]) {
+    func byUser() -> (apps: [Int32], activeDays: [Int32]) {
         let n = domain
         var apps = [Int32](repeating: 0, count: n)
         var days = [Int32](repeating: 0, count: n)
@@ -150,14 +150,21 @@ extension PeriodScan {
         let acc = UnsafeMutablePointer<UInt64>.allocate(capacity: width)
         defer { acc.deallocate() }
         scope.appMask.withUnsafeBufferPointer { mask in
-            func one(_ u: Int) {
+            for u in 0..<n {
                 let (a, d) = userMetrics(u, mask: mask, acc: acc, width: width)
                 apps[u] = Int32(a)
                 days[u] = Int32(d)
             }
-            if let only { for u in only { one(Int(u)) } } else { for u in 0..<n { one(u) } }
         }
         return (apps, days)
+    }
+
+    /// Distinct apps (of the scope) and active days of one user over the range.
+    func userMetrics(_ u: Int) -> (apps: Int, days: Int) {
+        let width = (hi - lo + 64) / 64
+        let acc = UnsafeMutablePointer<UInt64>.allocate(capacity: width)
+        defer { acc.deallocate() }
+        return scope.appMask.withUnsafeBufferPointer { userMetrics(u, mask: $0, acc: acc, width: width) }
     }
 
     /// Distinct apps (of the mask) and active days of user `u` over the range, using `acc`
