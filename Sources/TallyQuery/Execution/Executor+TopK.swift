@@ -17,7 +17,12 @@ extension Executor {
         let index = scan.index
         let desc = q.order == .desc
         var candidates: [(app: UInt32, lb: Int, ub: Int)] = []
+        let tables = index.rangeCounts
         for app in scope.apps where index.isActive(entity: Int(app), q.period) {
+            if let n = tables.count(entity: Int(app), scan.lo, scan.hi) {
+                candidates.append((app, n, n))
+                continue
+            }
             var lb = 0, ub = 0
             for b in scan.blocks {
                 let c = b.view.cardinality(b.bitmap(Int(app)))
@@ -77,20 +82,23 @@ extension Executor {
         }
         let total: Int
         if scope.appClass == .all {
-            // Every app is in scope: the active users are the class union over the range (the
-            // department filter applied), a user's bound is their number of pairs, and the users
-            // are stored in that order.
-            let active = scan.b
-            scan.unionOfApps(.all, into: active)
-            total = active.count
-            for u in pairs.usersByPairCount {
+            // Every app is in scope: the active users are counted by the class (its range table
+            // or its union, after the department filter), a user's bound is their number of
+            // pairs, and the users are stored in that order.
+            total = scan.countOfApps(.all)
+            let users = scope.client.users
+            let f = scope.users
+            for u in scope.client.usersByPairCount {
                 let ub = pairs.pairCount(user: Int(u))
                 if ub == 0 { break }
-                if let worst = best.worstIfFull, ub < worst.value { break }
-                guard active.contains(u) else { continue }
-                visit(u, pairs.appCount(user: Int(u), lo, hi))
+                if let worst = best.worstIfFull {
+                    // Ties are stored by id: past the worst kept row's id, no later user can enter.
+                    if ub < worst.value || (ub == worst.value && users[Int(u)].id > worst.id) { break }
+                }
+                if let f, !f.contains(u) { continue }
+                let exact = pairs.appCount(user: Int(u), lo, hi)
+                if exact > 0 { visit(u, exact) }
             }
-            active.clear()
         } else {
             let f = scope.users
             var candidates: [(user: UInt32, ub: Int)] = []

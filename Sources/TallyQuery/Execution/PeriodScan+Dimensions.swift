@@ -122,7 +122,7 @@ extension PeriodScan {
             var m = Metrics()
             if classes, let e = index.entity(category: cat) {
                 for app in apps where isActive(entity: Int(app)) { m.apps += 1 }
-                if m.apps > 0 { m.users = users(entity: e, into: b) }
+                if m.apps > 0 { m.users = userCount(entity: e) }
             } else {
                 b.clear()
                 for app in apps where users(entity: Int(app), into: a) > 0 {
@@ -193,19 +193,12 @@ extension PeriodScan {
             m.apps += 1
             if apps[Int(app)].isApproved { m.approvedApps += 1 } else { m.unapprovedApps += 1 }
         }
-        unionOfApps(.all, into: b)
-        m.users = b.count
+        m.users = countOfApps(.all)
         if full {
-            unionOfApps(.approved, into: b)
-            m.approvedUsers = b.count
-            unionOfApps(.unapproved, into: b)
-            m.unapprovedUsers = b.count
-            b.clear()
-            union(entity: index.entity(.all), into: b)
-            if let f = scope.users { b.formIntersection(f) }
-            m.anyAppUsers = b.count
+            m.approvedUsers = countOfApps(.approved)
+            m.unapprovedUsers = countOfApps(.unapproved)
+            m.anyAppUsers = userCount(entity: index.entity(.all))
         }
-        b.clear()
         return m
     }
 }

@@ -69,6 +69,7 @@ final class PeriodScan {
     /// Number of users of `entity` over the range (after the department filter).
     func userCount(entity: Int) -> Int {
         if scope.users == nil {
+            if let n = index.rangeCounts.count(entity: entity, lo, hi) { return n }
             if !index.isActive(entity: entity, range) { return 0 }
             if blocks.count == 1 { return blocks[0].view.cardinality(blocks[0].bitmap(entity)) }
         }
@@ -117,6 +118,19 @@ final class PeriodScan {
             }
         }
         return out
+    }
+
+    /// Number of users of the scope's apps (or of one split of them) over the range, after the
+    /// department filter: a class's range table when there is one, else the union's size.
+    func countOfApps(_ split: Split) -> Int {
+        if scope.users == nil, let c = scope.splitClasses[split.rawValue],
+           let n = index.rangeCounts.count(entity: index.entity(c), lo, hi) {
+            return n
+        }
+        unionOfApps(split, into: b)
+        let n = b.count
+        b.clear()
+        return n
     }
 
     /// Users of the scope's apps (or of one split of them) over the range, unioned into `set`

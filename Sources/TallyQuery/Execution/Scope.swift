@@ -18,22 +18,40 @@ struct Scope {
     init(client: ClientStore, catalog: Catalog, filters f: Filters) {
         self.client = client
         index = client.usage
-        var mask = [Bool](repeating: true, count: client.apps.count)
-        let categories = f.categoryIds.map { Set($0.compactMap { catalog.categoryIndex[$0] }) }
-        let vendors = f.vendorIds.map { Set($0.compactMap { catalog.vendorIndex[$0] }) }
-        let appIds = f.appIds.map { Set($0.compactMap { client.appIndex[$0] }) }
-        for (i, a) in client.apps.enumerated() {
-            if let want = f.approved, a.isApproved != want { mask[i] = false }
-            if f.aiOnly && !a.isAI { mask[i] = false }
-            if let cs = categories, !(a.category.map { cs.contains($0) } ?? false) { mask[i] = false }
-            if let vs = vendors, !(a.vendor.map { vs.contains($0) } ?? false) { mask[i] = false }
-            if let ids = appIds, !ids.contains(UInt32(i)) { mask[i] = false }
-        }
-        appMask = mask
-        apps = mask.indices.filter { mask[$0] }.map { UInt32($0) }
-        splitClasses = Split.allCases.map { split in
-            AppClass.allCases.first { c in
-                client.apps.indices.allSatisfy { c.contains(client.apps[$0]) == (mask[$0] && split.keeps(client.apps[$0])) }
+        let n = client.apps.count
+        if f.approved == nil && !f.aiOnly && f.categoryIds == nil && f.vendorIds == nil && f.appIds == nil {
+            // No app filter: every app, and the fixed classes as they are.
+            appMask = [Bool](repeating: true, count: n)
+            apps = (0..<UInt32(n)).map { $0 }
+            splitClasses = [.all, .approved, .unapproved]
+        } else {
+            var mask = [Bool](repeating: true, count: n)
+            let categories = f.categoryIds.map { Set($0.compactMap { catalog.categoryIndex[$0] }) }
+            let vendors = f.vendorIds.map { Set($0.compactMap { catalog.vendorIndex[$0] }) }
+            let appIds = f.appIds.map { Set($0.compactMap { client.appIndex[$0] }) }
+            for (i, a) in client.apps.enumerated() {
+                if let want = f.approved, a.isApproved != want { mask[i] = false }
+                if f.aiOnly && !a.isAI { mask[i] = false }
+                if let cs = categories, !(a.category.map { cs.contains($0) } ?? false) { mask[i] = false }
+                if let vs = vendors, !(a.vendor.map { vs.contains($0) } ?? false) { mask[i] = false }
+                if let ids = appIds, !ids.contains(UInt32(i)) { mask[i] = false }
+            }
+            appMask = mask
+            apps = mask.indices.filter { mask[$0] }.map { UInt32($0) }
+            // A class matches a split when no app is in one and not the other: one pass per split
+            // with a bit per class.
+            let classes = AppClass.allCases
+            let membership = client.apps.map { a in
+                classes.reduce(UInt8(0)) { $0 | ($1.contains(a) ? 1 << UInt8($1.rawValue) : 0) }
+            }
+            let all = UInt8((1 << classes.count) - 1)
+            splitClasses = Split.allCases.map { split in
+                var mismatch: UInt8 = 0
+                for i in 0..<n {
+                    let kept = mask[i] && split.keeps(client.apps[i])
+                    mismatch |= membership[i] ^ (kept ? all : 0)
+                }
+                return classes.first { mismatch & (1 << UInt8($0.rawValue)) == 0 }
             }
         }
         appClass = splitClasses[Split.all.rawValue]

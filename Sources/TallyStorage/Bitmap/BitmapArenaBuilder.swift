@@ -7,8 +7,12 @@ public struct BitmapArenaBuilder {
     var pool16: [UInt16] = []
     var pool64: [UInt64] = []
 
-    public init(domain: Int) {
+    /// How many bytes of array a bitset may cost before the array is kept: 1 keeps the smaller.
+    let bitsetBias: Int
+
+    public init(domain: Int, bitsetBias: Int = 1) {
         self.domain = domain
+        self.bitsetBias = bitsetBias
         wordCount = max(1, (domain + 63) >> 6)
     }
 
@@ -34,7 +38,7 @@ public struct BitmapArenaBuilder {
             let card = j - i + 1
             let words = chunkWords(Int(key))
             let arrayBytes = 2 * card, bitsetBytes = 8 * words, runBytes = 2 + 4 * runs
-            if runBytes < arrayBytes && runBytes < bitsetBytes {
+            if runBytes < arrayBytes && runBytes * bitsetBias < bitsetBytes {
                 let off = pool16.count
                 pool16.append(UInt16(runs))
                 var s = values[i]
@@ -53,7 +57,7 @@ public struct BitmapArenaBuilder {
                 pool16.append(UInt16(prev - s))
                 headers.append(ContainerHeader(key: UInt16(key), kind: .run, cardinality: UInt32(card),
                                                offset: UInt32(off)))
-            } else if bitsetBytes < arrayBytes {
+            } else if bitsetBytes < arrayBytes * bitsetBias {
                 let off = pool64.count
                 pool64.append(contentsOf: repeatElement(0, count: words))
                 for k in i...j {

@@ -87,6 +87,10 @@ public final class ClientStore: Sendable {
     public let membersArena: BitmapArena
     /// `nil` when the client has no usage rows.
     public let usage: UsageIndex?
+    /// Users by their number of (user, app) pairs — apps over the whole history — most first,
+    /// ties by id ascending: the visiting order of "top users by apps" (a user's apps in any range
+    /// are at most their pairs, and among equal bounds the id decides).
+    public let usersByPairCount: [UInt32]
 
     init(info: ClientInfo, users: [UserInfo], userIndex: [UUID128: UInt32], apps: [AppInfo],
          appIndex: [UUID128: UInt32], departments: [DepartmentInfo], departmentIndex: [UUID128: UInt32],
@@ -106,6 +110,16 @@ public final class ClientStore: Sendable {
         self.members = members
         self.membersArena = membersArena
         self.usage = usage
+        if let pairs = usage?.pairs {
+            var order = (0..<UInt32(users.count)).map { $0 }
+            order.sort { a, b in
+                let ca = pairs.pairCount(user: Int(a)), cb = pairs.pairCount(user: Int(b))
+                return ca != cb ? ca > cb : users[Int(a)].id < users[Int(b)].id
+            }
+            usersByPairCount = order
+        } else {
+            usersByPairCount = []
+        }
     }
 
     /// This client with more usage rows (dense user and app indexes; duplicates count once),
@@ -155,6 +169,7 @@ public final class ClientStore: Sendable {
         n += (userDepartmentMasks?.count ?? 0) * 8
         n += membersArena.byteCount
         n += usage?.byteCount ?? 0
+        n += usersByPairCount.count * 4
         return n
     }
 }

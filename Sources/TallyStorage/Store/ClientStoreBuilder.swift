@@ -1,3 +1,4 @@
+import Glibc
 /// Collects one client's entities and usage rows (already mapped to dense ids), then builds an
 /// immutable ``ClientStore``. Ingest feeds it; nothing reads it until ``build()`` returns.
 public struct ClientStoreBuilder {
@@ -167,7 +168,7 @@ public struct ClientStoreBuilder {
         }
 
         // Level 0 for apps: per app, a counting sort of its rows by day keeps users ascending.
-        var b0 = BitmapArenaBuilder(domain: users.count)
+        var b0 = BitmapArenaBuilder(domain: users.count, bitsetBias: Int(getenv("TALLY_BIAS0").map { String(cString: $0) } ?? "1") ?? 1)
         var starts0 = [UInt32](repeating: 0, count: entityCount * dayCount + 1)
         var masks0: [UInt64] = departmentMasks == nil ? [] : [UInt64](repeating: 0, count: entityCount * dayCount)
         var prefix = [UInt32](repeating: 0, count: entityCount * (dayCount + 1))
@@ -250,7 +251,7 @@ public struct ClientStoreBuilder {
             let below = levels[k - 1].view, belowStarts = levelStarts[k - 1], belowCount = blockCounts[k - 1]
             let ratio = sizes[k] / sizes[k - 1]
             let count = (dayCount + sizes[k] - 1) / sizes[k]
-            var b = BitmapArenaBuilder(domain: users.count)
+            var b = BitmapArenaBuilder(domain: users.count, bitsetBias: Int(getenv("TALLY_BIAS1").map { String(cString: $0) } ?? "1") ?? 1)
             var starts = [UInt32](repeating: 0, count: entityCount * count + 1)
             var masks = departmentMasks == nil ? [] : [UInt64](repeating: 0, count: entityCount * count)
             for e in 0..<entityCount {
@@ -281,7 +282,9 @@ public struct ClientStoreBuilder {
                           categoryClasses: categories, levelSizes: sizes, levels: levels, levelStarts: levelStarts,
                           levelDepartmentMasks: departmentMasks == nil ? nil : levelMasks,
                           levelBlockCounts: blockCounts, dayCardPrefix: prefix,
-                          firstSeenOffset: firstSeen, pairs: pairs, segments: segments)
+                          firstSeenOffset: firstSeen, pairs: pairs, segments: segments,
+                          // "Every extra" (tests) also gives every entity a range table.
+                          rangeCountsMinRowsPerEntry: extrasMinRows == 0 ? 0 : RangeCounts.defaultMinRowsPerEntry)
     }
 
     /// Column segments, one per calendar month: a stable counting sort by month keeps the

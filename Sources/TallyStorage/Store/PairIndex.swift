@@ -18,10 +18,6 @@ public final class PairIndex: @unchecked Sendable {
     public let wordsPerPair: Int
     /// Distinct users of each app over the whole history (its number of pairs).
     public let appUsers: [UInt32]
-    /// Users ordered by their number of pairs (apps over the whole history), most first, ties by
-    /// dense index: the visiting order of "top users by apps" (a user's apps in any range are at
-    /// most their pairs).
-    public let usersByPairCount: UnsafeMutableBufferPointer<UInt32>
 
     init(userStart: [UInt32], pairApp: [UInt32], pairInfo: [UInt64], words: [UInt64], days: [UInt16], wordsPerPair: Int) {
         self.userStart = frozenCopy(userStart)
@@ -36,20 +32,6 @@ public final class PairIndex: @unchecked Sendable {
             counts[Int(a)] += 1
         }
         appUsers = counts
-        // A counting sort on the pair count, descending.
-        let users = max(0, userStart.count - 1)
-        var most = 0
-        for u in 0..<users { most = max(most, Int(userStart[u + 1] - userStart[u])) }
-        var slot = [Int](repeating: 0, count: most + 2)
-        for u in 0..<users { slot[most - Int(userStart[u + 1] - userStart[u]) + 1] += 1 }
-        for i in 1..<slot.count { slot[i] += slot[i - 1] }
-        var order = [UInt32](repeating: 0, count: users)
-        for u in 0..<users {
-            let k = most - Int(userStart[u + 1] - userStart[u])
-            order[slot[k]] = UInt32(u)
-            slot[k] += 1
-        }
-        usersByPairCount = frozenCopy(order)
     }
 
     /// Number of pairs (apps over the whole history) of user `u`.
@@ -87,14 +69,13 @@ public final class PairIndex: @unchecked Sendable {
         pairInfo.deallocate()
         words.deallocate()
         days.deallocate()
-        usersByPairCount.deallocate()
     }
 
     public var pairCount: Int { pairApp.count }
 
     public var byteCount: Int {
         userStart.count * 4 + pairApp.count * 4 + pairInfo.count * 8 + words.count * 8 + days.count * 2
-            + appUsers.count * 4 + usersByPairCount.count * 4
+            + appUsers.count * 4
     }
 
     /// Builds from rows sorted by (app, user, day), unique, as `(app, user, day offset)`.

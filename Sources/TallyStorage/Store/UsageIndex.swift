@@ -54,11 +54,13 @@ public final class UsageIndex: @unchecked Sendable {
     /// The same rows, user-major: apps and days per user.
     public let pairs: PairIndex
     public let segments: [Segment]
+    /// Exact distinct users over every range, for the busiest entities.
+    public let rangeCounts: RangeCounts
 
     init(firstDay: Day, dayCount: Int, rowCount: Int, appCount: Int, categoryClasses: [Int32?], levelSizes: [Int], levels: [BitmapArena],
          levelStarts: [[UInt32]], levelDepartmentMasks: [[UInt64]]?, levelBlockCounts: [Int],
          dayCardPrefix: [UInt32], firstSeenOffset: [Int32], pairs: PairIndex,
-         segments: [Segment]) {
+         segments: [Segment], rangeCountsMinRowsPerEntry: Int = RangeCounts.defaultMinRowsPerEntry) {
         self.firstDay = firstDay
         self.dayCount = dayCount
         self.rowCount = rowCount
@@ -77,6 +79,15 @@ public final class UsageIndex: @unchecked Sendable {
         self.firstSeenOffset = firstSeenOffset
         self.pairs = pairs
         self.segments = segments
+        let entities = appCount + AppClass.allCases.count + categoryClasses.count
+        let level0 = levels[0], starts0 = self.levelStarts[0]
+        rangeCounts = RangeCounts(
+            dayCount: dayCount, userCount: levels[0].domain,
+            entityRows: (0..<entities).map { Int(dayCardPrefix[$0 * (dayCount + 1) + dayCount]) },
+            minRowsPerEntry: rangeCountsMinRowsPerEntry) { e, d, body in
+                let i = e * dayCount + d
+                level0.forEach(BitmapRef(start: starts0[i], end: starts0[i + 1]), body)
+            }
     }
 
     deinit { for p in levelStarts { p.deallocate() } }
@@ -163,7 +174,7 @@ public final class UsageIndex: @unchecked Sendable {
         n += levelStartCounts.reduce(0) { $0 + $1 * 4 }
         n += (levelDepartmentMasks ?? []).reduce(0) { $0 + $1.count * 8 }
         n += dayCardPrefix.count * 4 + firstSeenOffset.count * 4
-        n += segmentByteCount + pairs.byteCount
+        n += segmentByteCount + pairs.byteCount + rangeCounts.byteCount
         return n
     }
 

@@ -1,0 +1,137 @@
+/// Exact distinct users of an entity (an app or a class) over every day range of at most `span`
+/// days, for the entities busy enough to pay for it: a range's count is then one read, instead
+/// of a union of its blocks' bitmaps (which streams kilobytes per app, mostly from memory in a
+/// mixed workload).
+///
+/// Built from the per-day bitmaps with the "previous day" identity: a user counts in
+/// `[lo, hi]` on the first day of the range they were active, so
+/// `count(lo, hi) = count(lo, hi - 1) + #{users active on hi whose previous active day < lo}`.
+/// Per entity that is one pass over its rows plus `days × span` additions.
+///
+/// A table is kept for an entity when it has at least `minRowsPerEntry` rows (user-days) per
+/// table entry, so the tables cost at most `2 / minRowsPerEntry` bytes per row of the entities
+/// that have one (counts are 16-bit when the client has fewer than 65,536 users, else 32-bit).
+/// Immutable after `init`.
+public final class RangeCounts: @unchecked Sendable {
+    /// Longest range a table answers, in days (the API refuses ranges over 366 days).
+    public static let maxSpan = 366
+    /// The default: tables for entities with at least 8 rows per entry (≤ 0.25 bytes a row).
+    public static let defaultMinRowsPerEntry = 2
+
+    public let dayCount: Int
+    public let span: Int
+    /// Per entity, the first entry of its table, or -1 when it has none.
+    let tableStart: [Int]
+    let wide: Bool
+    let counts16: UnsafeMutableBufferPointer<UInt16>
+    let counts32: UnsafeMutableBufferPointer<UInt32>
+    /// Number of entities with a table.
+    public let tableCount: Int
+
+    /// Entries of one entity's table: ranges starting on each day, at most `span` long, inside
+    /// the client's days.
+    static func entries(dayCount: Int, span: Int) -> Int {
+        let full = dayCount - span + 1
+        return full * span + (span - 1) * span / 2
+    }
+
+    /// Offset of the row of ranges starting at day `lo` within an entity's table.
+    @inline(__always)
+    func rowOffset(_ lo: Int) -> Int {
+        let full = dayCount &- span &+ 1
+        if lo <= full { return lo &* span }
+        let t = lo &- full
+        return full &* span &+ t &* (span &- 1) &- (t &* (t &- 1)) / 2
+    }
+
+    /// Builds the tables of the entities that qualify, reading each one's users day by day.
+    /// - Parameters:
+    ///   - entityRows: rows (user-days) of each entity.
+    ///   - usersOnDay: calls its body with the users of `entity` on day `day`, ascending.
+    public init(dayCount: Int, userCount: Int, entityRows: [Int], minRowsPerEntry: Int,
+                usersOnDay: (_ entity: Int, _ day: Int, _ body: (UInt32) -> Void) -> Void) {
+        self.dayCount = dayCount
+        span = min(dayCount, Self.maxSpan)
+        wide = userCount > Int(UInt16.max)
+        let perEntity = dayCount > 0 ? Self.entries(dayCount: dayCount, span: span) : 0
+        var starts = [Int](repeating: -1, count: entityRows.count)
+        var total = 0
+        for (e, rows) in entityRows.enumerated() where perEntity > 0 && rows >= minRowsPerEntry * perEntity && rows > 0 {
+            starts[e] = total
+            total += perEntity
+        }
+        tableStart = starts
+        tableCount = starts.filter { $0 >= 0 }.count
+        counts16 = .allocate(capacity: wide ? 0 : total)
+        counts32 = .allocate(capacity: wide ? total : 0)
+        if total == 0 { return }
+        if wide {
+            fill(counts32.baseAddress!, userCount: userCount, entities: entityRows.indices, usersOnDay: usersOnDay)
+        } else {
+            fill(counts16.baseAddress!, userCount: userCount, entities: entityRows.indices, usersOnDay: usersOnDay)
+        }
+    }
+
+    private func fill<T: FixedWidthInteger>(_ out: UnsafeMutablePointer<T>, userCount: Int, entities: Range<Int>,
+                                            usersOnDay: (_ entity: Int, _ day: Int, _ body: (UInt32) -> Void) -> Void) {
+        // Scratch: each user's previous active day (-1: none yet), and per day the number of
+        // today's users whose previous active day it was.
+        var last = [Int32](repeating: -1, count: userCount)
+        var prevHistogram = [Int](repeating: 0, count: dayCount)
+        var touched: [Int32] = []
+        for e in entities where tableStart[e] >= 0 {
+            for u in last.indices { last[u] = -1 }
+            let table = out + tableStart[e]
+            for hi in 0..<dayCount {
+                var today = 0
+                touched.removeAll(keepingCapacity: true)
+                let oldest = hi - span
+                usersOnDay(e, hi) { u in
+                    let p = last[Int(u)]
+                    if p >= 0 && Int(p) > oldest {
+                        if prevHistogram[Int(p)] == 0 { touched.append(p) }
+                        prevHistogram[Int(p)] += 1
+                    }
+                    last[Int(u)] = Int32(hi)
+                    today += 1
+                }
+                // Ranges [lo, hi], lo from hi down: today's users whose previous day is lo or
+                // later were already counted in [lo, hi - 1].
+                var seen = 0
+                var lo = hi
+                while lo > oldest && lo >= 0 {
+                    if lo < hi { seen += prevHistogram[lo] }
+                    let row = table + rowOffset(lo)
+                    let len = hi - lo
+                    let before = len == 0 ? 0 : Int(row[len - 1])
+                    row[len] = T(truncatingIfNeeded: before + today - seen)
+                    lo -= 1
+                }
+                for p in touched { prevHistogram[Int(p)] = 0 }
+            }
+        }
+    }
+
+    deinit {
+        counts16.deallocate()
+        counts32.deallocate()
+    }
+
+    /// Whether `entity` has a table.
+    @inline(__always)
+    public func has(entity: Int) -> Bool { entity < tableStart.count && tableStart[entity] >= 0 }
+
+    /// Distinct users of `entity` over day offsets `lo…hi`, or `nil` when the entity has no
+    /// table or the range is longer than `span`.
+    /// - Complexity: O(1).
+    @inline(__always)
+    public func count(entity: Int, _ lo: Int, _ hi: Int) -> Int? {
+        guard entity < tableStart.count else { return nil }
+        let s = tableStart[entity]
+        guard s >= 0, hi &- lo < span, lo >= 0, hi < dayCount, lo <= hi else { return nil }
+        let i = s &+ rowOffset(lo) &+ (hi &- lo)
+        return wide ? Int(counts32[i]) : Int(counts16[i])
+    }
+
+    public var byteCount: Int { counts16.count * 2 + counts32.count * 4 + tableStart.count * 8 }
+}

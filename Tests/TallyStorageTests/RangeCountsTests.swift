@@ -1,0 +1,82 @@
+import Testing
+import TallyStorage
+
+/// Range tables against a brute-force distinct count over every range, on seeded random
+/// per-day user sets: short histories, histories longer than the 366-day span, and a domain
+/// past 16-bit counts.
+@Suite struct RangeCountsTests {
+    struct RNG: RandomNumberGenerator {
+        var s: UInt64
+        mutating func next() -> UInt64 {
+            s &+= 0x9E37_79B9_7F4A_7C15
+            var z = s
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    /// Per entity, per day, the users (ascending). Entity 1 is empty; entity 2 is sparse.
+    static func data(entities: Int, days: Int, users: Int, seed: UInt64) -> [[[UInt32]]] {
+        var r = RNG(s: seed)
+        return (0..<entities).map { e in
+            // Each entity has a pool of regulars (most days) and occasional visitors.
+            let regulars = (0..<min(users, 40)).map { _ in UInt32.random(in: 0..<UInt32(users), using: &r) }
+            return (0..<days).map { _ in
+                if e == 1 { return [] }
+                var day = Set<UInt32>()
+                if e != 2 { for u in regulars where Int.random(in: 0..<10, using: &r) < 7 { day.insert(u) } }
+                for _ in 0..<Int.random(in: 0...(e == 2 ? 1 : 6), using: &r) {
+                    day.insert(UInt32.random(in: 0..<UInt32(users), using: &r))
+                }
+                return day.sorted()
+            }
+        }
+    }
+
+    func check(entities: Int, days: Int, users: Int, seed: UInt64, stride: Int) {
+        let d = Self.data(entities: entities, days: days, users: users, seed: seed)
+        let rows = d.map { $0.reduce(0) { $0 + $1.count } }
+        let t = RangeCounts(dayCount: days, userCount: users, entityRows: rows, minRowsPerEntry: 0) { e, day, body in
+            for u in d[e][day] { body(u) }
+        }
+        // Every entity with rows has a table; the empty one has none.
+        #expect(t.tableCount == rows.filter { $0 > 0 }.count)
+        #expect(!t.has(entity: 1))
+        let span = min(days, 366)
+        for e in 0..<entities where rows[e] > 0 {
+            for lo in Swift.stride(from: 0, to: days, by: stride) {
+                var seen = Set<UInt32>()
+                for hi in lo..<days {
+                    seen.formUnion(d[e][hi])
+                    let got = t.count(entity: e, lo, hi)
+                    if hi - lo < span {
+                        #expect(got == seen.count, "entity \(e) range \(lo)…\(hi)")
+                    } else {
+                        #expect(got == nil, "ranges longer than the span have no entry")
+                    }
+                }
+            }
+        }
+        #expect(t.count(entity: 0, 5, 4) == nil)
+        #expect(t.count(entity: entities + 3, 0, 0) == nil)
+    }
+
+    @Test func shortHistory() { check(entities: 4, days: 40, users: 300, seed: 1, stride: 1) }
+
+    @Test func historyLongerThanTheSpan() { check(entities: 3, days: 420, users: 2_000, seed: 2, stride: 7) }
+
+    @Test func wideCounts() { check(entities: 3, days: 30, users: 70_000, seed: 3, stride: 1) }
+
+    @Test func thresholdKeepsBusyEntitiesOnly() {
+        let d = Self.data(entities: 4, days: 50, users: 500, seed: 4)
+        let rows = d.map { $0.reduce(0) { $0 + $1.count } }
+        // 50 days: 1,275 entries a table; a factor of 1 keeps the entities with that many rows.
+        let t = RangeCounts(dayCount: 50, userCount: 500, entityRows: rows, minRowsPerEntry: 1) { e, day, body in
+            for u in d[e][day] { body(u) }
+        }
+        for e in 0..<4 { #expect(t.has(entity: e) == (rows[e] >= 1_275), "entity \(e): \(rows[e]) rows") }
+        // Both sides of the threshold occur in this data.
+        #expect(t.tableCount > 0 && t.tableCount < 3)
+    }
+}
