@@ -18,7 +18,7 @@ extension Executor {
         let desc = q.order == .desc
         var candidates: [(app: UInt32, lb: Int, ub: Int)] = []
         let tables = index.rangeCounts
-        for app in scope.apps where index.isActive(entity: Int(app), q.period) {
+        for app in scope.apps where scan.appIsActive(Int(app)) {
             if let n = tables.count(entity: Int(app), scan.lo, scan.hi) {
                 candidates.append((app, n, n))
                 continue

@@ -33,11 +33,16 @@ extension PeriodScan {
         let deptCount = client.departments.count
         var m = [Metrics](repeating: Metrics(), count: deptCount)
         if deptCount == 0 { return m }
-        let members = (0..<deptCount).map { d -> UserSet in
+        // Members as dense bitsets: the client's own when it keeps them, else built here.
+        let built: [UserSet] = client.memberWords != nil ? [] : (0..<deptCount).map { d -> UserSet in
             let s = UserSet(domain: domain)
             client.membersArena.formUnion(client.members[d], into: s)
             return s
         }
+        let members: [UnsafePointer<UInt64>] = client.memberWords.map { w in
+            (0..<deptCount).map { UnsafePointer(w.baseAddress! + $0 * a.wordCount) }
+        } ?? built.map { UnsafePointer($0.words) }
+        defer { withExtendedLifetime(built) {} }
         // Iterating an app's users costs about one step per user; testing costs up to the set's
         // words per department, usually a quarter of them before the first shared word.
         let denseFrom = max(1, deptCount * a.wordCount / 4)
@@ -46,7 +51,7 @@ extension PeriodScan {
         for app in scope.apps {
             if useMasks {
                 // Precomputed department bits per stored bitmap: no need to touch the users.
-                guard index.isActive(entity: Int(app), range),
+                guard appIsActive(Int(app)),
                       var seen = index.departmentMask(entity: Int(app), blocks: blockList) else { continue }
                 let approved = client.apps[Int(app)].isApproved
                 while seen != 0 {
@@ -65,7 +70,7 @@ extension PeriodScan {
                 if approved { m[d].approvedApps += 1 } else { m[d].unapprovedApps += 1 }
             }
             if n >= denseFrom {
-                for d in 0..<deptCount where a.intersects(members[d]) { count(d) }
+                for d in 0..<deptCount where a.intersects(words: members[d]) { count(d) }
             } else if let masks = client.userDepartmentMasks {
                 var seen: UInt64 = 0
                 masks.withUnsafeBufferPointer { mp in a.forEach { seen |= mp[Int($0)] } }
@@ -92,7 +97,7 @@ extension PeriodScan {
         for split in Split.allCases {
             unionOfApps(split, into: b)
             for d in 0..<deptCount {
-                let n = b.intersectionCount(members[d])
+                let n = b.intersectionCount(words: members[d])
                 switch split {
                 case .all: m[d].users = n
                 case .approved: m[d].approvedUsers = n

@@ -7,12 +7,8 @@ public struct BitmapArenaBuilder {
     var pool16: [UInt16] = []
     var pool64: [UInt64] = []
 
-    /// How many bytes of array a bitset may cost before the array is kept: 1 keeps the smaller.
-    let bitsetBias: Int
-
-    public init(domain: Int, bitsetBias: Int = 1) {
+    public init(domain: Int) {
         self.domain = domain
-        self.bitsetBias = bitsetBias
         wordCount = max(1, (domain + 63) >> 6)
     }
 
@@ -38,7 +34,7 @@ public struct BitmapArenaBuilder {
             let card = j - i + 1
             let words = chunkWords(Int(key))
             let arrayBytes = 2 * card, bitsetBytes = 8 * words, runBytes = 2 + 4 * runs
-            if runBytes < arrayBytes && runBytes * bitsetBias < bitsetBytes {
+            if runBytes < arrayBytes && runBytes < bitsetBytes {
                 let off = pool16.count
                 pool16.append(UInt16(runs))
                 var s = values[i]
@@ -57,7 +53,7 @@ public struct BitmapArenaBuilder {
                 pool16.append(UInt16(prev - s))
                 headers.append(ContainerHeader(key: UInt16(key), kind: .run, cardinality: UInt32(card),
                                                offset: UInt32(off)))
-            } else if bitsetBytes < arrayBytes * bitsetBias {
+            } else if bitsetBytes < arrayBytes {
                 let off = pool64.count
                 pool64.append(contentsOf: repeatElement(0, count: words))
                 for k in i...j {

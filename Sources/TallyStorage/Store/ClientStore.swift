@@ -66,7 +66,8 @@ public struct DepartmentInfo: Sendable, Hashable {
 /// Everything Tally holds for one client: dictionaries that map ids to dense 32-bit indexes,
 /// department membership, and the usage index. Immutable once built; a new version is built
 /// beside it and swapped in.
-public final class ClientStore: Sendable {
+/// (`@unchecked` for `memberWords`, raw storage written once in `init`.)
+public final class ClientStore: @unchecked Sendable {
     public let info: ClientInfo
     /// Dense user index → user. User bitmaps are over `0..<users.count`.
     public let users: [UserInfo]
@@ -91,6 +92,10 @@ public final class ClientStore: Sendable {
     /// ties by id ascending: the visiting order of "top users by apps" (a user's apps in any range
     /// are at most their pairs, and among equal bounds the id decides).
     public let usersByPairCount: [UInt32]
+    /// Each department's members as a dense bitset over the user domain (`wordCount` words a
+    /// department, one after the other), kept when that costs at most a byte per usage row (or
+    /// 512 KiB): per-department queries then read them instead of building them.
+    public let memberWords: UnsafeMutableBufferPointer<UInt64>?
 
     init(info: ClientInfo, users: [UserInfo], userIndex: [UUID128: UInt32], apps: [AppInfo],
          appIndex: [UUID128: UInt32], departments: [DepartmentInfo], departmentIndex: [UUID128: UInt32],
@@ -110,6 +115,17 @@ public final class ClientStore: Sendable {
         self.members = members
         self.membersArena = membersArena
         self.usage = usage
+        let words = max(1, (users.count + 63) >> 6)
+        if !departments.isEmpty && departments.count * words <= max(65_536, (usage?.rowCount ?? 0) / 8) {
+            let m = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: departments.count * words)
+            m.initialize(repeating: 0)
+            for d in departments.indices {
+                membersArena.forEach(members[d]) { u in m[d * words + Int(u >> 6)] |= 1 << UInt64(u & 63) }
+            }
+            memberWords = m
+        } else {
+            memberWords = nil
+        }
         if let pairs = usage?.pairs {
             var order = (0..<UInt32(users.count)).map { $0 }
             order.sort { a, b in
@@ -121,6 +137,8 @@ public final class ClientStore: Sendable {
             usersByPairCount = []
         }
     }
+
+    deinit { memberWords?.deallocate() }
 
     /// This client with more usage rows (dense user and app indexes; duplicates count once),
     /// rebuilt from its own rows (decoded from its segments) plus the new ones.
@@ -169,7 +187,7 @@ public final class ClientStore: Sendable {
         n += (userDepartmentMasks?.count ?? 0) * 8
         n += membersArena.byteCount
         n += usage?.byteCount ?? 0
-        n += usersByPairCount.count * 4
+        n += usersByPairCount.count * 4 + (memberWords?.count ?? 0) * 8
         return n
     }
 }

@@ -1,4 +1,3 @@
-import Glibc
 /// Collects one client's entities and usage rows (already mapped to dense ids), then builds an
 /// immutable ``ClientStore``. Ingest feeds it; nothing reads it until ``build()`` returns.
 public struct ClientStoreBuilder {
@@ -168,7 +167,7 @@ public struct ClientStoreBuilder {
         }
 
         // Level 0 for apps: per app, a counting sort of its rows by day keeps users ascending.
-        var b0 = BitmapArenaBuilder(domain: users.count, bitsetBias: Int(getenv("TALLY_BIAS0").map { String(cString: $0) } ?? "1") ?? 1)
+        var b0 = BitmapArenaBuilder(domain: users.count)
         var starts0 = [UInt32](repeating: 0, count: entityCount * dayCount + 1)
         var masks0: [UInt64] = departmentMasks == nil ? [] : [UInt64](repeating: 0, count: entityCount * dayCount)
         var prefix = [UInt32](repeating: 0, count: entityCount * (dayCount + 1))
@@ -251,7 +250,7 @@ public struct ClientStoreBuilder {
             let below = levels[k - 1].view, belowStarts = levelStarts[k - 1], belowCount = blockCounts[k - 1]
             let ratio = sizes[k] / sizes[k - 1]
             let count = (dayCount + sizes[k] - 1) / sizes[k]
-            var b = BitmapArenaBuilder(domain: users.count, bitsetBias: Int(getenv("TALLY_BIAS1").map { String(cString: $0) } ?? "1") ?? 1)
+            var b = BitmapArenaBuilder(domain: users.count)
             var starts = [UInt32](repeating: 0, count: entityCount * count + 1)
             var masks = departmentMasks == nil ? [] : [UInt64](repeating: 0, count: entityCount * count)
             for e in 0..<entityCount {

@@ -49,6 +49,9 @@ public final class UsageIndex: @unchecked Sendable {
     public let levelDepartmentMasks: [[UInt64]]?
     /// Per entity, `dayCount + 1` running sums of per-day user counts.
     let dayCardPrefix: [UInt32]
+    /// The apps' rows of the same sums, day-major (`(dayCount + 1) × appCount`): which apps are
+    /// active over a range is two contiguous rows.
+    let appPrefixByDay: UnsafeMutableBufferPointer<UInt32>
     /// Per app, the first day offset with activity, or -1.
     public let firstSeenOffset: [Int32]
     /// The same rows, user-major: apps and days per user.
@@ -79,6 +82,11 @@ public final class UsageIndex: @unchecked Sendable {
         self.firstSeenOffset = firstSeenOffset
         self.pairs = pairs
         self.segments = segments
+        let byDay = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: max(1, (dayCount + 1) * appCount))
+        for a in 0..<appCount {
+            for d in 0...dayCount { byDay[d * appCount + a] = dayCardPrefix[a * (dayCount + 1) + d] }
+        }
+        appPrefixByDay = byDay
         let entities = appCount + AppClass.allCases.count + categoryClasses.count
         let level0 = levels[0], starts0 = self.levelStarts[0]
         rangeCounts = RangeCounts(
@@ -90,7 +98,22 @@ public final class UsageIndex: @unchecked Sendable {
             }
     }
 
-    deinit { for p in levelStarts { p.deallocate() } }
+    deinit {
+        for p in levelStarts { p.deallocate() }
+        appPrefixByDay.deallocate()
+    }
+
+    /// Sets `active[a]` to whether app `a` has activity within day offsets `lo…hi`.
+    /// - Complexity: O(apps), two contiguous rows.
+    public func activeApps(_ lo: Int, _ hi: Int, into active: UnsafeMutablePointer<Bool>) {
+        let n = appCount
+        let from = appPrefixByDay.baseAddress! + lo &* n, to = appPrefixByDay.baseAddress! + (hi &+ 1) &* n
+        var a = 0
+        while a < n {
+            active[a] = to[a] != from[a]
+            a &+= 1
+        }
+    }
 
     /// The entity index of a class.
     @inlinable public func entity(_ c: AppClass) -> Int { appCount + c.rawValue }
@@ -173,7 +196,7 @@ public final class UsageIndex: @unchecked Sendable {
         var n = levels.reduce(0) { $0 + $1.byteCount }
         n += levelStartCounts.reduce(0) { $0 + $1 * 4 }
         n += (levelDepartmentMasks ?? []).reduce(0) { $0 + $1.count * 8 }
-        n += dayCardPrefix.count * 4 + firstSeenOffset.count * 4
+        n += dayCardPrefix.count * 4 + appPrefixByDay.count * 4 + firstSeenOffset.count * 4
         n += segmentByteCount + pairs.byteCount + rangeCounts.byteCount
         return n
     }
