@@ -54,34 +54,42 @@ public struct API: Sendable {
     /// Whether answering `request` may take long enough to be worth moving off the event loop.
     ///
     /// Health, readiness, the document and errors are quick; so are the summary and department
-    /// cards, the category list, AI lists and trends, which read precomputed per-day counts and
-    /// class unions (under 0.2 ms on a 20,000-user client) — unless a department filter (a set of
-    /// users) forces them to look at bitmaps, a filter keeps the category list off its class
-    /// unions, or the client is large. Per-app and per-user lists always do real work. The
-    /// estimate only chooses where a request runs, never its answer.
+    /// cards, the category list, AI lists and trends, which read precomputed per-day counts,
+    /// range tables and class unions (under 0.2 ms on a 20,000-user client) — unless a department
+    /// filter (a set of users) forces them to look at bitmaps, a filter keeps the category list off
+    /// its class unions, or the client is large. The per-app and per-user lists in their default
+    /// form (first pages by users or apps, no filter) visit only the rows that can reach the page
+    /// and are as quick; with a filter, another sort or order, or a cursor they may count every
+    /// row. The estimate only chooses where a request runs, never its answer.
     public func isHeavy(_ request: APIRequest) -> Bool {
         guard request.path.hasPrefix("/v2/clients/") else { return false }
         let segments = request.path.split(separator: "/", omittingEmptySubsequences: false)
         guard segments.count >= 6 else { return false }
-        guard let endpoint = Endpoint.allCases.first(where: { $0.path == segments.dropFirst(6).joined(separator: "/") }) else {
-            return false
-        }
+        let rest = segments.dropFirst(6).joined(separator: "/")
+        guard let endpoint = Endpoint.allCases.first(where: { $0.path == rest }) else { return false }
+        // Parameter names as sent (a percent-encoded name is not recognised here: it only moves
+        // the request to the loop, and the answer is the same).
+        let pairs = request.query.utf8.split(separator: UInt8(ascii: "&"))
+        let names = pairs.map { $0.prefix { $0 != UInt8(ascii: "=") } }
         return isHeavy(endpoint, client: UUID128(QueryString.decode(segments[3])),
-                       has: { request.query.contains($0) }, daily: request.query.contains("granularity=daily"))
+                       has: { name in names.contains { $0.elementsEqual(name.utf8) } },
+                       daily: pairs.contains { $0.elementsEqual("granularity=daily".utf8) })
     }
 
     /// The same estimate from a query's parts (the binary protocol's QUERY): `has` says whether
     /// a parameter is given.
     public func isHeavy(_ endpoint: Endpoint, client: UUID128?, has: (String) -> Bool, daily: Bool) -> Bool {
+        let large = client.flatMap { holder.store?.client($0) }.map { $0.apps.count * $0.users.count > 50_000_000 } ?? false
         switch endpoint {
         case .summary, .aiSummary, .departments, .aiDepartments, .aiUsers, .aiNew, .trend, .categories:
             if has("department_ids") { return true }
             if endpoint == .trend && daily { return true }
             if endpoint == .categories && (has("is_approved") || has("vendor_ids")) { return true }
-            if let client, let c = holder.store?.client(client), c.apps.count * c.users.count > 50_000_000 { return true }
-            return false
+            return large
         case .utilization, .users:
-            return true
+            for p in ["department_ids", "app_ids", "category_ids", "vendor_ids", "is_approved", "sort_by", "order", "cursor"]
+            where has(p) { return true }
+            return large
         }
     }
 

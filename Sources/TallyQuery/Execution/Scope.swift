@@ -41,9 +41,7 @@ struct Scope {
             // A class matches a split when no app is in one and not the other: one pass per split
             // with a bit per class.
             let classes = AppClass.allCases
-            let membership = client.apps.map { a in
-                classes.reduce(UInt8(0)) { $0 | ($1.contains(a) ? 1 << UInt8($1.rawValue) : 0) }
-            }
+            let membership = client.appClassBits
             let all = UInt8((1 << classes.count) - 1)
             splitClasses = Split.allCases.map { split in
                 var mismatch: UInt8 = 0

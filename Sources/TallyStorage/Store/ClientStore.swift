@@ -96,6 +96,8 @@ public final class ClientStore: @unchecked Sendable {
     /// department, one after the other), kept when that costs at most a byte per usage row (or
     /// 512 KiB): per-department queries then read them instead of building them.
     public let memberWords: UnsafeMutableBufferPointer<UInt64>?
+    /// Per app, bit `c.rawValue` set when it belongs to ``AppClass`` `c`.
+    public let appClassBits: [UInt8]
 
     init(info: ClientInfo, users: [UserInfo], userIndex: [UUID128: UInt32], apps: [AppInfo],
          appIndex: [UUID128: UInt32], departments: [DepartmentInfo], departmentIndex: [UUID128: UInt32],
@@ -115,6 +117,9 @@ public final class ClientStore: @unchecked Sendable {
         self.members = members
         self.membersArena = membersArena
         self.usage = usage
+        appClassBits = apps.map { a in
+            AppClass.allCases.reduce(UInt8(0)) { $0 | ($1.contains(a) ? 1 << UInt8($1.rawValue) : 0) }
+        }
         let words = max(1, (users.count + 63) >> 6)
         if !departments.isEmpty && departments.count * words <= max(65_536, (usage?.rowCount ?? 0) / 8) {
             let m = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: departments.count * words)
