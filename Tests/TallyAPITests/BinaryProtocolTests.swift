@@ -311,10 +311,11 @@ import TallyWire
                                 host: "127.0.0.1", port: 0, binaryPort: 0, threads: 1, binaryLimits: limits)
         defer { server.shutdown() }
         let c = try HTTPTestClient(port: server.binaryPort!)
-        // Per-app lists always run on the query threads, so the first is still in flight when
-        // the next two are read (all three arrive in one write).
+        // A per-app list sorted by name runs on the query threads, so the first is still in
+        // flight when the next two are read (all three arrive in one write).
         let q = RawFrames.queryPayload(endpoint: 1, client: Self.bytes(f.dump.clients[0].id),
-                                       [("start_date", "2024-01-01"), ("end_date", "2024-12-31"), ("granularity", "monthly")])
+                                       [("start_date", "2024-01-01"), ("end_date", "2024-12-31"), ("granularity", "monthly"),
+                                        ("sort_by", "canonical_name")])
         try c.send(RawFrames.hello(token: Self.all) + RawFrames.frame(type: 3, id: 1, payload: q)
                    + RawFrames.frame(type: 3, id: 2, payload: q) + RawFrames.frame(type: 3, id: 3, payload: q))
         #expect(try c.readFrame()?.type == 2)
