@@ -5,16 +5,8 @@ import TallyStorage
 /// per-day user sets: short histories, histories longer than the 366-day span, and a domain
 /// past 16-bit counts.
 @Suite struct RangeCountsTests {
-    struct RNG: RandomNumberGenerator {
-        var s: UInt64
-        mutating func next() -> UInt64 {
-            s &+= 0x9E37_79B9_7F4A_7C15
-            var z = s
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    /// The bitmap tests' seeded generator.
+    typealias RNG = BitmapTests.RNG
 
     /// Per entity, per day, the users (ascending). Entity 1 is empty; entity 2 is sparse.
     static func data(entities: Int, days: Int, users: Int, seed: UInt64) -> [[[UInt32]]] {
