@@ -109,10 +109,7 @@ final class BinaryHandler: ChannelInboundHandler {
             return
         }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        pool.runIfActive(eventLoop: context.eventLoop) {
-            QueryThread.lowerPriorityOnce()
-            return run()
-        }.whenComplete { result in
+        QueryThread.run(on: pool, eventLoop: context.eventLoop, run).whenComplete { result in
             let (handler, context) = bound.value
             switch result {
             case .success(let r): handler.answer(context, id, deprecated: endpoint == .aiUsers, format, r, flush: true)

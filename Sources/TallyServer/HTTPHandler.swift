@@ -69,10 +69,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             } else if api.isHeavy(request) {
                 let api = self.api
                 let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                pool.runIfActive(eventLoop: context.eventLoop) {
-                    QueryThread.lowerPriorityOnce()
-                    return api.handle(request)
-                }.whenComplete { result in
+                QueryThread.run(on: pool, eventLoop: context.eventLoop) { api.handle(request) }.whenComplete { result in
                     let (handler, context) = bound.value
                     switch result {
                     case .success(let response):
@@ -139,6 +136,16 @@ enum QueryThread {
         let first = lock.withLock { lowered.insert(UInt(pthread_self())).inserted }
         // On Linux, PRIO_PROCESS with id 0 is the calling thread, not the whole process.
         if first { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10) }
+    }
+
+    /// Runs `work` on one of `pool`'s (lowered) threads; the future completes on `eventLoop`,
+    /// failing when the pool has stopped.
+    static func run<T: Sendable>(on pool: NIOThreadPool, eventLoop: EventLoop,
+                                 _ work: @escaping @Sendable () -> T) -> EventLoopFuture<T> {
+        pool.runIfActive(eventLoop: eventLoop) {
+            lowerPriorityOnce()
+            return work()
+        }
     }
 }
 

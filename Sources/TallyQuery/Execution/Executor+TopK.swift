@@ -133,14 +133,7 @@ extension Executor {
             }
         }
         var metrics = MetricsTable()
-        for e in best.rows {
-            let (apps, days) = scan.userMetrics(Int(e.index))
-            var m = Metrics()
-            m.users = 1
-            m.apps = apps
-            m.activeDays = days
-            metrics[Int(e.index)] = m
-        }
+        for (u, m) in scan.userRows(best.rows.map { Int($0.index) }) { metrics[u] = m }
         return (metrics, best.rows, total)
     }
 

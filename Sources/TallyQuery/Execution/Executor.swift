@@ -197,16 +197,7 @@ public struct Executor: Sendable {
             let wanted = Set(only.map { $0 == rows.count - 1 ? nil : Int32($0) })
             for (c, m) in scan.byCategory(only: wanted) { out[c.map(Int.init) ?? rows.count - 1] = m }
         case .user:
-            for u in only {
-                let (apps, days) = scan.userMetrics(u)
-                if apps > 0 {
-                    var m = Metrics()
-                    m.users = 1
-                    m.apps = apps
-                    m.activeDays = days
-                    out[u] = m
-                }
-            }
+            for (u, m) in scan.userRows(only) { out[u] = m }
         case .none:
             out[0] = scan.totals(full: true)
         case .time:

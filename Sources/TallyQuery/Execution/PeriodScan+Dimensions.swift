@@ -36,7 +36,7 @@ extension PeriodScan {
         // Members as dense bitsets: the client's own when it keeps them, else built here.
         let built: [UserSet] = client.memberWords != nil ? [] : (0..<deptCount).map { d -> UserSet in
             let s = UserSet(domain: domain)
-            client.membersArena.formUnion(client.members[d], into: s)
+            client.addMembers(of: d, into: s)
             return s
         }
         let members: [UnsafePointer<UInt64>] = client.memberWords.map { w in
@@ -164,12 +164,22 @@ extension PeriodScan {
         return (apps, days)
     }
 
-    /// Distinct apps (of the scope) and active days of one user over the range.
-    func userMetrics(_ u: Int) -> (apps: Int, days: Int) {
+    /// Metrics of the active ones among `users` (a page's rows), one scratch buffer for all.
+    func userRows(_ users: [Int]) -> [(user: Int, metrics: Metrics)] {
         let width = (hi - lo + 64) / 64
         let acc = UnsafeMutablePointer<UInt64>.allocate(capacity: width)
         defer { acc.deallocate() }
-        return scope.appMask.withUnsafeBufferPointer { userMetrics(u, mask: $0, acc: acc, width: width) }
+        return scope.appMask.withUnsafeBufferPointer { mask in
+            users.compactMap { u in
+                let (apps, days) = userMetrics(u, mask: mask, acc: acc, width: width)
+                guard apps > 0 else { return nil }
+                var m = Metrics()
+                m.users = 1
+                m.apps = apps
+                m.activeDays = days
+                return (u, m)
+            }
+        }
     }
 
     /// Distinct apps (of the mask) and active days of user `u` over the range, using `acc`

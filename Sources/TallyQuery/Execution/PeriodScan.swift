@@ -35,6 +35,11 @@ final class PeriodScan {
     /// Whether app `app` has activity in the range, ignoring the department filter.
     @inline(__always) func appIsActive(_ app: Int) -> Bool { activeApps[app] }
 
+    /// Whether `entity` (an app or a class) has activity in the range, ignoring the department filter.
+    @inline(__always) func hasActivity(_ entity: Int) -> Bool {
+        entity < index.appCount ? activeApps[entity] : index.isActive(entity: entity, range)
+    }
+
     deinit { activeApps.deallocate() }
 
     /// `nil` when the client has no usage in the range. `scratch` lends two sets of the
@@ -71,7 +76,7 @@ final class PeriodScan {
     @discardableResult
     func users(entity: Int, into set: UserSet) -> Int {
         set.clear()
-        if scope.users == nil && !(entity < index.appCount ? appIsActive(entity) : index.isActive(entity: entity, range)) { return 0 }
+        if scope.users == nil && !hasActivity(entity) { return 0 }
         union(entity: entity, into: set)
         if let f = scope.users { set.formIntersection(f) }
         return set.count
@@ -81,7 +86,7 @@ final class PeriodScan {
     func userCount(entity: Int) -> Int {
         if scope.users == nil {
             if let n = index.rangeCounts.count(entity: entity, lo, hi) { return n }
-            if entity < index.appCount ? !appIsActive(entity) : !index.isActive(entity: entity, range) { return 0 }
+            if !hasActivity(entity) { return 0 }
             if blocks.count == 1 { return blocks[0].view.cardinality(blocks[0].bitmap(entity)) }
         }
         let n = users(entity: entity, into: a)
@@ -91,9 +96,8 @@ final class PeriodScan {
 
     /// Whether `entity` has activity in the range (after the department filter).
     func isActive(entity: Int) -> Bool {
-        let raw = entity < index.appCount ? appIsActive(entity) : index.isActive(entity: entity, range)
-        guard let f = scope.users else { return raw }
-        if !raw { return false }
+        guard let f = scope.users else { return hasActivity(entity) }
+        if !hasActivity(entity) { return false }
         for b in blocks where b.view.intersects(b.bitmap(entity), f) { return true }
         return false
     }

@@ -57,7 +57,7 @@ struct Scope {
             let set = UserSet(domain: client.users.count)
             set.touchAll()
             for d in Set(ds.compactMap { client.departmentIndex[$0] }) {
-                client.membersArena.formUnion(client.members[Int(d)], into: set)
+                client.addMembers(of: Int(d), into: set)
             }
             users = set
         } else {

@@ -131,6 +131,12 @@ public final class UserSet: @unchecked Sendable {
         return n
     }
 
+    /// Unions the dense bitset `other` (this set's domain, `wordCount` words) into this set.
+    public func formUnion(words other: UnsafePointer<UInt64>) {
+        touchAll()
+        for i in 0..<wordCount { words[i] |= other[i] }
+    }
+
     /// Number of values also in the dense bitset `other` (this set's domain, `wordCount` words).
     public func intersectionCount(words other: UnsafePointer<UInt64>) -> Int {
         var n = 0

@@ -202,7 +202,7 @@ extension UsageIndex {
         e.pod(levelBlockCounts)
         e.bool(levelDepartmentMasks != nil)
         if let masks = levelDepartmentMasks { for m in masks { e.pod(m) } }
-        e.pod(dayCardPrefix)
+        e.pod(entityMajorPrefix)
         e.pod(firstSeenOffset)
         pairs.encode(&e)
         e.int(segments.count)

@@ -145,6 +145,16 @@ public final class ClientStore: @unchecked Sendable {
 
     deinit { memberWords?.deallocate() }
 
+    /// ORs the members of department `d` into `set`: from the dense copy when the client keeps
+    /// one, else from the membership arena.
+    public func addMembers(of d: Int, into set: UserSet) {
+        if let w = memberWords {
+            set.formUnion(words: UnsafePointer(w.baseAddress! + d * set.wordCount))
+        } else {
+            membersArena.formUnion(members[d], into: set)
+        }
+    }
+
     /// This client with more usage rows (dense user and app indexes; duplicates count once),
     /// rebuilt from its own rows (decoded from its segments) plus the new ones.
     /// - Complexity: O(rows) — a full build of the client.

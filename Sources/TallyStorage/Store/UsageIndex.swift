@@ -47,11 +47,11 @@ public final class UsageIndex: @unchecked Sendable {
     /// users' department bits. The departments an app reached over a range are then the OR of a
     /// few words, without touching its users.
     public let levelDepartmentMasks: [[UInt64]]?
-    /// Per entity, `dayCount + 1` running sums of per-day user counts.
-    let dayCardPrefix: [UInt32]
-    /// The apps' rows of the same sums, day-major (`(dayCount + 1) × appCount`): which apps are
-    /// active over a range is two contiguous rows.
-    let appPrefixByDay: UnsafeMutableBufferPointer<UInt32>
+    /// Running sums of per-day user counts, day-major: `(dayCount + 1) × entityCount`, the sum
+    /// before day `d` of entity `e` at `d · entityCount + e`. Any entity's user-days over a range
+    /// are two reads, and which apps are active over a range is two contiguous rows (snapshots
+    /// and the builder hand them over entity-major).
+    let prefixByDay: UnsafeMutableBufferPointer<UInt32>
     /// Per app, the first day offset with activity, or -1.
     public let firstSeenOffset: [Int32]
     /// The same rows, user-major: apps and days per user.
@@ -78,20 +78,19 @@ public final class UsageIndex: @unchecked Sendable {
         levelStartCounts = levelStarts.map(\.count)
         self.levelDepartmentMasks = levelDepartmentMasks
         self.levelBlockCounts = levelBlockCounts
-        self.dayCardPrefix = dayCardPrefix
         self.firstSeenOffset = firstSeenOffset
         self.pairs = pairs
         self.segments = segments
-        let byDay = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: max(1, (dayCount + 1) * appCount))
-        for a in 0..<appCount {
-            for d in 0...dayCount { byDay[d * appCount + a] = dayCardPrefix[a * (dayCount + 1) + d] }
-        }
-        appPrefixByDay = byDay
         let entities = appCount + AppClass.allCases.count + categoryClasses.count
+        let byDay = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: max(1, (dayCount + 1) * entities))
+        for e in 0..<entities {
+            for d in 0...dayCount { byDay[d * entities + e] = dayCardPrefix[e * (dayCount + 1) + d] }
+        }
+        prefixByDay = byDay
         let level0 = levels[0], starts0 = self.levelStarts[0]
         rangeCounts = RangeCounts(
             dayCount: dayCount, userCount: levels[0].domain,
-            entityRows: (0..<entities).map { Int(dayCardPrefix[$0 * (dayCount + 1) + dayCount]) },
+            entityRows: (0..<entities).map { Int(byDay[dayCount * entities + $0]) },
             minRowsPerEntry: rangeCountsMinRowsPerEntry) { e, d, body in
                 let i = e * dayCount + d
                 level0.forEach(BitmapRef(start: starts0[i], end: starts0[i + 1]), body)
@@ -100,14 +99,14 @@ public final class UsageIndex: @unchecked Sendable {
 
     deinit {
         for p in levelStarts { p.deallocate() }
-        appPrefixByDay.deallocate()
+        prefixByDay.deallocate()
     }
 
     /// Sets `active[a]` to whether app `a` has activity within day offsets `lo…hi`.
     /// - Complexity: O(apps), two contiguous rows.
     public func activeApps(_ lo: Int, _ hi: Int, into active: UnsafeMutablePointer<Bool>) {
-        let n = appCount
-        let from = appPrefixByDay.baseAddress! + lo &* n, to = appPrefixByDay.baseAddress! + (hi &+ 1) &* n
+        let n = appCount, stride = entityCount
+        let from = prefixByDay.baseAddress! + lo &* stride, to = prefixByDay.baseAddress! + (hi &+ 1) &* stride
         var a = 0
         while a < n {
             active[a] = to[a] != from[a]
@@ -173,8 +172,15 @@ public final class UsageIndex: @unchecked Sendable {
     /// - Complexity: O(1).
     public func userDays(entity: Int, _ range: DayRange) -> Int {
         guard let (lo, hi) = offsets(range) else { return 0 }
-        let base = entity * (dayCount + 1)
-        return Int(dayCardPrefix[base + hi + 1] - dayCardPrefix[base + lo])
+        return prefixSum(entity, hi + 1) - prefixSum(entity, lo)
+    }
+
+    /// Users of `entity` summed over the days before offset `d`.
+    @inline(__always) func prefixSum(_ entity: Int, _ d: Int) -> Int { Int(prefixByDay[d &* entityCount &+ entity]) }
+
+    /// The running sums entity-major, as snapshots store them.
+    var entityMajorPrefix: [UInt32] {
+        (0..<entityCount).flatMap { e in (0...dayCount).map { UInt32(prefixSum(e, $0)) } }
     }
 
     /// Whether `entity` has any activity in `range`.
@@ -182,8 +188,7 @@ public final class UsageIndex: @unchecked Sendable {
 
     /// Users of `entity` on the day at `offset`.
     public func dayCardinality(entity: Int, offset: Int) -> Int {
-        let base = entity * (dayCount + 1)
-        return Int(dayCardPrefix[base + offset + 1] - dayCardPrefix[base + offset])
+        prefixSum(entity, offset + 1) - prefixSum(entity, offset)
     }
 
     /// The first activity day of app `a` in the whole history, or `nil`.
@@ -196,7 +201,7 @@ public final class UsageIndex: @unchecked Sendable {
         var n = levels.reduce(0) { $0 + $1.byteCount }
         n += levelStartCounts.reduce(0) { $0 + $1 * 4 }
         n += (levelDepartmentMasks ?? []).reduce(0) { $0 + $1.count * 8 }
-        n += dayCardPrefix.count * 4 + appPrefixByDay.count * 4 + firstSeenOffset.count * 4
+        n += prefixByDay.count * 4 + firstSeenOffset.count * 4
         n += segmentByteCount + pairs.byteCount + rangeCounts.byteCount
         return n
     }
