@@ -49,8 +49,6 @@ public struct API: Sendable {
         return Array(data)
     }()
 
-    static let analyticsPrefix = "analytics/apps/"
-
     /// Whether answering `request` may take long enough to be worth moving off the event loop.
     ///
     /// Health, readiness, the document and errors are quick; so are the summary and department
@@ -62,18 +60,35 @@ public struct API: Sendable {
     /// and are as quick; with a filter, another sort or order, or a cursor they may count every
     /// row. The estimate only chooses where a request runs, never its answer.
     public func isHeavy(_ request: APIRequest) -> Bool {
-        guard request.path.hasPrefix("/v2/clients/") else { return false }
-        let segments = request.path.split(separator: "/", omittingEmptySubsequences: false)
-        guard segments.count >= 6 else { return false }
-        let rest = segments.dropFirst(6).joined(separator: "/")
-        guard let endpoint = Endpoint.allCases.first(where: { $0.path == rest }) else { return false }
+        guard let (client, endpoint) = Self.analyticsTarget(request.path), let endpoint else { return false }
         // Parameter names as sent (a percent-encoded name is not recognised here: it only moves
         // the request to the loop, and the answer is the same).
-        let pairs = request.query.utf8.split(separator: UInt8(ascii: "&"))
-        let names = pairs.map { $0.prefix { $0 != UInt8(ascii: "=") } }
-        return isHeavy(endpoint, client: UUID128(QueryString.decode(segments[3])),
-                       has: { name in names.contains { $0.elementsEqual(name.utf8) } },
-                       daily: pairs.contains { $0.elementsEqual("granularity=daily".utf8) })
+        var names: [Substring] = []
+        var daily = false
+        QueryString.forEachRawPair(request.query) { name, value in
+            names.append(name)
+            if name == "granularity" && value == "daily" { daily = true }
+        }
+        return isHeavy(endpoint, client: UUID128(QueryString.decode(client)),
+                       has: { name in names.contains { $0 == name } }, daily: daily)
+    }
+
+    /// The client segment and endpoint of `/v2/clients/{client_id}/analytics/apps/{endpoint}`
+    /// (the endpoint `nil` when none has that name), or `nil` for any other path. Reads the
+    /// path's bytes in place: every request is routed, some twice (``isHeavy(_:)`` first).
+    static func analyticsTarget(_ path: String) -> (client: Substring, endpoint: Endpoint?)? {
+        let u = path.utf8
+        guard u.starts(with: "/v2/clients/".utf8) else { return nil }
+        let clientStart = u.index(u.startIndex, offsetBy: 12)
+        guard let slash = u[clientStart...].firstIndex(of: UInt8(ascii: "/")) else { return nil }
+        let tail = path[u.index(after: slash)...]
+        guard tail.utf8.starts(with: "analytics/apps".utf8) else { return nil }
+        let afterApps = tail.utf8.index(tail.startIndex, offsetBy: 14)
+        let client = path[clientStart..<slash]
+        if afterApps == tail.endIndex { return (client, nil) }
+        guard tail.utf8[afterApps] == UInt8(ascii: "/") else { return nil }
+        let rest = tail[tail.utf8.index(after: afterApps)...]
+        return (client, Endpoint.allCases.first { $0.path.utf8.elementsEqual(rest.utf8) })
     }
 
     /// The same estimate from a query's parts (the binary protocol's QUERY): `has` says whether
@@ -87,7 +102,7 @@ public struct API: Sendable {
             if endpoint == .categories && (has("is_approved") || has("vendor_ids")) { return true }
             return large
         case .utilization, .users:
-            for p in ["department_ids", "app_ids", "category_ids", "vendor_ids", "is_approved", "sort_by", "order", "cursor"]
+            for p in ["department_ids", "app_ids", "category_ids", "vendor_ids", "is_approved", "sort_by", "sort_order", "cursor"]
             where has(p) { return true }
             return large
         }
@@ -136,6 +151,14 @@ public struct API: Sendable {
             break
         }
         // /v2/clients/{client_id}/analytics/apps/{endpoint}
+        if let (clientSegment, endpoint) = Self.analyticsTarget(path) {
+            guard let endpoint else { throw .pathNotFound }
+            guard isRead else { throw .methodNotAllowed }
+            guard let token = tokens.authenticate(r.authorization) else { throw .unauthorized }
+            let client = UUID128(QueryString.decode(clientSegment))
+            let body = try analytics(endpoint, client: client, token: token, query: QueryString.parse(r.query))
+            return APIResponse(status: 200, headers: endpoint == .aiUsers ? deprecationHeaders(client) : [], body: body)
+        }
         let segments = path.split(separator: "/", omittingEmptySubsequences: false)
         if segments.count == 5, segments[0].isEmpty, segments[1] == "v2", segments[2] == "clients", segments[4] == "usage-events" {
             // Synchronous form (tests, tools): waits for the commit. The listeners use `handleDeferred`.
@@ -148,17 +171,7 @@ public struct API: Sendable {
             done.wait()
             return box.response!
         }
-        guard segments.count >= 6, segments[0].isEmpty, segments[1] == "v2", segments[2] == "clients",
-              segments[4] == "analytics", segments[5] == "apps" else { throw .pathNotFound }
-        let rest = segments.dropFirst(6).joined(separator: "/")
-        guard let endpoint = Endpoint.allCases.first(where: { $0.path == rest }) else { throw .pathNotFound }
-        guard isRead else { throw .methodNotAllowed }
-
-        guard let token = tokens.authenticate(r.authorization) else { throw .unauthorized }
-        let clientText = QueryString.decode(segments[3])
-        let client = UUID128(clientText)
-        let body = try analytics(endpoint, client: client, token: token, query: QueryString.parse(r.query))
-        return APIResponse(status: 200, headers: endpoint == .aiUsers ? deprecationHeaders(client) : [], body: body)
+        throw .pathNotFound
     }
 
     /// One analytics query for an authenticated caller, in `format`: the part HTTP and the binary

@@ -76,13 +76,24 @@ public struct TokenStore: Sendable {
         return out.count == 32 ? out : nil
     }
 
+    /// The token of `Bearer <token>` (the scheme in any case; spaces and tabs around the token
+    /// are not part of it), or `nil` when the header is not one.
+    static func bearerToken(_ header: String) -> [UInt8]? {
+        var u = Array(header.utf8)[...]
+        func isSpace(_ b: UInt8) -> Bool { b == 32 || b == 9 }
+        while let f = u.first, isSpace(f) { u.removeFirst() }
+        guard u.count > 6, u.prefix(6).map({ $0 | 0x20 }).elementsEqual("bearer".utf8), u[u.startIndex + 6] == 32 else { return nil }
+        u.removeFirst(6)
+        while let f = u.first, isSpace(f) { u.removeFirst() }
+        while let l = u.last, isSpace(l) { u.removeLast() }
+        return u.isEmpty ? nil : Array(u)
+    }
+
     /// The entry of the bearer token in an `Authorization` header, or `nil` (missing, malformed
     /// or unknown token). Every entry is compared, in constant time, whatever matches.
     public func authenticate(_ header: String?) -> TokenEntry? {
-        guard let header else { return nil }
-        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let digest = Self.sha256(String(parts[1]).trimmingCharacters(in: .whitespaces))
+        guard let header, let token = Self.bearerToken(header) else { return nil }
+        let digest = Array(SHA256.hash(data: token))
         var found: Int = -1
         for (i, e) in entries.enumerated() {
             var diff: UInt8 = 0

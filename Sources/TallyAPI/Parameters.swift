@@ -21,7 +21,10 @@ public struct AnalyticsParameters {
             if values[k] != nil { throw .invalid(k, "\(k) must be given once") }
             values[k] = v
         }
-        var canonical = "\(endpoint.path)|\(client)"
+        // The fingerprint hashes the list's shape field by field (no text is built for it).
+        var canonical = FNV1a()
+        canonical.add(endpoint.path)
+        canonical.add(client)
 
         var granularity: Granularity?
         if let g = values["granularity"] {
@@ -32,7 +35,7 @@ public struct AnalyticsParameters {
         } else if endpoint.requiresGranularity {
             throw .invalid("granularity", "granularity is required (daily, weekly, monthly or quarterly)")
         }
-        canonical += "|g=\(granularity?.rawValue ?? "")"
+        canonical.add(granularity?.rawValue ?? "-")
 
         func date(_ name: String) throws(APIError) -> Day? {
             guard let s = values[name] else { return nil }
@@ -58,7 +61,8 @@ public struct AnalyticsParameters {
         }
         let period = try range("start_date", "end_date", required: true)!
         let comparison = endpoint.takesComparison ? try range("compare_start_date", "compare_end_date", required: false) : nil
-        canonical += "|\(period)|\(comparison.map(\.description) ?? "")"
+        canonical.add(period)
+        canonical.add(comparison)
 
         var filters = Filters()
         let allowed = endpoint.filters
@@ -84,9 +88,15 @@ public struct AnalyticsParameters {
         filters.vendorIds = try ids(.vendorIds)
         filters.appIds = try ids(.appIds)
         filters.departmentIds = try ids(.departmentIds)
-        func list(_ l: [UUID128]?) -> String { l.map { $0.map(\.description).sorted().joined(separator: ",") } ?? "-" }
-        canonical += "|a=\(filters.approved.map(String.init) ?? "-")|c=\(list(filters.categoryIds))"
-            + "|v=\(list(filters.vendorIds))|p=\(list(filters.appIds))|d=\(list(filters.departmentIds))"
+        canonical.add(filters.approved.map { $0 ? "true" : "false" } ?? "-")
+        for l in [filters.categoryIds, filters.vendorIds, filters.appIds, filters.departmentIds] {
+            if let l {
+                canonical.add(l.count)
+                for id in l.sorted() { canonical.add(id) }
+            } else {
+                canonical.add(-1)
+            }
+        }
 
         var sortBy: String?, order: SortOrder?, pageSize = Self.defaultPageSize, after: PageKey?
         if endpoint.isList {
@@ -106,9 +116,10 @@ public struct AnalyticsParameters {
                 }
                 pageSize = n
             }
-            canonical += "|s=\(sortBy ?? "")|o=\(order?.rawValue ?? "")"
+            canonical.add(sortBy ?? "-")
+            canonical.add(order?.rawValue ?? "-")
         }
-        fingerprint = Self.fnv1a(canonical)
+        fingerprint = canonical.hash
         // An empty cursor is the first page, as if none were given.
         if endpoint.isList, let c = values["cursor"], !c.isEmpty {
             guard let (key, fp) = Cursor.decode(c) else { throw .invalid("cursor", "cursor is not a cursor this server issued") }
@@ -120,13 +131,34 @@ public struct AnalyticsParameters {
         request = EndpointRequest(client: client, period: period, comparison: comparison, granularity: granularity,
                                   filters: filters, sortBy: sortBy, sortOrder: order, pageSize: pageSize, after: after)
     }
+}
 
-    static func fnv1a(_ s: String) -> UInt64 {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for b in s.utf8 {
-            h ^= UInt64(b)
-            h = h &* 0x100_0000_01B3
+/// FNV-1a over a list's parameters: each field's bytes, then a separator, so that no two
+/// different lists hash the same bytes.
+struct FNV1a {
+    private(set) var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+
+    private mutating func byte(_ b: UInt8) {
+        hash ^= UInt64(b)
+        hash = hash &* 0x100_0000_01B3
+    }
+
+    private mutating func word(_ w: UInt64) { for k in 0..<8 { byte(UInt8(truncatingIfNeeded: w >> (8 * k))) } }
+
+    mutating func add(_ s: String) {
+        for b in s.utf8 { byte(b) }
+        byte(0xFF)  // never in UTF-8
+    }
+
+    mutating func add(_ v: Int) { word(UInt64(bitPattern: Int64(v))) }
+    mutating func add(_ u: UUID128) { word(u.high); word(u.low) }
+
+    mutating func add(_ r: DayRange?) {
+        if let r {
+            add(Int(r.start.raw))
+            add(Int(r.end.raw))
+        } else {
+            add(Int.min)
         }
-        return h
     }
 }

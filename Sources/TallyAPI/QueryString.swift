@@ -12,7 +12,27 @@ public enum QueryString {
         }
     }
 
+    /// Calls `body` with each name and value as written (not decoded), in order; a name without
+    /// `=` has an empty value. No copies: both are slices of `query`.
+    public static func forEachRawPair(_ query: String, _ body: (Substring, Substring) -> Void) {
+        let u = query.utf8
+        var start = u.startIndex
+        while start < u.endIndex {
+            let end = u[start...].firstIndex(of: UInt8(ascii: "&")) ?? u.endIndex
+            if start < end {
+                if let eq = u[start..<end].firstIndex(of: UInt8(ascii: "=")) {
+                    body(query[start..<eq], query[u.index(after: eq)..<end])
+                } else {
+                    body(query[start..<end], "")
+                }
+            }
+            start = end < u.endIndex ? u.index(after: end) : end
+        }
+    }
+
     public static func decode<S: StringProtocol>(_ s: S) -> String {
+        // Most names and values have nothing to decode: one scan, one copy (none for short ones).
+        if !s.utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) { return String(s) }
         var out: [UInt8] = []
         var bytes = Array(s.utf8)[...]
         while let b = bytes.popFirst() {

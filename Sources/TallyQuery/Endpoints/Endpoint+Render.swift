@@ -18,7 +18,10 @@ extension Endpoint {
         let client = executor.store.client(r.client)!
         switch format {
         case .json:
-            var w = RowWriter(out: JSONWriter(capacity: 4096), catalog: executor.store.catalog, client: client,
+            // About 400 bytes a row (a per-app row with its app, category and vendor objects):
+            // most documents fit without growing the buffer.
+            let size = 1024 &+ 400 &* (result.rows.count &+ result.series.count &+ (result.compareSeries?.count ?? 0))
+            var w = RowWriter(out: JSONWriter(capacity: size), catalog: executor.store.catalog, client: client,
                               levels: levels, days: r.period.length, compared: q.comparison != nil)
             write(r, q, result, into: &w, cursor: cursor)
             return w.out.bytes

@@ -16,6 +16,21 @@ extension Executor {
               let size = q.pageSize, let scan = PeriodScan(scope: scope, range: q.period) else { return nil }
         let index = scan.index
         let desc = q.order == .desc
+        // Every app's block bounds at once: a few contiguous rows of cardinalities, read in order.
+        let appCount = index.appCount
+        let lower = UnsafeMutablePointer<UInt32>.allocate(capacity: max(1, appCount))
+        let upper = UnsafeMutablePointer<UInt32>.allocate(capacity: max(1, appCount))
+        defer { lower.deallocate(); upper.deallocate() }
+        lower.initialize(repeating: 0, count: appCount)
+        upper.initialize(repeating: 0, count: appCount)
+        for b in scan.blocks {
+            let row = b.cards
+            for a in 0..<appCount {
+                let c = row[a]
+                lower[a] = max(lower[a], c)
+                upper[a] &+= c
+            }
+        }
         var candidates: [(app: UInt32, lb: Int, ub: Int)] = []
         let tables = index.rangeCounts
         for app in scope.apps where scan.appIsActive(Int(app)) {
@@ -23,13 +38,7 @@ extension Executor {
                 candidates.append((app, n, n))
                 continue
             }
-            var lb = 0, ub = 0
-            for b in scan.blocks {
-                let c = b.view.cardinality(b.bitmap(Int(app)))
-                lb = max(lb, c)
-                ub += c
-            }
-            candidates.append((app, lb, min(ub, index.pairs.lifetimeUsers(app: Int(app)))))
+            candidates.append((app, Int(lower[Int(app)]), min(Int(upper[Int(app)]), index.pairs.lifetimeUsers(app: Int(app)))))
         }
         let total = candidates.count
         // Best bound first: for descending order the highest upper bound, for ascending the lowest lower one.

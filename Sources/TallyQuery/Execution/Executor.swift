@@ -165,7 +165,7 @@ public struct Executor: Sendable {
         case .department:
             out = scan.byDepartment()
         case .category:
-            for (c, m) in scan.byCategory() { out[c.map(Int.init) ?? rows.count - 1] = m }
+            out = scan.byCategory(rowCount: rows.count)
         case .user:
             let (apps, days) = scan.byUser()
             for u in 0..<apps.count where apps[u] > 0 {
@@ -192,10 +192,12 @@ public struct Executor: Sendable {
             for (app, m) in scan.byApp(only: scope.apps.filter { wanted.contains(Int($0)) }) { out[Int(app)] = m }
         case .department:
             let all = scan.byDepartment()
-            for i in only { out[i] = all[i] }
+            for i in only where all[i].users > 0 { out[i] = all[i] }
         case .category:
-            let wanted = Set(only.map { $0 == rows.count - 1 ? nil : Int32($0) })
-            for (c, m) in scan.byCategory(only: wanted) { out[c.map(Int.init) ?? rows.count - 1] = m }
+            var wanted = [Bool](repeating: false, count: rows.count)
+            for i in only { wanted[i] = true }
+            let all = scan.byCategory(rowCount: rows.count, only: wanted)
+            for i in only where all[i].users > 0 { out[i] = all[i] }
         case .user:
             for (u, m) in scan.userRows(only) { out[u] = m }
         case .none:

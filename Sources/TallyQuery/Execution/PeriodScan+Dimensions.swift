@@ -47,12 +47,22 @@ extension PeriodScan {
         // words per department, usually a quarter of them before the first shared word.
         let denseFrom = max(1, deptCount * a.wordCount / 4)
         var lastApp = [Int](repeating: -1, count: deptCount)
-        let useMasks = scope.users == nil && index.levelDepartmentMasks != nil
+        let useMasks = scope.users == nil && index.hasDepartmentMasks
+        // Precomputed department bits per stored bitmap, every app's at once from a few
+        // contiguous rows: no need to touch the users.
+        let reached = UnsafeMutablePointer<UInt64>.allocate(capacity: useMasks ? max(1, index.appCount) : 0)
+        defer { reached.deallocate() }
+        if useMasks {
+            reached.initialize(repeating: 0, count: index.appCount)
+            for b in blocks {
+                let row = b.masks!
+                for a in 0..<index.appCount { reached[a] |= row[a] }
+            }
+        }
         for app in scope.apps {
             if useMasks {
-                // Precomputed department bits per stored bitmap: no need to touch the users.
-                guard appIsActive(Int(app)),
-                      var seen = index.departmentMask(entity: Int(app), blocks: blockList) else { continue }
+                var seen = reached[Int(app)]
+                guard appIsActive(Int(app)) else { continue }
                 let approved = client.apps[Int(app)].isApproved
                 while seen != 0 {
                     let d = seen.trailingZeroBitCount
@@ -109,23 +119,33 @@ extension PeriodScan {
         return m
     }
 
-    /// Per catalog category (`nil`: apps without one): users and apps.
+    /// Per catalog category: users and apps, one row per category index and a last row for the
+    /// apps without one (the category dimension's rows). `only`, when given, says which rows to
+    /// compute; the others stay zero.
     ///
     /// When the filters keep every app, each category's users are its precomputed class union
     /// (one bitmap per block, like one app); otherwise the union of its apps kept by the filters.
     /// Apps are counted by an O(1) activity test each (a bitmap test under a department filter).
-    func byCategory(only: Set<Int32?>? = nil) -> [Int32?: Metrics] {
-        var groups: [Int32?: [UInt32]] = [:]
+    func byCategory(rowCount: Int, only: [Bool]? = nil) -> [Metrics] {
+        var out = [Metrics](repeating: Metrics(), count: rowCount)
+        // The scope's apps grouped by row: a counting sort (no dictionary per query).
+        let clientApps = scope.client.apps
+        @inline(__always) func row(_ app: UInt32) -> Int { clientApps[Int(app)].category.map(Int.init) ?? rowCount - 1 }
+        var start = [Int](repeating: 0, count: rowCount + 1)
+        for app in scope.apps { start[row(app) &+ 1] &+= 1 }
+        for r in 0..<rowCount { start[r + 1] += start[r] }
+        var grouped = [UInt32](repeating: 0, count: scope.apps.count)
+        var next = start
         for app in scope.apps {
-            let c = scope.client.apps[Int(app)].category
-            if let only, !only.contains(c) { continue }
-            groups[c, default: []].append(app)
+            let r = row(app)
+            grouped[next[r]] = app
+            next[r] &+= 1
         }
         let classes = scope.appClass == .all
-        var out: [Int32?: Metrics] = [:]
-        for (cat, apps) in groups {
+        for r in 0..<rowCount where start[r] < start[r + 1] && only?[r] != false {
+            let apps = grouped[start[r]..<start[r + 1]]
             var m = Metrics()
-            if classes, let e = index.entity(category: cat) {
+            if classes, let e = index.entity(category: r == rowCount - 1 ? nil : Int32(r)) {
                 for app in apps where isActive(entity: Int(app)) { m.apps += 1 }
                 if m.apps > 0 { m.users = userCount(entity: e) }
             } else {
@@ -138,7 +158,7 @@ extension PeriodScan {
                 m.users = b.count
             }
             b.clear()
-            if m.users > 0 { out[cat] = m }
+            if m.users > 0 { out[r] = m }
         }
         return out
     }

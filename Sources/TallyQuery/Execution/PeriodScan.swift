@@ -18,6 +18,10 @@ final class PeriodScan {
         let starts: UnsafePointer<UInt32>
         let stride: Int
         let block: Int
+        /// Every entity's cardinality in this block: `cards[entity]`.
+        let cards: UnsafePointer<UInt32>
+        /// Every entity's department mask in this block, when the index keeps them.
+        let masks: UnsafePointer<UInt64>?
 
         @inline(__always) func bitmap(_ entity: Int) -> BitmapRef {
             let i = entity &* stride &+ block
@@ -53,7 +57,8 @@ final class PeriodScan {
         self.hi = hi
         func block(_ k: Int, _ b: Int) -> Block {
             let (starts, stride) = index.starts(level: k)
-            return Block(view: index.levels[k].view, starts: starts, stride: stride, block: b)
+            return Block(view: index.levels[k].view, starts: starts, stride: stride, block: b,
+                         cards: index.cardinalityRow(level: k, block: b), masks: index.departmentMaskRow(level: k, block: b))
         }
         blockList = index.blocks(range)
         blocks = blockList.map { block($0.level, $0.block) }
@@ -87,7 +92,7 @@ final class PeriodScan {
         if scope.users == nil {
             if let n = index.rangeCounts.count(entity: entity, lo, hi) { return n }
             if !hasActivity(entity) { return 0 }
-            if blocks.count == 1 { return blocks[0].view.cardinality(blocks[0].bitmap(entity)) }
+            if blocks.count == 1 { return Int(blocks[0].cards[entity]) }
         }
         let n = users(entity: entity, into: a)
         a.clear()

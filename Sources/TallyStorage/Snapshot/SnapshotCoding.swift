@@ -239,7 +239,8 @@ extension UsageIndex {
         guard levels.count == levelSizes.count, blockCounts.count == levels.count,
               zip(starts, blockCounts).allSatisfy({ $0.count == entities * $1 + 1 }),
               zip(starts, levels).allSatisfy({ s, arena in s.allSatisfy { Int($0) <= arena.headers.count } }),
-              prefix.count == entities * (dayCount + 1), firstSeen.count == appCount else {
+              prefix.count == entities * (dayCount + 1), firstSeen.count == appCount,
+              masks.map({ zip($0, blockCounts).allSatisfy { $0.count == entities * $1 } }) ?? true else {
             throw SnapshotDecodingError(reason: "the usage index's parts do not agree in size")
         }
         return UsageIndex(firstDay: firstDay, dayCount: dayCount, rowCount: rowCount, appCount: appCount,

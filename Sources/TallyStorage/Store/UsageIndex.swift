@@ -33,7 +33,9 @@ public final class UsageIndex: @unchecked Sendable {
     /// The categories with a class entity (the union of their apps), in entity order after the
     /// fixed classes; `nil` stands for the apps without a category.
     public let categoryClasses: [Int32?]
-    let categoryEntity: [Int32?: Int]
+    /// Entity of each category's class by category index (-1: none), and of the apps without one.
+    let categoryEntity: [Int]
+    let uncategorizedEntity: Int?
     public var entityCount: Int { appCount + AppClass.allCases.count + categoryClasses.count }
     /// Block size in days of each level; level 0 is single days.
     public let levelSizes: [Int]
@@ -44,9 +46,15 @@ public final class UsageIndex: @unchecked Sendable {
     let levelStartCounts: [Int]
     @usableFromInline let levelBlockCounts: [Int]
     /// With at most 64 departments: per level, for each (entity, block) bitmap, the OR of its
-    /// users' department bits. The departments an app reached over a range are then the OR of a
-    /// few words, without touching its users.
-    public let levelDepartmentMasks: [[UInt64]]?
+    /// users' department bits, block-major (`block · entityCount + entity`). The departments an
+    /// app reached over a range are then the OR of a few words, without touching its users, and
+    /// every app's over a range is a few contiguous rows. Snapshots and the builder hand them
+    /// over entity-major.
+    let departmentMaskRows: [UnsafeMutablePointer<UInt64>]?
+    /// Per level, block-major like the masks: the cardinality of each (entity, block) bitmap, so
+    /// that bounds on every app's users over a range are a few contiguous rows, not a header
+    /// read per app and block.
+    @usableFromInline let cardinalityRows: [UnsafeMutablePointer<UInt32>]
     /// Running sums of per-day user counts, day-major: `(dayCount + 1) × entityCount`, the sum
     /// before day `d` of entity `e` at `d · entityCount + e`. Any entity's user-days over a range
     /// are two reads, and which apps are active over a range is two contiguous rows (snapshots
@@ -69,19 +77,39 @@ public final class UsageIndex: @unchecked Sendable {
         self.rowCount = rowCount
         self.appCount = appCount
         self.categoryClasses = categoryClasses
-        categoryEntity = Dictionary(uniqueKeysWithValues: categoryClasses.enumerated().map {
-            ($1, appCount + AppClass.allCases.count + $0)
-        })
+        let classEntities = categoryClasses.enumerated().map { ($1, appCount + AppClass.allCases.count + $0) }
+        var byIndex = [Int](repeating: -1, count: (categoryClasses.compactMap { $0 }.max().map(Int.init) ?? -1) + 1)
+        for case let (c?, e) in classEntities where c >= 0 { byIndex[Int(c)] = e }
+        categoryEntity = byIndex
+        uncategorizedEntity = classEntities.first { $0.0 == nil }?.1
         self.levelSizes = levelSizes
         self.levels = levels
         self.levelStarts = levelStarts.map { frozenCopy($0).baseAddress! }
         levelStartCounts = levelStarts.map(\.count)
-        self.levelDepartmentMasks = levelDepartmentMasks
         self.levelBlockCounts = levelBlockCounts
+        let entities = appCount + AppClass.allCases.count + categoryClasses.count
+        departmentMaskRows = levelDepartmentMasks.map { masks in
+            zip(masks, levelBlockCounts).map { m, blocks in
+                let rows = UnsafeMutablePointer<UInt64>.allocate(capacity: max(1, m.count))
+                for e in 0..<entities { for b in 0..<blocks { rows[b &* entities &+ e] = m[e &* blocks &+ b] } }
+                return rows
+            }
+        }
+        cardinalityRows = zip(zip(levels, self.levelStarts), levelBlockCounts).map { arenaStarts, blocks in
+            let (arena, starts) = arenaStarts
+            let rows = UnsafeMutablePointer<UInt32>.allocate(capacity: max(1, entities &* blocks))
+            let view = arena.view
+            for e in 0..<entities {
+                for b in 0..<blocks {
+                    let i = e &* blocks &+ b
+                    rows[b &* entities &+ e] = UInt32(view.cardinality(BitmapRef(start: starts[i], end: starts[i &+ 1])))
+                }
+            }
+            return rows
+        }
         self.firstSeenOffset = firstSeenOffset
         self.pairs = pairs
         self.segments = segments
-        let entities = appCount + AppClass.allCases.count + categoryClasses.count
         let byDay = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: max(1, (dayCount + 1) * entities))
         for e in 0..<entities {
             for d in 0...dayCount { byDay[d * entities + e] = dayCardPrefix[e * (dayCount + 1) + d] }
@@ -99,6 +127,8 @@ public final class UsageIndex: @unchecked Sendable {
 
     deinit {
         for p in levelStarts { p.deallocate() }
+        for p in departmentMaskRows ?? [] { p.deallocate() }
+        for p in cardinalityRows { p.deallocate() }
         prefixByDay.deallocate()
     }
 
@@ -119,21 +149,37 @@ public final class UsageIndex: @unchecked Sendable {
 
     /// The entity of a category's class (`nil`: apps without a category), if the client has
     /// apps in it.
-    public func entity(category: Int32?) -> Int? { categoryEntity[category] }
+    public func entity(category: Int32?) -> Int? {
+        guard let c = category else { return uncategorizedEntity }
+        return c >= 0 && Int(c) < categoryEntity.count && categoryEntity[Int(c)] >= 0 ? categoryEntity[Int(c)] : nil
+    }
 
     /// The header offsets of `level`: bitmap of (entity, block) spans `[e·blocks + b, e·blocks + b + 1]`.
     @inlinable public func starts(level: Int) -> (pointer: UnsafePointer<UInt32>, blockCount: Int) {
         (UnsafePointer(levelStarts[level]), levelBlockCounts[level])
     }
 
-    /// The departments reached by `entity`'s users over `range`, one bit per department index,
-    /// or `nil` when the index keeps no masks (more than 64 departments).
-    /// - Complexity: O(blocks).
-    public func departmentMask(entity: Int, blocks: [(level: Int, block: Int)]) -> UInt64? {
-        guard let masks = levelDepartmentMasks else { return nil }
-        var m: UInt64 = 0
-        for (k, b) in blocks { m |= masks[k][entity * levelBlockCounts[k] + b] }
-        return m
+    /// Whether the index keeps department masks per bitmap (clients with at most 64 departments
+    /// and enough rows).
+    public var hasDepartmentMasks: Bool { departmentMaskRows != nil }
+
+    /// The department masks of every entity's bitmap of one block: `row[entity]`.
+    public func departmentMaskRow(level: Int, block: Int) -> UnsafePointer<UInt64>? {
+        departmentMaskRows.map { UnsafePointer($0[level] + block &* entityCount) }
+    }
+
+    /// The cardinalities of every entity's bitmap of one block: `row[entity]`.
+    @inlinable public func cardinalityRow(level: Int, block: Int) -> UnsafePointer<UInt32> {
+        UnsafePointer(cardinalityRows[level] + block &* entityCount)
+    }
+
+    /// The masks entity-major, as snapshots store them.
+    var levelDepartmentMasks: [[UInt64]]? {
+        departmentMaskRows.map { rows in
+            zip(rows, levelBlockCounts).map { m, blocks in
+                (0..<entityCount).flatMap { e in (0..<blocks).map { m[$0 &* entityCount &+ e] } }
+            }
+        }
     }
 
     /// The stored bitmap of `entity` for block `block` of `level`.
@@ -200,7 +246,8 @@ public final class UsageIndex: @unchecked Sendable {
     public var byteCount: Int {
         var n = levels.reduce(0) { $0 + $1.byteCount }
         n += levelStartCounts.reduce(0) { $0 + $1 * 4 }
-        n += (levelDepartmentMasks ?? []).reduce(0) { $0 + $1.count * 8 }
+        let bitmaps = levelBlockCounts.reduce(0, +) * entityCount
+        n += (departmentMaskRows == nil ? 0 : bitmaps * 8) + bitmaps * 4
         n += prefixByDay.count * 4 + firstSeenOffset.count * 4
         n += segmentByteCount + pairs.byteCount + rangeCounts.byteCount
         return n
