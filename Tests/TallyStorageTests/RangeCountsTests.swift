@@ -71,4 +71,28 @@ import TallyStorage
         // Both sides of the threshold occur in this data.
         #expect(t.tableCount > 0 && t.tableCount < 3)
     }
+
+    /// An entity listed in full (an AI app) gets its table at a sixteenth of the rows, and its
+    /// counts are exact like any other's.
+    @Test func listedEntitiesNeedFewerRows() {
+        let busy = Self.data(entities: 1, days: 50, users: 500, seed: 4)[0]
+        // The same thinned entity twice (at most four users a day): listed, then not listed.
+        let thin = busy.map { Array($0.prefix(4)) }
+        let d = [busy, thin, thin]
+        let rows = d.map { $0.reduce(0) { $0 + $1.count } }
+        let entries = 1_275
+        #expect(rows[0] >= entries && rows[1] < entries && rows[1] * RangeCounts.listedRowsDivisor >= entries)
+        let listed = [false, true]  // shorter than the entities: the rest are not listed
+        let t = RangeCounts(dayCount: 50, userCount: 500, entityRows: rows, minRowsPerEntry: 1, listed: listed) { e, day, body in
+            for u in d[e][day] { body(u) }
+        }
+        #expect(t.has(entity: 0) && t.has(entity: 1) && !t.has(entity: 2))
+        for lo in 0..<50 {
+            var seen = Set<UInt32>()
+            for hi in lo..<50 {
+                seen.formUnion(d[1][hi])
+                #expect(t.count(entity: 1, lo, hi) == seen.count, "range \(lo)…\(hi)")
+            }
+        }
+    }
 }

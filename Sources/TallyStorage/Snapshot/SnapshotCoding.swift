@@ -211,7 +211,7 @@ extension UsageIndex {
         }
     }
 
-    static func decode(_ d: inout SnapshotDecoder) throws(SnapshotDecodingError) -> UsageIndex {
+    static func decode(_ d: inout SnapshotDecoder, aiApps: [Bool]) throws(SnapshotDecodingError) -> UsageIndex {
         let firstDay = try d.day(), dayCount = try d.int(), rowCount = try d.int(), appCount = try d.int()
         var categoryClasses: [Int32?] = []
         for _ in 0..<(try d.count()) { categoryClasses.append(try d.optI32()) }
@@ -246,7 +246,7 @@ extension UsageIndex {
         return UsageIndex(firstDay: firstDay, dayCount: dayCount, rowCount: rowCount, appCount: appCount,
                           categoryClasses: categoryClasses, levelSizes: levelSizes, levels: levels, levelStarts: starts,
                           levelDepartmentMasks: masks, levelBlockCounts: blockCounts, dayCardPrefix: prefix,
-                          firstSeenOffset: firstSeen, pairs: pairs, segments: segments)
+                          firstSeenOffset: firstSeen, pairs: pairs, segments: segments, aiApps: aiApps)
     }
 }
 
@@ -295,7 +295,7 @@ extension ClientStore {
         let masks = try d.bool() ? try d.pod(UInt64.self) : nil
         let members = try d.pod(BitmapRef.self)
         let arena = try BitmapArena.decode(&d)
-        let usage = try d.bool() ? try UsageIndex.decode(&d) : nil
+        let usage = try d.bool() ? try UsageIndex.decode(&d, aiApps: apps.map(\.isAI)) : nil
         guard start.count == users.count + 1, members.count == departments.count,
               masks.map({ $0.count == users.count }) ?? true,
               usage.map({ $0.appCount == apps.count && $0.pairs.userStart.count == users.count + 1 }) ?? true else {

@@ -281,7 +281,7 @@ public struct ClientStoreBuilder {
                           categoryClasses: categories, levelSizes: sizes, levels: levels, levelStarts: levelStarts,
                           levelDepartmentMasks: departmentMasks == nil ? nil : levelMasks,
                           levelBlockCounts: blockCounts, dayCardPrefix: prefix,
-                          firstSeenOffset: firstSeen, pairs: pairs, segments: segments,
+                          firstSeenOffset: firstSeen, pairs: pairs, segments: segments, aiApps: apps.map(\.isAI),
                           // "Every extra" (tests) also gives every entity a range table.
                           rangeCountsMinRowsPerEntry: extrasMinRows == 0 ? 0 : RangeCounts.defaultMinRowsPerEntry)
     }

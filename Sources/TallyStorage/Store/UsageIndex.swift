@@ -71,7 +71,7 @@ public final class UsageIndex: @unchecked Sendable {
     init(firstDay: Day, dayCount: Int, rowCount: Int, appCount: Int, categoryClasses: [Int32?], levelSizes: [Int], levels: [BitmapArena],
          levelStarts: [[UInt32]], levelDepartmentMasks: [[UInt64]]?, levelBlockCounts: [Int],
          dayCardPrefix: [UInt32], firstSeenOffset: [Int32], pairs: PairIndex,
-         segments: [Segment], rangeCountsMinRowsPerEntry: Int = RangeCounts.defaultMinRowsPerEntry) {
+         segments: [Segment], aiApps: [Bool], rangeCountsMinRowsPerEntry: Int = RangeCounts.defaultMinRowsPerEntry) {
         self.firstDay = firstDay
         self.dayCount = dayCount
         self.rowCount = rowCount
@@ -119,7 +119,7 @@ public final class UsageIndex: @unchecked Sendable {
         rangeCounts = RangeCounts(
             dayCount: dayCount, userCount: levels[0].domain,
             entityRows: (0..<entities).map { Int(byDay[dayCount * entities + $0]) },
-            minRowsPerEntry: rangeCountsMinRowsPerEntry) { e, d, body in
+            minRowsPerEntry: rangeCountsMinRowsPerEntry, listed: aiApps) { e, d, body in
                 let i = e * dayCount + d
                 level0.forEach(BitmapRef(start: starts0[i], end: starts0[i + 1]), body)
             }
