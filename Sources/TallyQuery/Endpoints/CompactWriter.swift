@@ -34,23 +34,29 @@ public struct CompactWriter: DocumentWriter {
         case null = 0, `false`, `true`, integer, decimal, string, uuid, date, array, object, endArray
     }
 
-    var body: [UInt8] = []
-    /// Keys seen so far, in table order (a document has a few dozen at most).
+    var body: OutputBytes
+    /// Keys seen so far, in table order (a document has a few dozen at most), and where each
+    /// one's text starts.
     var keys: [StaticString] = []
+    var keyStarts: [UnsafePointer<UInt8>] = []
+    /// The table index after the last key written: rows repeat one sequence of keys, so the
+    /// next key is almost always the one there.
+    var predicted = 0
 
-    public init(capacity: Int = 1024) { body.reserveCapacity(capacity) }
+    public init(capacity: Int = 1024) { body = OutputBytes(capacity: capacity) }
 
     @inline(__always) mutating func varint(_ v: UInt64) {
-        var v = v
-        while v >= 0x80 {
-            body.append(UInt8(truncatingIfNeeded: v) | 0x80)
-            v >>= 7
-        }
-        body.append(UInt8(v))
+        body.write(atMost: 10) { OutputBytes.varint(v, at: $0) }
     }
 
-    @inline(__always) mutating func zigzag(_ v: Int) {
-        varint(UInt64(bitPattern: Int64((v << 1) ^ (v >> 63))))
+    @inline(__always) static func zigzag(_ v: Int) -> UInt64 { UInt64(bitPattern: Int64((v << 1) ^ (v >> 63))) }
+
+    /// A tag followed by a varint.
+    @inline(__always) mutating func tagged(_ tag: Tag, _ v: UInt64) {
+        body.write(atMost: 11) { p in
+            p[0] = tag.rawValue
+            return 1 &+ OutputBytes.varint(v, at: p + 1)
+        }
     }
 
     public mutating func beginObject() { body.append(Tag.object.rawValue) }
@@ -59,57 +65,67 @@ public struct CompactWriter: DocumentWriter {
     public mutating func endArray() { body.append(Tag.endArray.rawValue) }
 
     public mutating func key(_ k: StaticString) {
-        // Static strings of one literal share storage, so the pointer identifies a key; equal
-        // text at another address is compared to be safe.
+        varint(UInt64(keyIndex(k) &+ 1))
+    }
+
+    /// The table index of `k`, added to the table when new. Static strings of one literal share
+    /// storage, so the pointer identifies a key; equal text at another address is the same key.
+    @inline(__always) mutating func keyIndex(_ k: StaticString) -> Int {
         let start = k.utf8Start
-        var index = -1
-        for (i, known) in keys.enumerated() where known.utf8Start == start
-            || (known.utf8CodeUnitCount == k.utf8CodeUnitCount
-                && known.withUTF8Buffer({ a in k.withUTF8Buffer { b in a.elementsEqual(b) } })) {
-            index = i
-            break
+        if predicted < keyStarts.count && keyStarts[predicted] == start {
+            predicted &+= 1
+            return predicted &- 1
         }
-        if index < 0 {
+        var index = keyStarts.firstIndex(of: start)
+            ?? keys.firstIndex { $0.utf8CodeUnitCount == k.utf8CodeUnitCount
+                && $0.withUTF8Buffer { a in k.withUTF8Buffer { b in a.elementsEqual(b) } } }
+        if index == nil {
             index = keys.count
             keys.append(k)
+            keyStarts.append(start)
         }
-        varint(UInt64(index + 1))
+        predicted = index! &+ 1
+        return index!
     }
 
     public mutating func null() { body.append(Tag.null.rawValue) }
     public mutating func bool(_ b: Bool) { body.append(b ? Tag.true.rawValue : Tag.false.rawValue) }
-    public mutating func int(_ v: Int) { body.append(Tag.integer.rawValue); zigzag(v) }
-    public mutating func tenths(_ t: Int) { body.append(Tag.decimal.rawValue); zigzag(t) }
+    public mutating func int(_ v: Int) { tagged(.integer, Self.zigzag(v)) }
+    public mutating func tenths(_ t: Int) { tagged(.decimal, Self.zigzag(t)) }
 
     public mutating func string(_ s: String) {
-        body.append(Tag.string.rawValue)
         var s = s
         s.withUTF8 { u in
-            varint(UInt64(u.count))
-            body.append(contentsOf: u)
+            tagged(.string, UInt64(u.count))
+            body.append(u)
         }
     }
 
     public mutating func uuid(_ u: UUID128) {
-        body.append(Tag.uuid.rawValue)
-        for shift in stride(from: 56, through: 0, by: -8) { body.append(UInt8(truncatingIfNeeded: u.high >> UInt64(shift))) }
-        for shift in stride(from: 56, through: 0, by: -8) { body.append(UInt8(truncatingIfNeeded: u.low >> UInt64(shift))) }
+        body.write(atMost: 17) { p in
+            p[0] = Tag.uuid.rawValue
+            for k in 0..<8 {
+                p[1 &+ k] = UInt8(truncatingIfNeeded: u.high >> UInt64(56 &- 8 &* k))
+                p[9 &+ k] = UInt8(truncatingIfNeeded: u.low >> UInt64(56 &- 8 &* k))
+            }
+            return 17
+        }
     }
 
-    public mutating func day(_ d: Day) { body.append(Tag.date.rawValue); zigzag(Int(d.raw)) }
+    public mutating func day(_ d: Day) { tagged(.date, Self.zigzag(Int(d.raw))) }
 
     /// The finished body: the key table, then the document.
     public func finish() -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(body.count + 16 * keys.count + 2)
-        var w = CompactWriter(capacity: 0)
-        w.varint(UInt64(keys.count))
+        var table = OutputBytes(capacity: 16 &* keys.count &+ 10)
+        table.write(atMost: 10) { OutputBytes.varint(UInt64(keys.count), at: $0) }
         for k in keys {
-            w.varint(UInt64(k.utf8CodeUnitCount))
-            k.withUTF8Buffer { w.body.append(contentsOf: $0) }
+            table.write(atMost: 10) { OutputBytes.varint(UInt64(k.utf8CodeUnitCount), at: $0) }
+            k.withUTF8Buffer { table.append($0) }
         }
-        out.append(contentsOf: w.body)
-        out.append(contentsOf: body)
+        var out = [UInt8]()
+        out.reserveCapacity(table.count &+ body.count)
+        table.storage.withUnsafeBufferPointer { out.append(contentsOf: $0[..<table.count]) }
+        body.storage.withUnsafeBufferPointer { out.append(contentsOf: $0[..<body.count]) }
         return out
     }
 }

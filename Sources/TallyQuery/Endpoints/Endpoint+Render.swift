@@ -16,17 +16,17 @@ extension Endpoint {
         let q = query(r)
         let result = try executor.run(q)
         let client = executor.store.client(r.client)!
+        // Rows and buckets to write: a per-app row with its app, category and vendor objects is
+        // about 400 bytes of JSON and 200 compact, so most documents fit without growing.
+        let rows = result.rows.count &+ result.series.count &+ (result.compareSeries?.count ?? 0)
         switch format {
         case .json:
-            // About 400 bytes a row (a per-app row with its app, category and vendor objects):
-            // most documents fit without growing the buffer.
-            let size = 1024 &+ 400 &* (result.rows.count &+ result.series.count &+ (result.compareSeries?.count ?? 0))
-            var w = RowWriter(out: JSONWriter(capacity: size), catalog: executor.store.catalog, client: client,
+            var w = RowWriter(out: JSONWriter(capacity: 1024 &+ 400 &* rows), catalog: executor.store.catalog, client: client,
                               levels: levels, days: r.period.length, compared: q.comparison != nil)
             write(r, q, result, into: &w, cursor: cursor)
             return w.out.bytes
         case .compact:
-            var w = RowWriter(out: CompactWriter(capacity: 2048), catalog: executor.store.catalog, client: client,
+            var w = RowWriter(out: CompactWriter(capacity: 512 &+ 200 &* rows), catalog: executor.store.catalog, client: client,
                               levels: levels, days: r.period.length, compared: q.comparison != nil)
             write(r, q, result, into: &w, cursor: cursor)
             return w.out.finish()

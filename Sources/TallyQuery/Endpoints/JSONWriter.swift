@@ -3,15 +3,11 @@ import TallyStorage
 /// Writes JSON straight into one growing byte buffer: no tree of values, no `String` per id or
 /// date (UUIDs and days are formatted in place).
 ///
-/// Each token is written with one capacity check and raw stores (a key, a UUID or a short name
-/// is one bounds check and a copy, not one `append` per byte: per-byte appends were a fifth of a
-/// per-app list's time). Commas are tracked with one "has a member" bit per open object or
+/// Each token is written with one capacity check and raw stores (``OutputBytes``). Commas are tracked with one "has a member" bit per open object or
 /// array, innermost lowest.
 /// Measured against Foundation's `JSONEncoder` in `Benchmarks/JSONWriting`.
 public struct JSONWriter: DocumentWriter {
-    /// Written bytes are `storage[0..<count]`; the rest is room to grow into.
-    var storage: [UInt8]
-    var count = 0
+    var out: OutputBytes
     /// Bit i: whether the container i levels out from the innermost has a member yet.
     var members: UInt64 = 0
     var depth = 0
@@ -21,34 +17,13 @@ public struct JSONWriter: DocumentWriter {
     /// Deepest nesting the writer tracks (Tally's documents nest at most six levels).
     public static let maxDepth = 64
 
-    public init(capacity: Int = 1024) { storage = Self.room(max(64, capacity), keeping: []) }
-
-    /// A buffer of `n` bytes starting with `old`'s; the rest is left unwritten (the writer
-    /// never reads past `count`, so zeroing it would be wasted work: it was 2% of a list's time).
-    static func room(_ n: Int, keeping old: ArraySlice<UInt8>) -> [UInt8] {
-        [UInt8](unsafeUninitializedCapacity: n) { buf, initialized in
-            old.withUnsafeBufferPointer { o in
-                if let from = o.baseAddress { buf.baseAddress!.initialize(from: from, count: o.count) }
-            }
-            initialized = n
-        }
-    }
+    public init(capacity: Int = 1024) { out = OutputBytes(capacity: capacity) }
 
     /// The document written so far.
-    public var bytes: [UInt8] { Array(storage[..<count]) }
+    public var bytes: [UInt8] { out.bytes }
 
-    /// Runs `body` on room for at most `n` more bytes; it returns how many it wrote.
     @inline(__always)
-    mutating func write(atMost n: Int, _ body: (UnsafeMutablePointer<UInt8>) -> Int) {
-        if count &+ n > storage.count { grow(to: count &+ n) }
-        let at = count
-        count = at &+ storage.withUnsafeMutableBufferPointer { body($0.baseAddress! + at) }
-    }
-
-    @inline(never)
-    mutating func grow(to n: Int) {
-        storage = Self.room(max(n, 2 &* storage.count), keeping: storage[..<count])
-    }
+    mutating func write(atMost n: Int, _ body: (UnsafeMutablePointer<UInt8>) -> Int) { out.write(atMost: n, body) }
 
     /// Whether a value (or key) starting now needs a comma before it; records the member.
     @inline(__always) mutating func needsComma() -> Bool {
@@ -205,21 +180,26 @@ public struct JSONWriter: DocumentWriter {
 
     static var hexDigits: UnsafePointer<UInt8> { ("0123456789abcdef" as StaticString).utf8Start }
 
-    /// A UUID in lower case, formatted in place.
+    /// The two lower-case hex digits of every byte, byte `b`'s at `2·b`.
+    static var hexPairs: UnsafePointer<UInt8> { ("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9fa0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff" as StaticString).utf8Start }
+
+    /// A UUID in lower case, formatted in place: two digits per byte from a table.
     public mutating func uuid(_ u: UUID128) {
         let comma = needsComma()
         write(atMost: 39) { p in
-            let hex = Self.hexDigits
+            let pairs = Self.hexPairs
             var i = 0
             if comma { p[0] = UInt8(ascii: ","); i = 1 }
             p[i] = UInt8(ascii: "\"")
             i &+= 1
-            // Nibble k of the 32 (high word first); dashes after nibbles 8, 12, 16 and 20.
-            for k in 0..<32 {
-                if k == 8 || k == 12 || k == 16 || k == 20 { p[i] = UInt8(ascii: "-"); i &+= 1 }
-                let word = k < 16 ? u.high : u.low
-                p[i] = hex[Int(truncatingIfNeeded: (word >> UInt64(60 &- 4 &* (k & 15))) & 0xF)]
-                i &+= 1
+            // Byte k of the 16 (high word first); dashes after bytes 4, 6, 8 and 10.
+            for k in 0..<16 {
+                if k == 4 || k == 6 || k == 8 || k == 10 { p[i] = UInt8(ascii: "-"); i &+= 1 }
+                let word = k < 8 ? u.high : u.low
+                let byte = Int(truncatingIfNeeded: (word >> UInt64(56 &- 8 &* (k & 7))) & 0xFF)
+                p[i] = pairs[2 &* byte]
+                p[i &+ 1] = pairs[2 &* byte &+ 1]
+                i &+= 2
             }
             p[i] = UInt8(ascii: "\"")
             return i &+ 1

@@ -16,10 +16,9 @@ public struct Executor: Sendable {
         let scope = Scope(client: client, catalog: store.catalog, filters: q.filters)
         if case .time(let g) = q.dimension {
             let newest = client.usage?.newestDay
-            let scratch = (UserSet(domain: client.users.count), UserSet(domain: client.users.count))
             func series(_ r: DayRange) -> [Bucket] {
                 g.buckets(r).map { cal, clipped in
-                    let m = PeriodScan(scope: scope, range: clipped, scratch: scratch)?.totals(full: false) ?? Metrics()
+                    let m = PeriodScan(scope: scope, range: clipped)?.totals(full: false) ?? Metrics()
                     let complete = cal == clipped && newest.map { cal.end <= $0 } == true
                     return Bucket(range: clipped, complete: complete, value: m)
                 }
@@ -188,8 +187,8 @@ public struct Executor: Sendable {
         guard let scan = PeriodScan(scope: scope, range: range) else { return out }
         switch q.dimension {
         case .app:
-            let wanted = Set(only)
-            for (app, m) in scan.byApp(only: scope.apps.filter { wanted.contains(Int($0)) }) { out[Int(app)] = m }
+            let apps = only.filter { scope.appMask[$0] }.map { UInt32($0) }
+            for (app, m) in scan.byApp(only: apps) { out[Int(app)] = m }
         case .department:
             let all = scan.byDepartment()
             for i in only where all[i].users > 0 { out[i] = all[i] }

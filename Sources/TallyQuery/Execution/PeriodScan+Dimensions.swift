@@ -223,10 +223,29 @@ extension PeriodScan {
     /// Totals over the scope. `full` adds the approval splits and users of any app.
     func totals(full: Bool) -> Metrics {
         var m = Metrics()
-        let apps = scope.client.apps
-        for app in scope.apps where isActive(entity: Int(app)) {
-            m.apps += 1
-            if apps[Int(app)].isApproved { m.approvedApps += 1 } else { m.unapprovedApps += 1 }
+        if scope.users == nil {
+            // Active apps of the scope, and its approved ones: byte loops over every app (a
+            // 53-week trend runs this per bucket and period).
+            let n = index.appCount
+            let approvedBit = UInt8(1) << UInt8(AppClass.approved.rawValue)
+            var active = 0, approved = 0
+            scope.appMask.withUnsafeBufferPointer { mask in
+                scope.client.appClassBits.withUnsafeBufferPointer { bits in
+                    for a in 0..<n where activeApps[a] && mask[a] {
+                        active &+= 1
+                        approved &+= Int((bits[a] & approvedBit) >> UInt8(AppClass.approved.rawValue))
+                    }
+                }
+            }
+            m.apps = active
+            m.approvedApps = approved
+            m.unapprovedApps = active - approved
+        } else {
+            let apps = scope.client.apps
+            for app in scope.apps where isActive(entity: Int(app)) {
+                m.apps += 1
+                if apps[Int(app)].isApproved { m.approvedApps += 1 } else { m.unapprovedApps += 1 }
+            }
         }
         m.users = countOfApps(.all)
         if full {

@@ -29,7 +29,7 @@ final class PeriodScan {
         }
     }
     let domain: Int
-    /// Scratch sets.
+    /// Scratch sets (the query's), cleared between uses.
     let a: UserSet, b: UserSet
     /// Which apps have activity in the range (ignoring the department filter): two contiguous
     /// rows of the day-major sums, read once (a lazy property here cost an exclusivity check
@@ -46,9 +46,9 @@ final class PeriodScan {
 
     deinit { activeApps.deallocate() }
 
-    /// `nil` when the client has no usage in the range. `scratch` lends two sets of the
-    /// client's domain (cleared) so that a series of scans allocates them once.
-    init?(scope: Scope, range: DayRange, scratch: (UserSet, UserSet)? = nil) {
+    /// `nil` when the client has no usage in the range. The scratch sets are the query's
+    /// (``Scope/scratch``): its scans run one after another and leave them cleared.
+    init?(scope: Scope, range: DayRange) {
         guard let index = scope.index, let (lo, hi) = index.offsets(range) else { return nil }
         self.scope = scope
         self.index = index
@@ -64,8 +64,7 @@ final class PeriodScan {
         blocks = blockList.map { block($0.level, $0.block) }
         level0 = block(0, 0)
         domain = scope.client.users.count
-        a = scratch?.0 ?? UserSet(domain: domain)
-        b = scratch?.1 ?? UserSet(domain: domain)
+        (a, b) = scope.scratch.sets
         activeApps = .allocate(capacity: max(1, index.appCount))
         index.activeApps(lo, hi, into: activeApps)
     }

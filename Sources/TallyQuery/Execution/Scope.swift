@@ -14,40 +14,62 @@ struct Scope {
     let users: UserSet?
     /// For each ``Split``, the class whose apps are exactly the split of `apps`, if any.
     let splitClasses: [AppClass?]
+    /// The query's scratch sets, shared by its scans.
+    let scratch: Scratch
 
     init(client: ClientStore, catalog: Catalog, filters f: Filters) {
         self.client = client
         index = client.usage
+        scratch = Scratch(domain: client.users.count)
         let n = client.apps.count
         if f.approved == nil && !f.aiOnly && f.categoryIds == nil && f.vendorIds == nil && f.appIds == nil {
             // No app filter: every app, and the fixed classes as they are.
-            appMask = [Bool](repeating: true, count: n)
-            apps = (0..<UInt32(n)).map { $0 }
+            appMask = client.allAppsMask
+            apps = client.allApps
             splitClasses = [.all, .approved, .unapproved]
         } else {
-            var mask = [Bool](repeating: true, count: n)
-            let categories = f.categoryIds.map { Set($0.compactMap { catalog.categoryIndex[$0] }) }
-            let vendors = f.vendorIds.map { Set($0.compactMap { catalog.vendorIndex[$0] }) }
-            let appIds = f.appIds.map { Set($0.compactMap { client.appIndex[$0] }) }
-            for (i, a) in client.apps.enumerated() {
-                if let want = f.approved, a.isApproved != want { mask[i] = false }
-                if f.aiOnly && !a.isAI { mask[i] = false }
-                if let cs = categories, !(a.category.map { cs.contains($0) } ?? false) { mask[i] = false }
-                if let vs = vendors, !(a.vendor.map { vs.contains($0) } ?? false) { mask[i] = false }
-                if let ids = appIds, !ids.contains(UInt32(i)) { mask[i] = false }
+            // Approval and AI filters test class bits (byte loops over the apps); the id lists,
+            // rarer, test each app's category, vendor or id.
+            let membership = client.appClassBits
+            let approvedBit = UInt8(1) << UInt8(AppClass.approved.rawValue)
+            var required: UInt8 = 0, forbidden: UInt8 = 0
+            if let want = f.approved { if want { required |= approvedBit } else { forbidden |= approvedBit } }
+            if f.aiOnly { required |= UInt8(1) << UInt8(AppClass.ai.rawValue) }
+            var mask = [Bool](repeating: false, count: n)
+            membership.withUnsafeBufferPointer { m in
+                mask.withUnsafeMutableBufferPointer { out in
+                    for i in 0..<n { out[i] = m[i] & required == required && m[i] & forbidden == 0 }
+                }
+            }
+            if f.categoryIds != nil || f.vendorIds != nil || f.appIds != nil {
+                let categories = f.categoryIds.map { Set($0.compactMap { catalog.categoryIndex[$0] }) }
+                let vendors = f.vendorIds.map { Set($0.compactMap { catalog.vendorIndex[$0] }) }
+                let appIds = f.appIds.map { Set($0.compactMap { client.appIndex[$0] }) }
+                for (i, a) in client.apps.enumerated() where mask[i] {
+                    if let cs = categories, !(a.category.map { cs.contains($0) } ?? false) { mask[i] = false }
+                    if let vs = vendors, !(a.vendor.map { vs.contains($0) } ?? false) { mask[i] = false }
+                    if let ids = appIds, !ids.contains(UInt32(i)) { mask[i] = false }
+                }
             }
             appMask = mask
-            apps = mask.indices.filter { mask[$0] }.map { UInt32($0) }
+            var kept: [UInt32] = []
+            kept.reserveCapacity(n)
+            for i in 0..<n where mask[i] { kept.append(UInt32(i)) }
+            apps = kept
             // A class matches a split when no app is in one and not the other: one pass per split
-            // with a bit per class.
+            // with a bit per class (a split keeps approved apps when the approved bit is set).
             let classes = AppClass.allCases
-            let membership = client.appClassBits
             let all = UInt8((1 << classes.count) - 1)
             splitClasses = Split.allCases.map { split in
                 var mismatch: UInt8 = 0
-                for i in 0..<n {
-                    let kept = mask[i] && split.keeps(client.apps[i])
-                    mismatch |= membership[i] ^ (kept ? all : 0)
+                membership.withUnsafeBufferPointer { m in
+                    mask.withUnsafeBufferPointer { keep in
+                        for i in 0..<n {
+                            let approved = m[i] & approvedBit != 0
+                            let inSplit = split == .all || (split == .approved) == approved
+                            mismatch |= m[i] ^ (keep[i] && inSplit ? all : 0)
+                        }
+                    }
                 }
                 return classes.first { mismatch & (1 << UInt8($0.rawValue)) == 0 }
             }
@@ -76,5 +98,22 @@ enum Split: Int, CaseIterable {
         case .approved: return a.isApproved
         case .unapproved: return !a.isApproved
         }
+    }
+}
+
+/// Two sets over a client's user domain for a query's scans, allocated on first use: a query
+/// runs its scans one after another (primary period, comparison, buckets), each leaving the
+/// sets cleared, so one pair serves them all instead of two allocations and zeroings per scan.
+final class Scratch {
+    let domain: Int
+    private var pair: (UserSet, UserSet)?
+
+    init(domain: Int) { self.domain = domain }
+
+    var sets: (UserSet, UserSet) {
+        if let pair { return pair }
+        let p = (UserSet(domain: domain), UserSet(domain: domain))
+        pair = p
+        return p
     }
 }

@@ -98,6 +98,10 @@ public final class ClientStore: @unchecked Sendable {
     public let memberWords: UnsafeMutableBufferPointer<UInt64>?
     /// Per app, bit `c.rawValue` set when it belongs to ``AppClass`` `c`.
     public let appClassBits: [UInt8]
+    /// Every app's index, ascending, and an all-true mask: the scope of a query without an app
+    /// filter, kept once rather than built per query.
+    public let allApps: [UInt32]
+    public let allAppsMask: [Bool]
 
     init(info: ClientInfo, users: [UserInfo], userIndex: [UUID128: UInt32], apps: [AppInfo],
          appIndex: [UUID128: UInt32], departments: [DepartmentInfo], departmentIndex: [UUID128: UInt32],
@@ -120,6 +124,8 @@ public final class ClientStore: @unchecked Sendable {
         appClassBits = apps.map { a in
             AppClass.allCases.reduce(UInt8(0)) { $0 | ($1.contains(a) ? 1 << UInt8($1.rawValue) : 0) }
         }
+        allApps = (0..<UInt32(apps.count)).map { $0 }
+        allAppsMask = [Bool](repeating: true, count: apps.count)
         let words = max(1, (users.count + 63) >> 6)
         if !departments.isEmpty && departments.count * words <= max(65_536, (usage?.rowCount ?? 0) / 8) {
             let m = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: departments.count * words)
