@@ -43,6 +43,13 @@ extension PeriodScan {
             (0..<deptCount).map { UnsafePointer(w.baseAddress! + $0 * a.wordCount) }
         } ?? built.map { UnsafePointer($0.words) }
         defer { withExtendedLifetime(built) {} }
+        // Where each department's members are: a span of words and a few others (all words
+        // for built sets).
+        let spans = client.memberWords != nil ? client.memberSpans
+            : [(words: Range<Int>, outside: [UInt32])](repeating: (0..<a.wordCount, []), count: deptCount)
+        func shared(_ set: UserSet, _ d: Int) -> Int {
+            set.intersectionCount(words: members[d], in: spans[d].words) + spans[d].outside.count { set.contains($0) }
+        }
         // Iterating an app's users costs about one step per user; testing costs up to the set's
         // words per department, usually a quarter of them before the first shared word.
         let denseFrom = max(1, deptCount * a.wordCount / 4)
@@ -59,19 +66,41 @@ extension PeriodScan {
                 for a in 0..<index.appCount { reached[a] |= row[a] }
             }
         }
-        for app in scope.apps {
-            if useMasks {
-                var seen = reached[Int(app)]
-                guard appIsActive(Int(app)) else { continue }
-                let approved = client.apps[Int(app)].isApproved
-                while seen != 0 {
-                    let d = seen.trailingZeroBitCount
-                    m[d].apps += 1
-                    if approved { m[d].approvedApps += 1 } else { m[d].unapprovedApps += 1 }
-                    seen &= seen &- 1
+        if useMasks {
+            // Apps per department, for approved and other apps: 64 counters side by side in
+            // bit planes (plane k holds bit k of every department's count), each app's mask
+            // added with a ripple carry that usually stops after a plane or two, instead of one
+            // increment per department bit. The masks mean at most 64 departments.
+            let approvedBit = UInt8(1) << UInt8(AppClass.approved.rawValue)
+            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 128) { planes in
+                planes.initialize(repeating: 0)
+                var height = 0  // planes in use: bits of the largest count
+                client.appClassBits.withUnsafeBufferPointer { bits in
+                    for app in scope.apps where appIsActive(Int(app)) {
+                        var carry = reached[Int(app)]
+                        var k = bits[Int(app)] & approvedBit != 0 ? 64 : 0
+                        while carry != 0 {
+                            let next = planes[k] & carry
+                            planes[k] ^= carry
+                            carry = next
+                            k &+= 1
+                        }
+                        height = max(height, k & 63)
+                    }
                 }
-                continue
+                func count(_ base: Int, _ d: Int) -> Int {
+                    var n = 0
+                    for k in 0..<height { n |= Int((planes[base &+ k] >> UInt64(d)) & 1) << k }
+                    return n
+                }
+                for d in 0..<deptCount {
+                    m[d].approvedApps = count(64, d)
+                    m[d].unapprovedApps = count(0, d)
+                    m[d].apps = m[d].approvedApps + m[d].unapprovedApps
+                }
             }
+        }
+        for app in scope.apps where !useMasks {
             let n = users(entity: Int(app), into: a)
             if n == 0 { continue }
             let approved = client.apps[Int(app)].isApproved
@@ -80,7 +109,8 @@ extension PeriodScan {
                 if approved { m[d].approvedApps += 1 } else { m[d].unapprovedApps += 1 }
             }
             if n >= denseFrom {
-                for d in 0..<deptCount where a.intersects(words: members[d]) { count(d) }
+                for d in 0..<deptCount where a.intersects(words: members[d], in: spans[d].words)
+                    || spans[d].outside.contains(where: { a.contains($0) }) { count(d) }
             } else if let masks = client.userDepartmentMasks {
                 var seen: UInt64 = 0
                 masks.withUnsafeBufferPointer { mp in a.forEach { seen |= mp[Int($0)] } }
@@ -107,7 +137,7 @@ extension PeriodScan {
         for split in Split.allCases {
             unionOfApps(split, into: b)
             for d in 0..<deptCount {
-                let n = b.intersectionCount(words: members[d])
+                let n = shared(b, d)
                 switch split {
                 case .all: m[d].users = n
                 case .approved: m[d].approvedUsers = n

@@ -148,6 +148,22 @@ public final class UserSet: @unchecked Sendable {
         return n
     }
 
+    /// Number of values also in the dense bitset `other`, reading only words `range` (where
+    /// `other` has all its values). Words of untouched chunks are zero, so any range is exact.
+    /// - Complexity: O(range.count).
+    public func intersectionCount(words other: UnsafePointer<UInt64>, in range: Range<Int>) -> Int {
+        var n = 0
+        for i in range { n &+= (words[i] & other[i]).nonzeroBitCount }
+        return n
+    }
+
+    /// Whether this set shares a value with the dense bitset `other` within words `range`
+    /// (where `other` has all its values); stops at the first shared word.
+    public func intersects(words other: UnsafePointer<UInt64>, in range: Range<Int>) -> Bool {
+        for i in range where words[i] & other[i] != 0 { return true }
+        return false
+    }
+
     /// Whether this set shares a value with the dense bitset `other`; stops at the first shared word.
     public func intersects(words other: UnsafePointer<UInt64>) -> Bool {
         for k in touched {

@@ -96,6 +96,12 @@ public final class ClientStore: @unchecked Sendable {
     /// department, one after the other), kept when that costs at most a byte per usage row (or
     /// 512 KiB): per-department queries then read them instead of building them.
     public let memberWords: UnsafeMutableBufferPointer<UInt64>?
+    /// With ``memberWords``: per department, the words that hold the members it comes first
+    /// for (their smallest department), and its other members, outside those words. Users are
+    /// numbered department by department (``ClientStoreBuilder/build()``), so the span is a few
+    /// words and the others are the few users of several departments: counting a set's members
+    /// of the department reads the span and tests the others, not every word of the domain.
+    public let memberSpans: [(words: Range<Int>, outside: [UInt32])]
     /// Per app, bit `c.rawValue` set when it belongs to ``AppClass`` `c`.
     public let appClassBits: [UInt8]
     /// Every app's index, ascending, and an all-true mask: the scope of a query without an app
@@ -134,8 +140,20 @@ public final class ClientStore: @unchecked Sendable {
                 membersArena.forEach(members[d]) { u in m[d * words + Int(u >> 6)] |= 1 << UInt64(u & 63) }
             }
             memberWords = m
+            var first = [Range<Int>?](repeating: nil, count: departments.count)
+            for u in users.indices where userDepartmentStart[u] < userDepartmentStart[u + 1] {
+                let d = Int(userDepartments[Int(userDepartmentStart[u])]), w = u >> 6
+                first[d] = first[d].map { min($0.lowerBound, w)..<max($0.upperBound, w + 1) } ?? w..<(w + 1)
+            }
+            memberSpans = departments.indices.map { d in
+                let span = first[d] ?? 0..<0
+                var outside: [UInt32] = []
+                membersArena.forEach(members[d]) { u in if !span.contains(Int(u >> 6)) { outside.append(u) } }
+                return (span, outside)
+            }
         } else {
             memberWords = nil
+            memberSpans = []
         }
         if let pairs = usage?.pairs {
             var order = (0..<UInt32(users.count)).map { $0 }

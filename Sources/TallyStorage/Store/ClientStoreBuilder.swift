@@ -90,10 +90,30 @@ public struct ClientStoreBuilder {
     /// Builds the immutable store.
     /// - Complexity: O(rows × (1 + levels)) plus a radix sort.
     public func build() -> ClientStore {
+        // Users are numbered department by department (by their first department, then in the
+        // order added; users without one last): each department's members are then mostly one
+        // run of ids, and per-department counts read a few words of a user set instead of all.
+        // Dense ids never leave the store (answers, cursors and the log name users by UUID).
+        let firstDepartment = memberships.reduce(into: [Int](repeating: departments.count, count: users.count)) {
+            $0[Int($1.user)] = min($0[Int($1.user)], Int($1.department))
+        }
+        var runStart = [Int](repeating: 0, count: departments.count + 2)
+        for d in firstDepartment { runStart[d + 1] += 1 }
+        for d in 0...departments.count { runStart[d + 1] += runStart[d] }
+        var renumber = [UInt32](repeating: 0, count: users.count)
+        for (u, d) in firstDepartment.enumerated() {
+            renumber[u] = UInt32(runStart[d])
+            runStart[d] += 1
+        }
+        var users = self.users, userIndex = self.userIndex
+        for (u, info) in self.users.enumerated() {
+            users[Int(renumber[u])] = info
+            userIndex[info.id] = renumber[u]
+        }
         // Department membership, deduplicated.
         var perUser = [[UInt32]](repeating: [], count: users.count)
-        for m in memberships where !perUser[Int(m.user)].contains(m.department) {
-            perUser[Int(m.user)].append(m.department)
+        for m in memberships where !perUser[Int(renumber[Int(m.user)])].contains(m.department) {
+            perUser[Int(renumber[Int(m.user)])].append(m.department)
         }
         var start: [UInt32] = [0]
         var list: [UInt32] = []
@@ -111,7 +131,8 @@ public struct ClientStoreBuilder {
         if departments.count <= 64 {
             masks = perUser.map { ds in ds.reduce(UInt64(0)) { $0 | 1 << UInt64($1) } }
         }
-        let usage = rowUser.isEmpty ? nil : buildUsage(departmentMasks: rowUser.count >= extrasMinRows ? masks : nil)
+        let usage = rowUser.isEmpty ? nil : buildUsage(departmentMasks: rowUser.count >= extrasMinRows ? masks : nil,
+                                                       renumber: renumber)
         return ClientStore(info: info, users: users, userIndex: userIndex, apps: apps, appIndex: appIndex,
                            departments: departments, departmentIndex: departmentIndex,
                            userDepartmentStart: start, userDepartments: list, userDepartmentMasks: masks,
@@ -128,7 +149,8 @@ public struct ClientStoreBuilder {
 
     static func bits(_ n: Int) -> Int { n <= 1 ? 1 : Int.bitWidth - (n - 1).leadingZeroBitCount }
 
-    func buildUsage(departmentMasks: [UInt64]?) -> UsageIndex {
+    /// - Parameter renumber: each user's dense id in the built store, by the id it was added with.
+    func buildUsage(departmentMasks: [UInt64]?, renumber: [UInt32]) -> UsageIndex {
         let minDay = rowDay.min()!, maxDay = rowDay.max()!
         let firstDay = Day(raw: minDay)
         let dayCount = Int(maxDay - minDay) + 1
@@ -138,7 +160,7 @@ public struct ClientStoreBuilder {
         var keys = [UInt64](repeating: 0, count: rowUser.count)
         for i in 0..<keys.count {
             keys[i] = UInt64(rowApp[i]) << UInt64(dayBits + userBits)
-                | UInt64(rowUser[i]) << UInt64(dayBits) | UInt64(rowDay[i] - minDay)
+                | UInt64(renumber[Int(rowUser[i])]) << UInt64(dayBits) | UInt64(rowDay[i] - minDay)
         }
         radixSort(&keys, significantBits: userBits + dayBits + appBits)
         var n = 0
