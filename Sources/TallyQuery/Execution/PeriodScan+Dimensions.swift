@@ -48,7 +48,7 @@ extension PeriodScan {
         let spans = client.memberWords != nil ? client.memberSpans
             : [(words: Range<Int>, outside: [UInt32])](repeating: (0..<a.wordCount, []), count: deptCount)
         func shared(_ set: UserSet, _ d: Int) -> Int {
-            set.intersectionCount(words: members[d], in: spans[d].words) + spans[d].outside.count { set.contains($0) }
+            set.intersectionCount(words: members[d], in: spans[d].words) + set.count(of: spans[d].outside)
         }
         // Iterating an app's users costs about one step per user; testing costs up to the set's
         // words per department, usually a quarter of them before the first shared word.

@@ -157,6 +157,15 @@ public final class UserSet: @unchecked Sendable {
         return n
     }
 
+    /// How many of `values` are in the set (branch-free: a bit read per value).
+    public func count(of values: [UInt32]) -> Int {
+        var n = 0
+        values.withUnsafeBufferPointer { v in
+            for u in v { n &+= Int(truncatingIfNeeded: (words[Int(u &>> 6)] &>> UInt64(u & 63)) & 1) }
+        }
+        return n
+    }
+
     /// Whether this set shares a value with the dense bitset `other` within words `range`
     /// (where `other` has all its values); stops at the first shared word.
     public func intersects(words other: UnsafePointer<UInt64>, in range: Range<Int>) -> Bool {
