@@ -20,8 +20,9 @@ public struct APIRequest: Sendable {
 
     /// Splits a request target (`/path?query`).
     public init(method: String, target: String, authorization: String?, body: [UInt8] = []) {
-        if let q = target.firstIndex(of: "?") {
-            self.init(method: method, path: String(target[..<q]), query: String(target[target.index(after: q)...]),
+        let u = target.utf8
+        if let q = u.firstIndex(of: UInt8(ascii: "?")) {
+            self.init(method: method, path: String(Substring(u[..<q])), query: String(Substring(u[u.index(after: q)...])),
                       authorization: authorization, body: body)
         } else {
             self.init(method: method, path: target, authorization: authorization, body: body)

@@ -3,13 +3,9 @@ public enum QueryString {
     /// Name–value pairs in order; a name without `=` has an empty value. Invalid percent escapes
     /// are kept as written.
     public static func parse(_ query: String) -> [(String, String)] {
-        if query.isEmpty { return [] }
-        return query.split(separator: "&", omittingEmptySubsequences: true).map { part in
-            if let eq = part.firstIndex(of: "=") {
-                return (decode(part[..<eq]), decode(part[part.index(after: eq)...]))
-            }
-            return (decode(part), "")
-        }
+        var out: [(String, String)] = []
+        forEachRawPair(query) { name, value in out.append((decode(name), decode(value))) }
+        return out
     }
 
     /// Calls `body` with each name and value as written (not decoded), in order; a name without
@@ -20,10 +16,12 @@ public enum QueryString {
         while start < u.endIndex {
             let end = u[start...].firstIndex(of: UInt8(ascii: "&")) ?? u.endIndex
             if start < end {
+                // Slices of the UTF-8 view: a String subscript would round a bound that falls
+                // before a combining mark down to the previous character, taking the `&` or `=`.
                 if let eq = u[start..<end].firstIndex(of: UInt8(ascii: "=")) {
-                    body(query[start..<eq], query[u.index(after: eq)..<end])
+                    body(Substring(u[start..<eq]), Substring(u[u.index(after: eq)..<end]))
                 } else {
-                    body(query[start..<end], "")
+                    body(Substring(u[start..<end]), "")
                 }
             }
             start = end < u.endIndex ? u.index(after: end) : end
