@@ -50,56 +50,13 @@ extension PeriodScan {
         func shared(_ set: UserSet, _ d: Int) -> Int {
             set.intersectionCount(words: members[d], in: spans[d].words) + set.count(of: spans[d].outside)
         }
-        // Iterating an app's users costs about one step per user; testing costs up to the set's
-        // words per department, usually a quarter of them before the first shared word.
+        // Iterating an app's users costs about one step per user; testing costs up to the
+        // department's span and members outside it, usually a quarter of them before the first
+        // shared word.
         let denseFrom = max(1, deptCount * a.wordCount / 4)
         var lastApp = [Int](repeating: -1, count: deptCount)
         let useMasks = scope.users == nil && index.hasDepartmentMasks
-        // Precomputed department bits per stored bitmap, every app's at once from a few
-        // contiguous rows: no need to touch the users.
-        let reached = UnsafeMutablePointer<UInt64>.allocate(capacity: useMasks ? max(1, index.appCount) : 0)
-        defer { reached.deallocate() }
-        if useMasks {
-            reached.initialize(repeating: 0, count: index.appCount)
-            for b in blocks {
-                let row = b.masks!
-                for a in 0..<index.appCount { reached[a] |= row[a] }
-            }
-        }
-        if useMasks {
-            // Apps per department, for approved and other apps: 64 counters side by side in
-            // bit planes (plane k holds bit k of every department's count), each app's mask
-            // added with a ripple carry that usually stops after a plane or two, instead of one
-            // increment per department bit. The masks mean at most 64 departments.
-            let approvedBit = UInt8(1) << UInt8(AppClass.approved.rawValue)
-            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 128) { planes in
-                planes.initialize(repeating: 0)
-                var height = 0  // planes in use: bits of the largest count
-                client.appClassBits.withUnsafeBufferPointer { bits in
-                    for app in scope.apps where appIsActive(Int(app)) {
-                        var carry = reached[Int(app)]
-                        var k = bits[Int(app)] & approvedBit != 0 ? 64 : 0
-                        while carry != 0 {
-                            let next = planes[k] & carry
-                            planes[k] ^= carry
-                            carry = next
-                            k &+= 1
-                        }
-                        height = max(height, k & 63)
-                    }
-                }
-                func count(_ base: Int, _ d: Int) -> Int {
-                    var n = 0
-                    for k in 0..<height { n |= Int((planes[base &+ k] >> UInt64(d)) & 1) << k }
-                    return n
-                }
-                for d in 0..<deptCount {
-                    m[d].approvedApps = count(64, d)
-                    m[d].unapprovedApps = count(0, d)
-                    m[d].apps = m[d].approvedApps + m[d].unapprovedApps
-                }
-            }
-        }
+        if useMasks { countAppsFromMasks(into: &m) }
         for app in scope.apps where !useMasks {
             let n = users(entity: Int(app), into: a)
             if n == 0 { continue }
@@ -147,6 +104,51 @@ extension PeriodScan {
         }
         b.clear()
         return m
+    }
+
+    /// Apps per department (all, approved, unapproved) from the precomputed department bits of
+    /// the stored bitmaps: every app's over the range is the OR of a few contiguous rows, and
+    /// the counts are 64 counters side by side in bit planes (plane k holds bit k of every
+    /// department's count), each app's mask added with a ripple carry that usually stops after a
+    /// plane or two, instead of one increment per department bit. The masks mean at most 64
+    /// departments.
+    private func countAppsFromMasks(into m: inout [Metrics]) {
+        let n = index.appCount
+        let reached = UnsafeMutablePointer<UInt64>.allocate(capacity: max(1, n))
+        defer { reached.deallocate() }
+        reached.initialize(repeating: 0, count: n)
+        for b in blocks {
+            let row = b.masks!
+            for a in 0..<n { reached[a] |= row[a] }
+        }
+        let approvedBit = UInt8(1) << UInt8(AppClass.approved.rawValue)
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 128) { planes in
+            planes.initialize(repeating: 0)  // 0..<64: unapproved apps, 64..<128: approved
+            var height = 0  // planes in use: bits of the largest count
+            scope.client.appClassBits.withUnsafeBufferPointer { bits in
+                for app in scope.apps where appIsActive(Int(app)) {
+                    var carry = reached[Int(app)]
+                    var k = bits[Int(app)] & approvedBit != 0 ? 64 : 0
+                    while carry != 0 {
+                        let next = planes[k] & carry
+                        planes[k] ^= carry
+                        carry = next
+                        k &+= 1
+                    }
+                    height = max(height, k & 63)
+                }
+            }
+            func count(_ base: Int, _ d: Int) -> Int {
+                var c = 0
+                for k in 0..<height { c |= Int((planes[base &+ k] >> UInt64(d)) & 1) << k }
+                return c
+            }
+            for d in m.indices {
+                m[d].approvedApps = count(64, d)
+                m[d].unapprovedApps = count(0, d)
+                m[d].apps = m[d].approvedApps + m[d].unapprovedApps
+            }
+        }
     }
 
     /// Per catalog category: users and apps, one row per category index and a last row for the
