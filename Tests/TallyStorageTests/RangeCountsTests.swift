@@ -29,8 +29,8 @@ import TallyStorage
     func check(entities: Int, days: Int, users: Int, seed: UInt64, stride: Int) {
         let d = Self.data(entities: entities, days: days, users: users, seed: seed)
         let rows = d.map { $0.reduce(0) { $0 + $1.count } }
-        let t = RangeCounts(dayCount: days, userCount: users, entityRows: rows, minRowsPerEntry: 0) { e, day, body in
-            for u in d[e][day] { body(u) }
+        let t = RangeCounts(dayCount: days, userCount: users, entityRows: rows, minRowsPerEntry: 0) { e, day, users in
+            users += d[e][day]
         }
         // Every entity with rows has a table; the empty one has none.
         #expect(t.tableCount == rows.filter { $0 > 0 }.count)
@@ -64,8 +64,8 @@ import TallyStorage
         let d = Self.data(entities: 4, days: 50, users: 500, seed: 4)
         let rows = d.map { $0.reduce(0) { $0 + $1.count } }
         // 50 days: 1,275 entries a table; a factor of 1 keeps the entities with that many rows.
-        let t = RangeCounts(dayCount: 50, userCount: 500, entityRows: rows, minRowsPerEntry: 1) { e, day, body in
-            for u in d[e][day] { body(u) }
+        let t = RangeCounts(dayCount: 50, userCount: 500, entityRows: rows, minRowsPerEntry: 1) { e, day, users in
+            users += d[e][day]
         }
         for e in 0..<4 { #expect(t.has(entity: e) == (rows[e] >= 1_275), "entity \(e): \(rows[e]) rows") }
         // Both sides of the threshold occur in this data.
@@ -83,8 +83,8 @@ import TallyStorage
         let entries = 1_275
         #expect(rows[0] >= entries && rows[1] < entries && rows[1] * RangeCounts.listedRowsDivisor >= entries)
         let listed = [false, true]  // shorter than the entities: the rest are not listed
-        let t = RangeCounts(dayCount: 50, userCount: 500, entityRows: rows, minRowsPerEntry: 1, listed: listed) { e, day, body in
-            for u in d[e][day] { body(u) }
+        let t = RangeCounts(dayCount: 50, userCount: 500, entityRows: rows, minRowsPerEntry: 1, listed: listed) { e, day, users in
+            users += d[e][day]
         }
         #expect(t.has(entity: 0) && t.has(entity: 1) && !t.has(entity: 2))
         for lo in 0..<50 {

@@ -46,7 +46,17 @@ public final class BitmapArena: @unchecked Sendable {
     @inlinable public func intersectionCount(_ b: BitmapRef, _ set: UserSet) -> Int { view.intersectionCount(b, set) }
 
     /// Calls `body` with each value of `b`, ascending.
-    public func forEach(_ b: BitmapRef, _ body: (UInt32) -> Void) {
+    public func forEach(_ b: BitmapRef, _ body: (UInt32) -> Void) { decode(b, body) }
+
+    /// Appends the values of `b` to `out`, ascending: the decoding loop with the append inlined
+    /// (no call per value).
+    public func appendValues(of b: BitmapRef, to out: inout [UInt32]) {
+        out.reserveCapacity(out.count + cardinality(b))
+        decode(b) { out.append($0) }
+    }
+
+    @inline(__always)
+    private func decode(_ b: BitmapRef, _ body: (UInt32) -> Void) {
         var i = Int(b.start)
         while i < Int(b.end) {
             let h = headers[i]

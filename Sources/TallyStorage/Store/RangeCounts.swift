@@ -1,3 +1,5 @@
+import Foundation
+
 /// Exact distinct users of an entity (an app or a class) over every day range of at most `span`
 /// days, for the entities busy enough to pay for it: a range's count is then one read, instead
 /// of a union of its blocks' bitmaps (which streams kilobytes per app, mostly from memory in a
@@ -55,9 +57,10 @@ public final class RangeCounts: @unchecked Sendable {
     ///   - entityRows: rows (user-days) of each entity.
     ///   - listed: entities listed in full by some endpoint (see ``listedRowsDivisor``); may be
     ///     shorter than `entityRows` (the rest are not).
-    ///   - usersOnDay: calls its body with the users of `entity` on day `day`, ascending.
+    ///   - usersOnDay: appends the users of `entity` on day `day` to its buffer (a day at a time:
+    ///     one call per entity and day, not per user). Called from several threads at once.
     public init(dayCount: Int, userCount: Int, entityRows: [Int], minRowsPerEntry: Int, listed: [Bool] = [],
-                usersOnDay: (_ entity: Int, _ day: Int, _ body: (UInt32) -> Void) -> Void) {
+                usersOnDay: (_ entity: Int, _ day: Int, _ users: inout [UInt32]) -> Void) {
         self.dayCount = dayCount
         span = min(dayCount, Self.maxSpan)
         wide = userCount > Int(UInt16.max)
@@ -75,35 +78,54 @@ public final class RangeCounts: @unchecked Sendable {
         counts16 = .allocate(capacity: wide ? 0 : total)
         counts32 = .allocate(capacity: wide ? total : 0)
         if total == 0 { return }
-        if wide {
-            fill(counts32.baseAddress!, userCount: userCount, entities: entityRows.indices, usersOnDay: usersOnDay)
-        } else {
-            fill(counts16.baseAddress!, userCount: userCount, entities: entityRows.indices, usersOnDay: usersOnDay)
+        // The tables are independent: entities are dealt to one part per core, heaviest first
+        // to the lightest part, and the parts filled in parallel (each with its own scratch).
+        // A snapshot's load rebuilds them, so this is most of its time.
+        let threads = max(1, min(ProcessInfo.processInfo.activeProcessorCount, tableCount))
+        var parts = [[Int]](repeating: [], count: threads), load = [Int](repeating: 0, count: threads)
+        for e in entityRows.indices.filter({ starts[$0] >= 0 }).sorted(by: { entityRows[$0] > entityRows[$1] }) {
+            let p = load.indices.min { load[$0] < load[$1] }!
+            parts[p].append(e)
+            load[p] += entityRows[e]
+        }
+        let dealt = parts
+        withoutActuallyEscaping(usersOnDay) { usersOnDay in
+            let source = UnsafeMutableSendable(usersOnDay)
+            let counts = UnsafeMutableSendable((counts16.baseAddress, counts32.baseAddress))
+            DispatchQueue.concurrentPerform(iterations: threads) { i in
+                if wide {
+                    fill(counts.value.1!, userCount: userCount, entities: dealt[i], usersOnDay: source.value)
+                } else {
+                    fill(counts.value.0!, userCount: userCount, entities: dealt[i], usersOnDay: source.value)
+                }
+            }
         }
     }
 
-    private func fill<T: FixedWidthInteger>(_ out: UnsafeMutablePointer<T>, userCount: Int, entities: Range<Int>,
-                                            usersOnDay: (_ entity: Int, _ day: Int, _ body: (UInt32) -> Void) -> Void) {
+    private func fill<T: FixedWidthInteger>(_ out: UnsafeMutablePointer<T>, userCount: Int, entities: [Int],
+                                            usersOnDay: (_ entity: Int, _ day: Int, _ users: inout [UInt32]) -> Void) {
         // Scratch: each user's previous active day (-1: none yet), and per day the number of
         // today's users whose previous active day it was.
         var last = [Int32](repeating: -1, count: userCount)
         var prevHistogram = [Int](repeating: 0, count: dayCount)
         var touched: [Int32] = []
-        for e in entities where tableStart[e] >= 0 {
+        var users: [UInt32] = []
+        for e in entities {
             for u in last.indices { last[u] = -1 }
             let table = out + tableStart[e]
             for hi in 0..<dayCount {
-                var today = 0
                 touched.removeAll(keepingCapacity: true)
                 let oldest = hi - span
-                usersOnDay(e, hi) { u in
+                users.removeAll(keepingCapacity: true)
+                usersOnDay(e, hi, &users)
+                let today = users.count
+                for u in users {
                     let p = last[Int(u)]
                     if p >= 0 && Int(p) > oldest {
                         if prevHistogram[Int(p)] == 0 { touched.append(p) }
                         prevHistogram[Int(p)] += 1
                     }
                     last[Int(u)] = Int32(hi)
-                    today += 1
                 }
                 // Ranges [lo, hi], lo from hi down: today's users whose previous day is lo or
                 // later were already counted in [lo, hi - 1].

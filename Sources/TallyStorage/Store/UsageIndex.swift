@@ -119,9 +119,9 @@ public final class UsageIndex: @unchecked Sendable {
         rangeCounts = RangeCounts(
             dayCount: dayCount, userCount: levels[0].domain,
             entityRows: (0..<entities).map { Int(byDay[dayCount * entities + $0]) },
-            minRowsPerEntry: rangeCountsMinRowsPerEntry, listed: aiApps) { e, d, body in
+            minRowsPerEntry: rangeCountsMinRowsPerEntry, listed: aiApps) { e, d, users in
                 let i = e * dayCount + d
-                level0.forEach(BitmapRef(start: starts0[i], end: starts0[i + 1]), body)
+                level0.appendValues(of: BitmapRef(start: starts0[i], end: starts0[i + 1]), to: &users)
             }
     }
 
