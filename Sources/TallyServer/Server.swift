@@ -30,13 +30,14 @@ public final class Server: Sendable {
     let stopped: EventLoopPromise<Void>
 
     /// Binds and starts accepting: HTTP on `port`, the binary protocol on `binaryPort` (`nil`:
-    /// no binary listener; 0: any free port). `threads` event loops, and as many query threads.
-    public init(api: API, host: String, port: Int, binaryPort: Int? = nil, threads: Int,
+    /// no binary listener; 0: any free port). `threads` event loops, and `queryThreads` query
+    /// threads for heavy queries (default: as many as event loops).
+    public init(api: API, host: String, port: Int, binaryPort: Int? = nil, threads: Int, queryThreads: Int? = nil,
                 limits: ServerLimits = ServerLimits(), binaryLimits: BinaryLimits = BinaryLimits()) throws {
         self.api = api
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         self.group = group
-        let pool = NIOThreadPool(numberOfThreads: threads)
+        let pool = NIOThreadPool(numberOfThreads: queryThreads ?? threads)
         self.pool = pool
         pool.start()
         stopped = group.next().makePromise(of: Void.self)

@@ -24,8 +24,10 @@ struct Serve: ParsableCommand {
     var wal: String?
     @Option(help: "Tokens file (JSON: name, sha256, clients). Required unless the address is loopback.")
     var tokens: String?
-    @Option(help: "Event-loop threads, and as many query threads (default: the number of cores).")
+    @Option(help: "Event-loop threads (default: the number of cores).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Threads for heavy queries, at a lower priority (default: as many as --threads). Fewer leave more of the machine to quick requests while heavy ones run, at the cost of heavy throughput.")
+    var queryThreads: Int?
     @Flag(help: "Skip bad dump rows instead of refusing the dump.") var lenient = false
     @Option(help: ArgumentHelp("Serve a client generated in process instead of a dump: USERSxAPPSxDAYS (benchmarks).",
                                valueName: "shape"))
@@ -36,6 +38,7 @@ struct Serve: ParsableCommand {
             throw ValidationError("--tokens is required to listen on \(host): the demo token is accepted on loopback only")
         }
         if threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let q = queryThreads, q < 1 { throw ValidationError("--query-threads must be at least 1") }
         if [dump != nil, snapshot != nil, synthetic != nil].filter({ $0 }).count > 1 {
             throw ValidationError("give one of --dump, --snapshot and --synthetic")
         }
@@ -96,13 +99,14 @@ struct Serve: ParsableCommand {
         let api = API(holder: holder, tokens: tokenStore, reloader: reloader, appender: appender)
         let server: Server
         do {
-            server = try Server(api: api, host: host, port: port, binaryPort: noBinary ? nil : binaryPort, threads: threads)
+            server = try Server(api: api, host: host, port: port, binaryPort: noBinary ? nil : binaryPort, threads: threads,
+                                queryThreads: queryThreads)
         } catch {
             log("cannot listen on \(host) port \(port)" + (noBinary ? "" : " and \(binaryPort) (binary protocol)") + ": \(error)")
             throw ExitCode.failure
         }
         log("listening on http://\(host):\(server.port)"
-            + (server.binaryPort.map { " and tally://\(host):\($0) (binary protocol)" } ?? "") + " (\(threads) threads)"
+            + (server.binaryPort.map { " and tally://\(host):\($0) (binary protocol)" } ?? "") + " (\(threads) event loops, \(server.pool.numberOfThreads) query threads)"
             + (tokens == nil ? "; demo token \(TokenStore.demoToken) accepted for every client" : ""))
 
         // SIGTERM / SIGINT: stop accepting, finish what is in flight, exit.

@@ -92,3 +92,34 @@ import TallyTestSupport
         #expect(process.terminationStatus == 0)
     }
 }
+
+/// `tally serve` refuses what it must not start with, before listening: a non-loopback address
+/// without a tokens file, and thread counts below one.
+@Suite struct ServeOptionTests {
+    /// Runs `tally ARGS` to its end; its exit status and standard error.
+    func run(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
+        let process = Process()
+        process.executableURL = SeedReplayTests.executable
+        process.arguments = arguments
+        process.currentDirectoryURL = SeedReplayTests.repository
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, text)
+    }
+
+    @Test(arguments: [
+        (["serve", "--host", "0.0.0.0", "--port", "0"], "--tokens is required"),
+        (["serve", "--threads", "0", "--port", "0"], "--threads must be at least 1"),
+        (["serve", "--query-threads", "0", "--port", "0"], "--query-threads must be at least 1"),
+    ])
+    func refuses(_ arguments: [String], _ message: String) throws {
+        try #require(FileManager.default.isExecutableFile(atPath: SeedReplayTests.executable.path))
+        let (status, stderr) = try run(arguments)
+        #expect(status != 0)
+        #expect(stderr.contains(message), "\(arguments): \(stderr)")
+    }
+}
