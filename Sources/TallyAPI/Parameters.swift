@@ -133,8 +133,8 @@ public struct AnalyticsParameters {
     }
 }
 
-/// FNV-1a over a list's parameters: each field's bytes, then a separator, so that no two
-/// different lists hash the same bytes.
+/// FNV-1a over a list's parameters, field by field: strings end with a byte UTF-8 never has and
+/// lists carry their length, so different parameters feed different bytes.
 struct FNV1a {
     private(set) var hash: UInt64 = 0xCBF2_9CE4_8422_2325
 

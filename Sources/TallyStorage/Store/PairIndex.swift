@@ -171,9 +171,7 @@ public final class PairIndex: @unchecked Sendable {
         let info = pairInfo[p]
         let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF)
         if info >> 63 != 0 {
-            let w = words.baseAddress! + off
-            let first = lo >> 6, last = hi >> 6
-            let headMask = ~UInt64(0) << UInt64(lo & 63), tailMask = ~UInt64(0) >> UInt64(63 - (hi & 63))
+            let (w, first, last, headMask, tailMask) = rangeWords(off, lo, hi)
             if first == last { return w[first] & headMask & tailMask != 0 }
             if w[first] & headMask != 0 || w[last] & tailMask != 0 { return true }
             var k = first &+ 1
@@ -193,9 +191,7 @@ public final class PairIndex: @unchecked Sendable {
         let info = pairInfo[p]
         let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF)
         if info >> 63 != 0 {
-            let w = words.baseAddress! + off
-            let first = lo >> 6, last = hi >> 6
-            let headMask = ~UInt64(0) << UInt64(lo & 63), tailMask = ~UInt64(0) >> UInt64(63 - (hi & 63))
+            let (w, first, last, headMask, tailMask) = rangeWords(off, lo, hi)
             if first == last { return (w[first] & headMask & tailMask).nonzeroBitCount }
             var n = (w[first] & headMask).nonzeroBitCount &+ (w[last] & tailMask).nonzeroBitCount
             var k = first &+ 1
@@ -205,6 +201,14 @@ public final class PairIndex: @unchecked Sendable {
         let count = Int(truncatingIfNeeded: (info >> 32) & 0x7FFF_FFFF)
         let d = days.baseAddress! + off
         return Self.firstDay(atLeast: hi &+ 1, d, count) &- Self.firstDay(atLeast: lo, d, count)
+    }
+
+    /// The words of a bitset pair (at `off` in `words`) that hold days `lo…hi`: `w[first…last]`,
+    /// with the masks that keep the range's bits of the first and of the last word.
+    @inlinable @inline(__always)
+    func rangeWords(_ off: Int, _ lo: Int, _ hi: Int)
+        -> (w: UnsafeMutablePointer<UInt64>, first: Int, last: Int, headMask: UInt64, tailMask: UInt64) {
+        (words.baseAddress! + off, lo >> 6, hi >> 6, ~UInt64(0) << UInt64(lo & 63), ~UInt64(0) >> UInt64(63 - (hi & 63)))
     }
 
     /// Index of the first of `count` ascending day offsets at `d` that is `lo` or later.
