@@ -63,7 +63,7 @@ let package = Package(
                 swiftSettings: optimize),
         .target(name: "TallyGenerate", dependencies: ["TallyStorage", "CLZ4"], swiftSettings: optimize),
         .executableTarget(name: "tally",
-                          dependencies: ["TallyStorage", "TallyIngest", "TallyQuery", "TallyGenerate", "TallyAPI", "TallyServer", "TallyClient", "TallyWire", "TallyRemote",
+                          dependencies: ["TallyStorage", "TallyIngest", "TallyQuery", "TallyGenerate", "TallyAPI", "TallyServer", "TallyWire", "TallyRemote",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: optimize),
         .target(name: "TallyTestSupport", dependencies: ["TallyStorage", "TallyQuery", "TallyGenerate", "CLZ4", "CZlib", .product(name: "Crypto", package: "swift-crypto")],

@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import NIOCore
 import NIOPosix
-import TallyClient
 import TallyWire
 
 /// A load generator for the binary protocol: connections × requests in flight, for a bounded

@@ -35,10 +35,8 @@ public struct CompactWriter: DocumentWriter {
     }
 
     var body: OutputBytes
-    /// Keys seen so far, in table order (a document has a few dozen at most), and where each
-    /// one's text starts.
+    /// Keys seen so far, in table order (a document has a few dozen at most).
     var keys: [StaticString] = []
-    var keyStarts: [UnsafePointer<UInt8>] = []
     /// The table index after the last key written: rows repeat one sequence of keys, so the
     /// next key is almost always the one there.
     var predicted = 0
@@ -72,17 +70,16 @@ public struct CompactWriter: DocumentWriter {
     /// storage, so the pointer identifies a key; equal text at another address is the same key.
     @inline(__always) mutating func keyIndex(_ k: StaticString) -> Int {
         let start = k.utf8Start
-        if predicted < keyStarts.count && keyStarts[predicted] == start {
+        if predicted < keys.count && keys[predicted].utf8Start == start {
             predicted &+= 1
             return predicted &- 1
         }
-        var index = keyStarts.firstIndex(of: start)
+        var index = keys.firstIndex { $0.utf8Start == start }
             ?? keys.firstIndex { $0.utf8CodeUnitCount == k.utf8CodeUnitCount
                 && $0.withUTF8Buffer { a in k.withUTF8Buffer { b in a.elementsEqual(b) } } }
         if index == nil {
             index = keys.count
             keys.append(k)
-            keyStarts.append(start)
         }
         predicted = index! &+ 1
         return index!

@@ -3,8 +3,8 @@ import TallyStorage
 /// Writes JSON straight into one growing byte buffer: no tree of values, no `String` per id or
 /// date (UUIDs and days are formatted in place).
 ///
-/// Each token is written with one capacity check and raw stores (``OutputBytes``). Commas are tracked with one "has a member" bit per open object or
-/// array, innermost lowest.
+/// Each token is written with one capacity check and raw stores (``OutputBytes``). Commas are
+/// tracked with one "has a member" bit per open object or array, innermost lowest.
 /// Measured against Foundation's `JSONEncoder` in `Benchmarks/JSONWriting`.
 public struct JSONWriter: DocumentWriter {
     var out: OutputBytes
@@ -22,8 +22,17 @@ public struct JSONWriter: DocumentWriter {
     /// The document written so far.
     public var bytes: [UInt8] { out.bytes }
 
+    /// Writes one key or value: its comma when one is needed, then what `body` writes (at most
+    /// `n` bytes, from the pointer it gets; it returns how many).
     @inline(__always)
-    mutating func write(atMost n: Int, _ body: (UnsafeMutablePointer<UInt8>) -> Int) { out.write(atMost: n, body) }
+    mutating func token(atMost n: Int, _ body: (UnsafeMutablePointer<UInt8>) -> Int) {
+        let comma = needsComma()
+        out.write(atMost: n &+ 1) { p in
+            guard comma else { return body(p) }
+            p[0] = UInt8(ascii: ",")
+            return 1 &+ body(p + 1)
+        }
+    }
 
     /// Whether a value (or key) starting now needs a comma before it; records the member.
     @inline(__always) mutating func needsComma() -> Bool {
@@ -36,13 +45,7 @@ public struct JSONWriter: DocumentWriter {
 
     @inline(__always) mutating func open(_ bracket: UInt8) {
         precondition(depth < Self.maxDepth, "JSONWriter: nesting deeper than \(Self.maxDepth)")
-        let comma = needsComma()
-        write(atMost: 2) { p in
-            var i = 0
-            if comma { p[0] = UInt8(ascii: ","); i = 1 }
-            p[i] = bracket
-            return i &+ 1
-        }
+        token(atMost: 1) { p in p[0] = bracket; return 1 }
         members <<= 1
         depth &+= 1
     }
@@ -50,7 +53,7 @@ public struct JSONWriter: DocumentWriter {
     @inline(__always) mutating func close(_ bracket: UInt8) {
         members >>= 1
         depth &-= 1
-        write(atMost: 1) { p in p[0] = bracket; return 1 }
+        out.append(bracket)
     }
 
     public mutating func beginObject() { open(UInt8(ascii: "{")) }
@@ -58,30 +61,21 @@ public struct JSONWriter: DocumentWriter {
     public mutating func beginArray() { open(UInt8(ascii: "[")) }
     public mutating func endArray() { close(UInt8(ascii: "]")) }
 
-    /// Writes `comma` (when needed) and then the bytes of `text`.
+    /// The bytes of `text` as one value.
     @inline(__always) mutating func literal(_ text: StaticString) {
-        let comma = needsComma()
         let n = text.utf8CodeUnitCount
-        write(atMost: n &+ 1) { p in
-            var i = 0
-            if comma { p[0] = UInt8(ascii: ","); i = 1 }
-            (p + i).update(from: text.utf8Start, count: n)
-            return i &+ n
-        }
+        token(atMost: n) { p in p.update(from: text.utf8Start, count: n); return n }
     }
 
     /// An object key; the next value written is its value (which must not separate again).
     public mutating func key(_ k: StaticString) {
-        let comma = needsComma()
         let n = k.utf8CodeUnitCount
-        write(atMost: n &+ 4) { p in
-            var i = 0
-            if comma { p[0] = UInt8(ascii: ","); i = 1 }
-            p[i] = UInt8(ascii: "\"")
-            (p + (i &+ 1)).update(from: k.utf8Start, count: n)
-            p[i &+ n &+ 1] = UInt8(ascii: "\"")
-            p[i &+ n &+ 2] = UInt8(ascii: ":")
-            return i &+ n &+ 3
+        token(atMost: n &+ 3) { p in
+            p[0] = UInt8(ascii: "\"")
+            (p + 1).update(from: k.utf8Start, count: n)
+            p[n &+ 1] = UInt8(ascii: "\"")
+            p[n &+ 2] = UInt8(ascii: ":")
+            return n &+ 3
         }
         pendingValue = true
     }
@@ -105,10 +99,8 @@ public struct JSONWriter: DocumentWriter {
     }
 
     public mutating func int(_ v: Int) {
-        let comma = needsComma()
-        write(atMost: 22) { p in
+        token(atMost: 21) { p in
             var i = 0
-            if comma { p[0] = UInt8(ascii: ","); i = 1 }
             if v < 0 { p[i] = UInt8(ascii: "-"); i &+= 1 }
             return i &+ Self.digits(v.magnitude, at: p + i)
         }
@@ -116,10 +108,8 @@ public struct JSONWriter: DocumentWriter {
 
     /// A number with one decimal, given in tenths (`130` writes `13.0`).
     public mutating func tenths(_ t: Int) {
-        let comma = needsComma()
-        write(atMost: 24) { p in
+        token(atMost: 23) { p in
             var i = 0
-            if comma { p[0] = UInt8(ascii: ","); i = 1 }
             if t < 0 { p[i] = UInt8(ascii: "-"); i &+= 1 }
             let a = t.magnitude
             i &+= Self.digits(a / 10, at: p + i)
@@ -130,16 +120,13 @@ public struct JSONWriter: DocumentWriter {
     }
 
     public mutating func string(_ s: String) {
-        let comma = needsComma()
         var s = s
         s.withUTF8 { u in
             let n = u.count
             // Room for the worst case: every byte as a six-byte \u escape.
-            write(atMost: 6 &* n &+ 3) { p in
-                var i = 0
-                if comma { p[0] = UInt8(ascii: ","); i = 1 }
-                p[i] = UInt8(ascii: "\"")
-                i &+= 1
+            token(atMost: 6 &* n &+ 2) { p in
+                p[0] = UInt8(ascii: "\"")
+                var i = 1
                 var plain = true
                 for b in u where b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { plain = false; break }
                 if plain, n > 0 {
@@ -185,13 +172,10 @@ public struct JSONWriter: DocumentWriter {
 
     /// A UUID in lower case, formatted in place: two digits per byte from a table.
     public mutating func uuid(_ u: UUID128) {
-        let comma = needsComma()
-        write(atMost: 39) { p in
+        token(atMost: 38) { p in
             let pairs = Self.hexPairs
-            var i = 0
-            if comma { p[0] = UInt8(ascii: ","); i = 1 }
-            p[i] = UInt8(ascii: "\"")
-            i &+= 1
+            p[0] = UInt8(ascii: "\"")
+            var i = 1
             // Byte k of the 16 (high word first); dashes after bytes 4, 6, 8 and 10.
             for k in 0..<16 {
                 if k == 4 || k == 6 || k == 8 || k == 10 { p[i] = UInt8(ascii: "-"); i &+= 1 }
@@ -208,11 +192,9 @@ public struct JSONWriter: DocumentWriter {
 
     /// A date as `"YYYY-MM-DD"`, formatted in place.
     public mutating func day(_ d: Day) {
-        let comma = needsComma()
         let (y, m, dd) = d.civil
-        write(atMost: 13) { p in
+        token(atMost: 12) { p in
             var i = 0
-            if comma { p[0] = UInt8(ascii: ","); i = 1 }
             @inline(__always) func put(_ v: Int, _ width: Int) {
                 var v = v
                 var k = width

@@ -10,7 +10,6 @@ final class PeriodScan {
     let lo: Int, hi: Int
     /// The aligned blocks covering the range, as raw views (no reference counting in loops).
     let blocks: [Block]
-    let blockList: [(level: Int, block: Int)]
     let level0: Block
 
     struct Block {
@@ -60,8 +59,7 @@ final class PeriodScan {
             return Block(view: index.levels[k].view, starts: starts, stride: stride, block: b,
                          cards: index.cardinalityRow(level: k, block: b), masks: index.departmentMaskRow(level: k, block: b))
         }
-        blockList = index.blocks(range)
-        blocks = blockList.map { block($0.level, $0.block) }
+        blocks = index.blocks(range).map { block($0.level, $0.block) }
         level0 = block(0, 0)
         domain = scope.client.users.count
         (a, b) = scope.scratch.sets

@@ -57,18 +57,14 @@ struct Scope {
             for i in 0..<n where mask[i] { kept.append(UInt32(i)) }
             apps = kept
             // A class matches a split when no app is in one and not the other: one pass per split
-            // with a bit per class (a split keeps approved apps when the approved bit is set).
+            // with a bit per class.
             let classes = AppClass.allCases
             let all = UInt8((1 << classes.count) - 1)
             splitClasses = Split.allCases.map { split in
                 var mismatch: UInt8 = 0
                 membership.withUnsafeBufferPointer { m in
                     mask.withUnsafeBufferPointer { keep in
-                        for i in 0..<n {
-                            let approved = m[i] & approvedBit != 0
-                            let inSplit = split == .all || (split == .approved) == approved
-                            mismatch |= m[i] ^ (keep[i] && inSplit ? all : 0)
-                        }
+                        for i in 0..<n { mismatch |= m[i] ^ (keep[i] && split.keeps(classBits: m[i]) ? all : 0) }
                     }
                 }
                 return classes.first { mismatch & (1 << UInt8($0.rawValue)) == 0 }
@@ -97,6 +93,16 @@ enum Split: Int, CaseIterable {
         case .all: return true
         case .approved: return a.isApproved
         case .unapproved: return !a.isApproved
+        }
+    }
+
+    /// The same test on an app's ``ClientStore/appClassBits`` (the approved class is its approval).
+    @inline(__always) func keeps(classBits: UInt8) -> Bool {
+        let approved = classBits & (1 << UInt8(AppClass.approved.rawValue)) != 0
+        switch self {
+        case .all: return true
+        case .approved: return approved
+        case .unapproved: return !approved
         }
     }
 }

@@ -86,8 +86,7 @@ public final class BitmapArena: @unchecked Sendable {
     /// The values of `b`, ascending.
     public func values(_ b: BitmapRef) -> [UInt32] {
         var out: [UInt32] = []
-        out.reserveCapacity(cardinality(b))
-        forEach(b) { out.append($0) }
+        appendValues(of: b, to: &out)
         return out
     }
 }

@@ -137,17 +137,6 @@ public final class UserSet: @unchecked Sendable {
         for i in 0..<wordCount { words[i] |= other[i] }
     }
 
-    /// Number of values also in the dense bitset `other` (this set's domain, `wordCount` words).
-    public func intersectionCount(words other: UnsafePointer<UInt64>) -> Int {
-        var n = 0
-        for k in touched {
-            let base = k &<< 10
-            let p = words + base, q = other + base
-            for i in 0..<wordsInChunk(k) { n &+= (p[i] & q[i]).nonzeroBitCount }
-        }
-        return n
-    }
-
     /// Number of values also in the dense bitset `other`, reading only words `range` (where
     /// `other` has all its values). Words of untouched chunks are zero, so any range is exact.
     /// - Complexity: O(range.count).
@@ -173,15 +162,6 @@ public final class UserSet: @unchecked Sendable {
         return false
     }
 
-    /// Whether this set shares a value with the dense bitset `other`; stops at the first shared word.
-    public func intersects(words other: UnsafePointer<UInt64>) -> Bool {
-        for k in touched {
-            let base = k &<< 10
-            let p = words + base, q = other + base
-            for i in 0..<wordsInChunk(k) where p[i] & q[i] != 0 { return true }
-        }
-        return false
-    }
 
     /// Whether the two sets share a value; stops at the first shared word.
     public func intersects(_ other: UserSet) -> Bool {
