@@ -49,68 +49,51 @@ public struct API: Sendable {
         return Array(data)
     }()
 
-    /// Whether answering `request` may take long enough to be worth moving off the event loop.
-    ///
-    /// Health, readiness, the document and errors are quick; so are the summary and department
-    /// cards, the category list, AI lists and trends, which read precomputed per-day counts,
-    /// range tables and class unions (under 0.2 ms on a 20,000-user client) — unless a department
-    /// filter (a set of users) forces them to look at bitmaps, a filter keeps the category list off
-    /// its class unions, or the client is large. The per-app and per-user lists in their default
-    /// form (first pages by users or apps, no filter) visit only the rows that can reach the page
-    /// and are as quick; with a filter, another sort or order, or a cursor they may count every
-    /// row. The estimate only chooses where a request runs, never its answer.
+    /// Whether answering `request` may take long enough to be worth moving off the event loop:
+    /// its route's estimate (``Route``), from the parameter names and values as sent.
     public func isHeavy(_ request: APIRequest) -> Bool {
-        guard let (client, endpoint) = Self.analyticsTarget(request.path), let endpoint else { return false }
-        // Parameter names as sent (a percent-encoded name is not recognised here: it only moves
-        // the request to the loop, and the answer is the same).
-        var names: [Substring] = []
-        var daily = false
-        QueryString.forEachRawPair(request.query) { name, value in
-            names.append(name)
-            if name == "granularity" && value == "daily" { daily = true }
-        }
-        return isHeavy(endpoint, client: UUID128(QueryString.decode(client)),
-                       has: { name in names.contains { $0 == name } }, daily: daily)
+        guard let m = Registry.match(request.path), m.route.isQuery else { return false }
+        var pairs: [(Substring, Substring)] = []
+        QueryString.forEachRawPair(request.query) { pairs.append(($0, $1)) }
+        return m.route.heavy(HeavyProbe(store: holder.store, client: m.client.flatMap { UUID128(QueryString.decode($0)) },
+                                        pairs: pairs))
     }
 
-    /// The client segment and endpoint of `/v2/clients/{client_id}/analytics/apps/{endpoint}`
-    /// (the endpoint `nil` when none has that name), or `nil` for any other path. Reads the
-    /// path's bytes in place: every request is routed, some twice (``isHeavy(_:)`` first).
-    static func analyticsTarget(_ path: String) -> (client: Substring, endpoint: Endpoint?)? {
-        let u = path.utf8
-        guard u.starts(with: "/v2/clients/".utf8) else { return nil }
-        let clientStart = u.index(u.startIndex, offsetBy: 12)
-        guard let slash = u[clientStart...].firstIndex(of: UInt8(ascii: "/")) else { return nil }
-        let tail = path[u.index(after: slash)...]
-        guard tail.utf8.starts(with: "analytics/apps".utf8) else { return nil }
-        let afterApps = tail.utf8.index(tail.startIndex, offsetBy: 14)
-        let client = path[clientStart..<slash]
-        if afterApps == tail.endIndex { return (client, nil) }
-        guard tail.utf8[afterApps] == UInt8(ascii: "/") else { return nil }
-        let rest = tail[tail.utf8.index(after: afterApps)...]
-        return (client, Endpoint.allCases.first { $0.path.utf8.elementsEqual(rest.utf8) })
-    }
-
-    /// The same estimate from a query's parts (the binary protocol's QUERY): `has` says whether
-    /// a parameter is given.
-    public func isHeavy(_ endpoint: Endpoint, client: UUID128?, has: (String) -> Bool, daily: Bool) -> Bool {
-        let large = client.flatMap { holder.store?.client($0) }.map { $0.apps.count * $0.users.count > 50_000_000 } ?? false
+    /// The estimate of A–J. Health, readiness, the document and errors are quick; so are the
+    /// summary and department cards, the category list, AI lists and trends, which read
+    /// precomputed per-day counts, range tables and class unions (under 0.2 ms on a 20,000-user
+    /// client) — unless a department filter (a set of users) forces them to look at bitmaps, a
+    /// filter keeps the category list off its class unions, or the client is large. The per-app
+    /// and per-user lists in their default form (first pages by users or apps, no filter) visit
+    /// only the rows that can reach the page and are as quick; with a filter, another sort or
+    /// order, or a cursor they may count every row.
+    static func isHeavy(_ endpoint: Endpoint, probe p: HeavyProbe) -> Bool {
+        let large = p.client.flatMap { p.store?.client($0) }.map { $0.apps.count * $0.users.count > 50_000_000 } ?? false
         switch endpoint {
         case .summary, .aiSummary, .departments, .aiDepartments, .aiUsers, .aiNew, .trend, .categories:
-            if has("department_ids") { return true }
-            if endpoint == .trend && daily { return true }
-            if endpoint == .categories && (has("is_approved") || has("vendor_ids")) { return true }
+            if p.has("department_ids") { return true }
+            if endpoint == .trend && p.value("granularity") == "daily" { return true }
+            if endpoint == .categories && (p.has("is_approved") || p.has("vendor_ids")) { return true }
             return large
         case .utilization, .users:
-            for p in ["department_ids", "app_ids", "category_ids", "vendor_ids", "is_approved", "sort_by", "sort_order", "cursor"]
-            where has(p) { return true }
+            for name in ["department_ids", "app_ids", "category_ids", "vendor_ids", "is_approved", "sort_by", "sort_order", "cursor"]
+            where p.has(name) { return true }
             return large
         }
+    }
+
+    /// The same estimate for the binary protocol's QUERY of `route`, from its decoded parameters.
+    public func isHeavy(_ route: Route, client: UUID128?, parameters: [(String, String)]) -> Bool {
+        route.heavy(HeavyProbe(store: holder.store, client: client, pairs: parameters.map { (Substring($0.0), Substring($0.1)) }))
     }
 
     public func handle(_ request: APIRequest) -> APIResponse {
+        respond { () throws(APIError) in try route(request) }
+    }
+
+    func respond(_ body: () throws(APIError) -> APIResponse) -> APIResponse {
         do {
-            return try route(request)
+            return try body()
         } catch {
             return Self.response(error)
         }
@@ -124,44 +107,14 @@ public struct API: Sendable {
     }
 
     func route(_ r: APIRequest) throws(APIError) -> APIResponse {
-        let path = r.path
+        guard let m = Registry.match(r.path) else { throw .pathNotFound }
         let isRead = r.method == "GET" || r.method == "HEAD"
-        switch path {
-        case "/healthz":
+        switch m.route.kind {
+        case .service(let answer):
             guard isRead else { throw .methodNotAllowed }
-            return APIResponse(status: 200, body: Array(#"{"status":"ok"}"#.utf8))
-        case "/readyz":
-            guard isRead else { throw .methodNotAllowed }
-            guard let store = holder.store else { throw .notReady }
-            var w = JSONWriter(capacity: 64)
-            w.beginObject()
-            w.key("status"); w.string("ready")
-            w.key("clients"); w.int(store.clients.count)
-            w.key("usage_rows"); w.int(store.usageRowCount)
-            w.endObject()
-            return APIResponse(status: 200, body: w.bytes)
-        case "/v2/openapi.json":
-            guard isRead else { throw .methodNotAllowed }
-            return APIResponse(status: 200, body: Self.openAPIDocument)
-        case "/v2/admin/reload":
-            return try reload(r)
-        case "/v2/admin/snapshot":
-            return try snapshot(r)
-        default:
-            break
-        }
-        // /v2/clients/{client_id}/analytics/apps/{endpoint}
-        if let (clientSegment, endpoint) = Self.analyticsTarget(path) {
-            guard let endpoint else { throw .pathNotFound }
-            guard isRead else { throw .methodNotAllowed }
-            guard let token = tokens.authenticate(r.authorization) else { throw .unauthorized }
-            let client = UUID128(QueryString.decode(clientSegment))
-            let body = try analytics(endpoint, client: client, token: token, query: QueryString.parse(r.query))
-            return APIResponse(status: 200, headers: endpoint == .aiUsers ? deprecationHeaders(client) : [], body: body)
-        }
-        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
-        if segments.count == 5, segments[0].isEmpty, segments[1] == "v2", segments[2] == "clients", segments[4] == "usage-events" {
-            // Synchronous form (tests, tools): waits for the commit. The listeners use `handleDeferred`.
+            return try answer(self)
+        case .deferred:
+            // Synchronous form (tests, tools): waits for the answer. The listeners use `handleDeferred`.
             let done = DispatchSemaphore(value: 0)
             let box = ResponseBox()
             handleDeferred(r) { response in
@@ -170,26 +123,44 @@ public struct API: Sendable {
             }
             done.wait()
             return box.response!
+        case .query:
+            guard isRead else { throw .methodNotAllowed }
+            guard let token = tokens.authenticate(r.authorization) else { throw .unauthorized }
+            let body = try answer(m.route, clientSegment: m.client, pathValue: m.pathValue.map { QueryString.decode($0) },
+                                  token: token, query: QueryString.parse(r.query))
+            let client = m.client.flatMap { UUID128(QueryString.decode($0)) }
+            return APIResponse(status: 200, headers: m.route.deprecated ? deprecationHeaders(client) : [], body: body)
         }
-        throw .pathNotFound
     }
 
-    /// One analytics query for an authenticated caller, in `format`: the part HTTP and the binary
-    /// protocol share, so that both answer (and refuse) everything identically. `client` is `nil`
-    /// when the caller named a client that is not a UUID.
-    public func analytics(_ endpoint: Endpoint, client: UUID128?, token: TokenEntry, query: [(String, String)],
-                          format: ResultFormat = .json) throws(APIError) -> [UInt8] {
+    /// One query of `route` for an authenticated caller, in `format`: the part HTTP and the
+    /// binary protocol share, so that both answer (and refuse) everything identically.
+    /// `clientSegment` is the client as sent (`nil` for routes not under a client).
+    public func answer(_ route: Route, clientSegment: Substring?, pathValue: String?, token: TokenEntry,
+                       query: [(String, String)], format: ResultFormat = .json) throws(APIError) -> [UInt8] {
         guard let store = holder.store else { throw .notReady }
-        // A token that may not read every client learns nothing about which clients exist.
-        guard let client, token.mayRead(client) else {
-            throw token.readsAllClients ? .clientNotFound : .forbidden
+        var clientID: UUID128?, client: ClientStore?
+        if route.base == .client {
+            // A token that may not read every client learns nothing about which clients exist.
+            guard let id = UUID128(QueryString.decode(clientSegment ?? "")), token.mayRead(id), let c = store.client(id) else {
+                throw token.readsAllClients ? .clientNotFound : .forbidden
+            }
+            clientID = id
+            client = c
         }
-        guard store.client(client) != nil else { throw token.readsAllClients ? .clientNotFound : .forbidden }
+        if route.adminOnly && !token.readsAllClients {
+            throw APIError(status: 403, code: "forbidden", message: "this report needs a token that may read every client")
+        }
+        return try route.answer(RouteContext(api: self, store: store, token: token, clientID: clientID, client: client,
+                                             pathValue: pathValue, query: query, format: format))
+    }
 
-        let params = try AnalyticsParameters(endpoint: endpoint, client: client, query: query)
+    /// A–J for a caller already allowed to read the client.
+    func dashboard(_ endpoint: Endpoint, _ c: RouteContext) throws(APIError) -> [UInt8] {
+        let params = try AnalyticsParameters(endpoint: endpoint, client: c.clientID!, query: c.query)
         do {
-            return try endpoint.respond(params.request, executor: Executor(store: store), levels: settings.levels,
-                                        format: format, cursor: { Cursor.encode($0, fingerprint: params.fingerprint) })
+            return try endpoint.respond(params.request, executor: Executor(store: c.store), levels: settings.levels,
+                                        format: c.format, cursor: { Cursor.encode($0, fingerprint: params.fingerprint) })
         } catch {
             throw .clientNotFound
         }

@@ -114,23 +114,26 @@ extension API {
     /// Requests answered later, off the event loop: reloads and snapshots (seconds of work on
     /// their own thread) and appends (answered once durable).
     public func isDeferred(_ r: APIRequest) -> Bool {
-        guard r.method == "POST" else { return false }
-        return r.path == "/v2/admin/reload" || r.path == "/v2/admin/snapshot" || r.path.hasSuffix("/usage-events")
+        guard r.method == "POST", let m = Registry.match(r.path), case .deferred = m.route.kind else { return false }
+        return true
     }
 
     /// Answers a deferred request through `done`, called once, on some thread.
     public func handleDeferred(_ r: APIRequest, done: @escaping @Sendable (APIResponse) -> Void) {
-        let segments = r.path.split(separator: "/", omittingEmptySubsequences: false)
-        guard segments.count == 5, segments[4] == "usage-events" else {
-            DispatchQueue.global().async { done(self.handle(r)) }
-            return
+        guard let m = Registry.match(r.path), case .deferred(let run) = m.route.kind else {
+            return done(handle(r))
         }
+        guard r.method == "POST" else {
+            return done(API.response(APIError(status: 405, code: "method_not_allowed", message: "only POST is allowed here")))
+        }
+        run(self, r, m, done)
+    }
+
+    /// `POST /v2/clients/{client_id}/usage-events`.
+    func append(_ r: APIRequest, clientSegment: Substring, done: @escaping @Sendable (APIResponse) -> Void) {
         do throws(APIError) {
-            guard r.method == "POST" else {
-                throw APIError(status: 405, code: "method_not_allowed", message: "only POST is allowed here")
-            }
             guard let token = tokens.authenticate(r.authorization) else { throw .unauthorized }
-            try append(token: token, client: UUID128(QueryString.decode(segments[3])), body: r.body) { result in
+            try append(token: token, client: UUID128(QueryString.decode(clientSegment)), body: r.body) { result in
                 switch result {
                 case .success(let body): done(APIResponse(status: 200, body: body))
                 case .failure(let e): done(API.response(e))

@@ -90,29 +90,30 @@ final class BinaryHandler: ChannelInboundHandler {
         guard state == .open else { return error(context, .shuttingDown, id) }
         let q: QueryMessage
         do { q = try QueryMessage(reading: f.payload) } catch { return self.error(context, .malformedRequest(error.description), id) }
-        guard let wire = WireEndpoint(rawValue: q.endpoint),
-              let endpoint = Endpoint.allCases.first(where: { $0.path == wire.path }) else {
-            return error(context, .unknownEndpoint(q.endpoint), id)
-        }
+        guard let route = Registry.route(wire: q.endpoint) else { return error(context, .unknownEndpoint(q.endpoint), id) }
         guard let format = ResultFormat(rawValue: q.format) else { return error(context, .unsupportedFormat(q.format), id) }
         guard inFlight < limits.maxInFlight else { return error(context, .tooManyInFlight(limits.maxInFlight), id) }
         let client = UUID128(q.client)
         let api = self.api, token = self.token!
+        let pathValue = route.pathParameter.flatMap { name in q.parameters.first { $0.0 == name }?.1 }
         let run: @Sendable () -> Result<[UInt8], APIError> = {
-            do throws(APIError) { return .success(try api.analytics(endpoint, client: client, token: token, query: q.parameters, format: format)) } catch { return .failure(error) }
+            do throws(APIError) {
+                return .success(try api.answer(route, clientSegment: Substring(client.description), pathValue: pathValue,
+                                               token: token, query: q.parameters, format: format))
+            } catch { return .failure(error) }
         }
-        let heavy = api.isHeavy(endpoint, client: client, has: { name in q.parameters.contains { $0.0 == name } },
-                                daily: q.parameters.contains { $0 == ("granularity", "daily") })
+        let heavy = api.isHeavy(route, client: client, parameters: q.parameters)
+        let deprecated = route.deprecated
         inFlight += 1
         if !heavy {
-            answer(context, id, deprecated: endpoint == .aiUsers, format, run(), flush: false)
+            answer(context, id, deprecated: deprecated, format, run(), flush: false)
             return
         }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         QueryThread.run(on: pool, eventLoop: context.eventLoop, run).whenComplete { result in
             let (handler, context) = bound.value
             switch result {
-            case .success(let r): handler.answer(context, id, deprecated: endpoint == .aiUsers, format, r, flush: true)
+            case .success(let r): handler.answer(context, id, deprecated: deprecated, format, r, flush: true)
             case .failure:
                 handler.answer(context, id, deprecated: false, format,
                                .failure(APIError(status: 503, code: "shutting_down", message: "the server is shutting down")), flush: true)

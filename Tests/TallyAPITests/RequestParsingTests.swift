@@ -47,22 +47,28 @@ import TallyStorage
         #expect(demo.authenticate(nil) == nil)
     }
 
-    @Test func analyticsPaths() {
+    /// Every route is found by its own path (its path parameter filled in), by nothing else.
+    @Test func registryPaths() {
         let client = "a1b2c3d4-0001-4000-8000-00000000000f"
-        for e in Endpoint.allCases {
-            let t = API.analyticsTarget("/v2/clients/\(client)/analytics/apps/\(e.path)")
-            #expect(t?.client == Substring(client) && t?.endpoint == e, "\(e.path)")
+        for route in Registry.routes {
+            var path = route.path.replacingOccurrences(of: "{client_id}", with: client)
+            if let p = route.pathParameter { path = path.replacingOccurrences(of: "{\(p)}", with: "v%20\(p)") }
+            let m = Registry.match(path)
+            #expect(m?.route.name == route.name, "\(path)")
+            #expect(m?.client == (route.base == .client ? Substring(client) : nil), "\(path)")
+            #expect(m?.pathValue == route.pathParameter.map { Substring("v%20\($0)") }, "\(path)")
+            #expect(Registry.match(path + "/") == nil, "a trailing slash names no route: \(path)/")
+            #expect(Registry.match(path + "x") == nil || route.pathParameter != nil, "\(path)x")
+            if let w = route.wire { #expect(Registry.route(wire: w)?.name == route.name) }
         }
-        let unknown = API.analyticsTarget("/v2/clients/\(client)/analytics/apps/nope")
-        #expect(unknown != nil && unknown?.endpoint == nil, "an analytics path with an unknown endpoint")
-        #expect(API.analyticsTarget("/v2/clients/\(client)/analytics/apps")?.endpoint == nil)
-        #expect(API.analyticsTarget("/v2/clients//analytics/apps/utilization")?.client == "")
-        for path in ["/v2/clients/\(client)/analytics/appsX/utilization", "/v2/clients/\(client)", "/v2/clients",
-                     "/v2/client/\(client)/analytics/apps/utilization", "/healthz", "",
-                     "/v2/clients/\(client)/usage-events"] {
-            #expect(API.analyticsTarget(path) == nil, "\(path)")
+        #expect(Registry.match("/v2/clients//analytics/apps/utilization")?.client == "")
+        for path in ["/v2/clients/\(client)/analytics/apps/nope", "/v2/clients/\(client)/analytics/apps",
+                     "/v2/clients/\(client)/analytics/appsX/utilization", "/v2/clients/\(client)", "/v2/clients",
+                     "/v2/client/\(client)/analytics/apps/utilization", "", "/", "/v2", "/v2/",
+                     "/v2/clients/\(client)/users/a/b", "/v2/clients/\(client)/users/", "/healthz/", "/v2/healthz"] {
+            #expect(Registry.match(path) == nil, "\(path)")
         }
-        #expect(API.analyticsTarget("/v2/clients/\(client)/analytics/apps/utilization/")?.endpoint == nil,
-                "a trailing slash names no endpoint")
+        let wires = Registry.routes.compactMap(\.wire)
+        #expect(Set(wires).count == wires.count && Set(wires) == Set(1...UInt8(wires.count)), "wire numbers are 1…n, once each")
     }
 }
