@@ -151,7 +151,7 @@ public struct API: Sendable {
         if route.adminOnly && !token.readsAllClients {
             throw APIError(status: 403, code: "forbidden", message: "this report needs a token that may read every client")
         }
-        return try route.answer(RouteContext(api: self, store: store, token: token, clientID: clientID, client: client,
+        return try route.answer(RouteContext(route: route, api: self, store: store, token: token, clientID: clientID, client: client,
                                              pathValue: pathValue, query: query, format: format))
     }
 

@@ -28,6 +28,7 @@ public struct HeavyProbe {
 /// asks for: the store it keeps to the end, the client (for routes under a client), the path's
 /// own parameter (`user_id`, …) as sent, and the query parameters, decoded.
 public struct RouteContext {
+    public let route: Route
     public let api: API
     public let store: Store
     public let token: TokenEntry

@@ -93,19 +93,7 @@ struct RowWriter<W: DocumentWriter> {
         out.endObject()
     }
 
-    mutating func appRef(_ a: UInt32) {
-        let app = client.apps[Int(a)]
-        let cat = catalog.applications[Int(app.catalogIndex)]
-        out.key("app")
-        out.beginObject()
-        out.key("id"); out.uuid(app.id)
-        out.key("canonical_name"); out.string(cat.canonicalName)
-        out.key("logo"); out.string(cat.logo)
-        out.key("type"); out.string(cat.type)
-        out.key("is_favorite"); out.bool(app.isFavorite)
-        out.key("is_approved"); out.bool(app.isApproved)
-        out.endObject()
-    }
+    mutating func appRef(_ a: UInt32) { writeAppRef(&out, a, client: client, catalog: catalog) }
 
     mutating func categoryRef(_ key: StaticString, _ c: Int32?) {
         out.key(key)
@@ -226,4 +214,19 @@ struct RowWriter<W: DocumentWriter> {
         }
         out.endArray()
     }
+}
+
+/// `"app": AppRef` of app `a` (SPEC §3).
+func writeAppRef<W: DocumentWriter>(_ out: inout W, _ a: UInt32, client: ClientStore, catalog: Catalog) {
+    let app = client.apps[Int(a)]
+    let cat = catalog.applications[Int(app.catalogIndex)]
+    out.key("app")
+    out.beginObject()
+    out.key("id"); out.uuid(app.id)
+    out.key("canonical_name"); out.string(cat.canonicalName)
+    out.key("logo"); out.string(cat.logo)
+    out.key("type"); out.string(cat.type)
+    out.key("is_favorite"); out.bool(app.isFavorite)
+    out.key("is_approved"); out.bool(app.isApproved)
+    out.endObject()
 }

@@ -108,6 +108,10 @@ public final class ClientStore: @unchecked Sendable {
     /// filter, kept once rather than built per query.
     public let allApps: [UInt32]
     public let allAppsMask: [Bool]
+    /// Each user's first and last active day (derived from the pair index).
+    public let activity: UserActivity
+    /// What the query layer derives from this client on first use (the directory's orders).
+    public let derived = DerivedSlot()
 
     init(info: ClientInfo, users: [UserInfo], userIndex: [UUID128: UInt32], apps: [AppInfo],
          appIndex: [UUID128: UInt32], departments: [DepartmentInfo], departmentIndex: [UUID128: UInt32],
@@ -162,8 +166,10 @@ public final class ClientStore: @unchecked Sendable {
                 return ca != cb ? ca > cb : users[Int(a)].id < users[Int(b)].id
             }
             usersByPairCount = order
+            activity = UserActivity(pairs: pairs, userCount: users.count)
         } else {
             usersByPairCount = []
+            activity = UserActivity()
         }
     }
 
@@ -226,7 +232,7 @@ public final class ClientStore: @unchecked Sendable {
         n += (userDepartmentMasks?.count ?? 0) * 8
         n += membersArena.byteCount
         n += usage?.byteCount ?? 0
-        n += usersByPairCount.count * 4 + (memberWords?.count ?? 0) * 8
+        n += usersByPairCount.count * 4 + (memberWords?.count ?? 0) * 8 + activity.byteCount
         return n
     }
 }

@@ -221,6 +221,37 @@ public final class UsageIndex: @unchecked Sendable {
         return prefixSum(entity, hi + 1) - prefixSum(entity, lo)
     }
 
+    /// The last day of `range` on which `entity` had activity, or `nil`: a binary search of
+    /// the running sums (a day with activity is one where the sum grows).
+    /// - Complexity: O(log days).
+    public func lastActiveDay(entity: Int, _ range: DayRange) -> Day? {
+        guard let (lo, hi) = offsets(range) else { return nil }
+        let end = prefixSum(entity, hi + 1)
+        guard end > prefixSum(entity, lo) else { return nil }
+        // The smallest t in lo+1…hi+1 with sum(t) == end; the day before it is the last active one.
+        var a = lo + 1, b = hi + 1
+        while a < b {
+            let m = (a + b) >> 1
+            if prefixSum(entity, m) == end { b = m } else { a = m + 1 }
+        }
+        return firstDay.adding(a - 1)
+    }
+
+    /// The first day of `range` on which `entity` had activity, or `nil`.
+    /// - Complexity: O(log days).
+    public func firstActiveDay(entity: Int, _ range: DayRange) -> Day? {
+        guard let (lo, hi) = offsets(range) else { return nil }
+        let start = prefixSum(entity, lo)
+        guard prefixSum(entity, hi + 1) > start else { return nil }
+        // The smallest t in lo+1…hi+1 with sum(t) > start; day t-1 is the first active one.
+        var a = lo + 1, b = hi + 1
+        while a < b {
+            let m = (a + b) >> 1
+            if prefixSum(entity, m) > start { b = m } else { a = m + 1 }
+        }
+        return firstDay.adding(a - 1)
+    }
+
     /// Users of `entity` summed over the days before offset `d`.
     @inline(__always) func prefixSum(_ entity: Int, _ d: Int) -> Int { Int(prefixByDay[d &* entityCount &+ entity]) }
 

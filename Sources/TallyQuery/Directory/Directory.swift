@@ -1,0 +1,196 @@
+import TallyStorage
+
+/// What the directory endpoints (SPEC §3b) derive from a client's users on first use and keep
+/// with the client (``ClientStore/derived``): case-folded sort keys, `created_at` in RFC 3339
+/// UTC, the users in each sortable order and the departments in name order. A user list then
+/// pays for its page and a filter test per user, not for a sort.
+final class UserDirectory: Sendable {
+    /// Unicode lower case of each user's email and display name, as scalars (K's `q` and sorts).
+    let email: [[UInt32]]
+    let displayName: [[UInt32]?]
+    /// `created_at` normalised (SPEC §3b), and its instant as fixed-width sortable digits.
+    let created: [String?]
+    let createdKey: [[UInt32]?]
+    /// Users in each sortable order: ascending (a `nil` key last) and descending (a `nil` key
+    /// first), ties by id ascending in both.
+    let byEmail: (asc: [UInt32], desc: [UInt32])
+    let byDisplayName: (asc: [UInt32], desc: [UInt32])
+    let byCreated: (asc: [UInt32], desc: [UInt32])
+    /// Each department's position in name order (then id).
+    let departmentRank: [Int]
+
+    init(_ c: ClientStore) {
+        func fold(_ s: String) -> [UInt32] { s.lowercased().unicodeScalars.map(\.value) }
+        email = c.users.map { fold($0.email) }
+        displayName = c.users.map { $0.displayName.map(fold) }
+        created = c.users.map { $0.createdAt.flatMap(Timestamp.rfc3339UTC) }
+        createdKey = c.users.map { u in
+            u.createdAt.flatMap(Timestamp.micros).map { m in
+                // Shifted so that year 1 is 0: every instant is non-negative, 20 digits sort as numbers.
+                let s = String(m + 62_135_596_800_000_000)
+                return Array(repeating: 48, count: max(0, 20 - s.utf8.count)) + s.unicodeScalars.map(\.value)
+            }
+        }
+        let ids = c.users.map(\.id)
+        func order(_ key: (Int) -> [UInt32]?) -> (asc: [UInt32], desc: [UInt32]) {
+            func sorted(_ o: SortOrder) -> [UInt32] {
+                (0..<UInt32(c.users.count)).sorted { a, b in
+                    Executor.compare(PageKey(value: .text(key(Int(a))), id: ids[Int(a)]),
+                                     PageKey(value: .text(key(Int(b))), id: ids[Int(b)]), o) < 0
+                }
+            }
+            return (sorted(.asc), sorted(.desc))
+        }
+        let e = email, d = displayName, k = createdKey
+        byEmail = order { e[$0] }
+        byDisplayName = order { d[$0] }
+        byCreated = order { k[$0] }
+        let names = c.departments.map { fold($0.name) }
+        let depOrder = c.departments.indices.sorted { a, b in
+            names[a] != names[b] ? names[a].lexicographicallyPrecedes(names[b]) : c.departments[a].id < c.departments[b].id
+        }
+        var rank = [Int](repeating: 0, count: c.departments.count)
+        for (i, x) in depOrder.enumerated() { rank[x] = i }
+        departmentRank = rank
+    }
+
+    static func of(_ c: ClientStore) -> UserDirectory { c.derived.get { UserDirectory(c) } }
+}
+
+/// Timestamps as loaded (ISO 8601 or PostgreSQL's text form: `YYYY-MM-DD`, then `T` or a
+/// space, `HH:MM[:SS[.fraction]]`, then `Z` or `±HH[[:]MM]`; no offset is UTC).
+enum Timestamp {
+    /// Microseconds since 1970-01-01T00:00:00Z, the fraction rounded to the microsecond half
+    /// away from zero (as PostgreSQL does), or `nil` when the text is not a timestamp.
+    static func micros(_ s: String) -> Int64? {
+        let b = Array(s.utf8)
+        guard b.count >= 10, let day = Day(String(decoding: b[0..<10], as: UTF8.self)) else { return nil }
+        var i = 10
+        func digits(_ n: Int) -> Int? {
+            guard i + n <= b.count else { return nil }
+            var v = 0
+            for k in 0..<n {
+                let c = b[i + k]
+                guard c >= 48 && c <= 57 else { return nil }
+                v = v * 10 + Int(c - 48)
+            }
+            i += n
+            return v
+        }
+        var h = 0, m = 0, sec = 0, frac: Int64 = 0, offset = 0
+        if i < b.count {
+            guard b[i] == UInt8(ascii: "T") || b[i] == UInt8(ascii: " ") else { return nil }
+            i += 1
+            guard let hh = digits(2), i < b.count, b[i] == UInt8(ascii: ":") else { return nil }
+            i += 1
+            guard let mm = digits(2) else { return nil }
+            h = hh
+            m = mm
+            if i < b.count && b[i] == UInt8(ascii: ":") {
+                i += 1
+                guard let ss = digits(2) else { return nil }
+                sec = ss
+                if i < b.count && (b[i] == UInt8(ascii: ".") || b[i] == UInt8(ascii: ",")) {
+                    i += 1
+                    var n = 0, value: Int64 = 0, roundUp = false
+                    while i < b.count, b[i] >= 48, b[i] <= 57 {
+                        if n < 6 { value = value * 10 + Int64(b[i] - 48) } else if n == 6 { roundUp = b[i] >= 53 }
+                        n += 1
+                        i += 1
+                    }
+                    guard n > 0 else { return nil }
+                    for _ in n..<max(n, 6) { value *= 10 }
+                    frac = value + (roundUp ? 1 : 0)
+                }
+            }
+            if i < b.count {
+                if b[i] == UInt8(ascii: "Z") {
+                    i += 1
+                } else {
+                    guard b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") else { return nil }
+                    let sign = b[i] == UInt8(ascii: "-") ? -1 : 1
+                    i += 1
+                    guard let oh = digits(2) else { return nil }
+                    var om = 0
+                    if i < b.count && b[i] == UInt8(ascii: ":") { i += 1 }
+                    if i < b.count { guard let x = digits(2) else { return nil }; om = x }
+                    offset = sign * (oh * 3600 + om * 60)
+                }
+            }
+            guard i == b.count else { return nil }
+        }
+        let seconds = Int64(day.raw) * 86_400 + Int64(h * 3600 + m * 60 + sec - offset)
+        return seconds * 1_000_000 + frac
+    }
+
+    /// RFC 3339 in UTC with `Z`: fractional seconds only when not zero, trailing zeros dropped.
+    static func rfc3339UTC(_ s: String) -> String? {
+        guard let t = micros(s) else { return nil }
+        let (days, inDay) = t.quotientAndRemainder(dividingBy: 86_400_000_000)
+        let d = inDay < 0 ? days - 1 : days, rest = inDay < 0 ? inDay + 86_400_000_000 : inDay
+        let secs = Int(rest / 1_000_000), us = Int(rest % 1_000_000)
+        func pad(_ v: Int, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
+        var out = Day(raw: Int32(d)).description + "T" + pad(secs / 3600, 2) + ":" + pad(secs / 60 % 60, 2) + ":" + pad(secs % 60, 2)
+        if us != 0 {
+            var f = pad(us, 6)
+            while f.hasSuffix("0") { f.removeLast() }
+            out += "." + f
+        }
+        return out + "Z"
+    }
+}
+
+/// A document writer that is either JSON or compact, chosen per request (the directory
+/// endpoints write through one code path for both formats).
+struct AnyWriter: DocumentWriter {
+    var json: JSONWriter?
+    var compact: CompactWriter?
+
+    init(_ format: ResultFormat, capacity: Int) {
+        if format == .json { json = JSONWriter(capacity: capacity) } else { compact = CompactWriter(capacity: capacity) }
+    }
+
+    var bytes: [UInt8] { json?.bytes ?? compact!.finish() }
+
+    mutating func beginObject() { if json != nil { json!.beginObject() } else { compact!.beginObject() } }
+    mutating func endObject() { if json != nil { json!.endObject() } else { compact!.endObject() } }
+    mutating func beginArray() { if json != nil { json!.beginArray() } else { compact!.beginArray() } }
+    mutating func endArray() { if json != nil { json!.endArray() } else { compact!.endArray() } }
+    mutating func key(_ k: StaticString) { if json != nil { json!.key(k) } else { compact!.key(k) } }
+    mutating func null() { if json != nil { json!.null() } else { compact!.null() } }
+    mutating func bool(_ b: Bool) { if json != nil { json!.bool(b) } else { compact!.bool(b) } }
+    mutating func int(_ v: Int) { if json != nil { json!.int(v) } else { compact!.int(v) } }
+    mutating func tenths(_ t: Int) { if json != nil { json!.tenths(t) } else { compact!.tenths(t) } }
+    mutating func string(_ s: String) { if json != nil { json!.string(s) } else { compact!.string(s) } }
+    mutating func uuid(_ u: UUID128) { if json != nil { json!.uuid(u) } else { compact!.uuid(u) } }
+    mutating func day(_ d: Day) { if json != nil { json!.day(d) } else { compact!.day(d) } }
+}
+
+/// One page of a keyset-paged list: rows after `after` in `order`, at most `size`.
+struct Paged<Row> {
+    var rows: [(key: PageKey, row: Row)]
+    var total: Int
+    var next: PageKey?
+
+    /// - Complexity: O(n log size).
+    init(_ items: [(key: PageKey, row: Row)], order: SortOrder, after: PageKey?, size: Int) {
+        total = items.count
+        let remaining = after.map { a in items.filter { Executor.compare($0.key, a, order) > 0 } } ?? items
+        rows = Executor.smallest(size, of: remaining) { Executor.compare($0.key, $1.key, order) < 0 }
+        next = remaining.count > size ? rows.last?.key : nil
+    }
+}
+
+/// How a directory list is sorted and paged (validated by the API layer).
+public struct DirectoryPage: Sendable {
+    public var sortBy: String?
+    public var order: SortOrder?
+    public var size: Int
+    public var after: PageKey?
+    public init(sortBy: String? = nil, order: SortOrder? = nil, size: Int = 50, after: PageKey? = nil) {
+        self.sortBy = sortBy
+        self.order = order
+        self.size = size
+        self.after = after
+    }
+}

@@ -1,0 +1,213 @@
+import TallyStorage
+
+// M1, M2, N, O, P, Q, R1, R2 of SPEC §3b.
+extension DirectoryReports {
+    /// The window of the last `n` days ending on `asOf`.
+    static func window(_ n: Int, endingOn asOf: Day) -> DayRange { DayRange(asOf.adding(1 - n), asOf) }
+
+    public static let departmentSorts = ["name", "member_count", "active_member_count"]
+
+    /// M1 `departments`: every department with its members and those active in the last 30 days.
+    /// - Complexity: O(members) after one union over the window's blocks.
+    public func departments(asOf: Day?, page: DirectoryPage) -> [UInt8] {
+        let active = asOf.map { activeUsers(scope(Filters()), Self.window(30, endingOn: $0)) }
+        let arena = client.membersArena
+        let sortBy = page.sortBy ?? "name"
+        let items: [(key: PageKey, row: (UInt32, Int, Int))] = client.departments.indices.map { d in
+            let members = arena.cardinality(client.members[d])
+            let activeMembers = active.map { arena.intersectionCount(client.members[d], $0) } ?? 0
+            let value: SortValue = sortBy == "member_count" ? .int(members) : sortBy == "active_member_count"
+                ? .int(activeMembers) : .name(client.departments[d].name)
+            return (PageKey(value: value, id: client.departments[d].id), (UInt32(d), members, activeMembers))
+        }
+        let p = Paged(items, order: page.order ?? (sortBy == "name" ? .asc : .desc), after: page.after, size: page.size)
+        return document(512 + 200 * p.rows.count) { w in
+            w.beginObject()
+            w.key("as_of"); w.day(asOf)
+            writePage(&w, p) { w, r in
+                w.beginObject()
+                w.key("department"); departmentRef(&w, r.0)
+                w.key("member_count"); w.int(r.1)
+                w.key("active_member_count"); w.int(r.2)
+                w.endObject()
+            }
+            w.endObject()
+        }
+    }
+
+    /// M2 `departments/{department_id}`: B's figures for one department, as a summary card.
+    public func department(_ d: UInt32, _ r: EndpointRequest, executor: Executor) throws -> [UInt8] {
+        var all = r
+        all.pageSize = AnalyticsLimits.maxPageSize
+        all.after = nil
+        all.sortBy = nil
+        all.sortOrder = nil
+        var q = Endpoint.departments.query(all)
+        q.pageSize = nil
+        let result = try executor.run(q)
+        let row = result.rows.first { $0.key == .department(d) }
+        let compared = q.comparison != nil
+        let value = row?.value ?? Metrics(), compare: Metrics? = compared ? (row?.compare ?? Metrics()) : nil
+        return document(768) { w in
+            w.beginObject()
+            w.key("department"); departmentRef(&w, d)
+            w.key("member_count"); w.int(client.membersArena.cardinality(client.members[Int(d)]))
+            w.key("period")
+            w.beginObject()
+            w.key("start_date"); w.day(r.period.start)
+            w.key("end_date"); w.day(r.period.end)
+            w.key("compare_start_date"); w.day(q.comparison?.start)
+            w.key("compare_end_date"); w.day(q.comparison?.end)
+            w.endObject()
+            metric(&w, "user_count", value.users, compare?.users)
+            metric(&w, "app_count", value.apps, compare?.apps)
+            w.endObject()
+        }
+    }
+
+    /// N `usage-statistics/active-users`: distinct users active in the last `windowDays` days.
+    public func activeUsers(windowDays: Int, asOf: Day?) -> [UInt8] {
+        let n = asOf.map { activeCount(Self.window(windowDays, endingOn: $0)) } ?? 0
+        return document(96) { w in
+            w.beginObject()
+            w.key("active_users"); w.int(n)
+            w.key("window_days"); w.int(windowDays)
+            w.key("as_of"); w.day(asOf)
+            w.endObject()
+        }
+    }
+
+    /// O `analytics/users/champions`: users active in the window, by distinct active days.
+    /// - Complexity: O(pairs of the window's users × the window's words).
+    public func champions(days n: Int, interval: String, filters: Filters, asOf: Day?, page: DirectoryPage) -> [UInt8] {
+        var items: [(key: PageKey, row: (UInt32, Int))] = []
+        if let asOf {
+            let s = scope(filters), range = Self.window(n, endingOn: asOf), m = mask(s)
+            var scratch: [UInt64] = []
+            activeUsers(s, range).forEach { u in
+                let days = activeDays(u, range, mask: m, scratch: &scratch)
+                items.append((PageKey(value: .int(days), id: client.users[Int(u)].id), (u, days)))
+            }
+        }
+        let p = Paged(items, order: page.order ?? .desc, after: page.after, size: page.size)
+        return report(asOf: asOf, interval: interval, p) { w, r in
+            w.key("user"); userRow(&w, r.0, asOf: asOf)
+            w.key("num_active_days"); w.int(r.1)
+        }
+    }
+
+    public static let churnSorts = ["last_active_date", "days_inactive"]
+
+    /// P `analytics/users/churn`: users with matching activity before the last `n` days and none in them.
+    public func churn(days n: Int, interval: String, filters: Filters, asOf: Day?, page: DirectoryPage) -> [UInt8] {
+        var items: [(key: PageKey, row: (UInt32, Day, Int))] = []
+        if let asOf {
+            let s = scope(filters), window = Self.window(n, endingOn: asOf), m = mask(s)
+            let before = DayRange(historyStart, window.start.adding(-1))
+            let inWindow = activeUsers(s, window)
+            let sortByDays = page.sortBy == "days_inactive"
+            activeUsers(s, before).forEach { u in
+                guard !inWindow.contains(u), let last = lastDay(u, before, mask: m) else { return }
+                let inactive = last.distance(to: asOf)
+                items.append((PageKey(value: sortByDays ? .int(inactive) : .day(last), id: client.users[Int(u)].id), (u, last, inactive)))
+            }
+        }
+        let p = Paged(items, order: page.order ?? .desc, after: page.after, size: page.size)
+        return report(asOf: asOf, interval: interval, p) { w, r in
+            w.key("user"); userRow(&w, r.0, asOf: asOf)
+            w.key("last_active_date"); w.day(r.1)
+            w.key("days_inactive"); w.int(r.2)
+        }
+    }
+
+    public static let reengagementSorts = ["days_inactive", "reengaged_on"]
+
+    /// Q `analytics/users/reengagement`: active in the last `n` days (W1), silent in the `n`
+    /// before (W0), active before those.
+    public func reengagement(days n: Int, interval: String, filters: Filters, asOf: Day?, page: DirectoryPage) -> [UInt8] {
+        var items: [(key: PageKey, row: (UInt32, Day, Day, Int))] = []
+        if let asOf {
+            let s = scope(filters), m = mask(s)
+            let w1 = Self.window(n, endingOn: asOf), w0 = Self.window(n, endingOn: asOf.adding(-n))
+            let before = DayRange(historyStart, w0.start.adding(-1))
+            let silent = activeUsers(s, w0), earlier = activeUsers(s, before)
+            let byDate = page.sortBy == "reengaged_on"
+            activeUsers(s, w1).forEach { u in
+                guard !silent.contains(u), earlier.contains(u), let back = firstDay(u, w1, mask: m),
+                      let previous = lastDay(u, before, mask: m) else { return }
+                let gap = previous.distance(to: back) - 1
+                items.append((PageKey(value: byDate ? .day(back) : .int(gap), id: client.users[Int(u)].id), (u, back, previous, gap)))
+            }
+        }
+        let p = Paged(items, order: page.order ?? .desc, after: page.after, size: page.size)
+        return report(asOf: asOf, interval: interval, p) { w, r in
+            w.key("user"); userRow(&w, r.0, asOf: asOf)
+            w.key("reengaged_on"); w.day(r.1)
+            w.key("previous_active_date"); w.day(r.2)
+            w.key("days_inactive"); w.int(r.3)
+        }
+    }
+
+    /// The envelope of O, P and Q: `as_of`, `report_interval` and a page of rows.
+    func report<Row>(asOf: Day?, interval: String, _ p: Paged<Row>, _ row: (inout AnyWriter, Row) -> Void) -> [UInt8] {
+        document(512 + 700 * p.rows.count) { w in
+            w.beginObject()
+            w.key("as_of"); w.day(asOf)
+            w.key("report_interval"); w.string(interval)
+            writePage(&w, p) { w, r in
+                w.beginObject()
+                row(&w, r)
+                w.endObject()
+            }
+            w.endObject()
+        }
+    }
+
+    /// R1 `license`: seats, assigned users, users active in the last 30 days and their share.
+    public func license(asOf: Day?) -> [UInt8] {
+        let seats = client.info.licensedSeats
+        let assigned = client.users.reduce(0) { $0 + ($1.isActive ? 1 : 0) }
+        let active = asOf.map { activeCount(Self.window(30, endingOn: $0)) } ?? 0
+        return document(160) { w in
+            w.beginObject()
+            w.key("licensed_seats"); w.int(seats)
+            w.key("assigned_users"); w.int(assigned)
+            w.key("active_users_30d"); w.int(active)
+            w.key("utilization_pct"); w.tenths(seats.flatMap { $0 > 0 ? Derived.percentTenths(active, of: $0) : nil })
+            w.key("as_of"); w.day(asOf)
+            w.endObject()
+        }
+    }
+
+    /// R2 `license/utilization`: per calendar month from `startMonth` through `asOf`'s, users
+    /// active in it up to `asOf`. `startMonth` is the first day of a month, not after `asOf`'s.
+    public func licenseUtilization(startMonth: Day, asOf: Day?) -> [UInt8] {
+        let seats = client.info.licensedSeats
+        return document(256 + 120 * 24) { w in
+            w.beginObject()
+            w.key("as_of"); w.day(asOf)
+            w.key("data")
+            w.beginArray()
+            if let asOf {
+                for (cal, _) in Granularity.monthly.buckets(DayRange(startMonth, asOf)) {
+                    let active = activeCount(DayRange(cal.start, min(cal.end, asOf)))
+                    let (y, m, _) = cal.start.civil
+                    w.beginObject()
+                    w.key("month"); w.string((y < 1000 ? String(repeating: "0", count: 4 - String(y).count) : "") + "\(y)-" + (m < 10 ? "0\(m)" : "\(m)"))
+                    w.key("active_users"); w.int(active)
+                    w.key("licensed_seats"); w.int(seats)
+                    w.key("utilization_pct"); w.tenths(seats.flatMap { $0 > 0 ? Derived.percentTenths(active, of: $0) : nil })
+                    w.key("complete"); w.bool(cal.end <= asOf)
+                    w.endObject()
+                }
+            }
+            w.endArray()
+            w.endObject()
+        }
+    }
+}
+
+/// Paging limits shared by every list.
+public enum AnalyticsLimits {
+    public static let maxPageSize = 200
+}

@@ -1,0 +1,164 @@
+import Synchronization
+
+/// Each user's first and last day with any activity over the client's whole history, derived
+/// from the pair index when a client is built or loaded (O(pairs), 8 bytes a user), and the
+/// first days again in ascending order: the directory reports (SPEC §3b, §3c) read a user's
+/// first/last active date, "users whose first activity falls in a window" and "users whose
+/// last activity falls in a window" from these instead of scanning rows.
+public struct UserActivity: Sendable {
+    /// Day offset (from the usage index's first day) of each user's first activity, or -1.
+    public let firstOffset: [Int32]
+    /// Day offset of each user's last activity, or -1.
+    public let lastOffset: [Int32]
+    /// Every active user's first offset, ascending.
+    public let sortedFirst: [Int32]
+    /// Every active user's last offset, ascending.
+    public let sortedLast: [Int32]
+
+    init(pairs: PairIndex, userCount: Int) {
+        var first = [Int32](repeating: -1, count: userCount), last = [Int32](repeating: -1, count: userCount)
+        for u in 0..<userCount {
+            var lo = Int32.max, hi = Int32(-1)
+            for p in Int(pairs.userStart[u])..<Int(pairs.userStart[u + 1]) {
+                if let (a, b) = pairs.bounds(pair: p) {
+                    lo = min(lo, Int32(a))
+                    hi = max(hi, Int32(b))
+                }
+            }
+            if hi >= 0 {
+                first[u] = lo
+                last[u] = hi
+            }
+        }
+        firstOffset = first
+        lastOffset = last
+        sortedFirst = first.filter { $0 >= 0 }.sorted()
+        sortedLast = last.filter { $0 >= 0 }.sorted()
+    }
+
+    init() {
+        firstOffset = []
+        lastOffset = []
+        sortedFirst = []
+        sortedLast = []
+    }
+
+    /// Number of values of `sorted` within `lo…hi`.
+    /// - Complexity: O(log users).
+    public static func count(_ sorted: [Int32], _ lo: Int, _ hi: Int) -> Int {
+        guard lo <= hi else { return 0 }
+        return lowerBound(sorted, hi + 1) - lowerBound(sorted, lo)
+    }
+
+    static func lowerBound(_ a: [Int32], _ v: Int) -> Int {
+        var l = 0, h = a.count
+        while l < h {
+            let m = (l + h) >> 1
+            if Int(a[m]) < v { l = m + 1 } else { h = m }
+        }
+        return l
+    }
+
+    public var byteCount: Int { (firstOffset.count + lastOffset.count + sortedFirst.count + sortedLast.count) * 4 }
+}
+
+/// A value derived from an immutable store on first use and kept with it (the query layer's
+/// directory orders): computed once under a lock, read without one afterwards being cheap.
+public final class DerivedSlot: Sendable {
+    private let value = Mutex<AnyObject?>(nil)
+
+    public init() {}
+
+    /// The kept value, made by `make` the first time.
+    public func get<T: AnyObject & Sendable>(_ make: () -> T) -> T {
+        value.withLock { v in
+            if let t = v as? T { return t }
+            let t = make()
+            v = t
+            return t
+        }
+    }
+}
+
+extension PairIndex {
+    /// The first and last day offsets of pair `p`, or `nil` when it has none.
+    public func bounds(pair p: Int) -> (Int, Int)? {
+        let info = pairInfo[p]
+        let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF)
+        let count = Int(truncatingIfNeeded: (info >> 32) & 0x7FFF_FFFF)
+        guard count > 0 else { return nil }
+        if info >> 63 == 0 { return (Int(days[off]), Int(days[off + count - 1])) }
+        var a = -1, b = -1
+        for k in 0..<wordsPerPair where words[off + k] != 0 {
+            if a < 0 { a = k * 64 + words[off + k].trailingZeroBitCount }
+            b = k * 64 + 63 - words[off + k].leadingZeroBitCount
+        }
+        return a < 0 ? nil : (a, b)
+    }
+
+    /// The last day offset of pair `p` within `lo…hi`, or `nil`.
+    /// - Complexity: O(log days) for a list, O(words of the range) for a bitset.
+    public func lastDay(pair p: Int, _ lo: Int, _ hi: Int) -> Int? {
+        guard lo <= hi else { return nil }
+        let info = pairInfo[p]
+        let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF)
+        if info >> 63 == 0 {
+            let count = Int(truncatingIfNeeded: (info >> 32) & 0x7FFF_FFFF)
+            let d = days.baseAddress! + off
+            let i = Self.firstDay(atLeast: hi + 1, d, count) - 1
+            return i >= 0 && Int(d[i]) >= lo ? Int(d[i]) : nil
+        }
+        let (w, first, last, headMask, tailMask) = rangeWords(off, lo, hi)
+        var k = last
+        while k >= first {
+            var x = w[k]
+            if k == last { x &= tailMask }
+            if k == first { x &= headMask }
+            if x != 0 { return k * 64 + 63 - x.leadingZeroBitCount }
+            k -= 1
+        }
+        return nil
+    }
+
+    /// The first day offset of pair `p` within `lo…hi`, or `nil`.
+    public func firstDay(pair p: Int, _ lo: Int, _ hi: Int) -> Int? {
+        guard lo <= hi else { return nil }
+        let info = pairInfo[p]
+        let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF)
+        if info >> 63 == 0 {
+            let count = Int(truncatingIfNeeded: (info >> 32) & 0x7FFF_FFFF)
+            let d = days.baseAddress! + off
+            let i = Self.firstDay(atLeast: lo, d, count)
+            return i < count && Int(d[i]) <= hi ? Int(d[i]) : nil
+        }
+        let (w, first, last, headMask, tailMask) = rangeWords(off, lo, hi)
+        for k in first...last {
+            var x = w[k]
+            if k == last { x &= tailMask }
+            if k == first { x &= headMask }
+            if x != 0 { return k * 64 + x.trailingZeroBitCount }
+        }
+        return nil
+    }
+
+    /// The last day offset within `lo…hi` on which user `u` used any app (or any app `mask`
+    /// keeps), or `nil`.
+    /// - Complexity: O(pairs of the user × range words).
+    public func lastDay(user u: Int, _ lo: Int, _ hi: Int, mask: [Bool]? = nil) -> Int? {
+        var best: Int?
+        for p in Int(userStart[u])..<Int(userStart[u + 1]) where mask.map({ $0[Int(pairApp[p])] }) ?? true {
+            if let d = lastDay(pair: p, max(lo, (best ?? -1) + 1), hi) { best = d }
+        }
+        return best
+    }
+
+    /// The first day offset within `lo…hi` on which user `u` used any app (or any app `mask`
+    /// keeps), or `nil`.
+    public func firstDay(user u: Int, _ lo: Int, _ hi: Int, mask: [Bool]? = nil) -> Int? {
+        var best: Int?
+        for p in Int(userStart[u])..<Int(userStart[u + 1]) where mask.map({ $0[Int(pairApp[p])] }) ?? true {
+            if let d = firstDay(pair: p, lo, min(hi, (best ?? Int.max) - 1)) { best = d }
+        }
+        return best
+    }
+}
