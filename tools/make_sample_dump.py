@@ -9,7 +9,12 @@ Four clients share one catalog:
     personal app portfolios, then January and February 2026 rebuilt for the AI apps and for all
     unapproved apps so that seeds 000 and 001 hold exactly (DEPT_PLAN, AI_USERS below);
   * Globex: 2023-11-01..2024-12-31 (a leap day and a year boundary), no timezone or seats;
-  * Initech: a dozen users, no departments; Hooli: users and apps but no usage at all.
+  * Initech: a dozen users, no departments, rows until 2026-03-04; Hooli: users and apps but no
+    usage at all.
+Then, from a second generator (STORY_SEED) so that none of the rows above move, the insight stories
+of SPEC §3b/§3c: thirteen Acme users who churn, come back, join or leave on known dates (approved
+non-AI apps only), and a fifth client, Vandelay Industries, that goes quiet over the new year and
+comes back (ACME_STORIES, VANDELAY below). Their created_at values carry non-UTC offsets.
 
 Usage rows go to three parts (gzip, LZ4 frame, plain CSV) with different column orders and row
 orders, about 20 exact duplicates, and upper-case user ids in the plain part.
@@ -131,6 +136,67 @@ AI_USERS = {FEB: {"ChatGPT": (52, 13, 19), "Jasper": (40, 12, 17), "Bard": (35, 
 # Acme apps whose rows are limited to a window (Claude is first seen in Feb 2026, Perplexity in March).
 ACME_WINDOWS = {"Claude": (D("2026-03-01"), None), "Perplexity": (D("2026-03-02"), None),
                 "Copy.ai": (D("2025-04-01"), D("2025-09-30")), "Calendly": (None, D("2025-12-31"))}
+
+# ---------------------------------------------------------------- insight stories (SPEC §3b, §3c)
+# Hand-written users whose activity makes every directory and insight endpoint show something on
+# the sample. They are drawn from their own generator (STORY_SEED), after everything above, so the
+# rows above (and with them the seeds' answers) are the same as without them. Acme's story users
+# use approved non-AI apps only, so endpoints B and F for January/February 2026 are untouched.
+STORY_SEED = 20260222
+# Acme, as of its newest activity date 2026-03-15. Windows: churn 7/14/30 = no activity since
+# 03-09 / 03-02 / 02-14; weekly re-engagement W1 = 03-09..03-15, W0 = 03-02..03-08; monthly
+# W1 = 02-14..03-15, W0 = 01-15..02-13; growth 30/60/90 = first activity since 02-14 / 01-15 /
+# 2025-12-16, removed = last activity in 01-15..02-13 / 2025-11-16..01-14 / 2025-09-17..12-15.
+# (display name, local part, departments, role, is_active, created_at as written, activity spans,
+#  apps); every span's first and last day has a row, other weekdays at a rate of 0.7.
+ACME_STORIES = [
+    ("Hana Okafor", "hana.okafor", ("Engineering",), "member", True, "2025-10-03T23:30:00-08:00",
+     [("2025-10-06", "2026-03-05")], ["Slack", "GitHub", "Jira"]),               # churn 7 (10 days)
+    ("Mateo Rossi", "mateo.rossi", ("Sales",), None, True, "2025-08-01 09:12:45.25-05",
+     [("2025-08-04", "2026-02-24")], ["Slack", "Salesforce", "Zoom"]),          # churn 7, 14 (19 days)
+    ("Ingrid Holm", "ingrid.holm", ("Marketing",), "admin", True, "2025-05-09T17:05:00.5+02:00",
+     [("2025-05-12", "2026-02-06")], ["Gmail", "Google Docs"]),                 # churn 7, 14, 30 (37); removed 30
+    ("Tomas Novak", "tomas.novak", ("Finance",), "member", False, "2025-04-04 08:00:00+01",
+     [("2025-04-07", "2026-01-12")], ["Gmail", "Microsoft Teams"]),             # left; removed 60
+    ("Leila Haddad", "leila.haddad", ("Design",), "member", False, "2025-02-28T10:30:00+03:00",
+     [("2025-03-03", "2025-12-05")], ["Figma", "Miro", "Slack"]),               # left; removed 60, 90
+    ("Oskar Lind", "oskar.lind", ("Engineering", "Product"), "member", True, "2025-10-31T15:00:00.75Z",
+     [("2025-11-03", "2026-02-26"), ("2026-03-10", "2026-03-13")], ["Slack", "Jira"]),  # weekly, 11 days
+    ("Priya Raman", "priya.raman", ("Product",), "viewer", True, "2025-06-30 21:40:05.123+05:30",
+     [("2025-07-01", "2026-01-20"), ("2026-03-12", "2026-03-13")], ["Slack", "Trello"]),  # weekly, 50 days
+    ("Kwame Mensah", "kwame.mensah", (), None, True, "2025-05-30T11:00:00+00:00",
+     [("2025-06-02", "2026-01-09"), ("2026-02-20", "2026-03-13")], ["Gmail", "Zoom"]),  # monthly, 41 days
+    ("Sofia Brandt", "sofia.brandt", ("Engineering",), "member", True, "2026-03-02T18:45:10.120+09:00",
+     [("2026-03-03", "2026-03-13")], ["Slack", "GitHub"]),                      # new: growth 30, 60, 90
+    ("Yuki Tanaka", "yuki.tanaka", (), "member", True, "2026-01-26 09:15:00",
+     [("2026-01-26", "2026-03-13")], ["Slack", "Google Docs"]),                 # new: growth 60, 90
+    ("Ana Costa", "ana.costa", ("Design",), "member", True, "2025-12-19T16:20:00.1234567-03:00",
+     [("2025-12-22", "2026-03-13")], ["Figma", "Slack"]),                       # new: growth 90
+    ("Grace Whitfield", "grace.whitfield", ("Finance", "Sales"), "owner", True, "2025-03-04 16:09:26.5+05:30",
+     [("2025-03-03", "2026-03-13")], ["Slack", "Gmail", "Zoom", "Salesforce"]),  # the owner, a steady user
+    ("Ravi Shah", "ravi.shah", (), "member", True, "2026-03-14T08:00:00.000000Z", [], []),  # invited, never active
+]
+# A fifth client that went quiet over the new year and came back twice: it is the row of the
+# admin reports clients/reengagement (weekly and monthly) as of 2026-03-15, and of growth 90 /
+# attrition 90 (one user added in March, one removed in October). Its own newest date is 03-13.
+VANDELAY = dict(id="5f0c1a2e-7d3b-4c8e-9a61-0b2d4e6f8a10", name="Vandelay Industries", timezone="Asia/Kolkata",
+                seats=12, spans=[("2025-06-02", "2025-12-19"), ("2026-02-23", "2026-02-27"), ("2026-03-09", "2026-03-13")],
+                apps=[("Slack", True), ("Gmail", True), ("Zoom", True), ("Notion", False), ("ChatGPT", True)],
+                depts=[("Imports", "Latex, chips and \"fine\" goods"), ("Exports", None), ("Logistics", "No members yet")])
+VANDELAY_USERS = [  # (display, local, departments, role, is_active, created_at, spans or None for the client's)
+    ("Art Vandelay", "art", ("Imports", "Exports"), "owner", True, "2025-05-28 10:00:00+05:30", None),
+    ("Meera Iyer", "meera.iyer", ("Imports",), "admin", True, "2025-05-29 14:22:03.5+05:30", None),
+    ("Arjun Mehta", "arjun.mehta", ("Imports",), "member", True, "2025-05-30 09:41:17.004+05:30", None),
+    ("Kavya Nair", "kavya.nair", ("Exports",), "member", True, "2025-05-30T16:00:00+05:30", None),
+    ("Rohan Das", "rohan.das", ("Exports",), None, True, "2025-06-01T01:15:00+05:30", None),
+    ("Divya Pillai", "divya.pillai", (), "member", True, "2025-06-02 00:00:00.999999+05:30", None),
+    ("Sanjay Rao", "sanjay.rao", (), None, True, None, None),
+    ("Nikhil Bose", "nikhil.bose", ("Imports",), "member", False, "2025-05-31T23:59:59+05:30",
+     [("2025-06-02", "2025-10-31")]),                                               # left in October
+    ("Lakshmi Menon", "lakshmi.menon", ("Exports",), "member", True, "2026-03-09T23:30:00-08:00",
+     [("2026-03-10", "2026-03-13")]),                                               # joined in March
+]
+INITECH_LAST_DAY = D("2026-03-04")  # Initech's rows stop here: clients/churn 7 as of 2026-03-15
 
 
 # ---------------------------------------------------------------- entities
@@ -309,6 +375,52 @@ def build_acme_targets(acme, rows):
                     rows.add((acme["id"], uid, app_id[name], day))
 
 
+# ---------------------------------------------------------------- insight stories
+xr = random.Random(STORY_SEED)  # the stories' own stream: the rows drawn with `rng` do not move
+
+
+def story_id():
+    return str(uuid.UUID(int=xr.getrandbits(128), version=4))
+
+
+def story_rows(client, uid, apps, spans, rows, rate=0.7):
+    """Rows on every span's first and last day, and on other days at `rate` (weekends far less)."""
+    for a, b in spans:
+        for day in days(D(a), D(b)):
+            p = rate if day.weekday() < 5 else 0.03
+            if not (xr.random() < p or day in (D(a), D(b))):
+                continue
+            used = [n for k, n in enumerate(apps) if xr.random() < (0.9 if k == 0 else 0.5)] or apps[:1]
+            for name in used:
+                rows.add((client["id"], uid, client["apps"][name]["id"], day))
+
+
+def story_user(client, display, local, domain, depts, role, active, created):
+    u = dict(id=story_id(), email=f"{local}@{domain}", display=display, active=active, role=role,
+             created=created, depts=depts)
+    client["users"].append(u)
+    return u
+
+
+def add_stories(acme, rows):
+    """Acme's story users (approved non-AI apps only) and the Vandelay client; returns Vandelay."""
+    for display, local, depts, role, active, created, spans, apps in ACME_STORIES:
+        assert all(acme["apps"][n]["approved"] and n not in AI_NAMES for n in apps), local
+        u = story_user(acme, display, f"{local}{len(acme['users']) + 1}", "acme.example", depts, role, active, created)
+        story_rows(acme, u["id"], apps, spans, rows)
+    v = make_client(VANDELAY["name"], VANDELAY["timezone"], VANDELAY["seats"], D(VANDELAY["spans"][0][0]),
+                    D(VANDELAY["spans"][-1][1]), VANDELAY["id"])
+    for name, approved in VANDELAY["apps"]:
+        v["apps"][name] = dict(id=story_id(), name=name, approved=approved, favorite=name == "Slack")
+    for name, desc in VANDELAY["depts"]:
+        v["depts"][name] = (story_id(), desc)
+    for display, local, depts, role, active, created, spans in VANDELAY_USERS:
+        u = story_user(v, display, local, "vandelay.example", depts, role, active, created)
+        apps = [name for name, _ in VANDELAY["apps"] if name == "Slack" or xr.random() < 0.5]
+        story_rows(v, u["id"], apps, spans or VANDELAY["spans"], rows, rate=0.6)
+    return v
+
+
 # ---------------------------------------------------------------- files
 def field(v):
     if v is None:
@@ -398,7 +510,9 @@ def main():
     background(acme, rows, acme_keep(acme))
     build_acme_targets(acme, rows)
     background(globex, rows)
-    background(initech, rows)
+    background(initech, rows, lambda name, day: day <= INITECH_LAST_DAY)
+    clients.append(add_stories(acme, rows))
+    next(u for u in globex["users"] if u["role"] == "admin")["role"] = "owner"  # Acme's owner is a story user
     write_dump(clients, cats, vendors, catalog, sorted(rows, key=lambda r: (r[3], r[0], r[1], r[2])))
 
 
