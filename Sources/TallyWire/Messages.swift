@@ -1,23 +1,45 @@
 import Foundation
 import NIOCore
 
-/// The analytics endpoints as the protocol numbers them (docs/PROTOCOL.md §3), with their HTTP
-/// paths under `/v2/clients/{client_id}/analytics/apps/`.
+/// The endpoints as the protocol numbers them (docs/PROTOCOL.md §3), with their HTTP paths.
+/// The server's table is TallyAPI's `Registry`; a test checks that the two agree.
 public enum WireEndpoint: UInt8, Sendable, CaseIterable {
     case utilization = 1, departments, categories, users, summary, aiUsers, aiSummary, aiDepartments, aiNew, trend
+    case directoryUsers = 11, directoryUser, directoryDepartments, directoryDepartment, activeUsers, champions, churn,
+         reengagement, license, licenseUtilization
+    case clientChurn = 21, clientReengagement, clientGrowth, clientAttrition, chart
 
+    /// The HTTP path, with `{client_id}` and the path parameter (`{user_id}`, `{department_id}`,
+    /// `{chart_type}`) as placeholders. Over the binary protocol, a path parameter is sent as a
+    /// query parameter of that name, and routes outside a client ignore the QUERY's client id.
     public var path: String {
+        let apps = "/v2/clients/{client_id}/analytics/apps/", client = "/v2/clients/{client_id}/"
         switch self {
-        case .utilization: return "utilization"
-        case .departments: return "utilization/departments"
-        case .categories: return "utilization/categories"
-        case .users: return "utilization/users"
-        case .summary: return "utilization/summary"
-        case .aiUsers: return "ai/users"
-        case .aiSummary: return "ai/users/summary"
-        case .aiDepartments: return "ai/departments"
-        case .aiNew: return "ai/new"
-        case .trend: return "utilization/trend"
+        case .utilization: return apps + "utilization"
+        case .departments: return apps + "utilization/departments"
+        case .categories: return apps + "utilization/categories"
+        case .users: return apps + "utilization/users"
+        case .summary: return apps + "utilization/summary"
+        case .aiUsers: return apps + "ai/users"
+        case .aiSummary: return apps + "ai/users/summary"
+        case .aiDepartments: return apps + "ai/departments"
+        case .aiNew: return apps + "ai/new"
+        case .trend: return apps + "utilization/trend"
+        case .directoryUsers: return client + "users"
+        case .directoryUser: return client + "users/{user_id}"
+        case .directoryDepartments: return client + "departments"
+        case .directoryDepartment: return client + "departments/{department_id}"
+        case .activeUsers: return client + "usage-statistics/active-users"
+        case .champions: return client + "analytics/users/champions"
+        case .churn: return client + "analytics/users/churn"
+        case .reengagement: return client + "analytics/users/reengagement"
+        case .license: return client + "license"
+        case .licenseUtilization: return client + "license/utilization"
+        case .clientChurn: return "/v2/analytics/clients/churn"
+        case .clientReengagement: return "/v2/analytics/clients/reengagement"
+        case .clientGrowth: return "/v2/analytics/clients/growth"
+        case .clientAttrition: return "/v2/analytics/clients/attrition"
+        case .chart: return "/v2/analytics/charts/{chart_type}"
         }
     }
 

@@ -38,10 +38,13 @@ import TallyWire
         }
     }
 
-    static func wire(_ e: Endpoint) -> WireEndpoint { WireEndpoint(path: e.path)! }
+    static func wire(_ e: Endpoint) -> WireEndpoint { WireEndpoint(path: "/v2/clients/{client_id}/analytics/apps/" + e.path)! }
 
+    /// The client library's numbers and paths are the server's registry's.
     @Test func everyEndpointHasANumber() {
-        #expect(Set(Endpoint.allCases.map(\.path)) == Set(WireEndpoint.allCases.map(\.path)))
+        let served = Registry.routes.compactMap { r in r.wire.map { ($0, r.path) } }
+        #expect(served.count == WireEndpoint.allCases.count)
+        for (n, path) in served { #expect(WireEndpoint(rawValue: n)?.path == path, "wire \(n): \(path)") }
     }
 
     /// Seeded random requests, paged through with random page sizes: each page's JSON over the

@@ -12,25 +12,91 @@ extension SplitMix64 {
 /// Random dump contents for equivalence tests: several clients, AI and other categories,
 /// apps without category or vendor, users in several or no departments, duplicate rows, dates
 /// across a year boundary and a leap day, one client without usage.
-public struct RandomDump {
-    public struct Category { public var id: UUID128; public var name: String; public var isAI: Bool }
-    public struct Vendor { public var id: UUID128; public var name: String }
-    public struct CatalogApp {
+public struct RandomDump: Sendable {
+    public struct Category: Sendable {
+        public var id: UUID128; public var name: String; public var isAI: Bool
+        public init(id: UUID128, name: String, isAI: Bool) {
+            self.id = id
+            self.name = name
+            self.isAI = isAI
+        }
+    }
+    public struct Vendor: Sendable {
+        public var id: UUID128; public var name: String
+        public init(id: UUID128, name: String) {
+            self.id = id
+            self.name = name
+        }
+    }
+    public struct CatalogApp: Sendable {
         public var id: UUID128; public var name: String; public var logo: String?; public var type: String
         public var category: UUID128?; public var vendor: UUID128?
+        public init(id: UUID128, name: String, logo: String?, type: String, category: UUID128?, vendor: UUID128?) {
+            self.id = id
+            self.name = name
+            self.logo = logo
+            self.type = type
+            self.category = category
+            self.vendor = vendor
+        }
     }
-    public struct Client { public var id: UUID128; public var name: String }
-    public struct App {
+    public struct Client: Sendable {
+        public var id: UUID128; public var name: String
+        /// `clients.licensed_seats`: nil, 0 or a positive count.
+        public var licensedSeats: Int?
+        public init(id: UUID128, name: String, licensedSeats: Int? = 100) {
+            self.id = id
+            self.name = name
+            self.licensedSeats = licensedSeats
+        }
+    }
+    public struct App: Sendable {
         public var id: UUID128; public var client: UUID128; public var catalog: UUID128
         public var approved: Bool; public var favorite: Bool
+        public init(id: UUID128, client: UUID128, catalog: UUID128, approved: Bool, favorite: Bool) {
+            self.id = id
+            self.client = client
+            self.catalog = catalog
+            self.approved = approved
+            self.favorite = favorite
+        }
     }
-    public struct Department {
+    public struct Department: Sendable {
         public var id: UUID128; public var client: UUID128; public var name: String; public var description: String?
+        public init(id: UUID128, client: UUID128, name: String, description: String?) {
+            self.id = id
+            self.client = client
+            self.name = name
+            self.description = description
+        }
     }
-    public struct User {
+    public struct User: Sendable {
         public var id: UUID128; public var client: UUID128; public var email: String; public var displayName: String?
+        public var isActive: Bool
+        /// `users.role`, compared exactly by the API ("admin" and "Admin" differ).
+        public var role: String?
+        /// `users.created_at` as raw text, in one of the forms the loader accepts.
+        public var createdAt: String?
+        public init(id: UUID128, client: UUID128, email: String, displayName: String?, isActive: Bool = true,
+                    role: String? = nil, createdAt: String? = nil) {
+            self.id = id
+            self.client = client
+            self.email = email
+            self.displayName = displayName
+            self.isActive = isActive
+            self.role = role
+            self.createdAt = createdAt
+        }
     }
-    public struct Usage { public var client: UUID128; public var user: UUID128; public var app: UUID128; public var day: Day }
+    public struct Usage: Sendable {
+        public var client: UUID128; public var user: UUID128; public var app: UUID128; public var day: Day
+        public init(client: UUID128, user: UUID128, app: UUID128, day: Day) {
+            self.client = client
+            self.user = user
+            self.app = app
+            self.day = day
+        }
+    }
 
     public var categories: [Category] = []
     public var vendors: [Vendor] = []
@@ -45,8 +111,12 @@ public struct RandomDump {
     public static let firstDay = Day("2023-11-15")!
     public static let lastDay = Day("2025-03-20")!
 
+    /// An empty dump, to fill by hand.
+    public init() {}
+
     public init(seed: UInt64, clientCount: Int = 4, maxRowsPerClient: Int = 2500) {
         var r = SeededRandom(seed: seed)
+        var windows: [(client: Int, start: Int, end: Int)] = []
         let names = ["Alpha", "beta", "Gamma", "delta", "Éclair", "zeta", "Omega", "alpha", "Ápp", "Zulu", "mike", "Mike"]
         func name(_ i: Int) -> String { names[i % names.count] + (r.chance(0.3) ? "" : " \(i % 5)") }
         for i in 0..<5 { categories.append(Category(id: r.uuid(), name: name(i), isAI: i < 2)) }
@@ -96,6 +166,7 @@ public struct RandomDump {
             let span = Self.firstDay.distance(to: Self.lastDay)
             let start = Int.random(in: 0..<(span / 2), using: &r)
             let end = Int.random(in: (start + 1)...span, using: &r)
+            windows.append((c, start, end))
             let rows = Int.random(in: 0...maxRowsPerClient, using: &r)
             // Skew: some users and apps are much busier.
             for _ in 0..<rows {
@@ -107,6 +178,96 @@ public struct RandomDump {
             }
         }
         usage.shuffle(using: &r)
+        addDirectoryFields(seed: seed, windows: windows)
+    }
+
+    /// The fields the directory endpoints (SPEC §3b, §3c) read, and usage with gaps, drawn from a
+    /// second generator so that everything drawn above stays as it was.
+    mutating func addDirectoryFields(seed: UInt64, windows: [(client: Int, start: Int, end: Int)]) {
+        var r2 = SeededRandom(seed: seed &+ 0x7F4A_7C15)
+        let roles: [String?] = ["admin", "member", "member", "Admin", nil, nil, "viewer", "Member"]
+        for i in users.indices {
+            users[i].isActive = i % 7 != 0
+            users[i].role = roles[Int.random(in: 0..<roles.count, using: &r2)]
+            users[i].createdAt = r2.chance(0.15) ? nil : Self.randomTimestamp(&r2)
+        }
+        for i in clients.indices {
+            // Client 0 keeps 100 seats (a loader test reads it).
+            guard i > 0 else { clients[i].licensedSeats = 100; continue }
+            switch Int.random(in: 0..<5, using: &r2) {
+            case 0: clients[i].licensedSeats = nil
+            case 1: clients[i].licensedSeats = 0
+            case 2: clients[i].licensedSeats = Int.random(in: 1...10, using: &r2)
+            default: clients[i].licensedSeats = Int.random(in: 11...500, using: &r2)
+            }
+        }
+        // Gaps: a few lone days for some users inside their client's window (churn and
+        // re-engagement candidates near any as_of), and for some clients a short burst after a
+        // silence past the window's end (client churn and re-engagement).
+        let span = Self.firstDay.distance(to: Self.lastDay)
+        for w in windows {
+            let client = clients[w.client].id
+            let cu = users.filter { $0.client == client }.map(\.id)
+            let ca = apps.filter { $0.client == client }.map(\.id)
+            guard !cu.isEmpty, !ca.isEmpty else { continue }
+            for u in cu where r2.chance(0.4) {
+                for _ in 0..<Int.random(in: 1...4, using: &r2) {
+                    let d = Self.firstDay.adding(Int.random(in: w.start...w.end, using: &r2))
+                    usage.append(Usage(client: client, user: u, app: ca.randomElement(using: &r2)!, day: d))
+                }
+            }
+            if r2.chance(0.5) {
+                let gap = Int.random(in: 8...70, using: &r2)
+                let burst = w.end + gap
+                if burst + 3 <= span {
+                    for _ in 0..<Int.random(in: 1...6, using: &r2) {
+                        let d = Self.firstDay.adding(burst + Int.random(in: 0...3, using: &r2))
+                        usage.append(Usage(client: client, user: cu.randomElement(using: &r2)!,
+                                           app: ca.randomElement(using: &r2)!, day: d))
+                    }
+                }
+            }
+        }
+        usage.shuffle(using: &r2)
+    }
+
+    /// A `created_at` text in one of the forms the loader accepts (SPEC §1): date only,
+    /// PostgreSQL's `YYYY-MM-DD HH:MM:SS[.f]±HH`, ISO 8601 with `Z`, `±HH:MM` or `±HHMM`, or no
+    /// offset; fractions of 1 to 9 digits (so that rounding to the microsecond matters, carries
+    /// included), times near midnight so that offsets move the UTC date.
+    public static func randomTimestamp(_ r: inout SeededRandom) -> String {
+        func pad(_ v: Int, _ w: Int) -> String {
+            let s = String(v)
+            return s.count >= w ? s : String(repeating: "0", count: w - s.count) + s
+        }
+        let day = Day("2023-06-01")!.adding(Int.random(in: 0...700, using: &r))
+        if r.chance(0.12) { return day.description }
+        let hour = r.chance(0.3) ? [0, 1, 22, 23].randomElement(using: &r)! : Int.random(in: 0...23, using: &r)
+        let minute = r.chance(0.2) ? 59 : Int.random(in: 0...59, using: &r)
+        let second = r.chance(0.2) ? 59 : Int.random(in: 0...59, using: &r)
+        var fraction = ""
+        switch Int.random(in: 0..<8, using: &r) {
+        case 0, 1: break
+        case 2: fraction = "." + String(repeating: "9", count: Int.random(in: 7...9, using: &r))  // carries
+        case 3: fraction = ".5"
+        case 4: fraction = "." + pad(Int.random(in: 0...999, using: &r), 3) + "500"  // trailing zeros
+        case 5: fraction = "." + pad(Int.random(in: 0..<1_000_000, using: &r), 6) + "5"  // a half: rounds up
+        default:
+            let n = Int.random(in: 1...9, using: &r)
+            fraction = "." + String((0..<n).map { _ in Character(String(Int.random(in: 0...9, using: &r))) })
+        }
+        let time = "\(pad(hour, 2)):\(pad(minute, 2))"
+        let offsetHours = [0, 1, 5, 8, 11, 14].randomElement(using: &r)!
+        let sign = r.chance(0.5) ? "+" : "-"
+        switch Int.random(in: 0..<7, using: &r) {
+        case 0: return "\(day) \(time):\(pad(second, 2))\(fraction)\(sign)\(pad(offsetHours, 2))"
+        case 1: return "\(day) \(time):\(pad(second, 2))\(fraction)+00"
+        case 2: return "\(day)T\(time):\(pad(second, 2))\(fraction)Z"
+        case 3: return "\(day)T\(time):\(pad(second, 2))\(fraction)\(sign)05:30"
+        case 4: return "\(day)T\(time):\(pad(second, 2))\(fraction)\(sign)\(pad(offsetHours, 2))45"
+        case 5: return "\(day) \(time):\(pad(second, 2))\(fraction)"
+        default: return "\(day)T\(time)" + (r.chance(0.5) ? "Z" : "-08")
+        }
     }
 
     func pow2(_ x: Double) -> Double { x * x }
@@ -122,14 +283,14 @@ public struct RandomDump {
             CSVTable(name: "catalog_applications", header: ["id", "canonical_name", "logo", "type", "category_id", "vendor_id"],
                      rows: catalog.map { [s($0.id), $0.name, $0.logo, $0.type, $0.category.map(s), $0.vendor.map(s)] }),
             CSVTable(name: "clients", header: ["id", "name", "timezone", "licensed_seats"],
-                     rows: clients.map { [s($0.id), $0.name, nil, "100"] }),
+                     rows: clients.map { [s($0.id), $0.name, nil, $0.licensedSeats.map(String.init)] }),
             CSVTable(name: "apps", header: ["id", "client_id", "catalog_application_id", "is_approved", "is_favorite"],
                      rows: apps.enumerated().map { i, a in [s(a.id), s(a.client), s(a.catalog), b(a.approved, i), b(a.favorite, i + 1)] }),
             CSVTable(name: "departments", header: ["id", "client_id", "name", "description"],
                      rows: departments.map { [s($0.id), s($0.client), $0.name, $0.description] }),
             CSVTable(name: "users", header: ["id", "client_id", "email", "display_name", "is_active", "role", "created_at"],
                      rows: users.enumerated().map { i, u in
-                         [s(u.id), s(u.client), u.email, u.displayName, b(i % 7 != 0, i), nil, "2024-01-02 10:11:12.5+00"] }),
+                         [s(u.id), s(u.client), u.email, u.displayName, b(u.isActive, i), u.role, u.createdAt] }),
             CSVTable(name: "user_departments", header: ["user_id", "department_id"],
                      rows: memberships.map { [s($0.user), s($0.department)] }),
             CSVTable(name: "app_usage_reports", header: ["id", "activity_date", "application_id", "user_id", "client_id"],

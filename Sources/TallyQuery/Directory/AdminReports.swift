@@ -51,12 +51,13 @@ public struct AdminReports {
                 let start = u.firstDay
                 switch kind {
                 case .churn:
-                    let before = DayRange(start, window.start.adding(-1))
-                    guard !isActive(u, window), let last = before.start <= before.end ? u.lastActiveDay(entity: Self.all(u), before) : nil
-                    else { continue }
+                    guard start < window.start, !isActive(u, window),
+                          let last = u.lastActiveDay(entity: Self.all(u), DayRange(start, window.start.adding(-1))) else { continue }
                     items.append((PageKey(value: .day(last), id: c.info.id), ClientRow(client: c, d1: last)))
                 case .reengagement:
-                    let w0 = DayRange(asOf.adding(1 - 2 * n), asOf.adding(-n)), before = DayRange(start, w0.start.adding(-1))
+                    let w0 = DayRange(asOf.adding(1 - 2 * n), asOf.adding(-n))
+                    guard start < w0.start else { continue }
+                    let before = DayRange(start, w0.start.adding(-1))
                     guard !isActive(u, w0), isActive(u, before), let back = u.firstActiveDay(entity: Self.all(u), window),
                           let previous = u.lastActiveDay(entity: Self.all(u), before) else { continue }
                     items.append((PageKey(value: .day(back), id: c.info.id), ClientRow(client: c, d1: back, d2: previous)))

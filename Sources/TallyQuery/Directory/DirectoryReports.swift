@@ -88,6 +88,9 @@ public struct DirectoryReports {
         }
     }
 
+    /// The days `a…b`, or `nil` when `b` is before `a` (an `as_of` before the client's history).
+    func span(_ a: Day, _ b: Day) -> DayRange? { a <= b ? DayRange(a, b) : nil }
+
     /// The first day of the client's history (or `range`'s start when there is none).
     var historyStart: Day { client.usage?.firstDay ?? Day(raw: 0) }
 
@@ -115,7 +118,7 @@ public struct DirectoryReports {
             departmentRef(&w, d)
         }
         w.endArray()
-        let upTo = asOf.map { DayRange(historyStart, $0) }
+        let upTo = asOf.flatMap { span(historyStart, $0) }
         w.key("first_active_date"); w.day(upTo.flatMap { firstDay(u, $0, mask: nil) })
         w.key("last_active_date"); w.day(upTo.flatMap { lastDay(u, $0, mask: nil) })
         w.endObject()
@@ -195,7 +198,7 @@ extension DirectoryReports {
         }
         let sortBy = page.sortBy ?? "email"
         let order = page.order ?? (sortBy == "last_active_date" || sortBy == "created_at" ? .desc : .asc)
-        let upTo = asOf.map { DayRange(historyStart, $0) }
+        let upTo = asOf.flatMap { span(historyStart, $0) }
         func key(_ u: UInt32) -> PageKey {
             let value: SortValue
             switch sortBy {
@@ -313,9 +316,10 @@ extension DirectoryReports {
             }
             w.endArray()
             w.key("series")
-            if let granularity, let period {
+            if let granularity {
+                // Without a period (a client with no usage and no dates given) there are no buckets.
                 w.beginArray()
-                for (cal, clipped) in granularity.buckets(period) {
+                for (cal, clipped) in period.map({ granularity.buckets($0) }) ?? [(calendar: DayRange, clipped: DayRange)]() {
                     let r: DayRange? = asOf.flatMap { clipped.start <= $0 ? DayRange(clipped.start, min(clipped.end, $0)) : nil }
                     var appCount = 0
                     if let r, let index = client.usage, let (lo, hi) = offsets(r) {

@@ -42,12 +42,18 @@ extension DirectoryReports {
         all.after = nil
         all.sortBy = nil
         all.sortOrder = nil
-        var q = Endpoint.departments.query(all)
-        q.pageSize = nil
-        let result = try executor.run(q)
-        let row = result.rows.first { $0.key == .department(d) }
-        let compared = q.comparison != nil
-        let value = row?.value ?? Metrics(), compare: Metrics? = compared ? (row?.compare ?? Metrics()) : nil
+        // Each period on its own: B's rows are the departments active in its primary period, so
+        // a department silent then but active in the comparison has its compare_value only here.
+        func figures(_ period: DayRange) throws -> Metrics {
+            var one = all
+            one.period = period
+            one.comparison = nil
+            var q = Endpoint.departments.query(one)
+            q.pageSize = nil
+            return try executor.run(q).rows.first { $0.key == .department(d) }?.value ?? Metrics()
+        }
+        let q = Endpoint.departments.query(all)
+        let value = try figures(r.period), compare = try q.comparison.map(figures)
         return document(768) { w in
             w.beginObject()
             w.key("department"); departmentRef(&w, d)
@@ -103,14 +109,14 @@ extension DirectoryReports {
         var items: [(key: PageKey, row: (UInt32, Day, Int))] = []
         if let asOf {
             let s = scope(filters), window = Self.window(n, endingOn: asOf), m = mask(s)
-            let before = DayRange(historyStart, window.start.adding(-1))
+            let before = span(historyStart, window.start.adding(-1))
             let inWindow = activeUsers(s, window)
             let sortByDays = page.sortBy == "days_inactive"
-            activeUsers(s, before).forEach { u in
+            if let before { activeUsers(s, before).forEach { u in
                 guard !inWindow.contains(u), let last = lastDay(u, before, mask: m) else { return }
                 let inactive = last.distance(to: asOf)
                 items.append((PageKey(value: sortByDays ? .int(inactive) : .day(last), id: client.users[Int(u)].id), (u, last, inactive)))
-            }
+            } }
         }
         let p = Paged(items, order: page.order ?? .desc, after: page.after, size: page.size)
         return report(asOf: asOf, interval: interval, p) { w, r in
@@ -129,14 +135,15 @@ extension DirectoryReports {
         if let asOf {
             let s = scope(filters), m = mask(s)
             let w1 = Self.window(n, endingOn: asOf), w0 = Self.window(n, endingOn: asOf.adding(-n))
-            let before = DayRange(historyStart, w0.start.adding(-1))
-            let silent = activeUsers(s, w0), earlier = activeUsers(s, before)
             let byDate = page.sortBy == "reengaged_on"
+            if let before = span(historyStart, w0.start.adding(-1)) {
+            let silent = activeUsers(s, w0), earlier = activeUsers(s, before)
             activeUsers(s, w1).forEach { u in
                 guard !silent.contains(u), earlier.contains(u), let back = firstDay(u, w1, mask: m),
                       let previous = lastDay(u, before, mask: m) else { return }
                 let gap = previous.distance(to: back) - 1
                 items.append((PageKey(value: byDate ? .day(back) : .int(gap), id: client.users[Int(u)].id), (u, back, previous, gap)))
+            }
             }
         }
         let p = Paged(items, order: page.order ?? .desc, after: page.after, size: page.size)
