@@ -700,7 +700,7 @@ class Check:
                 tc.QUERY, 30, q_ok[:18] + b"\x00\x01\xff\xff"), 30, 400, "malformed_request"),
             ("PING 65 bytes", tc.encode_frame(tc.PING, 31, bytes(65)), 31, 400, "malformed_request"),
             ("QUERY endpoint 0", tc.encode_frame(tc.QUERY, 32, b"\x00" + q_ok[1:]), 32, 404, "not_found"),
-            ("QUERY endpoint 11", tc.encode_frame(tc.QUERY, 33, b"\x0b" + q_ok[1:]), 33, 404, "not_found"),
+            ("QUERY endpoint 26", tc.encode_frame(tc.QUERY, 33, b"\x1a" + q_ok[1:]), 33, 404, "not_found"),
             ("QUERY endpoint 255", tc.encode_frame(tc.QUERY, 34, b"\xff" + q_ok[1:]), 34, 404, "not_found"),
             ("QUERY format 2", tc.encode_frame(tc.QUERY, 35, q_ok[:1] + b"\x02" + q_ok[2:]), 35, 400,
              "unsupported_format"),
@@ -717,12 +717,12 @@ class Check:
             r.send(tc.encode_frame(tc.PING, 1000 + rid, b"alive"))
             self.expect(label + ": then PING", r.frame(), tc.PONG, 1000 + rid, raw=r)
         # the unknown endpoint's message compared with HTTP's unknown path (informational)
-        r.send(tc.encode_frame(tc.QUERY, 40, b"\x0b" + q_ok[1:]))
+        r.send(tc.encode_frame(tc.QUERY, 40, b"\x1a" + q_ok[1:]))
         f = r.frame()
         status, _, body = self.http.get(f"/v2/clients/{acme}/analytics/apps/no-such-endpoint")
         if f and f[0] == tc.ERROR:
             err = tc.decode_error(f[3], f[1], f[2])
-            self.notes.append(f"endpoint 11 over binary: {err.status} {err.code} {err.message!r}; "
+            self.notes.append(f"endpoint 26 over binary: {err.status} {err.code} {err.message!r}; "
                               f"unknown path over HTTP: {status} {body[:160].decode(errors='replace')}")
         # undefined flag bits from the client: not specified; record what happens
         r.send(tc.encode_frame(tc.PING, 41, b"f", flags=0x8001))

@@ -61,7 +61,9 @@ DEFAULT_MAX_SERVER_FRAME = 64 * 1024 * 1024   # §2: "a client should accept fra
 DEFAULT_PORT = 8081
 DEMO_TOKEN = "YOUR_API_TOKEN"
 
-# endpoint number → HTTP path under /v2/clients/{client_id}/analytics/apps/ (§3)
+# endpoint number → HTTP path (§3): 1–10 under /v2/clients/{client_id}/analytics/apps/, 11–20
+# under /v2/clients/{client_id}/, 21–25 under /v2/ (admin reports; the client id is ignored).
+# A path parameter ({user_id}, {department_id}, {chart_type}) is sent as a parameter of that name.
 ENDPOINTS = {
     1: "utilization",
     2: "utilization/departments",
@@ -73,14 +75,30 @@ ENDPOINTS = {
     8: "ai/departments",
     9: "ai/new",
     10: "utilization/trend",
+    11: "users",
+    12: "users/{user_id}",
+    13: "departments",
+    14: "departments/{department_id}",
+    15: "usage-statistics/active-users",
+    16: "analytics/users/champions",
+    17: "analytics/users/churn",
+    18: "analytics/users/reengagement",
+    19: "license",
+    20: "license/utilization",
+    21: "analytics/clients/churn",
+    22: "analytics/clients/reengagement",
+    23: "analytics/clients/growth",
+    24: "analytics/clients/attrition",
+    25: "analytics/charts/{chart_type}",
 }
 _BY_NAME = {path: number for number, path in ENDPOINTS.items()}
-_BY_LETTER = {chr(ord("A") + number - 1): number for number in ENDPOINTS}
+_BY_LETTER = {chr(ord("A") + number - 1): number for number in range(1, 11)}
+_BY_LETTER.update({"K": 11, "L": 12, "M1": 13, "M2": 14, "N": 15, "O": 16, "P": 17, "Q": 18, "R1": 19, "R2": 20})
 
 
 def endpoint_number(endpoint: Union[int, str]) -> int:
-    """1–10, a path name ('utilization/departments', leading/trailing '/' allowed) or a letter
-    A–J of API.md. Any other integer 0–255 is passed through as is (the server answers 404)."""
+    """1–25, a path name ('utilization/departments', leading/trailing '/' allowed) or a letter
+    A–J, K, L, M1, M2, N, O, P, Q, R1, R2 of API.md. Any other integer 0–255 is passed through as is (the server answers 404)."""
     if isinstance(endpoint, bool):
         raise ValueError(f"not an endpoint: {endpoint!r}")
     if isinstance(endpoint, int):
@@ -94,7 +112,7 @@ def endpoint_number(endpoint: Union[int, str]) -> int:
         return _BY_NAME[text]
     if text.upper() in _BY_LETTER:
         return _BY_LETTER[text.upper()]
-    raise ValueError(f"unknown endpoint {endpoint!r}: one of 1-10, A-J or "
+    raise ValueError(f"unknown endpoint {endpoint!r}: one of 1-25, A-J, K-R or "
                      + ", ".join(ENDPOINTS.values()))
 
 
