@@ -126,23 +126,24 @@ public struct API: Sendable {
         case .query:
             guard isRead else { throw .methodNotAllowed }
             guard let token = tokens.authenticate(r.authorization) else { throw .unauthorized }
-            let body = try answer(m.route, clientSegment: m.client, pathValue: m.pathValue.map { QueryString.decode($0) },
-                                  token: token, query: QueryString.parse(r.query))
             let client = m.client.flatMap { UUID128(QueryString.decode($0)) }
+            let body = try answer(m.route, client: client, pathValue: m.pathValue.map { QueryString.decode($0) },
+                                  token: token, query: QueryString.parse(r.query))
             return APIResponse(status: 200, headers: m.route.deprecated ? deprecationHeaders(client) : [], body: body)
         }
     }
 
     /// One query of `route` for an authenticated caller, in `format`: the part HTTP and the
     /// binary protocol share, so that both answer (and refuse) everything identically.
-    /// `clientSegment` is the client as sent (`nil` for routes not under a client).
-    public func answer(_ route: Route, clientSegment: Substring?, pathValue: String?, token: TokenEntry,
+    /// `client` is `nil` when the caller named no client or one that is not a UUID (ignored by
+    /// routes not under a client).
+    public func answer(_ route: Route, client requested: UUID128?, pathValue: String?, token: TokenEntry,
                        query: [(String, String)], format: ResultFormat = .json) throws(APIError) -> [UInt8] {
         guard let store = holder.store else { throw .notReady }
         var clientID: UUID128?, client: ClientStore?
         if route.base == .client {
             // A token that may not read every client learns nothing about which clients exist.
-            guard let id = UUID128(QueryString.decode(clientSegment ?? "")), token.mayRead(id), let c = store.client(id) else {
+            guard let id = requested, token.mayRead(id), let c = store.client(id) else {
                 throw token.readsAllClients ? .clientNotFound : .forbidden
             }
             clientID = id

@@ -10,79 +10,31 @@ public struct AnalyticsParameters {
     public let fingerprint: UInt64
 
     /// The longest period (and comparison period), in days.
-    public static let maxDays = 366
-    public static let maxPageSize = 200
+    public static let maxDays = QueryValues.maxDays
+    public static let maxPageSize = QueryValues.maxPageSize
     public static let defaultPageSize = 50
 
     public init(endpoint: Endpoint, client: UUID128, query: [(String, String)]) throws(APIError) {
         self.endpoint = endpoint
-        var values: [String: String] = [:]
-        for (k, v) in query {
-            if values[k] != nil { throw .invalid(k, "\(k) must be given once") }
-            values[k] = v
-        }
+        let values = try QueryValues(query)
         // The fingerprint hashes the list's shape field by field (no text is built for it).
         var canonical = FNV1a()
         canonical.add(endpoint.path)
         canonical.add(client)
 
-        var granularity: Granularity?
-        if let g = values["granularity"] {
-            guard let parsed = Granularity(rawValue: g) else {
-                throw .invalid("granularity", "granularity must be one of daily, weekly, monthly, quarterly")
-            }
-            granularity = parsed
-        } else if endpoint.requiresGranularity {
-            throw .invalid("granularity", "granularity is required (daily, weekly, monthly or quarterly)")
-        }
+        let granularity = try values.granularity(required: endpoint.requiresGranularity)
         canonical.add(granularity?.rawValue ?? "-")
 
-        func date(_ name: String) throws(APIError) -> Day? {
-            guard let s = values[name] else { return nil }
-            guard let d = Day(s) else { throw .invalid(name, "\(name) must be a date in YYYY-MM-DD form") }
-            return d
-        }
-        func range(_ startName: String, _ endName: String, required: Bool) throws(APIError) -> DayRange? {
-            let s = try date(startName), e = try date(endName)
-            switch (s, e) {
-            case (nil, nil):
-                if required { throw .invalid(startName, "\(startName) is required") }
-                return nil
-            case (nil, _): throw .invalid(startName, "\(startName) must be given with \(endName)")
-            case (_, nil): throw .invalid(endName, "\(endName) must be given with \(startName)")
-            case (let s?, let e?):
-                guard s <= e else { throw .invalid(endName, "\(endName) must not be before \(startName)") }
-                let days = s.distance(to: e) + 1
-                guard days <= Self.maxDays else {
-                    throw .invalid(endName, "\(startName)…\(endName) spans \(days) days; at most \(Self.maxDays) are allowed")
-                }
-                return DayRange(s, e)
-            }
-        }
-        let period = try range("start_date", "end_date", required: true)!
-        let comparison = endpoint.takesComparison ? try range("compare_start_date", "compare_end_date", required: false) : nil
+        let period = try values.period("start_date", "end_date", required: true)!
+        let comparison = endpoint.takesComparison ? try values.period("compare_start_date", "compare_end_date", required: false) : nil
         canonical.add(period)
         canonical.add(comparison)
 
         var filters = Filters()
         let allowed = endpoint.filters
-        if allowed.contains(.isApproved), let v = values["is_approved"] {
-            switch v.lowercased() {
-            case "true", "1": filters.approved = true
-            case "false", "0": filters.approved = false
-            default: throw .invalid("is_approved", "is_approved must be true or false")
-            }
-        }
+        if allowed.contains(.isApproved) { filters.approved = try values.approval() }
         func ids(_ f: Endpoint.FilterName) throws(APIError) -> [UUID128]? {
-            guard allowed.contains(f), let v = values[f.rawValue] else { return nil }
-            var out: [UUID128] = []
-            for part in v.split(separator: ",", omittingEmptySubsequences: false) {
-                guard let u = UUID128(String(part)) else {
-                    throw .invalid(f.rawValue, "\(f.rawValue) must be a comma-separated list of UUIDs")
-                }
-                out.append(u)
-            }
-            return out
+            allowed.contains(f) ? try values.ids(f.rawValue) : nil
         }
         filters.categoryIds = try ids(.categoryIds)
         filters.vendorIds = try ids(.vendorIds)
@@ -100,22 +52,9 @@ public struct AnalyticsParameters {
 
         var sortBy: String?, order: SortOrder?, pageSize = Self.defaultPageSize, after: PageKey?
         if endpoint.isList {
-            if let s = values["sort_by"] {
-                guard endpoint.sortFields.contains(where: { $0.name == s }) else {
-                    throw .invalid("sort_by", "sort_by must be one of \(endpoint.sortFields.map(\.name).joined(separator: ", "))")
-                }
-                sortBy = s
-            }
-            if let o = values["sort_order"] {
-                guard let parsed = SortOrder(rawValue: o) else { throw .invalid("sort_order", "sort_order must be asc or desc") }
-                order = parsed
-            }
-            if let p = values["page_size"] {
-                guard let n = Int(p), (1...Self.maxPageSize).contains(n) else {
-                    throw .invalid("page_size", "page_size must be an integer from 1 to \(Self.maxPageSize)")
-                }
-                pageSize = n
-            }
+            sortBy = try values.choice("sort_by", endpoint.sortFields.map(\.name), required: false)
+            order = try values.sortOrder()
+            pageSize = try values.pageSize() ?? pageSize
             canonical.add(sortBy ?? "-")
             canonical.add(order?.rawValue ?? "-")
         }

@@ -52,13 +52,17 @@ extension Registry {
         return p
     }
 
+    /// `sort_by`, `sort_order` and paging of a list route.
     static func listParameters(_ sortBy: [String]) -> [ParameterRule] {
         guard !sortBy.isEmpty else { return [] }
         return [
             .init("sort_by", sortBy.joined(separator: ", ") + "; default " + sortBy[0]),
             .init("sort_order", "asc or desc"),
-            .init("page_size", "an integer from 1 to 200; default 50"),
-            .init("cursor", "the next_cursor of the previous page, with every other parameter repeated as it was"),
-        ]
+        ] + pageParameters
     }
+
+    static let pageParameters: [ParameterRule] = [
+        .init("page_size", "an integer from 1 to 200; default 50"),
+        .init("cursor", "the next_cursor of the previous page, with every other parameter repeated as it was"),
+    ]
 }

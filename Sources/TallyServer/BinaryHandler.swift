@@ -98,7 +98,7 @@ final class BinaryHandler: ChannelInboundHandler {
         let pathValue = route.pathParameter.flatMap { name in q.parameters.first { $0.0 == name }?.1 }
         let run: @Sendable () -> Result<[UInt8], APIError> = {
             do throws(APIError) {
-                return .success(try api.answer(route, clientSegment: Substring(client.description), pathValue: pathValue,
+                return .success(try api.answer(route, client: client, pathValue: pathValue,
                                                token: token, query: q.parameters, format: format))
             } catch { return .failure(error) }
         }

@@ -119,49 +119,10 @@ public final class TableReader {
     /// A timestamp, validated (ISO 8601 or PostgreSQL text form) and kept as loaded.
     public func optionalTimestamp(_ c: Column?) throws -> String? {
         guard let c, !csv.isNull(c.index) else { return nil }
-        guard Timestamp.isValid(csv.bytes(c.index)) else {
+        guard Timestamp.micros(csv.bytes(c.index)) != nil else {
             throw fail(.badTimestamp, c, "a timestamp (ISO 8601 or YYYY-MM-DD HH:MM:SS[.f][±HH[:MM]])")
         }
         return try csv.string(c.index, name: c.name)
     }
 }
 
-/// Validation of timestamps: `YYYY-MM-DD`, then optionally `T` or space, `HH:MM[:SS[.fraction]]`,
-/// then optionally `Z` or `±HH[[:]MM]`.
-enum Timestamp {
-    static func isValid(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard b.count >= 10, Day(iso: UnsafeBufferPointer(rebasing: b[0..<10])) != nil else { return false }
-        var i = 10
-        if i == b.count { return true }
-        guard b[i] == UInt8(ascii: "T") || b[i] == UInt8(ascii: " ") else { return false }
-        i += 1
-        func two(_ max: Int) -> Bool {
-            guard i + 2 <= b.count, isDigit(b[i]), isDigit(b[i + 1]) else { return false }
-            let v = Int(b[i] - 48) * 10 + Int(b[i + 1] - 48)
-            i += 2
-            return v <= max
-        }
-        guard two(23), i < b.count, b[i] == UInt8(ascii: ":"), { i += 1; return true }(), two(59) else { return false }
-        if i < b.count && b[i] == UInt8(ascii: ":") {
-            i += 1
-            guard two(60) else { return false }
-            if i < b.count && (b[i] == UInt8(ascii: ".") || b[i] == UInt8(ascii: ",")) {
-                i += 1
-                let s = i
-                while i < b.count && isDigit(b[i]) { i += 1 }
-                if i == s { return false }
-            }
-        }
-        if i == b.count { return true }
-        if b[i] == UInt8(ascii: "Z") { return i + 1 == b.count }
-        guard b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") else { return false }
-        i += 1
-        guard two(23) else { return false }
-        if i == b.count { return true }
-        if b[i] == UInt8(ascii: ":") { i += 1 }
-        guard two(59) else { return false }
-        return i == b.count
-    }
-
-    static func isDigit(_ c: UInt8) -> Bool { c >= 48 && c <= 57 }
-}

@@ -21,11 +21,7 @@ public struct AdminReports {
 
     static func all(_ u: UsageIndex) -> Int { u.entity(.all) }
 
-    func distinctUsers(_ c: ClientStore, _ range: DayRange) -> Int {
-        guard range.start <= range.end else { return 0 }
-        let scope = Scope(client: c, catalog: store.catalog, filters: Filters())
-        return PeriodScan(scope: scope, range: range)?.countOfApps(.all) ?? 0
-    }
+    func distinctUsers(_ c: ClientStore, _ range: DayRange) -> Int { TallyQuery.distinctUsers(c, catalog: store.catalog, range) }
 
     func isActive(_ u: UsageIndex, _ range: DayRange) -> Bool {
         range.start <= range.end && u.isActive(entity: Self.all(u), range)
@@ -139,4 +135,11 @@ public struct AdminReports {
         w.endObject()
         return w.bytes
     }
+}
+
+/// Number of users of `c` with any activity in `range`: the `all` class's range table when it
+/// has one, else the union of its block bitmaps.
+func distinctUsers(_ c: ClientStore, catalog: Catalog, _ range: DayRange) -> Int {
+    guard range.start <= range.end else { return 0 }
+    return PeriodScan(scope: Scope(client: c, catalog: catalog, filters: Filters()), range: range)?.countOfApps(.all) ?? 0
 }

@@ -36,12 +36,8 @@ public struct DirectoryReports {
         return set
     }
 
-    /// Number of users with any activity in `range` (range tables or unions).
-    func activeCount(_ range: DayRange) -> Int {
-        guard range.start <= range.end else { return 0 }
-        let scope = Scope(client: client, catalog: store.catalog, filters: Filters())
-        return PeriodScan(scope: scope, range: range)?.countOfApps(.all) ?? 0
-    }
+    /// Number of users with any activity in `range`.
+    func activeCount(_ range: DayRange) -> Int { distinctUsers(client, catalog: store.catalog, range) }
 
     func scope(_ f: Filters) -> Scope { Scope(client: client, catalog: store.catalog, filters: f) }
 
@@ -71,27 +67,18 @@ public struct DirectoryReports {
         return index.pairs.firstDay(user: Int(u), lo, hi, mask: mask).map { index.firstDay.adding($0) }
     }
 
-    /// Distinct days with activity (of the masked apps) of user `u` within `range`.
-    func activeDays(_ u: UInt32, _ range: DayRange, mask: [Bool]?, scratch: inout [UInt64]) -> Int {
-        guard let index = client.usage, range.start <= range.end, let (lo, hi) = offsets(range) else { return 0 }
-        let words = (hi - lo) / 64 + 1
-        if scratch.count < words { scratch = [UInt64](repeating: 0, count: words) }
-        let pairs = index.pairs
-        return scratch.withUnsafeMutableBufferPointer { acc in
-            for k in 0..<words { acc[k] = 0 }
-            for p in Int(pairs.userStart[Int(u)])..<Int(pairs.userStart[Int(u) + 1]) where mask.map({ $0[Int(pairs.pairApp[p])] }) ?? true {
-                _ = pairs.days(pair: p, lo, hi, into: acc.baseAddress!)
-            }
-            var n = 0
-            for k in 0..<words { n += acc[k].nonzeroBitCount }
-            return n
-        }
+    /// Distinct apps (of `scope`) and distinct active days of user `u` within `range`.
+    func userMetrics(_ u: UInt32, _ range: DayRange, _ scope: Scope) -> Metrics {
+        PeriodScan(scope: scope, range: range)?.userRows([Int(u)]).first?.metrics ?? Metrics()
     }
+
+    /// The part of `range` up to `asOf`, or `nil` when none is.
+    func upTo(_ range: DayRange, _ asOf: Day?) -> DayRange? { asOf.flatMap { span(range.start, min(range.end, $0)) } }
 
     /// The days `a…b`, or `nil` when `b` is before `a` (an `as_of` before the client's history).
     func span(_ a: Day, _ b: Day) -> DayRange? { a <= b ? DayRange(a, b) : nil }
 
-    /// The first day of the client's history (or `range`'s start when there is none).
+    /// The first day of the client's history (day 0, 1970-01-01, for a client without usage).
     var historyStart: Day { client.usage?.firstDay ?? Day(raw: 0) }
 
     // MARK: - Writing
@@ -115,30 +102,12 @@ public struct DirectoryReports {
         w.key("departments")
         w.beginArray()
         for d in client.departments(ofUser: u).sorted(by: { dir.departmentRank[Int($0)] < dir.departmentRank[Int($1)] }) {
-            departmentRef(&w, d)
+            writeDepartmentRef(&w, d, client: client)
         }
         w.endArray()
         let upTo = asOf.flatMap { span(historyStart, $0) }
         w.key("first_active_date"); w.day(upTo.flatMap { firstDay(u, $0, mask: nil) })
         w.key("last_active_date"); w.day(upTo.flatMap { lastDay(u, $0, mask: nil) })
-        w.endObject()
-    }
-
-    func departmentRef(_ w: inout AnyWriter, _ d: UInt32) {
-        let x = client.departments[Int(d)]
-        w.beginObject()
-        w.key("id"); w.uuid(x.id)
-        w.key("name"); w.string(x.name)
-        w.key("description"); w.string(x.description)
-        w.endObject()
-    }
-
-    func metric(_ w: inout AnyWriter, _ key: StaticString, _ value: Int, _ compare: Int?) {
-        w.key(key)
-        w.beginObject()
-        w.key("value"); w.int(value)
-        w.key("change_pct"); w.tenths(Derived.changePctTenths(value: value, compare: compare))
-        w.key("compare_value"); w.int(compare)
         w.endObject()
     }
 
@@ -180,7 +149,8 @@ extension DirectoryReports {
     ///   `last_active_date`).
     public func users(_ f: UserListFilter, asOf: Day?, page: DirectoryPage) -> [UInt8] {
         let dir = directory
-        let department = f.departmentId.map { client.departmentIndex[$0] }
+        // An unknown department matches nobody.
+        let department = f.departmentId.flatMap { client.departmentIndex[$0] }
         var keep = [Bool](repeating: false, count: client.users.count)
         var total = 0
         for u in client.users.indices {
@@ -189,7 +159,7 @@ extension DirectoryReports {
             if let role = f.role, user.role != role { continue }
             let deps = client.departments(ofUser: UInt32(u))
             if let want = f.hasDepartment, deps.isEmpty == want { continue }
-            if let department { guard let d = department, deps.contains(d) else { continue } }
+            if f.departmentId != nil { guard let department, deps.contains(department) else { continue } }
             if let q = f.q {
                 guard Self.contains(dir.email[u], q) || dir.displayName[u].map({ Self.contains($0, q) }) == true else { continue }
             }
@@ -270,8 +240,7 @@ extension DirectoryReports {
     /// L `users/{user_id}`: one user's activity in `period` (up to `asOf`), per app and per bucket.
     /// - Complexity: O(the user's pairs × the period's words × buckets).
     public func user(_ u: UInt32, period: DayRange?, granularity: Granularity?, asOf: Day?) -> [UInt8] {
-        let effective: DayRange? = period.flatMap { p in asOf.flatMap { p.start <= $0 ? DayRange(p.start, min(p.end, $0)) : nil } }
-        var scratch: [UInt64] = []
+        let effective = period.flatMap { upTo($0, asOf) }, all = scope(Filters())
         struct AppRow { var app: UInt32; var days: Int; var first: Day; var last: Day; var name: SortValue }
         var apps: [AppRow] = []
         if let index = client.usage, let r = effective, let (lo, hi) = offsets(r) {
@@ -289,7 +258,7 @@ extension DirectoryReports {
             let c = Executor.compareValues(x.name, y.name)
             return c != 0 ? c < 0 : client.apps[Int(x.app)].id < client.apps[Int(y.app)].id
         }
-        let total = effective.map { activeDays(u, $0, mask: nil, scratch: &scratch) } ?? 0
+        let total = effective.map { userMetrics(u, $0, all).activeDays } ?? 0
         return document(1024 + 300 * apps.count) { w in
             w.beginObject()
             w.key("user"); userRow(&w, u, asOf: asOf)
@@ -320,19 +289,12 @@ extension DirectoryReports {
                 // Without a period (a client with no usage and no dates given) there are no buckets.
                 w.beginArray()
                 for (cal, clipped) in period.map({ granularity.buckets($0) }) ?? [(calendar: DayRange, clipped: DayRange)]() {
-                    let r: DayRange? = asOf.flatMap { clipped.start <= $0 ? DayRange(clipped.start, min(clipped.end, $0)) : nil }
-                    var appCount = 0
-                    if let r, let index = client.usage, let (lo, hi) = offsets(r) {
-                        let pairs = index.pairs
-                        for p in Int(pairs.userStart[Int(u)])..<Int(pairs.userStart[Int(u) + 1]) where pairs.hasDay(pair: p, lo, hi) {
-                            appCount += 1
-                        }
-                    }
+                    let m = upTo(clipped, asOf).map { userMetrics(u, $0, all) } ?? Metrics()
                     w.beginObject()
                     w.key("bucket_start"); w.day(clipped.start)
                     w.key("bucket_end"); w.day(clipped.end)
-                    w.key("active_days"); w.int(r.map { activeDays(u, $0, mask: nil, scratch: &scratch) } ?? 0)
-                    w.key("app_count"); w.int(appCount)
+                    w.key("active_days"); w.int(m.activeDays)
+                    w.key("app_count"); w.int(m.apps)
                     w.key("complete"); w.bool(cal == clipped && asOf.map { cal.end <= $0 } == true)
                     w.endObject()
                 }

@@ -26,7 +26,7 @@ extension DirectoryReports {
             w.key("as_of"); w.day(asOf)
             writePage(&w, p) { w, r in
                 w.beginObject()
-                w.key("department"); departmentRef(&w, r.0)
+                w.key("department"); writeDepartmentRef(&w, r.0, client: client)
                 w.key("member_count"); w.int(r.1)
                 w.key("active_member_count"); w.int(r.2)
                 w.endObject()
@@ -37,36 +37,31 @@ extension DirectoryReports {
 
     /// M2 `departments/{department_id}`: B's figures for one department, as a summary card.
     public func department(_ d: UInt32, _ r: EndpointRequest, executor: Executor) throws -> [UInt8] {
-        var all = r
-        all.pageSize = AnalyticsLimits.maxPageSize
-        all.after = nil
-        all.sortBy = nil
-        all.sortOrder = nil
         // Each period on its own: B's rows are the departments active in its primary period, so
         // a department silent then but active in the comparison has its compare_value only here.
         func figures(_ period: DayRange) throws -> Metrics {
-            var one = all
+            var one = r
             one.period = period
             one.comparison = nil
+            one.after = nil
             var q = Endpoint.departments.query(one)
             q.pageSize = nil
             return try executor.run(q).rows.first { $0.key == .department(d) }?.value ?? Metrics()
         }
-        let q = Endpoint.departments.query(all)
-        let value = try figures(r.period), compare = try q.comparison.map(figures)
+        let value = try figures(r.period), compare = try r.comparison.map(figures)
         return document(768) { w in
             w.beginObject()
-            w.key("department"); departmentRef(&w, d)
+            w.key("department"); writeDepartmentRef(&w, d, client: client)
             w.key("member_count"); w.int(client.membersArena.cardinality(client.members[Int(d)]))
             w.key("period")
             w.beginObject()
             w.key("start_date"); w.day(r.period.start)
             w.key("end_date"); w.day(r.period.end)
-            w.key("compare_start_date"); w.day(q.comparison?.start)
-            w.key("compare_end_date"); w.day(q.comparison?.end)
+            w.key("compare_start_date"); w.day(r.comparison?.start)
+            w.key("compare_end_date"); w.day(r.comparison?.end)
             w.endObject()
-            metric(&w, "user_count", value.users, compare?.users)
-            metric(&w, "app_count", value.apps, compare?.apps)
+            writeMetric(&w, "user_count", value.users, compare?.users)
+            writeMetric(&w, "app_count", value.apps, compare?.apps)
             w.endObject()
         }
     }
@@ -87,12 +82,11 @@ extension DirectoryReports {
     /// - Complexity: O(pairs of the window's users × the window's words).
     public func champions(days n: Int, interval: String, filters: Filters, asOf: Day?, page: DirectoryPage) -> [UInt8] {
         var items: [(key: PageKey, row: (UInt32, Int))] = []
-        if let asOf {
-            let s = scope(filters), range = Self.window(n, endingOn: asOf), m = mask(s)
-            var scratch: [UInt64] = []
-            activeUsers(s, range).forEach { u in
-                let days = activeDays(u, range, mask: m, scratch: &scratch)
-                items.append((PageKey(value: .int(days), id: client.users[Int(u)].id), (u, days)))
+        if let asOf, let scan = PeriodScan(scope: scope(filters), range: Self.window(n, endingOn: asOf)) {
+            let active = UserSet(domain: client.users.count)
+            scan.unionOfApps(.all, into: active)
+            for (u, m) in scan.userRows(active.sortedValues().map(Int.init)) {
+                items.append((PageKey(value: .int(m.activeDays), id: client.users[u].id), (UInt32(u), m.activeDays)))
             }
         }
         let p = Paged(items, order: page.order ?? .desc, after: page.after, size: page.size)
@@ -107,16 +101,16 @@ extension DirectoryReports {
     /// P `analytics/users/churn`: users with matching activity before the last `n` days and none in them.
     public func churn(days n: Int, interval: String, filters: Filters, asOf: Day?, page: DirectoryPage) -> [UInt8] {
         var items: [(key: PageKey, row: (UInt32, Day, Int))] = []
-        if let asOf {
-            let s = scope(filters), window = Self.window(n, endingOn: asOf), m = mask(s)
-            let before = span(historyStart, window.start.adding(-1))
-            let inWindow = activeUsers(s, window)
+        // The days before the window; none when as_of is before the client's history.
+        if let asOf, let before = span(historyStart, asOf.adding(-n)) {
+            let s = scope(filters), m = mask(s)
+            let inWindow = activeUsers(s, Self.window(n, endingOn: asOf))
             let sortByDays = page.sortBy == "days_inactive"
-            if let before { activeUsers(s, before).forEach { u in
+            activeUsers(s, before).forEach { u in
                 guard !inWindow.contains(u), let last = lastDay(u, before, mask: m) else { return }
                 let inactive = last.distance(to: asOf)
                 items.append((PageKey(value: sortByDays ? .int(inactive) : .day(last), id: client.users[Int(u)].id), (u, last, inactive)))
-            } }
+            }
         }
         let p = Paged(items, order: page.order ?? .desc, after: page.after, size: page.size)
         return report(asOf: asOf, interval: interval, p) { w, r in
@@ -132,18 +126,17 @@ extension DirectoryReports {
     /// before (W0), active before those.
     public func reengagement(days n: Int, interval: String, filters: Filters, asOf: Day?, page: DirectoryPage) -> [UInt8] {
         var items: [(key: PageKey, row: (UInt32, Day, Day, Int))] = []
-        if let asOf {
+        // The days before W0; none when as_of is too early in the client's history.
+        if let asOf, let before = span(historyStart, asOf.adding(-2 * n)) {
             let s = scope(filters), m = mask(s)
             let w1 = Self.window(n, endingOn: asOf), w0 = Self.window(n, endingOn: asOf.adding(-n))
             let byDate = page.sortBy == "reengaged_on"
-            if let before = span(historyStart, w0.start.adding(-1)) {
             let silent = activeUsers(s, w0), earlier = activeUsers(s, before)
             activeUsers(s, w1).forEach { u in
                 guard !silent.contains(u), earlier.contains(u), let back = firstDay(u, w1, mask: m),
                       let previous = lastDay(u, before, mask: m) else { return }
                 let gap = previous.distance(to: back) - 1
                 items.append((PageKey(value: byDate ? .day(back) : .int(gap), id: client.users[Int(u)].id), (u, back, previous, gap)))
-            }
             }
         }
         let p = Paged(items, order: page.order ?? .desc, after: page.after, size: page.size)
@@ -212,9 +205,4 @@ extension DirectoryReports {
             w.endObject()
         }
     }
-}
-
-/// Paging limits shared by every list.
-public enum AnalyticsLimits {
-    public static let maxPageSize = 200
 }

@@ -84,14 +84,7 @@ struct RowWriter<W: DocumentWriter> {
     }
 
     /// `MetricWithDelta`.
-    mutating func metric(_ key: StaticString, _ value: Int, _ compare: Int?) {
-        out.key(key)
-        out.beginObject()
-        out.key("value"); out.int(value)
-        out.key("change_pct"); out.tenths(Derived.changePctTenths(value: value, compare: compare))
-        out.key("compare_value"); out.int(compare)
-        out.endObject()
-    }
+    mutating func metric(_ key: StaticString, _ value: Int, _ compare: Int?) { writeMetric(&out, key, value, compare) }
 
     mutating func appRef(_ a: UInt32) { writeAppRef(&out, a, client: client, catalog: catalog) }
 
@@ -117,14 +110,7 @@ struct RowWriter<W: DocumentWriter> {
     }
 
     /// A `DepartmentRef` as an object value (in an array or after a key).
-    mutating func departmentRef(_ d: UInt32) {
-        let x = client.departments[Int(d)]
-        out.beginObject()
-        out.key("id"); out.uuid(x.id)
-        out.key("name"); out.string(x.name)
-        out.key("description"); out.string(x.description)
-        out.endObject()
-    }
+    mutating func departmentRef(_ d: UInt32) { writeDepartmentRef(&out, d, client: client) }
 
     mutating func level(_ m: Metrics) {
         out.key("usage_level"); out.string(levels.level(userDays: m.userDays, users: m.users, days: days))
@@ -228,5 +214,25 @@ func writeAppRef<W: DocumentWriter>(_ out: inout W, _ a: UInt32, client: ClientS
     out.key("type"); out.string(cat.type)
     out.key("is_favorite"); out.bool(app.isFavorite)
     out.key("is_approved"); out.bool(app.isApproved)
+    out.endObject()
+}
+
+/// `key: MetricWithDelta` (SPEC §3).
+func writeMetric<W: DocumentWriter>(_ out: inout W, _ key: StaticString, _ value: Int, _ compare: Int?) {
+    out.key(key)
+    out.beginObject()
+    out.key("value"); out.int(value)
+    out.key("change_pct"); out.tenths(Derived.changePctTenths(value: value, compare: compare))
+    out.key("compare_value"); out.int(compare)
+    out.endObject()
+}
+
+/// A `DepartmentRef` of department `d` as an object value (in an array or after a key).
+func writeDepartmentRef<W: DocumentWriter>(_ out: inout W, _ d: UInt32, client: ClientStore) {
+    let x = client.departments[Int(d)]
+    out.beginObject()
+    out.key("id"); out.uuid(x.id)
+    out.key("name"); out.string(x.name)
+    out.key("description"); out.string(x.description)
     out.endObject()
 }

@@ -3,8 +3,7 @@ import Synchronization
 /// Each user's first and last day with any activity over the client's whole history, derived
 /// from the pair index when a client is built or loaded (O(pairs), 8 bytes a user), and the
 /// first days again in ascending order: the directory reports (SPEC §3b, §3c) read a user's
-/// first/last active date, "users whose first activity falls in a window" and "users whose
-/// last activity falls in a window" from these instead of scanning rows.
+/// first/last active date and "users whose first activity falls in a window" /// read from these instead of scanning rows.
 public struct UserActivity: Sendable {
     /// Day offset (from the usage index's first day) of each user's first activity, or -1.
     public let firstOffset: [Int32]
@@ -12,8 +11,6 @@ public struct UserActivity: Sendable {
     public let lastOffset: [Int32]
     /// Every active user's first offset, ascending.
     public let sortedFirst: [Int32]
-    /// Every active user's last offset, ascending.
-    public let sortedLast: [Int32]
 
     init(pairs: PairIndex, userCount: Int) {
         var first = [Int32](repeating: -1, count: userCount), last = [Int32](repeating: -1, count: userCount)
@@ -33,14 +30,12 @@ public struct UserActivity: Sendable {
         firstOffset = first
         lastOffset = last
         sortedFirst = first.filter { $0 >= 0 }.sorted()
-        sortedLast = last.filter { $0 >= 0 }.sorted()
     }
 
     init() {
         firstOffset = []
         lastOffset = []
         sortedFirst = []
-        sortedLast = []
     }
 
     /// Number of values of `sorted` within `lo…hi`.
@@ -59,11 +54,12 @@ public struct UserActivity: Sendable {
         return l
     }
 
-    public var byteCount: Int { (firstOffset.count + lastOffset.count + sortedFirst.count + sortedLast.count) * 4 }
+    public var byteCount: Int { (firstOffset.count + lastOffset.count + sortedFirst.count) * 4 }
 }
 
 /// A value derived from an immutable store on first use and kept with it (the query layer's
-/// directory orders): computed once under a lock, read without one afterwards being cheap.
+/// directory orders): made once, under the lock every read takes (one uncontended lock a
+/// request).
 public final class DerivedSlot: Sendable {
     private let value = Mutex<AnyObject?>(nil)
 
@@ -83,59 +79,46 @@ public final class DerivedSlot: Sendable {
 extension PairIndex {
     /// The first and last day offsets of pair `p`, or `nil` when it has none.
     public func bounds(pair p: Int) -> (Int, Int)? {
+        // Every day offset is below the bitset width, lists included (a client's days fit it).
+        let top = wordsPerPair * 64 - 1
+        guard let a = firstDay(pair: p, 0, top), let b = lastDay(pair: p, 0, top) else { return nil }
+        return (a, b)
+    }
+
+    /// The day list of pair `p` (`nil` for a bitset pair).
+    @inline(__always) func list(pair p: Int) -> (days: UnsafeMutablePointer<UInt16>, count: Int)? {
         let info = pairInfo[p]
-        let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF)
-        let count = Int(truncatingIfNeeded: (info >> 32) & 0x7FFF_FFFF)
-        guard count > 0 else { return nil }
-        if info >> 63 == 0 { return (Int(days[off]), Int(days[off + count - 1])) }
-        var a = -1, b = -1
-        for k in 0..<wordsPerPair where words[off + k] != 0 {
-            if a < 0 { a = k * 64 + words[off + k].trailingZeroBitCount }
-            b = k * 64 + 63 - words[off + k].leadingZeroBitCount
-        }
-        return a < 0 ? nil : (a, b)
+        guard info >> 63 == 0 else { return nil }
+        return (days.baseAddress! + Int(truncatingIfNeeded: info & 0xFFFF_FFFF), Int(truncatingIfNeeded: (info >> 32) & 0x7FFF_FFFF))
     }
 
     /// The last day offset of pair `p` within `lo…hi`, or `nil`.
     /// - Complexity: O(log days) for a list, O(words of the range) for a bitset.
     public func lastDay(pair p: Int, _ lo: Int, _ hi: Int) -> Int? {
         guard lo <= hi else { return nil }
-        let info = pairInfo[p]
-        let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF)
-        if info >> 63 == 0 {
-            let count = Int(truncatingIfNeeded: (info >> 32) & 0x7FFF_FFFF)
-            let d = days.baseAddress! + off
+        if let (d, count) = list(pair: p) {
             let i = Self.firstDay(atLeast: hi + 1, d, count) - 1
             return i >= 0 && Int(d[i]) >= lo ? Int(d[i]) : nil
         }
-        let (w, first, last, headMask, tailMask) = rangeWords(off, lo, hi)
-        var k = last
-        while k >= first {
-            var x = w[k]
-            if k == last { x &= tailMask }
-            if k == first { x &= headMask }
+        let (w, first, last, headMask, tailMask) = rangeWords(Int(truncatingIfNeeded: pairInfo[p] & 0xFFFF_FFFF), lo, hi)
+        for k in stride(from: last, through: first, by: -1) {
+            let x = w[k] & (k == last ? tailMask : ~0) & (k == first ? headMask : ~0)
             if x != 0 { return k * 64 + 63 - x.leadingZeroBitCount }
-            k -= 1
         }
         return nil
     }
 
     /// The first day offset of pair `p` within `lo…hi`, or `nil`.
+    /// - Complexity: O(log days) for a list, O(words of the range) for a bitset.
     public func firstDay(pair p: Int, _ lo: Int, _ hi: Int) -> Int? {
         guard lo <= hi else { return nil }
-        let info = pairInfo[p]
-        let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF)
-        if info >> 63 == 0 {
-            let count = Int(truncatingIfNeeded: (info >> 32) & 0x7FFF_FFFF)
-            let d = days.baseAddress! + off
+        if let (d, count) = list(pair: p) {
             let i = Self.firstDay(atLeast: lo, d, count)
             return i < count && Int(d[i]) <= hi ? Int(d[i]) : nil
         }
-        let (w, first, last, headMask, tailMask) = rangeWords(off, lo, hi)
+        let (w, first, last, headMask, tailMask) = rangeWords(Int(truncatingIfNeeded: pairInfo[p] & 0xFFFF_FFFF), lo, hi)
         for k in first...last {
-            var x = w[k]
-            if k == last { x &= tailMask }
-            if k == first { x &= headMask }
+            let x = w[k] & (k == last ? tailMask : ~0) & (k == first ? headMask : ~0)
             if x != 0 { return k * 64 + x.trailingZeroBitCount }
         }
         return nil
