@@ -132,6 +132,62 @@ ENDPOINTS = [
 ]
 
 
+# SPEC §3b: the directory and insight endpoints.
+DATE_OR_NULL = nullable(DATE)
+COUNT = {"type": "integer", "minimum": 0}
+PCT = nullable({"type": "number", "minimum": 0})
+SCHEMAS["UserRow"] = obj({"id": UUID, "email": {"type": "string"}, "display_name": nullable({"type": "string"}),
+                          "is_active": {"type": "boolean"}, "role": nullable({"type": "string"}),
+                          "created_at": nullable({"type": "string", "format": "date-time"}),
+                          "departments": {"type": "array", "items": ref("DepartmentRef")},
+                          "first_active_date": DATE_OR_NULL, "last_active_date": DATE_OR_NULL})
+
+
+def page_of(item, extra=None):
+    props = {"as_of": DATE_OR_NULL}
+    props.update(extra or {})
+    props.update({"data": {"type": "array", "items": item}, "total_count": COUNT,
+                  "next_cursor": nullable({"type": "string"})})
+    return obj(props)
+
+
+INTERVAL = {"report_interval": {"type": "string"}}
+SCHEMAS["UserList"] = page_of(ref("UserRow"))
+SCHEMAS["UserDetail"] = obj({
+    "user": ref("UserRow"), "period": nullable(obj({"start_date": DATE, "end_date": DATE})), "active_days": COUNT,
+    "app_count": COUNT,
+    "apps": {"type": "array", "items": obj({"app": ref("AppRef"), "active_days": COUNT, "first_date": DATE,
+                                            "last_date": DATE})},
+    "series": nullable({"type": "array", "items": obj({"bucket_start": DATE, "bucket_end": DATE, "active_days": COUNT,
+                                                       "app_count": COUNT, "complete": {"type": "boolean"}})})})
+SCHEMAS["DepartmentMembersList"] = page_of(obj({"department": ref("DepartmentRef"), "member_count": COUNT,
+                                                "active_member_count": COUNT}))
+SCHEMAS["DepartmentCard"] = obj({"department": ref("DepartmentRef"), "member_count": COUNT, "period": ref("Period"),
+                                 "user_count": METRIC, "app_count": METRIC})
+SCHEMAS["ActiveUsers"] = obj({"active_users": COUNT, "window_days": {"type": "integer", "minimum": 1, "maximum": 366},
+                              "as_of": DATE_OR_NULL})
+SCHEMAS["ChampionList"] = page_of(obj({"user": ref("UserRow"), "num_active_days": COUNT}), INTERVAL)
+SCHEMAS["ChurnList"] = page_of(obj({"user": ref("UserRow"), "last_active_date": DATE, "days_inactive": COUNT}), INTERVAL)
+SCHEMAS["ReengagementList"] = page_of(obj({"user": ref("UserRow"), "reengaged_on": DATE, "previous_active_date": DATE,
+                                           "days_inactive": COUNT}), INTERVAL)
+SCHEMAS["License"] = obj({"licensed_seats": nullable(COUNT), "assigned_users": COUNT, "active_users_30d": COUNT,
+                          "utilization_pct": PCT, "as_of": DATE_OR_NULL})
+SCHEMAS["LicenseUtilization"] = obj({"as_of": DATE_OR_NULL, "data": {"type": "array", "maxItems": 24, "items": obj({
+    "month": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}, "active_users": COUNT,
+    "licensed_seats": nullable(COUNT), "utilization_pct": PCT, "complete": {"type": "boolean"}})}})
+# SPEC §3c: the admin reports over clients.
+SCHEMAS["ClientRef"] = obj({"id": UUID, "name": {"type": "string"}})
+CLIENT = {"client": ref("ClientRef"), "num_users": COUNT}
+SCHEMAS["ClientChurnList"] = page_of(obj({**CLIENT, "last_active_date": DATE}), INTERVAL)
+SCHEMAS["ClientReengagementList"] = page_of(obj({**CLIENT, "reengaged_on": DATE, "previous_active_date": DATE}), INTERVAL)
+SCHEMAS["ClientGrowthList"] = page_of(obj({**CLIENT, "num_users_added": COUNT, "num_users_removed": COUNT,
+                                           "net_growth": {"type": "integer"}}), INTERVAL)
+SCHEMAS["Chart"] = obj({"chart_type": {"type": "string", "enum": ["active_users", "active_clients", "new_users"]},
+                        "cadence": {"type": "string", "enum": ["daily", "weekly", "monthly"]},
+                        "metrics": {"type": "array", "items": obj({"date": DATE, "result": COUNT,
+                                                                   "cadence_completed": {"type": "boolean"}})}})
+
+
 def error_response(text):
     return {"description": text, "content": {"application/json": {"schema": ref("Error")}}}
 
@@ -201,6 +257,99 @@ paths = {
 }
 for e in ENDPOINTS:
     paths[f"/v2/clients/{{client_id}}/analytics/apps/{e[0]}"] = operation(*e)
+CLIENT_ID = {"name": "client_id", "in": "path", "required": True, "schema": UUID, "example": ACME,
+             "description": "The client organisation."}
+AS_OF = qp("as_of", DATE, "The day the report is taken on; default the newest activity date (the client's, or "
+           "the store's for admin reports). Activity after it is ignored.")
+ACTIVITY = [qp("app_ids", UUID_LIST, "Only activity of these apps (apps.id)."),
+            qp("category_ids", UUID_LIST, "Only activity of apps in these catalog categories."),
+            qp("is_approved", {"type": "boolean"}, "Only activity of apps with this approval flag.")]
+PAGE = [qp("page_size", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}, "Rows per page."),
+        qp("cursor", {"type": "string"}, "next_cursor of the previous page, with the same parameters.")]
+
+
+def sorting(sorts):
+    return [qp("sort_by", {"type": "string", "enum": sorts}, f"Sort field (default {sorts[0]}); ties break by id "
+               "ascending."),
+            qp("sort_order", {"type": "string", "enum": ["asc", "desc"]}, "Default asc for names and emails, desc "
+               "otherwise.")] + PAGE
+
+
+def interval(values):
+    return qp("report_interval", {"type": "string", "enum": values}, "The window: " + ", ".join(values) + ".",
+              required=True, example=values[0])
+
+
+def get(op_id, summary, schema, params, errors=("400", "401", "403", "404", "503"), admin=False):
+    responses = {"200": {"description": "The answer.", "content": {"application/json": {"schema": ref(schema)}}}}
+    for code in errors:
+        responses[code] = ERRORS[code]
+    if admin:
+        responses["403"] = error_response("The token may not read every client.")
+        responses["404"] = error_response("No such chart.")
+    return {"get": {"operationId": op_id, "summary": summary, "parameters": params, "responses": responses}}
+
+
+NOT_FOUND_ENTITY = "Unknown client (to a token that may read every client), or a {} id that is not the client's."
+C = "/v2/clients/{client_id}/"
+paths[C + "users"] = get("users", "K. The client's users, filtered and paged", "UserList", [
+    CLIENT_ID, qp("q", {"type": "string", "minLength": 1, "maxLength": 100},
+                  "Case-insensitive substring of email or display_name (1–100 characters)."),
+    qp("department_id", UUID, "Only members of this department (an unknown one matches nobody)."),
+    qp("has_department", {"type": "boolean"}, "true: in at least one department; false: in none."),
+    qp("is_active", {"type": "boolean"}, "Only users with this is_active flag."),
+    qp("role", {"type": "string"}, "Only users with exactly this role."), AS_OF,
+] + sorting(["email", "display_name", "created_at", "last_active_date"]))
+paths[C + "users/{user_id}"] = get("user", "L. One user's activity per app and per bucket", "UserDetail", [
+    CLIENT_ID, {"name": "user_id", "in": "path", "required": True, "schema": UUID, "description": "The user."},
+    qp("start_date", DATE, "Start of the period (with end_date); default the 30 days ending on as_of."),
+    qp("end_date", DATE, "End of the period, inclusive; at most 366 days."),
+    qp("granularity", {"type": "string", "enum": ["daily", "weekly", "monthly", "quarterly"]},
+       "Adds the series of calendar buckets."), AS_OF])
+paths[C + "users/{user_id}"]["get"]["responses"]["404"] = error_response(NOT_FOUND_ENTITY.format("user"))
+paths[C + "departments"] = get("departments", "M1. Every department with its members and active members",
+                               "DepartmentMembersList", [CLIENT_ID, AS_OF] + sorting(["name", "member_count",
+                                                                                      "active_member_count"]))
+dep = operation("utilization/departments", "", "", [], ["is_approved", "category_ids", "vendor_ids"], True, True, False)
+paths[C + "departments/{department_id}"] = get("department", "M2. B's figures for one department", "DepartmentCard", [
+    CLIENT_ID, {"name": "department_id", "in": "path", "required": True, "schema": UUID, "description": "The department."},
+] + [p for p in dep["get"]["parameters"] if p["name"] != "client_id"])
+paths[C + "departments/{department_id}"]["get"]["responses"]["404"] = error_response(NOT_FOUND_ENTITY.format("department"))
+paths[C + "usage-statistics/active-users"] = get("active_users", "N. Distinct users active in the last window_days",
+                                                 "ActiveUsers", [
+    CLIENT_ID, qp("window_days", {"type": "integer", "minimum": 1, "maximum": 366, "default": 30},
+                  "The window, in days, ending on as_of."), AS_OF])
+paths[C + "analytics/users/champions"] = get("champions", "O. Users by distinct active days in the window",
+                                             "ChampionList", [CLIENT_ID, interval(["30", "60", "90"])] + ACTIVITY
+                                             + [AS_OF] + sorting(["num_active_days"]))
+paths[C + "analytics/users/churn"] = get("churn", "P. Users active before the window and not in it", "ChurnList",
+                                         [CLIENT_ID, interval(["7", "14", "30"])] + ACTIVITY + [AS_OF]
+                                         + sorting(["last_active_date", "days_inactive"]))
+paths[C + "analytics/users/reengagement"] = get("reengagement", "Q. Users back after a silent window",
+                                                "ReengagementList", [CLIENT_ID, interval(["weekly", "monthly"])]
+                                                + ACTIVITY + [AS_OF] + sorting(["days_inactive", "reengaged_on"]))
+paths[C + "license"] = get("license", "R1. Licensed seats and their use", "License", [CLIENT_ID, AS_OF])
+paths[C + "license/utilization"] = get("license_utilization", "R2. Active users and seat use per calendar month",
+                                       "LicenseUtilization", [
+    CLIENT_ID, qp("start_month", {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
+                  "First month (YYYY-MM), at most 23 months before as_of's; default 11 months before."), AS_OF])
+ADMIN_AS_OF = qp("as_of", DATE, "The day the report is taken on; default the store's newest activity date.")
+for kind, values, schema in [("churn", ["7", "14", "30"], "ClientChurnList"),
+                             ("reengagement", ["weekly", "monthly"], "ClientReengagementList"),
+                             ("growth", ["30", "60", "90"], "ClientGrowthList"),
+                             ("attrition", ["30", "60", "90"], "ClientGrowthList")]:
+    paths[f"/v2/analytics/clients/{kind}"] = get(f"clients_{kind}", f"Admin report: client {kind}", schema,
+                                                 [interval(values), ADMIN_AS_OF] + PAGE,
+                                                 errors=("400", "401", "403", "503"), admin=True)
+    del paths[f"/v2/analytics/clients/{kind}"]["get"]["responses"]["404"]
+paths["/v2/analytics/charts/{chart_type}"] = get("chart", "Admin chart metrics per calendar bucket", "Chart", [
+    {"name": "chart_type", "in": "path", "required": True,
+     "schema": {"type": "string", "enum": ["active_users", "active_clients", "new_users"]}, "description": "The chart."},
+    qp("cadence", {"type": "string", "enum": ["daily", "weekly", "monthly"]}, "Bucket size.", required=True,
+       example="monthly"),
+    qp("start_date", DATE, "Start of the period, inclusive.", required=True, example="2026-01-01"),
+    qp("end_date", DATE, "End of the period, inclusive; at most 366 days.", required=True, example="2026-03-15"),
+], errors=("400", "401", "403", "503"), admin=True)
 paths["/v2/admin/reload"] = {"post": {
     "operationId": "admin_reload",
     "summary": "Load a dump beside the served data and swap it in at once (zero downtime). Needs a token that "

@@ -178,3 +178,18 @@ public enum Registry {
         return nil
     }
 }
+
+extension Registry {
+    /// Every query route's parameters and their rules as a Markdown table, as docs/PROTOCOL.md
+    /// prints it (`tally routes`; a test keeps the document equal to it).
+    public static var parameterTable: String {
+        var out = "| endpoint | route | parameter | rule |\n| --- | --- | --- | --- |\n"
+        for r in routes where r.isQuery {
+            for (i, p) in r.parameters.enumerated() {
+                let head = i == 0 ? "\(r.wire!) | \(r.name) `\(r.path)`" : " | "
+                out += "| \(head) | `\(p.name)` | \(p.rule) |\n"
+            }
+        }
+        return out
+    }
+}

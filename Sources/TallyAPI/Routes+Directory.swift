@@ -106,11 +106,12 @@ extension Registry {
                       start = d
                   }
                   guard let asOf else { return r.licenseUtilization(startMonth: start ?? Day(raw: 0), asOf: nil) }
-                  let (y, m, _) = asOf.civil
-                  let months = { (d: Day) in (y - d.civil.year) * 12 + m - d.civil.month }
-                  let back = y * 12 + m - 1 - 11
-                  let first = start ?? Day(year: back / 12, month: back % 12 + 1, day: 1)!
-                  guard (0...23).contains(months(first)) else {
+                  // Months counted from year 0 (floor division: as_of may be in year 0000).
+                  func month(_ d: Day) -> Int { d.civil.year * 12 + d.civil.month - 1 }
+                  let back = month(asOf) - 11
+                  let (year, m) = (back >= 0 ? back / 12 : (back - 11) / 12, ((back % 12) + 12) % 12 + 1)
+                  let first = start ?? Day(year: year, month: m, day: 1)!
+                  guard (0...23).contains(month(asOf) - month(first)) else {
                       throw .invalid("start_month", "start_month must be from 23 months before as_of's month through that month")
                   }
                   return r.licenseUtilization(startMonth: first, asOf: asOf)

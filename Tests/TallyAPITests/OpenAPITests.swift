@@ -55,3 +55,39 @@ extension OpenAPITests {
         #expect(Set((snapshot["responses"] as? [String: Any] ?? [:]).keys) == ["200", "400", "401", "403", "422", "503"])
     }
 }
+
+extension OpenAPITests {
+    /// Every route of the registry is in the document under its path, with its method, and every
+    /// query route with exactly the parameters the registry documents (path parameters in the
+    /// path) and its sort fields.
+    @Test func everyRouteIsDescribed() throws {
+        let paths = doc["paths"] as? [String: Any] ?? [:]
+        for route in Registry.routes {
+            let item = try #require(paths[route.path] as? [String: Any], "\(route.path) is not in openapi.json")
+            guard route.isQuery else {
+                if case .deferred = route.kind { #expect(item["post"] != nil, "\(route.path): post") } else { #expect(item["get"] != nil) }
+                continue
+            }
+            let op = try #require(item["get"] as? [String: Any], "\(route.path): get")
+            let params = op["parameters"] as? [[String: Any]] ?? []
+            let query = Set(params.filter { $0["in"] as? String == "query" }.compactMap { $0["name"] as? String })
+            let inPath = Set(params.filter { $0["in"] as? String == "path" }.compactMap { $0["name"] as? String })
+            #expect(query == Set(route.parameters.map(\.name)).subtracting([route.pathParameter].compactMap { $0 }),
+                    "\(route.path): query parameters")
+            #expect(inPath == Set((route.base == .client ? ["client_id"] : []) + [route.pathParameter].compactMap { $0 }),
+                    "\(route.path): path parameters")
+            let sorts = (params.first { $0["name"] as? String == "sort_by" }?["schema"] as? [String: Any])?["enum"] as? [String] ?? []
+            #expect(sorts == route.sortBy, "\(route.path): sort_by")
+        }
+    }
+}
+
+extension OpenAPITests {
+    /// docs/PROTOCOL.md carries the registry's parameter table as `tally routes` prints it.
+    @Test func protocolDocumentHasTheParameterTable() throws {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        let text = try String(contentsOf: url.appendingPathComponent("docs/PROTOCOL.md"), encoding: .utf8)
+        #expect(text.contains(Registry.parameterTable), "docs/PROTOCOL.md: paste `tally routes` into §3")
+    }
+}

@@ -191,9 +191,8 @@ extension DirectoryReports {
             if let asOf {
                 for (cal, _) in Granularity.monthly.buckets(DayRange(startMonth, asOf)) {
                     let active = activeCount(DayRange(cal.start, min(cal.end, asOf)))
-                    let (y, m, _) = cal.start.civil
                     w.beginObject()
-                    w.key("month"); w.string((y < 1000 ? String(repeating: "0", count: 4 - String(y).count) : "") + "\(y)-" + (m < 10 ? "0\(m)" : "\(m)"))
+                    w.key("month"); w.string(String(cal.start.description.dropLast(3)))
                     w.key("active_users"); w.int(active)
                     w.key("licensed_seats"); w.int(seats)
                     w.key("utilization_pct"); w.tenths(seats.flatMap { $0 > 0 ? Derived.percentTenths(active, of: $0) : nil })
