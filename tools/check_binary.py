@@ -13,6 +13,8 @@ ids and each client's activity dates, then:
    with known, other clients' and unknown ids, and invalid parameters): HTTP's body parsed ==
    binary JSON parsed (and byte for byte) == compact decoded, member order and JSON types
    included; errors: the same status, code, parameter and message; the deprecation flag on F;
+   then endpoints 11–25 (directory, insight and admin reports) on every client, a path
+   parameter sent as the parameter of its name;
 2. next_cursor followed through full listings over HTTP, over binary (both formats) and mixing
    the two; the concatenations must be equal;
 3. many queries pipelined on one connection (--in-flight, default 100) with PINGs among them;
@@ -116,6 +118,9 @@ class Dump:
         self.categories = [r["id"].lower() for r in read_table(folder, "catalog_categories")]
         self.vendors = [r["id"].lower() for r in read_table(folder, "catalog_vendors")]
         self.catalog_apps = [r["id"].lower() for r in read_table(folder, "catalog_applications")]
+        self.users: dict[str, list[str]] = {c: [] for c in self.clients}
+        for r in read_table(folder, "users"):
+            self.users.setdefault(r["client_id"].lower(), []).append(r["id"].lower())
         self.apps: dict[str, list[str]] = {c: [] for c in self.clients}
         for r in read_table(folder, "apps"):
             self.apps.setdefault(r["client_id"].lower(), []).append(r["id"].lower())
@@ -177,8 +182,19 @@ class Http:
             parts.append(urllib.parse.quote(name, safe="") + "=" + urllib.parse.quote(value, safe=safe))
         return "&".join(parts)
 
+    @staticmethod
+    def path(endpoint: int, client: str, pairs) -> str:
+        """The HTTP path of an endpoint number (PROTOCOL.md §3): a path parameter is the value
+        of the parameter of that name."""
+        tail = tc.ENDPOINTS[endpoint]
+        for name, value in pairs:
+            tail = tail.replace("{" + name + "}", urllib.parse.quote(value, safe=""))
+        if endpoint <= 10:
+            return f"/v2/clients/{client}/analytics/apps/{tail}"
+        return f"/v2/clients/{client}/{tail}" if endpoint <= 20 else f"/v2/{tail}"
+
     def analytics(self, endpoint: int, client: str, pairs, rng) -> Answer:
-        path = f"/v2/clients/{client}/analytics/apps/{tc.ENDPOINTS[endpoint]}"
+        path = self.path(endpoint, client, pairs)
         qs = self.query_string(pairs, rng)
         status, headers, body = self.get(path + ("?" + qs if qs else ""))
         try:
@@ -456,6 +472,45 @@ class Check:
                     self.ask_all(endpoint, acme, pairs, f"seed example {endpoint} {pairs}", conn)
                 # an unknown client (404) and a client the demo token reads (all)
                 self.ask_all(1, str(uuid.UUID(int=1)), base, "unknown client", conn)
+            self.directory_queries(conn)
+
+    def directory_queries(self, conn):
+        """Endpoints 11–25 (SPEC §3b, §3c) on every client: a few parameter sets each, HTTP
+        against both binary formats (their answers are checked against a brute-force reference by
+        Tests/TallyAPITests/DirectoryTests; here only the listeners are compared)."""
+        rng = self.rng
+        for client in self.dump.clients:
+            users, deps = self.dump.users.get(client, []), self.dump.departments.get(client, [])
+            dates = self.dump.dates.get(client)
+            as_of = [] if dates is None or rng.random() < 0.5 else [("as_of", (dates[1] - DAY * rng.randint(0, 60)).isoformat())]
+            start, end = self.pick_period(client) if dates else (datetime.date(2026, 2, 1), datetime.date(2026, 2, 28))
+            period = [("start_date", start.isoformat()), ("end_date", end.isoformat())]
+            cases = [
+                (11, [("sort_by", rng.choice(["email", "display_name", "created_at", "last_active_date"])), ("page_size", "3")]),
+                (11, [("has_department", "false"), ("q", "a")]),
+                (13, [("sort_by", "member_count")]),
+                (15, [("window_days", str(rng.randint(1, 366)))]),
+                (16, [("report_interval", "90"), ("page_size", "5")]),
+                (17, [("report_interval", "30"), ("sort_by", "days_inactive")]),
+                (18, [("report_interval", rng.choice(["weekly", "monthly"]))]),
+                (19, []), (20, []),
+                (17, [("report_interval", "45")]),                 # a 400 on both listeners
+            ]
+            if users:
+                cases.append((12, [("user_id", rng.choice(users)), ("granularity", "weekly")] + period))
+            cases.append((12, [("user_id", str(uuid.UUID(int=7)))]))  # not the client's: 404
+            if deps:
+                cases.append((14, [("department_id", rng.choice(deps)), ("granularity", "monthly")] + period))
+            for endpoint, pairs in cases:
+                pairs = pairs + as_of
+                self.ask_all(endpoint, client, pairs, f"directory {endpoint}:{tc.ENDPOINTS[endpoint]} {client} {pairs}", conn)
+        zero = str(uuid.UUID(int=0))
+        for endpoint, pairs in [(21, [("report_interval", "30")]), (22, [("report_interval", "weekly")]),
+                                (23, [("report_interval", "90")]), (24, [("report_interval", "60")]),
+                                (25, [("chart_type", "active_users"), ("cadence", "monthly"),
+                                      ("start_date", "2025-04-01"), ("end_date", "2026-03-31")]),
+                                (25, [("chart_type", "bogus"), ("cadence", "monthly")])]:
+            self.ask_all(endpoint, zero, pairs, f"admin {endpoint}:{tc.ENDPOINTS[endpoint]} {pairs}", conn)
 
     # -- cursors ------------------------------------------------------------------------------
 

@@ -144,7 +144,8 @@ class Primitives(unittest.TestCase):
         self.assertEqual(tc.encode_query(2, "json", ACME, {"x": True})[:2], b"\x02\x00")
         self.assertEqual(tc.encode_query("B", 0, ACME, {"ids": ["a", "b"]})[-3:], b"a,b")
         for name, number in [("utilization", 1), ("/ai/users/", 6), ("utilization/trend", 10),
-                             ("J", 10), ("7", 7), (9, 9)]:
+                             ("J", 10), ("7", 7), (9, 9), ("K", 11), ("m2", 14), ("R2", 20),
+                             ("users/{user_id}", 12), ("analytics/charts/{chart_type}", 25)]:
             self.assertEqual(tc.endpoint_number(name), number)
         with self.assertRaises(ValueError):
             tc.endpoint_number("nope")
