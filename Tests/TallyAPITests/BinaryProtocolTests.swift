@@ -352,6 +352,29 @@ import TallyWire
         server.run()
     }
 
+    /// An idle connection is told why with GOAWAY, then closed — after HELLO and before it.
+    @Test func idleConnectionsGetGoawayThenClose() async throws {
+        var limits = BinaryLimits()
+        limits.idleTimeout = .seconds(1)
+        let server = try Server(api: API(holder: StoreHolder(f.store), tokens: TokenStore(entries: [
+            TokenEntry(name: "all", digest: TokenStore.sha256(Self.all), clients: nil)])),
+                                host: "127.0.0.1", port: 0, binaryPort: 0, threads: 1, binaryLimits: limits)
+        defer { server.shutdown() }
+        for sayHello in [true, false] {
+            let c = try HTTPTestClient(port: server.binaryPort!)
+            if sayHello {
+                try c.send(RawFrames.hello(token: Self.all))
+                #expect(try c.readFrame()?.type == 2)
+            }
+            let start = ContinuousClock.now
+            let goaway = try #require(try c.readFrame(), "nothing before the close")
+            #expect(goaway.type == 8 && goaway.requestID == 0)
+            #expect(String(decoding: goaway.payload.dropFirst(2), as: UTF8.self) == "closing a connection idle for 1 s")
+            #expect(try c.readFrame() == nil, "closed after GOAWAY")
+            #expect(ContinuousClock.now - start < .seconds(5))
+        }
+    }
+
     /// 100,000 random and mutated frames over many connections: the server answers what it can,
     /// closes what it must, and afterwards still answers a well-formed client, with no
     /// connection (file descriptor) left behind.
