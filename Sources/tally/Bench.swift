@@ -120,7 +120,7 @@ struct BenchQueries: ParsableCommand {
         abstract: "Time queries in process: reads a JSON list of {id, client, path, params}, prints a JSON list of timings.")
 
     @Option(help: "Dump (folder, s3://, https://) or snapshot to load.") var dump: String
-    @Option(help: "JSON file: [{\"id\": …, \"client\": UUID, \"path\": \"utilization/departments\", \"params\": {…}}, …]")
+    @Option(help: "JSON file: [{\"id\": …, \"client\": UUID, \"path\": \"utilization/departments\", \"params\": {…}}, …]; a path starting with / is used as is, with {client_id} replaced")
     var queries: String
     @Option(help: "Timed runs per query (after one warm-up).") var runs = 5
     @Flag(help: "Time only the first page, with the query's own page_size, and without a warm-up run: caches hold what the previous queries left, as in a server's mix (for profiling).")
@@ -147,7 +147,11 @@ struct BenchQueries: ParsableCommand {
             func request(_ extra: [(String, String)]) -> APIRequest {
                 let query = (params + extra).map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: Self.unreserved) ?? $0.1)" }
                     .joined(separator: "&")
-                return APIRequest(method: "GET", path: "/v2/clients/\(client)/analytics/apps/\(path)", query: query,
+                // A path that starts with "/" is taken as it is ({client_id} replaced), so that the
+                // directory and admin routes can be timed too; otherwise it is under analytics/apps/.
+                let full = path.hasPrefix("/") ? path.replacingOccurrences(of: "{client_id}", with: client)
+                    : "/v2/clients/\(client)/analytics/apps/\(path)"
+                return APIRequest(method: "GET", path: full, query: query,
                                   authorization: "Bearer \(TokenStore.demoToken)")
             }
             /// Every page, following cursors; returns the status, rows and pages.

@@ -5,6 +5,6 @@ struct Tally: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tally",
         abstract: "Tally: exact app-usage analytics from database dumps, in memory.",
-        subcommands: [Serve.self, Demo.self, Load.self, QueryCommand.self, Synth.self, Generate.self, SnapshotCommand.self, LoadTest.self, BenchQueries.self, RoutesCommand.self],
+        subcommands: [Serve.self, Demo.self, Load.self, QueryCommand.self, Synth.self, Generate.self, SnapshotCommand.self, LoadTest.self, BenchQueries.self, BenchReports.self, RoutesCommand.self],
         defaultSubcommand: Serve.self)
 }

@@ -177,6 +177,68 @@ import TallyWire
         try await tally.close()
     }
 
+    /// After appends — days before the client's first, inside its span and after its last, for
+    /// users who had no activity, for users who churned and now come back — every directory,
+    /// insight and admin report equals the brute-force reference over the dump plus the
+    /// appended rows (per-user first/last active days, running sums, range tables and derived
+    /// user orders all follow the append).
+    @Test func appendsKeepTheDirectoryReportsExact() throws {
+        let rig = try Self.rig("directory", seed: 67)
+        defer { rig.shutdown() }
+        var dump = rig.dump
+        var r = SeededRandom(seed: 67)
+        let users = rig.users, apps = rig.apps
+        // A derived user order exists before the append (it must not be served stale after it).
+        let before = try HTTPTestClient(port: rig.server.port).request(
+            "GET", "/v2/clients/\(rig.client)/users?sort_by=last_active_date", token: Self.all)
+        #expect(before.status == 200)
+        let days = (-40...0).map { RandomDump.firstDay.adding($0) } + (0...40).map { RandomDump.lastDay.adding($0) }
+            + (0..<20).map { _ in RandomDump.firstDay.adding(Int.random(in: 0...RandomDump.firstDay.distance(to: RandomDump.lastDay), using: &r)) }
+        for batch in 0..<4 {
+            var events: [String] = []
+            for _ in 0..<25 {
+                let row = RandomDump.Usage(client: rig.client, user: users.randomElement(using: &r)!,
+                                           app: apps.randomElement(using: &r)!, day: days.randomElement(using: &r)!)
+                events.append(Self.event(row.user, row.app, row.day.description))
+                dump.usage.append(row)
+            }
+            let response = try Self.post(rig, "{\"events\": [" + events.joined(separator: ",") + "]}")
+            #expect(response.status == 200, "batch \(batch): \(response.text)")
+        }
+        let reference = DirectoryReference(dump)
+        for name in DirectoryTests.routes {
+            let route = DirectoryTests.route(name)
+            for n in 0..<12 {
+                var (path, query) = DirectoryTests.randomRequest(route, dump, &r)
+                // The appended client, whatever the random request chose.
+                if route.base == .client, let other = dump.clients.first(where: { $0.id != rig.client }),
+                   path.contains(other.id.description) {
+                    if route.pathParameter != nil { continue }  // an entity of the other client
+                    path = path.replacingOccurrences(of: other.id.description, with: rig.client.description)
+                }
+                var rows: [Any] = [], cursor: String?, last: [String: Any] = [:], pages = 0
+                repeat {
+                    var q = query
+                    if DirectoryTests.isPaged(route) { q.append(("page_size", "7")) }
+                    if let cursor { q.append(("cursor", cursor)) }
+                    let resp = try HTTPTestClient(port: rig.server.port).request("GET", path + "?" + DirectoryTests.encode(q), token: Self.all)
+                    try #require(resp.status == 200, "\(name) \(n): \(path)?\(DirectoryTests.encode(q)): \(resp.text)")
+                    last = resp.object
+                    rows += last["data"] as? [Any] ?? []
+                    cursor = last["next_cursor"] as? String
+                    pages += 1
+                } while cursor != nil && pages < 400
+                if DirectoryTests.isPaged(route) { last["data"] = rows }
+                guard case .document(let doc) = reference.answer(path: path, query: Dictionary(query, uniquingKeysWith: { a, _ in a })) else {
+                    Issue.record("\(name) \(n): the reference refused \(path)")
+                    continue
+                }
+                let diff = DirectoryReference.describeDifference(last, doc)
+                #expect(diff == nil, "\(name) \(n) after appends: \(path)?\(DirectoryTests.encode(query)): \(diff ?? "")")
+            }
+        }
+    }
+
     /// A snapshot through the server holds the appended rows and drops their log records; the
     /// server restarted from it (with the log) serves the same rows, including later appends.
     @Test func snapshotTruncatesTheLogAndRestartReplaysTheRest() throws {

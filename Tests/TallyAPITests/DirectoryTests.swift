@@ -17,11 +17,10 @@ import TallyWire
 
     static let routes = (Registry.directoryRoutes + Registry.adminReportRoutes).map(\.name)
 
-    func route(_ name: String) -> Route { Registry.routes.first { $0.name == name }! }
+    static func route(_ name: String) -> Route { Registry.routes.first { $0.name == name }! }
 
-    /// A random HTTP path and query for `route`.
-    func randomRequest(_ route: Route, _ r: inout SeededRandom) -> (path: String, query: [(String, String)]) {
-        let d = f.dump
+    /// A random HTTP path and query for `route` on a client of `d`.
+    static func randomRequest(_ route: Route, _ d: RandomDump, _ r: inout SeededRandom) -> (path: String, query: [(String, String)]) {
         let client = d.clients.randomElement(using: &r)!
         func day(_ from: Day, _ to: Day) -> Day { from.adding(Int.random(in: 0...from.distance(to: to), using: &r)) }
         let span = (RandomDump.firstDay.adding(-20), RandomDump.lastDay.adding(20))
@@ -114,15 +113,15 @@ import TallyWire
         return q.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed)!)" }.joined(separator: "&")
     }
 
-    func isPaged(_ route: Route) -> Bool { route.parameters.contains { $0.name == "cursor" } }
+    static func isPaged(_ route: Route) -> Bool { route.parameters.contains { $0.name == "cursor" } }
 
     @Test(arguments: routes)
     func randomRequestsMatchReference(name: String) async throws {
-        let route = route(name)
+        let route = Self.route(name)
         var r = SeededRandom(seed: name.utf8.reduce(UInt64(17)) { $0 &* 31 &+ UInt64($1) })
         let tally = try await TallyClient.connect(host: "127.0.0.1", port: f.binaryPort, token: ServerFixture.allToken)
         for n in 0..<40 {
-            let (path, query) = randomRequest(route, &r)
+            let (path, query) = Self.randomRequest(route, f.dump, &r)
             let pageSize = Int.random(in: 1...4, using: &r)
             var rows: [Any] = []
             var cursor: String?
@@ -130,7 +129,7 @@ import TallyWire
             var pages = 0
             repeat {
                 var q = query
-                if isPaged(route) { q.append(("page_size", String(pageSize))) }
+                if Self.isPaged(route) { q.append(("page_size", String(pageSize))) }
                 if let cursor { q.append(("cursor", cursor)) }
                 let resp = try f.client().request("GET", path + "?" + Self.encode(q), token: ServerFixture.allToken)
                 try #require(resp.status == 200, "request \(n) \(path)?\(Self.encode(q)): \(resp.text)")
@@ -149,7 +148,7 @@ import TallyWire
                 }
                 pages += 1
             } while cursor != nil && pages < 400
-            if isPaged(route) {
+            if Self.isPaged(route) {
                 last["data"] = rows
                 #expect(last["total_count"] as? Int == rows.count, "request \(n): total_count against the rows paged through")
             }

@@ -55,6 +55,21 @@ final class UserDirectory: Sendable {
     }
 
     static func of(_ c: ClientStore) -> UserDirectory { c.derived.get { UserDirectory(c) } }
+
+    /// Bytes held (arrays' elements and headers; strings' UTF-8 and headers).
+    var byteCount: Int {
+        let header = 32
+        func keys(_ k: [[UInt32]?]) -> Int { k.reduce(k.count * 8 + header) { $0 + ($1.map { header + $0.count * 4 } ?? 0) } }
+        var n = keys(email) + keys(displayName) + keys(createdKey)
+        n += created.reduce(created.count * 16 + header) { $0 + ($1.map { $0.utf8.count > 15 ? $0.utf8.count + header : 0 } ?? 0) }
+        n += 6 * (header + email.count * 4) + departmentRank.count * 8 + header
+        return n
+    }
+}
+
+extension DirectoryReports {
+    /// Derives what the directory keeps for client `c` (if not yet) and returns its bytes.
+    public static func derivedByteCount(_ c: ClientStore) -> Int { UserDirectory.of(c).byteCount }
 }
 
 /// A document writer that is either JSON or compact, chosen per request (the directory
