@@ -254,6 +254,29 @@ paths = {
                                               "usage_rows": {"type": "integer", "minimum": 0}}),
                       {"503": ERRORS["503"]}),
     "/v2/openapi.json": simple("This document.", {"type": "object"}),
+    "/": {"get": {"summary": "The console: one self-contained HTML page (service figures, live request rates and "
+                             "latency, a client's App Usage Dashboard). No token for the page itself.",
+                  "security": [], "responses": {"200": {"description": "The page.",
+                                                        "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+    "/metrics": {"get": {"summary": "Prometheus text exposition (SPEC §3d); loopback and --metrics-peer addresses only.",
+                         "security": [],
+                         "responses": {"200": {"description": "The metrics.",
+                                               "content": {"text/plain": {"schema": {"type": "string"}}}},
+                                       "403": ERRORS["403"], "404": ERRORS["404"]}}},
+    "/v2/status": {"get": {"summary": "The service's own figures for the console: version, uptime, data source, "
+                                      "clients, rows, bytes, last reload, the clients the token may read, and the "
+                                      "request counters and latency histograms of /metrics. Any valid token.",
+                           "responses": {"200": {"description": "Service status.", "content": {"application/json": {
+                               "schema": obj({
+                                   "version": {"type": "string"}, "started_at": {"type": "string"},
+                                   "uptime_seconds": {"type": "number"}, "ready": {"type": "boolean"},
+                                   "data_source": {"type": ["string", "null"]},
+                                   "clients": {"type": "integer"}, "usage_rows": {"type": "integer"},
+                                   "store_bytes": {"type": "integer"}, "resident_bytes": {"type": "integer"},
+                                   "last_reload": {"type": ["object", "null"]},
+                                   "client_list": {"type": "array", "items": {"type": "object"}},
+                                   "requests": {"type": ["object", "null"]}})}}},
+                                         "401": ERRORS["401"]}}},
 }
 for e in ENDPOINTS:
     paths[f"/v2/clients/{{client_id}}/analytics/apps/{e[0]}"] = operation(*e)

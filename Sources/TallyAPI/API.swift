@@ -32,15 +32,25 @@ public struct API: Sendable {
     public let reloader: Reloader?
     /// Durable appends (`POST /v2/clients/{id}/usage-events`), when the server has a log.
     public let appender: Appender?
+    /// Metrics, logs and the service's own figures.
+    public let observability: Observability
 
     public init(holder: StoreHolder, tokens: TokenStore, settings: APISettings = APISettings(), reloader: Reloader? = nil,
-                appender: Appender? = nil) {
+                appender: Appender? = nil, observability: Observability = .quiet) {
         self.holder = holder
         self.tokens = tokens
         self.settings = settings
         self.reloader = reloader
         self.appender = appender
+        self.observability = observability
     }
+
+    /// The console (`GET /`): one self-contained page, compiled in.
+    public static let consolePage: [UInt8] = {
+        guard let url = Bundle.module.url(forResource: "console", withExtension: "html"),
+              let data = try? Data(contentsOf: url) else { return Array("<!doctype html><p>console missing</p>".utf8) }
+        return Array(data)
+    }()
 
     /// The OpenAPI 3.1 document, served as kept in the repository.
     public static let openAPIDocument: [UInt8] = {
@@ -88,7 +98,10 @@ public struct API: Sendable {
     }
 
     public func handle(_ request: APIRequest) -> APIResponse {
-        respond { () throws(APIError) in try route(request) }
+        var matched = ServiceMetrics.unmatched
+        var response = respond { () throws(APIError) in try route(request, matched: &matched) }
+        response.routeIndex = matched
+        return response
     }
 
     func respond(_ body: () throws(APIError) -> APIResponse) -> APIResponse {
@@ -106,13 +119,14 @@ public struct API: Sendable {
         return APIResponse(status: e.status, headers: headers, body: e.body)
     }
 
-    func route(_ r: APIRequest) throws(APIError) -> APIResponse {
+    func route(_ r: APIRequest, matched: inout Int) throws(APIError) -> APIResponse {
         guard let m = Registry.match(r.path) else { throw .pathNotFound }
+        matched = ServiceMetrics.index(of: m.route)
         let isRead = r.method == "GET" || r.method == "HEAD"
         switch m.route.kind {
         case .service(let answer):
             guard isRead else { throw .methodNotAllowed }
-            return try answer(self)
+            return try answer(self, r)
         case .deferred:
             // Synchronous form (tests, tools): waits for the answer. The listeners use `handleDeferred`.
             let done = DispatchSemaphore(value: 0)

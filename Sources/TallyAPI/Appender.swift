@@ -37,20 +37,36 @@ public final class Appender: @unchecked Sendable {
     public static let maxEvents = 10_000
 
     /// Opens the appender on a recovered log; ``prepare(_:)`` replays it onto loaded data.
-    public init(holder: StoreHolder, wal: WriteAheadLog) {
+    /// Where appends, refusals, fsync latency and log size are reported.
+    let observability: Observability
+
+    public init(holder: StoreHolder, wal: WriteAheadLog, observability: Observability = .quiet) {
         self.holder = holder
         self.wal = wal
+        self.observability = observability
         records = wal.recovered
         let thread = Thread { [unowned self] in self.run() }
         thread.name = "tally-commit"
         thread.start()
     }
 
+    /// Signalled when the commit thread has finished its last job and closed the log.
+    let exited = DispatchSemaphore(value: 0)
+
+    /// Stops taking jobs: the commit thread finishes what is queued (every batch submitted is
+    /// answered), closes the log and exits.
     public func stop() {
         condition.lock()
         stopped = true
         condition.signal()
         condition.unlock()
+    }
+
+    /// ``stop()``, then waits until the last queued batch is durable and answered and the log closed.
+    public func stopAndWait() {
+        stop()
+        exited.wait()
+        exited.signal()  // a second caller does not wait forever
     }
 
     // MARK: Submitting
@@ -64,6 +80,9 @@ public final class Appender: @unchecked Sendable {
             let batch = try parse(client: client, body: body)
             enqueue(.append(batch, completion))
         } catch {
+            observability.metrics.appendRefused(rows: error.rows?.count ?? 0)
+            observability.data.notice("append refused", metadata: ["client": "\(client)", "status": "\(error.status)",
+                                                                   "code": "\(error.code)", "message": "\(error.message)"])
             completion(.failure(error))
         }
     }
@@ -170,7 +189,13 @@ public final class Appender: @unchecked Sendable {
         while true {
             condition.lock()
             while jobs.isEmpty && !stopped { condition.wait() }
-            if jobs.isEmpty && stopped { condition.unlock(); return }
+            if jobs.isEmpty && stopped {
+                condition.unlock()
+                wal.closeFile()
+                observability.data.notice("write-ahead log closed", metadata: ["path": "\(wal.path)", "sequence": "\(wal.lastSequence)"])
+                exited.signal()
+                return
+            }
             // Appends waiting now share one write; a swap or snapshot runs on its own.
             var group: [(AppendBatch, Completion)] = []
             var other: Job?
@@ -205,8 +230,11 @@ public final class Appender: @unchecked Sendable {
                     let report = try Snapshot.write(store, to: path)
                     try wal.truncate(through: store.walSequence)
                     records.removeAll { $0.sequence <= store.walSequence }
+                    observability.metrics.walBytes.record(wal.byteCount)
+                    observability.data.notice("snapshot written; log truncated", metadata: ["path": "\(path)", "sequence": "\(store.walSequence)"])
                     done(.success(report))
                 } catch {
+                    observability.data.error("snapshot failed", metadata: ["path": "\(path)", "error": "\(error)"])
                     done(.failure(error))
                 }
             default:
@@ -224,9 +252,15 @@ public final class Appender: @unchecked Sendable {
             bytes += b
         }
         do {
+            let clock = ContinuousClock(), start = clock.now
             try wal.write(bytes)
+            let d = clock.now - start
+            observability.metrics.synced(nanoseconds: d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
+            observability.metrics.walBytes.record(wal.byteCount)
         } catch {
             // Not durable: refuse the whole group; the log's tail is cut back on the next start.
+            observability.data.error("write-ahead log write failed; the batches are refused",
+                                     metadata: ["path": "\(wal.path)", "batches": "\(group.count)", "error": "\(error)"])
             let e = APIError(status: 503, code: "not_durable", message: "the batch could not be made durable: \(error)")
             for (_, done) in group { done(.failure(e)) }
             return
@@ -235,7 +269,10 @@ public final class Appender: @unchecked Sendable {
         if let store = holder.store {
             holder.replace(with: Self.apply(zip(sequences, group.map(\.0)).map { ($0, $1) }, onto: store))
         }
-        for (i, (batch, done)) in group.enumerated() { done(.success(Outcome(accepted: batch.rows.count, sequence: sequences[i]))) }
+        for (i, (batch, done)) in group.enumerated() {
+            observability.metrics.appended(rows: batch.rows.count)
+            done(.success(Outcome(accepted: batch.rows.count, sequence: sequences[i])))
+        }
     }
 
     /// `store` with the rows of `records` added (each client touched rebuilt once); rows whose

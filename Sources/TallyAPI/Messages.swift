@@ -9,13 +9,18 @@ public struct APIRequest: Sendable {
     public var authorization: String?
     /// The request body (only the admin endpoints read one).
     public var body: [UInt8]
+    /// The peer's IP address, when the listener knows it (`/metrics` answers loopback and the
+    /// configured peers only).
+    public var remoteAddress: String?
 
-    public init(method: String, path: String, query: String = "", authorization: String? = nil, body: [UInt8] = []) {
+    public init(method: String, path: String, query: String = "", authorization: String? = nil, body: [UInt8] = [],
+                remoteAddress: String? = nil) {
         self.method = method
         self.path = path
         self.query = query
         self.authorization = authorization
         self.body = body
+        self.remoteAddress = remoteAddress
     }
 
     /// Splits a request target (`/path?query`).
@@ -36,6 +41,8 @@ public struct APIResponse: Sendable {
     public var headers: [(String, String)]
     public var body: [UInt8]
     public var contentType: String
+    /// The route that answered (``ServiceMetrics/endpointLabels`` index; the last: none).
+    public var routeIndex = ServiceMetrics.unmatched
 
     public init(status: Int, headers: [(String, String)] = [], body: [UInt8],
                 contentType: String = "application/json; charset=utf-8") {

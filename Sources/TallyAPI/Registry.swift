@@ -45,7 +45,7 @@ public struct RouteContext {
 public struct Route: Sendable {
     public enum Kind: Sendable {
         /// `GET`/`HEAD` without a token (health, readiness, the OpenAPI document).
-        case service(@Sendable (API) throws(APIError) -> APIResponse)
+        case service(@Sendable (API, APIRequest) throws(APIError) -> APIResponse)
         /// `GET`/`HEAD` with a token: a query, over both listeners.
         case query
         /// `POST`, answered later, through `done`, off the event loop (reload, snapshot, append).
@@ -128,6 +128,9 @@ public enum Registry {
     }()
 
     public static func route(wire: UInt8) -> Route? { byWire[Int(wire)] }
+
+    /// `POST /v2/clients/{client_id}/usage-events` (the binary APPEND answers as it).
+    public static let appendRoute = routes.first { $0.name == "append" }!
 
     /// Routes by base, split into fixed tails (compared whole) and tails ending in a parameter.
     static let clientFixed = routes.filter { $0.base == .client && $0.pathParameter == nil }.map { (Array($0.tail.utf8), $0) }

@@ -24,10 +24,14 @@ public final class Reloader: Sendable {
     /// With durable appends, the new data is swapped in by the appender, which replays the
     /// log's records onto it first.
     let appender: Appender?
+    /// Every load's outcome is recorded here (metrics, log, the console's last reload).
+    let observability: Observability
 
-    public init(holder: StoreHolder, appender: Appender? = nil, loader: @escaping StoreLoader) {
+    public init(holder: StoreHolder, appender: Appender? = nil, observability: Observability = .quiet,
+                loader: @escaping StoreLoader) {
         self.holder = holder
         self.appender = appender
+        self.observability = observability
         self.loader = loader
     }
 
@@ -58,11 +62,26 @@ public final class Reloader: Sendable {
                 store = loaded
             }
             let d = clock.now - start
-            return Outcome(source: description, clients: store.clients.count, usageRows: store.usageRowCount,
-                           seconds: Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+            let seconds = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+            observability.reloaded(ReloadRecord(finishedAt: Date(), source: description, seconds: seconds, error: nil))
+            return Outcome(source: description, clients: store.clients.count, usageRows: store.usageRowCount, seconds: seconds)
         } catch {
+            let d = clock.now - start
+            observability.reloaded(ReloadRecord(finishedAt: Date(), source: Self.describe(source),
+                                                seconds: Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18,
+                                                error: "\(error)"))
             let served = holder.store != nil ? "; the data loaded before is still served" : ""
             throw APIError(status: 422, code: "load_failed", message: "\(error)\(served)")
+        }
+    }
+}
+
+extension Reloader {
+    static func describe(_ source: ReloadSource?) -> String {
+        switch source {
+        case .dump(let d)?: return d
+        case .snapshot(let s)?: return s
+        case nil: return "the configured source"
         }
     }
 }

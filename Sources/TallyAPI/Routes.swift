@@ -5,9 +5,9 @@ import TallyStorage
 extension Registry {
     /// `/healthz`, `/readyz`, `/v2/openapi.json` (no token) and the admin `POST`s.
     static let serviceRoutes: [Route] = [
-        Route("healthz", "healthz", kind: .service({ _ throws(APIError) in APIResponse(status: 200, body: Array(#"{"status":"ok"}"#.utf8)) }),
+        Route("healthz", "healthz", kind: .service({ _, _ throws(APIError) in APIResponse(status: 200, body: Array(#"{"status":"ok"}"#.utf8)) }),
               base: .top),
-        Route("readyz", "readyz", kind: .service({ api throws(APIError) in
+        Route("readyz", "readyz", kind: .service({ api, _ throws(APIError) in
             guard let store = api.holder.store else { throw .notReady }
             var w = JSONWriter(capacity: 64)
             w.beginObject()
@@ -17,8 +17,14 @@ extension Registry {
             w.endObject()
             return APIResponse(status: 200, body: w.bytes)
         }), base: .top),
-        Route("openapi", "openapi.json", kind: .service({ _ throws(APIError) in APIResponse(status: 200, body: API.openAPIDocument) }),
+        Route("openapi", "openapi.json", kind: .service({ _, _ throws(APIError) in APIResponse(status: 200, body: API.openAPIDocument) }),
               base: .root),
+        Route("console", "", kind: .service({ _, _ throws(APIError) in
+            APIResponse(status: 200, headers: [("Content-Security-Policy", API.consolePolicy), ("Cache-Control", "no-cache")],
+                        body: API.consolePage, contentType: "text/html; charset=utf-8")
+        }), base: .top),
+        Route("metrics", "metrics", kind: .service({ api, r throws(APIError) in try api.metricsExposition(r) }), base: .top),
+        Route("status", "status", kind: .service({ api, r throws(APIError) in try api.status(r) }), base: .root),
         // Reloads and snapshots take seconds: on a thread of their own, never the loop or a query thread.
         Route("reload", "admin/reload", kind: .deferred({ api, r, _, done in DispatchQueue.global().async { done(api.respond { () throws(APIError) in try api.reload(r) }) } }),
               base: .root),

@@ -36,8 +36,52 @@ final class BinaryHandler: ChannelInboundHandler {
         self.connection = BinaryConnection(tokens: api.tokens, limits: limits)
     }
 
+    func channelActive(context: ChannelHandlerContext) {
+        api.observability.metrics.connectionOpened(.binary)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        api.observability.metrics.connectionClosed(.binary)
+        context.fireChannelInactive()
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        perform(connection.received(unwrapInboundIn(data)), context, flush: false)
+        let action = connection.received(unwrapInboundIn(data))
+        // The protocol's own refusals (PROTOCOL.md §5) count as answers of no endpoint.
+        switch action {
+        case .send(let f), .sendAndClose(let f):
+            if case .error(let e) = f.payload {
+                api.observability.metrics.record(.binary, route: ServiceMetrics.unmatched, status: Int(e.status), nanoseconds: 0)
+                if f.flags & Wire.flagFatal != 0 {
+                    api.observability.binary.info("closing a connection after a fatal error", metadata: [
+                        "peer": "\(context.remoteAddress?.description ?? "?")", "code": "\(e.code)", "message": "\(e.message)"])
+                }
+            }
+        default:
+            break
+        }
+        perform(action, context, flush: false)
+    }
+
+    /// An answered QUERY or APPEND: counted, timed, maybe logged.
+    func finished(_ route: Int, _ started: UInt64, _ result: Result<[UInt8], APIError>, path: String) {
+        let o = api.observability
+        let elapsed = Int64(truncatingIfNeeded: NIODeadline.now().uptimeNanoseconds &- started)
+        let status: Int
+        switch result {
+        case .success: status = 200
+        case .failure(let e): status = e.status
+        }
+        o.metrics.record(.binary, route: route, status: status, nanoseconds: elapsed)
+        o.metrics.requestFinished(.binary)
+        if o.accessLog != .off {
+            let id = o.nextRequestID()
+            if o.logsAccess(status: status, id: id) {
+                let bytes = (try? result.get().count) ?? 0
+                o.logAccess(.binary, id: id, method: "QUERY", path: path, route: route, status: status, nanoseconds: elapsed, bytes: bytes)
+            }
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -59,6 +103,8 @@ final class BinaryHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        api.observability.binary.debug("connection error", metadata: ["peer": "\(context.remoteAddress?.description ?? "?")",
+                                                                      "error": "\(error)"])
         perform(connection.failed(), context, flush: true)
     }
 
@@ -80,15 +126,20 @@ final class BinaryHandler: ChannelInboundHandler {
         case .append(let job):
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             let loop = context.eventLoop
+            let started = NIODeadline.now().uptimeNanoseconds
+            api.observability.metrics.requestStarted(.binary)
+            let route = ServiceMetrics.index(of: Registry.appendRoute)
             do throws(APIError) {
                 try api.append(token: job.token, client: job.client, body: job.body) { result in
                     loop.execute {
                         let (handler, context) = bound.value
+                        handler.finished(route, started, result, path: "APPEND \(job.client)")
                         handler.perform(handler.connection.answered(job.requestID, deprecated: false, format: .json, result: result),
                                         context, flush: true)
                     }
                 }
             } catch {
+                finished(route, started, .failure(error), path: "APPEND \(job.client)")
                 perform(connection.answered(job.requestID, deprecated: false, format: .json, result: .failure(error)),
                         context, flush: flush)
             }
@@ -104,8 +155,13 @@ final class BinaryHandler: ChannelInboundHandler {
             } catch { return .failure(error) }
         }
         let deprecated = job.route.deprecated
+        let started = NIODeadline.now().uptimeNanoseconds
+        let route = ServiceMetrics.index(of: job.route)
+        api.observability.metrics.requestStarted(.binary)
         guard api.isHeavy(job.route, client: job.client, parameters: job.parameters) else {
-            perform(connection.answered(job.requestID, deprecated: deprecated, format: job.format, result: run()),
+            let result = run()
+            finished(route, started, result, path: job.route.path)
+            perform(connection.answered(job.requestID, deprecated: deprecated, format: job.format, result: result),
                     context, flush: false)
             return
         }
@@ -114,6 +170,7 @@ final class BinaryHandler: ChannelInboundHandler {
             let (handler, context) = bound.value
             let answer = result.mapError { _ in APIError(status: 503, code: "shutting_down", message: "the server is shutting down") }
                 .flatMap { $0 }
+            handler.finished(route, started, answer, path: job.route.path)
             handler.perform(handler.connection.answered(job.requestID, deprecated: deprecated, format: job.format,
                                                         result: answer), context, flush: true)
         }

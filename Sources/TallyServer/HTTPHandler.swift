@@ -23,11 +23,37 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     var body: [UInt8] = []
     /// Set once the request broke a limit: the rest of it is ignored and the connection closed.
     var refused = false
+    /// The request being answered (pipelined ones wait in NIO's handler in front, so there is
+    /// one at a time): when it was read, its id and target, for its metrics and log line.
+    var started: UInt64 = 0
+    var requestID: UInt64 = 0
+    var method = "", target = ""
+    let observability: Observability
 
     init(api: API, pool: NIOThreadPool, limits: ServerLimits) {
         self.api = api
         self.pool = pool
         self.limits = limits
+        self.observability = api.observability
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        observability.metrics.connectionOpened(.http)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        observability.metrics.connectionClosed(.http)
+        context.fireChannelInactive()
+    }
+
+    /// A request is in: its clock starts.
+    func begin(_ h: HTTPRequestHead) {
+        started = NIODeadline.now().uptimeNanoseconds
+        method = h.method.rawValue
+        target = h.uri
+        if observability.accessLog != .off { requestID = observability.nextRequestID() }
+        observability.metrics.requestStarted(.http)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -38,6 +64,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             body = []
             refused = false
             if h.headers.count > limits.maxHeaderCount {
+                begin(h)
                 refuse(context, APIError(status: 431, code: "headers_too_large",
                                          message: "at most \(limits.maxHeaderCount) header fields are accepted"))
             }
@@ -45,14 +72,18 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             bodyBytes += b.readableBytes
             if head?.method == .POST && bodyBytes <= limits.maxBodyBytes { body += b.readableBytesView }
             if !refused && bodyBytes > limits.maxBodyBytes {
+                if let h = head { begin(h) }
                 refuse(context, APIError(status: 413, code: "body_too_large",
                                          message: "request bodies are limited to \(limits.maxBodyBytes) bytes"))
             }
         case .end:
             guard let h = head, !refused else { return }
             head = nil
-            let request = APIRequest(method: h.method.rawValue, target: h.uri,
-                                     authorization: h.headers.first(name: "authorization"), body: body)
+            begin(h)
+            var incoming = APIRequest(method: h.method.rawValue, target: h.uri,
+                                      authorization: h.headers.first(name: "authorization"), body: body)
+            incoming.remoteAddress = context.remoteAddress?.ipAddress
+            let request = incoming
             body = []
             let keepAlive = h.isKeepAlive
             let isHead = h.method == .HEAD
@@ -60,7 +91,12 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 // Reloads and snapshots take seconds on their own thread, appends wait for the
                 // log: none of them holds a query thread or the loop.
                 let promise = context.eventLoop.makePromise(of: APIResponse.self)
-                api.handleDeferred(request) { promise.succeed($0) }
+                let route = Registry.match(request.path).map { ServiceMetrics.index(of: $0.route) } ?? ServiceMetrics.unmatched
+                api.handleDeferred(request) { r in
+                    var r = r
+                    r.routeIndex = route
+                    promise.succeed(r)
+                }
                 let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
                 promise.futureResult.whenSuccess { response in
                     let (handler, context) = bound.value
@@ -104,6 +140,14 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             buffer.writeBytes(r.body)
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         }
+        // Counted and timed as written (the response leaves with the flush below).
+        let elapsed = Int64(truncatingIfNeeded: NIODeadline.now().uptimeNanoseconds &- started)
+        observability.metrics.record(.http, route: r.routeIndex, status: r.status, nanoseconds: elapsed)
+        observability.metrics.requestFinished(.http)
+        if observability.logsAccess(status: r.status, id: requestID) {
+            observability.logAccess(.http, id: requestID, method: method, path: Self.pathOnly(target), route: r.routeIndex,
+                                    status: r.status, nanoseconds: elapsed, bytes: r.body.count)
+        }
         guard !keepAlive else {
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             return
@@ -112,6 +156,11 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
         done.futureResult.whenComplete { _ in bound.value.close(promise: nil) }
+    }
+
+    /// The target without its query string (query values can hold search text; the log keeps paths).
+    static func pathOnly(_ target: String) -> String {
+        target.firstIndex(of: "?").map { String(target[..<$0]) } ?? target
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -124,6 +173,8 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // Malformed HTTP: NIO's error handler in front answers 400; anything else ends the connection.
+        observability.http.debug("connection error", metadata: ["peer": "\(context.remoteAddress?.description ?? "?")",
+                                                                "error": "\(error)"])
         context.close(promise: nil)
     }
 }

@@ -99,27 +99,43 @@ public final class Server: Sendable {
     /// Stops accepting and lets in-flight requests be answered on both listeners; ``run()`` then
     /// returns. Safe to call from any thread, more than once.
     public func initiateShutdown() {
-        let done = quiescers.withLockedValue { $0 }.map { q -> EventLoopFuture<Void> in
-            let p = group.next().makePromise(of: Void.self)
-            q.initiateShutdown(promise: p)
-            return p.futureResult
-        }
+        let done = channels.indices.map { shutdownListener($0) }
+        let stopped = self.stopped
+        EventLoopFuture.andAllComplete(done, on: group.next()).whenComplete { _ in stopped.succeed() }
+    }
+
+    /// Stops accepting on one listener (0: HTTP, 1: binary) and lets its in-flight requests be
+    /// answered; the future completes once its connections and its socket are closed. Safe to
+    /// call more than once.
+    @discardableResult
+    public func shutdownListener(_ index: Int) -> EventLoopFuture<Void> {
+        let quiesce = quiescers.withLockedValue { $0.indices.contains(index) ? $0[index] : nil }
+        let p = group.next().makePromise(of: Void.self)
+        if let quiesce { quiesce.initiateShutdown(promise: p) } else { p.succeed() }
         // The helper reports done as soon as the accepted connections are closed, which can be
         // before its listening socket has finished closing: wait for that too, so that the
         // event loops are not stopped under it.
-        let stopped = self.stopped
-        EventLoopFuture.andAllComplete(done + channels.map(\.closeFuture), on: group.next())
-            .whenComplete { _ in stopped.succeed() }
+        return EventLoopFuture.andAllComplete([p.futureResult, channels[index].closeFuture], on: group.next())
+    }
+
+    /// Completes when listener `index` has closed (after ``shutdownListener(_:)``).
+    public func closed(_ index: Int) -> EventLoopFuture<Void> { channels[index].closeFuture }
+
+    /// Stops the query threads and the event loops once both listeners are closed (the end of
+    /// ``run()``, for a caller that waited on the listeners itself).
+    public func stopThreads() {
+        stopped.succeed()  // when the listeners were shut down one by one (a second completion is ignored)
+        try? pool.syncShutdownGracefully()
+        quiescers.withLockedValue { $0 = [] }
+        for loop in group.makeIterator() { try? loop.submit {}.wait() }
+        try? group.syncShutdownGracefully()
     }
 
     /// Blocks until ``initiateShutdown()`` has completed, then stops the threads.
     public func run() {
         try? stopped.futureResult.wait()
-        try? pool.syncShutdownGracefully()
-        // Dropping the helpers fails a promise on their loops: give each loop a turn to run it.
-        quiescers.withLockedValue { $0 = [] }
-        for loop in group.makeIterator() { try? loop.submit {}.wait() }
-        try? group.syncShutdownGracefully()
+        // Dropping the helpers fails a promise on their loops: each loop gets a turn to run it.
+        stopThreads()
     }
 
     /// Shuts down and waits (tests).

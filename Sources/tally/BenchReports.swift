@@ -20,6 +20,7 @@ struct BenchReports: ParsableCommand {
     @Option(help: "Generated client: days.") var days = 366
     @Option(help: "Timed requests per route (after one untimed pass over every query).") var requests = 1_000
     @Option(help: "Only routes whose name is in this comma-separated list (K, L, M1, …, growth, chart).") var only: String?
+    @Flag(help: "Also print each query's median.") var verbose = false
 
     struct Query {
         var route: String
@@ -95,6 +96,16 @@ struct BenchReports: ParsableCommand {
                 let response = api.handle(r)
                 times.append((clock.now - s).seconds * 1000)
                 precondition(response.status == 200)
+            }
+            if verbose {
+                for (k, q) in list.enumerated() {
+                    var own: [Double] = []
+                    for i in stride(from: k, to: times.count, by: list.count) { own.append(times[i]) }
+                    own.sort()
+                    print(String(format: "    %9.3f ms  ", own.isEmpty ? 0 : own[own.count / 2])
+                          + "\(q.path.split(separator: "/").suffix(2).joined(separator: "/"))?"
+                          + q.params.map { "\($0.0)=\($0.1.prefix(24))" }.joined(separator: "&"))
+                }
             }
             times.sort()
             print(name.padding(toLength: 12, withPad: " ", startingAt: 0)

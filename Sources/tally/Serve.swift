@@ -1,6 +1,9 @@
 import ArgumentParser
+import Configuration
 import Dispatch
 import Foundation
+import Logging
+import ServiceLifecycle
 import Synchronization
 import TallyAPI
 import TallyGenerate
@@ -8,13 +11,20 @@ import TallyIngest
 import TallyServer
 import TallyStorage
 
-struct Serve: ParsableCommand {
+struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Serve the HTTP/JSON API (SPEC §3) and the binary protocol (SPEC §4). With no arguments: the bundled sample on 127.0.0.1:8080 (HTTP) and 8081 (binary).")
+        abstract: "Serve the HTTP/JSON API (SPEC §3) and the binary protocol (SPEC §4). With no arguments: the bundled sample on 127.0.0.1:8080 (HTTP) and 8081 (binary).",
+        discussion: """
+            Every option can also be set by an environment variable: TALLY_ and the option's name in \
+            capitals with underscores (--binary-port → TALLY_BINARY_PORT, --no-binary → TALLY_NO_BINARY=true, \
+            --metrics-peer → TALLY_METRICS_PEER=a,b). A flag on the command line wins over the environment.
+            SIGTERM or SIGINT: stop accepting, answer what is in flight, write every acknowledged append, \
+            close the log, exit 0. SIGHUP: reload the data, as POST /v2/admin/reload does.
+            """)
 
-    @Option(help: "Address to listen on.") var host = "127.0.0.1"
-    @Option(help: "Port to listen on (0: any free port).") var port = 8080
-    @Option(help: "Port of the binary protocol listener (0: any free port).") var binaryPort = 8081
+    @Option(help: "Address to listen on (default 127.0.0.1).") var host: String?
+    @Option(help: "Port to listen on (0: any free port; default 8080).") var port: Int?
+    @Option(help: "Port of the binary protocol listener (0: any free port; default 8081).") var binaryPort: Int?
     @Flag(help: "Do not start the binary protocol listener.") var noBinary = false
     @Option(help: "Dump to serve: a folder, s3://BUCKET/PREFIX/ or https://HOST/PREFIX/ (default: the bundled sample).")
     var dump: String?
@@ -25,53 +35,132 @@ struct Serve: ParsableCommand {
     @Option(help: "Tokens file (JSON: name, sha256, clients). Required unless the address is loopback.")
     var tokens: String?
     @Option(help: "Event-loop threads (default: the number of cores).")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
+    var threads: Int?
     @Option(help: "Threads for heavy queries, at a lower priority (default: as many as --threads). Fewer leave more of the machine to quick requests while heavy ones run, at the cost of heavy throughput.")
     var queryThreads: Int?
     @Flag(help: "Skip bad dump rows instead of refusing the dump.") var lenient = false
     @Option(help: ArgumentHelp("Serve a client generated in process instead of a dump: USERSxAPPSxDAYS (benchmarks).",
                                valueName: "shape"))
     var synthetic: String?
+    @Option(help: "Log lines as text or json (one JSON object per line), on standard error (default text).")
+    var logFormat: String?
+    @Option(help: "Least level logged: trace, debug, info, notice, warning, error or critical (default info).")
+    var logLevel: String?
+    @Option(help: "Access log: all, errors (status ≥ 400), sample:N (one request in N, and every error) or off (default off).")
+    var accessLog: String?
+    @Option(help: "An address other than loopback that may read /metrics (repeatable).")
+    var metricsPeer: [String] = []
+    @Flag(help: "Do not keep metrics (GET /metrics answers 404).") var noMetrics = false
 
-    func validate() throws {
-        if tokens == nil && !Self.isLoopback(host) {
-            throw ValidationError("--tokens is required to listen on \(host): the demo token is accepted on loopback only")
+    /// The options as resolved: the command line, else `TALLY_*`, else the default.
+    struct Settings {
+        var host = "127.0.0.1", port = 8080, binaryPort = 8081, noBinary = false
+        var dump: String?, snapshot: String?, wal: String?, tokens: String?, synthetic: String?
+        var threads = ProcessInfo.processInfo.activeProcessorCount, queryThreads: Int?
+        var lenient = false, noMetrics = false
+        var logFormat = "text", logLevel = Logger.Level.info, accessLog = AccessLogPolicy.off
+        var metricsPeers: [String] = []
+    }
+
+    func settings(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Settings {
+        let env = ConfigReader(provider: EnvironmentVariablesProvider(environmentVariables: environment))
+        func text(_ key: String) -> String? { env.string(forKey: ConfigKey(["tally", key])) }
+        func number(_ key: String, _ flag: String) throws -> Int? {
+            guard let t = text(key) else { return nil }
+            guard let n = Int(t) else { throw ValidationError("\(flag) (from the environment) must be a whole number; got \"\(t)\"") }
+            return n
         }
-        if threads < 1 { throw ValidationError("--threads must be at least 1") }
-        if let q = queryThreads, q < 1 { throw ValidationError("--query-threads must be at least 1") }
-        if [dump != nil, snapshot != nil, synthetic != nil].filter({ $0 }).count > 1 {
+        func flag(_ key: String) -> Bool { env.bool(forKey: ConfigKey(["tally", key])) ?? false }
+        var s = Settings()
+        s.host = host ?? text("host") ?? s.host
+        s.port = try port ?? number("port", "TALLY_PORT") ?? s.port
+        s.binaryPort = try binaryPort ?? number("binaryPort", "TALLY_BINARY_PORT") ?? s.binaryPort
+        s.noBinary = noBinary || flag("noBinary")
+        s.dump = dump ?? text("dump")
+        s.snapshot = snapshot ?? text("snapshot")
+        s.wal = wal ?? text("wal")
+        s.tokens = tokens ?? text("tokens")
+        s.synthetic = synthetic ?? text("synthetic")
+        s.threads = try threads ?? number("threads", "TALLY_THREADS") ?? s.threads
+        s.queryThreads = try queryThreads ?? number("queryThreads", "TALLY_QUERY_THREADS")
+        s.lenient = lenient || flag("lenient")
+        s.noMetrics = noMetrics || flag("noMetrics")
+        s.logFormat = logFormat ?? text("logFormat") ?? s.logFormat
+        guard ["text", "json"].contains(s.logFormat) else { throw ValidationError("--log-format must be text or json") }
+        if let l = logLevel ?? text("logLevel") {
+            guard let level = Logger.Level(rawValue: l) else {
+                throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+            }
+            s.logLevel = level
+        }
+        if let a = accessLog ?? text("accessLog") {
+            guard let policy = AccessLogPolicy(a) else { throw ValidationError("--access-log must be all, errors, sample:N (N ≥ 1) or off") }
+            s.accessLog = policy
+        }
+        s.metricsPeers = metricsPeer.isEmpty ? (text("metricsPeer")?.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } ?? [])
+            : metricsPeer
+        if s.tokens == nil && !Self.isLoopback(s.host) {
+            throw ValidationError("--tokens is required to listen on \(s.host): the demo token is accepted on loopback only")
+        }
+        if s.threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let q = s.queryThreads, q < 1 { throw ValidationError("--query-threads must be at least 1") }
+        if [s.dump != nil, s.snapshot != nil, s.synthetic != nil].filter({ $0 }).count > 1 {
             throw ValidationError("give one of --dump, --snapshot and --synthetic")
         }
+        return s
     }
 
     static func isLoopback(_ host: String) -> Bool {
         host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 
-    func run() throws {
+    func run() async throws {
+        let s = try settings()
         tuneAllocator()
+        let level = s.logLevel
+        if s.logFormat == "json" {
+            LoggingSystem.bootstrap { label in
+                var h = JSONLogHandler(label: label)
+                h.logLevel = level
+                return h
+            }
+        } else {
+            LoggingSystem.bootstrap { label in
+                var h = StreamLogHandler.standardError(label: label)
+                h.logLevel = level
+                return h
+            }
+        }
+        var logger = Logger(label: "tally")
+        logger.logLevel = level
         let tokenStore: TokenStore
-        if let t = tokens {
+        if let t = s.tokens {
             do { tokenStore = try TokenStore.load(path: t) } catch { throw ValidationError("\(error)") }
         } else {
             tokenStore = .demo
         }
+        let observability = s.noMetrics
+            ? Observability(accessLog: s.accessLog, metricsPeers: Set(s.metricsPeers), logLevel: level)
+            : Observability.prometheus(accessLog: s.accessLog, metricsPeers: Set(s.metricsPeers), logLevel: level)
         let holder = StoreHolder()
-        let path = dump ?? defaultDumpPath()
-        let lenient = self.lenient
-        let shape = try synthetic.map { text -> SyntheticShape in
+        let path = s.dump ?? defaultDumpPath()
+        let lenient = s.lenient
+        let shape = try s.synthetic.map { text -> SyntheticShape in
             let n = text.split(separator: "x").compactMap { Int($0) }
             guard n.count == 3 else { throw ValidationError("--synthetic takes USERSxAPPSxDAYS, e.g. 20000x600x366") }
             return SyntheticShape(users: n[0], apps: n[1], days: n[2])
         }
         // Where data comes from, for the first load and for every reload (SIGHUP, POST /v2/admin/reload).
-        let startSnapshot = snapshot
+        let startSnapshot = s.snapshot
+        let dataLog = observability.data
         let loader: StoreLoader = { source in
             if let shape, source == nil {
                 let (catalog, builder) = SyntheticClient.make(shape)
                 let client = builder.build()
-                log("generated client \(client.info.id): \(client.users.count) users, \(client.apps.count) apps, "
-                    + "\(client.usage?.rowCount ?? 0) usage rows, \(client.usage.map { "\($0.firstDay)…\($0.newestDay)" } ?? "")")
+                dataLog.notice("generated a client", metadata: [
+                    "client": "\(client.info.id)", "users": "\(client.users.count)", "apps": "\(client.apps.count)",
+                    "usage_rows": "\(client.usage?.rowCount ?? 0)",
+                    "days": "\(client.usage.map { "\($0.firstDay)…\($0.newestDay)" } ?? "")"])
                 return (Store(catalog: catalog, clients: [client]), "synthetic \(shape.users)x\(shape.apps)x\(shape.days)")
             }
             switch source {
@@ -85,73 +174,59 @@ struct Serve: ParsableCommand {
             }
         }
         var appender: Appender?
-        if let wal {
+        if let wal = s.wal {
             do {
                 let log = try WriteAheadLog(path: wal)
-                tally.log("write-ahead log \(wal): \(log.recovered.count) records to replay"
-                    + (log.droppedBytes > 0 ? "; dropped a torn record of \(log.droppedBytes) bytes at its end" : ""))
-                appender = Appender(holder: holder, wal: log)
+                logger.notice("write-ahead log opened", metadata: [
+                    "path": "\(wal)", "records_to_replay": "\(log.recovered.count)", "dropped_torn_bytes": "\(log.droppedBytes)"])
+                appender = Appender(holder: holder, wal: log, observability: observability)
             } catch {
                 throw ValidationError("\(error)")
             }
         }
-        let reloader = Reloader(holder: holder, appender: appender, loader: loader)
-        let api = API(holder: holder, tokens: tokenStore, reloader: reloader, appender: appender)
+        let reloader = Reloader(holder: holder, appender: appender, observability: observability, loader: loader)
+        let api = API(holder: holder, tokens: tokenStore, reloader: reloader, appender: appender, observability: observability)
         let server: Server
         do {
-            server = try Server(api: api, host: host, port: port, binaryPort: noBinary ? nil : binaryPort, threads: threads,
-                                queryThreads: queryThreads)
+            server = try Server(api: api, host: s.host, port: s.port, binaryPort: s.noBinary ? nil : s.binaryPort, threads: s.threads,
+                                queryThreads: s.queryThreads)
         } catch {
-            log("cannot listen on \(host) port \(port)" + (noBinary ? "" : " and \(binaryPort) (binary protocol)") + ": \(error)")
+            logger.critical("cannot listen", metadata: ["host": "\(s.host)", "port": "\(s.port)",
+                                                        "binary_port": "\(s.noBinary ? "off" : String(s.binaryPort))", "error": "\(error)"])
             throw ExitCode.failure
         }
-        log("listening on http://\(host):\(server.port)"
-            + (server.binaryPort.map { " and tally://\(host):\($0) (binary protocol)" } ?? "") + " (\(threads) event loops, \(server.pool.numberOfThreads) query threads)"
-            + (tokens == nil ? "; demo token \(TokenStore.demoToken) accepted for every client" : ""))
+        logger.notice("listening", metadata: [
+            "http": "http://\(s.host):\(server.port)", "binary": "\(server.binaryPort.map { "tally://\(s.host):\($0)" } ?? "off")",
+            "event_loops": "\(s.threads)", "query_threads": "\(server.pool.numberOfThreads)", "version": "\(TallyVersion.string)",
+            "metrics": "\(s.noMetrics ? "off" : "/metrics")", "access_log": "\(s.accessLog)",
+            "demo_token": "\(s.tokens == nil ? TokenStore.demoToken : "off")"])
 
-        // SIGTERM / SIGINT: stop accepting, finish what is in flight, exit.
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
-        let signals = [SIGTERM, SIGINT].map { DispatchSource.makeSignalSource(signal: $0, queue: .global()) }
-        for s in signals {
-            s.setEventHandler {
-                log("shutting down: finishing requests in flight")
-                server.initiateShutdown()
-            }
-            s.resume()
+        // One ServiceGroup: SIGTERM / SIGINT shut the services down in reverse order (HTTP,
+        // binary, loader, commit thread); SIGHUP reloads (LoaderService).
+        let group = ServiceGroup(configuration: .init(
+            services: TallyServices.make(server: server, reloader: reloader, appender: appender, logger: logger)
+                .map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        var failure: Error?
+        do { try await group.run() } catch { failure = error }
+        // A failed service (the first load) stopped the group: stop the listeners too.
+        if failure != nil {
+            server.initiateShutdown()
+            try? await server.closed(0).get()
+            if server.binaryPort != nil { try? await server.closed(1).get() }
+            appender?.stopAndWait()
         }
-
-        // SIGHUP: load the same source again beside the served data and swap it in.
-        signal(SIGHUP, SIG_IGN)
-        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        hangup.setEventHandler {
-            log("SIGHUP: reloading")
-            do throws(APIError) {
-                let o = try reloader.reload(source: nil)
-                log("reloaded \(o.source): \(o.clients) clients, \(o.usageRows) usage rows in \(String(format: "%.2f s", o.seconds))")
-            } catch {
-                log("reload failed (\(error.code)): \(error.message)")
-            }
-        }
-        hangup.resume()
-
-        // Listen first, load beside: /healthz answers at once, /readyz once the data is in.
-        let failed = Mutex(false)
-        DispatchQueue.global().async {
-            do throws(APIError) {
-                let o = try reloader.reload(source: nil)
-                log("loaded \(o.source): \(o.clients) clients, \(o.usageRows) usage rows in \(String(format: "%.2f s", o.seconds))")
-            } catch {
-                log("load failed, nothing is served: \(error.message)")
-                failed.withLock { $0 = true }
-                server.initiateShutdown()
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                server.stopThreads()
+                done.resume()
             }
         }
-        server.run()
-        appender?.stop()
-        withExtendedLifetime((signals, hangup)) {}
-        log("stopped")
-        if failed.withLock({ $0 }) { throw ExitCode.failure }
+        if let failure {
+            logger.critical("stopped", metadata: ["error": "\(failure)"])
+            throw ExitCode.failure
+        }
+        logger.notice("stopped")
     }
 }
 

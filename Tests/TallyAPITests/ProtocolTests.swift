@@ -51,7 +51,10 @@ import TallyTestSupport
         let post = try c.request("POST", p, token: ServerFixture.allToken, body: "{}")
         #expect(post.status == 405 && post.header("allow") == "GET, HEAD")
         #expect((post.object["error"] as? [String: Any])?["code"] as? String == "method_not_allowed")
-        for bad in ["/", "/v2", "/v2/clients", "/v2/clients/x/analytics/apps/nope", "/v3/clients/x/analytics/apps/utilization"] {
+        let console = try c.request("GET", "/", token: nil)
+        #expect(console.status == 200 && console.header("content-type") == "text/html; charset=utf-8")
+        #expect(console.header("content-security-policy")?.contains("default-src 'none'") == true)
+        for bad in ["/index.html", "/v2", "/v2/clients", "/v2/clients/x/analytics/apps/nope", "/v3/clients/x/analytics/apps/utilization"] {
             let r = try c.request("GET", bad, token: ServerFixture.allToken)
             #expect(r.status == 404, "\(bad)")
             #expect((r.object["error"] as? [String: Any])?["status"] as? Int == 404)

@@ -106,6 +106,15 @@ public struct JSONWriter: DocumentWriter {
         }
     }
 
+    /// A floating-point number, shortest form that reads back the same; `null` when not finite
+    /// (service figures, not query answers).
+    public mutating func double(_ v: Double) {
+        guard v.isFinite else { return null() }
+        if v == v.rounded(), abs(v) < 1e15 { return int(Int(v)) }
+        var s = v.description
+        s.withUTF8 { u in token(atMost: u.count) { p in (p).update(from: u.baseAddress!, count: u.count); return u.count } }
+    }
+
     /// A number with one decimal, given in tenths (`130` writes `13.0`).
     public mutating func tenths(_ t: Int) {
         token(atMost: 23) { p in

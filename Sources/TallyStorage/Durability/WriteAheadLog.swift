@@ -68,6 +68,14 @@ public final class WriteAheadLog {
 
     deinit { if fd >= 0 { close(fd) } }
 
+    /// Closes the file (at shutdown, after the last write). Nothing may be written after.
+    public func closeFile() {
+        if fd >= 0 {
+            _ = Glibc.close(fd)
+            fd = -1
+        }
+    }
+
     func recover() throws {
         let size = Int(lseek(fd, 0, SEEK_END))
         if size == 0 {
@@ -116,6 +124,12 @@ public final class WriteAheadLog {
             payload += le(r.user.high) + le(r.user.low) + le(r.app.high) + le(r.app.low) + le(UInt32(bitPattern: r.day.raw))
         }
         return (sequence, le(UInt32(payload.count - 8)) + le(Self.crc(payload)) + payload)
+    }
+
+    /// The log file's size in bytes.
+    public var byteCount: Int {
+        var st = stat()
+        return fstat(fd, &st) == 0 ? Int(st.st_size) : 0
     }
 
     /// Writes encoded records and makes them durable before returning.
