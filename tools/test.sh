@@ -7,7 +7,7 @@ python3 tools/check_sample_dump.py >/dev/null
 swift build --build-tests  # the seed replay test starts the tally executable
 swift test --parallel --skip-build
 ./tools/binary_check.sh
-python3 tools/metrics_check.py >/dev/null      # /metrics read with prometheus_client's parser
+python3 tools/metrics_check.py               # /metrics read with prometheus_client's parser
 python3 tools/lifecycle_check.py               # SIGHUP and SIGTERM under load
 python3 tools/s3_check.py          # object storage against moto_server on loopback
 ./tools/schemathesis.sh
