@@ -119,8 +119,12 @@ def main():
     port, bport = free_port(), free_port()
     work = tempfile.mkdtemp(prefix="tally-metrics-")
     wal = os.path.join(work, "append.wal")
-    proc = subprocess.Popen([args.tally, "serve", "--port", str(port), "--binary-port", str(bport), "--wal", wal,
-                             "--log-level", "warning"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Settings from TALLY_* variables (swift-configuration); a flag given on the command line wins
+    # (TALLY_PORT names a port nothing listens on here).
+    env = dict(os.environ, TALLY_PORT="1", TALLY_BINARY_PORT=str(bport), TALLY_WAL=wal, TALLY_LOG_LEVEL="warning",
+               TALLY_ACCESS_LOG="errors")
+    proc = subprocess.Popen([args.tally, "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     failures = []
 
     def check(ok, what):

@@ -12,7 +12,7 @@ export TALLY_BIN=${TALLY_BIN:-.build/release/tally}
 command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null; }
 . tools/lib/serve.sh
 start_tally "$PORT" --synthetic 20000x600x366
-export TALLY_CLIENT=$(grep -o 'generated client [0-9a-f-]*' "$TALLY_LOG" | awk '{print $3}')
+export TALLY_CLIENT=$(grep -o 'client=[0-9a-f-]*' "$TALLY_LOG" | head -1 | cut -d= -f2)
 URL="http://127.0.0.1:$PORT"
 summary() { grep -E "Requests/sec|^\s+(50|90|99)%|p99\.9|Non-2xx|errors" ; }
 echo "== /healthz, $CONNS connections, ${SECS}s"
