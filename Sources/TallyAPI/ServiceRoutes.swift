@@ -164,6 +164,8 @@ public enum PrometheusText {
                     labels[key] = value
                     s = i < s.endIndex ? s[s.index(after: i)...] : ""
                 }
+            } else if line.contains("{") {
+                continue  // a label set that does not close
             } else if let space = line.firstIndex(of: " ") {
                 name = line[..<space]
                 rest = line[space...]
