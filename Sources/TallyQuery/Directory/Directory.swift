@@ -18,6 +18,10 @@ final class UserDirectory: Sendable {
     let byCreated: (asc: [UInt32], desc: [UInt32])
     /// Each department's position in name order (then id).
     let departmentRank: [Int]
+    /// Users in id order, and each user's place in it: the tie-break of every sorted list as a
+    /// 32-bit number (``RankedPage``), so that a list sorted by a number compares integers.
+    let byId: [UInt32]
+    let idRank: [UInt32]
 
     init(_ c: ClientStore) {
         func fold(_ s: String) -> [UInt32] { s.lowercased().unicodeScalars.map(\.value) }
@@ -52,6 +56,11 @@ final class UserDirectory: Sendable {
         var rank = [Int](repeating: 0, count: c.departments.count)
         for (i, x) in depOrder.enumerated() { rank[x] = i }
         departmentRank = rank
+        let idOrder = (0..<UInt32(c.users.count)).sorted { ids[Int($0)] < ids[Int($1)] }
+        var idRank = [UInt32](repeating: 0, count: c.users.count)
+        for (i, u) in idOrder.enumerated() { idRank[Int(u)] = UInt32(i) }
+        byId = idOrder
+        self.idRank = idRank
     }
 
     static func of(_ c: ClientStore) -> UserDirectory { c.derived.get { UserDirectory(c) } }
@@ -62,7 +71,7 @@ final class UserDirectory: Sendable {
         func keys(_ k: [[UInt32]?]) -> Int { k.reduce(k.count * 8 + header) { $0 + ($1.map { header + $0.count * 4 } ?? 0) } }
         var n = keys(email) + keys(displayName) + keys(createdKey)
         n += created.reduce(created.count * 16 + header) { $0 + ($1.map { $0.utf8.count > 15 ? $0.utf8.count + header : 0 } ?? 0) }
-        n += 6 * (header + email.count * 4) + departmentRank.count * 8 + header
+        n += 8 * (header + email.count * 4) + departmentRank.count * 8 + header
         return n
     }
 }
@@ -110,6 +119,13 @@ struct Paged<Row> {
         let remaining = after.map { a in items.filter { Executor.compare($0.key, a, order) > 0 } } ?? items
         rows = Executor.smallest(size, of: remaining) { Executor.compare($0.key, $1.key, order) < 0 }
         next = remaining.count > size ? rows.last?.key : nil
+    }
+
+    /// A page already chosen (``RankedPage``).
+    init(rows: [(key: PageKey, row: Row)], total: Int, next: PageKey?) {
+        self.rows = rows
+        self.total = total
+        self.next = next
     }
 }
 

@@ -182,10 +182,22 @@ extension DirectoryReports {
         var rows: [UInt32] = []
         var next: PageKey?
         if sortBy == "last_active_date" {
-            let items = client.users.indices.filter { keep[$0] }.map { (key: key(UInt32($0)), row: UInt32($0)) }
-            let p = Paged(items, order: order, after: page.after, size: page.size)
-            rows = p.rows.map(\.row)
-            next = p.next
+            let users = (0..<UInt32(client.users.count)).filter { keep[Int($0)] }
+            // Every user's last day up to as_of at once (stored bounds, then a walk back over
+            // the days for those active after as_of), paged by packed integers.
+            var last: [Int32] = []
+            if let upTo, let scan = ActivityScan(client), let (_, hi) = offsets(upTo) { last = scan.lastActive(users, upTo: hi) }
+            let first = client.usage?.firstDay ?? Day(raw: 0)
+            if let p = RankedPage(users: users, key: { u in last.isEmpty || last[Int(u)] < 0 ? nil : Int(first.adding(Int(last[Int(u)])).raw) },
+                                  kind: .day, order: order, after: page.after, size: page.size, directory: dir, client: client) {
+                rows = p.rows.map(\.user)
+                next = p.next
+            } else {
+                let items = users.map { (key: key($0), row: $0) }
+                let p = Paged(items, order: order, after: page.after, size: page.size)
+                rows = p.rows.map(\.row)
+                next = p.next
+            }
         } else {
             // A stored order (ascending by key, then id): walk it from the cursor's place, either way.
             let orders = sortBy == "display_name" ? dir.byDisplayName : sortBy == "created_at" ? dir.byCreated : dir.byEmail

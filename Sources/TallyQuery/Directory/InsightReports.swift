@@ -82,14 +82,29 @@ extension DirectoryReports {
     /// - Complexity: O(pairs of the window's users × the window's words).
     public func champions(days n: Int, interval: String, filters: Filters, asOf: Day?, page: DirectoryPage) -> [UInt8] {
         var items: [(key: PageKey, row: (UInt32, Int))] = []
-        if let asOf, let scan = PeriodScan(scope: scope(filters), range: Self.window(n, endingOn: asOf)) {
-            let active = UserSet(domain: client.users.count)
-            scan.unionOfApps(.all, into: active)
-            for (u, m) in scan.userRows(active.sortedValues().map(Int.init)) {
-                items.append((PageKey(value: .int(m.activeDays), id: client.users[u].id), (UInt32(u), m.activeDays)))
+        var ranked: Paged<(UInt32, Int)>?
+        let s = scope(filters), order = page.order ?? .desc
+        if let asOf, let scan = PeriodScan(scope: s, range: Self.window(n, endingOn: asOf)) {
+            if s.users == nil, let activity = ActivityScan(client), let entities = ActivityScan.entities(s, activity.index) {
+                // Every user's active days from the window's day bitmaps, paged by packed integers.
+                let days = activity.activeDays(entities, scan.lo, scan.hi)
+                let users = (0..<UInt32(client.users.count)).filter { days[Int($0)] > 0 }
+                if let p = RankedPage(users: users, key: { Int(days[Int($0)]) }, kind: .int, order: order, after: page.after,
+                                      size: page.size, directory: directory, client: client) {
+                    ranked = Paged(rows: p.rows.map { r in
+                        (key: PageKey(value: .int(r.key!), id: client.users[Int(r.user)].id), row: (r.user, r.key!))
+                    }, total: p.total, next: p.next)
+                }
+            }
+            if ranked == nil {
+                let active = UserSet(domain: client.users.count)
+                scan.unionOfApps(.all, into: active)
+                for (u, m) in scan.userRows(active.sortedValues().map(Int.init)) {
+                    items.append((PageKey(value: .int(m.activeDays), id: client.users[u].id), (UInt32(u), m.activeDays)))
+                }
             }
         }
-        let p = Paged(items, order: page.order ?? .desc, after: page.after, size: page.size)
+        let p = ranked ?? Paged(items, order: order, after: page.after, size: page.size)
         return report(asOf: asOf, interval: interval, p) { w, r in
             w.key("user"); userRow(&w, r.0, asOf: asOf)
             w.key("num_active_days"); w.int(r.1)
