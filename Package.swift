@@ -45,7 +45,7 @@ let package = Package(
                 dependencies: ["TallyQuery", "TallyStorage", .product(name: "Crypto", package: "swift-crypto"),
                                .product(name: "Logging", package: "swift-log"),
                                .product(name: "CoreMetrics", package: "swift-metrics")],
-                resources: [.copy("openapi.json"), .copy("console.html")], swiftSettings: optimize),
+                resources: [.embedInCode("openapi.json"), .embedInCode("console.html")], swiftSettings: optimize),
         .target(name: "TallyRemote",
                 dependencies: ["TallyIngest", "TallyStorage",
                                .product(name: "AsyncHTTPClient", package: "async-http-client"),

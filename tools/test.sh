@@ -9,5 +9,6 @@ swift test --parallel --skip-build
 ./tools/binary_check.sh
 python3 tools/metrics_check.py               # /metrics read with prometheus_client's parser
 python3 tools/lifecycle_check.py               # SIGHUP and SIGTERM under load
+python3 tools/console_check.py --tally .build/debug/tally   # the console in headless Chromium
 python3 tools/s3_check.py          # object storage against moto_server on loopback
 ./tools/schemathesis.sh

@@ -46,18 +46,12 @@ public struct API: Sendable {
     }
 
     /// The console (`GET /`): one self-contained page, compiled in.
-    public static let consolePage: [UInt8] = {
-        guard let url = Bundle.module.url(forResource: "console", withExtension: "html"),
-              let data = try? Data(contentsOf: url) else { return Array("<!doctype html><p>console missing</p>".utf8) }
-        return Array(data)
-    }()
+    /// (Embedded in the code at build time — SwiftPM's `embedInCode` — not read from a bundle
+    /// folder beside the executable: a copied `tally` serves it as well.)
+    public static let consolePage: [UInt8] = PackageResources.console_html
 
     /// The OpenAPI 3.1 document, served as kept in the repository.
-    public static let openAPIDocument: [UInt8] = {
-        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json"),
-              let data = try? Data(contentsOf: url) else { return Array("{}".utf8) }
-        return Array(data)
-    }()
+    public static let openAPIDocument: [UInt8] = PackageResources.openapi_json
 
     /// Whether answering `request` may take long enough to be worth moving off the event loop:
     /// its route's estimate (``Route``), from the parameter names and values as sent.

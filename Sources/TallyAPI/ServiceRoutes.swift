@@ -73,6 +73,7 @@ extension API {
             w.endObject()
         }
         w.endArray()
+        w.key("client_list_truncated"); w.bool(readable.count > 1000)
         w.key("requests")
         if let emit = o.exposition {
             let samples = PrometheusText.parse(emit())
@@ -88,6 +89,21 @@ extension API {
                 for s in samples where s.name == name { w.key(s.labels["listener"] == "http" ? "http" : "binary"); w.double(s.value) }
                 w.endObject()
             }
+            // Answers by status (non-zero only), per listener: the console's error rate.
+            w.key("responses")
+            w.beginObject()
+            for listener in Listener.allCases {
+                w.key(listener == .http ? "http" : "binary")
+                w.beginArray()
+                for s in samples where s.name == "tally_responses_total" && s.labels["listener"] == listener.label && s.value > 0 {
+                    w.beginObject()
+                    w.key("status"); w.string(s.labels["status"] ?? "other")
+                    w.key("count"); w.double(s.value)
+                    w.endObject()
+                }
+                w.endArray()
+            }
+            w.endObject()
             // One series per endpoint and listener that has answered at least once.
             struct Series { var count = 0.0, sum = 0.0, buckets: [Double] = [] }
             var series: [String: Series] = [:]
