@@ -275,6 +275,7 @@ paths = {
                                    "store_bytes": {"type": "integer"}, "resident_bytes": {"type": "integer"},
                                    "last_reload": {"type": ["object", "null"]},
                                    "client_list": {"type": "array", "items": {"type": "object"}},
+                                   "client_list_truncated": {"type": "boolean"},
                                    "requests": {"type": ["object", "null"]}})}}},
                                          "401": ERRORS["401"]}}},
 }

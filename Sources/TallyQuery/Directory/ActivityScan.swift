@@ -176,7 +176,12 @@ struct ActivityScan {
     /// Each of `users`' last day offset with any activity up to offset `hi` (-1: none): from the
     /// stored first/last offsets where they answer, else by walking the days back from `hi`
     /// until every such user is found.
-    func lastActive(_ users: [UInt32], upTo hi: Int) -> [Int32] {
+    ///
+    /// With `entities` (a filter's class, category or apps), the last day with activity of
+    /// those: the stored bounds only rule out users with no activity at all up to `hi`, and the
+    /// walk finds the rest (P's churned users under an activity filter: a pair-index search each
+    /// took 0.95 ms for the 20,000-user client with `is_approved=true`).
+    func lastActive(_ users: [UInt32], upTo hi: Int, entities: [Int]? = nil) -> [Int32] {
         var last = [Int32](repeating: -1, count: client.users.count)
         let activity = client.activity
         let n = client.users.count
@@ -185,7 +190,7 @@ struct ActivityScan {
         for u in users {
             let a = Int(activity.firstOffset[Int(u)]), b = Int(activity.lastOffset[Int(u)])
             if b < 0 || a > hi { continue }
-            if b <= hi {
+            if b <= hi && entities == nil {
                 last[Int(u)] = Int32(b)
             } else {
                 pending[Int(u) >> 6] |= 1 << UInt64(u & 63)
@@ -194,7 +199,7 @@ struct ActivityScan {
         }
         guard left > 0 else { return last }
         let set = UserSet(domain: n)
-        let all = [index.entity(.all)]
+        let all = entities ?? [index.entity(.all)]
         var d = min(hi, index.dayCount - 1)
         while left > 0 && d >= 0 {
             day(d, all, into: set)

@@ -151,9 +151,10 @@ extension DirectoryReports {
         let dir = directory
         // An unknown department matches nobody.
         let department = f.departmentId.flatMap { client.departmentIndex[$0] }
-        var keep = [Bool](repeating: false, count: client.users.count)
-        var total = 0
-        for u in client.users.indices {
+        let unfiltered = f.isActive == nil && f.role == nil && f.hasDepartment == nil && f.departmentId == nil && f.q == nil
+        var keep = [Bool](repeating: unfiltered, count: client.users.count)
+        var total = unfiltered ? client.users.count : 0
+        for u in client.users.indices where !unfiltered {
             let user = client.users[u]
             if let want = f.isActive, user.isActive != want { continue }
             if let role = f.role, user.role != role { continue }

@@ -121,8 +121,24 @@ extension DirectoryReports {
             let s = scope(filters), m = mask(s)
             let inWindow = activeUsers(s, Self.window(n, endingOn: asOf))
             let sortByDays = page.sortBy == "days_inactive"
-            activeUsers(s, before).forEach { u in
-                guard !inWindow.contains(u), let last = lastDay(u, before, mask: m) else { return }
+            var candidates: [UInt32] = []
+            activeUsers(s, before).forEach { u in if !inWindow.contains(u) { candidates.append(u) } }
+            // Under a filter, many candidates: their last filtered day from one walk back over
+            // the day bitmaps; else each from its stored bounds or its pairs.
+            var walked: [Int32]?
+            if m != nil, candidates.count > 32, let scan = ActivityScan(client), let entities = ActivityScan.entities(s, scan.index),
+               let (_, hi) = offsets(before) {
+                walked = scan.lastActive(candidates, upTo: hi, entities: entities)
+            }
+            for u in candidates {
+                let last: Day
+                if let walked {
+                    guard walked[Int(u)] >= 0 else { continue }
+                    last = historyStart.adding(Int(walked[Int(u)]))
+                } else {
+                    guard let d = lastDay(u, before, mask: m) else { continue }
+                    last = d
+                }
                 let inactive = last.distance(to: asOf)
                 items.append((PageKey(value: sortByDays ? .int(inactive) : .day(last), id: client.users[Int(u)].id), (u, last, inactive)))
             }
