@@ -62,9 +62,10 @@ import TallyStorage
             if let w = route.wire { #expect(Registry.route(wire: w)?.name == route.name) }
         }
         #expect(Registry.match("/v2/clients//analytics/apps/utilization")?.client == "")
+        #expect(Registry.match("/")?.route.name == "console", "the console is the one route at /")
         for path in ["/v2/clients/\(client)/analytics/apps/nope", "/v2/clients/\(client)/analytics/apps",
                      "/v2/clients/\(client)/analytics/appsX/utilization", "/v2/clients/\(client)", "/v2/clients",
-                     "/v2/client/\(client)/analytics/apps/utilization", "", "/", "/v2", "/v2/",
+                     "/v2/client/\(client)/analytics/apps/utilization", "", "//", "/v2", "/v2/",
                      "/v2/clients/\(client)/users/a/b", "/v2/clients/\(client)/users/", "/healthz/", "/v2/healthz"] {
             #expect(Registry.match(path) == nil, "\(path)")
         }
