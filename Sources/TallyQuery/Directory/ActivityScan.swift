@@ -157,16 +157,18 @@ struct ActivityScan {
                 }
             }
         }
+        // Read out slice by slice: each set bit adds its weight to its user (Σ popcounts of the
+        // slices, rather than every slice for every user).
         counts.withUnsafeMutableBufferPointer { out in
-            for w in 0..<words {
-                var any: UInt64 = 0
-                for k in 0..<slices { any |= counter[k &* words &+ w] }
-                while any != 0 {
-                    let bit = any.trailingZeroBitCount
-                    any &= any &- 1
-                    var c: UInt16 = 0
-                    for k in 0..<slices { c |= UInt16(truncatingIfNeeded: (counter[k &* words &+ w] >> UInt64(bit)) & 1) << UInt16(k) }
-                    out[w &<< 6 &+ bit] = c
+            for k in 0..<slices {
+                let weight = UInt16(1) << UInt16(k), row = counter + k &* words
+                for w in 0..<words {
+                    var bits = row[w]
+                    let base = w &<< 6
+                    while bits != 0 {
+                        out[base &+ bits.trailingZeroBitCount] |= weight
+                        bits &= bits &- 1
+                    }
                 }
             }
         }
