@@ -154,13 +154,20 @@ extension DirectoryReports {
         let unfiltered = f.isActive == nil && f.role == nil && f.hasDepartment == nil && f.departmentId == nil && f.q == nil
         var keep = [Bool](repeating: unfiltered, count: client.users.count)
         var total = unfiltered ? client.users.count : 0
+        let byDepartment = f.hasDepartment != nil || f.departmentId != nil
+        let starts = client.userDepartmentStart, memberships = client.userDepartments
         for u in client.users.indices where !unfiltered {
             let user = client.users[u]
             if let want = f.isActive, user.isActive != want { continue }
             if let role = f.role, user.role != role { continue }
-            let deps = client.departments(ofUser: UInt32(u))
-            if let want = f.hasDepartment, deps.isEmpty == want { continue }
-            if f.departmentId != nil { guard let department, deps.contains(department) else { continue } }
+            if byDepartment {
+                // Bounds into the membership list, not a slice per user (a slice retains the list).
+                let a = Int(starts[u]), b = Int(starts[u + 1])
+                if let want = f.hasDepartment, (a == b) == want { continue }
+                if f.departmentId != nil {
+                    guard let department, (a..<b).contains(where: { memberships[$0] == department }) else { continue }
+                }
+            }
             if let q = f.q {
                 guard Self.contains(dir.email[u], q) || dir.displayName[u].map({ Self.contains($0, q) }) == true else { continue }
             }
