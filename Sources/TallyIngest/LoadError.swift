@@ -19,6 +19,7 @@ public struct LoadError: Error, CustomStringConvertible, Sendable, Equatable {
         case nullValue = "null_value"
         case badUUID = "bad_uuid"
         case badDate = "bad_date"
+        case dateOutOfRange = "date_out_of_range"
         case badBoolean = "bad_boolean"
         case badInteger = "bad_integer"
         case badTimestamp = "bad_timestamp"

@@ -18,12 +18,16 @@ struct Load: ParsableCommand {
     @Option(name: .customLong("repeat"), help: "Load this many times and report the last (for profiling).")
     var repetitions: Int = 1
 
+    @Option(help: "Activity dates accepted: FIRST..LAST (default 2000-01-01 to a year after today); a row outside is a load error (skipped with --lenient).")
+    var dateRange: String?
+
     func run() throws {
         let path = dump ?? defaultDumpPath()
         if Snapshot.looksLikeSnapshot(path: path) { return try loadSnapshot(path) }
+        let dates = try dateWindow(dateRange)
         do {
-            for _ in 1..<max(repetitions, 1) { _ = try loadDump(path, lenient: lenient) }
-            printSummary(try loadDump(path, lenient: lenient), path: path)
+            for _ in 1..<max(repetitions, 1) { _ = try loadDump(path, lenient: lenient, dates: dates) }
+            printSummary(try loadDump(path, lenient: lenient, dates: dates), path: path)
         } catch let e as LoadError {
             throw ValidationError("load failed: \(e)")
         }

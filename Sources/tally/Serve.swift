@@ -39,6 +39,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Threads for heavy queries, at a lower priority (default: as many as --threads). Fewer leave more of the machine to quick requests while heavy ones run, at the cost of heavy throughput.")
     var queryThreads: Int?
     @Flag(help: "Skip bad dump rows instead of refusing the dump.") var lenient = false
+    @Option(help: "Activity dates a dump may hold: FIRST..LAST (default 2000-01-01 to a year after today); a row outside is a load error (skipped with --lenient).")
+    var dateRange: String?
     @Option(help: ArgumentHelp("Serve a client generated in process instead of a dump: USERSxAPPSxDAYS (benchmarks).",
                                valueName: "shape"))
     var synthetic: String?
@@ -57,7 +59,7 @@ struct Serve: AsyncParsableCommand {
         var host = "127.0.0.1", port = 8080, binaryPort = 8081, noBinary = false
         var dump: String?, snapshot: String?, wal: String?, tokens: String?, synthetic: String?
         var threads = ProcessInfo.processInfo.activeProcessorCount, queryThreads: Int?
-        var lenient = false, noMetrics = false
+        var lenient = false, noMetrics = false, dates = DateWindow.standard()
         var logFormat = "text", logLevel = Logger.Level.info, accessLog = AccessLogPolicy.off
         var metricsPeers: [String] = []
     }
@@ -84,6 +86,7 @@ struct Serve: AsyncParsableCommand {
         s.threads = try threads ?? number("threads", "TALLY_THREADS") ?? s.threads
         s.queryThreads = try queryThreads ?? number("queryThreads", "TALLY_QUERY_THREADS")
         s.lenient = lenient || flag("lenient")
+        s.dates = try dateWindow(dateRange ?? text("dateRange"))
         s.noMetrics = noMetrics || flag("noMetrics")
         s.logFormat = logFormat ?? text("logFormat") ?? s.logFormat
         guard ["text", "json"].contains(s.logFormat) else { throw ValidationError("--log-format must be text or json") }
@@ -144,7 +147,7 @@ struct Serve: AsyncParsableCommand {
             : Observability.prometheus(accessLog: s.accessLog, metricsPeers: Set(s.metricsPeers), logLevel: level)
         let holder = StoreHolder()
         let path = s.dump ?? defaultDumpPath()
-        let lenient = s.lenient
+        let lenient = s.lenient, dates = s.dates
         let shape = try s.synthetic.map { text -> SyntheticShape in
             let n = text.split(separator: "x").compactMap { Int($0) }
             guard n.count == 3 else { throw ValidationError("--synthetic takes USERSxAPPSxDAYS, e.g. 20000x600x366") }
@@ -167,10 +170,10 @@ struct Serve: AsyncParsableCommand {
             case .snapshot(let file)?:
                 return (try readSnapshot(file), file)
             case .dump(let folder)?:
-                return (try loadDump(folder, lenient: lenient).store, folder)
+                return (try loadDump(folder, lenient: lenient, dates: dates).store, folder)
             case nil:
                 if let file = startSnapshot { return (try readSnapshot(file), file) }
-                return (try loadDump(path, lenient: lenient).store, path)
+                return (try loadDump(path, lenient: lenient, dates: dates).store, path)
             }
         }
         var appender: Appender?

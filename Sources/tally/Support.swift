@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import TallyIngest
 import TallyRemote
@@ -24,15 +25,15 @@ struct LoadedDump {
     let residentDelta: Int
 }
 
-func loadDump(_ path: String, lenient: Bool) throws -> LoadedDump {
+func loadDump(_ path: String, lenient: Bool, dates: DateWindow = .standard()) throws -> LoadedDump {
     _ = malloc_trim(0)
     let before = residentBytes()
     let shown = ProgressDisplay(what: path)
     defer { shown.finish() }
     let mode: LoadMode = lenient ? .lenient : .strict
     let (store, report) = Remote.isRemote(path)
-        ? try Remote.loadDump(path, mode: mode) { shown.start($0) }
-        : try DumpLoader.load(folder: path, mode: mode) { shown.start($0) }
+        ? try Remote.loadDump(path, mode: mode, dates: dates) { shown.start($0) }
+        : try DumpLoader.load(folder: path, mode: mode, dates: dates) { shown.start($0) }
     // Return the loader's freed buffers to the system, so the growth is what the store holds.
     _ = malloc_trim(0)
     return LoadedDump(store: store, report: report, residentDelta: residentBytes() - before)
@@ -149,4 +150,13 @@ final class ProgressDisplay: @unchecked Sendable {
 /// A snapshot file, local or remote (`s3://bucket/key`, `https://…`).
 func readSnapshot(_ location: String) throws -> Store {
     Remote.isRemote(location) ? try Remote.readSnapshot(location) : try Snapshot.read(path: location)
+}
+
+/// `--date-range FIRST..LAST`, or the standard window (2000-01-01 to a year after today).
+func dateWindow(_ text: String?) throws -> DateWindow {
+    guard let text else { return .standard() }
+    guard let w = DateWindow(parsing: text) else {
+        throw ValidationError("--date-range takes FIRST..LAST (YYYY-MM-DD..YYYY-MM-DD, FIRST not after LAST); got \"\(text)\"")
+    }
+    return w
 }

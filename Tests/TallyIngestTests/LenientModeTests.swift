@@ -116,3 +116,55 @@ import TallyTestSupport
         #expect(store.clients.reduce(0) { $0 + $1.users.count } == d.random.users.count)
     }
 }
+
+/// Dates outside the accepted window (issue 15): one typo must not stretch a client's per-day
+/// tables over millennia. Strict loads refuse the row by file, line and column; lenient loads
+/// skip and count it, and cost what the clean dump costs.
+@Suite struct DateWindowTests {
+    @Test(arguments: ["9999-12-31", "0001-01-01", "1999-12-31"])
+    func aDateOutsideTheWindowIsRefusedOrSkipped(_ date: String) throws {
+        var d = TestDump()
+        let row = d.usagePart(1).lowerBound + 3
+        let clean = TempDir()
+        try d.write(to: clean.path)
+        let (cleanStore, _) = try DumpLoader.load(folder: clean.path)
+        d.set("app_usage_reports", row: row, "activity_date", date)
+        let tmp = TempDir()
+        try d.write(to: tmp.path)
+
+        let e = try #require(throws: LoadError.self) { _ = try DumpLoader.load(folder: tmp.path) }
+        #expect(e.kind == .dateOutOfRange && e.file.hasPrefix("app_usage_reports/part-0001"))
+        #expect(e.line == row - d.usagePart(1).lowerBound + 2 && e.column == d.index("app_usage_reports", "activity_date") + 1)
+        #expect("\(e)".contains(date) && "\(e)".contains("--date-range"))
+
+        let (store, report) = try DumpLoader.load(folder: tmp.path, mode: .lenient)
+        #expect(report.skipped == ["date_out_of_range": 1])
+        let cleanBytes = Double(cleanStore.byteCount), bytes = Double(store.byteCount)
+        #expect(abs(bytes - cleanBytes) <= 0.1 * cleanBytes, "store bytes \(bytes) against the clean dump's \(cleanBytes)")
+        for c in store.clients {
+            let before = try #require(cleanStore.client(c.info.id))
+            #expect(c.usage?.firstDay ?? Day(raw: 0) >= before.usage?.firstDay ?? Day(raw: 0))
+            #expect(c.usage?.newestDay ?? Day(raw: 0) <= before.usage?.newestDay ?? Day(raw: 0))
+        }
+
+        // A window that holds the date takes the row (kept small here: the day tables follow it).
+        if date == "1999-12-31" {
+            let wide = DateWindow(first: Day("1999-01-01")!, last: Day("2030-12-31")!)
+            let (all, r) = try DumpLoader.load(folder: tmp.path, dates: wide)
+            #expect(r.skippedTotal == 0 && all.clients.contains { $0.usage?.firstDay == Day("1999-12-31")! })
+        }
+    }
+
+    @Test func parsingAndTheStandardWindow() {
+        #expect(DateWindow(parsing: "2000-01-01..2030-12-31") == DateWindow(first: Day("2000-01-01")!, last: Day("2030-12-31")!))
+        #expect(DateWindow(parsing: "2024-02-29..2024-02-29") != nil)
+        for bad in ["2000-01-01", "2030-01-01..2000-01-01", "2000-01-01..", "..2000-01-01", "2000-01-01...2001-01-01",
+                    "2000-13-01..2001-01-01", "a..b", ""] {
+            #expect(DateWindow(parsing: bad) == nil, "\(bad)")
+        }
+        let w = DateWindow.standard(today: Day("2026-11-30")!)
+        #expect(w.first == Day("2000-01-01")! && w.last == Day("2027-12-01")!)
+        #expect(w.contains(Day("2000-01-01")!) && w.contains(Day("2027-12-01")!))
+        #expect(!w.contains(Day("1999-12-31")!) && !w.contains(Day("2027-12-02")!))
+    }
+}

@@ -67,22 +67,26 @@ public struct DumpLoader {
     /// Overrides ``ClientStoreBuilder/extrasMinRows`` (tests use 0 to build every class and mask).
     public var extrasMinRows: Int?
 
-    public init(layout: DumpLayout, mode: LoadMode = .strict) {
+    /// The activity dates accepted (`--date-range`); a usage row outside is a load error.
+    public let dates: DateWindow
+
+    public init(layout: DumpLayout, mode: LoadMode = .strict, dates: DateWindow = .standard()) {
         self.layout = layout
         self.mode = mode
+        self.dates = dates
     }
 
     /// Loads the dump in `folder`. `progress`, when given, is made for the dump's layout and
     /// handed over before reading starts, so that the caller can show it while this runs.
-    public static func load(folder: String, mode: LoadMode = .strict,
+    public static func load(folder: String, mode: LoadMode = .strict, dates: DateWindow = .standard(),
                             progress: ((LoadProgress) -> Void)? = nil) throws -> (Store, LoadReport) {
-        try load(layout: try DumpLayout.discover(folder: folder), mode: mode, progress: progress)
+        try load(layout: try DumpLayout.discover(folder: folder), mode: mode, dates: dates, progress: progress)
     }
 
     /// Loads a dump whose layout was found already (a remote one: ``DumpLayout/discover(storage:)``).
-    public static func load(layout: DumpLayout, mode: LoadMode = .strict,
+    public static func load(layout: DumpLayout, mode: LoadMode = .strict, dates: DateWindow = .standard(),
                             progress: ((LoadProgress) -> Void)? = nil) throws -> (Store, LoadReport) {
-        var loader = DumpLoader(layout: layout, mode: mode)
+        var loader = DumpLoader(layout: layout, mode: mode, dates: dates)
         if let progress {
             let p = LoadProgress(layout: layout)
             loader.progress = p
@@ -332,7 +336,7 @@ public struct DumpLoader {
     mutating func loadUsage() throws {
         let files = layout.files["app_usage_reports"] ?? []
         let shared = UsageLookup(clientIndex: clientIndex, userOwner: userOwner, appOwner: appOwner,
-                                 clientCount: builders.count)
+                                 clientCount: builders.count, dates: dates)
         let results = ParallelResults(count: files.count)
         let mode = self.mode, progress = self.progress, storage = layout.storage
         @Sendable func parse(_ i: Int) {
@@ -378,6 +382,7 @@ struct UsageLookup: Sendable {
     let userOwner: UUIDTable<UInt64>
     let appOwner: UUIDTable<UInt64>
     let clientCount: Int
+    let dates: DateWindow
 }
 
 /// One parsing thread's rows, per client.
@@ -413,6 +418,9 @@ struct UsageBuffers: Sendable {
             }
             guard app >> 32 == UInt64(c) else { throw fail(.wrongClient, ac, "an app of client \(r.csv.display(cc.index))") }
             let day = try r.day(dc)
+            guard s.lookup.dates.contains(day) else {
+                throw fail(.dateOutOfRange, dc, "an activity_date from \(s.lookup.dates.first) to \(s.lookup.dates.last) (--date-range)")
+            }
             s.users[c].append(UInt32(truncatingIfNeeded: user))
             s.apps[c].append(UInt32(truncatingIfNeeded: app))
             s.days[c].append(day.raw)
