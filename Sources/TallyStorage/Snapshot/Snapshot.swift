@@ -34,6 +34,30 @@ public enum Snapshot {
     /// the old file or the new one, never half of one).
     @discardableResult
     public static func write(_ store: Store, to path: String) throws -> Report {
+        let sections = encodeSections(store)
+        let file = assemble(sections, usageRows: store.usageRowCount, walSequence: store.walSequence)
+        let temporary = path + ".partial-\(getpid())"
+        guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
+            throw SnapshotError(path: path, offset: nil, reason: "cannot create \(temporary)")
+        }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
+        do {
+            try handle.write(contentsOf: file)
+            try handle.synchronize()
+            try handle.close()
+            guard rename(temporary, path) == 0 else {
+                throw SnapshotError(path: path, offset: nil, reason: "cannot rename the new snapshot into place: \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw error
+        }
+        return Report(bytes: file.count, rawBytes: sections.reduce(0) { $0 + $1.bytes.count }, usageRows: store.usageRowCount,
+                      sections: sections.count)
+    }
+
+    /// The catalog's section, then one per client, as raw (uncompressed) bytes.
+    static func encodeSections(_ store: Store) -> [(kind: UInt32, bytes: [UInt8])] {
         var sections: [(kind: UInt32, bytes: [UInt8])] = []
         var e = SnapshotEncoder()
         store.catalog.encode(&e)
@@ -49,7 +73,11 @@ public enum Snapshot {
             }
         }
         for b in encoded { sections.append((2, b)) }
-        encoded = []
+        return sections
+    }
+
+    /// The file: header, sections cut into chunks compressed in parallel, trailer.
+    static func assemble(_ sections: [(kind: UInt32, bytes: [UInt8])], usageRows: Int, walSequence: UInt64) -> [UInt8] {
 
         // Chunks, compressed in parallel.
         var chunks: [(section: Int, range: Range<Int>)] = []
@@ -74,7 +102,7 @@ public enum Snapshot {
         file.reserveCapacity(stored.reduce(64) { $0 + $1.count + 16 } + sections.count * 20)
         var h = SnapshotEncoder()
         h.bytes = magic
-        h.u32(version); h.u32(0); h.int(sections.count); h.int(store.usageRowCount); h.u64(store.walSequence)
+        h.u32(version); h.u32(0); h.int(sections.count); h.int(usageRows); h.u64(walSequence)
         h.u32(crc(h.bytes))
         file += h.bytes
         var next = 0
@@ -98,25 +126,7 @@ public enum Snapshot {
         t.bytes = endMagic
         t.int(file.count + 16)
         file += t.bytes
-
-        let temporary = path + ".partial-\(getpid())"
-        guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
-            throw SnapshotError(path: path, offset: nil, reason: "cannot create \(temporary)")
-        }
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
-        do {
-            try handle.write(contentsOf: file)
-            try handle.synchronize()
-            try handle.close()
-            guard rename(temporary, path) == 0 else {
-                throw SnapshotError(path: path, offset: nil, reason: "cannot rename the new snapshot into place: \(String(cString: strerror(errno)))")
-            }
-        } catch {
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw error
-        }
-        return Report(bytes: file.count, rawBytes: sections.reduce(0) { $0 + $1.bytes.count }, usageRows: store.usageRowCount,
-                      sections: sections.count)
+        return file
     }
 
     /// Reads a snapshot; chunks are checked and decompressed, and clients decoded, on every core.
@@ -234,9 +244,17 @@ public enum Snapshot {
         }
         if let first = failures.first { throw first }
         let loaded = clients.map { $0! }
-        for c in loaded {
-            guard c.apps.allSatisfy({ Int($0.catalogIndex) < catalog.applications.count }) else {
-                throw fail(nil, "client \(c.info.id) names catalog applications the snapshot does not hold")
+        // References across sections: every index into the catalog inside it.
+        func inCatalog(_ i: Int32?, _ count: Int) -> Bool { i.map { $0 >= 0 && Int($0) < count } ?? true }
+        let categories = catalog.categories.count, vendors = catalog.vendors.count
+        guard catalog.applications.allSatisfy({ inCatalog($0.category, categories) && inCatalog($0.vendor, vendors) }) else {
+            throw fail(nil, "section 1: a catalog application names a category or vendor the catalog does not hold")
+        }
+        for (i, c) in loaded.enumerated() {
+            guard c.apps.allSatisfy({ $0.catalogIndex >= 0 && Int($0.catalogIndex) < catalog.applications.count
+                                      && inCatalog($0.category, categories) && inCatalog($0.vendor, vendors) }),
+                  c.usage?.categoryClasses.allSatisfy({ inCatalog($0, categories) }) ?? true else {
+                throw fail(nil, "section \(i + 2): client \(c.info.id) names catalog entries the snapshot does not hold")
             }
         }
         return Store(catalog: catalog, clients: loaded, walSequence: walSequence)

@@ -138,6 +138,7 @@ extension BitmapArena {
 
     static func decode(_ d: inout SnapshotDecoder) throws(SnapshotDecodingError) -> BitmapArena {
         let domain = try d.int()
+        guard domain >= 0, domain <= 1 << 32 else { throw SnapshotDecodingError(reason: "an arena's user domain of \(domain) is implausible") }
         let headers = try d.pod(ContainerHeader.self)
         let pool16 = try d.pod(UInt16.self), pool64 = try d.pod(UInt64.self)
         // Every container must stay inside its pool and the domain: a query never reads or
@@ -155,20 +156,57 @@ extension BitmapArena {
             case ContainerKind.array.rawValue:
                 ok = h.cardinality > 0 && off + Int(h.cardinality) <= pool16.count
                     && base + Int(pool16[off + Int(h.cardinality) - 1]) < domain
+                // Strictly ascending: the merge and intersection kernels rely on it.
+                if ok { for k in off..<(off + Int(h.cardinality) - 1) where pool16[k] >= pool16[k + 1] { ok = false; break } }
+                if !ok { throw SnapshotDecodingError(reason: "container \(i): an array container is out of bounds or not sorted") }
             case ContainerKind.bitset.rawValue:
-                ok = off + min(1024, wordCount - (Int(h.key) << 10)) <= pool64.count
+                let n = min(1024, wordCount - (Int(h.key) << 10))
+                ok = n > 0 && off + n <= pool64.count
+                if ok {
+                    // Its count is the words' population, and no bit lies at or beyond the domain.
+                    var pop = 0
+                    for k in off..<(off + n) { pop &+= pool64[k].nonzeroBitCount }
+                    let lastBits = (domain - base) - (n - 1) * 64
+                    let tail = lastBits >= 64 ? 0 : pool64[off + n - 1] >> UInt64(lastBits)
+                    ok = pop == Int(h.cardinality) && tail == 0
+                }
+                if !ok { throw SnapshotDecodingError(reason: "container \(i): a bitset container is out of bounds or its count is wrong") }
             case ContainerKind.run.rawValue:
                 ok = off < pool16.count && Int(pool16[off]) > 0 && off + 1 + 2 * Int(pool16[off]) <= pool16.count
                 if ok {
-                    let r = Int(pool16[off]) - 1
-                    ok = base + Int(pool16[off + 1 + 2 * r]) + Int(pool16[off + 2 + 2 * r]) < domain
+                    // Runs ascending, apart, inside 16 bits and the domain; their lengths add up to the count.
+                    var total = 0, next = 0
+                    for r in 0..<Int(pool16[off]) {
+                        let start = Int(pool16[off + 1 + 2 * r]), length = Int(pool16[off + 2 + 2 * r])
+                        if start < next || start + length > 0xFFFF || base + start + length >= domain { ok = false; break }
+                        total += length + 1
+                        next = start + length + 2
+                    }
+                    ok = ok && total == Int(h.cardinality)
                 }
+                if !ok { throw SnapshotDecodingError(reason: "container \(i): a run container is out of bounds, unsorted or miscounted") }
             default:
                 throw SnapshotDecodingError(reason: "unknown container kind \(kind)")
             }
             guard ok else { throw SnapshotDecodingError(reason: "a container points outside its pool or domain") }
         }
         return BitmapArena(domain: domain, headers: headers, pool16: pool16, pool64: pool64)
+    }
+
+    /// Checks bitmap references into this arena: ascending bounds inside its headers (`starts`:
+    /// each bitmap from one start to the next), and container keys strictly ascending within each.
+    static func checkReferences(_ headers: UnsafeMutableBufferPointer<ContainerHeader>, bounds: [(Int, Int)],
+                                what: String) throws(SnapshotDecodingError) {
+        for (a, b) in bounds {
+            guard a >= 0, a <= b, b <= headers.count else {
+                throw SnapshotDecodingError(reason: "\(what): a bitmap reference lies outside its arena")
+            }
+            if b - a > 1 {
+                for k in a..<(b - 1) where headers[k].key >= headers[k + 1].key {
+                    throw SnapshotDecodingError(reason: "\(what): a bitmap's containers are not in key order")
+                }
+            }
+        }
     }
 }
 
@@ -182,9 +220,34 @@ extension PairIndex {
         e.int(wordsPerPair)
     }
 
-    static func decode(_ d: inout SnapshotDecoder) throws(SnapshotDecodingError) -> PairIndex {
-        PairIndex(userStart: try d.pod(UInt32.self), pairApp: try d.pod(UInt32.self), pairInfo: try d.pod(UInt64.self),
-                  words: try d.pod(UInt64.self), days: try d.pod(UInt16.self), wordsPerPair: try d.int())
+    static func decode(_ d: inout SnapshotDecoder, appCount: Int, dayCount: Int) throws(SnapshotDecodingError) -> PairIndex {
+        let userStart = try d.pod(UInt32.self), pairApp = try d.pod(UInt32.self), pairInfo = try d.pod(UInt64.self)
+        let words = try d.pod(UInt64.self), days = try d.pod(UInt16.self), wordsPerPair = try d.int()
+        try check(userStart: userStart, pairApp: pairApp, pairInfo: pairInfo, words: words.count, days: days,
+                  wordsPerPair: wordsPerPair, appCount: appCount, dayCount: dayCount)
+        return PairIndex(userStart: userStart, pairApp: pairApp, pairInfo: pairInfo, words: words, days: days, wordsPerPair: wordsPerPair)
+    }
+
+    /// The parts of a decoded pair index, checked before anything reads them: users' pair
+    /// ranges ascending and covering every pair, apps in range, each pair's days inside `words`
+    /// or `days`, day lists ascending and inside the index's days.
+    static func check(userStart: [UInt32], pairApp: [UInt32], pairInfo: [UInt64], words: Int, days: [UInt16], wordsPerPair: Int,
+                      appCount: Int, dayCount: Int) throws(SnapshotDecodingError) {
+        func fail(_ what: String) -> SnapshotDecodingError { SnapshotDecodingError(reason: "the pair index: \(what)") }
+        guard !userStart.isEmpty, userStart[0] == 0, Int(userStart[userStart.count - 1]) == pairApp.count,
+              pairInfo.count == pairApp.count, wordsPerPair == (dayCount + 63) / 64 else { throw fail("its sizes do not agree") }
+        for u in 0..<(userStart.count - 1) where userStart[u] > userStart[u + 1] { throw fail("user ranges out of order") }
+        for a in pairApp where Int(a) >= appCount { throw fail("a pair names app \(a) of \(appCount)") }
+        for info in pairInfo {
+            let off = Int(info & 0xFFFF_FFFF), n = Int((info >> 32) & 0x7FFF_FFFF)
+            if info >> 63 != 0 {
+                guard off + wordsPerPair <= words, n > 0 else { throw fail("a pair's bitset lies outside its words") }
+            } else {
+                guard n > 0, off + n <= days.count else { throw fail("a pair's day list lies outside its days") }
+                for k in off..<(off + n - 1) where days[k] >= days[k + 1] { throw fail("a pair's day list is not ascending") }
+                guard Int(days[off + n - 1]) < dayCount else { throw fail("a pair's day lies outside the index") }
+            }
+        }
     }
 }
 
@@ -229,20 +292,47 @@ extension UsageIndex {
             masks = m
         }
         let prefix = try d.pod(UInt32.self), firstSeen = try d.pod(Int32.self)
-        let pairs = try PairIndex.decode(&d)
+        guard dayCount >= 1, dayCount <= 1 << 24, appCount >= 0, appCount <= 1 << 31, categoryClasses.count <= 1 << 20 else {
+            throw SnapshotDecodingError(reason: "the usage index's day or app count is implausible")
+        }
+        let pairs = try PairIndex.decode(&d, appCount: appCount, dayCount: dayCount)
         var segments: [Segment] = []
         for _ in 0..<(try d.count()) {
             segments.append(Segment(month: try d.day(), rowCount: try d.int(), encodedByteCount: try d.int(),
                                     isCompressed: try d.bool(), bytes: try d.pod(UInt8.self)))
         }
         let entities = appCount + AppClass.allCases.count + categoryClasses.count
+        // Products checked for overflow: a changed count must be refused, not trap.
+        func times(_ a: Int, _ b: Int) -> Int? {
+            let (p, o) = a.multipliedReportingOverflow(by: b)
+            return o || a < 0 || b < 0 ? nil : p
+        }
         guard levels.count == levelSizes.count, blockCounts.count == levels.count,
-              zip(starts, blockCounts).allSatisfy({ $0.count == entities * $1 + 1 }),
+              zip(starts, blockCounts).allSatisfy({ s, n in times(entities, n).map { s.count == $0 + 1 } ?? false }),
               zip(starts, levels).allSatisfy({ s, arena in s.allSatisfy { Int($0) <= arena.headers.count } }),
               prefix.count == entities * (dayCount + 1), firstSeen.count == appCount,
-              masks.map({ zip($0, blockCounts).allSatisfy { $0.count == entities * $1 } }) ?? true else {
+              masks.map({ zip($0, blockCounts).allSatisfy { m, n in times(entities, n) == m.count } }) ?? true,
+              dayCount >= 1, rowCount >= 0, appCount >= 0, levelSizes.first == 1,
+              // Block sizes: 1 day, then each a multiple of the one before; block counts cover the days.
+              zip(levelSizes.dropFirst(), levelSizes).allSatisfy({ $0 > $1 && $1 > 0 && $0 <= 1 << 24 && $0 % $1 == 0 }),
+              zip(levelSizes, blockCounts).allSatisfy({ size, n in n == (dayCount + size - 1) / size }),
+              firstSeen.allSatisfy({ $0 >= -1 && Int($0) < dayCount }) else {
             throw SnapshotDecodingError(reason: "the usage index's parts do not agree in size")
         }
+        for (k, s) in starts.enumerated() {
+            try BitmapArena.checkReferences(levels[k].headers, bounds: (0..<(s.count - 1)).map { (Int(s[$0]), Int(s[$0 + 1])) },
+                                            what: "level \(k)")
+        }
+        // Running sums of per-day users (stored entity-major): each entity's never decreases.
+        for e in 0..<entities {
+            var previous: UInt32 = 0
+            for day in 0...dayCount {
+                let v = prefix[e * (dayCount + 1) + day]
+                guard v >= previous else { throw SnapshotDecodingError(reason: "the per-day sums of entity \(e) decrease") }
+                previous = v
+            }
+        }
+
         return UsageIndex(firstDay: firstDay, dayCount: dayCount, rowCount: rowCount, appCount: appCount,
                           categoryClasses: categoryClasses, levelSizes: levelSizes, levels: levels, levelStarts: starts,
                           levelDepartmentMasks: masks, levelBlockCounts: blockCounts, dayCardPrefix: prefix,
@@ -298,9 +388,18 @@ extension ClientStore {
         let usage = try d.bool() ? try UsageIndex.decode(&d, aiApps: apps.map(\.isAI)) : nil
         guard start.count == users.count + 1, members.count == departments.count,
               masks.map({ $0.count == users.count }) ?? true,
-              usage.map({ $0.appCount == apps.count && $0.pairs.userStart.count == users.count + 1 }) ?? true else {
+              usage.map({ $0.appCount == apps.count && $0.pairs.userStart.count == users.count + 1 && $0.levels.allSatisfy { $0.domain == users.count } }) ?? true,
+              arena.domain == users.count else {
             throw SnapshotDecodingError(reason: "client \(id): its parts do not agree in size")
         }
+        // Memberships: each user's range ascending and inside the list, each department in range.
+        guard start[0] == 0, Int(start[start.count - 1]) == list.count,
+              (0..<users.count).allSatisfy({ start[$0] <= start[$0 + 1] }),
+              list.allSatisfy({ Int($0) < departments.count }) else {
+            throw SnapshotDecodingError(reason: "client \(id): a user's departments lie outside the membership list")
+        }
+        try BitmapArena.checkReferences(arena.headers, bounds: members.map { (Int($0.start), Int($0.end)) },
+                                        what: "client \(id)'s department members")
         func index(_ ids: [UUID128]) -> [UUID128: UInt32] {
             var d = [UUID128: UInt32](minimumCapacity: ids.count)
             for (i, id) in ids.enumerated() { d[id] = UInt32(i) }
