@@ -198,6 +198,10 @@ ERRORS = {
     "401": error_response("No valid bearer token."),
     "403": error_response("The token may not read this client (also when the client does not exist)."),
     "404": error_response("Unknown client (answered only to a token that may read every client)."),
+    "429": {"description": "The token is over its quota (requests_per_second in the tokens file).",
+            "headers": {"Retry-After": {"description": "Seconds to wait before trying again.",
+                                        "schema": {"type": "integer", "minimum": 1}}},
+            "content": {"application/json": {"schema": ref("Error")}}},
     "503": error_response("No data is loaded yet."),
 }
 
@@ -304,7 +308,7 @@ def interval(values):
               required=True, example=values[0])
 
 
-def get(op_id, summary, schema, params, errors=("400", "401", "403", "404", "503"), admin=False):
+def get(op_id, summary, schema, params, errors=("400", "401", "403", "404", "429", "503"), admin=False):
     responses = {"200": {"description": "The answer.", "content": {"application/json": {"schema": ref(schema)}}}}
     for code in errors:
         responses[code] = ERRORS[code]
@@ -364,7 +368,7 @@ for kind, values, schema in [("churn", ["7", "14", "30"], "ClientChurnList"),
                              ("attrition", ["30", "60", "90"], "ClientGrowthList")]:
     paths[f"/v2/analytics/clients/{kind}"] = get(f"clients_{kind}", f"Admin report: client {kind}", schema,
                                                  [interval(values), ADMIN_AS_OF] + PAGE,
-                                                 errors=("400", "401", "403", "503"), admin=True)
+                                                 errors=("400", "401", "403", "429", "503"), admin=True)
     del paths[f"/v2/analytics/clients/{kind}"]["get"]["responses"]["404"]
 paths["/v2/analytics/charts/{chart_type}"] = get("chart", "Admin chart metrics per calendar bucket", "Chart", [
     {"name": "chart_type", "in": "path", "required": True,
@@ -373,7 +377,7 @@ paths["/v2/analytics/charts/{chart_type}"] = get("chart", "Admin chart metrics p
        example="monthly"),
     qp("start_date", DATE, "Start of the period, inclusive.", required=True, example="2026-01-01"),
     qp("end_date", DATE, "End of the period, inclusive; at most 366 days.", required=True, example="2026-03-15"),
-], errors=("400", "401", "403", "503"), admin=True)
+], errors=("400", "401", "403", "429", "503"), admin=True)
 paths["/v2/admin/reload"] = {"post": {
     "operationId": "admin_reload",
     "summary": "Load a dump beside the served data and swap it in at once (zero downtime). Needs a token that "

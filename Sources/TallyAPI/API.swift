@@ -110,6 +110,7 @@ public struct API: Sendable {
         var headers: [(String, String)] = []
         if e.status == 401 { headers.append(("WWW-Authenticate", "Bearer")) }
         if e.status == 405 { headers.append(("Allow", e.message.contains("POST") ? "POST" : "GET, HEAD")) }
+        if let r = e.retryAfter { headers.append(("Retry-After", String(r))) }
         return APIResponse(status: e.status, headers: headers, body: e.body)
     }
 
@@ -147,6 +148,7 @@ public struct API: Sendable {
     /// routes not under a client).
     public func answer(_ route: Route, client requested: UUID128?, pathValue: String?, token: TokenEntry,
                        query: [(String, String)], format: ResultFormat = .json) throws(APIError) -> [UInt8] {
+        if let quota = token.quota, let wait = quota.take() { throw .rateLimited(token, retryAfter: wait) }
         guard let store = holder.store else { throw .notReady }
         var clientID: UUID128?, client: ClientStore?
         if route.base == .client {

@@ -1,3 +1,4 @@
+import Foundation
 import TallyQuery
 
 /// An error answered to a caller, shaped as SPEC §3 says:
@@ -9,6 +10,8 @@ public struct APIError: Error, Equatable, Sendable {
     public var message: String
     /// For a refused batch of appended events: each refused event's index, field and reason.
     public var rows: [RefusedRow]?
+    /// For 429 and 503: seconds after which to try again (the `Retry-After` header).
+    public var retryAfter: Int?
 
     public struct RefusedRow: Equatable, Sendable {
         public var index: Int
@@ -41,6 +44,14 @@ public struct APIError: Error, Equatable, Sendable {
     public static let pathNotFound = APIError(status: 404, code: "not_found", message: "no such path")
     public static let methodNotAllowed = APIError(status: 405, code: "method_not_allowed", message: "only GET is allowed here")
     public static let notReady = APIError(status: 503, code: "not_ready", message: "no data is loaded yet")
+
+    /// Over the token's quota (429, `Retry-After`).
+    public static func rateLimited(_ token: TokenEntry, retryAfter: Int) -> APIError {
+        var e = APIError(status: 429, code: "rate_limited",
+                         message: "token \(token.name) is over its quota of \(token.quota.map { String(format: "%g", $0.perSecond) } ?? "?") requests per second; retry after \(retryAfter) s")
+        e.retryAfter = retryAfter
+        return e
+    }
 
     /// The JSON body.
     public var body: [UInt8] {

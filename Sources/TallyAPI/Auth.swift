@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 import TallyStorage
 
 /// One configured token: its name, the SHA-256 of the token (never the token itself) and the
@@ -8,11 +9,15 @@ public struct TokenEntry: Sendable {
     public var name: String
     public var digest: [UInt8]
     public var clients: Set<UUID128>?
+    /// Requests per second this token may make (queries and appends), shared by both
+    /// listeners; `nil`: no quota.
+    public var quota: RateLimiter?
 
-    public init(name: String, digest: [UInt8], clients: Set<UUID128>?) {
+    public init(name: String, digest: [UInt8], clients: Set<UUID128>?, quota: RateLimiter? = nil) {
         self.name = name
         self.digest = digest
         self.clients = clients
+        self.quota = quota
     }
 
     public var readsAllClients: Bool { clients == nil }
@@ -20,7 +25,9 @@ public struct TokenEntry: Sendable {
 }
 
 /// Bearer tokens (SPEC §5), from a JSON file:
-/// `{"tokens": [{"name": "dashboard", "sha256": "<64 hex>", "clients": ["<uuid>", …] | "*"}]}`.
+/// `{"tokens": [{"name": "dashboard", "sha256": "<64 hex>", "clients": ["<uuid>", …] | "*",
+///   "requests_per_second": 200, "burst": 400}]}` (the quota optional; `burst` defaults to one
+/// second's worth).
 public struct TokenStore: Sendable {
     public let entries: [TokenEntry]
 
@@ -61,7 +68,21 @@ public struct TokenStore: Sendable {
             } else {
                 throw bad("token \(name): \"clients\" must be a list of client UUIDs or \"*\"")
             }
-            entries.append(TokenEntry(name: name, digest: digest, clients: clients))
+            var quota: RateLimiter?
+            if let rate = e["requests_per_second"] {
+                guard let r = (rate as? NSNumber)?.doubleValue, r > 0, r.isFinite, !(rate is Bool) else {
+                    throw bad("token \(name): \"requests_per_second\" must be a number above 0")
+                }
+                var burst = max(1, Int(r.rounded(.up)))
+                if let b = e["burst"] {
+                    guard let n = b as? Int, n >= 1, !(b is Bool) else { throw bad("token \(name): \"burst\" must be a whole number of at least 1") }
+                    burst = n
+                }
+                quota = RateLimiter(perSecond: r, burst: burst)
+            } else if e["burst"] != nil {
+                throw bad("token \(name): \"burst\" needs \"requests_per_second\"")
+            }
+            entries.append(TokenEntry(name: name, digest: digest, clients: clients, quota: quota))
         }
         return TokenStore(entries: entries)
     }
@@ -103,5 +124,41 @@ public struct TokenStore: Sendable {
             found = match * i + (1 - match) * found
         }
         return found >= 0 ? entries[found] : nil
+    }
+}
+
+/// A token bucket: `burst` requests at once, refilled at `perSecond`. One per token with a
+/// quota, shared by every connection and both listeners (Pinot's and ClickHouse's per-tenant
+/// query quotas are the model).
+public final class RateLimiter: Sendable {
+    public let perSecond: Double
+    public let burst: Int
+    /// Tokens available and when they were counted (seconds on a monotonic clock).
+    let state: Mutex<(tokens: Double, at: Double)>
+
+    public init(perSecond: Double, burst: Int) {
+        self.perSecond = perSecond
+        self.burst = burst
+        state = Mutex((Double(burst), RateLimiter.now()))
+    }
+
+    static func now() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+    }
+
+    /// Takes one request's token; when there is none, the whole seconds until there will be.
+    public func take() -> Int? {
+        let now = Self.now()
+        return state.withLock { s in
+            s.tokens = min(Double(burst), s.tokens + (now - s.at) * perSecond)
+            s.at = now
+            if s.tokens >= 1 {
+                s.tokens -= 1
+                return nil
+            }
+            return max(1, Int(((1 - s.tokens) / perSecond).rounded(.up)))
+        }
     }
 }

@@ -168,6 +168,7 @@ extension API {
     /// protocol's APPEND. A token appends to the clients it may read.
     public func append(token: TokenEntry, client: UUID128?, body: [UInt8],
                        done: @escaping @Sendable (Result<[UInt8], APIError>) -> Void) throws(APIError) {
+        if let quota = token.quota, let wait = quota.take() { throw .rateLimited(token, retryAfter: wait) }
         guard let store = holder.store else { throw .notReady }
         guard let client, token.mayRead(client), store.client(client) != nil else {
             throw token.readsAllClients ? .clientNotFound : .forbidden

@@ -33,7 +33,7 @@ import TallyQuery
         #expect(filters == e.filters)
         #expect((op["deprecated"] as? Bool ?? false) == (e == .aiUsers))
         let responses = op["responses"] as? [String: Any] ?? [:]
-        #expect(Set(responses.keys) == ["200", "400", "401", "403", "404", "503"])
+        #expect(Set(responses.keys) == ["200", "400", "401", "403", "404", "429", "503"])
     }
 }
 
