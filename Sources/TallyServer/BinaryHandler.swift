@@ -30,10 +30,13 @@ final class BinaryHandler: ChannelInboundHandler {
     /// Frames written on the event loop since the last flush (flushed when the read burst ends).
     var unflushed = false
 
-    init(api: API, pool: NIOThreadPool, limits: BinaryLimits) {
+    let gate: HeavyGate
+
+    init(api: API, pool: NIOThreadPool, limits: BinaryLimits, gate: HeavyGate) {
         self.api = api
         self.pool = pool
         self.connection = BinaryConnection(tokens: api.tokens, limits: limits)
+        self.gate = gate
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -165,8 +168,17 @@ final class BinaryHandler: ChannelInboundHandler {
                     context, flush: false)
             return
         }
+        guard gate.tryEnter() else {
+            let refused: Result<[UInt8], APIError> = .failure(HeavyGate.overloaded)
+            finished(route, started, refused, path: job.route.path)
+            perform(connection.answered(job.requestID, deprecated: deprecated, format: job.format, result: refused),
+                    context, flush: false)
+            return
+        }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let gate = self.gate
         QueryThread.run(on: pool, eventLoop: context.eventLoop, run).whenComplete { result in
+            gate.leave()
             let (handler, context) = bound.value
             let answer = result.mapError { _ in APIError(status: 503, code: "shutting_down", message: "the server is shutting down") }
                 .flatMap { $0 }

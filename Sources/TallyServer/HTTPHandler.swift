@@ -30,11 +30,14 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     var method = "", target = ""
     let observability: Observability
 
-    init(api: API, pool: NIOThreadPool, limits: ServerLimits) {
+    let gate: HeavyGate
+
+    init(api: API, pool: NIOThreadPool, limits: ServerLimits, gate: HeavyGate) {
         self.api = api
         self.pool = pool
         self.limits = limits
         self.observability = api.observability
+        self.gate = gate
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -103,9 +106,16 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                     handler.write(context, response, version: h.version, keepAlive: keepAlive, isHead: isHead)
                 }
             } else if api.isHeavy(request) {
-                let api = self.api
+                guard gate.tryEnter() else {
+                    var refusal = API.response(HeavyGate.overloaded)
+                    refusal.routeIndex = Registry.match(request.path).map { ServiceMetrics.index(of: $0.route) } ?? ServiceMetrics.unmatched
+                    write(context, refusal, version: h.version, keepAlive: keepAlive, isHead: isHead)
+                    return
+                }
+                let api = self.api, gate = self.gate
                 let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
                 QueryThread.run(on: pool, eventLoop: context.eventLoop) { api.handle(request) }.whenComplete { result in
+                    gate.leave()
                     let (handler, context) = bound.value
                     switch result {
                     case .success(let response):

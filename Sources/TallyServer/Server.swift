@@ -1,4 +1,5 @@
 import NIOConcurrencyHelpers
+import Synchronization
 import NIOCore
 import NIOExtras
 import NIOHTTP1
@@ -12,7 +13,37 @@ public struct ServerLimits: Sendable {
     public var maxBodyBytes = 1 << 20
     /// A connection idle this long (no request, no response being written) is closed.
     public var idleTimeout: TimeAmount = .seconds(60)
+    /// Heavy queries waiting for or running on the query threads, over both listeners; beyond
+    /// it a heavy request gets 503 `overloaded` with `Retry-After` at once.
+    public var maxQueuedHeavy = 64
     public init() {}
+}
+
+/// Bounds the heavy queries handed to the query threads (issue 15): past `limit`, a heavy
+/// request is refused at once with 503 `overloaded` and `Retry-After`, instead of joining a queue
+/// that only grows; light requests, answered on the event loops, keep their latency (Druid's
+/// query lanes are the model).
+final class HeavyGate: Sendable {
+    let limit: Int
+    let count = Atomic<Int>(0)
+
+    init(limit: Int) { self.limit = limit }
+
+    func tryEnter() -> Bool {
+        if count.wrappingAdd(1, ordering: .relaxed).newValue > limit {
+            count.wrappingSubtract(1, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    func leave() { count.wrappingSubtract(1, ordering: .relaxed) }
+
+    static let overloaded: APIError = {
+        var e = APIError(status: 503, code: "overloaded", message: "too many heavy queries are waiting; try again shortly")
+        e.retryAfter = 1
+        return e
+    }()
 }
 
 /// The listeners: HTTP/1.1 (keep-alive, pipelining, limits, idle timeouts) and, unless turned
@@ -41,6 +72,7 @@ public final class Server: Sendable {
         self.pool = pool
         pool.start()
         stopped = group.next().makePromise(of: Void.self)
+        let gate = HeavyGate(limit: limits.maxQueuedHeavy)
 
         func bind(_ port: Int, _ child: @escaping @Sendable (Channel) -> EventLoopFuture<Void>) throws -> (Channel, ServerQuiescingHelper) {
             let quiesce = ServerQuiescingHelper(group: group)
@@ -66,7 +98,7 @@ public final class Server: Sendable {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(IdleStateHandler(allTimeout: limits.idleTimeout))
                     try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
-                    try sync.addHandler(HTTPHandler(api: api, pool: pool, limits: limits))
+                    try sync.addHandler(HTTPHandler(api: api, pool: pool, limits: limits, gate: gate))
                 }
             })
             if let binaryPort {
@@ -75,7 +107,7 @@ public final class Server: Sendable {
                         let sync = channel.pipeline.syncOperations
                         try sync.addHandler(IdleStateHandler(allTimeout: binaryLimits.idleTimeout))
                         try sync.addHandler(ByteToMessageHandler(FrameDecoder(maxLength: binaryLimits.maxFrame)))
-                        try sync.addHandler(BinaryHandler(api: api, pool: pool, limits: binaryLimits))
+                        try sync.addHandler(BinaryHandler(api: api, pool: pool, limits: binaryLimits, gate: gate))
                     }
                 })
             }

@@ -53,6 +53,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "An address other than loopback that may read /metrics (repeatable).")
     var metricsPeer: [String] = []
     @Flag(help: "Do not keep metrics (GET /metrics answers 404).") var noMetrics = false
+    @Option(help: "Heavy queries that may wait for or run on the query threads at once, over both listeners; beyond it a heavy request gets 503 overloaded with Retry-After (default 64).")
+    var maxHeavyQueue: Int?
 
     /// The options as resolved: the command line, else `TALLY_*`, else the default.
     struct Settings {
@@ -62,6 +64,7 @@ struct Serve: AsyncParsableCommand {
         var lenient = false, noMetrics = false, dates = DateWindow.standard()
         var logFormat = "text", logLevel = Logger.Level.info, accessLog = AccessLogPolicy.off
         var metricsPeers: [String] = []
+        var maxHeavyQueue = 64
     }
 
     func settings(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Settings {
@@ -85,6 +88,8 @@ struct Serve: AsyncParsableCommand {
         s.synthetic = synthetic ?? text("synthetic")
         s.threads = try threads ?? number("threads", "TALLY_THREADS") ?? s.threads
         s.queryThreads = try queryThreads ?? number("queryThreads", "TALLY_QUERY_THREADS")
+        s.maxHeavyQueue = try maxHeavyQueue ?? number("maxHeavyQueue", "TALLY_MAX_HEAVY_QUEUE") ?? s.maxHeavyQueue
+        if s.maxHeavyQueue < 0 { throw ValidationError("--max-heavy-queue must be 0 or more") }
         s.lenient = lenient || flag("lenient")
         s.dates = try dateWindow(dateRange ?? text("dateRange"))
         s.noMetrics = noMetrics || flag("noMetrics")
@@ -191,8 +196,10 @@ struct Serve: AsyncParsableCommand {
         let api = API(holder: holder, tokens: tokenStore, reloader: reloader, appender: appender, observability: observability)
         let server: Server
         do {
+            var limits = ServerLimits()
+            limits.maxQueuedHeavy = s.maxHeavyQueue
             server = try Server(api: api, host: s.host, port: s.port, binaryPort: s.noBinary ? nil : s.binaryPort, threads: s.threads,
-                                queryThreads: s.queryThreads)
+                                queryThreads: s.queryThreads, limits: limits)
         } catch {
             logger.critical("cannot listen", metadata: ["host": "\(s.host)", "port": "\(s.port)",
                                                         "binary_port": "\(s.noBinary ? "off" : String(s.binaryPort))", "error": "\(error)"])

@@ -45,7 +45,7 @@ import TallyWire
     @Test func overQuotaIs429WithRetryAfterOnBothListeners() async throws {
         let f = ServerFixture.shared
         let tokens = TokenStore(entries: [
-            TokenEntry(name: "limited", digest: TokenStore.sha256(Self.limited), clients: nil, quota: RateLimiter(perSecond: 4, burst: 3)),
+            TokenEntry(name: "limited", digest: TokenStore.sha256(Self.limited), clients: nil, quota: RateLimiter(perSecond: 1, burst: 3)),
             TokenEntry(name: "free", digest: TokenStore.sha256(Self.free), clients: nil),
         ])
         let server = try Server(api: API(holder: StoreHolder(f.store), tokens: tokens), host: "127.0.0.1", port: 0, binaryPort: 0, threads: 1)
@@ -53,27 +53,94 @@ import TallyWire
         let client = f.dump.clients[0].id
         let path = "/v2/clients/\(client)/users?page_size=2"
         let http = try HTTPTestClient(port: server.port)
-        // The burst of 3, then refused until a token is back (a quarter of a second at 4/s).
-        for _ in 0..<3 { #expect(try http.request("GET", path, token: Self.limited).status == 200) }
+        let tally = try await TallyClient.connect(host: "127.0.0.1", port: server.binaryPort!, token: Self.limited)
+        // The burst of 3 (two over HTTP, one over the binary protocol: one bucket), then refused
+        // on both until a token is back (a second at 1/s).
+        for _ in 0..<2 { #expect(try http.request("GET", path, token: Self.limited).status == 200) }
+        _ = try await tally.query(.directoryUsers, client: UUID(uuidString: client.description)!, parameters: [("page_size", "2")])
         let refused = try http.request("GET", path, token: Self.limited)
         #expect(refused.status == 429 && refused.header("retry-after") == "1")
         let error = refused.object["error"] as? [String: Any]
         #expect(error?["code"] as? String == "rate_limited" && (error?["message"] as? String)?.contains("limited") == true)
-        // Another token is not limited by it.
-        for _ in 0..<10 { #expect(try http.request("GET", path, token: Self.free).status == 200) }
-        // The binary listener shares the bucket: refused there too, as ERROR 429.
-        let tally = try await TallyClient.connect(host: "127.0.0.1", port: server.binaryPort!, token: Self.limited)
         do {
             _ = try await tally.query(.directoryUsers, client: UUID(uuidString: client.description)!, parameters: [("page_size", "2")])
             Issue.record("the binary listener answered over the quota")
         } catch let e as TallyClientError {
             #expect(e.serverError?.status == 429 && e.serverError?.code == "rate_limited")
         }
-        // Refilled after a while: answered again on both.
-        try await Task.sleep(for: .milliseconds(600))
+        // Another token is not limited by it.
+        for _ in 0..<10 { #expect(try http.request("GET", path, token: Self.free).status == 200) }
+        // Refilled after a while: answered again.
+        try await Task.sleep(for: .milliseconds(1100))
         #expect(try http.request("GET", path, token: Self.limited).status == 200)
-        let again = try await tally.query(.directoryUsers, client: UUID(uuidString: client.description)!, parameters: [("page_size", "2")])
-        #expect(!again.body.isEmpty)
         try await tally.close()
+    }
+}
+
+/// Load shedding (issue 15): past the bound on heavy queries waiting for the query threads, a
+/// heavy request is refused at once — 503 `overloaded` with `Retry-After` — on both listeners,
+/// while light requests are answered as before.
+@Suite struct HeavyQueueTests {
+    static let token = "heavy-token"
+
+    @Test func aFullHeavyQueueGives503AndLightRequestsAreAnswered() async throws {
+        let f = ServerFixture.shared
+        var limits = ServerLimits()
+        limits.maxQueuedHeavy = 0  // every heavy query finds the queue full: deterministic
+        let tokens = TokenStore(entries: [TokenEntry(name: "t", digest: TokenStore.sha256(Self.token), clients: nil)])
+        let api = API(holder: StoreHolder(f.store), tokens: tokens)
+        let server = try Server(api: api, host: "127.0.0.1", port: 0, binaryPort: 0, threads: 1, limits: limits)
+        defer { server.shutdown() }
+        let client = f.dump.clients[0].id
+        let base = "/v2/clients/\(client)/analytics/apps/"
+        let period = "granularity=monthly&start_date=2024-01-01&end_date=2024-12-31"
+        let heavy = base + "utilization?\(period)&is_approved=true"
+        let light = base + "utilization/summary?\(period)"
+        #expect(api.isHeavy(APIRequest(method: "GET", target: heavy, authorization: nil)))
+        #expect(!api.isHeavy(APIRequest(method: "GET", target: light, authorization: nil)))
+        let http = try HTTPTestClient(port: server.port)
+        let refused = try http.request("GET", heavy, token: Self.token)
+        #expect(refused.status == 503 && refused.header("retry-after") == "1")
+        #expect((refused.object["error"] as? [String: Any])?["code"] as? String == "overloaded")
+        #expect(try http.request("GET", light, token: Self.token).status == 200)
+        let tally = try await TallyClient.connect(host: "127.0.0.1", port: server.binaryPort!, token: Self.token)
+        do {
+            _ = try await tally.query(.utilization, client: UUID(uuidString: client.description)!,
+                                      parameters: [("granularity", "monthly"), ("start_date", "2024-01-01"), ("end_date", "2024-12-31"),
+                                                   ("is_approved", "true")])
+            Issue.record("a heavy query was answered past the bound")
+        } catch let e as TallyClientError {
+            #expect(e.serverError?.status == 503 && e.serverError?.code == "overloaded")
+        }
+        let summary = try await tally.query(.summary, client: UUID(uuidString: client.description)!,
+                                            parameters: [("granularity", "monthly"), ("start_date", "2024-01-01"), ("end_date", "2024-12-31")])
+        #expect(!summary.body.isEmpty)
+        try await tally.close()
+    }
+
+    /// With a bound of 2 and 40 heavy requests at once, every answer is whole: 200, or 503 with
+    /// Retry-After; and the slots are given back (afterwards, one at a time, all are answered).
+    @Test func theGateGivesItsSlotsBack() async throws {
+        let f = ServerFixture.shared
+        var limits = ServerLimits()
+        limits.maxQueuedHeavy = 2
+        let tokens = TokenStore(entries: [TokenEntry(name: "t", digest: TokenStore.sha256(Self.token), clients: nil)])
+        let server = try Server(api: API(holder: StoreHolder(f.store), tokens: tokens), host: "127.0.0.1", port: 0, binaryPort: 0,
+                                threads: 2, queryThreads: 1, limits: limits)
+        defer { server.shutdown() }
+        let path = "/v2/clients/\(f.dump.clients[0].id)/analytics/apps/utilization?granularity=monthly"
+            + "&start_date=2024-01-01&end_date=2024-12-31&is_approved=true"
+        let port = server.port
+        let statuses = try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+            for _ in 0..<40 {
+                group.addTask {
+                    let r = try HTTPTestClient(port: port).request("GET", path, token: Self.token)
+                    return (r.status, r.header("retry-after"))
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(statuses.allSatisfy { $0.0 == 200 || ($0.0 == 503 && $0.1 == "1") }, "\(statuses)")
+        for _ in 0..<5 { #expect(try HTTPTestClient(port: port).request("GET", path, token: Self.token).status == 200) }
     }
 }
