@@ -133,16 +133,19 @@ public struct TokenStore: Sendable {
 public final class RateLimiter: Sendable {
     public let perSecond: Double
     public let burst: Int
-    /// Tokens available and when they were counted (seconds on a monotonic clock).
+    /// Tokens available and when they were counted (seconds on `clock`).
     let state: Mutex<(tokens: Double, at: Double)>
+    /// Seconds on a monotonic clock (tests give their own).
+    let clock: @Sendable () -> Double
 
-    public init(perSecond: Double, burst: Int) {
+    public init(perSecond: Double, burst: Int, clock: @escaping @Sendable () -> Double = RateLimiter.now) {
         self.perSecond = perSecond
         self.burst = burst
-        state = Mutex((Double(burst), RateLimiter.now()))
+        self.clock = clock
+        state = Mutex((Double(burst), clock()))
     }
 
-    static func now() -> Double {
+    @Sendable public static func now() -> Double {
         var t = timespec()
         clock_gettime(CLOCK_MONOTONIC, &t)
         return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
@@ -150,7 +153,7 @@ public final class RateLimiter: Sendable {
 
     /// Takes one request's token; when there is none, the whole seconds until there will be.
     public func take() -> Int? {
-        let now = Self.now()
+        let now = clock()
         return state.withLock { s in
             s.tokens = min(Double(burst), s.tokens + (now - s.at) * perSecond)
             s.at = now
