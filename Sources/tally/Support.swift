@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TallyAPI
 import TallyIngest
 import TallyRemote
 import TallyStorage
@@ -12,12 +13,8 @@ func defaultDumpPath() -> String {
     return candidates.first { FileManager.default.fileExists(atPath: $0 + "/clients.csv") || FileManager.default.fileExists(atPath: $0 + "/manifest.json") } ?? candidates[0]
 }
 
-/// Resident set size of this process, from /proc/self/statm.
-func residentBytes() -> Int {
-    guard let s = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-    let f = s.split(separator: " ")
-    return f.count > 1 ? (Int(f[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) : 0
-}
+/// Resident set size of this process (the one reading of /proc/self/statm, TallyAPI's).
+func residentBytes() -> Int { ServiceStatus.residentBytes() }
 
 struct LoadedDump {
     let store: Store

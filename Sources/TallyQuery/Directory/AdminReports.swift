@@ -142,8 +142,6 @@ public struct AdminReports {
     }
 }
 
-/// Number of users of `c` with any activity in `range`: the `all` class's range table when it
-/// has one, else the union of its block bitmaps.
 /// Users of `c` with any activity in each of `ranges`: a day's cardinality, a range table, or
 /// the union of the `all` class's stored blocks in one scratch set reused across the ranges
 /// (the admin charts: 120 clients × 26 weekly buckets took 6.9 ms with a scan set up per
@@ -166,12 +164,5 @@ func distinctUsers(_ c: ClientStore, _ ranges: [DayRange]) -> [Int] {
     }
 }
 
-func distinctUsers(_ c: ClientStore, catalog: Catalog, _ range: DayRange) -> Int {
-    guard range.start <= range.end, let u = c.usage, let (lo, hi) = u.offsets(range) else { return 0 }
-    // One day: its bitmap's cardinality; a range with a table: one read. The admin charts ask
-    // this per client and bucket (120 clients × 30 days: 4.6 ms through a scan each, at scale M).
-    let all = u.entity(.all)
-    if lo == hi { return u.dayCardinality(entity: all, offset: lo) }
-    if let n = u.rangeCounts.count(entity: all, lo, hi) { return n }
-    return PeriodScan(scope: Scope(client: c, catalog: catalog, filters: Filters()), range: range)?.countOfApps(.all) ?? 0
-}
+/// Users of `c` with any activity in `range`.
+func distinctUsers(_ c: ClientStore, catalog: Catalog, _ range: DayRange) -> Int { distinctUsers(c, [range])[0] }
