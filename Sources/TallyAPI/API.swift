@@ -19,6 +19,9 @@ public struct APISettings: Sendable {
     public var levels = UsageLevelThresholds()
     /// `Deprecation` header of the deprecated endpoint (RFC 9745: `@` and a Unix time).
     public var deprecation = "@1767225600"
+    /// A client with more apps × users than this makes every query of it heavy (query threads,
+    /// bounded queue) whatever its parameters.
+    public var largeClientCells = 50_000_000
     public init() {}
 }
 
@@ -59,8 +62,17 @@ public struct API: Sendable {
         guard let m = Registry.match(request.path), m.route.isQuery else { return false }
         var pairs: [(Substring, Substring)] = []
         QueryString.forEachRawPair(request.query) { pairs.append(($0, $1)) }
-        return m.route.heavy(HeavyProbe(store: holder.store, client: m.client.flatMap { UUID128(QueryString.decode($0)) },
-                                        pairs: pairs))
+        let client = m.client.flatMap { UUID128(QueryString.decode($0)) }
+        return m.route.heavy(HeavyProbe(store: holder.store, client: client, pairs: pairs, large: {
+            isLarge(client) { tokens.authenticate(request.authorization) }
+        }))
+    }
+
+    /// Whether `id` names a client above ``APISettings/largeClientCells`` that the caller may
+    /// read (the token is only looked up for such a client).
+    func isLarge(_ id: UUID128?, token: () -> TokenEntry?) -> Bool {
+        guard let id, let c = holder.store?.client(id), c.apps.count * c.users.count > settings.largeClientCells else { return false }
+        return token()?.mayRead(id) ?? false
     }
 
     /// The estimate of A–J. Health, readiness, the document and errors are quick; so are the
@@ -72,23 +84,23 @@ public struct API: Sendable {
     /// only the rows that can reach the page and are as quick; with a filter, another sort or
     /// order, or a cursor they may count every row.
     static func isHeavy(_ endpoint: Endpoint, probe p: HeavyProbe) -> Bool {
-        let large = p.client.flatMap { p.store?.client($0) }.map { $0.apps.count * $0.users.count > 50_000_000 } ?? false
         switch endpoint {
         case .summary, .aiSummary, .departments, .aiDepartments, .aiUsers, .aiNew, .trend, .categories:
             if p.has("department_ids") { return true }
             if endpoint == .trend && p.value("granularity") == "daily" { return true }
             if endpoint == .categories && (p.has("is_approved") || p.has("vendor_ids")) { return true }
-            return large
+            return p.large()
         case .utilization, .users:
             for name in ["department_ids", "app_ids", "category_ids", "vendor_ids", "is_approved", "sort_by", "sort_order", "cursor"]
             where p.has(name) { return true }
-            return large
+            return p.large()
         }
     }
 
     /// The same estimate for the binary protocol's QUERY of `route`, from its decoded parameters.
-    public func isHeavy(_ route: Route, client: UUID128?, parameters: [(String, String)]) -> Bool {
-        route.heavy(HeavyProbe(store: holder.store, client: client, pairs: parameters.map { (Substring($0.0), Substring($0.1)) }))
+    public func isHeavy(_ route: Route, client: UUID128?, token: TokenEntry, parameters: [(String, String)]) -> Bool {
+        route.heavy(HeavyProbe(store: holder.store, client: client, pairs: parameters.map { (Substring($0.0), Substring($0.1)) },
+                               large: { isLarge(client) { token } }))
     }
 
     public func handle(_ request: APIRequest) -> APIResponse {

@@ -19,6 +19,11 @@ public struct HeavyProbe {
     public var store: Store?
     public var client: UUID128?
     public var pairs: [(Substring, Substring)]
+    /// Whether the client is large enough (``APISettings/largeClientCells``) to make any query of
+    /// it heavy. Asked last, and false for a client the caller's token may not read: a token
+    /// learns nothing of such a client from which lane its request takes (nor from a 503 under
+    /// overload where a 403 was due).
+    public var large: () -> Bool = { false }
 
     public func has(_ name: String) -> Bool { pairs.contains { $0.0 == name } }
     public func value(_ name: String) -> Substring? { pairs.first { $0.0 == name }?.1 }

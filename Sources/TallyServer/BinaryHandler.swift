@@ -161,7 +161,7 @@ final class BinaryHandler: ChannelInboundHandler {
         let started = NIODeadline.now().uptimeNanoseconds
         let route = ServiceMetrics.index(of: job.route)
         api.observability.metrics.requestStarted(.binary)
-        guard api.isHeavy(job.route, client: job.client, parameters: job.parameters) else {
+        guard api.isHeavy(job.route, client: job.client, token: job.token, parameters: job.parameters) else {
             let result = run()
             finished(route, started, result, path: job.route.path)
             perform(connection.answered(job.requestID, deprecated: deprecated, format: job.format, result: result),

@@ -85,7 +85,9 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             begin(h)
             var incoming = APIRequest(method: h.method.rawValue, target: h.uri,
                                       authorization: h.headers.first(name: "authorization"), body: body)
-            incoming.remoteAddress = context.remoteAddress?.ipAddress
+            // A peer whose address is unknown is not loopback (`nil` would read as an in-process
+            // call, to which `/metrics` answers).
+            incoming.remoteAddress = context.remoteAddress?.ipAddress ?? "unknown"
             let request = incoming
             body = []
             let keepAlive = h.isKeepAlive

@@ -133,6 +133,42 @@ import TallyWire
         try await tally.close()
     }
 
+    /// A large client's every query is heavy — for the tokens that may read it. Another token
+    /// gets the 403 (or 401) it would get for any client it may not read, never the 503 that
+    /// would tell it the client exists and is large; over both listeners.
+    @Test func theLaneOfALargeClientTellsOtherTokensNothing() async throws {
+        let f = ServerFixture.shared
+        var limits = ServerLimits()
+        limits.maxQueuedHeavy = 0
+        var settings = APISettings()
+        settings.largeClientCells = 0  // every client is large
+        let own = f.dump.clients[0].id, other = f.dump.clients[1].id
+        let tokens = TokenStore(entries: [TokenEntry(name: "own", digest: TokenStore.sha256(Self.token), clients: [own]),
+                                          TokenEntry(name: "other", digest: TokenStore.sha256("other-token"), clients: [other])])
+        let api = API(holder: StoreHolder(f.store), tokens: tokens, settings: settings)
+        let server = try Server(api: api, host: "127.0.0.1", port: 0, binaryPort: 0, threads: 1, limits: limits)
+        defer { server.shutdown() }
+        let path = "/v2/clients/\(own)/analytics/apps/utilization/summary?granularity=monthly&start_date=2024-01-01&end_date=2024-12-31"
+        #expect(api.isHeavy(APIRequest(method: "GET", target: path, authorization: "Bearer \(Self.token)")))
+        #expect(!api.isHeavy(APIRequest(method: "GET", target: path, authorization: "Bearer other-token")))
+        #expect(!api.isHeavy(APIRequest(method: "GET", target: path, authorization: nil)))
+        let http = try HTTPTestClient(port: server.port)
+        #expect(try http.request("GET", path, token: Self.token).status == 503)
+        #expect(try http.request("GET", path, token: "other-token").status == 403)
+        #expect(try http.request("GET", path, token: nil).status == 401)
+        let parameters = [("granularity", "monthly"), ("start_date", "2024-01-01"), ("end_date", "2024-12-31")]
+        for (token, status) in [(Self.token, 503), ("other-token", 403)] {
+            let tally = try await TallyClient.connect(host: "127.0.0.1", port: server.binaryPort!, token: token)
+            do {
+                _ = try await tally.query(.summary, client: UUID(uuidString: own.description)!, parameters: parameters)
+                Issue.record("answered; expected \(status)")
+            } catch let e as TallyClientError {
+                #expect(e.serverError?.status == UInt16(status), "\(token)")
+            }
+            try await tally.close()
+        }
+    }
+
     /// With a bound of 2 and 40 heavy requests at once, every answer is whole: 200, or 503 with
     /// Retry-After; and the slots are given back (afterwards, one at a time, all are answered).
     @Test func theGateGivesItsSlotsBack() async throws {
