@@ -227,6 +227,15 @@ struct BinaryConnection {
         }
     }
 
+    /// A frame began and was not received whole within the receive timeout: the stream stops
+    /// there, with a fatal ERROR 408 (id 0, like the framing errors) that says why.
+    mutating func receiveTimedOut() -> Action {
+        guard state != .closed else { return .none }
+        let seconds = limits.receiveTimeout.nanoseconds / 1_000_000_000
+        return fatal(ErrorMessage(status: 408, code: "request_timeout",
+                                  message: "a frame was not received whole within \(seconds) s"), requestID: 0)
+    }
+
     /// The channel failed (reset, write error): nothing more is sent.
     mutating func failed() -> Action {
         guard state != .closed else { return .none }

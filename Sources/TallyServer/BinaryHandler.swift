@@ -13,6 +13,9 @@ public struct BinaryLimits: Sendable {
     public var maxInFlight = Wire.defaultMaxInFlight
     /// A connection with nothing in flight and no frame either way this long is closed.
     public var idleTimeout: TimeAmount = .seconds(300)
+    /// A frame begun must be received whole within this; past it the connection gets a fatal
+    /// ERROR 408 `request_timeout` and is closed.
+    public var receiveTimeout: TimeAmount = .seconds(30)
     public init() {}
 }
 
@@ -31,12 +34,15 @@ final class BinaryHandler: ChannelInboundHandler {
     var unflushed = false
 
     let gate: HeavyGate
+    /// The clock on receiving a frame (first in this connection's pipeline).
+    let deadline: ReceiveDeadline
 
-    init(api: API, pool: NIOThreadPool, limits: BinaryLimits, gate: HeavyGate) {
+    init(api: API, pool: NIOThreadPool, limits: BinaryLimits, gate: HeavyGate, deadline: ReceiveDeadline) {
         self.api = api
         self.pool = pool
         self.connection = BinaryConnection(tokens: api.tokens, limits: limits)
         self.gate = gate
+        self.deadline = deadline
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -50,6 +56,7 @@ final class BinaryHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        deadline.received()
         let action = connection.received(unwrapInboundIn(data))
         // The protocol's own refusals (PROTOCOL.md §5) count as answers of no endpoint.
         switch action {
@@ -100,6 +107,8 @@ final class BinaryHandler: ChannelInboundHandler {
             perform(connection.quiesce(), context, flush: true)
         } else if event is IdleStateHandler.IdleStateEvent {
             perform(connection.idle(), context, flush: true)
+        } else if event is ReceiveTimeoutEvent {
+            perform(connection.receiveTimedOut(), context, flush: true)
         } else {
             context.fireUserInboundEventTriggered(event)
         }

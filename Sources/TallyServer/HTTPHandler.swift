@@ -31,13 +31,16 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     let observability: Observability
 
     let gate: HeavyGate
+    /// The clock on receiving a request (first in this connection's pipeline).
+    let deadline: ReceiveDeadline
 
-    init(api: API, pool: NIOThreadPool, limits: ServerLimits, gate: HeavyGate) {
+    init(api: API, pool: NIOThreadPool, limits: ServerLimits, gate: HeavyGate, deadline: ReceiveDeadline) {
         self.api = api
         self.pool = pool
         self.limits = limits
         self.observability = api.observability
         self.gate = gate
+        self.deadline = deadline
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -80,6 +83,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                                          message: "request bodies are limited to \(limits.maxBodyBytes) bytes"))
             }
         case .end:
+            deadline.received()
             guard let h = head, !refused else { return }
             head = nil
             begin(h)
@@ -177,6 +181,14 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+            return
+        }
+        if let e = event as? ReceiveTimeoutEvent {
+            // Closed without an answer, as nginx does past `client_header_timeout`: a 408 written
+            // now could be read as the answer to an earlier pipelined request still running.
+            observability.http.debug("closing a connection whose request was not received within the time allowed",
+                                     metadata: ["peer": "\(context.remoteAddress?.description ?? "?")", "seconds": "\(e.seconds)"])
             context.close(promise: nil)
             return
         }

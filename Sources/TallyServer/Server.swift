@@ -13,6 +13,9 @@ public struct ServerLimits: Sendable {
     public var maxBodyBytes = 1 << 20
     /// A connection idle this long (no request, no response being written) is closed.
     public var idleTimeout: TimeAmount = .seconds(60)
+    /// A request begun must be received whole (head and body) within this; past it the
+    /// connection is closed (a slow sender holds nothing for long).
+    public var receiveTimeout: TimeAmount = .seconds(10)
     /// Heavy queries waiting for or running on the query threads, over both listeners; beyond
     /// it a heavy request gets 503 `overloaded` with `Retry-After` at once.
     public var maxQueuedHeavy = 64
@@ -96,18 +99,22 @@ public final class Server: Sendable {
             listeners.append(try bind(port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
+                    let deadline = ReceiveDeadline(timeout: limits.receiveTimeout)
+                    try sync.addHandler(deadline)
                     try sync.addHandler(IdleStateHandler(allTimeout: limits.idleTimeout))
                     try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
-                    try sync.addHandler(HTTPHandler(api: api, pool: pool, limits: limits, gate: gate))
+                    try sync.addHandler(HTTPHandler(api: api, pool: pool, limits: limits, gate: gate, deadline: deadline))
                 }
             })
             if let binaryPort {
                 listeners.append(try bind(binaryPort) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations
+                        let deadline = ReceiveDeadline(timeout: binaryLimits.receiveTimeout)
+                        try sync.addHandler(deadline)
                         try sync.addHandler(IdleStateHandler(allTimeout: binaryLimits.idleTimeout))
                         try sync.addHandler(ByteToMessageHandler(FrameDecoder(maxLength: binaryLimits.maxFrame)))
-                        try sync.addHandler(BinaryHandler(api: api, pool: pool, limits: binaryLimits, gate: gate))
+                        try sync.addHandler(BinaryHandler(api: api, pool: pool, limits: binaryLimits, gate: gate, deadline: deadline))
                     }
                 })
             }
