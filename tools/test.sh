@@ -12,3 +12,8 @@ python3 tools/lifecycle_check.py               # SIGHUP and SIGTERM under load
 python3 tools/console_check.py --tally .build/debug/tally   # the console in headless Chromium
 python3 tools/s3_check.py          # object storage against moto_server on loopback
 ./tools/schemathesis.sh
+# The shipped configuration (release, -O with every check on): the protocol and API checks again.
+swift build -c release --scratch-path .build-release --product tally
+TALLY_BIN=.build-release/release/tally PORT=18195 ./tools/binary_check.sh
+TALLY_BIN=.build-release/release/tally PORT=18189 ./tools/schemathesis.sh
+python3 tools/load/connections.py --tally .build-release/release/tally --check   # slow and idle connections

@@ -129,6 +129,19 @@ def main():
                     sys.exit("tally serve exited; see /tmp/tally-connections.log")
                 time.sleep(0.1)
         healthz_latencies(port, 500)  # warm
+        # An oversized head is refused (NIO's parser stops at 80 KiB) and the connection closed.
+        big = socket.create_connection(("127.0.0.1", port))
+        try:
+            big.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n")
+        except OSError:
+            pass
+        big.settimeout(5)
+        oversized = big.recv(64)
+        big.close()
+        status_line = oversized.split(b"\r\n")[0].decode()
+        print(f"a 200 KB header: {status_line}")
+        if a.check and not oversized.startswith(b"HTTP/1.1 400"):
+            sys.exit(f"FAIL: a 200 KB header got {oversized!r}")
         time.sleep(0.5)
         base = rss_kib(server.pid)
         before = healthz_latencies(port, a.healthz)

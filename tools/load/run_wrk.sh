@@ -11,8 +11,11 @@ PORT=${PORT:-18181}
 export TALLY_BIN=${TALLY_BIN:-.build/release/tally}
 command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null; }
 . tools/lib/serve.sh
-start_tally "$PORT" --synthetic 20000x600x366
-export TALLY_CLIENT=$(grep -o 'client=[0-9a-f-]*' "$TALLY_LOG" | head -1 | cut -d= -f2)
+# SNAP=file: serve that snapshot of the client instead (starts in a second; `tally snapshot save
+# --synthetic 20000x600x366 --out FILE` makes one).
+if [ -n "${SNAP:-}" ]; then start_tally "$PORT" --snapshot "$SNAP"; else start_tally "$PORT" --synthetic 20000x600x366; fi
+export TALLY_CLIENT=$(curl -s "http://127.0.0.1:$PORT/v2/status" -H "Authorization: Bearer YOUR_API_TOKEN" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_list"][0]["id"])')
 URL="http://127.0.0.1:$PORT"
 summary() { grep -E "Requests/sec|^\s+(50|90|99)%|p99\.9|Non-2xx|errors" ; }
 echo "== /healthz, $CONNS connections, ${SECS}s"
@@ -28,3 +31,12 @@ sleep 2
 TALLY_MIX=light wrk -t1 -c4 -d"${SECS}s" --latency -s tools/load/dashboard.lua "$URL" | summary
 wait $HEAVY
 echo "   (heavy, meanwhile:)"; summary < /tmp/tally-wrk-heavy.txt
+echo "== light queries while the heavy-query queue is full: 96 heavy connections against --max-heavy-queue 64"
+echo "   (the heavy requests past the bound get 503 overloaded at once; their connections wait the"
+echo "   Retry-After second before the next, as a well-behaved client does)"
+TALLY_RETRY_AFTER=1 TALLY_MIX=heavy wrk -t1 -c96 --timeout 10s -d"$((SECS + 4))s" -s tools/load/dashboard.lua "$URL" > /tmp/tally-wrk-full.txt &
+HEAVY=$!
+sleep 2
+TALLY_MIX=light wrk -t1 -c4 -d"${SECS}s" --latency -s tools/load/dashboard.lua "$URL" | summary
+wait $HEAVY
+echo "   (heavy, meanwhile: all requests, and the 503s among them)"; grep -E "requests in|Non-2xx|errors" /tmp/tally-wrk-full.txt

@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""A soak (issue 15): the dashboard mix at 80% of its peak rate for many minutes, with appends
+streaming in and a reload every minute; no request may fail, and resident memory must not
+drift.
+
+Serves a snapshot of the generated scale-M dump (120 clients, 10.75 M rows; made once under
+/tmp) with a write-ahead log, on loopback. First the mix's peak is measured (wrk at full speed),
+then, for --minutes:
+- wrk runs the mix (tools/load/dashboard.lua) against the largest client, paced to 80% of that
+  peak (each connection waits connections × 1000 / rate ms between requests);
+- a thread appends a batch of 50 events every 0.5 s over HTTP to a random other client (its
+  users and apps found through the API);
+- a thread reloads (POST /v2/admin/reload: the snapshot again, the log replayed onto it) every
+  60 s;
+- the server's VmRSS is sampled every 5 s.
+Passes when every wrk request, append and reload succeeded and the resident memory after the
+first minute stays within ±5% of its value at one minute.
+
+  python3 tools/load/soak.py --tally .build-release/release/tally --minutes 10
+"""
+import argparse
+import json
+import os
+import random
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+AUTH = {"Authorization": "Bearer YOUR_API_TOKEN"}
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def call(url, method="GET", body=None, timeout=120):
+    data = json.dumps(body).encode() if body is not None else None
+    headers = dict(AUTH, **({"Content-Type": "application/json"} if data else {}))
+    req = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+
+
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def wrk(url, client, seconds, conns, delay_ms=None):
+    env = dict(os.environ, TALLY_CLIENT=client, TALLY_MIX="dashboard")
+    if delay_ms is not None:
+        env["TALLY_DELAY_MS"] = str(delay_ms)
+    out = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency", "-s",
+                          os.path.join(ROOT, "tools/load/dashboard.lua"), url],
+                         env=env, capture_output=True, text=True)
+    text = out.stdout + out.stderr
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    total = int(re.search(r"(\d+) requests in", text).group(1))
+    non2xx = int((re.search(r"Non-2xx or 3xx responses: (\d+)", text) or [0, 0])[1])
+    errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    socket_errors = sum(int(x) for x in errs.groups()) if errs else 0
+    p99 = (re.search(r"\s99%\s+(\S+)", text) or [None, "?"])[1]
+    return dict(rate=rate, total=total, non2xx=non2xx, socket_errors=socket_errors, p99=p99, code=out.returncode, text=text)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tally", default=os.path.join(ROOT, ".build-release/release/tally"))
+    ap.add_argument("--minutes", type=float, default=10)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--share", type=float, default=0.8, help="share of the peak rate to run at")
+    a = ap.parse_args()
+
+    dump, snap = "/tmp/tally-soak-M", "/tmp/tally-soak-M.tsnap"
+    if not os.path.exists(snap):
+        subprocess.run([a.tally, "generate", "--scale", "M", "--seed", "1", "--out", dump], check=True, capture_output=True)
+        subprocess.run([a.tally, "snapshot", "save", "--dump", dump, "--out", snap], check=True, capture_output=True)
+    wal = f"/tmp/tally-soak-{os.getpid()}.wal"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = open("/tmp/tally-soak.log", "w")
+    server = subprocess.Popen([a.tally, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-binary",
+                               "--snapshot", snap, "--wal", wal, "--access-log", "errors"], stdout=log, stderr=log)
+    try:
+        for _ in range(1200):
+            try:
+                urllib.request.urlopen(url + "/readyz", timeout=1).read()
+                break
+            except Exception:
+                if server.poll() is not None:
+                    sys.exit("tally serve exited; see /tmp/tally-soak.log")
+                time.sleep(0.1)
+        status, body = call(url + "/v2/status")
+        clients = sorted(body["client_list"], key=lambda c: -c["usage_rows"])
+        big = clients[0]["id"]
+        # Users and apps of the other clients, for the appends (first pages of D and A).
+        targets = []
+        for c in clients[1:21]:
+            q = "?granularity=monthly&start_date=2025-01-01&end_date=2026-03-31&page_size=50"
+            s1, users = call(f"{url}/v2/clients/{c['id']}/analytics/apps/utilization/users{q}")
+            s2, apps = call(f"{url}/v2/clients/{c['id']}/analytics/apps/utilization{q}")
+            if s1 == 200 and s2 == 200 and users["data"] and apps["data"]:
+                targets.append((c["id"], [u["id"] for u in users["data"]], [x["id"] for x in apps["data"]],
+                                c["newest_date"]))
+        assert targets, "no client to append to"
+
+        wrk(url, big, 3, a.connections)  # warm
+        peak = wrk(url, big, 15, a.connections)
+        target = peak["rate"] * a.share
+        delay = max(1, round(a.connections * 1000 / target))
+        print(f"peak of the mix: {peak['rate']:,.0f} req/s (p99 {peak['p99']}); soak at {a.share:.0%}: "
+              f"{delay} ms between requests on each of {a.connections} connections", flush=True)
+
+        stop = threading.Event()
+        appends = {"ok": 0, "failed": [], "events": 0}
+        reloads = {"ok": 0, "failed": [], "seconds": []}
+        rss = []
+
+        def appender():
+            r = random.Random(1)
+            while not stop.is_set():
+                cid, users, apps, newest = r.choice(targets)
+                events = [{"user_id": r.choice(users), "application_id": r.choice(apps), "activity_date": newest}
+                          for _ in range(50)]
+                s, b = call(f"{url}/v2/clients/{cid}/usage-events", "POST", {"events": events})
+                if s == 200:
+                    appends["ok"] += 1
+                    appends["events"] += 50
+                else:
+                    appends["failed"].append((s, str(b)[:200]))
+                stop.wait(0.5)
+
+        def reloader():
+            while not stop.wait(60):
+                t0 = time.monotonic()
+                s, b = call(url + "/v2/admin/reload", "POST", {})
+                if s == 200:
+                    reloads["ok"] += 1
+                    reloads["seconds"].append(time.monotonic() - t0)
+                else:
+                    reloads["failed"].append((s, str(b)[:200]))
+
+        def sampler():
+            t0 = time.monotonic()
+            while not stop.is_set():
+                rss.append((time.monotonic() - t0, rss_mib(server.pid)))
+                stop.wait(5)
+
+        threads = [threading.Thread(target=f, daemon=True) for f in (appender, reloader, sampler)]
+        for t in threads:
+            t.start()
+        soak = wrk(url, big, int(a.minutes * 60), a.connections, delay)
+        stop.set()
+        for t in threads:
+            t.join(timeout=130)
+
+        after_first = [m for t, m in rss if t >= 60]
+        at_minute = after_first[0] if after_first else rss[-1][1]
+        lo, hi, end = min(after_first), max(after_first), after_first[-1]
+        drift = max(abs(hi - at_minute), abs(lo - at_minute)) / at_minute * 100
+        print(f"soak: {a.minutes:g} min, {soak['total']:,} requests at {soak['rate']:,.0f} req/s "
+              f"({soak['rate'] / peak['rate']:.0%} of peak), p99 {soak['p99']}; non-2xx {soak['non2xx']}, "
+              f"socket errors {soak['socket_errors']}")
+        print(f"appends: {appends['ok']} batches ({appends['events']:,} events) acknowledged, {len(appends['failed'])} failed")
+        print(f"reloads: {reloads['ok']} ok (median {statistics.median(reloads['seconds'] or [0]):.2f} s), "
+              f"{len(reloads['failed'])} failed")
+        print(f"resident: {rss[0][1]:.0f} MiB at start, {at_minute:.0f} MiB at 1 min, {lo:.0f}–{hi:.0f} MiB after, "
+              f"{end:.0f} MiB at the end: largest drift from the 1-minute value {drift:.1f}%")
+        problems = []
+        if soak["non2xx"] or soak["socket_errors"] or soak["code"]:
+            problems.append("failed requests")
+        if appends["failed"]:
+            problems.append(f"failed appends: {appends['failed'][:3]}")
+        if reloads["failed"] or reloads["ok"] < int(a.minutes) - 1:
+            problems.append(f"reloads: {reloads['ok']} ok, failed {reloads['failed'][:3]}")
+        if drift >= 5:
+            problems.append(f"memory drift {drift:.1f}%")
+        if problems:
+            sys.exit("FAIL: " + "; ".join(problems))
+        print("ok")
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        for f in (wal,):
+            if os.path.exists(f):
+                os.remove(f)
+
+
+if __name__ == "__main__":
+    main()
