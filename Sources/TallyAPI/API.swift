@@ -11,7 +11,17 @@ public final class StoreHolder: Sendable {
     public init(_ store: Store? = nil) { current = Mutex(store) }
 
     public var store: Store? { current.withLock { $0 } }
-    public func replace(with store: Store) { current.withLock { $0 = store } }
+    public func replace(with store: Store) {
+        let old = current.withLock { served -> Store? in
+            defer { served = store }
+            return served
+        }
+        if let old {
+            if old !== store { MemoryReclaimer.shared.watch(old) }
+        } else {
+            MemoryReclaimer.trim()  // the first data: what loading it left free goes back now
+        }
+    }
 }
 
 /// Server settings that shape answers.

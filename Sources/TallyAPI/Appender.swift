@@ -88,7 +88,14 @@ public final class Appender: @unchecked Sendable {
     }
 
     func parse(client: UUID128, body: [UInt8]) throws(APIError) -> AppendBatch {
-        guard let store = holder.store else { throw .notReady }
+        try Self.parse(client: client, body: body, store: holder.store)
+    }
+
+    /// Parses and checks a batch for `client` against `store` (the served data) without queueing
+    /// it: what ``submit(client:body:completion:)`` does first, for tools that check a batch
+    /// before sending it (and the append-body fuzzer).
+    public static func parse(client: UUID128, body: [UInt8], store: Store?) throws(APIError) -> AppendBatch {
+        guard let store else { throw .notReady }
         guard let c = store.client(client) else { throw .clientNotFound }
         let json = try? JSONSerialization.jsonObject(with: Data(body))
         guard let events = (json as? [Any]) ?? ((json as? [String: Any])?["events"] as? [Any]) else {

@@ -112,7 +112,11 @@ public indirect enum CompactValue: Sendable, Equatable {
                 let b = Array(bytes[at..<(at + 16)])
                 at += 16
                 return .uuid(UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15])))
-            case 0x07: return .date(try zigzag())
+            case 0x07:
+                // A day number is 32 bits (the server's `Day`); one beyond would overflow `isoDate`.
+                let d = try zigzag()
+                guard Int32(exactly: d) != nil else { throw fail("date \(d) is outside the 32-bit range of day numbers") }
+                return .date(d)
             case 0x08:
                 var items: [CompactValue] = []
                 while true {

@@ -48,6 +48,10 @@ public final class WriteAheadLog {
 
     static let magic = Array("TALLYWAL".utf8)
     static let headerSize = 24
+    /// The largest base a log may start from (and a truncation may reach): far beyond any real
+    /// log, and far enough below `UInt64.max` that the next sequence can always be counted. A
+    /// header claiming more is damaged, and refused rather than trapping on the next append.
+    public static let maxBase: UInt64 = 1 << 62
 
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
@@ -92,6 +96,9 @@ public final class WriteAheadLog {
         let version: UInt32 = read(data, 8)
         guard version == 1 else { throw Failure(description: "\(path): write-ahead log version \(version) is not supported") }
         lastSequence = read(data, 16)
+        guard lastSequence <= Self.maxBase else {
+            throw Failure(description: "\(path): the write-ahead log's base sequence \(lastSequence) is implausible (the header is damaged)")
+        }
         var at = Self.headerSize
         while size - at >= 16 {
             let length = Int(read(data, at) as UInt32)
@@ -144,6 +151,9 @@ public final class WriteAheadLog {
     /// new file whose header records the new base, synced, renamed over the log, and the
     /// directory synced. Later records continue after the larger of the two.
     public func truncate(through sequence: UInt64) throws {
+        guard sequence <= Self.maxBase else {
+            throw Failure(description: "\(path): cannot truncate through sequence \(sequence) (at most \(Self.maxBase))")
+        }
         let size = Int(lseek(fd, 0, SEEK_END))
         var data = [UInt8](repeating: 0, count: size)
         guard pread(fd, &data, size, 0) == size else { throw Failure(description: "\(path): cannot read the write-ahead log") }

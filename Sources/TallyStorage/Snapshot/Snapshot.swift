@@ -160,6 +160,7 @@ public enum Snapshot {
         guard try d.u32() == crc(UnsafeRawBufferPointer(rebasing: bytes[0..<40])) else { throw fail(40, "the header's checksum does not match: the file is damaged") }
         guard version == Self.version else { throw fail(8, "snapshot format version \(version); this build reads version \(Self.version)") }
         guard sectionCount >= 1, sectionCount < 1 << 24 else { throw fail(16, "implausible section count \(sectionCount)") }
+        guard walSequence <= WriteAheadLog.maxBase else { throw fail(32, "implausible write-ahead-log sequence \(walSequence)") }
 
         struct Chunk { var section: Int; var rawAt: Int; var raw: Int; var storedAt: Int; var stored: Int; var crc: UInt32; var headerAt: Int }
         var kinds: [UInt32] = [], rawSizes: [Int] = [], chunks: [Chunk] = []
@@ -182,7 +183,11 @@ public enum Snapshot {
                     throw fail(ca, "section \(s + 1), chunk \(c + 1): its header's checksum does not match: the file is damaged")
                 }
                 guard st <= bytes.count - d.at else { throw fail(d.at, "the file ends inside section \(s + 1), chunk \(c + 1): it is truncated") }
-                guard r <= raw - rawAt, st <= r || r == 0 else { throw fail(ca, "section \(s + 1), chunk \(c + 1): sizes do not add up") }
+                // Stored as is, or an LZ4 block, which expands at most 255 times: sizes beyond that
+                // are not a chunk's, and would have the reader allocate them (4 GB for a 96-byte file).
+                guard r <= raw - rawAt, st == r || (st < r && r <= 255 * st) else {
+                    throw fail(ca, "section \(s + 1), chunk \(c + 1): sizes do not add up")
+                }
                 chunks.append(Chunk(section: s, rawAt: rawAt, raw: r, storedAt: d.at, stored: st, crc: sum, headerAt: ca))
                 rawAt += r
                 d.at += st
