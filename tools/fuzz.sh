@@ -39,7 +39,8 @@ if [ -d /dev/shm ] && [ -w /dev/shm ]; then WORK=$(mktemp -d /dev/shm/tally-fuzz
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/scratch"
 
-[ -f Fuzz/Package.resolved ] || cp Package.resolved Fuzz/Package.resolved
+# The main package's pins (Fuzz/Package.resolved is not committed): the same versions, offline.
+if [ ! -f Fuzz/Package.resolved ] || [ Package.resolved -nt Fuzz/Package.resolved ]; then cp Package.resolved Fuzz/Package.resolved; fi
 # Optimized (-O keeps overflow checks and preconditions; the main package's release-only
 # -Ounchecked does not apply to a debug build): about 7 times the executions of -Onone.
 if ! swift build --package-path Fuzz --scratch-path Fuzz/.build -c debug \

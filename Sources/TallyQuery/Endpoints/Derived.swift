@@ -14,11 +14,13 @@ public enum Derived {
         whole == 0 ? nil : roundedTenths(numerator: part * 1000, denominator: whole)
     }
 
-    /// `n / d` rounded to the nearest integer, halves away from zero.
+    /// `n / d` rounded to the nearest integer, halves away from zero. Without intermediate
+    /// products (`2 × d` overflowed for a client's licensed seats above `Int.max / 2`, which a
+    /// dump or a snapshot may hold): the remainder rounds up when it is at least half of `d`.
     static func roundedTenths(numerator n: Int, denominator d: Int) -> Int {
         let sign = (n < 0) != (d < 0) ? -1 : 1
-        let a = abs(n), b = abs(d)
-        return sign * ((2 * a + b) / (2 * b))
+        let (q, r) = n.magnitude.quotientAndRemainder(dividingBy: d.magnitude)
+        return sign * Int(q + (r >= d.magnitude - r ? 1 : 0))
     }
 }
 

@@ -1,0 +1,190 @@
+// Write-ahead-log recovery (TallyStorage `WriteAheadLog`): the input written as the log file,
+// then opened (recovered) as `tally serve --wal` opens it at start. Input: byte 0 chooses what
+// is fixed up before the file is written (each record's checksum, each record's sequence) and
+// what is done after recovery (append a record and open again; truncate and open again), byte
+// 1 the truncation point; the rest is the file. A thrown `WriteAheadLog.Failure` is a correct
+// refusal.
+//
+// Checked: the records recovered are those of a reference reading of the format (whole
+// records with a matching checksum and the next sequence, up to the first that is not), the
+// file is cut back to them, and after an append or a truncation the log opens again to exactly
+// the records it should hold.
+import Foundation
+import FuzzSupport
+import TallyStorage
+
+let path = scratchDirectory + "/wal"
+let header = 24
+
+@_cdecl("LLVMFuzzerInitialize")
+public func initialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> CInt {
+    Seeds.writeIfAsked(makeSeeds)
+    return 0
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
+    guard count <= 1 << 16 else { return 0 }
+    var input = FuzzInput(start, count)
+    let flags = input.byte()
+    let through = UInt64(input.byte())
+    var file = input.rest()
+    fixUp(&file, checksums: flags & 1 != 0, sequences: flags & 2 != 0)
+
+    unlink(path)
+    guard FileManager.default.createFile(atPath: path, contents: Data(file)) else { fuzzFailure("cannot write \(path)") }
+    let wal: WriteAheadLog
+    do { wal = try WriteAheadLog(path: path) } catch let e as WriteAheadLog.Failure {
+        _ = e.description
+        return 0
+    } catch {
+        fuzzFailure("opening the log threw \(error)")
+    }
+    let expected = reference(file)
+    let got = wal.recovered.map { Record(sequence: $0.sequence, batch: $0.batch) }
+    guard got == expected.records else {
+        fuzzFailure("recovered \(got.count) records, the reference reading \(expected.records.count)")
+    }
+    let size = Int((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1)
+    let kept = file.isEmpty ? header : expected.end
+    guard wal.droppedBytes == (file.isEmpty ? 0 : file.count - expected.end), size == kept, wal.byteCount == kept,
+          wal.lastSequence == expected.records.last?.sequence ?? expected.base else {
+        fuzzFailure("after recovery: \(wal.droppedBytes) bytes dropped, file of \(size), last sequence \(wal.lastSequence); expected \(file.count - expected.end), \(kept), \(expected.records.last?.sequence ?? expected.base)")
+    }
+
+    var records = got
+    var last = wal.lastSequence
+    do {
+        if flags & 4 != 0 {
+            let batch = expected.records.first?.batch ?? sampleBatch(rows: Int(through % 4))
+            let (s, bytes) = wal.record(batch)
+            guard s == last + 1 else { fuzzFailure("the next record has sequence \(s) after \(last)") }
+            try wal.write(bytes)
+            records.append(Record(sequence: s, batch: batch))
+            last = s
+        }
+        if flags & 8 != 0 {
+            // Through the `through`-th record (0: none), or that far past the last.
+            let first = records.first?.sequence ?? last + 1
+            let k = first - 1 + through
+            if k > WriteAheadLog.maxBase {
+                guard (try? wal.truncate(through: k)) == nil else { fuzzFailure("truncated through \(k)") }
+            } else {
+                try wal.truncate(through: k)
+                records.removeAll { $0.sequence <= k }
+                last = max(last, k)
+            }
+        }
+    } catch {
+        fuzzFailure("writing to a recovered log failed: \(error)")
+    }
+    guard flags & 12 != 0 else { return 0 }
+    wal.closeFile()
+    do {
+        let again = try WriteAheadLog(path: path)
+        let reread = again.recovered.map { Record(sequence: $0.sequence, batch: $0.batch) }
+        guard reread == records, again.droppedBytes == 0, again.lastSequence == last else {
+            fuzzFailure("opened again: \(reread.count) records (expected \(records.count)), \(again.droppedBytes) bytes dropped, last sequence \(again.lastSequence) (expected \(last))")
+        }
+    } catch {
+        fuzzFailure("a log written by WriteAheadLog does not open again: \(error)")
+    }
+    return 0
+}
+
+struct Record: Equatable {
+    var sequence: UInt64
+    var batch: AppendBatch
+}
+
+/// The format read directly (see `WriteAheadLog`): the header's base, the whole records that
+/// follow it in sequence, and where the last of them ends.
+func reference(_ f: [UInt8]) -> (base: UInt64, records: [Record], end: Int) {
+    guard f.count >= header else { return (0, [], 0) }
+    let base: UInt64 = f.le(16)
+    var records: [Record] = []
+    var at = header, last = base
+    while f.count - at >= 16 {
+        let length = Int(f.le(at, as: UInt32.self))
+        guard length <= f.count - at - 16, CRC32.of(f[(at + 8)..<(at + 16 + length)]) == f.le(at + 4, as: UInt32.self) else { break }
+        let sequence: UInt64 = f.le(at + 8)
+        guard last < UInt64.max, sequence == last + 1, let batch = decode(Array(f[(at + 16)..<(at + 16 + length)])) else { break }
+        records.append(Record(sequence: sequence, batch: batch))
+        last = sequence
+        at += 16 + length
+    }
+    return (base, records, at)
+}
+
+func decode(_ p: [UInt8]) -> AppendBatch? {
+    guard p.count >= 20 else { return nil }
+    let n = Int(p.le(16, as: UInt32.self))
+    guard p.count == 20 + 36 * n else { return nil }
+    let rows = (0..<n).map { i in
+        let o = 20 + 36 * i
+        return AppendBatch.Row(user: UUID128(high: p.le(o), low: p.le(o + 8)), app: UUID128(high: p.le(o + 16), low: p.le(o + 24)),
+                               day: Day(raw: Int32(bitPattern: p.le(o + 32))))
+    }
+    return AppendBatch(client: UUID128(high: p.le(0), low: p.le(8)), rows: rows)
+}
+
+/// Rewrites each whole record's checksum and/or sequence, so that mutations reach what lies
+/// behind them.
+func fixUp(_ f: inout [UInt8], checksums: Bool, sequences: Bool) {
+    guard checksums || sequences, f.count >= header else { return }
+    var at = header
+    var next = f.le(16, as: UInt64.self) &+ 1
+    while f.count - at >= 16 {
+        let length = Int(f.le(at, as: UInt32.self))
+        guard length <= f.count - at - 16 else { break }
+        if sequences { f.setLE(next, at: at + 8) }
+        if checksums { f.setLE(CRC32.of(f[(at + 8)..<(at + 16 + length)]), at: at + 4) }
+        next &+= 1
+        at += 16 + length
+    }
+}
+
+func sampleBatch(rows: Int) -> AppendBatch {
+    let c = TinyDump.store.clients[2]
+    return AppendBatch(client: c.info.id, rows: (0..<rows).map { i in
+        AppendBatch.Row(user: c.users[i % c.users.count].id, app: c.apps[i % c.apps.count].id, day: Day("2026-01-0\(i + 1)")!)
+    })
+}
+
+func makeSeeds() throws -> [(name: String, bytes: [UInt8])] {
+    var seeds: [(String, [UInt8])] = []
+    func file() -> [UInt8] { Array(FileManager.default.contents(atPath: path) ?? Data()) }
+    unlink(path)
+    var wal = try WriteAheadLog(path: path)
+    seeds.append(("empty-log", [0, 0] + file()))
+    for n in [1, 3, 0, 2] {
+        let (_, b) = wal.record(sampleBatch(rows: n))
+        try wal.write(b)
+    }
+    let four = file()
+    seeds.append(("four-records", [0, 0] + four))
+    seeds.append(("four-records-fix", [3, 1] + four))
+    seeds.append(("append-truncate", [12, 2] + four))
+    seeds.append(("torn", [0, 0] + four.dropLast(5)))
+    var flipped = four
+    flipped[header + 20] ^= 1
+    seeds.append(("bad-checksum", [0, 0] + flipped))
+    try wal.truncate(through: 2)
+    seeds.append(("truncated-base-2", [4, 1] + file()))
+    wal.closeFile()
+    unlink(path)
+    wal = try WriteAheadLog(path: path)
+    try wal.truncate(through: 1_000_000)
+    let (_, b) = wal.record(sampleBatch(rows: 2))
+    try wal.write(b)
+    seeds.append(("large-base", [8, 0] + file()))
+    seeds.append(("no-file", [0, 0]))
+    wal.closeFile()
+    return seeds
+}
+
+/// SwiftPM's debug builds link `main` to this symbol: hand over to libFuzzer's driver.
+@_cdecl("FuzzWAL_main")
+public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
+    runFuzzer(argc, argv) { data, size in data.map { fuzz(UnsafeRawPointer($0), size) } ?? 0 }
+}
