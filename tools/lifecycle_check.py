@@ -276,6 +276,11 @@ def main():
                                        'write-ahead log closed', '[tally] stopped']]
         check(all(o >= 0 for o in order) and order == sorted(order),
               "shutdown order: HTTP closed, binary closed, log closed, stopped")
+        if failures:
+            fatal = max(err.find("Fatal error"), err.find("Crashed"))
+            start = max(0, fatal - 500) if fatal >= 0 else max(0, len(err) - 4000)
+            print("--- the server's stderr (from the crash, or its end) ---", file=sys.stderr)
+            print(err[start:start + 9000], file=sys.stderr)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if failures:

@@ -61,6 +61,9 @@ public final class Server: Sendable {
     /// The listeners' quiescing helpers. Dropped before the loops stop: a helper fails a promise
     /// on its loop when it goes away, which must not happen after the loop is gone.
     let quiescers: NIOLockedValueBox<[ServerQuiescingHelper]>
+    /// Per listener, once its shutdown has begun: completes when its connections and its socket
+    /// are closed. Kept so that a second ``shutdownListener(_:)`` waits on the same drain.
+    let draining: NIOLockedValueBox<[EventLoopFuture<Void>?]>
     let stopped: EventLoopPromise<Void>
 
     /// Binds and starts accepting: HTTP on `port`, the binary protocol on `binaryPort` (`nil`:
@@ -128,6 +131,7 @@ public final class Server: Sendable {
         }
         channels = listeners.map(\.channel)
         quiescers = NIOLockedValueBox(listeners.map(\.quiesce))
+        draining = NIOLockedValueBox(Array(repeating: nil, count: listeners.count))
     }
 
     /// The HTTP port actually bound (useful with port 0).
@@ -145,19 +149,28 @@ public final class Server: Sendable {
 
     /// Stops accepting on one listener (0: HTTP, 1: binary) and lets its in-flight requests be
     /// answered; the future completes once its connections and its socket are closed. Safe to
-    /// call more than once.
+    /// call more than once: every call returns the same drain.
     @discardableResult
     public func shutdownListener(_ index: Int) -> EventLoopFuture<Void> {
-        let quiesce = quiescers.withLockedValue { $0.indices.contains(index) ? $0[index] : nil }
-        let p = group.next().makePromise(of: Void.self)
-        if let quiesce { quiesce.initiateShutdown(promise: p) } else { p.succeed() }
-        // The helper reports done as soon as the accepted connections are closed, which can be
-        // before its listening socket has finished closing: wait for that too, so that the
-        // event loops are not stopped under it.
-        return EventLoopFuture.andAllComplete([p.futureResult, channels[index].closeFuture], on: group.next())
+        draining.withLockedValue { draining in
+            if let started = draining[index] { return started }
+            let quiesce = quiescers.withLockedValue { $0.indices.contains(index) ? $0[index] : nil }
+            let loop = channels[index].eventLoop
+            let p = loop.makePromise(of: Void.self)
+            if let quiesce { quiesce.initiateShutdown(promise: p) } else { p.succeed() }
+            // The helper reports done as soon as the accepted connections are closed, which can
+            // be before its listening socket has finished closing: wait for that too, so that the
+            // event loops are not stopped under it. Both on the listener's own loop: nothing
+            // hops to another loop that may already be stopping.
+            let drained = EventLoopFuture.andAllComplete([p.futureResult, channels[index].closeFuture], on: loop)
+            draining[index] = drained
+            return drained
+        }
     }
 
-    /// Completes when listener `index` has closed (after ``shutdownListener(_:)``).
+    /// Completes when listener `index`'s socket has closed (after ``shutdownListener(_:)``, or
+    /// on an error); its accepted connections may still be answering — wait on
+    /// ``shutdownListener(_:)`` for those.
     public func closed(_ index: Int) -> EventLoopFuture<Void> { channels[index].closeFuture }
 
     /// Stops the query threads and the event loops once both listeners are closed (the end of

@@ -45,6 +45,10 @@ struct ListenerService: Service {
             logger.notice("listener stops accepting; answering requests in flight", metadata: ["listener": "\(name)"])
             server.shutdownListener(index)
         }
+        // The socket is closed; wait until every accepted connection has answered what it read
+        // and closed too (the same drain the handler above began, or begun now if the socket
+        // closed on its own). Returning earlier let the event loops stop under live connections.
+        try? await server.shutdownListener(index).get()
         logger.notice("listener closed", metadata: ["listener": "\(name)"])
     }
 }

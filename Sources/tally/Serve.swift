@@ -222,8 +222,8 @@ struct Serve: AsyncParsableCommand {
         // A failed service (the first load) stopped the group: stop the listeners too.
         if failure != nil {
             server.initiateShutdown()
-            try? await server.closed(0).get()
-            if server.binaryPort != nil { try? await server.closed(1).get() }
+            try? await server.shutdownListener(0).get()
+            if server.binaryPort != nil { try? await server.shutdownListener(1).get() }
             appender?.stopAndWait()
         }
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
