@@ -17,3 +17,6 @@ swift build -c release --scratch-path .build-release --product tally
 TALLY_BIN=.build-release/release/tally PORT=18195 ./tools/binary_check.sh
 TALLY_BIN=.build-release/release/tally PORT=18189 ./tools/schemathesis.sh
 python3 tools/load/connections.py --tally .build-release/release/tally --check   # slow and idle connections
+# Every libFuzzer target for a few seconds each (docs/FUZZING.md), replaying its committed seeds
+# and the reproducers of past findings (crash-*): non-zero on a trap, sanitizer report or leak.
+./tools/fuzz.sh

@@ -22,7 +22,7 @@ public final class Appender: @unchecked Sendable {
 
     enum Job {
         case append(AppendBatch, Completion)
-        case swap(Store, @Sendable (Store) -> Void)
+        case swap(Store, @Sendable (Result<Store, Error>) -> Void)
         case snapshot(String, @Sendable (Result<Snapshot.Report, Error>) -> Void)
     }
 
@@ -35,6 +35,9 @@ public final class Appender: @unchecked Sendable {
     var records: [(sequence: UInt64, batch: AppendBatch)]
     /// Largest batch accepted.
     public static let maxEvents = 10_000
+    /// The last snapshot this process wrote and truncated the log after (named when stale data
+    /// is refused).
+    var lastSnapshot: String?
 
     /// Opens the appender on a recovered log; ``prepare(_:)`` replays it onto loaded data.
     /// Where appends, refusals, fsync latency and log size are reported.
@@ -153,16 +156,23 @@ public final class Appender: @unchecked Sendable {
     }
 
     /// Swaps in freshly loaded data with the log's records replayed onto it (serialized with
-    /// appends); blocks until it is served.
-    public func swapIn(_ base: Store) -> Store {
+    /// appends); blocks until it is served. Throws, and the data served before stays, when the
+    /// log cannot complete the data: it is older than the log's last truncation (a snapshot
+    /// took the rows appended before it, and this data does not hold them).
+    public func swapIn(_ base: Store) throws -> Store {
         let done = DispatchSemaphore(value: 0)
         let result = ResultBox()
         enqueue(.swap(base) { served in
-            result.store = served
+            result.swapped = served
             done.signal()
         })
         done.wait()
-        return result.store!
+        return try result.swapped!.get()
+    }
+
+    /// Why loaded data cannot be served with this log.
+    public struct StaleData: Error, CustomStringConvertible {
+        public var description: String
     }
 
     /// Writes the served data as a snapshot (serialized with appends), then drops the log
@@ -179,7 +189,7 @@ public final class Appender: @unchecked Sendable {
     }
 
     final class ResultBox: @unchecked Sendable {
-        var store: Store?
+        var swapped: Result<Store, Error>?
         var report: Result<Snapshot.Report, Error>?
     }
 
@@ -219,15 +229,31 @@ public final class Appender: @unchecked Sendable {
             if !group.isEmpty { commit(group) }
             switch other {
             case .swap(let base, let done)?:
+                if base.walSequence < wal.baseSequence {
+                    // The log was truncated through baseSequence by a snapshot: the rows appended up
+                    // to there are in that snapshot only. Serving this data would lose them.
+                    let from = lastSnapshot.map { " (\($0))" } ?? ""
+                    done(.failure(StaleData(description: "the data holds appends up to sequence \(base.walSequence), but the write-ahead log \(wal.path) "
+                        + "was truncated through sequence \(wal.baseSequence) by a snapshot\(from): the rows appended before it are only in that "
+                        + "snapshot, and serving this data would lose them. Load that snapshot instead")))
+                    break
+                }
                 if base.walSequence > wal.lastSequence {
                     // Data newer than the log (a snapshot taken with another log): continue after it,
-                    // so that no later record can be taken for one the data already holds.
-                    try? wal.truncate(through: base.walSequence)
+                    // so that no later record can be taken for one the data already holds. If the
+                    // log cannot be moved on, the data is refused: later records would reuse
+                    // sequences the data claims to hold, and be skipped at the next start.
+                    do {
+                        try wal.truncate(through: base.walSequence)
+                    } catch {
+                        done(.failure(error))
+                        break
+                    }
                     records.removeAll()
                 }
                 let served = Self.apply(records.filter { $0.sequence > base.walSequence }, onto: base)
                 holder.replace(with: served)
-                done(served)
+                done(.success(served))
             case .snapshot(let path, let done)?:
                 guard let store = holder.store else {
                     done(.failure(APIError.notReady))
@@ -237,6 +263,7 @@ public final class Appender: @unchecked Sendable {
                     let report = try Snapshot.write(store, to: path)
                     try wal.truncate(through: store.walSequence)
                     records.removeAll { $0.sequence <= store.walSequence }
+                    lastSnapshot = path
                     observability.metrics.walBytes.record(wal.byteCount)
                     observability.data.notice("snapshot written; log truncated", metadata: ["path": "\(path)", "sequence": "\(store.walSequence)"])
                     done(.success(report))
@@ -265,7 +292,8 @@ public final class Appender: @unchecked Sendable {
             observability.metrics.synced(nanoseconds: d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
             observability.metrics.walBytes.record(wal.byteCount)
         } catch {
-            // Not durable: refuse the whole group; the log's tail is cut back on the next start.
+            // Not durable: refuse the whole group. The log has cut its tail back and takes nothing
+            // more (a later batch gets this answer too) until the server restarts.
             observability.data.error("write-ahead log write failed; the batches are refused",
                                      metadata: ["path": "\(wal.path)", "batches": "\(group.count)", "error": "\(error)"])
             let e = APIError(status: 503, code: "not_durable", message: "the batch could not be made durable: \(error)")

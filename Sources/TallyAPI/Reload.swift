@@ -57,7 +57,7 @@ public final class Reloader: Sendable {
         do {
             let (loaded, description) = try loader(source)
             let store: Store
-            if let appender { store = appender.swapIn(loaded) } else {
+            if let appender { store = try appender.swapIn(loaded) } else {
                 holder.replace(with: loaded)
                 store = loaded
             }

@@ -136,7 +136,8 @@ struct S3Storage: DumpStorage {
         switch w.status {
         case 403: what = "access denied — check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and the bucket's permissions"
         case 404: what = "not found"
-        case 301, 400 where String(decoding: w.body, as: UTF8.self).contains("Region"): what = "wrong region — set AWS_REGION"
+        case 301: what = "wrong region — set AWS_REGION"  // PermanentRedirect: the bucket is elsewhere
+        case 400 where String(decoding: w.body, as: UTF8.self).contains("Region"): what = "wrong region — set AWS_REGION"
         default: what = "HTTP \(w.status)"
         }
         return RemoteError(location: "s3://\(bucket)/\(key)", reason: what + Remote.describe(w.body))

@@ -1,12 +1,12 @@
 import Foundation
 import Synchronization
 import Testing
-import TallyAPI
+@testable import TallyAPI
 import TallyClient
 import TallyIngest
 import TallyQuery
 import TallyServer
-import TallyStorage
+@testable import TallyStorage
 import TallyTestSupport
 import TallyWire
 
@@ -262,5 +262,52 @@ import TallyWire
         #expect(again.rows() == rows && again.holder.store!.walSequence == 4)
         #expect(try HTTPTestClient(port: again.server.port).request("POST", "/v2/admin/snapshot", token: Self.scoped,
                                                                     body: "{\"path\": \"/tmp/x\"}").status == 403)
+    }
+
+    /// The dump holds none of the appended rows; once a snapshot has taken them and the log was
+    /// cut, reloading the dump (or restarting on it) would lose them: refused, naming the
+    /// snapshot, and the data served before stays.
+    @Test func dataOlderThanTheLogsTruncationIsRefused() throws {
+        let rig = try Self.rig("stale")
+        let snapshot = rig.wal + ".tsnap"
+        defer { try? FileManager.default.removeItem(atPath: snapshot) }
+        let (u, a) = (rig.users[0], rig.apps[0])
+        for d in ["2025-05-01", "2025-05-02"] { #expect(try Self.post(rig, "[" + Self.event(u, a, d) + "]").status == 200) }
+        #expect(try HTTPTestClient(port: rig.server.port).request("POST", "/v2/admin/snapshot", token: Self.all, headers: [("Content-Type", "application/json")],
+                                 body: "{\"path\": \"\(snapshot)\"}").status == 200)
+        let rows = rig.rows()
+        let reload = try HTTPTestClient(port: rig.server.port).request("POST", "/v2/admin/reload", token: Self.all, headers: [("Content-Type", "application/json")], body: "{}")
+        #expect(reload.status == 422, "\(reload.text)")
+        #expect(reload.text.contains("truncated through sequence 2") && reload.text.contains(snapshot), "\(reload.text)")
+        #expect(rig.rows() == rows && rig.holder.store!.walSequence == 2)
+        // Appends go on after the refusal.
+        #expect(try Self.post(rig, "[" + Self.event(u, a, "2025-05-03") + "]").status == 200)
+        rig.shutdown()
+        // A restart on the dump with that log: refused too; on the snapshot: every row.
+        #expect(throws: APIError.self) { _ = try Self.rig("stale", wal: rig.wal) }
+        let again = try Self.rig("stale", wal: rig.wal, snapshot: snapshot)
+        defer { again.shutdown() }
+        #expect(again.rows() == rows + 1 && again.holder.store!.walSequence == 3)
+    }
+
+    /// A log write that fails (a full disk) refuses its batch with 503 and changes nothing; the
+    /// log then takes no more batches (each refused the same way) until a restart, which
+    /// recovers every acknowledged row and no refused one.
+    @Test func aFailedLogWriteRefusesThatBatchAndEveryLaterOne() throws {
+        let rig = try Self.rig("failed-write")
+        let (u, a) = (rig.users[0], rig.apps[0])
+        #expect(try Self.post(rig, "[" + Self.event(u, a, "2025-05-01") + "]").status == 200)
+        let rows = rig.rows()
+        rig.appender.wal.failWriteAfter = 20
+        let refused = try Self.post(rig, "[" + Self.event(u, a, "2025-05-02") + "]")
+        #expect(refused.status == 503 && refused.text.contains("\"code\":\"not_durable\""), "\(refused.text)")
+        let later = try Self.post(rig, "[" + Self.event(u, a, "2025-05-03") + "]")
+        #expect(later.status == 503 && later.text.contains("until the server restarts"), "\(later.text)")
+        #expect(rig.rows() == rows && rig.holder.store!.walSequence == 1)
+        rig.shutdown()
+        let again = try Self.rig("failed-write", wal: rig.wal)
+        defer { again.shutdown() }
+        #expect(again.rows() == rows && again.holder.store!.walSequence == 1)
+        #expect(try Self.post(again, "[" + Self.event(u, a, "2025-05-04") + "]").object["sequence"] as? Int == 2)
     }
 }

@@ -64,4 +64,39 @@ import Testing
         let reopened = try WriteAheadLog(path: p)
         #expect(reopened.recovered.map(\.sequence) == [41] && reopened.lastSequence == 41)
     }
+
+    @Test func aFailedWriteIsCutBackAndTheLogStops() throws {
+        let p = Self.path("failed")
+        defer { try? FileManager.default.removeItem(atPath: p) }
+        try? FileManager.default.removeItem(atPath: p)
+        let log = try WriteAheadLog(path: p)
+        for n in 1...2 { try log.write(log.record(Self.batch(n)).bytes) }
+        let size = log.byteCount
+        // A write that stops part-way (a full disk): refused, the part written is cut off, the
+        // sequence rolled back, and every later write refused too.
+        log.failWriteAfter = 30
+        #expect(throws: WriteAheadLog.Failure.self) { try log.write(log.record(Self.batch(3)).bytes) }
+        #expect(log.failure != nil && log.lastSequence == 2 && log.durableSequence == 2)
+        #expect((try FileManager.default.attributesOfItem(atPath: p)[.size] as? Int) == size && log.byteCount == size)
+        #expect(throws: WriteAheadLog.Failure.self) { try log.write(log.record(Self.batch(4)).bytes) }
+        #expect((try FileManager.default.attributesOfItem(atPath: p)[.size] as? Int) == size)
+        // At the next start: the two records before, whole; nothing dropped; the sequence goes on.
+        let reopened = try WriteAheadLog(path: p)
+        #expect(reopened.recovered.map(\.sequence) == [1, 2] && reopened.droppedBytes == 0 && reopened.failure == nil)
+        try reopened.write(reopened.record(Self.batch(5)).bytes)
+        #expect(try WriteAheadLog(path: p).recovered.map(\.sequence) == [1, 2, 3])
+    }
+
+    @Test func theBaseIsWhatTheLastTruncationDropped() throws {
+        let p = Self.path("base")
+        defer { try? FileManager.default.removeItem(atPath: p) }
+        try? FileManager.default.removeItem(atPath: p)
+        let log = try WriteAheadLog(path: p)
+        #expect(log.baseSequence == 0)
+        for n in 1...3 { try log.write(log.record(Self.batch(n)).bytes) }
+        try log.truncate(through: 2)
+        let size = try FileManager.default.attributesOfItem(atPath: p)[.size] as? Int
+        #expect(log.baseSequence == 2 && log.byteCount == size)
+        #expect(try WriteAheadLog(path: p).baseSequence == 2)
+    }
 }

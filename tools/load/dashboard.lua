@@ -53,6 +53,35 @@ local pause = tonumber(os.getenv("TALLY_DELAY_MS") or "")
 if pause then
   delay = function() return pause end
 end
+-- TALLY_RATE_PER_THREAD: a constant request rate for each wrk thread (requests a second),
+-- whatever the latency: every request gets the next slot of a fixed schedule on the monotonic
+-- clock (LuaJIT's FFI), and its connection waits for that slot. Closed-loop pacing with a fixed
+-- pause (TALLY_DELAY_MS) gives a rate that moves with latency; this one does not, as long as the
+-- connections are enough to keep up. Slots missed by more than a second are dropped, not
+-- caught up in a burst.
+local rate = tonumber(os.getenv("TALLY_RATE_PER_THREAD") or "")
+if rate then
+  local ffi = require("ffi")
+  ffi.cdef[[
+    typedef struct { long tv_sec; long tv_nsec; } tally_timespec;
+    int clock_gettime(int clock, tally_timespec *out);
+  ]]
+  local ts = ffi.new("tally_timespec")
+  local function now_ms()
+    ffi.C.clock_gettime(1, ts)  -- CLOCK_MONOTONIC
+    return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+  end
+  local interval = 1000 / rate
+  local slot = nil
+  delay = function()
+    local t = now_ms()
+    if slot == nil or slot < t - 1000 then slot = t end
+    slot = slot + interval
+    local d = slot - t
+    if d < 0 then return 0 end
+    return d
+  end
+end
 -- TALLY_RETRY_AFTER=1: a connection that gets 503 waits the second its Retry-After asks for, as
 -- a well-behaved client does (without it, wrk re-sends at once: a storm of refusals). The 503s
 -- are then expected and not counted as failures.

@@ -1,5 +1,6 @@
 import CZlib
 import Foundation
+import Synchronization
 
 /// One acknowledged batch of appended usage rows, as the log keeps it: ids, not dense indexes,
 /// so that it replays onto any later version of the data.
@@ -45,6 +46,15 @@ public final class WriteAheadLog {
     public private(set) var recovered: [(sequence: UInt64, batch: AppendBatch)]
     /// Bytes dropped from the end when the log was opened (a torn record).
     public private(set) var droppedBytes: Int
+    /// The sequence of the last record a truncation dropped (the header's base): data that holds
+    /// less than this cannot be completed from the log.
+    public private(set) var baseSequence: UInt64 = 0
+    /// The last sequence known to be on disk.
+    public private(set) var durableSequence: UInt64 = 0
+    /// Set when a write or `fdatasync` failed: the log takes nothing more until the process
+    /// restarts (after a failed `fdatasync`, what the kernel holds of the file is unknown —
+    /// PostgreSQL stops for the same reason). The records before it are intact.
+    public private(set) var failure: Failure?
 
     static let magic = Array("TALLYWAL".utf8)
     static let headerSize = 24
@@ -86,6 +96,7 @@ public final class WriteAheadLog {
             try writeAll(Self.header(base: 0))
             try sync()
             syncDirectory()
+            noteSize()
             return
         }
         var data = [UInt8](repeating: 0, count: size)
@@ -96,6 +107,7 @@ public final class WriteAheadLog {
         let version: UInt32 = read(data, 8)
         guard version == 1 else { throw Failure(description: "\(path): write-ahead log version \(version) is not supported") }
         lastSequence = read(data, 16)
+        baseSequence = lastSequence
         guard lastSequence <= Self.maxBase else {
             throw Failure(description: "\(path): the write-ahead log's base sequence \(lastSequence) is implausible (the header is damaged)")
         }
@@ -118,6 +130,8 @@ public final class WriteAheadLog {
             try sync()
         }
         lseek(fd, off_t(at), SEEK_SET)
+        durableSequence = lastSequence
+        noteSize()
     }
 
     /// Encodes one record (the sequence is the next one).
@@ -133,16 +147,37 @@ public final class WriteAheadLog {
         return (sequence, le(UInt32(payload.count - 8)) + le(Self.crc(payload)) + payload)
     }
 
-    /// The log file's size in bytes.
-    public var byteCount: Int {
+    /// The log file's size in bytes, as of the writer's last write, truncation or recovery
+    /// (readable from any thread: the metrics scrape reads it while the writer may be replacing
+    /// the file).
+    public var byteCount: Int { size.load(ordering: .relaxed) }
+    let size = Atomic<Int>(0)
+
+    func noteSize() {
         var st = stat()
-        return fstat(fd, &st) == 0 ? Int(st.st_size) : 0
+        size.store(fstat(fd, &st) == 0 ? Int(st.st_size) : 0, ordering: .relaxed)
     }
 
-    /// Writes encoded records and makes them durable before returning.
+    /// Writes encoded records (from ``record(_:)``) and makes them durable before returning. On a
+    /// failure the file is cut back to where the records began (so that a record written in part
+    /// cannot end the log before later ones at the next start, nor a refused record be
+    /// replayed), the sequence is rolled back to the last durable record, and the log keeps the
+    /// ``failure``: it refuses every later write.
     public func write(_ bytes: [UInt8]) throws {
-        try writeAll(bytes)
-        try sync()
+        if let failure { throw failure }
+        let start = lseek(fd, 0, SEEK_CUR)
+        do {
+            try writeAll(bytes)
+            try sync()
+            durableSequence = lastSequence
+            noteSize()
+        } catch let error as Failure {
+            if start >= 0 && ftruncate(fd, start) == 0 && fdatasync(fd) == 0 { lseek(fd, start, SEEK_SET) }
+            noteSize()
+            lastSequence = durableSequence
+            failure = Failure(description: "\(error.description); the write-ahead log takes no more appends until the server restarts")
+            throw error
+        }
     }
 
     static func header(base: UInt64) -> [UInt8] { magic + le(UInt32(1)) + le(UInt32(0)) + le(base) }
@@ -184,9 +219,20 @@ public final class WriteAheadLog {
         lseek(fd, 0, SEEK_END)
         syncDirectory()
         lastSequence = max(lastSequence, sequence)
+        durableSequence = max(durableSequence, sequence)
+        baseSequence = base
+        noteSize()
     }
 
+    /// Tests only: the next write stops after this many bytes and fails, as on a full disk.
+    var failWriteAfter: Int?
+
     func writeAll(_ bytes: [UInt8]) throws {
+        if let limit = failWriteAfter {
+            failWriteAfter = nil
+            let n = bytes.prefix(limit).withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
+            throw Failure(description: "\(path): write failed after \(n) bytes: No space left on device (injected)")
+        }
         var off = 0
         while off < bytes.count {
             let n = bytes[off...].withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
@@ -199,7 +245,10 @@ public final class WriteAheadLog {
         guard fdatasync(fd) == 0 else { throw Failure(description: "\(path): fdatasync failed: \(String(cString: strerror(errno)))") }
     }
 
-    func syncDirectory() {
+    func syncDirectory() { Self.syncDirectory(of: path) }
+
+    /// Makes a rename or creation in `path`'s directory durable.
+    public static func syncDirectory(of path: String) {
         let dir = (path as NSString).deletingLastPathComponent
         let d = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if d >= 0 { _ = fsync(d); close(d) }

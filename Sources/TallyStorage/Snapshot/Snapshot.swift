@@ -48,6 +48,9 @@ public enum Snapshot {
             guard rename(temporary, path) == 0 else {
                 throw SnapshotError(path: path, offset: nil, reason: "cannot rename the new snapshot into place: \(String(cString: strerror(errno)))")
             }
+            // The rename itself made durable: the write-ahead log is truncated right after a
+            // snapshot, and a crash must not leave the old file with the log already cut.
+            WriteAheadLog.syncDirectory(of: path)
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
             throw error
