@@ -3,7 +3,8 @@ import Synchronization
 /// Each user's first and last day with any activity over the client's whole history, derived
 /// from the pair index when a client is built or loaded (O(pairs), 8 bytes a user), and the
 /// first days again in ascending order: the directory reports (SPEC §3b, §3c) read a user's
-/// first/last active date and "users whose first activity falls in a window" /// read from these instead of scanning rows.
+/// first/last active date and "users whose first activity falls in a window" from these
+/// instead of scanning rows.
 public struct UserActivity: Sendable {
     /// Day offset (from the usage index's first day) of each user's first activity, or -1.
     public let firstOffset: [Int32]
