@@ -31,6 +31,8 @@ public final class Appender: @unchecked Sendable {
     let condition = NSCondition()
     var jobs: [Job] = []
     var stopped = false
+    /// The commit thread has exited: jobs are refused.
+    var finished = false
     /// Every record in the log (since its last truncation), to replay onto reloaded data.
     var records: [(sequence: UInt64, batch: AppendBatch)]
     /// Largest batch accepted.
@@ -78,17 +80,27 @@ public final class Appender: @unchecked Sendable {
     /// or the bare array) for `client`, then queues it; `completion` runs on the commit thread
     /// once the batch is durable and visible, or at once with the error that refused it (a 400
     /// listing every refused event: nothing of a refused batch is applied).
+    ///
+    /// The parse runs on a queue of its own, not the caller's thread: a batch of thousands of
+    /// events takes milliseconds to parse, which on an event loop would hold up every other
+    /// connection of that loop.
     public func submit(client: UUID128, body: [UInt8], completion: @escaping Completion) {
-        do throws(APIError) {
-            let batch = try parse(client: client, body: body)
-            enqueue(.append(batch, completion))
-        } catch {
-            observability.metrics.appendRefused(rows: error.rows?.count ?? 0)
-            observability.data.notice("append refused", metadata: ["client": "\(client)", "status": "\(error.status)",
-                                                                   "code": "\(error.code)", "message": "\(error.message)"])
-            completion(.failure(error))
+        Self.parsing.async { [self] in
+            do throws(APIError) {
+                let batch = try parse(client: client, body: body)
+                enqueue(.append(batch, completion))
+            } catch {
+                observability.metrics.appendRefused(rows: error.rows?.count ?? 0)
+                observability.data.notice("append refused", metadata: ["client": "\(client)", "status": "\(error.status)",
+                                                                       "code": "\(error.code)", "message": "\(error.message)"])
+                completion(.failure(error))
+            }
         }
     }
+
+    /// Where batches are parsed and checked (concurrently; the commit thread then takes them in
+    /// the order they are ready).
+    static let parsing = DispatchQueue(label: "tally.append-parse", qos: .userInitiated, attributes: .concurrent)
 
     func parse(client: UUID128, body: [UInt8]) throws(APIError) -> AppendBatch {
         try Self.parse(client: client, body: body, store: holder.store)
@@ -195,6 +207,17 @@ public final class Appender: @unchecked Sendable {
 
     func enqueue(_ job: Job) {
         condition.lock()
+        guard !finished else {
+            // The commit thread has closed the log (a batch whose parse ended after shutdown).
+            condition.unlock()
+            let e = APIError(status: 503, code: "shutting_down", message: "the server is shutting down")
+            switch job {
+            case .append(_, let done): done(.failure(e))
+            case .swap(_, let done): done(.failure(e))
+            case .snapshot(_, let done): done(.failure(e))
+            }
+            return
+        }
         jobs.append(job)
         condition.signal()
         condition.unlock()
@@ -207,6 +230,7 @@ public final class Appender: @unchecked Sendable {
             condition.lock()
             while jobs.isEmpty && !stopped { condition.wait() }
             if jobs.isEmpty && stopped {
+                finished = true
                 condition.unlock()
                 wal.closeFile()
                 observability.data.notice("write-ahead log closed", metadata: ["path": "\(wal.path)", "sequence": "\(wal.lastSequence)"])
