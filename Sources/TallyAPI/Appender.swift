@@ -100,7 +100,7 @@ public final class Appender: @unchecked Sendable {
 
     /// Where batches are parsed and checked (concurrently; the commit thread then takes them in
     /// the order they are ready).
-    static let parsing = DispatchQueue(label: "tally.append-parse", qos: .userInitiated, attributes: .concurrent)
+    static let parsing = DispatchQueue(label: "tally.append-parse", qos: .default, attributes: .concurrent)
 
     func parse(client: UUID128, body: [UInt8]) throws(APIError) -> AppendBatch {
         try Self.parse(client: client, body: body, store: holder.store)

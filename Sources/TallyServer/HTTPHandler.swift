@@ -209,10 +209,17 @@ enum QueryThread {
     nonisolated(unsafe) static var lowered: Set<UInt> = []
     static let lock = NIOLock()
 
+    /// The query threads' nice value: 10 unless `TALLY_QUERY_NICE` says otherwise (0–19; for
+    /// measuring the heavy lane's share, docs/BENCHMARKS.md).
+    static let nice: Int32 = {
+        guard let raw = getenv("TALLY_QUERY_NICE"), let v = Int32(String(cString: raw)), (0...19).contains(v) else { return 10 }
+        return v
+    }()
+
     static func lowerPriorityOnce() {
         let first = lock.withLock { lowered.insert(UInt(pthread_self())).inserted }
         // On Linux, PRIO_PROCESS with id 0 is the calling thread, not the whole process.
-        if first { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10) }
+        if first { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice) }
     }
 
     /// Runs `work` on one of `pool`'s (lowered) threads; the future completes on `eventLoop`,

@@ -13,15 +13,20 @@ command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null; }
 . tools/lib/serve.sh
 # SNAP=file: serve that snapshot of the client instead (starts in a second; `tally snapshot save
 # --synthetic 20000x600x366 --out FILE` makes one).
-if [ -n "${SNAP:-}" ]; then start_tally "$PORT" --snapshot "$SNAP"; else start_tally "$PORT" --synthetic 20000x600x366; fi
+# TALLY_SERVE_ARGS: more `tally serve` options (e.g. "--query-threads 1"). LANES_ONLY=1: only the
+# light/heavy phases.
+# shellcheck disable=SC2086
+if [ -n "${SNAP:-}" ]; then start_tally "$PORT" --snapshot "$SNAP" ${TALLY_SERVE_ARGS:-}; else start_tally "$PORT" --synthetic 20000x600x366 ${TALLY_SERVE_ARGS:-}; fi
 export TALLY_CLIENT=$(curl -s "http://127.0.0.1:$PORT/v2/status" -H "Authorization: Bearer YOUR_API_TOKEN" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_list"][0]["id"])')
 URL="http://127.0.0.1:$PORT"
 summary() { grep -E "Requests/sec|^\s+(50|90|99)%|p99\.9|Non-2xx|errors" ; }
+if [ "${LANES_ONLY:-0}" != 1 ]; then
 echo "== /healthz, $CONNS connections, ${SECS}s"
 wrk -t2 -c"$CONNS" -d"${SECS}s" --latency "$URL/healthz" | summary
 echo "== dashboard mix (A–J, 4 periods with comparison), $CONNS connections, ${SECS}s"
 TALLY_MIX=dashboard wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s tools/load/dashboard.lua "$URL" | summary
+fi
 echo "== light queries alone (summary cards), 4 connections, ${SECS}s"
 TALLY_MIX=light wrk -t1 -c4 -d"${SECS}s" --latency -s tools/load/dashboard.lua "$URL" | summary
 echo "== light queries while heavy ones (users dimension, 366 days) run on 8 other connections"
