@@ -4,7 +4,7 @@
 // `./tools/fuzz.sh` from the repository root; docs/FUZZING.md says what each target covers.
 //
 //   swift build --package-path Fuzz --scratch-path Fuzz/.build -c debug \
-//       -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
+//       -Xswiftc -O -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
 import Foundation
 import PackageDescription
 
