@@ -30,7 +30,7 @@ let package = Package(
         .systemLibrary(name: "CFuzz", path: "Sources/CFuzz", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev", "zlib1g-dev"])]),
         .target(name: "FuzzSupport",
                 dependencies: [.product(name: "TallyStorage", package: tally), .product(name: "TallyIngest", package: tally),
-                               .product(name: "TallyAPI", package: tally), "CFuzz"]),
+                               .product(name: "TallyAPI", package: tally), .product(name: "TallyGenerate", package: tally), "CFuzz"]),
         fuzzer("FuzzCSV", ["TallyIngest", "TallyStorage"]),
         fuzzer("FuzzFrame", ["TallyWire", "TallyAPI"], nio: ["NIOCore", "NIOEmbedded"]),
         fuzzer("FuzzCompact", ["TallyWire"]),

@@ -82,9 +82,11 @@ public enum DumpExport {
             ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : (s.isEmpty ? "\"\"" : s)
     }
 
-    struct CompressionFailed: Error {}
+    public struct CompressionFailed: Error {}
 
-    static func lz4Frame(_ b: [UInt8]) throws -> [UInt8] {
+    /// `b` as one LZ4 frame with its content size in the header (as `tally generate` writes
+    /// part files; the fuzzers' seeds use it too).
+    public static func lz4Frame(_ b: [UInt8]) throws -> [UInt8] {
         var prefs = LZ4F_preferences_t()
         prefs.frameInfo.contentSize = UInt64(b.count)
         let bound = LZ4F_compressFrameBound(b.count, &prefs)

@@ -186,7 +186,7 @@ final class BinaryHandler: ChannelInboundHandler {
         }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let gate = self.gate
-        QueryThread.run(on: pool, eventLoop: context.eventLoop, run).whenComplete { result in
+        QueryThread.run(on: pool, nice: gate.nice, eventLoop: context.eventLoop, run).whenComplete { result in
             gate.leave()
             let (handler, context) = bound.value
             let answer = result.mapError { _ in APIError(status: 503, code: "shutting_down", message: "the server is shutting down") }

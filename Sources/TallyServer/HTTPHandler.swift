@@ -120,7 +120,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 }
                 let api = self.api, gate = self.gate
                 let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                QueryThread.run(on: pool, eventLoop: context.eventLoop) { api.handle(request) }.whenComplete { result in
+                QueryThread.run(on: pool, nice: gate.nice, eventLoop: context.eventLoop) { api.handle(request) }.whenComplete { result in
                     gate.leave()
                     let (handler, context) = bound.value
                     switch result {
@@ -209,25 +209,18 @@ enum QueryThread {
     nonisolated(unsafe) static var lowered: Set<UInt> = []
     static let lock = NIOLock()
 
-    /// The query threads' nice value: 10 unless `TALLY_QUERY_NICE` says otherwise (0–19; for
-    /// measuring the heavy lane's share, docs/BENCHMARKS.md).
-    static let nice: Int32 = {
-        guard let raw = getenv("TALLY_QUERY_NICE"), let v = Int32(String(cString: raw)), (0...19).contains(v) else { return 10 }
-        return v
-    }()
-
-    static func lowerPriorityOnce() {
+    static func lowerPriorityOnce(to nice: Int32) {
         let first = lock.withLock { lowered.insert(UInt(pthread_self())).inserted }
         // On Linux, PRIO_PROCESS with id 0 is the calling thread, not the whole process.
         if first { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice) }
     }
 
-    /// Runs `work` on one of `pool`'s (lowered) threads; the future completes on `eventLoop`,
-    /// failing when the pool has stopped.
-    static func run<T: Sendable>(on pool: NIOThreadPool, eventLoop: EventLoop,
+    /// Runs `work` on one of `pool`'s threads, lowered to `nice` (``ServerLimits/queryThreadNice``);
+    /// the future completes on `eventLoop`, failing when the pool has stopped.
+    static func run<T: Sendable>(on pool: NIOThreadPool, nice: Int32, eventLoop: EventLoop,
                                  _ work: @escaping @Sendable () -> T) -> EventLoopFuture<T> {
         pool.runIfActive(eventLoop: eventLoop) {
-            lowerPriorityOnce()
+            lowerPriorityOnce(to: nice)
             return work()
         }
     }

@@ -19,6 +19,9 @@ public struct ServerLimits: Sendable {
     /// Heavy queries waiting for or running on the query threads, over both listeners; beyond
     /// it a heavy request gets 503 `overloaded` with `Retry-After` at once.
     public var maxQueuedHeavy = 64
+    /// The nice value of the query threads (0–19): below the event loops, so that on a busy
+    /// machine the loops, and the light requests they answer themselves, get the CPU first.
+    public var queryThreadNice: Int32 = 10
     public init() {}
 }
 
@@ -28,9 +31,14 @@ public struct ServerLimits: Sendable {
 /// query lanes are the model).
 final class HeavyGate: Sendable {
     let limit: Int
+    /// The nice value the query threads run heavy queries at.
+    let nice: Int32
     let count = Atomic<Int>(0)
 
-    init(limit: Int) { self.limit = limit }
+    init(limit: Int, nice: Int32 = 10) {
+        self.limit = limit
+        self.nice = nice
+    }
 
     func tryEnter() -> Bool {
         if count.wrappingAdd(1, ordering: .relaxed).newValue > limit {
@@ -78,7 +86,7 @@ public final class Server: Sendable {
         self.pool = pool
         pool.start()
         stopped = group.next().makePromise(of: Void.self)
-        let gate = HeavyGate(limit: limits.maxQueuedHeavy)
+        let gate = HeavyGate(limit: limits.maxQueuedHeavy, nice: limits.queryThreadNice)
 
         func bind(_ port: Int, _ child: @escaping @Sendable (Channel) -> EventLoopFuture<Void>) throws -> (Channel, ServerQuiescingHelper) {
             let quiesce = ServerQuiescingHelper(group: group)

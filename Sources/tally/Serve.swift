@@ -65,6 +65,8 @@ struct Serve: AsyncParsableCommand {
         var logFormat = "text", logLevel = Logger.Level.info, accessLog = AccessLogPolicy.off
         var metricsPeers: [String] = []
         var maxHeavyQueue = 64
+        /// `TALLY_QUERY_NICE` only (no flag): for measuring the heavy lane's share (docs/BENCHMARKS.md).
+        var queryNice: Int32 = 10
     }
 
     func settings(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Settings {
@@ -90,6 +92,10 @@ struct Serve: AsyncParsableCommand {
         s.queryThreads = try queryThreads ?? number("queryThreads", "TALLY_QUERY_THREADS")
         s.maxHeavyQueue = try maxHeavyQueue ?? number("maxHeavyQueue", "TALLY_MAX_HEAVY_QUEUE") ?? s.maxHeavyQueue
         if s.maxHeavyQueue < 0 { throw ValidationError("--max-heavy-queue must be 0 or more") }
+        if let n = try number("queryNice", "TALLY_QUERY_NICE") {
+            guard (0...19).contains(n) else { throw ValidationError("TALLY_QUERY_NICE must be from 0 to 19; got \(n)") }
+            s.queryNice = Int32(n)
+        }
         s.lenient = lenient || flag("lenient")
         s.dates = try dateWindow(dateRange ?? text("dateRange"))
         s.noMetrics = noMetrics || flag("noMetrics")
@@ -198,6 +204,7 @@ struct Serve: AsyncParsableCommand {
         do {
             var limits = ServerLimits()
             limits.maxQueuedHeavy = s.maxHeavyQueue
+            limits.queryThreadNice = s.queryNice
             server = try Server(api: api, host: s.host, port: s.port, binaryPort: s.noBinary ? nil : s.binaryPort, threads: s.threads,
                                 queryThreads: s.queryThreads, limits: limits)
         } catch {

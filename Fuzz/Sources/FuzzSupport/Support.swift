@@ -1,5 +1,6 @@
 import Foundation
 import TallyAPI
+import TallyGenerate
 import TallyIngest
 import TallyStorage
 import CFuzz
@@ -203,16 +204,8 @@ public enum Compress {
         return Array(out[0..<n])
     }
 
-    /// An LZ4 frame, with the content size in its header.
-    public static func lz4Frame(_ bytes: [UInt8]) -> [UInt8] {
-        var prefs = LZ4F_preferences_t()
-        prefs.frameInfo.contentSize = UInt64(bytes.count)
-        var out = [UInt8](repeating: 0, count: LZ4F_compressFrameBound(bytes.count, &prefs))
-        let n = out.withUnsafeMutableBytes { o in
-            bytes.withUnsafeBytes { i in LZ4F_compressFrame(o.baseAddress, o.count, i.baseAddress, i.count, &prefs) }
-        }
-        return LZ4F_isError(n) != 0 ? [] : Array(out[0..<n])
-    }
+    /// An LZ4 frame, with the content size in its header: the product's own writer.
+    public static func lz4Frame(_ bytes: [UInt8]) -> [UInt8] { (try? DumpExport.lz4Frame(bytes)) ?? [] }
 
     /// An LZ4 block decompressed (snapshot chunks).
     public static func lz4BlockDecompress(_ bytes: ArraySlice<UInt8>, rawCount: Int) -> [UInt8]? {
