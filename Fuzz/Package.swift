@@ -35,7 +35,7 @@ let package = Package(
         fuzzer("FuzzFrame", ["TallyWire", "TallyAPI"], nio: ["NIOCore", "NIOEmbedded"]),
         fuzzer("FuzzCompact", ["TallyWire"]),
         fuzzer("FuzzQuery", ["TallyAPI", "TallyQuery", "TallyStorage"]),
-        fuzzer("FuzzAppendBody", ["TallyAPI", "TallyStorage"]),
+        fuzzer("FuzzAppendBody", ["TallyAPI", "TallyWrite", "TallyStorage"]),
         fuzzer("FuzzSnapshot", ["TallyStorage", "TallyAPI"]),
         fuzzer("FuzzWAL", ["TallyStorage"]),
     ]

@@ -255,7 +255,13 @@ paths = {
     "/healthz": simple("The process is up.", obj({"status": {"type": "string", "enum": ["ok"]}})),
     "/readyz": simple("Data is loaded.", obj({"status": {"type": "string", "enum": ["ready"]},
                                               "clients": {"type": "integer", "minimum": 0},
-                                              "usage_rows": {"type": "integer", "minimum": 0}}),
+                                              "usage_rows": {"type": "integer", "minimum": 0},
+                                              "acked_sequence": {"type": "integer", "minimum": 0,
+                                                                 "description": "The newest append acknowledged (its write-ahead-log "
+                                                                                "sequence); 0 if none since the log began."},
+                                              "acked_at": {"type": ["string", "null"], "format": "date-time",
+                                                           "description": "When it was acknowledged; null if not by this process "
+                                                                          "(recovered from the log at start, or none)."}}),
                       {"503": ERRORS["503"]}),
     "/v2/openapi.json": simple("This document.", {"type": "object"}),
     "/": {"get": {"summary": "The console: one self-contained HTML page (service figures, live request rates and "

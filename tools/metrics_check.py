@@ -20,6 +20,7 @@ Usage: python3 tools/metrics_check.py [--tally .build/debug/tally]
 """
 import argparse
 import json
+from datetime import datetime
 import os
 import re
 import socket
@@ -55,6 +56,8 @@ REQUIRED = {
     "tally_append_batches": "counter",
     "tally_wal_fsync_duration_seconds": "histogram",
     "tally_wal_bytes": "gauge",
+    "tally_acked_sequence": "gauge",
+    "tally_acked_timestamp_seconds": "gauge",
     "tally_build_info": "gauge",
 }
 
@@ -248,6 +251,11 @@ def main():
         ready = json.loads(body)
         check(value(after, "tally_clients", "tally_clients") == ready["clients"], "tally_clients equals /readyz")
         check(value(after, "tally_usage_rows", "tally_usage_rows") == ready["usage_rows"], "tally_usage_rows equals /readyz")
+        check(ready["acked_sequence"] >= 2 and value(after, "tally_acked_sequence", "tally_acked_sequence") == ready["acked_sequence"],
+              f"tally_acked_sequence equals /readyz's acked_sequence ({ready['acked_sequence']}), at least the 2 batches sent")
+        acked = value(after, "tally_acked_timestamp_seconds", "tally_acked_timestamp_seconds")
+        check(ready["acked_at"] is not None and abs(acked - datetime.fromisoformat(ready["acked_at"].replace("Z", "+00:00")).timestamp()) < 1.01,
+              f"tally_acked_timestamp_seconds ({acked}) is /readyz's acked_at ({ready['acked_at']})")
         check(value(after, "tally_resident_bytes", "tally_resident_bytes") > 10_000_000, "resident bytes reported")
         check(value(after, "tally_store_bytes", "tally_store_bytes") > 0, "store bytes reported")
         check(value(after, "tally_build_info", "tally_build_info") == 1, "build info")

@@ -2,27 +2,7 @@ import Foundation
 import Synchronization
 import TallyQuery
 import TallyStorage
-
-/// The store being served. A reload builds a new ``Store`` beside it and swaps it in; a request
-/// takes the current one once and keeps it to the end, so it never sees half of each.
-public final class StoreHolder: Sendable {
-    private let current: Mutex<Store?>
-
-    public init(_ store: Store? = nil) { current = Mutex(store) }
-
-    public var store: Store? { current.withLock { $0 } }
-    public func replace(with store: Store) {
-        let old = current.withLock { served -> Store? in
-            defer { served = store }
-            return served
-        }
-        if let old {
-            if old !== store { MemoryReclaimer.shared.watch(old) }
-        } else {
-            MemoryReclaimer.trim()  // the first data: what loading it left free goes back now
-        }
-    }
-}
+import TallyWrite
 
 /// Server settings that shape answers.
 public struct APISettings: Sendable {
@@ -38,25 +18,28 @@ public struct APISettings: Sendable {
 /// Every HTTP endpoint of SPEC §3 without sockets: routes a request, checks auth, validates
 /// parameters, runs the query and renders the JSON. The NIO server and the tests call it.
 public struct API: Sendable {
-    public let holder: StoreHolder
+    /// The served data and every change to it: appends (`POST /v2/clients/{id}/usage-events`,
+    /// when it has a log), reloads (`POST /v2/admin/reload`, when it has a source), snapshots.
+    public let writer: StoreWriter
     public let tokens: TokenStore
     public let settings: APISettings
-    /// Reloads for `POST /v2/admin/reload`, when the server knows where its data came from.
-    public let reloader: Reloader?
-    /// Durable appends (`POST /v2/clients/{id}/usage-events`), when the server has a log.
-    public let appender: Appender?
     /// Metrics, logs and the service's own figures.
     public let observability: Observability
 
-    public init(holder: StoreHolder, tokens: TokenStore, settings: APISettings = APISettings(), reloader: Reloader? = nil,
-                appender: Appender? = nil, observability: Observability = .quiet) {
-        self.holder = holder
+    public init(writer: StoreWriter, tokens: TokenStore, settings: APISettings = APISettings(), observability: Observability = .quiet) {
+        self.writer = writer
         self.tokens = tokens
         self.settings = settings
-        self.reloader = reloader
-        self.appender = appender
         self.observability = observability
     }
+
+    /// An API over `store` alone: no log, no source to reload from (tools, tests).
+    public init(serving store: Store?, tokens: TokenStore, settings: APISettings = APISettings(), observability: Observability = .quiet) {
+        self.init(writer: StoreWriter(serving: store), tokens: tokens, settings: settings, observability: observability)
+    }
+
+    /// The data served now.
+    public var store: Store? { writer.store }
 
     /// The console (`GET /`): one self-contained page, compiled in.
     /// (Embedded in the code at build time — SwiftPM's `embedInCode` — not read from a bundle
@@ -73,7 +56,7 @@ public struct API: Sendable {
         var pairs: [(Substring, Substring)] = []
         QueryString.forEachRawPair(request.query) { pairs.append(($0, $1)) }
         let client = m.client.flatMap { UUID128(QueryString.decode($0)) }
-        return m.route.heavy(HeavyProbe(store: holder.store, client: client, pairs: pairs, large: {
+        return m.route.heavy(HeavyProbe(store: writer.store, client: client, pairs: pairs, large: {
             isLarge(client) { tokens.authenticate(request.authorization) }
         }))
     }
@@ -81,7 +64,7 @@ public struct API: Sendable {
     /// Whether `id` names a client above ``APISettings/largeClientCells`` that the caller may
     /// read (the token is only looked up for such a client).
     func isLarge(_ id: UUID128?, token: () -> TokenEntry?) -> Bool {
-        guard let id, let c = holder.store?.client(id), c.apps.count * c.users.count > settings.largeClientCells else { return false }
+        guard let id, let c = writer.store?.client(id), c.apps.count * c.users.count > settings.largeClientCells else { return false }
         return token()?.mayRead(id) ?? false
     }
 
@@ -109,7 +92,7 @@ public struct API: Sendable {
 
     /// The same estimate for the binary protocol's QUERY of `route`, from its decoded parameters.
     public func isHeavy(_ route: Route, client: UUID128?, token: TokenEntry, parameters: [(String, String)]) -> Bool {
-        route.heavy(HeavyProbe(store: holder.store, client: client, pairs: parameters.map { (Substring($0.0), Substring($0.1)) },
+        route.heavy(HeavyProbe(store: writer.store, client: client, pairs: parameters.map { (Substring($0.0), Substring($0.1)) },
                                large: { isLarge(client) { token } }))
     }
 
@@ -171,7 +154,7 @@ public struct API: Sendable {
     public func answer(_ route: Route, client requested: UUID128?, pathValue: String?, token: TokenEntry,
                        query: [(String, String)], format: ResultFormat = .json) throws(APIError) -> [UInt8] {
         if let quota = token.quota, let wait = quota.take() { throw .rateLimited(token, retryAfter: wait) }
-        guard let store = holder.store else { throw .notReady }
+        guard let store = writer.store else { throw .notReady }
         var clientID: UUID128?, client: ClientStore?
         if route.base == .client {
             // A token that may not read every client learns nothing about which clients exist.
@@ -202,7 +185,7 @@ public struct API: Sendable {
     /// `Deprecation` and `Link` (successor) headers of the deprecated endpoint F.
     func deprecationHeaders(_ client: UUID128?) -> [(String, String)] {
         let client = client?.description ?? ""
-        let ai = holder.store?.catalog.categories.filter(\.isAI).map(\.id.description).joined(separator: ",") ?? ""
+        let ai = writer.store?.catalog.categories.filter(\.isAI).map(\.id.description).joined(separator: ",") ?? ""
         return [("Deprecation", settings.deprecation),
                 ("Link", "</v2/clients/\(client)/analytics/apps/utilization?category_ids=\(ai)>; rel=\"successor-version\"")]
     }

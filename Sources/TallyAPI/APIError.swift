@@ -1,5 +1,6 @@
 import Foundation
 import TallyQuery
+import TallyWrite
 
 /// An error answered to a caller, shaped as SPEC §3 says:
 /// `{"error": {"status": 400, "code": "invalid_parameter", "parameter": "start_date", "message": "…"}}`.
@@ -13,16 +14,7 @@ public struct APIError: Error, Equatable, Sendable {
     /// For 429 and 503: seconds after which to try again (the `Retry-After` header).
     public var retryAfter: Int?
 
-    public struct RefusedRow: Equatable, Sendable {
-        public var index: Int
-        public var field: String
-        public var message: String
-        public init(index: Int, field: String, message: String) {
-            self.index = index
-            self.field = field
-            self.message = message
-        }
-    }
+    public typealias RefusedRow = TallyWrite.RefusedRow
 
     public init(status: Int, code: String, parameter: String? = nil, message: String, rows: [RefusedRow]? = nil) {
         self.status = status
@@ -30,6 +22,22 @@ public struct APIError: Error, Equatable, Sendable {
         self.parameter = parameter
         self.message = message
         self.rows = rows
+    }
+
+    /// The answer to what the write path refused.
+    public init(_ e: WriteError) {
+        switch e.kind {
+        case .notReady: self = .notReady
+        case .clientNotFound: self = .clientNotFound
+        case .invalidBody: self = .invalid(e.field ?? "body", e.message)
+        case .invalidRows: self.init(status: 400, code: "invalid_events", parameter: e.field ?? "events", message: e.message, rows: e.rows)
+        case .notDurable: self.init(status: 503, code: "not_durable", message: e.message)
+        case .shuttingDown: self.init(status: 503, code: "shutting_down", message: e.message)
+        case .reloadInProgress: self.init(status: 409, code: "reload_in_progress", message: e.message)
+        case .loadFailed: self.init(status: 422, code: "load_failed", message: e.message)
+        case .snapshotFailed: self.init(status: 422, code: "snapshot_failed", message: e.message)
+        case .noSource, .noLog: self.init(status: 404, code: "not_found", message: e.message)
+        }
     }
 
     public static func invalid(_ parameter: String, _ message: String) -> APIError {

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Synchronization
 import TallyStorage
+import TallyWrite
 
 /// The version `tally --version`, `tally_build_info` and the console show.
 public enum TallyVersion {
@@ -51,6 +52,7 @@ public final class ServiceMetrics: Sendable {
     let appendRows: Counter, appendBatches: Counter, appendRefused: Counter
     let fsync: CoreMetrics.Timer
     let walBytes: Gauge
+    let ackedSequence: Gauge, ackedTime: Gauge
     let startTime: Gauge
     let buildInfo: Gauge
 
@@ -86,6 +88,8 @@ public final class ServiceMetrics: Sendable {
         appendRefused = Counter(label: "tally_append_refused_batches_total", factory: factory)
         fsync = CoreMetrics.Timer(label: "tally_wal_fsync_duration_seconds", factory: factory)
         walBytes = gauge("tally_wal_bytes")
+        ackedSequence = gauge("tally_acked_sequence")
+        ackedTime = gauge("tally_acked_timestamp_seconds")
         startTime = gauge("tally_start_time_seconds")
         buildInfo = gauge("tally_build_info", [("version", TallyVersion.string), ("protocol", "1")])
         startTime.record(Date().timeIntervalSince1970)
@@ -144,14 +148,11 @@ public final class ServiceMetrics: Sendable {
     func appendRefused(rows: Int) { appendRefused.increment() }
 
     func synced(nanoseconds: Int64) { fsync.recordNanoseconds(nanoseconds) }
-}
 
-/// The last load or reload: when, from where, how long, and the error if it failed.
-public struct ReloadRecord: Sendable {
-    public var finishedAt: Date
-    public var source: String
-    public var seconds: Double
-    public var error: String?
+    func published(_ f: Freshness) {
+        ackedSequence.record(Int64(clamping: f.ackedSequence))
+        if let t = f.ackedAt { ackedTime.record(t.timeIntervalSince1970) }
+    }
 }
 
 /// How requests are logged: every one, only errors (status ≥ 400), one in N (and every error),
@@ -182,7 +183,7 @@ public enum AccessLogPolicy: Sendable, Equatable, CustomStringConvertible {
 
 /// What the service reports about itself, and the logs and metrics it writes to: one per
 /// running server, shared by both listeners and the write path.
-public final class Observability: Sendable {
+public final class Observability: WriteObserver {
     public let metrics: ServiceMetrics
     /// The Prometheus text exposition of ``metrics`` (`GET /metrics`), if they are kept.
     public let exposition: (@Sendable () -> [UInt8])?
@@ -253,6 +254,14 @@ public final class Observability: Sendable {
     }
 
     public var lastReloadRecord: ReloadRecord? { lastReload.withLock { $0 } }
+
+    // The write path's reports (``WriteObserver``).
+    public var dataLog: Logger { data }
+    public func appended(rows: Int) { metrics.appended(rows: rows) }
+    public func appendRefused(rows: Int) { metrics.appendRefused(rows: rows) }
+    public func synced(nanoseconds: Int64) { metrics.synced(nanoseconds: nanoseconds) }
+    public func logSize(bytes: Int) { metrics.walBytes.record(bytes) }
+    public func published(_ freshness: Freshness) { metrics.published(freshness) }
     public var source: String? { dataSource.withLock { $0 } }
 }
 

@@ -2,89 +2,7 @@ import Foundation
 import Synchronization
 import TallyQuery
 import TallyStorage
-
-/// Where a reload takes its data from.
-public enum ReloadSource: Sendable, Equatable {
-    case dump(String)
-    case snapshot(String)
-}
-
-/// Loads a new store for a reload: `source` is what the caller asked for, or `nil` for the one
-/// the server was started with. Returns the store and a description of what was loaded; throws
-/// (with a message naming file, line and column, or the snapshot's byte) when the load fails.
-public typealias StoreLoader = @Sendable (_ source: ReloadSource?) throws -> (store: Store, source: String)
-
-/// Zero-downtime reloads (SPEC §6): a new store is loaded beside the one being served and
-/// swapped in at once; requests in flight keep the store they started with; a failed load
-/// leaves the old one serving and says why. One reload at a time.
-public final class Reloader: Sendable {
-    let holder: StoreHolder
-    let loader: StoreLoader
-    let running = Mutex(false)
-    /// With durable appends, the new data is swapped in by the appender, which replays the
-    /// log's records onto it first.
-    let appender: Appender?
-    /// Every load's outcome is recorded here (metrics, log, the console's last reload).
-    let observability: Observability
-
-    public init(holder: StoreHolder, appender: Appender? = nil, observability: Observability = .quiet,
-                loader: @escaping StoreLoader) {
-        self.holder = holder
-        self.appender = appender
-        self.observability = observability
-        self.loader = loader
-    }
-
-    public struct Outcome: Sendable {
-        public var source: String
-        public var clients: Int
-        public var usageRows: Int
-        public var seconds: Double
-    }
-
-    /// Loads and swaps; throws 409 while another reload runs, 422 when the load fails.
-    public func reload(source: ReloadSource?) throws(APIError) -> Outcome {
-        let started = running.withLock { busy -> Bool in
-            if busy { return false }
-            busy = true
-            return true
-        }
-        guard started else {
-            throw APIError(status: 409, code: "reload_in_progress", message: "a reload is already running; try again when it has finished")
-        }
-        defer { running.withLock { $0 = false } }
-        let clock = ContinuousClock(), start = clock.now
-        do {
-            let (loaded, description) = try loader(source)
-            let store: Store
-            if let appender { store = try appender.swapIn(loaded) } else {
-                holder.replace(with: loaded)
-                store = loaded
-            }
-            let d = clock.now - start
-            let seconds = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-            observability.reloaded(ReloadRecord(finishedAt: Date(), source: description, seconds: seconds, error: nil))
-            return Outcome(source: description, clients: store.clients.count, usageRows: store.usageRowCount, seconds: seconds)
-        } catch {
-            let d = clock.now - start
-            observability.reloaded(ReloadRecord(finishedAt: Date(), source: Self.describe(source),
-                                                seconds: Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18,
-                                                error: "\(error)"))
-            let served = holder.store != nil ? "; the data loaded before is still served" : ""
-            throw APIError(status: 422, code: "load_failed", message: "\(error)\(served)")
-        }
-    }
-}
-
-extension Reloader {
-    static func describe(_ source: ReloadSource?) -> String {
-        switch source {
-        case .dump(let d)?: return d
-        case .snapshot(let s)?: return s
-        case nil: return "the configured source"
-        }
-    }
-}
+import TallyWrite
 
 extension API {
     /// `POST /v2/admin/reload`, body empty, `{"dump": "<folder>"}` or `{"snapshot": "<file>"}`:
@@ -94,9 +12,6 @@ extension API {
         guard let token = tokens.authenticate(r.authorization) else { throw .unauthorized }
         guard token.readsAllClients else {
             throw APIError(status: 403, code: "forbidden", message: "reloading needs a token that may read every client")
-        }
-        guard let reloader else {
-            throw APIError(status: 404, code: "not_found", message: "this server was started without a source to reload from")
         }
         var source: ReloadSource?
         if !r.body.isEmpty {
@@ -112,7 +27,8 @@ extension API {
                 source = key == "dump" ? .dump(s) : .snapshot(s)
             }
         }
-        let outcome = try reloader.reload(source: source)
+        let outcome: StoreWriter.ReloadOutcome
+        do throws(WriteError) { outcome = try writer.reload(source) } catch { throw APIError(error) }
         var w = JSONWriter(capacity: 256)
         w.beginObject()
         w.key("status"); w.string("reloaded")
@@ -169,15 +85,13 @@ extension API {
     public func append(token: TokenEntry, client: UUID128?, body: [UInt8],
                        done: @escaping @Sendable (Result<[UInt8], APIError>) -> Void) throws(APIError) {
         if let quota = token.quota, let wait = quota.take() { throw .rateLimited(token, retryAfter: wait) }
-        guard let store = holder.store else { throw .notReady }
+        guard let store else { throw .notReady }
         guard let client, token.mayRead(client), store.client(client) != nil else {
             throw token.readsAllClients ? .clientNotFound : .forbidden
         }
-        guard let appender else {
-            throw APIError(status: 404, code: "not_found", message: "appends need a write-ahead log: start the server with --wal FILE")
-        }
-        appender.submit(client: client, body: body) { result in
-            done(result.map { o in
+        guard writer.acceptsAppends else { throw APIError(WriteError(.noLog, "appends need a write-ahead log: start the server with --wal FILE")) }
+        writer.submit(client: client, body: body) { result in
+            done(result.mapError(APIError.init).map { o in
                 var w = JSONWriter(capacity: 64)
                 w.beginObject()
                 w.key("accepted"); w.int(o.accepted)
@@ -200,14 +114,9 @@ extension API {
               let path = json["path"] as? String, !path.isEmpty else {
             throw .invalid("path", "the body must be {\"path\": \"<file>\"}")
         }
-        guard let store = holder.store else { throw .notReady }
         let clock = ContinuousClock(), start = clock.now
         let report: Snapshot.Report
-        do {
-            report = try appender?.snapshot(to: path) ?? Snapshot.write(store, to: path)
-        } catch {
-            throw APIError(status: 422, code: "snapshot_failed", message: "\(error)")
-        }
+        do throws(WriteError) { report = try writer.snapshot(to: path) } catch { throw APIError(error) }
         let d = clock.now - start
         var w = JSONWriter(capacity: 128)
         w.beginObject()

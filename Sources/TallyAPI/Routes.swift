@@ -8,12 +8,16 @@ extension Registry {
         Route("healthz", "healthz", kind: .service({ _, _ throws(APIError) in APIResponse(status: 200, body: Array(#"{"status":"ok"}"#.utf8)) }),
               base: .top),
         Route("readyz", "readyz", kind: .service({ api, _ throws(APIError) in
-            guard let store = api.holder.store else { throw .notReady }
+            guard let store = api.store else { throw .notReady }
             var w = JSONWriter(capacity: 64)
             w.beginObject()
             w.key("status"); w.string("ready")
             w.key("clients"); w.int(store.clients.count)
             w.key("usage_rows"); w.int(store.usageRowCount)
+            // Freshness: the newest append acknowledged, and when (null if not by this process).
+            let f = api.writer.freshness
+            w.key("acked_sequence"); w.int(Int(clamping: f.ackedSequence))
+            w.key("acked_at"); w.string(f.ackedAt.map { ISO8601DateFormatter().string(from: $0) })
             w.endObject()
             return APIResponse(status: 200, body: w.bytes)
         }), base: .top),

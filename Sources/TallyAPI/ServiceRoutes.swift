@@ -24,7 +24,7 @@ extension API {
         guard let emit = observability.exposition else {
             throw APIError(status: 404, code: "not_found", message: "this server keeps no metrics")
         }
-        observability.metrics.observe(store: holder.store, walBytes: appender?.wal.byteCount)
+        observability.metrics.observe(store: store, walBytes: writer.logBytes)
         return APIResponse(status: 200, body: emit(), contentType: "text/plain; version=0.0.4; charset=utf-8")
     }
 
@@ -34,7 +34,7 @@ extension API {
     func status(_ r: APIRequest) throws(APIError) -> APIResponse {
         guard let token = tokens.authenticate(r.authorization) else { throw .unauthorized }
         let o = observability
-        let store = holder.store
+        let store = store
         let iso = ISO8601DateFormatter()
         var w = JSONWriter(capacity: 8192)
         w.beginObject()

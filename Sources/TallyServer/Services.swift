@@ -5,6 +5,7 @@ import NIOCore
 import Prometheus
 import ServiceLifecycle
 import TallyAPI
+import TallyWrite
 import UnixSignals
 
 /// `tally serve` as swift-service-lifecycle services in one `ServiceGroup` (docs/OPERATIONS.md):
@@ -15,10 +16,10 @@ import UnixSignals
 /// every batch it was given and closes the log.
 public enum TallyServices {
     /// The services of a server, in the group's start order (shutdown runs backwards).
-    public static func make(server: Server, reloader: Reloader, appender: Appender?, logger: Logger) -> [any Service] {
+    public static func make(server: Server, writer: StoreWriter, logger: Logger) -> [any Service] {
         var services: [any Service] = []
-        if let appender { services.append(CommitService(appender: appender, logger: logger)) }
-        services.append(LoaderService(reloader: reloader, logger: logger))
+        if writer.acceptsAppends { services.append(CommitService(writer: writer, logger: logger)) }
+        services.append(LoaderService(writer: writer, logger: logger))
         if server.binaryPort != nil { services.append(ListenerService(server: server, index: 1, name: "binary", logger: logger)) }
         services.append(ListenerService(server: server, index: 0, name: "http", logger: logger))
         return services
@@ -56,14 +57,14 @@ struct ListenerService: Service {
 /// The first load (the process listens first: `/healthz` answers at once, `/readyz` once the
 /// data is in), then a reload on every SIGHUP — the same path as `POST /v2/admin/reload`.
 struct LoaderService: Service {
-    let reloader: Reloader
+    let writer: StoreWriter
     let logger: Logger
 
     /// Runs a blocking reload off the concurrency pool's threads.
-    static func reload(_ reloader: Reloader) async -> Result<Reloader.Outcome, APIError> {
+    static func reload(_ writer: StoreWriter) async -> Result<StoreWriter.ReloadOutcome, WriteError> {
         await withCheckedContinuation { done in
             DispatchQueue.global().async {
-                do throws(APIError) { done.resume(returning: .success(try reloader.reload(source: nil))) } catch {
+                do throws(WriteError) { done.resume(returning: .success(try writer.reload(nil))) } catch {
                     done.resume(returning: .failure(error))
                 }
             }
@@ -72,7 +73,7 @@ struct LoaderService: Service {
 
     func run() async throws {
         let hangups = await UnixSignalsSequence(trapping: .sighup)
-        switch await Self.reload(reloader) {
+        switch await Self.reload(writer) {
         case .success(let o):
             logger.notice("serving", metadata: ["source": "\(o.source)", "clients": "\(o.clients)", "usage_rows": "\(o.usageRows)",
                                                 "seconds": "\(String(format: "%.2f", o.seconds))"])
@@ -81,8 +82,8 @@ struct LoaderService: Service {
         }
         for await _ in hangups.cancelOnGracefulShutdown() {
             logger.notice("SIGHUP: reloading")
-            if case .failure(let e) = await Self.reload(reloader) {
-                logger.error("reload failed; the data loaded before is still served", metadata: ["code": "\(e.code)", "error": "\(e.message)"])
+            if case .failure(let e) = await Self.reload(writer) {
+                logger.error("reload failed; the data loaded before is still served", metadata: ["error": "\(e.message)"])
             }
         }
     }
@@ -91,14 +92,14 @@ struct LoaderService: Service {
 /// The append commit thread: at shutdown (after both listeners, so that no new batch can come)
 /// it makes every queued batch durable, answers it, and closes the log.
 struct CommitService: Service {
-    let appender: Appender
+    let writer: StoreWriter
     let logger: Logger
 
     func run() async throws {
         try? await gracefulShutdown()
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             DispatchQueue.global().async {
-                appender.stopAndWait()
+                writer.stopAndWait()
                 done.resume()
             }
         }

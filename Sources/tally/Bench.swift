@@ -134,7 +134,7 @@ struct BenchQueries: ParsableCommand {
               let list = try JSONSerialization.jsonObject(with: data) as? [[String: Any]] else {
             throw ValidationError("\(queries): expected a JSON list of {id, client, path, params}")
         }
-        let api = API(holder: StoreHolder(store), tokens: .demo)
+        let api = API(serving: store, tokens: .demo)
         let clock = ContinuousClock()
         func ms(_ d: Duration) -> Double { Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) / 1e15 }
         var out: [[String: Any]] = []

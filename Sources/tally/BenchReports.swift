@@ -40,7 +40,7 @@ struct BenchReports: ParsableCommand {
             store = Store(catalog: catalog, clients: [builder.build()])
         }
         let clients = store.clients.filter { $0.usage != nil }
-        let api = API(holder: StoreHolder(store), tokens: .demo)
+        let api = API(serving: store, tokens: .demo)
         let auth = "Bearer \(TokenStore.demoToken)"
         print("\(store.clients.count) clients, \(store.usageRowCount) usage rows, "
               + "\(store.clients.reduce(0) { $0 + $1.users.count }) users")

@@ -9,6 +9,7 @@ import TallyAPI
 import TallyGenerate
 import TallyIngest
 import TallyServer
+import TallyWrite
 import TallyStorage
 
 struct Serve: AsyncParsableCommand {
@@ -156,50 +157,46 @@ struct Serve: AsyncParsableCommand {
         let observability = s.noMetrics
             ? Observability(accessLog: s.accessLog, metricsPeers: Set(s.metricsPeers), logLevel: level)
             : Observability.prometheus(accessLog: s.accessLog, metricsPeers: Set(s.metricsPeers), logLevel: level)
-        let holder = StoreHolder()
-        let path = s.dump ?? defaultDumpPath()
-        let lenient = s.lenient, dates = s.dates
         let shape = try s.synthetic.map { text -> SyntheticShape in
             let n = text.split(separator: "x").compactMap { Int($0) }
             guard n.count == 3 else { throw ValidationError("--synthetic takes USERSxAPPSxDAYS, e.g. 20000x600x366") }
             return SyntheticShape(users: n[0], apps: n[1], days: n[2])
         }
         // Where data comes from, for the first load and for every reload (SIGHUP, POST /v2/admin/reload).
-        let startSnapshot = s.snapshot
-        let dataLog = observability.data
-        let loader: StoreLoader = { source in
-            if let shape, source == nil {
+        let origin: DataSource.Origin
+        if let shape {
+            let dataLog = observability.data
+            origin = .made("synthetic \(shape.users)x\(shape.apps)x\(shape.days)") {
                 let (catalog, builder) = SyntheticClient.make(shape)
                 let client = builder.build()
                 dataLog.notice("generated a client", metadata: [
                     "client": "\(client.info.id)", "users": "\(client.users.count)", "apps": "\(client.apps.count)",
                     "usage_rows": "\(client.usage?.rowCount ?? 0)",
                     "days": "\(client.usage.map { "\($0.firstDay)…\($0.newestDay)" } ?? "")"])
-                return (Store(catalog: catalog, clients: [client]), "synthetic \(shape.users)x\(shape.apps)x\(shape.days)")
+                return Store(catalog: catalog, clients: [client])
             }
-            switch source {
-            case .snapshot(let file)?:
-                return (try readSnapshot(file), file)
-            case .dump(let folder)?:
-                return (try loadDump(folder, lenient: lenient, dates: dates).store, folder)
-            case nil:
-                if let file = startSnapshot { return (try readSnapshot(file), file) }
-                return (try loadDump(path, lenient: lenient, dates: dates).store, path)
-            }
+        } else if let file = s.snapshot {
+            origin = .snapshot(file)
+        } else {
+            origin = .dump(s.dump ?? defaultDumpPath())
         }
-        var appender: Appender?
+        let source = DataSource(origin, mode: s.lenient ? .lenient : .strict, dates: s.dates, showProgress: { location, progress in
+            let shown = ProgressDisplay(what: location)
+            shown.start(progress)
+            return { shown.finish() }
+        })
+        var log: WriteAheadLog?
         if let wal = s.wal {
             do {
-                let log = try WriteAheadLog(path: wal)
+                log = try WriteAheadLog(path: wal)
                 logger.notice("write-ahead log opened", metadata: [
-                    "path": "\(wal)", "records_to_replay": "\(log.recovered.count)", "dropped_torn_bytes": "\(log.droppedBytes)"])
-                appender = Appender(holder: holder, wal: log, observability: observability)
+                    "path": "\(wal)", "records_to_replay": "\(log!.recovered.count)", "dropped_torn_bytes": "\(log!.droppedBytes)"])
             } catch {
                 throw ValidationError("\(error)")
             }
         }
-        let reloader = Reloader(holder: holder, appender: appender, observability: observability, loader: loader)
-        let api = API(holder: holder, tokens: tokenStore, reloader: reloader, appender: appender, observability: observability)
+        let writer = StoreWriter(log: log, source: source, observer: observability)
+        let api = API(writer: writer, tokens: tokenStore, observability: observability)
         let server: Server
         do {
             var limits = ServerLimits()
@@ -221,7 +218,7 @@ struct Serve: AsyncParsableCommand {
         // One ServiceGroup: SIGTERM / SIGINT shut the services down in reverse order (HTTP,
         // binary, loader, commit thread); SIGHUP reloads (LoaderService).
         let group = ServiceGroup(configuration: .init(
-            services: TallyServices.make(server: server, reloader: reloader, appender: appender, logger: logger)
+            services: TallyServices.make(server: server, writer: writer, logger: logger)
                 .map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         var failure: Error?
@@ -231,7 +228,7 @@ struct Serve: AsyncParsableCommand {
             server.initiateShutdown()
             try? await server.shutdownListener(0).get()
             if server.binaryPort != nil { try? await server.shutdownListener(1).get() }
-            appender?.stopAndWait()
+            writer.stopAndWait()
         }
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             DispatchQueue.global().async {

@@ -9,6 +9,7 @@ import TallyServer
 @testable import TallyStorage
 import TallyTestSupport
 import TallyWire
+@testable import TallyWrite
 
 /// Appends (SPEC §6): a batch is checked whole — any refused event refuses it, each refused event
 /// named by its index — and once acknowledged it is in the log and in the answers; over HTTP and
@@ -20,19 +21,18 @@ import TallyWire
     struct Rig {
         let dump: RandomDump
         let folder: String, wal: String
-        let holder: StoreHolder
-        let appender: Appender
+        let writer: StoreWriter
         let server: Server
 
         var client: UUID128 { dump.clients[0].id }
         var users: [UUID128] { dump.users.filter { $0.client == client }.map(\.id) }
         var apps: [UUID128] { dump.apps.filter { $0.client == client }.map(\.id) }
 
-        func rows() -> Int { holder.store!.usageRowCount }
+        func rows() -> Int { writer.store!.usageRowCount }
 
         func shutdown() {
             server.shutdown()
-            appender.stop()
+            writer.stop()
         }
     }
 
@@ -42,20 +42,17 @@ import TallyWire
         try DumpWriter.write(dump.tables(), to: base + "-dump")
         let walPath = wal ?? base + ".wal"
         if wal == nil { try? FileManager.default.removeItem(atPath: walPath) }
-        let holder = StoreHolder()
-        let appender = Appender(holder: holder, wal: try WriteAheadLog(path: walPath))
-        let reloader = Reloader(holder: holder, appender: appender) { _ in
-            if let snapshot { return (try Snapshot.read(path: snapshot), snapshot) }
-            return (try DumpLoader.load(folder: base + "-dump").0, base + "-dump")
-        }
-        _ = try reloader.reload(source: nil)
+        let source = DataSource(snapshot.map { .snapshot($0) } ?? .dump(base + "-dump"))
+        let observability = Observability.prometheus(logLevel: .critical)
+        let writer = StoreWriter(log: try WriteAheadLog(path: walPath), source: source, observer: observability)
+        _ = try writer.reload(nil)
         let tokens = TokenStore(entries: [
             TokenEntry(name: "all", digest: TokenStore.sha256(all), clients: nil),
             TokenEntry(name: "scoped", digest: TokenStore.sha256(scoped), clients: [dump.clients[0].id]),
         ])
-        let api = API(holder: holder, tokens: tokens, reloader: reloader, appender: appender)
+        let api = API(writer: writer, tokens: tokens, observability: observability)
         let server = try Server(api: api, host: "127.0.0.1", port: 0, binaryPort: 0, threads: 2)
-        return Rig(dump: dump, folder: base + "-dump", wal: walPath, holder: holder, appender: appender, server: server)
+        return Rig(dump: dump, folder: base + "-dump", wal: walPath, writer: writer, server: server)
     }
 
     static func event(_ u: UUID128, _ a: UUID128, _ d: String) -> String {
@@ -104,12 +101,12 @@ import TallyWire
         #expect(named == ["1 user_id", "2 application_id", "3 activity_date", "4 application_id", "5 activity_date", "6 "], "\(named)")
         #expect(rig.rows() == before + 2, "nothing of a refused batch applied")
         for body in ["", "{}", "{\"events\": []}", "{\"events\": 3}", "not json",
-                     "{\"events\":[" + Array(repeating: Self.event(u, a, "2025-06-05"), count: Appender.maxEvents + 1).joined(separator: ",") + "]}"] {
+                     "{\"events\":[" + Array(repeating: Self.event(u, a, "2025-06-05"), count: AppendBody.maxEvents + 1).joined(separator: ",") + "]}"] {
             let r = try Self.post(rig, body)
             #expect(r.status == 400 || r.status == 413, "\(body.prefix(40)): \(r.status)")
         }
         #expect(rig.rows() == before + 2)
-        #expect(rig.holder.store!.walSequence == 2, "refused batches are not logged")
+        #expect(rig.writer.store!.walSequence == 2, "refused batches are not logged")
     }
 
     @Test func authAndMethods() throws {
@@ -239,6 +236,41 @@ import TallyWire
         }
     }
 
+    /// Freshness: `/readyz` and `/metrics` show the newest acknowledged sequence and when it was
+    /// acknowledged; a refused batch moves neither; after a restart the sequence recovered from the
+    /// log is shown, with no time (it was not acknowledged by this process).
+    @Test func readyzAndMetricsShowTheNewestAcknowledgedAppend() throws {
+        let rig = try Self.rig("fresh")
+        let http = try HTTPTestClient(port: rig.server.port)
+        func ready() throws -> (Int?, String?) {
+            let o = try http.request("GET", "/readyz").object
+            return (o["acked_sequence"] as? Int, o["acked_at"] as? String)
+        }
+        func metric(_ name: String) throws -> Double? {
+            let text = try http.request("GET", "/metrics").text
+            return text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
+        }
+        let none = try ready()
+        #expect(none.0 == 0 && none.1 == nil, "\(none)")
+        let (u, a) = (rig.users[0], rig.apps[0])
+        let before = Date().timeIntervalSince1970.rounded(.down)
+        for d in ["2025-05-01", "2025-05-02"] { #expect(try Self.post(rig, "[" + Self.event(u, a, d) + "]").status == 200) }
+        #expect(try Self.post(rig, "[" + Self.event(u, a, "1999-01-01") + "]").status == 400)
+        let after = Date().timeIntervalSince1970.rounded(.up)
+        let two = try ready()
+        #expect(two.0 == 2, "\(two)")
+        let at = try #require(two.1.flatMap { ISO8601DateFormatter().date(from: $0) }, "\(two)").timeIntervalSince1970
+        #expect(at >= before && at <= after, "acked_at \(at) outside [\(before), \(after)]")
+        #expect(try metric("tally_acked_sequence") == 2)
+        let t = try #require(try metric("tally_acked_timestamp_seconds"))
+        #expect(t >= before && t <= after)
+        rig.shutdown()
+        let again = try Self.rig("fresh", wal: rig.wal)
+        defer { again.shutdown() }
+        let recovered = try HTTPTestClient(port: again.server.port).request("GET", "/readyz").object
+        #expect(recovered["acked_sequence"] as? Int == 2 && recovered["acked_at"] is NSNull, "\(recovered)")
+    }
+
     /// A snapshot through the server holds the appended rows and drops their log records; the
     /// server restarted from it (with the log) serves the same rows, including later appends.
     @Test func snapshotTruncatesTheLogAndRestartReplaysTheRest() throws {
@@ -259,7 +291,7 @@ import TallyWire
         // Restart: the snapshot, then the one record written after it.
         let again = try Self.rig("snapshot", wal: rig.wal, snapshot: snapshot)
         defer { again.shutdown() }
-        #expect(again.rows() == rows && again.holder.store!.walSequence == 4)
+        #expect(again.rows() == rows && again.writer.store!.walSequence == 4)
         #expect(try HTTPTestClient(port: again.server.port).request("POST", "/v2/admin/snapshot", token: Self.scoped,
                                                                     body: "{\"path\": \"/tmp/x\"}").status == 403)
     }
@@ -279,15 +311,15 @@ import TallyWire
         let reload = try HTTPTestClient(port: rig.server.port).request("POST", "/v2/admin/reload", token: Self.all, headers: [("Content-Type", "application/json")], body: "{}")
         #expect(reload.status == 422, "\(reload.text)")
         #expect(reload.text.contains("truncated through sequence 2") && reload.text.contains(snapshot), "\(reload.text)")
-        #expect(rig.rows() == rows && rig.holder.store!.walSequence == 2)
+        #expect(rig.rows() == rows && rig.writer.store!.walSequence == 2)
         // Appends go on after the refusal.
         #expect(try Self.post(rig, "[" + Self.event(u, a, "2025-05-03") + "]").status == 200)
         rig.shutdown()
         // A restart on the dump with that log: refused too; on the snapshot: every row.
-        #expect(throws: APIError.self) { _ = try Self.rig("stale", wal: rig.wal) }
+        #expect(throws: WriteError.self) { _ = try Self.rig("stale", wal: rig.wal) }
         let again = try Self.rig("stale", wal: rig.wal, snapshot: snapshot)
         defer { again.shutdown() }
-        #expect(again.rows() == rows + 1 && again.holder.store!.walSequence == 3)
+        #expect(again.rows() == rows + 1 && again.writer.store!.walSequence == 3)
     }
 
     /// A log write that fails (a full disk) refuses its batch with 503 and changes nothing; the
@@ -298,16 +330,16 @@ import TallyWire
         let (u, a) = (rig.users[0], rig.apps[0])
         #expect(try Self.post(rig, "[" + Self.event(u, a, "2025-05-01") + "]").status == 200)
         let rows = rig.rows()
-        rig.appender.wal.failWriteAfter = 20
+        rig.writer.log!.failWriteAfter = 20
         let refused = try Self.post(rig, "[" + Self.event(u, a, "2025-05-02") + "]")
         #expect(refused.status == 503 && refused.text.contains("\"code\":\"not_durable\""), "\(refused.text)")
         let later = try Self.post(rig, "[" + Self.event(u, a, "2025-05-03") + "]")
         #expect(later.status == 503 && later.text.contains("until the server restarts"), "\(later.text)")
-        #expect(rig.rows() == rows && rig.holder.store!.walSequence == 1)
+        #expect(rig.rows() == rows && rig.writer.store!.walSequence == 1)
         rig.shutdown()
         let again = try Self.rig("failed-write", wal: rig.wal)
         defer { again.shutdown() }
-        #expect(again.rows() == rows && again.holder.store!.walSequence == 1)
+        #expect(again.rows() == rows && again.writer.store!.walSequence == 1)
         #expect(try Self.post(again, "[" + Self.event(u, a, "2025-05-04") + "]").object["sequence"] as? Int == 2)
     }
 }

@@ -309,7 +309,7 @@ import TallyWire
     @Test func tooManyInFlight() throws {
         var limits = BinaryLimits()
         limits.maxInFlight = 1
-        let server = try Server(api: API(holder: StoreHolder(f.store), tokens: TokenStore(entries: [
+        let server = try Server(api: API(serving: f.store, tokens: TokenStore(entries: [
             TokenEntry(name: "all", digest: TokenStore.sha256(Self.all), clients: nil)])),
                                 host: "127.0.0.1", port: 0, binaryPort: 0, threads: 1, binaryLimits: limits)
         defer { server.shutdown() }
@@ -333,7 +333,7 @@ import TallyWire
 
     /// A graceful shutdown says GOAWAY, answers what is in flight, then closes.
     @Test func goawayOnShutdown() async throws {
-        let server = try Server(api: API(holder: StoreHolder(f.store), tokens: TokenStore(entries: [
+        let server = try Server(api: API(serving: f.store, tokens: TokenStore(entries: [
             TokenEntry(name: "all", digest: TokenStore.sha256(Self.all), clients: nil)])),
                                 host: "127.0.0.1", port: 0, binaryPort: 0, threads: 1)
         let c = try HTTPTestClient(port: server.binaryPort!)
@@ -356,7 +356,7 @@ import TallyWire
     @Test func idleConnectionsGetGoawayThenClose() async throws {
         var limits = BinaryLimits()
         limits.idleTimeout = .seconds(1)
-        let server = try Server(api: API(holder: StoreHolder(f.store), tokens: TokenStore(entries: [
+        let server = try Server(api: API(serving: f.store, tokens: TokenStore(entries: [
             TokenEntry(name: "all", digest: TokenStore.sha256(Self.all), clients: nil)])),
                                 host: "127.0.0.1", port: 0, binaryPort: 0, threads: 1, binaryLimits: limits)
         defer { server.shutdown() }

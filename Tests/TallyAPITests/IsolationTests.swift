@@ -6,6 +6,7 @@ import TallyQuery
 import TallyServer
 import TallyStorage
 import TallyTestSupport
+import TallyWrite
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -75,8 +76,7 @@ import Glibc
     final class Rig {
         let dump: RandomDump
         let folder: String, wal: String
-        let holder: StoreHolder
-        let appender: Appender
+        let writer: StoreWriter
         let observability: Observability
         let api: API
         let server: Server
@@ -98,17 +98,9 @@ import Glibc
             self.wal = wal
             try DumpWriter.write(dump.tables(), to: folder)
             try? FileManager.default.removeItem(atPath: wal)
-            let holder = StoreHolder()
             let observability = Observability.prometheus(logLevel: .critical)
-            let appender = Appender(holder: holder, wal: try WriteAheadLog(path: wal), observability: observability)
-            let reloader = Reloader(holder: holder, appender: appender, observability: observability) { source in
-                switch source {
-                case .dump(let f)?: return (try DumpLoader.load(folder: f).0, f)
-                case .snapshot(let s)?: return (try Snapshot.read(path: s), s)
-                case nil: return (try DumpLoader.load(folder: folder).0, folder)
-                }
-            }
-            _ = try reloader.reload(source: nil)
+            let writer = StoreWriter(log: try WriteAheadLog(path: wal), source: DataSource(.dump(folder)), observer: observability)
+            _ = try writer.reload(nil)
             let s = IsolationTests.secrets
             tokens = [
                 Token(label: "A", secret: s.a, clients: [a]),
@@ -116,12 +108,11 @@ import Glibc
                 Token(label: "A+ghost", secret: s.ghost, clients: [a, IsolationTests.ghost]),
                 Token(label: "all", secret: s.all, clients: nil),
             ]
-            let api = API(holder: holder, tokens: TokenStore(entries: tokens.map {
+            let api = API(writer: writer, tokens: TokenStore(entries: tokens.map {
                 TokenEntry(name: $0.label, digest: TokenStore.sha256($0.secret), clients: $0.clients)
-            }), reloader: reloader, appender: appender, observability: observability)
+            }), observability: observability)
             self.dump = dump
-            self.holder = holder
-            self.appender = appender
+            self.writer = writer
             self.observability = observability
             self.api = api
             server = try Server(api: api, host: "127.0.0.1", port: 0, binaryPort: 0, threads: 2)
@@ -133,7 +124,7 @@ import Glibc
 
         func shutdown() {
             server.shutdown()
-            appender.stop()
+            writer.stop()
             try? FileManager.default.removeItem(atPath: folder)
             try? FileManager.default.removeItem(atPath: wal)
         }
@@ -406,7 +397,7 @@ import Glibc
             }
             /// What a refused append must leave alone.
             func state(_ target: UUID128?) throws -> String {
-                let store = rig.holder.store!
+                let store = rig.writer.store!
                 var s = "wal \(store.walSequence);"
                 for c in store.clients { s += " \(c.info.id)=\(c.usage?.rowCount ?? 0)" }
                 if let target, store.client(target) != nil {
@@ -445,7 +436,7 @@ import Glibc
                         let before = try state(c)
                         let r = listener == .http ? try post(t, c.description, event(c, day: day))
                             : try wire[t.label]!.append(client: Self.bytes(c), event(c, day: day))
-                        let exists = rig.holder.store!.client(c) != nil
+                        let exists = rig.writer.store!.client(c) != nil
                         if t.mayRead(c) && exists {
                             check(r.status == 200, "append \(listener) \(t.label) \(c): \(r)")
                             let after = try state(c)
@@ -526,11 +517,11 @@ import Glibc
         do {
             let good = "{\"snapshot\": \"\(file)\"}"
             for (t, secret) in refusedCallers {
-                let store = rig.holder.store!, last = rig.observability.lastReloadRecord?.finishedAt
+                let store = rig.writer.store!, last = rig.observability.lastReloadRecord?.finishedAt
                 let r = try postAdmin("/v2/admin/reload", t, good, secret: secret)
                 let expected = t == nil ? (401, "unauthorized") : (403, "forbidden")
                 check(r.status == expected.0 && r.code == expected.1, "reload \(t?.label ?? secret ?? "none"): \(r)")
-                check(rig.holder.store! === store && rig.observability.lastReloadRecord?.finishedAt == last,
+                check(rig.writer.store! === store && rig.observability.lastReloadRecord?.finishedAt == last,
                       "a refused reload loaded nothing")
             }
             // A failed reload by the all-clients token: its error (which names a path) is hidden
@@ -609,7 +600,7 @@ import Glibc
             unknownPeer.remoteAddress = "unknown"
             check(rig.api.handle(unknownPeer).status == 403, "metrics from a peer of unknown address")
             // A configured peer may read it.
-            let peerAPI = API(holder: rig.holder, tokens: rig.api.tokens, observability: .prometheus(metricsPeers: ["192.0.2.77"], logLevel: .critical))
+            let peerAPI = API(writer: rig.writer, tokens: rig.api.tokens, observability: .prometheus(metricsPeers: ["192.0.2.77"], logLevel: .critical))
             var configured = APIRequest(method: "GET", target: "/metrics", authorization: nil)
             configured.remoteAddress = "192.0.2.77"
             check(peerAPI.handle(configured).status == 200, "metrics from a configured peer")

@@ -16,7 +16,7 @@ import TallyTestSupport
             TokenEntry(name: "all", digest: TokenStore.sha256(ServerFixture.allToken), clients: nil),
             TokenEntry(name: "scoped", digest: TokenStore.sha256(ServerFixture.scopedToken), clients: [f.dump.clients[0].id]),
         ])
-        return API(holder: StoreHolder(f.store), tokens: tokens, observability: o)
+        return API(serving: f.store, tokens: tokens, observability: o)
     }
 
     static func get(_ api: API, _ path: String, token: String? = nil, from peer: String? = nil) -> APIResponse {

@@ -66,7 +66,7 @@ import TallyWire
             TokenEntry(name: "limited", digest: TokenStore.sha256(Self.limited), clients: nil, quota: RateLimiter(perSecond: 0.01, burst: 3)),
             TokenEntry(name: "free", digest: TokenStore.sha256(Self.free), clients: nil),
         ])
-        let server = try Server(api: API(holder: StoreHolder(f.store), tokens: tokens), host: "127.0.0.1", port: 0, binaryPort: 0, threads: 1)
+        let server = try Server(api: API(serving: f.store, tokens: tokens), host: "127.0.0.1", port: 0, binaryPort: 0, threads: 1)
         defer { server.shutdown() }
         let client = f.dump.clients[0].id
         let path = "/v2/clients/\(client)/users?page_size=2"
@@ -103,7 +103,7 @@ import TallyWire
         var limits = ServerLimits()
         limits.maxQueuedHeavy = 0  // every heavy query finds the queue full: deterministic
         let tokens = TokenStore(entries: [TokenEntry(name: "t", digest: TokenStore.sha256(Self.token), clients: nil)])
-        let api = API(holder: StoreHolder(f.store), tokens: tokens)
+        let api = API(serving: f.store, tokens: tokens)
         let server = try Server(api: api, host: "127.0.0.1", port: 0, binaryPort: 0, threads: 1, limits: limits)
         defer { server.shutdown() }
         let client = f.dump.clients[0].id
@@ -145,7 +145,7 @@ import TallyWire
         let own = f.dump.clients[0].id, other = f.dump.clients[1].id
         let tokens = TokenStore(entries: [TokenEntry(name: "own", digest: TokenStore.sha256(Self.token), clients: [own]),
                                           TokenEntry(name: "other", digest: TokenStore.sha256("other-token"), clients: [other])])
-        let api = API(holder: StoreHolder(f.store), tokens: tokens, settings: settings)
+        let api = API(serving: f.store, tokens: tokens, settings: settings)
         let server = try Server(api: api, host: "127.0.0.1", port: 0, binaryPort: 0, threads: 1, limits: limits)
         defer { server.shutdown() }
         let path = "/v2/clients/\(own)/analytics/apps/utilization/summary?granularity=monthly&start_date=2024-01-01&end_date=2024-12-31"
@@ -176,7 +176,7 @@ import TallyWire
         var limits = ServerLimits()
         limits.maxQueuedHeavy = 2
         let tokens = TokenStore(entries: [TokenEntry(name: "t", digest: TokenStore.sha256(Self.token), clients: nil)])
-        let server = try Server(api: API(holder: StoreHolder(f.store), tokens: tokens), host: "127.0.0.1", port: 0, binaryPort: 0,
+        let server = try Server(api: API(serving: f.store, tokens: tokens), host: "127.0.0.1", port: 0, binaryPort: 0,
                                 threads: 2, queryThreads: 1, limits: limits)
         defer { server.shutdown() }
         let path = "/v2/clients/\(f.dump.clients[0].id)/analytics/apps/utilization?granularity=monthly"

@@ -7,6 +7,7 @@ import TallyQuery
 import TallyServer
 import TallyStorage
 import TallyTestSupport
+import TallyWrite
 
 /// Zero-downtime reloads (SPEC §6): `POST /v2/admin/reload` and SIGHUP load beside the served
 /// data and swap at once; no request fails and answers change from old to new exactly once; a
@@ -30,19 +31,12 @@ import TallyTestSupport
     }
 
     static func server(_ folder: String, _ dump: RandomDump) throws -> Server {
-        let holder = StoreHolder(try DumpLoader.load(folder: folder).0)
-        let reloader = Reloader(holder: holder) { source in
-            switch source {
-            case .snapshot(let file)?: return (try Snapshot.read(path: file), file)
-            case .dump(let f)?: return (try DumpLoader.load(folder: f).0, f)
-            case nil: return (try DumpLoader.load(folder: folder).0, folder)
-            }
-        }
+        let writer = StoreWriter(serving: try DumpLoader.load(folder: folder).0, source: DataSource(.dump(folder)))
         let tokens = TokenStore(entries: [
             TokenEntry(name: "all", digest: TokenStore.sha256(all), clients: nil),
             TokenEntry(name: "scoped", digest: TokenStore.sha256(scoped), clients: [dump.clients[0].id]),
         ])
-        return try Server(api: API(holder: holder, tokens: tokens, reloader: reloader), host: "127.0.0.1", port: 0, threads: 2)
+        return try Server(api: API(writer: writer, tokens: tokens), host: "127.0.0.1", port: 0, threads: 2)
     }
 
     static func post(_ port: Int, _ body: String, token: String? = all) throws -> HTTPTestResponse {
@@ -61,7 +55,7 @@ import TallyTestSupport
         // The two answers, computed from each dump directly.
         func expected(_ folder: String) throws -> [UInt8] {
             let store = try DumpLoader.load(folder: folder).0
-            let api = API(holder: StoreHolder(store), tokens: .demo)
+            let api = API(serving: store, tokens: .demo)
             return api.handle(APIRequest(method: "GET", target: target, authorization: "Bearer YOUR_API_TOKEN")).body
         }
         let before = try expected(old), after = try expected(new)
@@ -155,22 +149,22 @@ import TallyTestSupport
     /// One reload at a time: a second one while the first loads is a 409.
     @Test func oneReloadAtATime() throws {
         let gate = DispatchSemaphore(value: 0), entered = DispatchSemaphore(value: 0)
-        let holder = StoreHolder(Store(catalog: Catalog(categories: [], vendors: [], applications: []), clients: []))
-        let reloader = Reloader(holder: holder) { _ in
+        let empty = Store(catalog: Catalog(categories: [], vendors: [], applications: []), clients: [])
+        let writer = StoreWriter(serving: empty, source: DataSource(.made("test") {
             entered.signal()
             gate.wait()
-            return (Store(catalog: Catalog(categories: [], vendors: [], applications: []), clients: []), "test")
-        }
-        let first = Thread { _ = try? reloader.reload(source: nil) }
+            return empty
+        }))
+        let first = Thread { _ = try? writer.reload(nil) }
         first.start()
         entered.wait()
-        #expect(throws: APIError.self) { _ = try reloader.reload(source: nil) }
-        do { _ = try reloader.reload(source: nil) } catch { #expect(error.status == 409) }
+        #expect(throws: WriteError.self) { _ = try writer.reload(nil) }
+        do { _ = try writer.reload(nil) } catch { #expect(APIError(error).status == 409) }
         gate.signal()
         while !first.isFinished { Thread.sleep(forTimeInterval: 0.01) }
         Thread.sleep(forTimeInterval: 0.05)
         gate.signal()
-        #expect((try? reloader.reload(source: nil))?.source == "test")
+        #expect((try? writer.reload(nil))?.source == "test")
     }
 
     /// SIGHUP to `tally serve` reloads its dump folder.

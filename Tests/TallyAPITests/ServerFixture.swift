@@ -33,7 +33,7 @@ final class ServerFixture: @unchecked Sendable {
             TokenEntry(name: "all", digest: TokenStore.sha256(Self.allToken), clients: nil),
             TokenEntry(name: "scoped", digest: TokenStore.sha256(Self.scopedToken), clients: [dump.clients[0].id]),
         ])
-        let api = API(holder: StoreHolder(store), tokens: tokens)
+        let api = API(serving: store, tokens: tokens)
         var limits = ServerLimits()
         limits.maxHeaderCount = 40
         limits.maxBodyBytes = 4096

@@ -21,7 +21,7 @@ import TallyTestSupport
         binaryLimits.receiveTimeout = .seconds(1)
         binaryLimits.idleTimeout = .seconds(300)
         let tokens = TokenStore(entries: [TokenEntry(name: "t", digest: TokenStore.sha256(Self.token), clients: nil)])
-        return try Server(api: API(holder: StoreHolder(f.store), tokens: tokens), host: "127.0.0.1", port: 0, binaryPort: 0,
+        return try Server(api: API(serving: f.store, tokens: tokens), host: "127.0.0.1", port: 0, binaryPort: 0,
                           threads: 1, limits: limits, binaryLimits: binaryLimits)
     }
 

@@ -1,9 +1,9 @@
 // The append body (`POST /v2/clients/{id}/usage-events` and the binary APPEND): JSON parsed
-// and every event checked against the tiny store (`Appender.parse(client:body:store:)`), then,
-// when accepted, applied as the commit thread applies it (`Appender.apply`) and the client
+// and every event checked against the tiny store (`AppendBody.parse(client:body:store:)`, TallyWrite), then,
+// when accepted, applied as the commit thread applies it (`AppendBody.apply`) and the client
 // queried. Input: byte 0 picks the client (one of the three, or one the store does not hold),
-// byte 1 whether an accepted batch is applied; the rest is the body. A thrown `APIError` is a
-// correct refusal.
+// byte 1 whether an accepted batch is applied; the rest is the body. A thrown `WriteError` (answered as
+// the API answers it) is a correct refusal.
 //
 // Checked: a refusal is a 400 that lists refused events by index inside the batch (or a 404 for
 // the unknown client); an accepted batch holds one row per event, each naming a user and an app
@@ -14,6 +14,7 @@ import FuzzSupport
 import TallyAPI
 import TallyQuery
 import TallyStorage
+import TallyWrite
 
 let store = TinyDump.store
 let clients = store.clients.map(\.info.id) + [UUID128("00000000-0000-4000-8000-000000000000")!]
@@ -52,10 +53,11 @@ public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
 
     let batch: AppendBatch
     do {
-        batch = try Appender.parse(client: client, body: body, store: store)
-    } catch {
+        batch = try AppendBody.parse(client: client, body: body, store: store)
+    } catch let refusal {
+        let error = APIError(refusal)
         if error.status == 400, let rows = error.rows {
-            guard !rows.isEmpty, rows.allSatisfy({ $0.index >= 0 && $0.index < Appender.maxEvents }) else {
+            guard !rows.isEmpty, rows.allSatisfy({ $0.index >= 0 && $0.index < AppendBody.maxEvents }) else {
                 fuzzFailure("a refused batch lists \(rows.count) events, indexes \(rows.map(\.index))")
             }
         } else if !(error.status == 400 || (error.status == 404 && store.client(client) == nil)) {
@@ -65,7 +67,7 @@ public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
         return 0
     }
     guard let c = store.client(client) else { fuzzFailure("a batch for a client the store does not hold was accepted") }
-    guard !batch.rows.isEmpty, batch.rows.count <= Appender.maxEvents, batch.client == client else {
+    guard !batch.rows.isEmpty, batch.rows.count <= AppendBody.maxEvents, batch.client == client else {
         fuzzFailure("an accepted batch holds \(batch.rows.count) rows")
     }
     let earliest = Day("2000-01-01")!, latest = max(Day.today, c.usage?.newestDay ?? .today).adding(1)
@@ -75,7 +77,7 @@ public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
         }
     }
     guard apply else { return 0 }
-    let after = Appender.apply([(sequence: 1, batch: batch)], onto: store)
+    let after = AppendBody.apply([(sequence: 1, batch: batch)], onto: store)
     guard after.walSequence == 1, after.clients.count == store.clients.count else { fuzzFailure("apply changed the clients") }
     for (old, new) in zip(store.clients, after.clients) where old.info.id != client {
         guard old === new else { fuzzFailure("apply rebuilt client \(old.info.id), which the batch does not touch") }
@@ -89,7 +91,7 @@ public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let days = batch.rows.map(\.day)
     var first = days.min()!, last = days.max()!
     if first.distance(to: last) >= 366 { first = last.adding(-365) }
-    let api = API(holder: StoreHolder(after), tokens: TokenStore.demo)
+    let api = API(serving: after, tokens: TokenStore.demo)
     let query = [("start_date", first.description), ("end_date", last.description), ("granularity", "daily")]
     for wire: UInt8 in [5, 10, 15] {
         do {

@@ -42,7 +42,7 @@ public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
 
 /// Every query route, for every client, over a period around the client's data.
 func query(_ store: Store) {
-    let api = API(holder: StoreHolder(store), tokens: TokenStore.demo)
+    let api = API(serving: store, tokens: TokenStore.demo)
     let token = TokenStore.demo.entries[0]
     for c in store.clients.prefix(4) {
         let end = c.usage?.newestDay ?? Day("2026-01-31")!

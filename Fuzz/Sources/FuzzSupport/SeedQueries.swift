@@ -41,7 +41,7 @@ public enum SeedQueries {
     }
 
     /// The API over the tiny store, with the demo token (every client).
-    public static let api = API(holder: StoreHolder(TinyDump.store), tokens: TokenStore.demo)
+    public static let api = API(serving: TinyDump.store, tokens: TokenStore.demo)
     public static let allClients = TokenStore.demo.entries[0]
 
     /// Answers one seed request (Vandelay for client routes) in `format`.

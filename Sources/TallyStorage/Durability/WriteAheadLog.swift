@@ -36,7 +36,7 @@ public struct AppendBatch: Sendable, Equatable {
 /// Integers little-endian. A record cut short by a crash (or failing its checksum) ends the
 /// log: opening truncates the file there, so the next record follows the last whole one.
 ///
-/// Not thread-safe: one writer (``Appender``'s commit thread) owns it.
+/// Not thread-safe: one writer (``StoreWriter``'s commit thread, in TallyWrite) owns it.
 public final class WriteAheadLog {
     public let path: String
     var fd: Int32

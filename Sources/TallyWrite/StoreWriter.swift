@@ -1,0 +1,386 @@
+import Foundation
+import Logging
+import Synchronization
+import TallyStorage
+
+/// The one writer of the served data (SPEC §6). It owns the served store's versions — a query
+/// takes the current ``store`` once and keeps it to the end, so it never sees half of two — and
+/// every change to them goes through it, one way: request → validate → log → apply → publish.
+///
+/// - **Appends**: a batch is parsed and checked off the caller's thread, then written to the
+///   write-ahead log by one commit thread — every batch waiting when a write starts goes into the
+///   same write and the same `fdatasync` (group commit) — then applied (the clients it touches are
+///   rebuilt with their new rows) and published, and only then acknowledged: an acknowledged row
+///   is durable and visible to the next query.
+/// - **Reloads**: the ``DataSource`` loads a new store beside the served one (one reload at a
+///   time); the commit thread replays the log's records onto it and publishes it.
+/// - **Snapshots**: written by the commit thread, which then drops the log records they hold.
+///
+/// Without a log there is no commit thread: reloads publish directly and appends are refused.
+public final class StoreWriter: @unchecked Sendable {
+    public typealias Completion = @Sendable (Result<AppendOutcome, WriteError>) -> Void
+
+    public struct AppendOutcome: Sendable {
+        /// Events accepted (duplicates of rows already held included).
+        public var accepted: Int
+        /// The log record that holds them.
+        public var sequence: UInt64
+    }
+
+    public struct ReloadOutcome: Sendable {
+        public var source: String
+        public var clients: Int
+        public var usageRows: Int
+        public var seconds: Double
+    }
+
+    /// Why loaded data cannot be served with this log.
+    public struct StaleData: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    enum Job {
+        case append(AppendBatch, Completion)
+        case swap(Store, @Sendable (Result<Store, Error>) -> Void)
+        case snapshot(String, @Sendable (Result<Snapshot.Report, Error>) -> Void)
+    }
+
+    private let current: Mutex<Store?>
+    private let freshnessState: Mutex<Freshness>
+    /// The write-ahead log, if appends are taken. Only the commit thread writes to it.
+    let log: WriteAheadLog?
+    /// Where reloads load from.
+    public let source: DataSource?
+    let observer: any WriteObserver
+    let reloading = Mutex(false)
+
+    // The commit thread's state, under `condition`.
+    let condition = NSCondition()
+    var jobs: [Job] = []
+    var stopped = false
+    /// The commit thread has exited: jobs are refused.
+    var finished = false
+    /// Every record in the log (since its last truncation), to replay onto reloaded data.
+    var records: [(sequence: UInt64, batch: AppendBatch)]
+    /// The last snapshot this process wrote and truncated the log after (named when stale data
+    /// is refused).
+    var lastSnapshot: String?
+    /// Signalled when the commit thread has finished its last job and closed the log.
+    let exited = DispatchSemaphore(value: 0)
+
+    /// A writer serving `store` (or nothing until the first load), appending through `log` if
+    /// given (its recovered records are replayed onto every store loaded), reloading from `source`.
+    public init(serving store: Store? = nil, log: WriteAheadLog? = nil, source: DataSource? = nil,
+                observer: any WriteObserver = QuietWriteObserver()) {
+        current = Mutex(store)
+        self.log = log
+        self.source = source
+        self.observer = observer
+        records = log?.recovered ?? []
+        freshnessState = Mutex(Freshness(ackedSequence: log?.lastSequence ?? store?.walSequence ?? 0))
+        if log != nil {
+            let thread = Thread { [unowned self] in self.run() }
+            thread.name = "tally-commit"
+            thread.start()
+        } else {
+            finished = true
+            exited.signal()
+        }
+    }
+
+    /// The served data (nil until the first load).
+    public var store: Store? { current.withLock { $0 } }
+
+    /// The newest acknowledged append and when it was acknowledged.
+    public var freshness: Freshness { freshnessState.withLock { $0 } }
+
+    /// Whether appends are taken (the writer has a log).
+    public var acceptsAppends: Bool { log != nil }
+
+    /// The log's size in bytes, if there is one (safe from any thread).
+    public var logBytes: Int? { log?.byteCount }
+
+    /// Serves `store` from now on; the one replaced is freed once its last request ends, and its
+    /// memory given back to the system then.
+    func publish(_ store: Store, acked: UInt64? = nil) {
+        let old = current.withLock { served -> Store? in
+            defer { served = store }
+            return served
+        }
+        if let old {
+            if old !== store { MemoryReclaimer.shared.watch(old) }
+        } else {
+            MemoryReclaimer.trim()  // the first data: what loading it left free goes back now
+        }
+        let f = freshnessState.withLock { f -> Freshness in
+            if let acked { f = Freshness(ackedSequence: acked, ackedAt: Date()) }
+            return f
+        }
+        observer.published(f)
+    }
+
+    /// Stops taking jobs: the commit thread finishes what is queued (every batch submitted is
+    /// answered), closes the log and exits.
+    public func stop() {
+        condition.lock()
+        stopped = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// ``stop()``, then waits until the last queued batch is durable and answered and the log closed.
+    public func stopAndWait() {
+        stop()
+        exited.wait()
+        exited.signal()  // a second caller does not wait forever
+    }
+
+    // MARK: Appends
+
+    /// Parses and checks a batch for `client` (``AppendBody/parse(client:body:store:)``), then
+    /// queues it; `completion` runs on the commit thread once the batch is durable and visible,
+    /// or at once with the error that refused it (nothing of a refused batch is applied).
+    ///
+    /// The parse runs on a queue of its own, not the caller's thread: a batch of thousands of
+    /// events takes milliseconds to parse, which on an event loop would hold up every other
+    /// connection of that loop.
+    public func submit(client: UUID128, body: [UInt8], completion: @escaping Completion) {
+        Self.parsing.async { [self] in
+            do throws(WriteError) {
+                let batch = try AppendBody.parse(client: client, body: body, store: store)
+                enqueue(.append(batch, completion))
+            } catch {
+                observer.appendRefused(rows: error.rows?.count ?? 0)
+                observer.dataLog.notice("append refused", metadata: ["client": "\(client)", "kind": "\(error.kind)",
+                                                                     "message": "\(error.message)"])
+                completion(.failure(error))
+            }
+        }
+    }
+
+    /// Where batches are parsed and checked (concurrently; the commit thread then takes them in
+    /// the order they are ready). `.default`: libdispatch runs `userInitiated` threads at nice −2,
+    /// ahead of the query threads.
+    static let parsing = DispatchQueue(label: "tally.append-parse", qos: .default, attributes: .concurrent)
+
+    // MARK: Reloads
+
+    /// Loads `request` (or the configured source) beside the served data and swaps it in —
+    /// through the commit thread when there is a log, which replays the log's records onto it
+    /// first; requests in flight keep the store they started with. A failed load leaves the old
+    /// data serving and says why. One reload at a time.
+    public func reload(_ request: ReloadSource?) throws(WriteError) -> ReloadOutcome {
+        guard let source else { throw WriteError(.noSource, "this server was started without a source to reload from") }
+        let started = reloading.withLock { busy -> Bool in
+            if busy { return false }
+            busy = true
+            return true
+        }
+        guard started else { throw WriteError(.reloadInProgress, "a reload is already running; try again when it has finished") }
+        defer { reloading.withLock { $0 = false } }
+        let clock = ContinuousClock(), start = clock.now
+        func seconds() -> Double {
+            let d = clock.now - start
+            return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        }
+        do {
+            let (loaded, description) = try source.load(request)
+            let served = try swapIn(loaded)
+            let s = seconds()
+            observer.reloaded(ReloadRecord(finishedAt: Date(), source: description, seconds: s, error: nil))
+            return ReloadOutcome(source: description, clients: served.clients.count, usageRows: served.usageRowCount, seconds: s)
+        } catch {
+            observer.reloaded(ReloadRecord(finishedAt: Date(), source: Self.describe(request), seconds: seconds(), error: "\(error)"))
+            let kept = store != nil ? "; the data loaded before is still served" : ""
+            throw WriteError(.loadFailed, "\(error)\(kept)")
+        }
+    }
+
+    static func describe(_ source: ReloadSource?) -> String {
+        switch source {
+        case .dump(let d)?: return d
+        case .snapshot(let s)?: return s
+        case nil: return "the configured source"
+        }
+    }
+
+    /// Swaps in freshly loaded data with the log's records replayed onto it (serialized with
+    /// appends); blocks until it is served. Throws, and the data served before stays, when the
+    /// log cannot complete the data: it is older than the log's last truncation (a snapshot
+    /// took the rows appended before it, and this data does not hold them).
+    public func swapIn(_ base: Store) throws -> Store {
+        guard log != nil else {
+            publish(base)
+            return base
+        }
+        return try onCommitThread { done in .swap(base, done) }.get()
+    }
+
+    // MARK: Snapshots
+
+    /// Writes the served data as a snapshot (serialized with appends), then drops the log
+    /// records it holds.
+    public func snapshot(to path: String) throws(WriteError) -> Snapshot.Report {
+        guard let store else { throw .notReady }
+        let result: Result<Snapshot.Report, Error>
+        if log == nil {
+            result = Result { try Snapshot.write(store, to: path) }
+        } else {
+            result = onCommitThread { done in .snapshot(path, done) }
+        }
+        switch result {
+        case .success(let report): return report
+        case .failure(let e as WriteError): throw e
+        case .failure(let e): throw WriteError(.snapshotFailed, "\(e)")
+        }
+    }
+
+    final class ResultBox<T>: @unchecked Sendable { var result: Result<T, Error>? }
+
+    /// Queues the job `make` builds around its completion, and waits for that completion.
+    func onCommitThread<T>(_ make: (@escaping @Sendable (Result<T, Error>) -> Void) -> Job) -> Result<T, Error> {
+        let done = DispatchSemaphore(value: 0), box = ResultBox<T>()
+        enqueue(make { r in
+            box.result = r
+            done.signal()
+        })
+        done.wait()
+        return box.result!
+    }
+
+    func enqueue(_ job: Job) {
+        condition.lock()
+        guard !finished else {
+            // The commit thread has closed the log (a batch whose parse ended after shutdown), or
+            // there is no log.
+            condition.unlock()
+            let e = log == nil ? WriteError(.noLog, "appends need a write-ahead log: start the server with --wal FILE") : .shuttingDown
+            switch job {
+            case .append(_, let done): done(.failure(e))
+            case .swap(_, let done): done(.failure(e))
+            case .snapshot(_, let done): done(.failure(e))
+            }
+            return
+        }
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    // MARK: The commit thread
+
+    func run() {
+        guard let log else { return }
+        while true {
+            condition.lock()
+            while jobs.isEmpty && !stopped { condition.wait() }
+            if jobs.isEmpty && stopped {
+                finished = true
+                condition.unlock()
+                log.closeFile()
+                observer.dataLog.notice("write-ahead log closed", metadata: ["path": "\(log.path)", "sequence": "\(log.lastSequence)"])
+                exited.signal()
+                return
+            }
+            // Appends waiting now share one write; a swap or snapshot runs on its own.
+            var group: [(AppendBatch, Completion)] = []
+            var other: Job?
+            while let first = jobs.first {
+                if case .append(let b, let c) = first {
+                    group.append((b, c))
+                    jobs.removeFirst()
+                } else {
+                    if group.isEmpty { other = jobs.removeFirst() }
+                    break
+                }
+            }
+            condition.unlock()
+            if !group.isEmpty { commit(group, to: log) }
+            switch other {
+            case .swap(let base, let done)?: swap(base, log: log, done: done)
+            case .snapshot(let path, let done)?: snapshot(path, log: log, done: done)
+            default: break
+            }
+        }
+    }
+
+    func swap(_ base: Store, log: WriteAheadLog, done: @Sendable (Result<Store, Error>) -> Void) {
+        if base.walSequence < log.baseSequence {
+            // The log was truncated through baseSequence by a snapshot: the rows appended up
+            // to there are in that snapshot only. Serving this data would lose them.
+            let from = lastSnapshot.map { " (\($0))" } ?? ""
+            done(.failure(StaleData(description: "the data holds appends up to sequence \(base.walSequence), but the write-ahead log \(log.path) "
+                + "was truncated through sequence \(log.baseSequence) by a snapshot\(from): the rows appended before it are only in that "
+                + "snapshot, and serving this data would lose them. Load that snapshot instead")))
+            return
+        }
+        if base.walSequence > log.lastSequence {
+            // Data newer than the log (a snapshot taken with another log): continue after it, so
+            // that no later record can be taken for one the data already holds. If the log
+            // cannot be moved on, the data is refused: later records would reuse sequences the
+            // data claims to hold, and be skipped at the next start.
+            do {
+                try log.truncate(through: base.walSequence)
+            } catch {
+                done(.failure(error))
+                return
+            }
+            records.removeAll()
+        }
+        let served = AppendBody.apply(records.filter { $0.sequence > base.walSequence }, onto: base)
+        publish(served)
+        done(.success(served))
+    }
+
+    func snapshot(_ path: String, log: WriteAheadLog, done: @Sendable (Result<Snapshot.Report, Error>) -> Void) {
+        guard let store else {
+            done(.failure(WriteError.notReady))
+            return
+        }
+        do {
+            let report = try Snapshot.write(store, to: path)
+            try log.truncate(through: store.walSequence)
+            records.removeAll { $0.sequence <= store.walSequence }
+            lastSnapshot = path
+            observer.logSize(bytes: log.byteCount)
+            observer.dataLog.notice("snapshot written; log truncated", metadata: ["path": "\(path)", "sequence": "\(store.walSequence)"])
+            done(.success(report))
+        } catch {
+            observer.dataLog.error("snapshot failed", metadata: ["path": "\(path)", "error": "\(error)"])
+            done(.failure(error))
+        }
+    }
+
+    func commit(_ group: [(AppendBatch, Completion)], to log: WriteAheadLog) {
+        var bytes: [UInt8] = []
+        var sequences: [UInt64] = []
+        for (batch, _) in group {
+            let (s, b) = log.record(batch)
+            sequences.append(s)
+            bytes += b
+        }
+        do {
+            let clock = ContinuousClock(), start = clock.now
+            try log.write(bytes)
+            let d = clock.now - start
+            observer.synced(nanoseconds: d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
+            observer.logSize(bytes: log.byteCount)
+        } catch {
+            // Not durable: refuse the whole group. The log has cut its tail back and takes nothing
+            // more (a later batch gets this answer too) until the server restarts.
+            observer.dataLog.error("write-ahead log write failed; the batches are refused",
+                                   metadata: ["path": "\(log.path)", "batches": "\(group.count)", "error": "\(error)"])
+            let e = WriteError(.notDurable, "the batch could not be made durable: \(error)")
+            for (_, done) in group { done(.failure(e)) }
+            return
+        }
+        for (i, (batch, _)) in group.enumerated() { records.append((sequences[i], batch)) }
+        if let store {
+            publish(AppendBody.apply(zip(sequences, group.map(\.0)).map { ($0, $1) }, onto: store), acked: sequences.last)
+        }
+        for (i, (batch, done)) in group.enumerated() {
+            observer.appended(rows: batch.rows.count)
+            done(.success(AppendOutcome(accepted: batch.rows.count, sequence: sequences[i])))
+        }
+    }
+}
