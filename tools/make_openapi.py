@@ -46,8 +46,13 @@ SCHEMAS = {
                    "compare_end_date": nullable(DATE)}),
     "Error": obj({"error": obj({"status": {"type": "integer"}, "code": {"type": "string"},
                                 "parameter": nullable({"type": "string"}), "message": {"type": "string"},
-                                "rows": {"type": "array", "description": "Refused appended events (invalid_events).",
-                                         "items": obj({"index": {"type": "integer", "minimum": 0},
+                                "rows": {"type": "array", "description": "Refused rows of an appended batch (invalid_events): "
+                                                                         "the table (events or a directory table), the row's "
+                                                                         "index in it, the field at fault and why.",
+                                         "items": obj({"table": {"type": "string", "enum": [
+                                                           "events", "users", "apps", "catalog_applications", "departments",
+                                                           "user_departments"]},
+                                                       "index": {"type": "integer", "minimum": 0},
                                                        "field": {"type": "string"}, "message": {"type": "string"}})}},
                                required=["status", "code", "parameter", "message"])}),
     "UsageLevel": {"type": "string", "enum": ["heavy", "medium", "light"]},
@@ -426,24 +431,45 @@ paths["/v2/admin/snapshot"] = {"post": {
         "503": ERRORS["503"],
     }}}
 EVENT = obj({"user_id": UUID, "application_id": UUID, "activity_date": DATE})
+OPTIONAL_TEXT = nullable({"type": "string"})
+DIRECTORY_TABLES = {
+    "users": obj({"id": UUID, "client_id": nullable(UUID), "email": {"type": "string", "minLength": 1},
+                  "display_name": OPTIONAL_TEXT, "is_active": {"type": "boolean"}, "role": OPTIONAL_TEXT,
+                  "created_at": nullable({"type": "string", "description": "ISO 8601 or YYYY-MM-DD HH:MM:SS[.f][±HH[:MM]]"})},
+                 required=["id", "email", "is_active"]),
+    "apps": obj({"id": UUID, "client_id": nullable(UUID), "catalog_application_id": UUID, "is_approved": {"type": "boolean"},
+                 "is_favorite": {"type": "boolean"}}, required=["id", "catalog_application_id", "is_approved", "is_favorite"]),
+    "catalog_applications": obj({"id": UUID, "canonical_name": {"type": "string", "minLength": 1}, "logo": OPTIONAL_TEXT,
+                                 "type": {"type": "string", "minLength": 1}, "category_id": nullable(UUID),
+                                 "vendor_id": nullable(UUID)}, required=["id", "canonical_name", "type"]),
+    "departments": obj({"id": UUID, "client_id": nullable(UUID), "name": {"type": "string", "minLength": 1},
+                        "description": OPTIONAL_TEXT}, required=["id", "name"]),
+    "user_departments": obj({"user_id": UUID, "department_id": UUID}),
+}
 paths["/v2/clients/{client_id}/usage-events"] = {"post": {
     "operationId": "usage_events",
-    "summary": "Append usage events: acknowledged once durable in the write-ahead log and visible to the next "
-               "query. A batch with any refused event is refused whole, every refused event listed.",
+    "summary": "Append usage events, and new or changed users, apps, catalog applications, departments and "
+               "memberships (upserts by id): acknowledged once durable in the write-ahead log and visible to the next "
+               "query. A batch with any refused row is refused whole, every refused row listed.",
     "parameters": [{"name": "client_id", "in": "path", "required": True, "schema": UUID, "example": ACME,
                     "description": "The client organisation."}],
     "requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
-        obj({"events": {"type": "array", "minItems": 1, "maxItems": 10000, "items": EVENT}}),
+        {**obj({"events": {"type": "array", "maxItems": 10000, "items": EVENT},
+                **{name: {"type": "array", "items": row} for name, row in DIRECTORY_TABLES.items()}}, required=[]),
+         "minProperties": 1},
         {"type": "array", "minItems": 1, "maxItems": 10000, "items": EVENT}]}}}},
     "responses": {
         "200": {"description": "Durable and visible.", "content": {"application/json": {"schema": obj({
-            "accepted": {"type": "integer", "minimum": 1}, "sequence": {"type": "integer", "minimum": 1}})}}},
-        "400": error_response("Refused: the error lists each refused event's index, field and reason in rows; "
+            "accepted": {"type": "integer", "minimum": 0}, "directory_rows": {"type": "integer", "minimum": 0},
+            "sequence": {"type": "integer", "minimum": 1}})}}},
+        "400": error_response("Refused: the error lists each refused row's table, index, field and reason in rows; "
                               "nothing of the batch was applied."),
         "401": ERRORS["401"],
         "403": ERRORS["403"],
         "404": error_response("Unknown client (to a token that may read every client), or the server runs without "
                               "a write-ahead log (--wal)."),
+        "409": error_response("data_changed: a reload replaced the data between the batch's check and its commit, "
+                              "and the new data lacks something the batch names; nothing was applied."),
         "413": error_response("The body is over 1 MiB."),
         "503": error_response("No data is loaded yet, or the batch could not be made durable."),
     }}}

@@ -17,7 +17,7 @@ python3 tools/make_openapi.py --check
 . tools/lib/serve.sh
 WAL=$(mktemp -u /tmp/tally-schemathesis-XXXXXX.wal)
 start_tally "$PORT" --wal "$WAL"
-schemathesis run "http://127.0.0.1:$PORT/v2/openapi.json" \
+schemathesis --config-file tools/schemathesis.toml run "http://127.0.0.1:$PORT/v2/openapi.json" \
   -H "Authorization: Bearer YOUR_API_TOKEN" \
   --max-examples "${MAX_EXAMPLES:-60}" --seed 20260221 \
   --exclude-checks positive_data_acceptance \

@@ -33,6 +33,7 @@ public struct APIError: Error, Equatable, Sendable {
         case .invalidRows: self.init(status: 400, code: "invalid_events", parameter: e.field ?? "events", message: e.message, rows: e.rows)
         case .notDurable: self.init(status: 503, code: "not_durable", message: e.message)
         case .shuttingDown: self.init(status: 503, code: "shutting_down", message: e.message)
+        case .conflict: self.init(status: 409, code: "data_changed", message: e.message)
         case .reloadInProgress: self.init(status: 409, code: "reload_in_progress", message: e.message)
         case .loadFailed: self.init(status: 422, code: "load_failed", message: e.message)
         case .snapshotFailed: self.init(status: 422, code: "snapshot_failed", message: e.message)
@@ -76,6 +77,7 @@ public struct APIError: Error, Equatable, Sendable {
             w.beginArray()
             for r in rows {
                 w.beginObject()
+                w.key("table"); w.string(r.table)
                 w.key("index"); w.int(r.index)
                 w.key("field"); w.string(r.field)
                 w.key("message"); w.string(r.message)

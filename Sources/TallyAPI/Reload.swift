@@ -90,11 +90,12 @@ extension API {
             throw token.readsAllClients ? .clientNotFound : .forbidden
         }
         guard writer.acceptsAppends else { throw APIError(WriteError(.noLog, "appends need a write-ahead log: start the server with --wal FILE")) }
-        writer.submit(client: client, body: body) { result in
+        writer.submit(client: client, body: body, mayChangeCatalog: token.readsAllClients) { result in
             done(result.mapError(APIError.init).map { o in
                 var w = JSONWriter(capacity: 64)
                 w.beginObject()
                 w.key("accepted"); w.int(o.accepted)
+                w.key("directory_rows"); w.int(o.directoryRows)
                 w.key("sequence"); w.int(Int(o.sequence))
                 w.endObject()
                 return w.bytes

@@ -260,7 +260,9 @@ extension ErrorMessage {
     init(_ e: APIError) {
         var message = e.message
         if let rows = e.rows, !rows.isEmpty {
-            message += " — " + rows.prefix(50).map { "event \($0.index)\($0.field.isEmpty ? "" : " (\($0.field))"): \($0.message)" }
+            message += " — " + rows.prefix(50).map { r in
+                "\(r.table == "events" ? "event" : r.table) \(r.index)\(r.field.isEmpty ? "" : " (\(r.field))"): \(r.message)"
+            }
                 .joined(separator: "; ") + (rows.count > 50 ? "; …" : "")
         }
         self.init(status: UInt16(e.status), code: e.code, parameter: e.parameter, message: message)

@@ -23,6 +23,8 @@ public final class StoreWriter: @unchecked Sendable {
     public struct AppendOutcome: Sendable {
         /// Events accepted (duplicates of rows already held included).
         public var accepted: Int
+        /// Directory rows accepted (upserts; repeats of what is held included).
+        public var directoryRows: Int
         /// The log record that holds them.
         public var sequence: UInt64
     }
@@ -137,17 +139,17 @@ public final class StoreWriter: @unchecked Sendable {
 
     // MARK: Appends
 
-    /// Parses and checks a batch for `client` (``AppendBody/parse(client:body:store:)``), then
+    /// Parses and checks a batch for `client` (``AppendBody/parse(client:body:store:mayChangeCatalog:)``), then
     /// queues it; `completion` runs on the commit thread once the batch is durable and visible,
     /// or at once with the error that refused it (nothing of a refused batch is applied).
     ///
     /// The parse runs on a queue of its own, not the caller's thread: a batch of thousands of
     /// events takes milliseconds to parse, which on an event loop would hold up every other
     /// connection of that loop.
-    public func submit(client: UUID128, body: [UInt8], completion: @escaping Completion) {
+    public func submit(client: UUID128, body: [UInt8], mayChangeCatalog: Bool = false, completion: @escaping Completion) {
         Self.parsing.async { [self] in
             do throws(WriteError) {
-                let batch = try AppendBody.parse(client: client, body: body, store: store)
+                let batch = try AppendBody.parse(client: client, body: body, store: store, mayChangeCatalog: mayChangeCatalog)
                 enqueue(.append(batch, completion))
             } catch {
                 observer.appendRefused(rows: error.rows?.count ?? 0)
@@ -327,7 +329,13 @@ public final class StoreWriter: @unchecked Sendable {
             }
             records.removeAll()
         }
-        let served = AppendBody.apply(records.filter { $0.sequence > base.walSequence }, onto: base)
+        let (served, skipped) = AppendBody.applyCounting(records.filter { $0.sequence > base.walSequence }, onto: base)
+        if skipped > 0 {
+            // Acknowledged rows the loaded data cannot hold (it lacks their client, user, app or
+            // department): said, not dropped silently (docs/APPENDS.md §12.4).
+            observer.dataLog.warning("logged appends name what the loaded data does not hold; those rows are not served",
+                                     metadata: ["rows": "\(skipped)", "log": "\(log.path)"])
+        }
         publish(served)
         done(.success(served))
     }
@@ -352,6 +360,20 @@ public final class StoreWriter: @unchecked Sendable {
     }
 
     func commit(_ group: [(AppendBatch, Completion)], to log: WriteAheadLog) {
+        // Checked again against the data they will be applied to: a reload may have swapped it
+        // since they were parsed, and a row naming what it no longer holds would be dropped.
+        var group = group
+        if let store {
+            var added: [UUID128: AppendBody.AddedIds] = [:]
+            group = group.filter { batch, done in
+                guard let what = AppendBody.missing(batch, in: store, added: &added) else { return true }
+                observer.appendRefused(rows: 0)
+                done(.failure(WriteError(.conflict, "the served data changed since the batch was checked (a reload): it no longer holds \(what); "
+                    + "nothing of the batch was applied — check it against the data served now and send it again")))
+                return false
+            }
+            if group.isEmpty { return }
+        }
         var bytes: [UInt8] = []
         var sequences: [UInt64] = []
         for (batch, _) in group {
@@ -380,7 +402,7 @@ public final class StoreWriter: @unchecked Sendable {
         }
         for (i, (batch, done)) in group.enumerated() {
             observer.appended(rows: batch.rows.count)
-            done(.success(AppendOutcome(accepted: batch.rows.count, sequence: sequences[i])))
+            done(.success(AppendOutcome(accepted: batch.rows.count, directoryRows: batch.directory.count, sequence: sequences[i])))
         }
     }
 }

@@ -3,10 +3,14 @@ import TallyStorage
 /// One refused row of an appended batch: its index in the batch, the field at fault (empty for
 /// the row as a whole) and why.
 public struct RefusedRow: Equatable, Sendable {
+    /// The table the row is in: `events`, or a directory table (`users`, `apps`,
+    /// `catalog_applications`, `departments`, `user_departments`).
+    public var table: String
     public var index: Int
     public var field: String
     public var message: String
-    public init(index: Int, field: String, message: String) {
+    public init(table: String = "events", index: Int, field: String, message: String) {
+        self.table = table
         self.index = index
         self.field = field
         self.message = message
@@ -27,6 +31,9 @@ public struct WriteError: Error, Equatable, Sendable, CustomStringConvertible {
         case invalidRows
         /// The log could not make the batch durable; the log takes nothing more until a restart.
         case notDurable
+        /// The served data changed (a reload) between the batch's check and its commit, and no
+        /// longer holds something the batch names.
+        case conflict
         /// The writer has stopped (the server is shutting down).
         case shuttingDown
         /// Another reload is running.

@@ -45,6 +45,70 @@ import Testing
         #expect(throws: WriteAheadLog.Failure.self) { _ = try WriteAheadLog(path: p) }
     }
 
+    /// A batch with rows in every directory table (strings with and without values, optional
+    /// ids present and absent, non-ASCII text, an empty string).
+    static func directoryBatch(_ n: Int) -> AppendBatch {
+        var d = DirectoryRows()
+        let id = { (k: Int) in UUID128(high: UInt64(n), low: UInt64(k)) }
+        d.catalogApps = [.init(id: id(1), canonicalName: "Zoom \(n)", logo: nil, type: "saas", category: id(2), vendor: nil),
+                         .init(id: id(3), canonicalName: "Ünïcode ✓", logo: "https://l/\(n)", type: "", category: nil, vendor: id(4))]
+        d.departments = [DepartmentInfo(id: id(5), name: "R&D", description: nil), DepartmentInfo(id: id(6), name: "Ops", description: "on call")]
+        d.users = [UserInfo(id: id(7), email: "a@b.c", displayName: nil, isActive: true, role: nil, createdAt: "2025-01-02 03:04:05+02"),
+                   UserInfo(id: id(8), email: "d@e.f", displayName: "Dee", isActive: false, role: "admin", createdAt: nil)]
+        d.apps = [.init(id: id(9), catalogApp: id(1), isApproved: true, isFavorite: false)]
+        d.memberships = [.init(user: id(7), department: id(5)), .init(user: id(8), department: id(6))]
+        var b = batch(n)
+        b.directory = d
+        return b
+    }
+
+    /// Version 2 records carry directory rows and come back equal; records of events only and
+    /// of directory rows only mix in one log; a version-1 log (events only) is read as it is,
+    /// its header raised to 2 on opening, and takes directory records after.
+    @Test func directoryRowsSurviveAReopenAndVersionOneLogsAreRaised() throws {
+        let p = Self.path("v2")
+        defer { try? FileManager.default.removeItem(atPath: p) }
+        try? FileManager.default.removeItem(atPath: p)
+        var onlyDirectory = Self.directoryBatch(4)
+        onlyDirectory.rows = []
+        let batches = [Self.batch(1), Self.directoryBatch(2), Self.batch(3), onlyDirectory]
+        do {
+            let log = try WriteAheadLog(path: p)
+            for b in batches { try log.write(log.record(b).bytes) }
+        }
+        let reopened = try WriteAheadLog(path: p)
+        #expect(reopened.recovered.map(\.batch) == batches)
+        #expect(reopened.recovered[1].batch.directory.count == 9)
+        // Every cut inside the last record (directory rows only) drops it alone.
+        let whole = try Data(contentsOf: URL(fileURLWithPath: p))
+        for cut in stride(from: 1, to: 120, by: 7) {
+            try whole.prefix(whole.count - cut).write(to: URL(fileURLWithPath: p))
+            #expect(try WriteAheadLog(path: p).recovered.map(\.batch) == Array(batches.prefix(3)), "cut \(cut)")
+        }
+        // A version-1 log, as the previous release wrote it: header version 1, records of events.
+        try? FileManager.default.removeItem(atPath: p)
+        do {
+            let log = try WriteAheadLog(path: p)
+            for n in 1...2 { try log.write(log.record(Self.batch(n)).bytes) }
+        }
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: p)))
+        #expect(bytes[8] == 2)
+        bytes[8] = 1
+        try Data(bytes).write(to: URL(fileURLWithPath: p))
+        do {
+            let log = try WriteAheadLog(path: p)
+            #expect(log.recovered.map(\.batch) == [Self.batch(1), Self.batch(2)])
+            #expect([UInt8](try Data(contentsOf: URL(fileURLWithPath: p)))[8] == 2, "the header is raised to version 2")
+            try log.write(log.record(Self.directoryBatch(3)).bytes)
+        }
+        #expect(try WriteAheadLog(path: p).recovered.map(\.batch) == [Self.batch(1), Self.batch(2), Self.directoryBatch(3)])
+        // A version this build does not know is refused, not cut.
+        bytes[8] = 3
+        try Data(bytes).write(to: URL(fileURLWithPath: p))
+        #expect(throws: WriteAheadLog.Failure.self) { _ = try WriteAheadLog(path: p) }
+        #expect([UInt8](try Data(contentsOf: URL(fileURLWithPath: p))).count == bytes.count)
+    }
+
     @Test func truncationKeepsTheSequence() throws {
         let p = Self.path("truncate")
         defer { try? FileManager.default.removeItem(atPath: p) }

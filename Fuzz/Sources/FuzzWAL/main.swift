@@ -119,13 +119,91 @@ func reference(_ f: [UInt8]) -> (base: UInt64, records: [Record], end: Int) {
 func decode(_ p: [UInt8]) -> AppendBatch? {
     guard p.count >= 20 else { return nil }
     let n = Int(p.le(16, as: UInt32.self))
-    guard p.count == 20 + 36 * n else { return nil }
+    guard n <= (p.count - 20) / 36 else { return nil }
     let rows = (0..<n).map { i in
         let o = 20 + 36 * i
         return AppendBatch.Row(user: UUID128(high: p.le(o), low: p.le(o + 8)), app: UUID128(high: p.le(o + 16), low: p.le(o + 24)),
                                day: Day(raw: Int32(bitPattern: p.le(o + 32))))
     }
-    return AppendBatch(client: UUID128(high: p.le(0), low: p.le(8)), rows: rows)
+    var batch = AppendBatch(client: UUID128(high: p.le(0), low: p.le(8)), rows: rows)
+    if p.count > 20 + 36 * n {
+        // The directory section, read as the format says: five tables, each a u32 count and rows.
+        var r = Reader(p: p, at: 20 + 36 * n)
+        guard let d = r.directory(), r.at == p.count, d.count > 0 else { return nil }
+        batch.directory = d
+    }
+    return batch
+}
+
+/// Reads the directory section's fields one after another; every read fails past the end.
+struct Reader {
+    let p: [UInt8]
+    var at: Int
+
+    mutating func bytes(_ n: Int) -> ArraySlice<UInt8>? {
+        guard n >= 0, n <= p.count - at else { return nil }
+        defer { at += n }
+        return p[at..<(at + n)]
+    }
+    mutating func u32() -> UInt32? { bytes(4).map { UInt32($0[$0.startIndex]) | UInt32($0[$0.startIndex + 1]) << 8 | UInt32($0[$0.startIndex + 2]) << 16 | UInt32($0[$0.startIndex + 3]) << 24 } }
+    mutating func id() -> UUID128? {
+        guard at + 16 <= p.count else { return nil }
+        defer { at += 16 }
+        return UUID128(high: p.le(at), low: p.le(at + 8))
+    }
+    mutating func flag() -> Bool? {
+        guard let b = bytes(1)?.first, b <= 1 else { return nil }
+        return b == 1
+    }
+    /// `.some(nil)` for the absent string (length 0xFFFFFFFF); `nil` when unreadable.
+    mutating func text() -> String?? {
+        guard let n = u32() else { return nil }
+        if n == 0xFFFF_FFFF { return .some(nil) }
+        guard let b = bytes(Int(n)), let s = String(validating: b, as: UTF8.self) else { return nil }
+        return .some(s)
+    }
+    mutating func optionalID() -> UUID128?? {
+        guard let f = flag() else { return nil }
+        if !f { return .some(nil) }
+        guard let i = id() else { return nil }
+        return .some(i)
+    }
+    mutating func count() -> Int? {
+        guard let n = u32(), Int(n) <= p.count - at else { return nil }  // every row takes at least a byte
+        return Int(n)
+    }
+
+    mutating func directory() -> DirectoryRows? {
+        var d = DirectoryRows()
+        guard let a = count() else { return nil }
+        for _ in 0..<a {
+            guard let i = id(), let name = text(), let name, let logo = text(), let type = text(), let type,
+                  let c = optionalID(), let v = optionalID() else { return nil }
+            d.catalogApps.append(.init(id: i, canonicalName: name, logo: logo, type: type, category: c, vendor: v))
+        }
+        guard let b = count() else { return nil }
+        for _ in 0..<b {
+            guard let i = id(), let name = text(), let name, let description = text() else { return nil }
+            d.departments.append(DepartmentInfo(id: i, name: name, description: description))
+        }
+        guard let c = count() else { return nil }
+        for _ in 0..<c {
+            guard let i = id(), let email = text(), let email, let display = text(), let active = flag(), let role = text(),
+                  let created = text() else { return nil }
+            d.users.append(UserInfo(id: i, email: email, displayName: display, isActive: active, role: role, createdAt: created))
+        }
+        guard let e = count() else { return nil }
+        for _ in 0..<e {
+            guard let i = id(), let catalog = id(), let approved = flag(), let favorite = flag() else { return nil }
+            d.apps.append(.init(id: i, catalogApp: catalog, isApproved: approved, isFavorite: favorite))
+        }
+        guard let m = count() else { return nil }
+        for _ in 0..<m {
+            guard let u = id(), let dep = id() else { return nil }
+            d.memberships.append(.init(user: u, department: dep))
+        }
+        return d
+    }
 }
 
 /// Rewrites each whole record's checksum and/or sequence, so that mutations reach what lies
@@ -144,11 +222,20 @@ func fixUp(_ f: inout [UInt8], checksums: Bool, sequences: Bool) {
     }
 }
 
-func sampleBatch(rows: Int) -> AppendBatch {
+func sampleBatch(rows: Int, directory: Bool = false) -> AppendBatch {
     let c = TinyDump.store.clients[2]
-    return AppendBatch(client: c.info.id, rows: (0..<rows).map { i in
+    var batch = AppendBatch(client: c.info.id, rows: (0..<rows).map { i in
         AppendBatch.Row(user: c.users[i % c.users.count].id, app: c.apps[i % c.apps.count].id, day: Day("2026-01-0\(i + 1)")!)
     })
+    if directory {
+        let id = { (k: UInt64) in UUID128(high: 0xD1, low: k) }
+        batch.directory.catalogApps = [.init(id: id(1), canonicalName: "Tool", logo: nil, type: "saas", category: id(2), vendor: nil)]
+        batch.directory.departments = [DepartmentInfo(id: id(3), name: "Data", description: "é")]
+        batch.directory.users = [UserInfo(id: id(4), email: "n@x", displayName: nil, isActive: true, role: "r", createdAt: "2026-01-01")]
+        batch.directory.apps = [.init(id: id(5), catalogApp: id(1), isApproved: false, isFavorite: true)]
+        batch.directory.memberships = [.init(user: id(4), department: id(3))]
+    }
+    return batch
 }
 
 func makeSeeds() throws -> [(name: String, bytes: [UInt8])] {
@@ -162,7 +249,16 @@ func makeSeeds() throws -> [(name: String, bytes: [UInt8])] {
         try wal.write(b)
     }
     let four = file()
+    for n in [2, 0] {
+        let (_, b) = wal.record(sampleBatch(rows: n, directory: true))
+        try wal.write(b)
+    }
+    seeds.append(("directory-rows", [0, 0] + file()))
+    seeds.append(("directory-rows-fix", [3, 5] + file()))
     seeds.append(("four-records", [0, 0] + four))
+    var versionOne = four
+    versionOne[8] = 1
+    seeds.append(("version-1", [4, 0] + versionOne))
     seeds.append(("four-records-fix", [3, 1] + four))
     seeds.append(("append-truncate", [12, 2] + four))
     seeds.append(("torn", [0, 0] + four.dropLast(5)))

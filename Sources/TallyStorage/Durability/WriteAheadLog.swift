@@ -18,22 +18,91 @@ public struct AppendBatch: Sendable, Equatable {
 
     public var client: UUID128
     public var rows: [Row]
+    /// Directory rows that arrived with the events (upserts by id), applied before them.
+    public var directory: DirectoryRows
 
-    public init(client: UUID128, rows: [Row]) {
+    public init(client: UUID128, rows: [Row], directory: DirectoryRows = DirectoryRows()) {
         self.client = client
         self.rows = rows
+        self.directory = directory
     }
+}
+
+/// Directory rows of an appended batch, by id (the dump's tables, SPEC §1): new or changed
+/// catalog applications, departments, users and apps of the batch's client, and memberships
+/// added. Applied in that order, before the batch's events.
+public struct DirectoryRows: Sendable, Equatable {
+    public struct CatalogApp: Sendable, Equatable {
+        public var id: UUID128
+        public var canonicalName: String
+        public var logo: String?
+        public var type: String
+        public var category: UUID128?
+        public var vendor: UUID128?
+        public init(id: UUID128, canonicalName: String, logo: String?, type: String, category: UUID128?, vendor: UUID128?) {
+            self.id = id
+            self.canonicalName = canonicalName
+            self.logo = logo
+            self.type = type
+            self.category = category
+            self.vendor = vendor
+        }
+    }
+
+    public struct App: Sendable, Equatable {
+        public var id: UUID128
+        public var catalogApp: UUID128
+        public var isApproved: Bool
+        public var isFavorite: Bool
+        public init(id: UUID128, catalogApp: UUID128, isApproved: Bool, isFavorite: Bool) {
+            self.id = id
+            self.catalogApp = catalogApp
+            self.isApproved = isApproved
+            self.isFavorite = isFavorite
+        }
+    }
+
+    public struct Membership: Sendable, Equatable, Hashable {
+        public var user: UUID128
+        public var department: UUID128
+        public init(user: UUID128, department: UUID128) {
+            self.user = user
+            self.department = department
+        }
+    }
+
+    public var catalogApps: [CatalogApp] = []
+    public var departments: [DepartmentInfo] = []
+    public var users: [UserInfo] = []
+    public var apps: [App] = []
+    public var memberships: [Membership] = []
+
+    public init() {}
+
+    public var isEmpty: Bool {
+        catalogApps.isEmpty && departments.isEmpty && users.isEmpty && apps.isEmpty && memberships.isEmpty
+    }
+
+    /// Rows in all five tables.
+    public var count: Int { catalogApps.count + departments.count + users.count + apps.count + memberships.count }
 }
 
 /// The write-ahead log of appended usage rows (SPEC §6): a batch is acknowledged only once its
 /// record is on disk (`fdatasync`); on restart the records after the snapshot's position are
 /// replayed.
 ///
-/// File: `"TALLYWAL"`, `u32` version (1), `u32` 0, `u64` base (the sequence of the last record
+/// File: `"TALLYWAL"`, `u32` version (2), `u32` 0, `u64` base (the sequence of the last record
 /// dropped by a truncation: records continue from base + 1); then records, each `u32` payload length,
 /// `u32` CRC-32 of the sequence and payload, `u64` sequence (1, 2, 3, …), payload: client id
-/// (16 bytes), `u32` rows, rows of user id (16), app id (16), `i32` day (days since 1970-01-01).
-/// Integers little-endian. A record cut short by a crash (or failing its checksum) ends the
+/// (16 bytes), `u32` rows, rows of user id (16), app id (16), `i32` day (days since 1970-01-01);
+/// then, only when the batch has directory rows (records of version-2 logs), the directory section:
+/// `u32` count then rows, for catalog applications (id, name, logo?, type, category?, vendor?),
+/// departments (id, name, description?), users (id, email, display name?, `u8` active, role?,
+/// created at?) apps (id, catalog application id, `u8` approved, `u8` favorite) and memberships
+/// (user id, department id). Ids are 16 bytes; a string is `u32` length and UTF-8, an absent
+/// one `u32` 0xFFFFFFFF; an optional id is `u8` 0, or 1 and the id. Integers little-endian.
+/// A version-1 log (events only) is read as it is and its header raised to 2 on opening, so
+/// that a version-1 binary refuses the log rather than cutting off the records it cannot read. A record cut short by a crash (or failing its checksum) ends the
 /// log: opening truncates the file there, so the next record follows the last whole one.
 ///
 /// Not thread-safe: one writer (``StoreWriter``'s commit thread, in TallyWrite) owns it.
@@ -105,7 +174,9 @@ public final class WriteAheadLog {
             throw Failure(description: "\(path): not a Tally write-ahead log (no TALLYWAL header)")
         }
         let version: UInt32 = read(data, 8)
-        guard version == 1 else { throw Failure(description: "\(path): write-ahead log version \(version) is not supported") }
+        guard version == 1 || version == 2 else {
+            throw Failure(description: "\(path): write-ahead log version \(version) is not supported")
+        }
         lastSequence = read(data, 16)
         baseSequence = lastSequence
         guard lastSequence <= Self.maxBase else {
@@ -129,6 +200,12 @@ public final class WriteAheadLog {
             guard ftruncate(fd, off_t(at)) == 0 else { throw Failure(description: "\(path): cannot truncate a torn record") }
             try sync()
         }
+        if version == 1 {
+            // Raise the header: records with directory rows may follow, which version 1 cannot read.
+            let v = le(UInt32(2))
+            guard pwrite(fd, v, 4, 8) == 4 else { throw Failure(description: "\(path): cannot update the log's header") }
+            try sync()
+        }
         lseek(fd, off_t(at), SEEK_SET)
         durableSequence = lastSequence
         noteSize()
@@ -144,6 +221,7 @@ public final class WriteAheadLog {
         for r in batch.rows {
             payload += le(r.user.high) + le(r.user.low) + le(r.app.high) + le(r.app.low) + le(UInt32(bitPattern: r.day.raw))
         }
+        if !batch.directory.isEmpty { Self.encode(batch.directory, into: &payload) }
         return (sequence, le(UInt32(payload.count - 8)) + le(Self.crc(payload)) + payload)
     }
 
@@ -180,7 +258,7 @@ public final class WriteAheadLog {
         }
     }
 
-    static func header(base: UInt64) -> [UInt8] { magic + le(UInt32(1)) + le(UInt32(0)) + le(base) }
+    static func header(base: UInt64) -> [UInt8] { magic + le(UInt32(2)) + le(UInt32(0)) + le(base) }
 
     /// Drops every record up to `sequence` (held by a snapshot now): the others are copied to a
     /// new file whose header records the new base, synced, renamed over the log, and the
@@ -254,11 +332,103 @@ public final class WriteAheadLog {
         if d >= 0 { _ = fsync(d); close(d) }
     }
 
+    static func encode(_ d: DirectoryRows, into p: inout [UInt8]) {
+        func id(_ u: UUID128) { p += le(u.high) + le(u.low) }
+        func optionalID(_ u: UUID128?) {
+            if let u { p.append(1); id(u) } else { p.append(0) }
+        }
+        func text(_ s: String?) {
+            guard let s else { p += le(UInt32.max); return }
+            let b = Array(s.utf8)
+            p += le(UInt32(b.count)) + b
+        }
+        p += le(UInt32(d.catalogApps.count))
+        for a in d.catalogApps { id(a.id); text(a.canonicalName); text(a.logo); text(a.type); optionalID(a.category); optionalID(a.vendor) }
+        p += le(UInt32(d.departments.count))
+        for x in d.departments { id(x.id); text(x.name); text(x.description) }
+        p += le(UInt32(d.users.count))
+        for u in d.users { id(u.id); text(u.email); text(u.displayName); p.append(u.isActive ? 1 : 0); text(u.role); text(u.createdAt) }
+        p += le(UInt32(d.apps.count))
+        for a in d.apps { id(a.id); id(a.catalogApp); p.append(a.isApproved ? 1 : 0); p.append(a.isFavorite ? 1 : 0) }
+        p += le(UInt32(d.memberships.count))
+        for m in d.memberships { id(m.user); id(m.department) }
+    }
+
+    /// Reads a directory section from `p[at...]` to its end; `nil` if it is not one exactly.
+    static func decodeDirectory(_ p: [UInt8], at start: Int) -> DirectoryRows? {
+        var at = start
+        func has(_ n: Int) -> Bool { n >= 0 && p.count - at >= n }
+        func u32() -> UInt32? {
+            guard has(4) else { return nil }
+            defer { at += 4 }
+            return read(p, at)
+        }
+        func byte() -> UInt8? {
+            guard has(1) else { return nil }
+            defer { at += 1 }
+            return p[at]
+        }
+        func flag() -> Bool? { byte().flatMap { $0 <= 1 ? $0 == 1 : nil } }
+        func id() -> UUID128? {
+            guard has(16) else { return nil }
+            defer { at += 16 }
+            return UUID128(high: read(p, at), low: read(p, at + 8))
+        }
+        func optionalID() -> UUID128?? {
+            guard let f = flag() else { return nil }
+            return f ? id().map { .some($0) } : .some(nil)
+        }
+        func text() -> String?? {
+            guard let n = u32() else { return nil }
+            if n == .max { return .some(nil) }
+            guard has(Int(n)), let s = String(validating: p[at..<(at + Int(n))], as: UTF8.self) else { return nil }
+            at += Int(n)
+            return .some(s)
+        }
+        func required() -> String? { text().flatMap { $0 } }
+        /// A count no larger than the bytes left could hold (each row takes at least `least` bytes).
+        func count(_ least: Int) -> Int? { u32().flatMap { n in Int(n) <= (p.count - at) / least ? Int(n) : nil } }
+        var d = DirectoryRows()
+        guard let nc = count(16 + 4 + 4 + 4 + 1 + 1) else { return nil }
+        for _ in 0..<nc {
+            guard let i = id(), let name = required(), let logo = text(), let type = required(), let c = optionalID(), let v = optionalID()
+            else { return nil }
+            d.catalogApps.append(.init(id: i, canonicalName: name, logo: logo, type: type, category: c, vendor: v))
+        }
+        guard let nd = count(16 + 4 + 4) else { return nil }
+        for _ in 0..<nd {
+            guard let i = id(), let name = required(), let description = text() else { return nil }
+            d.departments.append(DepartmentInfo(id: i, name: name, description: description))
+        }
+        guard let nu = count(16 + 4 + 4 + 1 + 4 + 4) else { return nil }
+        for _ in 0..<nu {
+            guard let i = id(), let email = required(), let display = text(), let active = flag(), let role = text(), let created = text()
+            else { return nil }
+            d.users.append(UserInfo(id: i, email: email, displayName: display, isActive: active, role: role, createdAt: created))
+        }
+        guard let na = count(16 + 16 + 2) else { return nil }
+        for _ in 0..<na {
+            guard let i = id(), let c = id(), let approved = flag(), let favorite = flag() else { return nil }
+            d.apps.append(.init(id: i, catalogApp: c, isApproved: approved, isFavorite: favorite))
+        }
+        guard let nm = count(32) else { return nil }
+        for _ in 0..<nm {
+            guard let u = id(), let dep = id() else { return nil }
+            d.memberships.append(.init(user: u, department: dep))
+        }
+        return at == p.count && !d.isEmpty ? d : nil
+    }
+
     static func decode(_ p: [UInt8]) -> AppendBatch? {
         guard p.count >= 20 else { return nil }
         let client = UUID128(high: read(p, 0), low: read(p, 8))
         let n = Int(read(p, 16) as UInt32)
-        guard p.count == 20 + 36 * n else { return nil }
+        guard n <= (p.count - 20) / 36 else { return nil }
+        var directory = DirectoryRows()
+        if p.count != 20 + 36 * n {
+            guard let d = decodeDirectory(p, at: 20 + 36 * n) else { return nil }
+            directory = d
+        }
         var rows: [AppendBatch.Row] = []
         rows.reserveCapacity(n)
         for i in 0..<n {
@@ -267,7 +437,7 @@ public final class WriteAheadLog {
                                         app: UUID128(high: read(p, o + 16), low: read(p, o + 24)),
                                         day: Day(raw: Int32(bitPattern: read(p, o + 32)))))
         }
-        return AppendBatch(client: client, rows: rows)
+        return AppendBatch(client: client, rows: rows, directory: directory)
     }
 
     static func crc(_ b: [UInt8]) -> UInt32 {

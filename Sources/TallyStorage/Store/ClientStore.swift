@@ -196,23 +196,29 @@ public final class ClientStore: @unchecked Sendable {
         for u in 0..<users.count {
             for d in self.departments(ofUser: UInt32(u)) { b.addMembership(user: UInt32(u), department: d) }
         }
-        if let usage {
-            var us: [UInt32] = [], ap: [UInt32] = [], ds: [Int32] = []
-            us.reserveCapacity(usage.rowCount + newUsers.count)
-            ap.reserveCapacity(usage.rowCount + newUsers.count)
-            ds.reserveCapacity(usage.rowCount + newUsers.count)
-            for segment in usage.segments {
-                let month = segment.month.raw
-                for r in segment.decode() {
-                    us.append(r.user)
-                    ap.append(r.app)
-                    ds.append(month + Int32(r.day))
-                }
-            }
-            b.appendUsage(users: us, apps: ap, days: ds)
-        }
+        let (us, ap, ds) = storedRows()
+        b.appendUsage(users: us, apps: ap, days: ds)
         b.appendUsage(users: newUsers, apps: newApps, days: newDays)
         return b.build()
+    }
+
+    /// Every usage row this client holds, decoded from its segments: dense user and app indexes
+    /// and days (since 1970-01-01), for a rebuild.
+    func storedRows() -> (users: [UInt32], apps: [UInt32], days: [Int32]) {
+        guard let usage else { return ([], [], []) }
+        var us: [UInt32] = [], ap: [UInt32] = [], ds: [Int32] = []
+        us.reserveCapacity(usage.rowCount)
+        ap.reserveCapacity(usage.rowCount)
+        ds.reserveCapacity(usage.rowCount)
+        for segment in usage.segments {
+            let month = segment.month.raw
+            for r in segment.decode() {
+                us.append(r.user)
+                ap.append(r.app)
+                ds.append(month + Int32(r.day))
+            }
+        }
+        return (us, ap, ds)
     }
 
     /// Departments of a user, ascending by dense index.

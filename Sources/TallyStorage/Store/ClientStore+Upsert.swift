@@ -1,0 +1,120 @@
+/// Directory rows arriving with appends (SPEC §6): upserts by id, applied by rebuilding the
+/// clients they touch — the same cost model as appended events today (docs/APPENDS.md, stage 2).
+extension ClientStore {
+    /// This client with `directory` upserted (users, departments and apps replaced by id or
+    /// added; memberships added) and `events` added, rebuilt from its own rows plus the new
+    /// ones. Every app's category, vendor and AI flag are taken from `catalog` (which may have
+    /// changed). Rows naming an id that neither this client nor the rows before them hold are
+    /// skipped and counted (a replay onto data that lacks them).
+    /// - Complexity: O(rows) — a full build of the client.
+    public func upserting(_ directory: DirectoryRows, catalog: Catalog, events: [AppendBatch.Row]) -> (client: ClientStore, skipped: Int) {
+        var skipped = 0
+        var b = ClientStoreBuilder(info: info)
+        // Users: the client's, each replaced by its latest upsert, then the new ones in order.
+        var userUpserts: [UUID128: UserInfo] = [:], newUsers: [UUID128] = []
+        for u in directory.users {
+            if userUpserts.updateValue(u, forKey: u.id) == nil && userIndex[u.id] == nil { newUsers.append(u.id) }
+        }
+        var userAt: [UUID128: UInt32] = [:]
+        for u in users { userAt[u.id] = b.addUser(userUpserts[u.id] ?? u) }
+        for id in newUsers { userAt[id] = b.addUser(userUpserts[id]!) }
+        // Departments, the same way.
+        var departmentUpserts: [UUID128: DepartmentInfo] = [:], newDepartments: [UUID128] = []
+        for d in directory.departments {
+            if departmentUpserts.updateValue(d, forKey: d.id) == nil && departmentIndex[d.id] == nil { newDepartments.append(d.id) }
+        }
+        var departmentAt: [UUID128: UInt32] = [:]
+        for d in departments { departmentAt[d.id] = b.addDepartment(departmentUpserts[d.id] ?? d) }
+        for id in newDepartments { departmentAt[id] = b.addDepartment(departmentUpserts[id]!) }
+        // Apps: classes follow the catalog application (category, vendor, AI).
+        func app(_ id: UUID128, catalogIndex: Int32, approved: Bool, favorite: Bool) -> AppInfo {
+            let c = catalog.applications[Int(catalogIndex)]
+            return AppInfo(id: id, catalogIndex: catalogIndex, isApproved: approved, isFavorite: favorite, category: c.category,
+                           vendor: c.vendor, isAI: c.category.map { catalog.categories[Int($0)].isAI } ?? false)
+        }
+        var appUpserts: [UUID128: AppInfo] = [:], newApps: [UUID128] = []
+        for a in directory.apps {
+            guard let ci = catalog.applicationIndex[a.catalogApp] else {
+                skipped += 1
+                continue
+            }
+            if appUpserts.updateValue(app(a.id, catalogIndex: ci, approved: a.isApproved, favorite: a.isFavorite), forKey: a.id) == nil
+                && appIndex[a.id] == nil { newApps.append(a.id) }
+        }
+        var appAt: [UUID128: UInt32] = [:]
+        for a in apps {
+            appAt[a.id] = b.addApp(appUpserts[a.id] ?? app(a.id, catalogIndex: a.catalogIndex, approved: a.isApproved, favorite: a.isFavorite))
+        }
+        for id in newApps { appAt[id] = b.addApp(appUpserts[id]!) }
+        // Memberships: the client's, then the added ones (the builder drops repeats).
+        for u in 0..<users.count {
+            for d in self.departments(ofUser: UInt32(u)) { b.addMembership(user: UInt32(u), department: d) }
+        }
+        for m in directory.memberships {
+            guard let u = userAt[m.user], let d = departmentAt[m.department] else {
+                skipped += 1
+                continue
+            }
+            b.addMembership(user: u, department: d)
+        }
+        // Usage: the client's rows (users and apps keep their builder indexes: added in order),
+        // then the new ones.
+        let stored = storedRows()
+        b.appendUsage(users: stored.users, apps: stored.apps, days: stored.days)
+        var us: [UInt32] = [], ap: [UInt32] = [], ds: [Int32] = []
+        for e in events {
+            guard let u = userAt[e.user], let a = appAt[e.app] else {
+                skipped += 1
+                continue
+            }
+            us.append(u)
+            ap.append(a)
+            ds.append(e.day.raw)
+        }
+        b.appendUsage(users: us, apps: ap, days: ds)
+        return (b.build(), skipped)
+    }
+}
+
+extension Catalog {
+    /// This catalog with `rows` upserted by id: a changed application keeps its index, a new one
+    /// is added at the end (so every client's catalog indexes stay valid). Rows naming a category
+    /// or vendor the catalog does not hold are skipped. Also returns the indexes of the
+    /// applications that changed (the clients with an app of one are rebuilt: its category or AI
+    /// flag may have moved).
+    public func upserting(_ rows: [DirectoryRows.CatalogApp]) -> (catalog: Catalog, changed: Set<Int32>, skipped: Int) {
+        var applications = self.applications, index = applicationIndex
+        var changed: Set<Int32> = [], skipped = 0
+        for r in rows {
+            var category: Int32?, vendor: Int32?
+            if let c = r.category {
+                guard let i = categoryIndex[c] else { skipped += 1; continue }
+                category = i
+            }
+            if let v = r.vendor {
+                guard let i = vendorIndex[v] else { skipped += 1; continue }
+                vendor = i
+            }
+            let info = CatalogAppInfo(id: r.id, canonicalName: r.canonicalName, logo: r.logo, type: r.type, category: category, vendor: vendor)
+            if let i = index[r.id] {
+                if applications[Int(i)] != info {
+                    applications[Int(i)] = info
+                    if i < Int32(self.applications.count) { changed.insert(i) }
+                }
+            } else {
+                index[r.id] = Int32(applications.count)
+                applications.append(info)
+            }
+        }
+        return (Catalog(categories: categories, vendors: vendors, applications: applications), changed, skipped)
+    }
+}
+
+extension Store {
+    /// This store with `replaced` clients (by id) and another catalog.
+    public func replacing(_ replaced: [ClientStore], catalog: Catalog, walSequence: UInt64) -> Store {
+        var list = clients
+        for c in replaced { if let i = clientIndex[c.info.id] { list[i] = c } }
+        return Store(catalog: catalog, clients: list, walSequence: walSequence)
+    }
+}
