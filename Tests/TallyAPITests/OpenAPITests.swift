@@ -50,7 +50,12 @@ extension OpenAPITests {
     @Test func appendsAndSnapshotsAreDescribed() throws {
         let paths = doc["paths"] as? [String: Any] ?? [:]
         let append = try #require((paths["/v2/clients/{client_id}/usage-events"] as? [String: Any])?["post"] as? [String: Any])
-        #expect(Set((append["responses"] as? [String: Any] ?? [:]).keys) == ["200", "400", "401", "403", "404", "413", "503"])
+        #expect(Set((append["responses"] as? [String: Any] ?? [:]).keys) == ["200", "400", "401", "403", "404", "409", "413", "503"])
+        // The body: events and the five directory tables.
+        let body = ((((append["requestBody"] as? [String: Any])?["content"] as? [String: Any])?["application/json"] as? [String: Any])?["schema"]
+            as? [String: Any])?["oneOf"] as? [[String: Any]]
+        let tables = Set(((body?.first?["properties"]) as? [String: Any] ?? [:]).keys)
+        #expect(tables == ["events", "users", "apps", "catalog_applications", "departments", "user_departments"], "\(tables)")
         let snapshot = try #require((paths["/v2/admin/snapshot"] as? [String: Any])?["post"] as? [String: Any])
         #expect(Set((snapshot["responses"] as? [String: Any] ?? [:]).keys) == ["200", "400", "401", "403", "422", "503"])
     }
