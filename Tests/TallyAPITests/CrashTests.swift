@@ -8,6 +8,9 @@ import TallyTestSupport
 /// A crash never loses an acknowledged row (SPEC §6): `tally serve --wal` takes appends from two
 /// connections and is killed with SIGKILL at a random moment, 24 times; after each restart every
 /// acknowledged row is served, no row that was never sent is, and every endpoint answers.
+/// Every third batch also carries a new user and their membership of a department (directory
+/// rows, the log's version-2 records): every acknowledged user is served after each restart,
+/// in their department, and no user that was never sent is.
 ///
 /// Each appended row is the only one of its (app, day) in a year the dump does not cover, so a
 /// daily trend filtered to one app shows exactly which rows are present.
@@ -30,9 +33,12 @@ import TallyTestSupport
             (users[n % users.count], apps[n % apps.count], year.start.adding(n / apps.count))
         }
         let capacity = apps.count * year.length
+        // The new user of the batch that starts at row n (every third batch carries one).
+        @Sendable func newUser(_ n: Int) -> UUID128? { (n / 5) % 3 == 0 ? UUID128(high: 0xC0DE, low: UInt64(n)) : nil }
+        let department = try #require(dump.departments.first { $0.client == client }?.id)
         let port = 18_900 + Int(getpid() % 50) * 2
         var r = SeededRandom(seed: 51)
-        var acknowledged = Set<Int>(), sent = 0
+        var acknowledged = Set<Int>(), sent = 0, usersChecked = 0
         let dumpRows = try DumpLoaderRows.count(folder)
 
         func start() throws -> Process {
@@ -61,6 +67,24 @@ import TallyTestSupport
                 let series = resp.object["series"] as? [[String: Any]] ?? []
                 for (d, bucket) in series.enumerated() where (bucket["unique_users"] as? Int ?? 0) > 0 {
                     present.insert(d * apps.count + j)
+                }
+            }
+            // Directory rows: every acknowledged new user is served, in the department; the
+            // users of batches never sent are not.
+            for n in stride(from: 0, to: sent + 15, by: 5) {
+                guard let u = newUser(n) else { continue }
+                let resp = try http.request("GET", "/v2/clients/\(client)/users/\(u)", token: Self.token)
+                let served = resp.status == 200
+                if n >= sent {
+                    #expect(!served, "trial \(trial): user \(u) of a batch never sent is served")
+                } else {
+                    // One record: the user and the batch's events are served together or not at all.
+                    #expect(served == present.contains(n), "trial \(trial): user \(u) served \(served), its batch's first row \(present.contains(n))")
+                    if acknowledged.contains(n) {
+                        usersChecked += 1
+                        #expect(served && resp.text.contains(department.description),
+                                "trial \(trial): acknowledged user \(u): \(resp.status) \(resp.text.prefix(200))")
+                    }
                 }
             }
             let lost = acknowledged.subtracting(present)
@@ -98,9 +122,14 @@ import TallyTestSupport
                             let x = row(n)
                             return "{\"user_id\":\"\(x.user)\",\"application_id\":\"\(x.app)\",\"activity_date\":\"\(x.day)\"}"
                         }
+                        var directory = ""
+                        if let u = newUser(batch[0]) {
+                            directory = "\"users\":[{\"id\":\"\(u)\",\"email\":\"crash-\(batch[0])@example.com\",\"is_active\":true}],"
+                                + "\"user_departments\":[{\"user_id\":\"\(u)\",\"department_id\":\"\(department)\"}],"
+                        }
                         guard let resp = try? c.request("POST", "/v2/clients/\(client)/usage-events", token: Self.token,
                                                         headers: [("Content-Type", "application/json")],
-                                                        body: "{\"events\":[" + events.joined(separator: ",") + "]}") else { return }
+                                                        body: "{" + directory + "\"events\":[" + events.joined(separator: ",") + "]}") else { return }
                         if resp.status == 200 { acked.withLock { $0 += batch } } else { return }
                     }
                 }
@@ -121,6 +150,7 @@ import TallyTestSupport
         server.terminate()
         server.waitUntilExit()
         #expect(acknowledged.count > trials * 5, "\(acknowledged.count) rows acknowledged over \(trials) kills")
+        #expect(usersChecked > trials, "\(usersChecked) acknowledged new users checked over \(trials) restarts")
     }
 }
 
