@@ -209,10 +209,20 @@ enum QueryThread {
     nonisolated(unsafe) static var lowered: Set<UInt> = []
     static let lock = NIOLock()
 
+    /// Stands for `SCHED_IDLE` where a nice value is expected (``ServerLimits/queryThreadIdle``).
+    static let idle: Int32 = -100
+
     static func lowerPriorityOnce(to nice: Int32) {
         let first = lock.withLock { lowered.insert(UInt(pthread_self())).inserted }
-        // On Linux, PRIO_PROCESS with id 0 is the calling thread, not the whole process.
-        if first { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice) }
+        guard first else { return }
+        if nice == idle {
+            var p = sched_param()
+            p.sched_priority = 0
+            _ = pthread_setschedparam(pthread_self(), 5 /* SCHED_IDLE */, &p)
+        } else {
+            // On Linux, PRIO_PROCESS with id 0 is the calling thread, not the whole process.
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice)
+        }
     }
 
     /// Runs `work` on one of `pool`'s threads, lowered to `nice` (``ServerLimits/queryThreadNice``);

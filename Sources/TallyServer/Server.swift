@@ -22,6 +22,9 @@ public struct ServerLimits: Sendable {
     /// The nice value of the query threads (0–19): below the event loops, so that on a busy
     /// machine the loops, and the light requests they answer themselves, get the CPU first.
     public var queryThreadNice: Int32 = 10
+    /// Run the query threads under `SCHED_IDLE` instead of a nice value: they then get the CPU
+    /// only when no other thread wants it, and a waking event loop preempts them at once.
+    public var queryThreadIdle = false
     public init() {}
 }
 
@@ -86,7 +89,7 @@ public final class Server: Sendable {
         self.pool = pool
         pool.start()
         stopped = group.next().makePromise(of: Void.self)
-        let gate = HeavyGate(limit: limits.maxQueuedHeavy, nice: limits.queryThreadNice)
+        let gate = HeavyGate(limit: limits.maxQueuedHeavy, nice: limits.queryThreadIdle ? QueryThread.idle : limits.queryThreadNice)
 
         func bind(_ port: Int, _ child: @escaping @Sendable (Channel) -> EventLoopFuture<Void>) throws -> (Channel, ServerQuiescingHelper) {
             let quiesce = ServerQuiescingHelper(group: group)

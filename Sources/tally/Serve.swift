@@ -68,6 +68,7 @@ struct Serve: AsyncParsableCommand {
         var maxHeavyQueue = 64
         /// `TALLY_QUERY_NICE` only (no flag): for measuring the heavy lane's share (docs/BENCHMARKS.md).
         var queryNice: Int32 = 10
+        var queryIdle = false
     }
 
     func settings(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Settings {
@@ -96,6 +97,10 @@ struct Serve: AsyncParsableCommand {
         if let n = try number("queryNice", "TALLY_QUERY_NICE") {
             guard (0...19).contains(n) else { throw ValidationError("TALLY_QUERY_NICE must be from 0 to 19; got \(n)") }
             s.queryNice = Int32(n)
+        }
+        if let policy = text("querySched") {
+            guard policy == "nice" || policy == "idle" else { throw ValidationError("TALLY_QUERY_SCHED must be nice or idle; got \(policy)") }
+            s.queryIdle = policy == "idle"
         }
         s.lenient = lenient || flag("lenient")
         s.dates = try dateWindow(dateRange ?? text("dateRange"))
@@ -202,6 +207,7 @@ struct Serve: AsyncParsableCommand {
             var limits = ServerLimits()
             limits.maxQueuedHeavy = s.maxHeavyQueue
             limits.queryThreadNice = s.queryNice
+            limits.queryThreadIdle = s.queryIdle
             server = try Server(api: api, host: s.host, port: s.port, binaryPort: s.noBinary ? nil : s.binaryPort, threads: s.threads,
                                 queryThreads: s.queryThreads, limits: limits)
         } catch {

@@ -2,7 +2,7 @@
 -- periods, each with a comparison period. Nothing is cached in Tally, so every request is a
 -- full query. TALLY_CLIENT is the client id; TALLY_MIX picks the set: "dashboard" (default),
 -- "light" (summary cards only) or "heavy" (every user of a year counted: the users dimension
--- sorted by active days, which no bound can prune).
+-- sorted by active days, which no bound can prune); TALLY_PATHS a file of paths instead.
 local client = os.getenv("TALLY_CLIENT")
 local mix = os.getenv("TALLY_MIX") or "dashboard"
 local base = "/v2/clients/" .. client .. "/analytics/apps/"
@@ -28,11 +28,19 @@ local endpoints = {
   light = { "utilization/summary?granularity=monthly&", "ai/users/summary?granularity=monthly&" },
   heavy = { "utilization/users?granularity=monthly&sort_by=active_days&" },
 }
-local list = endpoints[mix]
 local paths = {}
-for _, e in ipairs(list) do
-  for _, p in ipairs(periods) do
-    if mix ~= "heavy" or p:find("start_date=2025-01-01", 1, true) then table.insert(paths, base .. e .. p) end
+-- TALLY_PATHS=file: the paths to request, one per line, in turn (the realistic mix written by
+-- tools/load/realistic_paths.py: filters, sorts, cursor pages, 7- to 366-day periods).
+local file = os.getenv("TALLY_PATHS")
+if file then
+  for line in io.lines(file) do
+    if line ~= "" then table.insert(paths, line) end
+  end
+else
+  for _, e in ipairs(endpoints[mix]) do
+    for _, p in ipairs(periods) do
+      if mix ~= "heavy" or p:find("start_date=2025-01-01", 1, true) then table.insert(paths, base .. e .. p) end
+    end
   end
 end
 local i = 0

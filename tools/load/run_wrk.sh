@@ -26,6 +26,11 @@ echo "== /healthz, $CONNS connections, ${SECS}s"
 wrk -t2 -c"$CONNS" -d"${SECS}s" --latency "$URL/healthz" | summary
 echo "== dashboard mix (A–J, 4 periods with comparison), $CONNS connections, ${SECS}s"
 TALLY_MIX=dashboard wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s tools/load/dashboard.lua "$URL" | summary
+PATHS_FILE=$(mktemp /tmp/tally-realistic-XXXXXX.txt)
+python3 tools/load/realistic_paths.py --url "$URL" --client "$TALLY_CLIENT" --count 400 --out "$PATHS_FILE"
+echo "== realistic mix (filters, sorts, cursor pages 2–3, 7–366-day periods), $CONNS connections, ${SECS}s"
+TALLY_PATHS="$PATHS_FILE" wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s tools/load/dashboard.lua "$URL" | summary
+rm -f "$PATHS_FILE"
 fi
 echo "== light queries alone (summary cards), 4 connections, ${SECS}s"
 TALLY_MIX=light wrk -t1 -c4 -d"${SECS}s" --latency -s tools/load/dashboard.lua "$URL" | summary
