@@ -43,9 +43,9 @@ public enum AppendBody {
             throw .invalid("events", shape)
         }
         let total = tables.values.reduce(0) { $0 + $1.count }
+        let onlyEvents = tables.count == 1 && tables["events"] != nil
         guard total > 0 else {
-            throw .invalid(tables.count == 1 && tables["events"] != nil ? "events" : "body",
-                           tables["events"] != nil && tables.count == 1 ? "events must not be empty" : "the batch holds no rows")
+            throw onlyEvents ? .invalid("events", "events must not be empty") : .invalid("body", "the batch holds no rows")
         }
         let eventCount = tables["events"]?.count ?? 0
         guard eventCount <= maxEvents else {
@@ -76,7 +76,7 @@ public enum AppendBody {
             if let r = v.event(i, row) { rows.append(r) }
         }
         if !v.refused.isEmpty {
-            let what = tables.count == 1 && tables["events"] != nil ? "events" : "rows"
+            let what = onlyEvents ? "events" : "rows"
             let refusedRows = Set(v.refused.map { "\($0.table)\u{0}\($0.index)" }).count
             throw WriteError(.invalidRows, field: tables.count == 1 ? tables.keys.first! : "body",
                              "\(refusedRows) of \(total) \(what) are refused; nothing was applied", rows: v.refused)
@@ -185,9 +185,9 @@ public enum AppendBody {
             }
         }
 
-        /// An id of `kind` that another client holds.
-        func heldElsewhere(_ id: UUID128, _ lookup: (ClientStore) -> Bool) -> Bool {
-            store.clients.contains { $0 !== c && lookup($0) }
+        /// Whether a client other than this one satisfies `holds` (holds the id it looks up).
+        func heldElsewhere(_ holds: (ClientStore) -> Bool) -> Bool {
+            store.clients.contains { $0 !== c && holds($0) }
         }
 
         mutating func catalogApp(_ i: Int, _ value: Any) -> DirectoryRows.CatalogApp? {
@@ -224,7 +224,7 @@ public enum AppendBody {
             let id = r.uuid("id"), name = r.text("name"), description = r.optionalText("description")
             if let id {
                 if departments.contains(id) { r.refuse("id", "department \(id) appears twice in this batch") }
-                else if c.departmentIndex[id] == nil, heldElsewhere(id, { $0.departmentIndex[id] != nil }) {
+                else if c.departmentIndex[id] == nil, heldElsewhere({ $0.departmentIndex[id] != nil }) {
                     r.refuse("id", "department \(id) belongs to another client")
                 }
             }
@@ -244,7 +244,7 @@ public enum AppendBody {
             }
             if let id {
                 if users.contains(id) { r.refuse("id", "user \(id) appears twice in this batch") }
-                else if c.userIndex[id] == nil, heldElsewhere(id, { $0.userIndex[id] != nil }) {
+                else if c.userIndex[id] == nil, heldElsewhere({ $0.userIndex[id] != nil }) {
                     r.refuse("id", "user \(id) belongs to another client")
                 }
             }
@@ -263,7 +263,7 @@ public enum AppendBody {
             }
             if let id {
                 if apps.contains(id) { r.refuse("id", "app \(id) appears twice in this batch") }
-                else if c.appIndex[id] == nil, heldElsewhere(id, { $0.appIndex[id] != nil }) {
+                else if c.appIndex[id] == nil, heldElsewhere({ $0.appIndex[id] != nil }) {
                     r.refuse("id", "app \(id) belongs to another client")
                 }
             }

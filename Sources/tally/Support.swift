@@ -144,11 +144,6 @@ final class ProgressDisplay: @unchecked Sendable {
     }
 }
 
-/// A snapshot file, local or remote (`s3://bucket/key`, `https://…`).
-func readSnapshot(_ location: String) throws -> Store {
-    Remote.isRemote(location) ? try Remote.readSnapshot(location) : try Snapshot.read(path: location)
-}
-
 /// `--date-range FIRST..LAST`, or the standard window (2000-01-01 to a year after today).
 func dateWindow(_ text: String?) throws -> DateWindow {
     guard let text else { return .standard() }
