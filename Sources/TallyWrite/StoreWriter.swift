@@ -62,8 +62,6 @@ public final class StoreWriter: @unchecked Sendable {
     var stopped = false
     /// The commit thread has exited: jobs are refused.
     var finished = false
-    /// Every record in the log (since its last truncation), to replay onto reloaded data.
-    var records: [(sequence: UInt64, batch: AppendBatch)]
     /// The last snapshot this process wrote and truncated the log after (named when stale data
     /// is refused).
     var lastSnapshot: String?
@@ -78,7 +76,6 @@ public final class StoreWriter: @unchecked Sendable {
         self.log = log
         self.source = source
         self.observer = observer
-        records = log?.recovered ?? []
         freshnessState = Mutex(Freshness(ackedSequence: log?.lastSequence ?? store?.walSequence ?? 0))
         if log != nil {
             let thread = Thread { [unowned self] in self.run() }
@@ -327,9 +324,18 @@ public final class StoreWriter: @unchecked Sendable {
                 done(.failure(error))
                 return
             }
-            records.removeAll()
         }
-        let (served, skipped) = AppendBody.applyCounting(records.filter { $0.sequence > base.walSequence }, onto: base)
+        // The records to replay are read from the log, not kept in memory since they were
+        // appended: memory stays flat under a sustained append rate, whatever the time since
+        // the last snapshot.
+        let records: [(sequence: UInt64, batch: AppendBatch)]
+        do {
+            records = try log.readRecords(after: base.walSequence)
+        } catch {
+            done(.failure(error))
+            return
+        }
+        let (served, skipped) = AppendBody.applyCounting(records, onto: base)
         if skipped > 0 {
             // Acknowledged rows the loaded data cannot hold (it lacks their client, user, app or
             // department): said, not dropped silently (docs/APPENDS.md §12.4).
@@ -348,7 +354,6 @@ public final class StoreWriter: @unchecked Sendable {
         do {
             let report = try Snapshot.write(store, to: path)
             try log.truncate(through: store.walSequence)
-            records.removeAll { $0.sequence <= store.walSequence }
             lastSnapshot = path
             observer.logSize(bytes: log.byteCount)
             observer.dataLog.notice("snapshot written; log truncated", metadata: ["path": "\(path)", "sequence": "\(store.walSequence)"])
@@ -396,7 +401,6 @@ public final class StoreWriter: @unchecked Sendable {
             for (_, done) in group { done(.failure(e)) }
             return
         }
-        for (i, (batch, _)) in group.enumerated() { records.append((sequences[i], batch)) }
         if let store {
             publish(AppendBody.apply(zip(sequences, group.map(\.0)).map { ($0, $1) }, onto: store), acked: sequences.last)
         }

@@ -195,7 +195,7 @@ struct Serve: AsyncParsableCommand {
             do {
                 log = try WriteAheadLog(path: wal)
                 logger.notice("write-ahead log opened", metadata: [
-                    "path": "\(wal)", "records_to_replay": "\(log!.recovered.count)", "dropped_torn_bytes": "\(log!.droppedBytes)"])
+                    "path": "\(wal)", "records_to_replay": "\(log!.recoveredCount)", "dropped_torn_bytes": "\(log!.droppedBytes)"])
             } catch {
                 throw ValidationError("\(error)")
             }

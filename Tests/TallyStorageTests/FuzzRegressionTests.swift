@@ -30,7 +30,7 @@ import TallyStorage
         let (sequence, bytes) = log.record(AppendBatch(client: UUID128(high: 1, low: 2), rows: []))
         try log.write(bytes)
         #expect(sequence == WriteAheadLog.maxBase + 1)
-        #expect(try WriteAheadLog(path: p).recovered.map(\.sequence) == [WriteAheadLog.maxBase + 1])
+        #expect(try WriteAheadLog(path: p).readRecords().map(\.sequence) == [WriteAheadLog.maxBase + 1])
         // Nor can a truncation take the log there.
         #expect(throws: WriteAheadLog.Failure.self) { try log.truncate(through: .max) }
     }

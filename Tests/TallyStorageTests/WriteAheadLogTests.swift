@@ -24,23 +24,29 @@ import Testing
         }
         let whole = try Data(contentsOf: URL(fileURLWithPath: p))
         let reopened = try WriteAheadLog(path: p)
-        #expect(reopened.recovered.map(\.sequence) == [1, 2, 3, 4, 5] && reopened.droppedBytes == 0)
-        #expect(reopened.recovered.map(\.batch) == (1...5).map(Self.batch))
+        #expect(try reopened.readRecords().map(\.sequence) == [1, 2, 3, 4, 5] && reopened.droppedBytes == 0)
+        #expect(try reopened.readRecords().map(\.batch) == (1...5).map(Self.batch))
+        // Read from the file, not kept: records written since the log was opened are read too,
+        // and `after` skips what loaded data already holds.
+        try reopened.write(reopened.record(Self.batch(6)).bytes)
+        #expect(try reopened.readRecords(after: 3).map(\.sequence) == [4, 5, 6] && reopened.recoveredCount == 5)
+        #expect(try reopened.readRecords(after: 6).isEmpty)
         // Every cut inside the last record: it is dropped, the other four kept, and the next write follows them.
         let lastLength = 16 + 8 + 20 + 36 * 5 - 8
         for cut in stride(from: 1, to: lastLength, by: 17) {
             try whole.prefix(whole.count - cut).write(to: URL(fileURLWithPath: p))
             let log = try WriteAheadLog(path: p)
-            #expect(log.recovered.count == 4 && log.droppedBytes == lastLength - cut, "cut \(cut)")
+            #expect(log.recoveredCount == 4 && log.droppedBytes == lastLength - cut, "cut \(cut)")
+            #expect(try log.readRecords().count == 4 && log.droppedBytes == lastLength - cut, "cut \(cut)")
             try log.write(log.record(Self.batch(9)).bytes)
             let again = try WriteAheadLog(path: p)
-            #expect(again.recovered.map(\.sequence) == [1, 2, 3, 4, 5] && again.recovered.last?.batch == Self.batch(9))
+            #expect(try again.readRecords().map(\.sequence) == [1, 2, 3, 4, 5] && again.readRecords().last?.batch == Self.batch(9))
         }
         // A flipped byte in a record's payload ends the log there.
         var bytes = [UInt8](whole)
         bytes[24 + 16 + 30] ^= 1
         try Data(bytes).write(to: URL(fileURLWithPath: p))
-        #expect(try WriteAheadLog(path: p).recovered.isEmpty)
+        #expect(try WriteAheadLog(path: p).readRecords().isEmpty)
         try Data("not a log".utf8).write(to: URL(fileURLWithPath: p))
         #expect(throws: WriteAheadLog.Failure.self) { _ = try WriteAheadLog(path: p) }
     }
@@ -77,13 +83,13 @@ import Testing
             for b in batches { try log.write(log.record(b).bytes) }
         }
         let reopened = try WriteAheadLog(path: p)
-        #expect(reopened.recovered.map(\.batch) == batches)
-        #expect(reopened.recovered[1].batch.directory.count == 9)
+        #expect(try reopened.readRecords().map(\.batch) == batches)
+        #expect(try reopened.readRecords()[1].batch.directory.count == 9)
         // Every cut inside the last record (directory rows only) drops it alone.
         let whole = try Data(contentsOf: URL(fileURLWithPath: p))
         for cut in stride(from: 1, to: 120, by: 7) {
             try whole.prefix(whole.count - cut).write(to: URL(fileURLWithPath: p))
-            #expect(try WriteAheadLog(path: p).recovered.map(\.batch) == Array(batches.prefix(3)), "cut \(cut)")
+            #expect(try WriteAheadLog(path: p).readRecords().map(\.batch) == Array(batches.prefix(3)), "cut \(cut)")
         }
         // A version-1 log, as the previous release wrote it: header version 1, records of events.
         try? FileManager.default.removeItem(atPath: p)
@@ -97,11 +103,11 @@ import Testing
         try Data(bytes).write(to: URL(fileURLWithPath: p))
         do {
             let log = try WriteAheadLog(path: p)
-            #expect(log.recovered.map(\.batch) == [Self.batch(1), Self.batch(2)])
+            #expect(try log.readRecords().map(\.batch) == [Self.batch(1), Self.batch(2)])
             #expect([UInt8](try Data(contentsOf: URL(fileURLWithPath: p)))[8] == 2, "the header is raised to version 2")
             try log.write(log.record(Self.directoryBatch(3)).bytes)
         }
-        #expect(try WriteAheadLog(path: p).recovered.map(\.batch) == [Self.batch(1), Self.batch(2), Self.directoryBatch(3)])
+        #expect(try WriteAheadLog(path: p).readRecords().map(\.batch) == [Self.batch(1), Self.batch(2), Self.directoryBatch(3)])
         // A version this build does not know is refused, not cut.
         bytes[8] = 3
         try Data(bytes).write(to: URL(fileURLWithPath: p))
@@ -117,16 +123,16 @@ import Testing
         for n in 1...4 { try log.write(log.record(Self.batch(n)).bytes) }
         try log.truncate(through: 2)
         try log.write(log.record(Self.batch(5)).bytes)
-        #expect(try WriteAheadLog(path: p).recovered.map(\.sequence) == [3, 4, 5])
+        #expect(try WriteAheadLog(path: p).readRecords().map(\.sequence) == [3, 4, 5])
         try log.truncate(through: 5)
-        #expect(try WriteAheadLog(path: p).recovered.isEmpty)
+        #expect(try WriteAheadLog(path: p).readRecords().isEmpty)
         try log.write(log.record(Self.batch(6)).bytes)
-        #expect(try WriteAheadLog(path: p).recovered.map(\.sequence) == [6])
+        #expect(try WriteAheadLog(path: p).readRecords().map(\.sequence) == [6])
         // Past the end (data newer than the log): the next record comes after it.
         try log.truncate(through: 40)
         try log.write(log.record(Self.batch(7)).bytes)
         let reopened = try WriteAheadLog(path: p)
-        #expect(reopened.recovered.map(\.sequence) == [41] && reopened.lastSequence == 41)
+        #expect(try reopened.readRecords().map(\.sequence) == [41] && reopened.lastSequence == 41)
     }
 
     @Test func aFailedWriteIsCutBackAndTheLogStops() throws {
@@ -146,9 +152,9 @@ import Testing
         #expect((try FileManager.default.attributesOfItem(atPath: p)[.size] as? Int) == size)
         // At the next start: the two records before, whole; nothing dropped; the sequence goes on.
         let reopened = try WriteAheadLog(path: p)
-        #expect(reopened.recovered.map(\.sequence) == [1, 2] && reopened.droppedBytes == 0 && reopened.failure == nil)
+        #expect(try reopened.readRecords().map(\.sequence) == [1, 2] && reopened.droppedBytes == 0 && reopened.failure == nil)
         try reopened.write(reopened.record(Self.batch(5)).bytes)
-        #expect(try WriteAheadLog(path: p).recovered.map(\.sequence) == [1, 2, 3])
+        #expect(try WriteAheadLog(path: p).readRecords().map(\.sequence) == [1, 2, 3])
     }
 
     @Test func theBaseIsWhatTheLastTruncationDropped() throws {

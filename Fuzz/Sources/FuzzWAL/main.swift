@@ -41,8 +41,13 @@ public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
         fuzzFailure("opening the log threw \(error)")
     }
     let expected = reference(file)
-    let got = wal.recovered.map { Record(sequence: $0.sequence, batch: $0.batch) }
-    guard got == expected.records else {
+    let got: [Record]
+    do {
+        got = try wal.readRecords().map { Record(sequence: $0.sequence, batch: $0.batch) }
+    } catch {
+        fuzzFailure("reading the records of a recovered log threw \(error)")
+    }
+    guard got == expected.records, wal.recoveredCount == got.count else {
         fuzzFailure("recovered \(got.count) records, the reference reading \(expected.records.count)")
     }
     let size = Int((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1)
@@ -79,10 +84,17 @@ public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
         fuzzFailure("writing to a recovered log failed: \(error)")
     }
     guard flags & 12 != 0 else { return 0 }
+    do {
+        // What a reload replays: read back from the open log after the writes and truncation.
+        let inPlace = try wal.readRecords().map { Record(sequence: $0.sequence, batch: $0.batch) }
+        guard inPlace == records else { fuzzFailure("read in place: \(inPlace.count) records, expected \(records.count)") }
+    } catch {
+        fuzzFailure("reading the records of a written log threw \(error)")
+    }
     wal.closeFile()
     do {
         let again = try WriteAheadLog(path: path)
-        let reread = again.recovered.map { Record(sequence: $0.sequence, batch: $0.batch) }
+        let reread = try again.readRecords().map { Record(sequence: $0.sequence, batch: $0.batch) }
         guard reread == records, again.droppedBytes == 0, again.lastSequence == last else {
             fuzzFailure("opened again: \(reread.count) records (expected \(records.count)), \(again.droppedBytes) bytes dropped, last sequence \(again.lastSequence) (expected \(last))")
         }

@@ -111,8 +111,11 @@ public final class WriteAheadLog {
     var fd: Int32
     /// The last sequence number written (0 when the log is empty).
     public private(set) var lastSequence: UInt64
-    /// Records read when the log was opened, in order.
-    public private(set) var recovered: [(sequence: UInt64, batch: AppendBatch)]
+    /// How many whole records the log held when it was opened. The records themselves are not
+    /// kept in memory: ``readRecords(after:)`` reads them from the file when data is loaded and
+    /// they must be replayed onto it (kept, a sustained append rate grew the heap by ~170 bytes
+    /// per appended event until the next snapshot — docs/BENCHMARKS.md, "A soak").
+    public private(set) var recoveredCount: Int
     /// Bytes dropped from the end when the log was opened (a torn record).
     public private(set) var droppedBytes: Int
     /// The sequence of the last record a truncation dropped (the header's base): data that holds
@@ -142,7 +145,7 @@ public final class WriteAheadLog {
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw Failure(description: "\(path): cannot open the write-ahead log: \(String(cString: strerror(errno)))") }
         lastSequence = 0
-        recovered = []
+        recoveredCount = 0
         droppedBytes = 0
         // On a failed recovery `deinit` closes the file (closing it here too would close a
         // descriptor number another thread may have been given since).
@@ -182,19 +185,9 @@ public final class WriteAheadLog {
         guard lastSequence <= Self.maxBase else {
             throw Failure(description: "\(path): the write-ahead log's base sequence \(lastSequence) is implausible (the header is damaged)")
         }
-        var at = Self.headerSize
-        while size - at >= 16 {
-            let length = Int(read(data, at) as UInt32)
-            let sum: UInt32 = read(data, at + 4)
-            guard length <= size - at - 16 else { break }
-            let body = Array(data[(at + 8)..<(at + 16 + length)])
-            guard Self.crc(body) == sum else { break }
-            let sequence: UInt64 = read(data, at + 8)
-            guard sequence == lastSequence + 1, let batch = Self.decode(Array(body[8...])) else { break }
-            recovered.append((sequence, batch))
-            lastSequence = sequence
-            at += 16 + length
-        }
+        let (at, last, count) = Self.scan(data, base: lastSequence) { _, _ in }
+        lastSequence = last
+        recoveredCount = count
         droppedBytes = size - at
         if droppedBytes > 0 {
             guard ftruncate(fd, off_t(at)) == 0 else { throw Failure(description: "\(path): cannot truncate a torn record") }
@@ -209,6 +202,57 @@ public final class WriteAheadLog {
         lseek(fd, off_t(at), SEEK_SET)
         durableSequence = lastSequence
         noteSize()
+    }
+
+    /// Walks the whole records of a log file's bytes `data` (header included) whose sequences
+    /// follow `base` one by one, handing each decoded record to `body`; stops at the first torn,
+    /// damaged or out-of-order record. Returns where the last whole record ends, its sequence
+    /// (`base` if none) and how many there were.
+    static func scan(_ data: [UInt8], base: UInt64,
+                     _ body: (UInt64, AppendBatch) -> Void) -> (end: Int, last: UInt64, count: Int) {
+        var at = Self.headerSize, last = base, count = 0
+        let size = data.count
+        while size - at >= 16 {
+            let length = Int(read(data, at) as UInt32)
+            let sum: UInt32 = read(data, at + 4)
+            guard length <= size - at - 16 else { break }
+            let payload = Array(data[(at + 8)..<(at + 16 + length)])
+            guard Self.crc(payload) == sum else { break }
+            let sequence: UInt64 = read(data, at + 8)
+            guard sequence == last + 1, let batch = Self.decode(Array(payload[8...])) else { break }
+            body(sequence, batch)
+            last = sequence
+            count += 1
+            at += 16 + length
+        }
+        return (at, last, count)
+    }
+
+    /// The log's records with a sequence above `sequence`, in order, read from the file (the
+    /// whole records: those the writer has made durable). For the writer's thread only, like
+    /// every other method; the file position is left where the next record goes.
+    public func readRecords(after sequence: UInt64 = 0) throws -> [(sequence: UInt64, batch: AppendBatch)] {
+        var st = stat()
+        guard fd >= 0, fstat(fd, &st) == 0 else { throw Failure(description: "\(path): cannot read the write-ahead log (closed)") }
+        let size = Int(st.st_size)
+        var data = [UInt8](repeating: 0, count: size)
+        var off = 0
+        while off < size {
+            let n = data.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + off, size - off, off_t(off)) }
+            guard n > 0 else { throw Failure(description: "\(path): cannot read the write-ahead log: \(String(cString: strerror(errno)))") }
+            off += n
+        }
+        guard size >= Self.headerSize, Array(data[0..<8]) == Self.magic else {
+            throw Failure(description: "\(path): the write-ahead log lost its header")
+        }
+        var out: [(sequence: UInt64, batch: AppendBatch)] = []
+        let (_, last, _) = Self.scan(data, base: read(data, 16) as UInt64) { s, b in
+            if s > sequence { out.append((s, b)) }
+        }
+        guard last == durableSequence || last == lastSequence else {
+            throw Failure(description: "\(path): the write-ahead log ends at sequence \(last), but \(durableSequence) was made durable")
+        }
+        return out
     }
 
     /// Encodes one record (the sequence is the next one).
