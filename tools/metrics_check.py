@@ -47,6 +47,8 @@ REQUIRED = {
     "tally_clients": "gauge",
     "tally_usage_rows": "gauge",
     "tally_resident_bytes": "gauge",
+    "tally_heap_allocated_bytes": "gauge",
+    "tally_heap_free_bytes": "gauge",
     "tally_store_bytes": "gauge",
     "tally_last_reload_timestamp_seconds": "gauge",
     "tally_last_reload_success": "gauge",
@@ -257,6 +259,8 @@ def main():
         check(ready["acked_at"] is not None and abs(acked - datetime.fromisoformat(ready["acked_at"].replace("Z", "+00:00")).timestamp()) < 1.01,
               f"tally_acked_timestamp_seconds ({acked}) is /readyz's acked_at ({ready['acked_at']})")
         check(value(after, "tally_resident_bytes", "tally_resident_bytes") > 10_000_000, "resident bytes reported")
+        check(0 < value(after, "tally_heap_allocated_bytes", "tally_heap_allocated_bytes")
+              < value(after, "tally_resident_bytes", "tally_resident_bytes") * 2, "heap bytes in use reported, of the resident size's order")
         check(value(after, "tally_store_bytes", "tally_store_bytes") > 0, "store bytes reported")
         check(value(after, "tally_build_info", "tally_build_info") == 1, "build info")
         check(value(after, "tally_connections_open", "tally_connections_open", listener="http") >= 1,

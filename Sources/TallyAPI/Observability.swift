@@ -46,7 +46,7 @@ public final class ServiceMetrics: Sendable {
     let responses: [[Counter]]
     let inFlight: [Meter]
     let connections: [Meter]
-    let clients: Gauge, usageRows: Gauge, storeBytes: Gauge, residentBytes: Gauge
+    let clients: Gauge, usageRows: Gauge, storeBytes: Gauge, residentBytes: Gauge, heapAllocated: Gauge, heapFree: Gauge
     let lastReloadTime: Gauge, lastReloadSuccess: Gauge, lastReloadDuration: Gauge
     let reloads: (ok: Counter, failed: Counter)
     let appendRows: Counter, appendBatches: Counter, appendRefused: Counter
@@ -78,6 +78,8 @@ public final class ServiceMetrics: Sendable {
         usageRows = gauge("tally_usage_rows")
         storeBytes = gauge("tally_store_bytes")
         residentBytes = gauge("tally_resident_bytes")
+        heapAllocated = gauge("tally_heap_allocated_bytes")
+        heapFree = gauge("tally_heap_free_bytes")
         lastReloadTime = gauge("tally_last_reload_timestamp_seconds")
         lastReloadSuccess = gauge("tally_last_reload_success")
         lastReloadDuration = gauge("tally_last_reload_duration_seconds")
@@ -130,6 +132,10 @@ public final class ServiceMetrics: Sendable {
         usageRows.record(store?.usageRowCount ?? 0)
         storeBytes.record(store?.byteCount ?? 0)
         residentBytes.record(ServiceStatus.residentBytes())
+        if let heap = MemoryReclaimer.heap() {
+            heapAllocated.record(heap.allocated)
+            heapFree.record(heap.free)
+        }
         if let wal { walBytes.record(wal) }
     }
 

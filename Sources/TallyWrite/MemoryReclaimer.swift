@@ -12,7 +12,7 @@ import CMalloc
 /// four reloads, and reloads with appends to 717 MiB in ten minutes (2026-11-30). Once a
 /// replaced store is gone, `malloc_trim(0)` returns the free pages of every arena (at most once
 /// a second; it walks the heap).
-final class MemoryReclaimer: Sendable {
+public final class MemoryReclaimer: Sendable {
     static let shared = MemoryReclaimer()
 
     private struct Watched: @unchecked Sendable { weak var store: Store? }
@@ -39,6 +39,20 @@ final class MemoryReclaimer: Sendable {
         }
         if freed { Self.trim() }
         if more { queue.asyncAfter(deadline: .now() + .seconds(1)) { self.poll() } }
+    }
+
+    /// The allocator's heap, every arena: bytes handed out and not yet freed (`allocated`, small
+    /// chunks and mmapped ones), and bytes it holds free (`free`, not yet given back). Their sum
+    /// against the resident size tells growth (live data) from fragmentation (free memory the
+    /// allocator keeps). `nil` where glibc's `mallinfo2` is not available. Walks every arena's
+    /// bins under its lock: for a scrape, not a request.
+    public static func heap() -> (allocated: Int, free: Int)? {
+        #if canImport(Glibc)
+        let m = mallinfo2()
+        return (Int(m.uordblks) + Int(m.hblkhd), Int(m.fordblks))
+        #else
+        return nil
+        #endif
     }
 
     static func trim() {

@@ -11,7 +11,7 @@ enum Fixtures {
     /// that read them are checked on these small dumps too).
     static func randomStore(seed: UInt64, clients: Int = 5, rows: Int = 2500, allClasses: Bool = false) throws -> (RandomDump, Store) {
         let dump = RandomDump(seed: seed, clientCount: clients, maxRowsPerClient: rows)
-        let folder = NSTemporaryDirectory() + "tally-random-\(seed)-\(getpid())"
+        let folder = NSTemporaryDirectory() + "tally-random-\(seed)-\(getpid())-\(UUID().uuidString)"  // tests of one seed run concurrently
         try DumpWriter.write(dump.tables(), to: folder, usageParts: 3, compressions: [.lz4, .gzip, .none], manifest: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         var loader = DumpLoader(layout: try DumpLayout.discover(folder: folder))

@@ -86,6 +86,8 @@ def main():
     ap.add_argument("--minutes", type=float, default=10)
     ap.add_argument("--connections", type=int, default=128, help="paced connections of the soak")
     ap.add_argument("--share", type=float, default=0.8, help="share of the peak rate to run at")
+    ap.add_argument("--no-appends", action="store_true", help="no append thread (to tell what memory the appends cost)")
+    ap.add_argument("--no-reloads", action="store_true", help="no reload thread (to tell what memory the reloads cost)")
     a = ap.parse_args()
 
     dump, snap = "/tmp/tally-soak-M", "/tmp/tally-soak-M.tsnap"
@@ -133,6 +135,7 @@ def main():
         appends = {"ok": 0, "failed": [], "events": 0}
         reloads = {"ok": 0, "failed": [], "seconds": []}
         rss = []
+        heap = []  # (t, allocated MiB, free MiB) from /metrics: live data against memory held free
 
         def appender():
             r = random.Random(1)
@@ -161,10 +164,19 @@ def main():
         def sampler():
             t0 = time.monotonic()
             while not stop.is_set():
-                rss.append((time.monotonic() - t0, rss_mib(server.pid)))
+                t = time.monotonic() - t0
+                rss.append((t, rss_mib(server.pid)))
+                try:
+                    req = urllib.request.Request(url + "/metrics", headers=AUTH)
+                    text = urllib.request.urlopen(req, timeout=10).read().decode()
+                    got = {k: float(v) / 2**20 for k, v in re.findall(r"^(tally_heap_\w+_bytes) (\S+)$", text, re.M)}
+                    heap.append((t, got.get("tally_heap_allocated_bytes", 0), got.get("tally_heap_free_bytes", 0)))
+                except Exception:
+                    pass
                 stop.wait(5)
 
-        threads = [threading.Thread(target=f, daemon=True) for f in (appender, reloader, sampler)]
+        workers = [sampler] + ([] if a.no_appends else [appender]) + ([] if a.no_reloads else [reloader])
+        threads = [threading.Thread(target=f, daemon=True) for f in workers]
         for t in threads:
             t.start()
         soak = wrk(url, big, int(a.minutes * 60), a.connections, target)
@@ -189,6 +201,10 @@ def main():
               f"{len(reloads['failed'])} failed")
         print("resident (MiB, every 30 s): " + " ".join(f"{m:.0f}" for t, m in rss[::6]))
         print("resident, each minute's median (MiB): " + " ".join(f"{m:.0f}" for m in minutes))
+        if heap:
+            per = [[(al, fr) for t, al, fr in heap if k * 60 <= t < (k + 1) * 60] for k in range(int(a.minutes))]
+            print("heap allocated / held free, each minute's median (MiB): " + " ".join(
+                f"{statistics.median(x[0] for x in m):.0f}/{statistics.median(x[1] for x in m):.0f}" for m in per if m))
         print(f"resident: {rss[0][1]:.0f} MiB at start; after the first minute {lo:.0f}–{hi:.0f} MiB (peaks: a reload "
               f"holds both data sets), {end:.0f} MiB at the end; largest drift of a minute's median from the second "
               f"minute's ({at_minute:.0f} MiB): {drift:.1f}%")
@@ -199,7 +215,7 @@ def main():
             problems.append(f"failed appends: {appends['failed'][:3]}")
         if abs(soak["rate"] / target - 1) > 0.05:
             problems.append(f"the soak ran at {soak['rate']:,.0f} req/s, not within 5% of {target:,.0f}")
-        if reloads["failed"] or reloads["ok"] < int(a.minutes) - 1:
+        if reloads["failed"] or (not a.no_reloads and reloads["ok"] < int(a.minutes) - 1):
             problems.append(f"reloads: {reloads['ok']} ok, failed {reloads['failed'][:3]}")
         if drift >= 5:
             problems.append(f"memory drift {drift:.1f}%")

@@ -1,6 +1,8 @@
 // The engine on a generated client of 20,000 users × 600 apps × 366 days: query time per
 // endpoint for 30- and 366-day periods with a comparison period, build rate, and bytes per
-// usage row including every index. The client is generated in process (SyntheticClient).
+// usage row including every index; and the pages of the list endpoints A, C and D at every cursor
+// position, in every sort and order, with and without filters (issue 16: each page must pay for
+// itself, not for the whole list). The client is generated in process (SyntheticClient).
 import Benchmark
 import TallyGenerate
 import TallyQuery
@@ -61,6 +63,55 @@ let benchmarks: @Sendable () -> Void = {
                                           granularity: .weekly, pageSize: 50)
                 b.startMeasurement()
                 for _ in b.scaledIterations { blackHole(try ep.respond(req, executor: ex)) }
+            }
+        }
+    }
+
+    // Pages: every page of a year's list (page_size 50) is found once, untimed; then each
+    // iteration answers the next of those pages in turn, first to last and again, so the
+    // percentiles are those of a page at any cursor position.
+    let year = { (f: Fixture) -> DayRange in
+        let end = f.client.usage!.newestDay
+        return DayRange(end.adding(-365), end)
+    }
+    let filters: [(String, @Sendable (Fixture) -> Filters)] = [
+        ("", { _ in Filters() }),
+        (" approved", { _ in Filters(approved: true) }),
+        (" department", { f in Filters(departmentIds: [f.client.departments[0].id]) }),
+        (" category", { f in
+            let c = f.client.apps.compactMap(\.category).first!
+            return Filters(categoryIds: [f.store.catalog.categories[Int(c)].id])
+        }),
+    ]
+    let lists: [(String, Endpoint, [String])] = [
+        ("A", .utilization, ["unique_users", "canonical_name"]),
+        ("C", .categories, ["user_count", "app_count", "name"]),
+        ("D", .users, ["app_count", "active_days", "email"]),
+    ]
+    for (name, ep, sorts) in lists {
+        for sort in sorts {
+            for order in [SortOrder.desc, .asc] {
+                for (label, filter) in filters {
+                    Benchmark("\(name) pages by \(sort) \(order)\(label)") { b in
+                        let f = Fixture.shared
+                        let ex = Executor(store: f.store)
+                        var req = EndpointRequest(client: f.client.info.id, period: year(f), filters: filter(f),
+                                                  sortBy: sort, sortOrder: order, pageSize: 50)
+                        var cursors: [PageKey?] = [nil]
+                        while let next = try ex.run(ep.query(EndpointRequest(
+                            client: req.client, period: req.period, filters: req.filters, sortBy: sort, sortOrder: order,
+                            pageSize: 50, after: cursors.last!))).next {
+                            cursors.append(next)
+                        }
+                        var k = 0
+                        b.startMeasurement()
+                        for _ in b.scaledIterations {
+                            req.after = cursors[k]
+                            k = (k + 1) % cursors.count
+                            blackHole(try ep.respond(req, executor: ex))
+                        }
+                    }
+                }
             }
         }
     }

@@ -116,6 +116,25 @@ extension Executor {
                 let exact = pairs.appCount(user: Int(u), lo, hi)
                 if exact > 0 { visit(u, exact) }
             }
+        } else if let appClass = scope.appClass {
+            // An approval or AI filter: the same walk over the class's own order (its pair
+            // counts per user, derived once per client version), exact counts only of the apps
+            // the filter keeps.
+            total = scan.countOfApps(.all)
+            let days = UserDays.of(scope.client, scan.index, appClass)
+            let users = scope.client.users
+            let f = scope.users
+            scope.appMask.withUnsafeBufferPointer { mask in
+                for u in days.byPairCount {
+                    let ub = Int(days.pairCount[Int(u)])
+                    if let worst = best.worstIfFull {
+                        if ub < worst.value || (ub == worst.value && users[Int(u)].id > worst.id) { break }
+                    }
+                    if let f, !f.contains(u) { continue }
+                    let exact = pairs.appCount(user: Int(u), lo, hi, mask: mask)
+                    if exact > 0 { visit(u, exact) }
+                }
+            }
         } else {
             let f = scope.users
             var candidates: [(user: UInt32, ub: Int)] = []
@@ -147,6 +166,123 @@ extension Executor {
                     if let worst = best.worstIfFull, c.ub < worst.value { break }
                     visit(c.user, pairs.appCount(user: Int(c.user), lo, hi, mask: mask))
                 }
+            }
+        }
+        var metrics = MetricsTable()
+        for (u, m) in scan.userRows(best.rows.map { Int($0.index) }) { metrics[u] = m }
+        return (metrics, best.rows, total)
+    }
+
+    /// D sorted by active days (SPEC §3, `sort_by=active_days`), either order: each user's active
+    /// days in the range read from the class's user-day bitsets (``UserDays``: a popcount of the
+    /// range's words), the page kept by a bounded insertion, metrics counted for its rows only.
+    /// Under a category, vendor or app filter (no class) and descending, users are visited by
+    /// their active days in any app (an upper bound), most first, and counted exactly until none
+    /// can reach the page. `nil` when it does not apply (another sort, no page; ascending without
+    /// a class: every user is counted).
+    func usersByActiveDays(_ scope: Scope, _ q: Query, _ rows: RowSpace) -> (MetricsTable, [Entry], Int)? {
+        guard q.dimension == .user, q.sort == .activeDays, let size = q.pageSize,
+              scope.appClass != nil || q.order == .desc,
+              let scan = PeriodScan(scope: scope, range: q.period) else { return nil }
+        let desc = q.order == .desc
+        let after = numericCursor(q)
+        let lo = scan.lo, hi = scan.hi
+        let f = scope.users
+        var best = BestRows(keep: size + 1, descending: desc)
+        /// Offers user `u` with `d` active days, unless the cursor or the page's worst row is before it.
+        @inline(__always) func offer(_ u: Int, _ d: Int) {
+            if let worst = best.worstIfFull, desc ? d < worst.value : d > worst.value { return }
+            let id = rows.id(u)
+            if let after, !after.precedes(d, id, descending: desc) { return }
+            best.offer(Entry(index: Int32(u), value: d, id: id, key: nil))
+        }
+        let total: Int
+        if let appClass = scope.appClass {
+            let days = UserDays.of(scope.client, scan.index, appClass)
+            var active = 0
+            days.words.withUnsafeBufferPointer { w in
+                for u in 0..<scan.domain {
+                    if let f, !f.contains(UInt32(u)) { continue }
+                    let d = days.days(user: u, lo, hi, w.baseAddress!)
+                    if d == 0 { continue }
+                    active &+= 1
+                    offer(u, d)
+                }
+            }
+            total = active
+        } else {
+            // A user's active days in some apps are at most their active days in any app.
+            total = scan.totals(full: false).users
+            let any = UserDays.of(scope.client, scan.index, .all)
+            let most = hi - lo + 1
+            var bound = [Int32](repeating: 0, count: scan.domain)
+            var byBound = [Int](repeating: 0, count: most + 2)
+            any.words.withUnsafeBufferPointer { w in
+                for u in 0..<scan.domain {
+                    if let f, !f.contains(UInt32(u)) { continue }
+                    let d = any.days(user: u, lo, hi, w.baseAddress!)
+                    bound[u] = Int32(d)
+                    if d > 0 { byBound[most - d + 1] += 1 }
+                }
+            }
+            // Highest bound first (a counting sort; within a bound, ascending user index).
+            for i in 1..<byBound.count { byBound[i] += byBound[i - 1] }
+            var order = [Int32](repeating: 0, count: byBound[most + 1])
+            for u in 0..<scan.domain where bound[u] > 0 {
+                let k = most - Int(bound[u])
+                order[byBound[k]] = Int32(u)
+                byBound[k] += 1
+            }
+            let width = (hi - lo + 64) / 64
+            let acc = UnsafeMutablePointer<UInt64>.allocate(capacity: width)
+            defer { acc.deallocate() }
+            scope.appMask.withUnsafeBufferPointer { mask in
+                for u in order {
+                    if let worst = best.worstIfFull, Int(bound[Int(u)]) < worst.value { break }
+                    let (_, d) = scan.userMetrics(Int(u), mask: mask, acc: acc, width: width)
+                    if d > 0 { offer(Int(u), d) }
+                }
+            }
+        }
+        var metrics = MetricsTable()
+        for (u, m) in scan.userRows(best.rows.map { Int($0.index) }) { metrics[u] = m }
+        return (metrics, best.rows, total)
+    }
+
+    /// D by app count or active days where no bound helps (ascending app counts; ascending active
+    /// days under a category, vendor or app filter): every user of the scope counted, but only
+    /// the sort's own number (app counts test each pair for a day in the range, without
+    /// gathering its days), the page kept by a bounded insertion, and the metrics counted for
+    /// the page's rows only — not every user's metrics kept, ordered and copied.
+    func usersByCount(_ scope: Scope, _ q: Query, _ rows: RowSpace) -> (MetricsTable, [Entry], Int)? {
+        guard q.dimension == .user, q.sort == .apps || q.sort == .activeDays, let size = q.pageSize,
+              let scan = PeriodScan(scope: scope, range: q.period) else { return nil }
+        let desc = q.order == .desc
+        let after = numericCursor(q)
+        let lo = scan.lo, hi = scan.hi
+        let pairs = scan.index.pairs
+        let f = scope.users
+        let everyApp = scope.appClass == .all
+        var best = BestRows(keep: size + 1, descending: desc)
+        var total = 0
+        let width = (hi - lo + 64) / 64
+        let acc = UnsafeMutablePointer<UInt64>.allocate(capacity: width)
+        defer { acc.deallocate() }
+        scope.appMask.withUnsafeBufferPointer { mask in
+            for u in 0..<scan.domain {
+                if let f, !f.contains(UInt32(u)) { continue }
+                let v: Int
+                if q.sort == .apps {
+                    v = everyApp ? pairs.appCount(user: u, lo, hi) : pairs.appCount(user: u, lo, hi, mask: mask)
+                } else {
+                    v = scan.userMetrics(u, mask: mask, acc: acc, width: width).days
+                }
+                if v == 0 { continue }
+                total &+= 1
+                if let worst = best.worstIfFull, desc ? v < worst.value : v > worst.value { continue }
+                let id = rows.id(u)
+                if let after, !after.precedes(v, id, descending: desc) { continue }
+                best.offer(Entry(index: Int32(u), value: v, id: id, key: nil))
             }
         }
         var metrics = MetricsTable()

@@ -30,7 +30,8 @@ public struct Executor: Sendable {
         let rows = RowSpace(dimension: q.dimension, client: client, catalog: store.catalog)
         let keep = q.dimension == .none
         let primary: MetricsTable, ordered: [Entry], total: Int
-        if let top = topApps(scope, q, rows) ?? topUsers(scope, q, rows) ?? usersByEmail(scope, q, rows) {
+        if let top = topApps(scope, q, rows) ?? topUsers(scope, q, rows) ?? usersByEmail(scope, q, rows)
+            ?? usersByActiveDays(scope, q, rows) ?? usersByCount(scope, q, rows) {
             (primary, ordered, total) = top
         } else {
             let all = evaluate(scope, q.period, rows, q)

@@ -58,20 +58,25 @@ public struct UserActivity: Sendable {
     public var byteCount: Int { (firstOffset.count + lastOffset.count + sortedFirst.count) * 4 }
 }
 
-/// A value derived from an immutable store on first use and kept with it (the query layer's
-/// directory orders): made once, under the lock every read takes (one uncontended lock a
-/// request).
+/// Values derived from an immutable store on first use and kept with it (the query layer's
+/// directory orders, its per-class user-day bitsets): each made once, under the lock every read
+/// takes (one uncontended lock a request), and told apart by type and `variant`.
 public final class DerivedSlot: Sendable {
-    private let value = Mutex<AnyObject?>(nil)
+    struct Key: Hashable {
+        let type: ObjectIdentifier
+        let variant: Int
+    }
+    private let values = Mutex<[Key: AnyObject]>([:])
 
     public init() {}
 
-    /// The kept value, made by `make` the first time.
-    public func get<T: AnyObject & Sendable>(_ make: () -> T) -> T {
-        value.withLock { v in
-            if let t = v as? T { return t }
+    /// The kept value of type `T` (and `variant`), made by `make` the first time.
+    public func get<T: AnyObject & Sendable>(variant: Int = 0, _ make: () -> T) -> T {
+        values.withLock { v in
+            let key = Key(type: ObjectIdentifier(T.self), variant: variant)
+            if let t = v[key] as? T { return t }
             let t = make()
-            v = t
+            v[key] = t
             return t
         }
     }

@@ -3,15 +3,17 @@ import TallyQuery
 import TallyStorage
 import TallyTestSupport
 
-/// D sorted by email pays for its page (issue 16): the users are walked in the stored email
-/// order from the cursor on. Paging through every page, in both orders, with random filters
-/// (departments, approval, categories, apps, AI only), random page sizes and periods, gives the
-/// rows, metrics, order and total of the unpaged list (the whole-list path, which
-/// EquivalenceTests checks against the brute force), and the brute-force reference's users and
-/// total.
-@Suite struct UsersByEmailTests {
-    @Test(arguments: [UInt64(3), 4])
-    func pagesEqualTheWholeListAndTheReference(seed: UInt64) throws {
+/// D pays for its page in every sort (issue 16): by email the users are walked in the stored
+/// email order from the cursor on; by active days they are read from the class's user-day
+/// bitsets, or visited by an upper bound under other app filters; by apps under an approval or AI
+/// filter they are visited in the class's pair-count order. Paging through every page, in both
+/// orders, with random filters (departments, approval, categories, apps, AI only), random page
+/// sizes and periods, gives the rows, metrics, order and total of the unpaged list (the
+/// whole-list path, which EquivalenceTests checks against the brute force), and the brute-force
+/// reference's users, metrics and total.
+@Suite struct UserPagesTests {
+    @Test(arguments: [UInt64(3), 4], [SortKey.name, .activeDays, .apps])
+    func pagesEqualTheWholeListAndTheReference(seed: UInt64, sort: SortKey) throws {
         let (dump, store) = try Fixtures.randomStore(seed: seed)
         let ref = Reference(dump)
         let ex = Executor(store: store)
@@ -31,11 +33,16 @@ import TallyTestSupport
             if r.chance(0.1) { f.aiOnly = true }
             let whole = Query(client: client, period: DayRange(start, start.adding(Int.random(in: 0..<366, using: &r))),
                               comparison: r.chance(0.3) ? DayRange(start.adding(-60), start.adding(-1)) : nil, filters: f,
-                              dimension: .user, sort: .name, order: r.chance(0.5) ? .asc : .desc)
+                              dimension: .user, sort: sort, order: r.chance(0.5) ? .asc : .desc)
             let all = try ex.run(whole)
             let want = ref.evaluate(whole, whole.period).filter { $0.value.users + $0.value.apps > 0 }
             #expect(all.totalCount == want.count && Set(all.rows.map { ex.sortKey($0, .users, c).id.description }) == Set(want.keys),
                     "query \(n): the whole list against the reference")
+            for row in all.rows {
+                let id = ex.sortKey(row, .users, c).id.description
+                #expect(want[id]?.apps == row.value.apps && want[id]?.activeDays == row.value.activeDays,
+                        "query \(n): user \(id): \(row.value) against the reference's \(String(describing: want[id]))")
+            }
             var q = whole
             q.pageSize = Int.random(in: 1...6, using: &r)
             var rows: [ResultRow] = []
