@@ -59,24 +59,35 @@ public struct UserActivity: Sendable {
 }
 
 /// Values derived from an immutable store on first use and kept with it (the query layer's
-/// directory orders, its per-class user-day bitsets): each made once, under the lock every read
-/// takes (one uncontended lock a request), and told apart by type and `variant`.
+/// directory orders, its per-class user-day bitsets), told apart by type and `variant`. Each is
+/// made once, under its own lock: a request that needs one value does not wait for another being
+/// made (the 20,000-user client's directory orders take 73 ms); a read takes two uncontended
+/// locks.
 public final class DerivedSlot: Sendable {
     struct Key: Hashable {
         let type: ObjectIdentifier
         let variant: Int
     }
-    private let values = Mutex<[Key: AnyObject]>([:])
+    final class Cell: Sendable {
+        let value = Mutex<AnyObject?>(nil)
+    }
+    private let cells = Mutex<[Key: Cell]>([:])
 
     public init() {}
 
     /// The kept value of type `T` (and `variant`), made by `make` the first time.
     public func get<T: AnyObject & Sendable>(variant: Int = 0, _ make: () -> T) -> T {
-        values.withLock { v in
-            let key = Key(type: ObjectIdentifier(T.self), variant: variant)
-            if let t = v[key] as? T { return t }
+        let key = Key(type: ObjectIdentifier(T.self), variant: variant)
+        let cell = cells.withLock { c in
+            if let cell = c[key] { return cell }
+            let cell = Cell()
+            c[key] = cell
+            return cell
+        }
+        return cell.value.withLock { v in
+            if let t = v as? T { return t }
             let t = make()
-            v[key] = t
+            v = t
             return t
         }
     }
