@@ -63,6 +63,59 @@ def rss_mib(pid):
     return 0.0
 
 
+def scale_m_snapshot(tally):
+    """The snapshot of the generated scale-M dump (120 clients, 10.75 M rows), made once under /tmp."""
+    dump, snap = "/tmp/tally-soak-M", "/tmp/tally-soak-M.tsnap"
+    if not os.path.exists(snap):
+        subprocess.run([tally, "generate", "--scale", "M", "--seed", "1", "--out", dump], check=True, capture_output=True)
+        subprocess.run([tally, "snapshot", "save", "--dump", dump, "--out", snap], check=True, capture_output=True)
+    return snap
+
+
+def serve_with_log(tally, snap, wal, log_path):
+    """`tally serve` of `snap` with the write-ahead log `wal` on a free loopback port, once ready:
+    (the process, its URL). Its output goes to `log_path`."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = open(log_path, "w")
+    server = subprocess.Popen([tally, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-binary",
+                               "--snapshot", snap, "--wal", wal, "--access-log", "errors"], stdout=log, stderr=log)
+    for _ in range(1200):
+        try:
+            urllib.request.urlopen(url + "/readyz", timeout=1).read()
+            return server, url
+        except Exception:
+            if server.poll() is not None:
+                sys.exit(f"tally serve exited; see {log_path}")
+            time.sleep(0.1)
+    server.kill()
+    sys.exit(f"tally serve was not ready after 120 s; see {log_path}")
+
+
+def append_targets(url):
+    """The largest client's id, and for 20 others (id, users, apps, newest date): users and apps
+    from the first pages of D and A, to append to."""
+    _, body = call(url + "/v2/status")
+    clients = sorted(body["client_list"], key=lambda c: -c["usage_rows"])
+    targets = []
+    for c in clients[1:21]:
+        q = "?granularity=monthly&start_date=2025-04-01&end_date=2026-03-31&page_size=50"
+        s1, users = call(f"{url}/v2/clients/{c['id']}/analytics/apps/utilization/users{q}")
+        s2, apps = call(f"{url}/v2/clients/{c['id']}/analytics/apps/utilization{q}")
+        if s1 == 200 and s2 == 200 and users["data"] and apps["data"]:
+            targets.append((c["id"], [u["user"]["id"] for u in users["data"]], [x["app"]["id"] for x in apps["data"]],
+                            c["newest_date"]))
+    assert targets, "no client to append to"
+    return clients[0]["id"], targets
+
+
+def append_batch(url, r, targets):
+    """Appends 50 events on its newest date to a client of `targets` chosen by `r`: (status, body)."""
+    cid, users, apps, newest = r.choice(targets)
+    events = [{"user_id": r.choice(users), "application_id": r.choice(apps), "activity_date": newest} for _ in range(50)]
+    return call(f"{url}/v2/clients/{cid}/usage-events", "POST", {"events": events})
+
+
 def wrk(url, client, seconds, conns, rate=None):
     env = dict(os.environ, TALLY_CLIENT=client, TALLY_MIX="dashboard")
     if rate is not None:
@@ -90,38 +143,11 @@ def main():
     ap.add_argument("--no-reloads", action="store_true", help="no reload thread (to tell what memory the reloads cost)")
     a = ap.parse_args()
 
-    dump, snap = "/tmp/tally-soak-M", "/tmp/tally-soak-M.tsnap"
-    if not os.path.exists(snap):
-        subprocess.run([a.tally, "generate", "--scale", "M", "--seed", "1", "--out", dump], check=True, capture_output=True)
-        subprocess.run([a.tally, "snapshot", "save", "--dump", dump, "--out", snap], check=True, capture_output=True)
+    snap = scale_m_snapshot(a.tally)
     wal = f"/tmp/tally-soak-{os.getpid()}.wal"
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = open("/tmp/tally-soak.log", "w")
-    server = subprocess.Popen([a.tally, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-binary",
-                               "--snapshot", snap, "--wal", wal, "--access-log", "errors"], stdout=log, stderr=log)
+    server, url = serve_with_log(a.tally, snap, wal, "/tmp/tally-soak.log")
     try:
-        for _ in range(1200):
-            try:
-                urllib.request.urlopen(url + "/readyz", timeout=1).read()
-                break
-            except Exception:
-                if server.poll() is not None:
-                    sys.exit("tally serve exited; see /tmp/tally-soak.log")
-                time.sleep(0.1)
-        status, body = call(url + "/v2/status")
-        clients = sorted(body["client_list"], key=lambda c: -c["usage_rows"])
-        big = clients[0]["id"]
-        # Users and apps of the other clients, for the appends (first pages of D and A).
-        targets = []
-        for c in clients[1:21]:
-            q = "?granularity=monthly&start_date=2025-04-01&end_date=2026-03-31&page_size=50"
-            s1, users = call(f"{url}/v2/clients/{c['id']}/analytics/apps/utilization/users{q}")
-            s2, apps = call(f"{url}/v2/clients/{c['id']}/analytics/apps/utilization{q}")
-            if s1 == 200 and s2 == 200 and users["data"] and apps["data"]:
-                targets.append((c["id"], [u["user"]["id"] for u in users["data"]], [x["app"]["id"] for x in apps["data"]],
-                                c["newest_date"]))
-        assert targets, "no client to append to"
+        big, targets = append_targets(url)
 
         wrk(url, big, 3, 32)  # warm
         peak = wrk(url, big, 15, 32)
@@ -140,10 +166,7 @@ def main():
         def appender():
             r = random.Random(1)
             while not stop.is_set():
-                cid, users, apps, newest = r.choice(targets)
-                events = [{"user_id": r.choice(users), "application_id": r.choice(apps), "activity_date": newest}
-                          for _ in range(50)]
-                s, b = call(f"{url}/v2/clients/{cid}/usage-events", "POST", {"events": events})
+                s, b = append_batch(url, r, targets)
                 if s == 200:
                     appends["ok"] += 1
                     appends["events"] += 50

@@ -110,26 +110,21 @@ let benchmarks: @Sendable () -> Void = {
         for sort in sorts {
             for order in [SortOrder.desc, .asc] {
                 for (label, filter) in filters {
-                    Benchmark("\(name) pages by \(sort) \(order)\(label)") { b in
+                    let title = "\(name) pages by \(sort) \(order)\(label)"
+                    Benchmark(title) { b in
                         // The closure runs once a sample: the pages are found on its first run
                         // and kept, and each sample answers the next one.
                         let f = Fixture.shared
                         let ex = Executor(store: f.store)
-                        let key = "\(name) \(sort) \(order)\(label)"
-                        let base = EndpointRequest(client: f.client.info.id, period: year(f), filters: filter(f),
-                                                   sortBy: sort, sortOrder: order, pageSize: 50)
-                        let req = try Pages.shared.next(key) {
-                            var cursors: [PageKey?] = [nil]
-                            var r = base
-                            while let next = try ex.run(ep.query(r)).next {
-                                cursors.append(next)
+                        let req = try Pages.shared.next(title) {
+                            var pages = [EndpointRequest(client: f.client.info.id, period: year(f), filters: filter(f),
+                                                         sortBy: sort, sortOrder: order, pageSize: 50)]
+                            while let next = try ex.run(ep.query(pages.last!)).next {
+                                var r = pages[0]
                                 r.after = next
+                                pages.append(r)
                             }
-                            return cursors.map { c in
-                                var x = base
-                                x.after = c
-                                return x
-                            }
+                            return pages
                         }
                         b.startMeasurement()
                         for _ in b.scaledIterations { blackHole(try ep.respond(req, executor: ex)) }

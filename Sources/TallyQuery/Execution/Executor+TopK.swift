@@ -91,47 +91,36 @@ extension Executor {
         let lo = scan.lo, hi = scan.hi
         let after = numericCursor(q)
         var best = BestRows(keep: size + 1, descending: true)
-        /// Counts `u` exactly and offers it.
-        func visit(_ u: UInt32, _ exact: Int) {
-            let id = rows.id(Int(u))
-            if let after, !after.precedes(exact, id, descending: true) { return }
-            best.offer(Entry(index: Int32(u), value: exact, id: id, key: nil))
-        }
+        func visit(_ u: UInt32, _ exact: Int) { best.offer(Int(u), exact, after: after, id: rows.id) }
         let total: Int
-        if scope.appClass == .all {
-            // Every app is in scope: the active users are counted by the class (its range table
-            // or its union, after the department filter), a user's bound is their number of
-            // pairs, and the users are stored in that order.
+        if let appClass = scope.appClass {
+            // The scope's apps are a class (every app, or an approval or AI filter): the active
+            // users are counted by the class (its range table or its union, after the department
+            // filter), a user's bound is their number of pairs in the class, and the users are
+            // kept in that order (stored for every app; derived once per client version for the
+            // other classes, ``UserDays``).
             total = scan.countOfApps(.all)
-            let users = scope.client.users
-            let f = scope.users
-            for u in scope.client.usersByPairCount {
-                let ub = pairs.pairCount(user: Int(u))
-                if ub == 0 { break }
-                if let worst = best.worstIfFull {
-                    // Ties are stored by id: past the worst kept row's id, no later user can enter.
-                    if ub < worst.value || (ub == worst.value && users[Int(u)].id > worst.id) { break }
-                }
-                if let f, !f.contains(u) { continue }
-                let exact = pairs.appCount(user: Int(u), lo, hi)
-                if exact > 0 { visit(u, exact) }
+            let order: [UInt32], bound: (Int) -> Int
+            if appClass == .all {
+                order = scope.client.usersByPairCount
+                bound = { pairs.pairCount(user: $0) }
+            } else {
+                let days = UserDays.of(scope.client, scan.index, appClass)
+                order = days.byPairCount
+                bound = { Int(days.pairCount[$0]) }
             }
-        } else if let appClass = scope.appClass {
-            // An approval or AI filter: the same walk over the class's own order (its pair
-            // counts per user, derived once per client version), exact counts only of the apps
-            // the filter keeps.
-            total = scan.countOfApps(.all)
-            let days = UserDays.of(scope.client, scan.index, appClass)
             let users = scope.client.users
             let f = scope.users
             scope.appMask.withUnsafeBufferPointer { mask in
-                for u in days.byPairCount {
-                    let ub = Int(days.pairCount[Int(u)])
+                for u in order {
+                    let ub = bound(Int(u))
+                    if ub == 0 { break }
                     if let worst = best.worstIfFull {
+                        // Ties are kept by id: past the worst kept row's id, no later user can enter.
                         if ub < worst.value || (ub == worst.value && users[Int(u)].id > worst.id) { break }
                     }
                     if let f, !f.contains(u) { continue }
-                    let exact = pairs.appCount(user: Int(u), lo, hi, mask: mask)
+                    let exact = appClass == .all ? pairs.appCount(user: Int(u), lo, hi) : pairs.appCount(user: Int(u), lo, hi, mask: mask)
                     if exact > 0 { visit(u, exact) }
                 }
             }
@@ -151,26 +140,17 @@ extension Executor {
                 }
             }
             total = candidates.count
-            // Highest bound first: a counting sort, bounds being at most the number of apps.
-            let most = scope.client.apps.count
-            var byBound = [Int](repeating: 0, count: most + 2)
-            for c in candidates { byBound[most - c.ub + 1] += 1 }
-            for i in 1..<byBound.count { byBound[i] += byBound[i - 1] }
-            var sorted = candidates
-            for c in candidates {
-                sorted[byBound[most - c.ub]] = c
-                byBound[most - c.ub] += 1
-            }
+            // Highest bound first, bounds being at most the number of apps (every candidate has one).
+            let sorted = Self.byBoundDescending(candidates.count, most: scope.client.apps.count) { candidates[$0].ub }
             scope.appMask.withUnsafeBufferPointer { mask in
-                for c in sorted {
+                for i in sorted {
+                    let c = candidates[Int(i)]
                     if let worst = best.worstIfFull, c.ub < worst.value { break }
                     visit(c.user, pairs.appCount(user: Int(c.user), lo, hi, mask: mask))
                 }
             }
         }
-        var metrics = MetricsTable()
-        for (u, m) in scan.userRows(best.rows.map { Int($0.index) }) { metrics[u] = m }
-        return (metrics, best.rows, total)
+        return userPage(scan, best, total)
     }
 
     /// D sorted by active days (SPEC §3, `sort_by=active_days`), either order: each user's active
@@ -189,13 +169,6 @@ extension Executor {
         let lo = scan.lo, hi = scan.hi
         let f = scope.users
         var best = BestRows(keep: size + 1, descending: desc)
-        /// Offers user `u` with `d` active days, unless the cursor or the page's worst row is before it.
-        @inline(__always) func offer(_ u: Int, _ d: Int) {
-            if let worst = best.worstIfFull, desc ? d < worst.value : d > worst.value { return }
-            let id = rows.id(u)
-            if let after, !after.precedes(d, id, descending: desc) { return }
-            best.offer(Entry(index: Int32(u), value: d, id: id, key: nil))
-        }
         let total: Int
         if let appClass = scope.appClass {
             let days = UserDays.of(scope.client, scan.index, appClass)
@@ -206,7 +179,7 @@ extension Executor {
                     let d = days.days(user: u, lo, hi, w.baseAddress!)
                     if d == 0 { continue }
                     active &+= 1
-                    offer(u, d)
+                    best.offer(u, d, after: after, id: rows.id)
                 }
             }
             total = active
@@ -214,25 +187,14 @@ extension Executor {
             // A user's active days in some apps are at most their active days in any app.
             total = scan.totals(full: false).users
             let any = UserDays.of(scope.client, scan.index, .all)
-            let most = hi - lo + 1
             var bound = [Int32](repeating: 0, count: scan.domain)
-            var byBound = [Int](repeating: 0, count: most + 2)
             any.words.withUnsafeBufferPointer { w in
                 for u in 0..<scan.domain {
                     if let f, !f.contains(UInt32(u)) { continue }
-                    let d = any.days(user: u, lo, hi, w.baseAddress!)
-                    bound[u] = Int32(d)
-                    if d > 0 { byBound[most - d + 1] += 1 }
+                    bound[u] = Int32(any.days(user: u, lo, hi, w.baseAddress!))
                 }
             }
-            // Highest bound first (a counting sort; within a bound, ascending user index).
-            for i in 1..<byBound.count { byBound[i] += byBound[i - 1] }
-            var order = [Int32](repeating: 0, count: byBound[most + 1])
-            for u in 0..<scan.domain where bound[u] > 0 {
-                let k = most - Int(bound[u])
-                order[byBound[k]] = Int32(u)
-                byBound[k] += 1
-            }
+            let order = Self.byBoundDescending(scan.domain, most: hi - lo + 1) { Int(bound[$0]) }
             let width = (hi - lo + 64) / 64
             let acc = UnsafeMutablePointer<UInt64>.allocate(capacity: width)
             defer { acc.deallocate() }
@@ -240,13 +202,11 @@ extension Executor {
                 for u in order {
                     if let worst = best.worstIfFull, Int(bound[Int(u)]) < worst.value { break }
                     let (_, d) = scan.userMetrics(Int(u), mask: mask, acc: acc, width: width)
-                    if d > 0 { offer(Int(u), d) }
+                    if d > 0 { best.offer(Int(u), d, after: after, id: rows.id) }
                 }
             }
         }
-        var metrics = MetricsTable()
-        for (u, m) in scan.userRows(best.rows.map { Int($0.index) }) { metrics[u] = m }
-        return (metrics, best.rows, total)
+        return userPage(scan, best, total)
     }
 
     /// D by app count or active days where no bound helps (ascending app counts; ascending active
@@ -279,15 +239,32 @@ extension Executor {
                 }
                 if v == 0 { continue }
                 total &+= 1
-                if let worst = best.worstIfFull, desc ? v < worst.value : v > worst.value { continue }
-                let id = rows.id(u)
-                if let after, !after.precedes(v, id, descending: desc) { continue }
-                best.offer(Entry(index: Int32(u), value: v, id: id, key: nil))
+                best.offer(u, v, after: after, id: rows.id)
             }
         }
+        return userPage(scan, best, total)
+    }
+
+    /// A users page: the kept rows with their metrics (counted for them only), and the total.
+    func userPage(_ scan: PeriodScan, _ best: BestRows, _ total: Int) -> (MetricsTable, [Entry], Int) {
         var metrics = MetricsTable()
         for (u, m) in scan.userRows(best.rows.map { Int($0.index) }) { metrics[u] = m }
         return (metrics, best.rows, total)
+    }
+
+    /// Indexes `0..<n` with a bound of 1…`most`, highest bound first, ascending index within a
+    /// bound (a counting sort; bounds are day or app counts). Indexes with bound 0 are left out.
+    static func byBoundDescending(_ n: Int, most: Int, _ bound: (Int) -> Int) -> [Int32] {
+        var start = [Int](repeating: 0, count: most + 2)
+        for i in 0..<n where bound(i) > 0 { start[most - bound(i) + 1] += 1 }
+        for k in 1..<start.count { start[k] += start[k - 1] }
+        var order = [Int32](repeating: 0, count: start[most + 1])
+        for i in 0..<n where bound(i) > 0 {
+            let k = most - bound(i)
+            order[start[k]] = Int32(i)
+            start[k] += 1
+        }
+        return order
     }
 
     /// The cursor's numeric sort value and id, when it has one.
@@ -322,6 +299,16 @@ struct BestRows {
 
     /// The worst kept row once `keep` rows are kept.
     var worstIfFull: Executor.Entry? { rows.count == keep ? rows.last : nil }
+
+    /// Offers row `index` with `value` unless the kept rows are full of rows before it or
+    /// `after` (a cursor) is not before it; its id is read only then.
+    @inline(__always)
+    mutating func offer(_ index: Int, _ value: Int, after: NumericCursor?, id: (Int) -> UUID128) {
+        if let worst = worstIfFull, descending ? value < worst.value : value > worst.value { return }
+        let rowId = id(index)
+        if let after, !after.precedes(value, rowId, descending: descending) { return }
+        offer(Executor.Entry(index: Int32(index), value: value, id: rowId, key: nil))
+    }
 
     mutating func offer(_ e: Executor.Entry) {
         let at = rows.firstIndex { r in

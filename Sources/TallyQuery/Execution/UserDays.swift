@@ -5,14 +5,15 @@ import TallyStorage
 /// (user, app) pairs in the class, with the users in that order (most first, ties by id).
 ///
 /// What lets D sorted by `active_days` pay for its page: a user's active days in any range are
-/// a popcount of the range's few words, not an OR of every pair's days (the pair walk over a
-/// year of the 20,000-user client took 7–10 ms a page, docs/BENCHMARKS.md "The realistic mix");
+/// a popcount of the range's few words, not an OR of every pair's days (on the 20,000-user
+/// client the pair walk took 8.4–10.4 ms a page over HTTP, docs/BENCHMARKS.md "The realistic mix");
 /// and what lets D by `app_count` under an approval or AI filter visit users best bound first,
 /// as the unfiltered D does with ``ClientStore/usersByPairCount``.
 ///
 /// Derived on first use per client version and class (``ClientStore/derived``): a client never
-/// asked these questions pays nothing. Size: users × ⌈days / 64⌉ words + 8 bytes a user — 0.96 MB
-/// for the 20,000-user client's 366 days, about 0.02 bytes per usage row.
+/// asked these questions pays nothing. Size: users × ⌈days / 64⌉ words + 8 bytes a user — by
+/// that arithmetic 0.96 MB of words for the 20,000-user client's 366 days, about 0.02 bytes per
+/// usage row.
 final class UserDays: Sendable {
     /// Words per user.
     let width: Int
@@ -59,19 +60,10 @@ final class UserDays: Sendable {
         byPairCount = order
     }
 
-    /// Active days of user `u` within day offsets `lo…hi` (inside the client's days).
+    /// Active days of user `u` within day offsets `lo…hi` (inside the client's days); `w` is
+    /// `words`' storage.
     @inline(__always)
     func days(user u: Int, _ lo: Int, _ hi: Int, _ w: UnsafePointer<UInt64>) -> Int {
-        let base = w + u &* width
-        let first = lo &>> 6, last = hi &>> 6
-        let head = ~UInt64(0) << UInt64(lo & 63), tail = ~UInt64(0) >> UInt64(63 &- (hi & 63))
-        if first == last { return (base[first] & head & tail).nonzeroBitCount }
-        var n = (base[first] & head).nonzeroBitCount &+ (base[last] & tail).nonzeroBitCount
-        var k = first &+ 1
-        while k < last {
-            n &+= base[k].nonzeroBitCount
-            k &+= 1
-        }
-        return n
+        PairIndex.bitCount(w + u &* width, lo, hi)
     }
 }

@@ -113,8 +113,8 @@ public final class WriteAheadLog {
     public private(set) var lastSequence: UInt64
     /// How many whole records the log held when it was opened. The records themselves are not
     /// kept in memory: ``readRecords(after:)`` reads them from the file when data is loaded and
-    /// they must be replayed onto it (kept, a sustained append rate grew the heap by ~170 bytes
-    /// per appended event until the next snapshot — docs/BENCHMARKS.md, "A soak").
+    /// they must be replayed onto it (kept until the next snapshot, they grew the server by
+    /// 17 MiB over 100,000 appended events — docs/BENCHMARKS.md, "A soak").
     public private(set) var recoveredCount: Int
     /// Bytes dropped from the end when the log was opened (a torn record).
     public private(set) var droppedBytes: Int
@@ -163,7 +163,8 @@ public final class WriteAheadLog {
     }
 
     func recover() throws {
-        let size = Int(lseek(fd, 0, SEEK_END))
+        let data = try contents()
+        let size = data.count
         if size == 0 {
             try writeAll(Self.header(base: 0))
             try sync()
@@ -171,8 +172,6 @@ public final class WriteAheadLog {
             noteSize()
             return
         }
-        var data = [UInt8](repeating: 0, count: size)
-        guard pread(fd, &data, size, 0) == size else { throw Failure(description: "\(path): cannot read the write-ahead log") }
         guard size >= Self.headerSize, Array(data[0..<8]) == Self.magic else {
             throw Failure(description: "\(path): not a Tally write-ahead log (no TALLYWAL header)")
         }
@@ -232,6 +231,22 @@ public final class WriteAheadLog {
     /// whole records: those the writer has made durable). For the writer's thread only, like
     /// every other method; the file position is left where the next record goes.
     public func readRecords(after sequence: UInt64 = 0) throws -> [(sequence: UInt64, batch: AppendBatch)] {
+        let data = try contents()
+        guard data.count >= Self.headerSize, Array(data[0..<8]) == Self.magic else {
+            throw Failure(description: "\(path): the write-ahead log lost its header")
+        }
+        var out: [(sequence: UInt64, batch: AppendBatch)] = []
+        let (_, last, _) = Self.scan(data, base: read(data, 16) as UInt64) { s, b in
+            if s > sequence { out.append((s, b)) }
+        }
+        guard last == durableSequence else {
+            throw Failure(description: "\(path): the write-ahead log ends at sequence \(last), but \(durableSequence) was made durable")
+        }
+        return out
+    }
+
+    /// The whole file, read without moving the file position (where the next record goes).
+    func contents() throws -> [UInt8] {
         var st = stat()
         guard fd >= 0, fstat(fd, &st) == 0 else { throw Failure(description: "\(path): cannot read the write-ahead log (closed)") }
         let size = Int(st.st_size)
@@ -242,17 +257,7 @@ public final class WriteAheadLog {
             guard n > 0 else { throw Failure(description: "\(path): cannot read the write-ahead log: \(String(cString: strerror(errno)))") }
             off += n
         }
-        guard size >= Self.headerSize, Array(data[0..<8]) == Self.magic else {
-            throw Failure(description: "\(path): the write-ahead log lost its header")
-        }
-        var out: [(sequence: UInt64, batch: AppendBatch)] = []
-        let (_, last, _) = Self.scan(data, base: read(data, 16) as UInt64) { s, b in
-            if s > sequence { out.append((s, b)) }
-        }
-        guard last == durableSequence || last == lastSequence else {
-            throw Failure(description: "\(path): the write-ahead log ends at sequence \(last), but \(durableSequence) was made durable")
-        }
-        return out
+        return data
     }
 
     /// Encodes one record (the sequence is the next one).
@@ -311,9 +316,8 @@ public final class WriteAheadLog {
         guard sequence <= Self.maxBase else {
             throw Failure(description: "\(path): cannot truncate through sequence \(sequence) (at most \(Self.maxBase))")
         }
-        let size = Int(lseek(fd, 0, SEEK_END))
-        var data = [UInt8](repeating: 0, count: size)
-        guard pread(fd, &data, size, 0) == size else { throw Failure(description: "\(path): cannot read the write-ahead log") }
+        let data = try contents()
+        let size = data.count
         let base = max(sequence, read(data, 16) as UInt64)
         var keep = Self.header(base: base)
         var at = Self.headerSize

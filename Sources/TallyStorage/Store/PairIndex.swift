@@ -190,17 +190,23 @@ public final class PairIndex: @unchecked Sendable {
     public func dayCount(pair p: Int, _ lo: Int, _ hi: Int) -> Int {
         let info = pairInfo[p]
         let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF)
-        if info >> 63 != 0 {
-            let (w, first, last, headMask, tailMask) = rangeWords(off, lo, hi)
-            if first == last { return (w[first] & headMask & tailMask).nonzeroBitCount }
-            var n = (w[first] & headMask).nonzeroBitCount &+ (w[last] & tailMask).nonzeroBitCount
-            var k = first &+ 1
-            while k < last { n &+= w[k].nonzeroBitCount; k &+= 1 }
-            return n
-        }
+        if info >> 63 != 0 { return Self.bitCount(words.baseAddress! + off, lo, hi) }
         let count = Int(truncatingIfNeeded: (info >> 32) & 0x7FFF_FFFF)
         let d = days.baseAddress! + off
         return Self.firstDay(atLeast: hi &+ 1, d, count) &- Self.firstDay(atLeast: lo, d, count)
+    }
+
+    /// The number of set bits `lo…hi` of the bitset at `w` (bit `d` of the set is bit `d & 63` of
+    /// word `d >> 6`): a pair's days in a range, or a user's (the query layer's user-day bitsets).
+    @inlinable @inline(__always)
+    public static func bitCount(_ w: UnsafePointer<UInt64>, _ lo: Int, _ hi: Int) -> Int {
+        let first = lo &>> 6, last = hi &>> 6
+        let headMask = ~UInt64(0) << UInt64(lo & 63), tailMask = ~UInt64(0) >> UInt64(63 &- (hi & 63))
+        if first == last { return (w[first] & headMask & tailMask).nonzeroBitCount }
+        var n = (w[first] & headMask).nonzeroBitCount &+ (w[last] & tailMask).nonzeroBitCount
+        var k = first &+ 1
+        while k < last { n &+= w[k].nonzeroBitCount; k &+= 1 }
+        return n
     }
 
     /// The words of a bitset pair (at `off` in `words`) that hold days `lo…hi`: `w[first…last]`,
