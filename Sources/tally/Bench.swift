@@ -23,6 +23,10 @@ struct Synth: ParsableCommand {
     @Option(name: .customLong("write-dump"), help: "Write the generated client as a dump folder here, then stop.")
     var writeDump: String?
     @Option(help: "Only this period length in days.") var period: Int?
+    @Option(help: "With --filter departments: how many of the client's departments (from the first).")
+    var departments = 1
+    @Option(name: .customLong("department-scan"), help: "Read a department filter `members` (user-major) or `bitmaps` (app-major) whatever it costs, to compare the two (default: `cheaper`).")
+    var departmentScan: String?
 
     func run() throws {
         let clock = ContinuousClock()
@@ -56,7 +60,16 @@ struct Synth: ParsableCommand {
         print("levels (bytes): \(u.levelByteCounts)  segments: \(u.segmentByteCount)  "
               + "encoded segments: \(u.segments.reduce(0) { $0 + $1.encodedByteCount })  "
               + "range tables: \(u.rangeCounts.tableCount) of \(u.entityCount) entities, \(u.rangeCounts.byteCount) bytes")
-        let ex = Executor(store: store)
+        if filter == "department" {
+            let set = UserSet(domain: client.users.count)
+            set.touchAll()
+            for d in client.departments.prefix(departments).indices { client.addMembers(of: d, into: set) }
+            var users = 0, pairs = 0
+            set.forEach { users += 1; pairs += u.pairs.pairCount(user: Int($0)) }
+            print("department filter: \(departments) of \(client.departments.count) departments, \(users) users, \(pairs) pairs of \(u.pairs.pairCount)")
+        }
+        var ex = Executor(store: store)
+        if let departmentScan, let scan = DepartmentScan(rawValue: departmentScan) { ex.departmentScan = scan }
         let end = u.newestDay
         for len in [30, 366] where period == nil || period == len {
             let period = DayRange(end.adding(-(len - 1)), end)
@@ -67,7 +80,7 @@ struct Synth: ParsableCommand {
                 case "approval": f.approved = false
                 case "category": f.categoryIds = [catalog.categories[1].id]
                 case "vendor": f.vendorIds = [catalog.vendors[0].id]
-                case "department": f.departmentIds = [client.departments[0].id]
+                case "department": f.departmentIds = client.departments.prefix(departments).map(\.id)
                 default: break
                 }
                 let req = EndpointRequest(client: client.info.id, period: period, comparison: cmp,

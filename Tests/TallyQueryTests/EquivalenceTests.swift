@@ -12,11 +12,13 @@ import TallyTestSupport
         // Seed 2 builds the per-category class unions that only large clients get by default.
         let (dump, store) = try Fixtures.randomStore(seed: seed, allClasses: seed == 2)
         let ref = Reference(dump)
-        let ex = Executor(store: store)
+        var ex = Executor(store: store)
         var r = SeededRandom(seed: seed * 7919)
         var checked = 0, nonEmpty = 0
         for n in 0..<Self.queriesPerSeed {
             let q = randomQuery(dump, &r)
+            // A department filter is read user-major or app-major: both ways, and the chosen one.
+            ex.departmentScan = DepartmentScan.allCases.randomElement(using: &r)!
             let client = store.client(q.client)!
             let result = try ex.run(q)
             /// A row's id as the reference names it ("" for the no-category row).
@@ -26,7 +28,7 @@ import TallyTestSupport
             }
             if case .time(let g) = q.dimension {
                 let want = ref.series(q, q.period, g)
-                #expect(result.series.count == want.count, "query \(n): \(q)")
+                #expect(result.series.count == want.count, "query \(n) (\(ex.departmentScan)): \(q)")
                 for (b, w) in zip(result.series, want) {
                     #expect(b.range == w.0 && b.complete == w.1 && b.value.users == w.2 && b.value.apps == w.3,
                             "query \(n) bucket \(b.range): got \(b.value.users)/\(b.value.apps)/\(b.complete), want \(w.2)/\(w.3)/\(w.1)")

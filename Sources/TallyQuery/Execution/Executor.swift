@@ -8,14 +8,28 @@ public enum QueryError: Error, Equatable, Sendable {
 /// Runs ``Query`` values against one immutable ``Store`` version.
 public struct Executor: Sendable {
     public let store: Store
+    /// How department filters are read (``DepartmentScan``): the cheaper way unless told.
+    public var departmentScan: DepartmentScan = .cheaper
 
     public init(store: Store) { self.store = store }
 
     public func run(_ q: Query) throws -> QueryResult {
         guard let client = store.client(q.client) else { throw QueryError.unknownClient(q.client) }
-        let scope = Scope(client: client, catalog: store.catalog, filters: q.filters)
+        let scope = Scope(client: client, catalog: store.catalog, filters: q.filters, departmentScan: departmentScan)
         if case .time(let g) = q.dimension {
             let newest = client.usage?.newestDay
+            if scope.readsMembers, let index = client.usage {
+                // The members' activity over every bucket of both periods, made once when that
+                // is cheaper: each bucket's users and active apps are then a few words per
+                // member and per app.
+                let periods = [q.period] + (q.comparison.map { [$0] } ?? [])
+                let spans = periods.compactMap(index.offsets)
+                let buckets = periods.reduce(0) { $0 + g.buckets($1).count }
+                if let lo = spans.map(\.lo).min(), let hi = spans.map(\.hi).max(),
+                   scope.trendReadsMembers(buckets: buckets, lo, hi) {
+                    scope.scratch.makeActivity(scope, lo, hi)
+                }
+            }
             func series(_ r: DayRange) -> [Bucket] {
                 g.buckets(r).map { cal, clipped in
                     let m = PeriodScan(scope: scope, range: clipped)?.totals(full: false) ?? Metrics()
@@ -50,9 +64,9 @@ public struct Executor: Sendable {
             if let compare { c = keep || compare[i].isActive ? compare[i] : nil }
             page.append(ResultRow(key: rows.key(i), value: primary[i], compare: c))
         }
-        if q.dimension == .app && scope.users != nil {
-            // With a department filter user-days are counted from the department's users'
-            // pairs: only for the rows shown.
+        if q.dimension == .app && scope.users != nil && !scope.readsMembers {
+            // With a department filter read app-major, user-days are counted from the
+            // department's users' pairs: only for the rows shown.
             let apps = page.compactMap { row -> UInt32? in if case .app(let a) = row.key { return a } else { return nil } }
             let p = PeriodScan(scope: scope, range: q.period)?.userDays(apps: apps)
             let c = q.comparison.flatMap { PeriodScan(scope: scope, range: $0) }?.userDays(apps: apps)

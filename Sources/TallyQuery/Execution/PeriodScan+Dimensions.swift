@@ -4,6 +4,7 @@ extension PeriodScan {
     /// Per app of the scope (or of `only`): users, and user-days when they cost O(1) (no
     /// department filter); otherwise the executor fills them in for the rows of the page only.
     func byApp(only: [UInt32]? = nil) -> [(app: UInt32, metrics: Metrics)] {
+        if scope.readsMembers { return byAppOfMembers(only: only) }
         var out: [(UInt32, Metrics)] = []
         for app in only ?? scope.apps {
             let n = userCount(entity: Int(app))
@@ -159,6 +160,7 @@ extension PeriodScan {
     /// (one bitmap per block, like one app); otherwise the union of its apps kept by the filters.
     /// Apps are counted by an O(1) activity test each (a bitmap test under a department filter).
     func byCategory(rowCount: Int, only: [Bool]? = nil) -> [Metrics] {
+        if scope.readsMembers && scope.appClass != .all { return byCategoryOfMembers(rowCount: rowCount, only: only) }
         var out = [Metrics](repeating: Metrics(), count: rowCount)
         // The scope's apps grouped by row: a counting sort (no dictionary per query).
         let clientApps = scope.client.apps
@@ -273,10 +275,15 @@ extension PeriodScan {
             m.approvedApps = approved
             m.unapprovedApps = active - approved
         } else {
-            let apps = scope.client.apps
-            for app in scope.apps where isActive(entity: Int(app)) {
-                m.apps += 1
-                if apps[Int(app)].isApproved { m.approvedApps += 1 } else { m.unapprovedApps += 1 }
+            // The members' activity, when the query made it (a trend), else each app's bitmaps.
+            let act = scope.scratch.activity(covering: lo, hi)
+            scope.client.appClassBits.withUnsafeBufferPointer { bits in
+                let approvedBit = UInt8(1) << UInt8(AppClass.approved.rawValue)
+                for app in scope.apps where appIsActive(Int(app)) {
+                    guard act?.appIsActive(Int(app), lo, hi) ?? isActive(entity: Int(app)) else { continue }
+                    m.apps &+= 1
+                    if bits[Int(app)] & approvedBit != 0 { m.approvedApps &+= 1 } else { m.unapprovedApps &+= 1 }
+                }
             }
         }
         m.users = countOfApps(.all)

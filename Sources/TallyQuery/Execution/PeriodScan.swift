@@ -100,6 +100,14 @@ final class PeriodScan {
     func isActive(entity: Int) -> Bool {
         guard let f = scope.users else { return hasActivity(entity) }
         if !hasActivity(entity) { return false }
+        if let bits = scope.departmentBits {
+            var m: UInt64 = 0
+            for b in blocks { m |= b.masks![entity] }
+            return m & bits != 0
+        }
+        if entity < index.appCount, let act = scope.scratch.activity(covering: lo, hi) {
+            return act.appIsActive(entity, lo, hi)
+        }
         for b in blocks where b.view.intersects(b.bitmap(entity), f) { return true }
         return false
     }
@@ -141,6 +149,9 @@ final class PeriodScan {
     /// Number of users of the scope's apps (or of one split of them) over the range, after the
     /// department filter: a class's range table when there is one, else the union's size.
     func countOfApps(_ split: Split) -> Int {
+        if split == .all, scope.users != nil, let act = scope.scratch.activity(covering: lo, hi) {
+            return act.users(lo, hi)
+        }
         if scope.users == nil, let c = scope.splitClasses[split.rawValue],
            let n = index.rangeCounts.count(entity: index.entity(c), lo, hi) {
             return n

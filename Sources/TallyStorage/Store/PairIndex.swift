@@ -164,20 +164,47 @@ public final class PairIndex: @unchecked Sendable {
         return any
     }
 
+    /// Writes words `first…last` of pair `p`'s days as a bitset (word `k` holds days `64k…64k+63`)
+    /// to `out[0…last − first]`, whole words, and tells whether any day was there.
+    /// - Complexity: O(words) for a bitset, O(log days + days in the words) for a list.
+    @inlinable @inline(__always)
+    public func copyWords(pair p: Int, _ first: Int, _ last: Int, into out: UnsafeMutablePointer<UInt64>) -> Bool {
+        let info = pairInfo[p]
+        let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF)
+        let n = last &- first &+ 1
+        if info >> 63 != 0 {
+            let w = words.baseAddress! + off + first
+            var any: UInt64 = 0
+            for k in 0..<n {
+                out[k] = w[k]
+                any |= w[k]
+            }
+            return any != 0
+        }
+        out.update(repeating: 0, count: n)
+        let count = Int(truncatingIfNeeded: (info >> 32) & 0x7FFF_FFFF)
+        let d = days.baseAddress! + off
+        let base = first &<< 6, end = (last &+ 1) &<< 6
+        var a = count <= 8 ? 0 : Self.firstDay(atLeast: base, d, count)
+        var any = false
+        while a < count {
+            let x = Int(d[a]) &- base
+            a &+= 1
+            if x < 0 { continue }
+            if x >= end &- base { break }
+            out[x &>> 6] |= 1 << UInt64(x & 63)
+            any = true
+        }
+        return any
+    }
+
     /// Whether pair `p` has a day within offsets `lo…hi`.
     /// - Complexity: O(words of the range) for a bitset, O(log days) for a list.
     @inlinable @inline(__always)
     public func hasDay(pair p: Int, _ lo: Int, _ hi: Int) -> Bool {
         let info = pairInfo[p]
         let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF)
-        if info >> 63 != 0 {
-            let (w, first, last, headMask, tailMask) = rangeWords(off, lo, hi)
-            if first == last { return w[first] & headMask & tailMask != 0 }
-            if w[first] & headMask != 0 || w[last] & tailMask != 0 { return true }
-            var k = first &+ 1
-            while k < last { if w[k] != 0 { return true }; k &+= 1 }
-            return false
-        }
+        if info >> 63 != 0 { return Self.hasBit(words.baseAddress! + off, lo, hi) }
         let count = Int(truncatingIfNeeded: (info >> 32) & 0x7FFF_FFFF)
         let d = days.baseAddress! + off
         let a = Self.firstDay(atLeast: lo, d, count)
@@ -207,6 +234,18 @@ public final class PairIndex: @unchecked Sendable {
         var k = first &+ 1
         while k < last { n &+= w[k].nonzeroBitCount; k &+= 1 }
         return n
+    }
+
+    /// Whether any of bits `lo…hi` of the bitset at `w` is set (same layout as ``bitCount(_:_:_:)``).
+    @inlinable @inline(__always)
+    public static func hasBit(_ w: UnsafePointer<UInt64>, _ lo: Int, _ hi: Int) -> Bool {
+        let first = lo &>> 6, last = hi &>> 6
+        let headMask = ~UInt64(0) << UInt64(lo & 63), tailMask = ~UInt64(0) >> UInt64(63 &- (hi & 63))
+        if first == last { return w[first] & headMask & tailMask != 0 }
+        if w[first] & headMask != 0 || w[last] & tailMask != 0 { return true }
+        var k = first &+ 1
+        while k < last { if w[k] != 0 { return true }; k &+= 1 }
+        return false
     }
 
     /// The words of a bitset pair (at `off` in `words`) that hold days `lo…hi`: `w[first…last]`,
