@@ -23,8 +23,8 @@ struct Synth: ParsableCommand {
     @Option(name: .customLong("write-dump"), help: "Write the generated client as a dump folder here, then stop.")
     var writeDump: String?
     @Option(help: "Only this period length in days.") var period: Int?
-    @Option(help: "With --filter departments: how many of the client's departments (from the first).")
-    var departments = 1
+    @Option(name: .customLong("filter-departments"), help: "With --filter department: how many of the client's departments (from the first).")
+    var filterDepartments = 1
     @Option(name: .customLong("department-scan"), help: "Read a department filter `members` (user-major) or `bitmaps` (app-major) whatever it costs, to compare the two (default: `cheaper`).")
     var departmentScan: String?
 
@@ -63,10 +63,10 @@ struct Synth: ParsableCommand {
         if filter == "department" {
             let set = UserSet(domain: client.users.count)
             set.touchAll()
-            for d in client.departments.prefix(departments).indices { client.addMembers(of: d, into: set) }
+            for d in client.departments.prefix(filterDepartments).indices { client.addMembers(of: d, into: set) }
             var users = 0, pairs = 0
             set.forEach { users += 1; pairs += u.pairs.pairCount(user: Int($0)) }
-            print("department filter: \(departments) of \(client.departments.count) departments, \(users) users, \(pairs) pairs of \(u.pairs.pairCount)")
+            print("department filter: \(filterDepartments) of \(client.departments.count) departments, \(users) users, \(pairs) pairs of \(u.pairs.pairCount)")
         }
         var ex = Executor(store: store)
         if let departmentScan, let scan = DepartmentScan(rawValue: departmentScan) { ex.departmentScan = scan }
@@ -80,7 +80,7 @@ struct Synth: ParsableCommand {
                 case "approval": f.approved = false
                 case "category": f.categoryIds = [catalog.categories[1].id]
                 case "vendor": f.vendorIds = [catalog.vendors[0].id]
-                case "department": f.departmentIds = client.departments.prefix(departments).map(\.id)
+                case "department": f.departmentIds = client.departments.prefix(filterDepartments).map(\.id)
                 default: break
                 }
                 let req = EndpointRequest(client: client.info.id, period: period, comparison: cmp,

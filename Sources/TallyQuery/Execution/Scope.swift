@@ -17,7 +17,7 @@ struct Scope {
     let memberPairs: Int
     /// Whether per-app and per-category figures read the filter's users user-major (one pass
     /// over their pairs) rather than intersecting every app's bitmaps with `users`. Measured
-    /// with `tally synth --filter department --departments N --department-scan members|bitmaps`
+    /// with `tally synth --filter department --filter-departments N --department-scan members|bitmaps`
     /// on the 20,000-user client (p50 of A, 366 days with comparison): 0.25 against 2.13 ms for
     /// one department of 24, 3.997 against 6.131 ms for all 24, so always when there is a pair
     /// index. A trend decides by its size: ``trendReadsMembers(buckets:_:_:)``.
@@ -118,7 +118,7 @@ struct Scope {
     /// Whether a trend of `buckets` buckets (both periods) over day offsets `lo…hi` reads the
     /// filter's users user-major (``MemberActivity``, made once) rather than per bucket from the
     /// bitmaps (a class union intersected with the filter, the apps from the department masks).
-    /// The estimate, in nanoseconds, fits `tally synth --filter department --departments N
+    /// The estimate, in nanoseconds, fits `tally synth --filter department --filter-departments N
     /// --department-scan members|bitmaps` on the 20,000-user client (1 and 4 departments of 24,
     /// 30 and 366 days with comparison): about 9 + 1.1 × span words per member pair made, about
     /// 6 µs per bucket read from the bitmaps. One department over a year: 0.48 against 1.25 ms.
