@@ -11,13 +11,18 @@ enum Fixtures {
     /// that read them are checked on these small dumps too).
     static func randomStore(seed: UInt64, clients: Int = 5, rows: Int = 2500, allClasses: Bool = false) throws -> (RandomDump, Store) {
         let dump = RandomDump(seed: seed, clientCount: clients, maxRowsPerClient: rows)
+        return (dump, try store(of: dump, seed: seed, allClasses: allClasses))
+    }
+
+    /// `dump` written and loaded as ``randomStore(seed:clients:rows:allClasses:)`` does.
+    static func store(of dump: RandomDump, seed: UInt64, allClasses: Bool = false) throws -> Store {
         let folder = NSTemporaryDirectory() + "tally-random-\(seed)-\(getpid())-\(UUID().uuidString)"  // tests of one seed run concurrently
         try DumpWriter.write(dump.tables(), to: folder, usageParts: 3, compressions: [.lz4, .gzip, .none], manifest: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         var loader = DumpLoader(layout: try DumpLayout.discover(folder: folder))
         if allClasses { loader.extrasMinRows = 0 }
         let (store, _) = try loader.run()
-        return (dump, store)
+        return store
     }
 
     static var samplePath: String {

@@ -10,6 +10,8 @@ public struct Executor: Sendable {
     public let store: Store
     /// How department filters are read (``DepartmentScan``): the cheaper way unless told.
     public var departmentScan: DepartmentScan = .cheaper
+    /// Where paged lists evaluated whole are kept for their next pages: one for the process.
+    let listCache: ListCache = .shared
 
     public init(store: Store) { self.store = store }
 
@@ -44,13 +46,28 @@ public struct Executor: Sendable {
         let rows = RowSpace(dimension: q.dimension, client: client, catalog: store.catalog)
         let keep = q.dimension == .none
         let primary: MetricsTable, ordered: [Entry], total: Int
-        if let top = topApps(scope, q, rows) ?? topUsers(scope, q, rows) ?? usersByEmail(scope, q, rows)
+        // A paged list evaluated whole once is kept for its next pages (``ListCache``); a
+        // cursor page of a list not kept yet evaluates it whole and keeps it.
+        let listKey = q.pageSize == nil || keep || listCache.budget == 0 ? nil
+            : ListCache.Key(client: client, catalog: store.catalog, query: q, scan: departmentScan)
+        if let listKey, let kept = listCache.list(listKey, client: client, catalog: store.catalog) {
+            (ordered, total) = page(kept, q, rows)
+            primary = MetricsTable(dense: kept.metrics)
+        } else if q.after == nil || listKey == nil, let top = topApps(scope, q, rows) ?? topUsers(scope, q, rows) ?? usersByEmail(scope, q, rows)
             ?? usersByActiveDays(scope, q, rows) ?? usersByCount(scope, q, rows) {
             (primary, ordered, total) = top
         } else {
             let all = evaluate(scope, q.period, rows, q)
-            (ordered, total) = order(all, keep: keep, q, rows)
             primary = MetricsTable(dense: all)
+            var whole = q
+            whole.after = nil
+            whole.pageSize = nil
+            if let listKey, q.after != nil {
+                let list = order(all, keep: keep, whole, rows).0.map(\.index)
+                (ordered, total) = page(listCache.keep(all, order: list, listKey, client: client, catalog: store.catalog), q, rows)
+            } else {
+                (ordered, total) = order(all, keep: keep, q, rows)
+            }
         }
         // The comparison period is only ever shown beside the rows of the page: compute just those.
         let shown = ordered.prefix(q.pageSize ?? ordered.count).map { Int($0.index) }
@@ -128,6 +145,21 @@ public struct Executor: Sendable {
             return (entries, total)
         }
         return (Self.smallest(size + 1, of: entries, by: before), total)
+    }
+
+    /// The rows of a kept list after the query's cursor (binary search: the list is in the
+    /// query's order), at most one more than a page, and the list's length.
+    func page(_ kept: ListCache.Kept, _ q: Query, _ rows: RowSpace) -> ([Entry], Int) {
+        let list = kept.order, m = kept.metrics
+        var lo = 0, hi = list.count
+        if let after = q.after {
+            while lo < hi {
+                let mid = (lo + hi) / 2, i = Int(list[mid])
+                if Self.compare(sortKey(index: i, m[i], q.sort, rows), after, q.order) <= 0 { lo = mid + 1 } else { hi = mid }
+            }
+        }
+        let end = q.pageSize.map { min(list.count, lo + $0 + 1) } ?? list.count
+        return (list[lo..<end].map { Entry(index: $0, value: 0, id: UUID128(high: 0, low: 0), key: nil) }, list.count)
     }
 
     /// The `k` first elements in `order`, sorted, with a bounded max-heap.

@@ -71,7 +71,7 @@ public struct PageKey: Sendable, Hashable {
 }
 
 /// One query over one client.
-public struct Query: Sendable {
+public struct Query: Sendable, Hashable {
     public var client: UUID128
     public var period: DayRange
     public var comparison: DayRange?
