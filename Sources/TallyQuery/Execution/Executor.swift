@@ -10,8 +10,6 @@ public struct Executor: Sendable {
     public let store: Store
     /// How department filters are read (``DepartmentScan``): the cheaper way unless told.
     public var departmentScan: DepartmentScan = .cheaper
-    /// Where paged lists evaluated whole are kept for their next pages: one for the process.
-    let listCache: ListCache = .shared
 
     public init(store: Store) { self.store = store }
 
@@ -20,28 +18,28 @@ public struct Executor: Sendable {
         let scope = Scope(client: client, catalog: store.catalog, filters: q.filters, departmentScan: departmentScan)
         if case .time(let g) = q.dimension {
             let newest = client.usage?.newestDay
+            let primaryBuckets = g.buckets(q.period), compareBuckets = q.comparison.map(g.buckets)
             if scope.readsMembers, let index = client.usage {
                 // The members' activity over every bucket of both periods, made once when that
                 // is cheaper: each bucket's users and active apps are then a few words per
                 // member and per app.
-                let periods = [q.period] + (q.comparison.map { [$0] } ?? [])
-                let spans = periods.compactMap(index.offsets)
-                let buckets = periods.reduce(0) { $0 + g.buckets($1).count }
+                let spans = ([q.period] + (q.comparison.map { [$0] } ?? [])).compactMap(index.offsets)
+                let buckets = primaryBuckets.count + (compareBuckets?.count ?? 0)
                 if let lo = spans.map(\.lo).min(), let hi = spans.map(\.hi).max(),
                    scope.trendReadsMembers(buckets: buckets, lo, hi) {
                     scope.scratch.makeActivity(scope, lo, hi)
                 }
             }
-            func series(_ r: DayRange) -> [Bucket] {
-                g.buckets(r).map { cal, clipped in
+            func series(_ buckets: [(calendar: DayRange, clipped: DayRange)]) -> [Bucket] {
+                buckets.map { cal, clipped in
                     let m = PeriodScan(scope: scope, range: clipped)?.totals(full: false) ?? Metrics()
                     let complete = cal == clipped && newest.map { cal.end <= $0 } == true
                     return Bucket(range: clipped, complete: complete, value: m)
                 }
             }
-            let s = series(q.period)
+            let s = series(primaryBuckets)
             return QueryResult(rows: [], totalCount: s.count, next: nil, series: s,
-                               compareSeries: q.comparison.map(series))
+                               compareSeries: compareBuckets.map(series))
         }
         let rows = RowSpace(dimension: q.dimension, client: client, catalog: store.catalog)
         let keep = q.dimension == .none
@@ -49,11 +47,13 @@ public struct Executor: Sendable {
         // A paged list evaluated whole for a cursor page is kept for its next pages
         // (``ListCache``). A cursor page of a short list not kept yet evaluates it whole and
         // keeps it; a long one takes its bounded path when it has one (evaluating and ordering
-        // the 20,000-user client's users whole took 20 ms a first cursor page over HTTP, against
-        // 1–3 ms bounded: the realistic paths of docs/BENCHMARKS.md, first time each).
-        let listKey = q.pageSize == nil || keep || listCache.budget == 0 ? nil
+        // the 20,000-user client's users whole made a first cursor page cost up to 22 ms over
+        // HTTP, against at most 3.9 ms bounded: `tools/load/first_time.py` over the realistic
+        // paths of docs/BENCHMARKS.md).
+        let lists = ListCache.shared
+        let listKey = q.pageSize == nil || keep || lists.budget == 0 ? nil
             : ListCache.Key(client: client, catalog: store.catalog, query: q, scan: departmentScan)
-        if let listKey, let kept = listCache.list(listKey, client: client, catalog: store.catalog) {
+        if let listKey, let kept = lists.list(listKey, client: client, catalog: store.catalog) {
             (ordered, total) = page(kept, q, rows)
             primary = MetricsTable(dense: kept.metrics)
         } else if q.after == nil || listKey == nil || rows.count > Self.shortList,
@@ -63,12 +63,12 @@ public struct Executor: Sendable {
         } else {
             let all = evaluate(scope, q.period, rows, q)
             primary = MetricsTable(dense: all)
-            var whole = q
-            whole.after = nil
-            whole.pageSize = nil
             if let listKey, q.after != nil {
+                var whole = q
+                whole.after = nil
+                whole.pageSize = nil
                 let list = order(all, keep: keep, whole, rows).0.map(\.index)
-                (ordered, total) = page(listCache.keep(all, order: list, listKey, client: client, catalog: store.catalog), q, rows)
+                (ordered, total) = page(lists.keep(all, order: list, listKey, client: client, catalog: store.catalog), q, rows)
             } else {
                 (ordered, total) = order(all, keep: keep, q, rows)
             }
@@ -89,14 +89,16 @@ public struct Executor: Sendable {
             // With a department filter read app-major, user-days are counted from the
             // department's users' pairs: only for the rows shown.
             let apps = page.compactMap { row -> UInt32? in if case .app(let a) = row.key { return a } else { return nil } }
-            let p = PeriodScan(scope: scope, range: q.period)?.userDays(apps: apps)
-            let c = q.comparison.flatMap { PeriodScan(scope: scope, range: $0) }?.userDays(apps: apps)
-            var k = 0
+            func userDays(_ range: DayRange) -> [UInt32: Int] {
+                let rows = PeriodScan(scope: scope, range: range)?.byAppOfMembers(only: apps) ?? []
+                return Dictionary(uniqueKeysWithValues: rows.map { ($0.app, $0.metrics.userDays) })
+            }
+            let p = userDays(q.period)
+            let c = q.comparison.map(userDays)
             for i in page.indices {
-                guard case .app = page[i].key else { continue }
-                page[i].value.userDays = p?[k] ?? 0
-                if page[i].compare != nil { page[i].compare!.userDays = c?[k] ?? 0 }
-                k += 1
+                guard case .app(let a) = page[i].key else { continue }
+                page[i].value.userDays = p[a] ?? 0
+                if page[i].compare != nil { page[i].compare!.userDays = c?[a] ?? 0 }
             }
         }
         // A next page exists when more rows follow the page: its cursor is the page's last row.

@@ -13,16 +13,16 @@ import TallyStorage
 /// filters no stored order serves) evaluates every row for every page, so paging through a
 /// list cost its whole price per page — 5 pages of the 900-user client's users took 3.3–4.7 ms in
 /// process at scale M, ×5–×54 DuckDB's one query for the whole list (docs/BENCHMARKS.md,
-/// seed-5 run). Pinot keeps a query's result for its cursor pages the same way.
+/// seed-5 run): cursor pages that do not re-run the whole query, as issue 16 asks.
 ///
 /// Kept per (client version, catalog, query without its cursor, page size and comparison, way
 /// of reading department filters): a client and its catalog are immutable, so a kept list is
 /// exact for as long as both are served; the entry holds them weakly and is dropped once either
 /// is replaced. Bounded by `budget` bytes, least recently used out first.
 final class ListCache: Sendable {
-    /// 64 MiB unless `TALLY_LIST_CACHE_MB` says otherwise (0: keep nothing): the 20,000-user
-    /// client's users list is 1.4 MB (72 bytes a row), so about 45 of them, or thousands of app
-    /// and category lists.
+    /// 64 MiB unless `TALLY_LIST_CACHE_MB` says otherwise (0: keep nothing): by arithmetic, a
+    /// list of the 20,000-user client's users is 1.5 MB (72 + 4 bytes a row), so about 44 of
+    /// them, or thousands of app and category lists.
     static let shared = ListCache(budget: (getenv("TALLY_LIST_CACHE_MB").flatMap { Int(String(cString: $0)) } ?? 64) << 20)
 
     struct Key: Hashable {

@@ -26,8 +26,9 @@ final class MemberActivity {
 
     /// Covers day offsets `lo…hi` (in whole words: a range inside them may be asked for).
     /// - Complexity: O(Σ over members of pairs × words of the span).
-    init(scope: Scope, members: [UInt32], _ lo: Int, _ hi: Int) {
+    init(scope: Scope, _ lo: Int, _ hi: Int) {
         let index = scope.index!
+        let members = scope.members
         let pairs = index.pairs
         first = lo >> 6
         last = hi >> 6

@@ -10,7 +10,6 @@ final class PeriodScan {
     let lo: Int, hi: Int
     /// The aligned blocks covering the range, as raw views (no reference counting in loops).
     let blocks: [Block]
-    let level0: Block
 
     struct Block {
         let view: ArenaView
@@ -60,7 +59,6 @@ final class PeriodScan {
                          cards: index.cardinalityRow(level: k, block: b), masks: index.departmentMaskRow(level: k, block: b))
         }
         blocks = index.blocks(range).map { block($0.level, $0.block) }
-        level0 = block(0, 0)
         domain = scope.client.users.count
         (a, b) = scope.scratch.sets
         activeApps = .allocate(capacity: max(1, index.appCount))
@@ -105,46 +103,13 @@ final class PeriodScan {
             for b in blocks { m |= b.masks![entity] }
             return m & bits != 0
         }
-        if entity < index.appCount, let act = scope.scratch.activity(covering: lo, hi) {
-            return act.appIsActive(entity, lo, hi)
-        }
         for b in blocks where b.view.intersects(b.bitmap(entity), f) { return true }
         return false
     }
 
-    /// Distinct (user, day) pairs of `entity` over the range (after the department filter).
-    func userDays(entity: Int) -> Int {
-        guard let f = scope.users else { return index.userDays(entity: entity, range) }
-        var n = 0
-        let v = level0.view, base = entity &* level0.stride
-        for d in lo...hi {
-            n &+= v.intersectionCount(BitmapRef(start: level0.starts[base &+ d], end: level0.starts[base &+ d &+ 1]), f)
-        }
-        return n
-    }
-
-    /// Distinct (user, day) pairs of each of `apps` over the range, for the department filter's
-    /// users: one pass over those users' pairs in the user-major index (counting the days of a
-    /// pair whose app is asked for), instead of one intersection per app and day.
-    /// - Complexity: O(Σ over the filter's users of their pairs), plus the range's words per match.
-    func userDays(apps: [UInt32]) -> [Int] {
-        guard let f = scope.users else { return apps.map { index.userDays(entity: Int($0), range) } }
-        var slot = [Int32](repeating: -1, count: scope.client.apps.count)
-        for (i, a) in apps.enumerated() { slot[Int(a)] = Int32(i) }
-        var out = [Int](repeating: 0, count: apps.count)
-        let pairs = index.pairs
-        let lo = self.lo, hi = self.hi
-        slot.withUnsafeBufferPointer { slot in
-            f.forEach { u in
-                let from = Int(pairs.userStart[Int(u)]), to = Int(pairs.userStart[Int(u) &+ 1])
-                for p in from..<to {
-                    let s = slot[Int(pairs.pairApp[p])]
-                    if s >= 0 { out[Int(s)] &+= pairs.dayCount(pair: p, lo, hi) }
-                }
-            }
-        }
-        return out
-    }
+    /// Distinct (user, day) pairs of `entity` over the range, without a department filter (a
+    /// department filter's are counted from its members' pairs: ``byAppOfMembers(only:)``).
+    func userDays(entity: Int) -> Int { index.userDays(entity: entity, range) }
 
     /// Number of users of the scope's apps (or of one split of them) over the range, after the
     /// department filter: a class's range table when there is one, else the union's size.

@@ -172,7 +172,7 @@ final class Scratch {
     /// Makes the members' activity over day offsets `lo…hi`, for the scans that follow (a
     /// trend, before its buckets).
     func makeActivity(_ scope: Scope, _ lo: Int, _ hi: Int) {
-        members = MemberActivity(scope: scope, members: scope.members, lo, hi)
+        members = MemberActivity(scope: scope, lo, hi)
     }
 
     /// The members' activity made before, if it covers day offsets `lo…hi`.
