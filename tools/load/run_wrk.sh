@@ -14,7 +14,9 @@ command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null; }
 # SNAP=file: serve that snapshot of the client instead (starts in a second; `tally snapshot save
 # --synthetic 20000x600x366 --out FILE` makes one).
 # TALLY_SERVE_ARGS: more `tally serve` options (e.g. "--query-threads 1"). LANES_ONLY=1: only the
-# light/heavy phases.
+# light/heavy phases. LIGHT_RATE=N: the light queries at a fixed N requests a second (over 8
+# connections, on dashboard.lua's fixed schedule) instead of as fast as 4 connections can: the
+# latency of a light load that does not itself fill the two cores.
 # shellcheck disable=SC2086
 if [ -n "${SNAP:-}" ]; then start_tally "$PORT" --snapshot "$SNAP" ${TALLY_SERVE_ARGS:-}; else start_tally "$PORT" --synthetic 20000x600x366 ${TALLY_SERVE_ARGS:-}; fi
 export TALLY_CLIENT=$(curl -s "http://127.0.0.1:$PORT/v2/status" -H "Authorization: Bearer YOUR_API_TOKEN" \
@@ -32,13 +34,20 @@ echo "== realistic mix (filters, sorts, cursor pages 2–3, 7–366-day periods)
 TALLY_PATHS="$PATHS_FILE" wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s tools/load/dashboard.lua "$URL" | summary
 rm -f "$PATHS_FILE"
 fi
-echo "== light queries alone (summary cards), 4 connections, ${SECS}s"
-TALLY_MIX=light wrk -t1 -c4 -d"${SECS}s" --latency -s tools/load/dashboard.lua "$URL" | summary
+if [ -n "${LIGHT_RATE:-}" ]; then
+  light() { TALLY_RATE_PER_THREAD="$LIGHT_RATE" TALLY_MIX=light wrk -t1 -c8 -d"${SECS}s" --latency -s tools/load/dashboard.lua "$URL" | summary; }
+  LIGHT_LOAD="at $LIGHT_RATE req/s over 8 connections"
+else
+  light() { TALLY_MIX=light wrk -t1 -c4 -d"${SECS}s" --latency -s tools/load/dashboard.lua "$URL" | summary; }
+  LIGHT_LOAD="4 connections"
+fi
+echo "== light queries alone (summary cards), $LIGHT_LOAD, ${SECS}s"
+light
 echo "== light queries while heavy ones (users dimension, 366 days) run on 8 other connections"
 TALLY_MIX=heavy wrk -t1 -c8 -d"$((SECS + 4))s" -s tools/load/dashboard.lua "$URL" > /tmp/tally-wrk-heavy.txt &
 HEAVY=$!
 sleep 2
-TALLY_MIX=light wrk -t1 -c4 -d"${SECS}s" --latency -s tools/load/dashboard.lua "$URL" | summary
+light
 wait $HEAVY
 echo "   (heavy, meanwhile:)"; summary < /tmp/tally-wrk-heavy.txt
 echo "== light queries while the heavy-query queue is full: 96 heavy connections against --max-heavy-queue 64"
@@ -47,6 +56,6 @@ echo "   Retry-After second before the next, as a well-behaved client does)"
 TALLY_RETRY_AFTER=1 TALLY_MIX=heavy wrk -t1 -c96 --timeout 10s -d"$((SECS + 4))s" -s tools/load/dashboard.lua "$URL" > /tmp/tally-wrk-full.txt &
 HEAVY=$!
 sleep 2
-TALLY_MIX=light wrk -t1 -c4 -d"${SECS}s" --latency -s tools/load/dashboard.lua "$URL" | summary
+light
 wait $HEAVY
 echo "   (heavy, meanwhile: all requests, and the 503s among them)"; grep -E "requests in|Non-2xx|errors" /tmp/tally-wrk-full.txt
