@@ -83,23 +83,22 @@ func printSummary(_ d: LoadedDump, path: String) {
 /// above 32 MiB (`HEAP_MAX_SIZE / 2` on 64-bit: a larger value leaves the 128 KiB default, and
 /// setting M_TRIM_THRESHOLD, -1, then also turns off glibc's own raising of it); M_TRIM_THRESHOLD -1.
 ///
-/// Arenas (M_ARENA_MAX, -8): one per core, at least two, instead of glibc's eight per core. Every
-/// thread that allocates gets an arena of its own up to that bound, and memory freed into one
-/// arena serves only that arena's threads; with sixteen arenas for two cores, each reload and
-/// each append's rebuilt client left free memory resident in arenas that the next data set's
-/// threads did not use. Measured with `tools/load/soak.py --minutes 6 --connections 192` on the
-/// scale-M snapshot (2026-11-30, 21:1x UTC, one run each): resident after the first minute
-/// 163–176 MiB with two arenas against 213–221 MiB with glibc's default, the allocator's bytes
-/// in use the same (120–121 MiB). The dashboard and realistic mixes' throughput did not move
-/// (`wrk`, 32 connections, two rounds alternated: 17,152 and 16,757 against 18,658 and 15,307
-/// req/s). `MALLOC_ARENA_MAX` in the environment still wins.
+/// Arenas (M_ARENA_MAX, -8): one per core, at least two, instead of glibc's bound of eight per
+/// core. Measured with `tools/load/soak.py --minutes 6 --connections 192` on the scale-M snapshot
+/// (2026-11-30, 21:1x UTC, one run each): each minute's median resident size after the first was
+/// 165–176 MiB with two arenas against 213–221 MiB with glibc's default, the allocator's bytes in
+/// use the same (120–121 MiB); why fewer arenas hold less free memory resident was not measured.
+/// The dashboard mix's throughput: docs/BENCHMARKS.md, "A soak" (`tools/load/ab_mix.sh`).
+///
+/// glibc's own variables in the environment (`MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`,
+/// `MALLOC_ARENA_MAX`) win over these settings, for measurements.
 func tuneAllocator() {
-    // glibc's own variables in the environment win, as for the arenas below (for measurements).
-    let mmap = getenv("MALLOC_MMAP_THRESHOLD_") != nil ? 1 : mallopt(-3, 32 << 20)
-    let trim = getenv("MALLOC_TRIM_THRESHOLD_") != nil ? 1 : mallopt(-1, 512 << 20)
-    let arenas = getenv("MALLOC_ARENA_MAX") != nil
-        ? 1 : mallopt(-8, Int32(max(2, ProcessInfo.processInfo.activeProcessorCount)))
-    if mmap != 1 || trim != 1 || arenas != 1 {
+    func set(_ param: Int32, _ value: Int, unless variable: String) -> Bool {
+        getenv(variable) != nil || mallopt(param, Int32(value)) == 1
+    }
+    let done = [set(-3, 32 << 20, unless: "MALLOC_MMAP_THRESHOLD_"), set(-1, 512 << 20, unless: "MALLOC_TRIM_THRESHOLD_"),
+                set(-8, max(2, ProcessInfo.processInfo.activeProcessorCount), unless: "MALLOC_ARENA_MAX")]
+    if done.contains(false) {
         FileHandle.standardError.write(Data("warning: mallopt refused the allocator settings\n".utf8))
     }
 }

@@ -4,7 +4,8 @@
 # run (the machine is shared and noisy: only one run's ratios mean anything); prints each run's
 # req/s and the server's CPU time per request, and the ratios of the medians. Loopback only;
 # every wrk run stops by itself. Used by metrics_cost.sh and checked_builds.sh.
-# A variant is a label, a tally binary and extra `serve` options:
+# A variant is a label, a tally binary, extra `serve` options and, optionally, variables for the
+# server's environment (A_ENV/B_ENV, e.g. "MALLOC_ARENA_MAX=16"):
 #   A_LABEL=O A_BIN=.build-release/release/tally A_ARGS="" B_LABEL=… B_BIN=… B_ARGS="--no-metrics" \
 #   tools/load/ab_mix.sh [seconds per run] [connections] [rounds]
 set -euo pipefail
@@ -21,11 +22,13 @@ SNAP=${SNAP:-/tmp/tally-metrics-cost.tsnap}
 declare -A RATES=([A]="" [B]="") CPUS=([A]="" [B]="") P99=([A]="" [B]="")
 for round in $(seq 1 "$ROUNDS"); do
   for v in A B; do
-    label_var=${v}_LABEL bin_var=${v}_BIN args_var=${v}_ARGS
+    label_var=${v}_LABEL bin_var=${v}_BIN args_var=${v}_ARGS env_var=${v}_ENV
     TALLY_BIN=${!bin_var}
     # shellcheck disable=SC2206
-    extra=(${!args_var:-})
+    extra=(${!args_var:-}) vars=(${!env_var:-})
+    for kv in "${vars[@]}"; do export "${kv?}"; done  # for the server only: unset once it runs
     start_tally "$PORT" --snapshot "$SNAP" "${extra[@]}"
+    for kv in "${vars[@]}"; do unset "${kv%%=*}"; done
     export TALLY_CLIENT=$(curl -s "$URL/v2/status" -H "Authorization: Bearer YOUR_API_TOKEN" \
       | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_list"][0]["id"])')
     # Warm up (first-use derivations), then measure.

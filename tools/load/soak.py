@@ -4,8 +4,8 @@ streaming in and a reload every minute; no request may fail, and resident memory
 drift.
 
 Serves a snapshot of the generated scale-M dump (120 clients, 10.75 M rows; made once under
-/tmp) with a write-ahead log, on loopback. First the mix's peak is measured (wrk at full speed on the soak's connections, the appends
-already streaming in), then, for --minutes:
+/tmp) with a write-ahead log, on loopback. First the mix's peak is measured (wrk at full speed
+on the soak's connections, the appends already streaming in), then, for --minutes:
 - wrk runs the mix (tools/load/dashboard.lua) against the largest client at 80% of that peak,
   on a fixed schedule (TALLY_RATE_PER_THREAD: each request waits for its slot, whatever the
   latency);
@@ -20,6 +20,7 @@ minute's median resident size stays within ±5% of the second minute's.
   python3 tools/load/soak.py --tally .build-release/release/tally --minutes 10
 """
 import argparse
+import itertools
 import json
 import os
 import random
@@ -177,22 +178,21 @@ def main():
                     reloads["failed"].append((s, str(b)[:200]))
 
         def sampler():
+            """The resident size every second, the allocator's figures every 5 s."""
             t0 = time.monotonic()
-            k = 0
-            while not stop.is_set():
+            for k in itertools.count():
+                if stop.is_set():
+                    break
                 t = time.monotonic() - t0
                 rss.append((t, rss_mib(server.pid)))
-                k += 1
-                if k % 5 != 1:  # the resident size every second, the allocator's figures every 5 s
-                    stop.wait(1)
-                    continue
-                try:
-                    req = urllib.request.Request(url + "/metrics", headers=AUTH)
-                    text = urllib.request.urlopen(req, timeout=10).read().decode()
-                    got = {k: float(v) / 2**20 for k, v in re.findall(r"^(tally_heap_\w+_bytes) (\S+)$", text, re.M)}
-                    heap.append((t, got.get("tally_heap_allocated_bytes", 0), got.get("tally_heap_free_bytes", 0)))
-                except Exception:
-                    pass
+                if k % 5 == 0:
+                    try:
+                        req = urllib.request.Request(url + "/metrics", headers=AUTH)
+                        text = urllib.request.urlopen(req, timeout=10).read().decode()
+                        got = {n: float(v) / 2**20 for n, v in re.findall(r"^(tally_heap_\w+_bytes) (\S+)$", text, re.M)}
+                        heap.append((t, got.get("tally_heap_allocated_bytes", 0), got.get("tally_heap_free_bytes", 0)))
+                    except Exception:
+                        pass
                 stop.wait(1)
 
         # The peak is that of the soak's own mix: the same connections, with the appends already
@@ -209,10 +209,10 @@ def main():
         print(f"peak of the mix: {peak['rate']:,.0f} req/s on {a.connections} connections (p99 {peak['p99']})"
               f"{'' if a.no_appends else ', appends streaming'}; soak at {a.share:.0%}: "
               f"{target:,.0f} req/s on a fixed schedule over {a.connections} connections", flush=True)
-        threads = appending + [threading.Thread(target=f, daemon=True)
-                               for f in [sampler] + ([] if a.no_reloads else [reloader])]
-        for t in threads[len(appending):]:
+        others = [threading.Thread(target=f, daemon=True) for f in [sampler] + ([] if a.no_reloads else [reloader])]
+        for t in others:
             t.start()
+        threads = appending + others
         soak = wrk(url, big, int(a.minutes * 60), a.connections, target)
         stop.set()
         for t in threads:
