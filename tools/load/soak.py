@@ -143,6 +143,8 @@ def main():
     ap.add_argument("--no-appends", action="store_true", help="no append thread (to tell what memory the appends cost)")
     ap.add_argument("--no-reloads", action="store_true", help="no reload thread (to tell what memory the reloads cost)")
     a = ap.parse_args()
+    if a.minutes < 2:
+        ap.error("--minutes must be at least 2: the drift is measured against the second minute")
 
     snap = scale_m_snapshot(a.tally)
     wal = f"/tmp/tally-soak-{os.getpid()}.wal"
