@@ -21,7 +21,7 @@ public struct ServerLimits: Sendable {
     public var maxQueuedHeavy = 64
     /// The nice value of the query threads (0–19): below the event loops, so that on a busy
     /// machine the loops, and the light requests they answer themselves, get the CPU first.
-    public var queryThreadNice: Int32 = 10
+    public var queryThreadNice: Int32 = 19
     /// Run the query threads under `SCHED_IDLE` instead of a nice value: they then get the CPU
     /// only when no other thread wants it, and a waking event loop preempts them at once.
     public var queryThreadIdle = false

@@ -49,7 +49,7 @@ struct LoadTest: AsyncParsableCommand {
             (.aiDepartments, monthly), (.aiNew, monthly), (.users, monthly + [("page_size", "20")]),
         ],
         "light": [(.summary, monthly), (.aiSummary, monthly)],
-        "heavy": [(.users, monthly + [("sort_by", "active_days")])],
+        "heavy": [(.categories, monthly + [("is_approved", "true")])],
     ]
 
     /// The requests of a mix, in the order the wrk script sends them.

@@ -67,7 +67,7 @@ struct Serve: AsyncParsableCommand {
         var metricsPeers: [String] = []
         var maxHeavyQueue = 64
         /// `TALLY_QUERY_NICE` only (no flag): for measuring the heavy lane's share (docs/BENCHMARKS.md).
-        var queryNice: Int32 = 10
+        var queryNice: Int32 = 19
         var queryIdle = false
     }
 

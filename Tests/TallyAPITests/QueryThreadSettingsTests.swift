@@ -5,7 +5,7 @@ import TallyTestSupport
 /// The query threads' scheduling settings of `tally serve` (docs/OPERATIONS.md): values out of
 /// range are refused at start with a message naming the setting; `TALLY_QUERY_SCHED=idle` puts
 /// the threads that ran heavy queries under `SCHED_IDLE` (policy 5 in `/proc`), and the default
-/// lowers them to nice 10.
+/// lowers them to nice 19.
 @Suite(.serialized) struct QueryThreadSettingsTests {
     /// Runs `tally serve` with `environment` until it exits (or for at most 10 s): exit status and stderr.
     static func refused(_ environment: [String: String]) throws -> (Int32, String) {
@@ -47,7 +47,7 @@ import TallyTestSupport
         }
     }
 
-    @Test(arguments: [("idle", 5, 0), ("nice", 0, 10)])
+    @Test(arguments: [("idle", 5, 0), ("nice", 0, 19)])
     func heavyQueriesRunOnThreadsOfThePolicy(setting: String, policy: Int, nice: Int) throws {
         let port = 18_960 + Int(getpid() % 20) + (setting == "idle" ? 0 : 20)
         let p = Process()

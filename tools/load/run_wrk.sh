@@ -22,6 +22,9 @@ if [ -n "${SNAP:-}" ]; then start_tally "$PORT" --snapshot "$SNAP" ${TALLY_SERVE
 export TALLY_CLIENT=$(curl -s "http://127.0.0.1:$PORT/v2/status" -H "Authorization: Bearer YOUR_API_TOKEN" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_list"][0]["id"])')
 URL="http://127.0.0.1:$PORT"
+# The heavy mix's category (dashboard.lua): the client's largest category of the year.
+export TALLY_CATEGORY=$(curl -s "$URL/v2/clients/$TALLY_CLIENT/analytics/apps/utilization/categories?start_date=2025-01-01&end_date=2026-01-01&granularity=monthly" \
+  -H "Authorization: Bearer YOUR_API_TOKEN" | python3 -c 'import json,sys; print(next(c["category"]["id"] for c in json.load(sys.stdin)["data"] if c.get("category")))')
 summary() { grep -E "Requests/sec|^\s+(50|90|99)%|p99\.9|Non-2xx|errors" ; }
 if [ "${LANES_ONLY:-0}" != 1 ]; then
 echo "== /healthz, $CONNS connections, ${SECS}s"
@@ -43,7 +46,7 @@ else
 fi
 echo "== light queries alone (summary cards), $LIGHT_LOAD, ${SECS}s"
 light
-echo "== light queries while heavy ones (users dimension, 366 days) run on 8 other connections"
+echo "== light queries while heavy ones (category list with approval filter, users of one category by active days; 366 days) run on 8 other connections"
 TALLY_MIX=heavy wrk -t1 -c8 -d"$((SECS + 4))s" -s tools/load/dashboard.lua "$URL" > /tmp/tally-wrk-heavy.txt &
 HEAVY=$!
 sleep 2
