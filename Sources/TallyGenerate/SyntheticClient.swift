@@ -30,11 +30,36 @@ public struct SyntheticShape: Sendable {
     public var portfolio = 20
     public var seed: UInt64 = 42
 
+    /// Department sizes: uniform (the benchmark client) or Zipf-like — a few large departments
+    /// and many small ones, as in a large company (the enterprise shape).
+    public var skewedDepartments = false
+
     public init(users: Int = 20_000, apps: Int = 600, days: Int = 366, seed: UInt64 = 42) {
         self.users = users
         self.apps = apps
         self.days = days
         self.seed = seed
+    }
+
+    /// The enterprise client of issue 16: 100,000 users × 2,000 apps × 366 days, 240 departments
+    /// of Zipf-like sizes.
+    public static var enterprise: SyntheticShape {
+        var s = SyntheticShape(users: 100_000, apps: 2_000, days: 366)
+        s.departments = 240
+        s.skewedDepartments = true
+        return s
+    }
+
+    /// `enterprise`, or `USERSxAPPSxDAYS` with an optional `xDEPARTMENTS` (uniform sizes), each
+    /// from 1 to 10,000,000; `nil` for anything else.
+    public static func parse(_ text: String) -> SyntheticShape? {
+        if text == "enterprise" { return .enterprise }
+        let parts = text.split(separator: "x", omittingEmptySubsequences: false)
+        let n = parts.compactMap { Int($0) }
+        guard (3...4).contains(parts.count), n.count == parts.count, n.allSatisfy({ (1...10_000_000).contains($0) }) else { return nil }
+        var s = SyntheticShape(users: n[0], apps: n[1], days: n[2])
+        if n.count == 4 { s.departments = n[3] }
+        return s
     }
 }
 
@@ -68,12 +93,16 @@ public enum SyntheticClient {
         for d in 0..<shape.departments {
             _ = b.addDepartment(DepartmentInfo(id: r.uuid(), name: "Department \(d)", description: nil))
         }
+        let departmentSizes = Zipf(count: shape.departments)
+        func pickDepartment(_ r: inout SplitMix64) -> UInt32 {
+            UInt32(shape.skewedDepartments ? departmentSizes.pick(&r) : Int(r.next() % UInt64(shape.departments)))
+        }
         for u in 0..<shape.users {
             let dense = b.addUser(UserInfo(id: r.uuid(), email: "user\(u)@example.com", displayName: "User \(u)",
                                            isActive: true, role: nil, createdAt: nil))!
             let x = r.unit()
-            if x >= 0.05 { b.addMembership(user: dense, department: UInt32(r.next() % UInt64(shape.departments))) }
-            if x >= 0.9 { b.addMembership(user: dense, department: UInt32(r.next() % UInt64(shape.departments))) }
+            if x >= 0.05 { b.addMembership(user: dense, department: pickDepartment(&r)) }
+            if x >= 0.9 { b.addMembership(user: dense, department: pickDepartment(&r)) }
         }
         // Zipf-like popularity: app rank k is chosen with weight 1/(k+1)^0.9.
         let popularity = Zipf(count: shape.apps)

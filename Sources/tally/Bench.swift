@@ -14,6 +14,9 @@ struct Synth: ParsableCommand {
     @Option var users = 20_000
     @Option var apps = 600
     @Option var days = 366
+    @Option var departments = 24
+    @Option(help: "A named shape instead of --users/--apps/--days/--departments: enterprise (100,000 × 2,000 × 366, 240 departments of Zipf-like sizes).")
+    var shape: String?
     @Option var iterations = 50
     @Option(help: "Only this endpoint (for profiling).") var only: String?
     @Option(help: "Level block sizes in days, comma-separated (default: the builder's).") var levels: String?
@@ -34,7 +37,13 @@ struct Synth: ParsableCommand {
         _ = malloc_trim(0)
         let baseline = residentBytes()
         let t0 = clock.now
-        var (catalog, builder) = SyntheticClient.make(SyntheticShape(users: users, apps: apps, days: days))
+        var shape = SyntheticShape(users: users, apps: apps, days: days)
+        shape.departments = departments
+        if let name = self.shape {
+            guard name == "enterprise" else { throw ValidationError("--shape must be enterprise") }
+            shape = .enterprise
+        }
+        var (catalog, builder) = SyntheticClient.make(shape)
         let rows = builder.usageRowCount
         if let folder = writeDump {
             try DumpExport.write(catalog: catalog, clients: [builder], to: folder)

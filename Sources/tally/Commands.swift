@@ -61,6 +61,7 @@ extension Load {
               + "\(String(format: "%.0f", Double(bytes) / seconds / 1e6)) MB/s of snapshot")
         print("resident    \(String(format: "%.2f", Double(delta) / Double(max(rows, 1)))) bytes/row (RSS growth), "
               + "\(String(format: "%.2f", Double(s.byteCount) / Double(max(rows, 1)))) bytes/row (store accounting)")
+        MemoryBreakdown(s).lines.forEach { print($0) }
     }
 }
 
@@ -73,16 +74,17 @@ struct SnapshotCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Load a dump (or a snapshot) and write it as a native snapshot; prints rows/s and MB/s of the write.")
         @Option(help: "Dump folder or snapshot to read (default: the bundled sample).") var dump: String?
-        @Option(help: "Generate a client in process instead: USERSxAPPSxDAYS.") var synthetic: String?
+        @Option(help: "Generate a client in process instead: USERSxAPPSxDAYS[xDEPARTMENTS], or enterprise (100000x2000x366, 240 departments of Zipf-like sizes).") var synthetic: String?
         @Option(help: "Snapshot file to write (replaced atomically).") var out: String
         @Flag(help: "Skip bad dump rows instead of refusing the dump.") var lenient = false
 
         func run() throws {
             let store: Store
             if let text = synthetic {
-                let n = text.split(separator: "x").compactMap { Int($0) }
-                guard n.count == 3 else { throw ValidationError("--synthetic takes USERSxAPPSxDAYS") }
-                let (catalog, builder) = SyntheticClient.make(SyntheticShape(users: n[0], apps: n[1], days: n[2]))
+                guard let shape = SyntheticShape.parse(text) else {
+                    throw ValidationError("--synthetic takes USERSxAPPSxDAYS[xDEPARTMENTS] or enterprise")
+                }
+                let (catalog, builder) = SyntheticClient.make(shape)
                 store = Store(catalog: catalog, clients: [builder.build()])
             } else {
                 do { store = try loadSource(dump ?? defaultDumpPath(), lenient: lenient) } catch { throw ValidationError("\(error)") }

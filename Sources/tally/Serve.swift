@@ -42,7 +42,7 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Skip bad dump rows instead of refusing the dump.") var lenient = false
     @Option(help: "Activity dates a dump may hold: FIRST..LAST (default 2000-01-01 to a year after today); a row outside is a load error (skipped with --lenient).")
     var dateRange: String?
-    @Option(help: ArgumentHelp("Serve a client generated in process instead of a dump: USERSxAPPSxDAYS (benchmarks).",
+    @Option(help: ArgumentHelp("Serve a client generated in process instead of a dump: USERSxAPPSxDAYS[xDEPARTMENTS], or enterprise (benchmarks).",
                                valueName: "shape"))
     var synthetic: String?
     @Option(help: "Log lines as text or json (one JSON object per line), on standard error (default text).")
@@ -163,9 +163,10 @@ struct Serve: AsyncParsableCommand {
             ? Observability(accessLog: s.accessLog, metricsPeers: Set(s.metricsPeers), logLevel: level)
             : Observability.prometheus(accessLog: s.accessLog, metricsPeers: Set(s.metricsPeers), logLevel: level)
         let shape = try s.synthetic.map { text -> SyntheticShape in
-            let n = text.split(separator: "x").compactMap { Int($0) }
-            guard n.count == 3 else { throw ValidationError("--synthetic takes USERSxAPPSxDAYS, e.g. 20000x600x366") }
-            return SyntheticShape(users: n[0], apps: n[1], days: n[2])
+            guard let shape = SyntheticShape.parse(text) else {
+                throw ValidationError("--synthetic takes USERSxAPPSxDAYS[xDEPARTMENTS], e.g. 20000x600x366, or enterprise")
+            }
+            return shape
         }
         // Where data comes from, for the first load and for every reload (SIGHUP, POST /v2/admin/reload).
         let origin: DataSource.Origin

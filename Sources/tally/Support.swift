@@ -59,6 +59,7 @@ func printSummary(_ d: LoadedDump, path: String) {
           + "(\(f(Double(r.storedBytes) / max(r.parseSeconds, 1e-9) / 1e6, 1)) MB/s as stored)")
     print("resident    \(f(Double(d.residentDelta) / Double(max(rows, 1)), 2)) bytes/row (RSS growth), "
           + "\(f(Double(d.store.byteCount) / Double(max(rows, 1)), 2)) bytes/row (store accounting)")
+    MemoryBreakdown(d.store).lines.forEach { print($0) }
     if r.skippedTotal > 0 {
         print("skipped     \(r.skippedTotal) rows: "
               + r.skipped.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
@@ -77,11 +78,15 @@ func printSummary(_ d: LoadedDump, path: String) {
 
 @_silgen_name("mallopt") func mallopt(_ param: Int32, _ value: Int32) -> Int32
 
-/// Keeps per-query buffers (a few MB for a 20,000-user client) on the heap instead of fresh
-/// `mmap`s: otherwise every query pays page faults and the kernel's zeroing of the pages, which
-/// was half of a user-dimension query's time. glibc's M_MMAP_THRESHOLD is -3 and refuses values
-/// above 32 MiB (`HEAP_MAX_SIZE / 2` on 64-bit: a larger value leaves the 128 KiB default, and
-/// setting M_TRIM_THRESHOLD, -1, then also turns off glibc's own raising of it); M_TRIM_THRESHOLD -1.
+/// The `mmap` threshold (glibc's M_MMAP_THRESHOLD, -3) is 4 MiB: per-query buffers up to that
+/// size (a few MB for a 20,000-user client) come from the heap instead of fresh `mmap`s, which
+/// would make every query pay page faults and the kernel's zeroing (with glibc's 128 KiB default
+/// that was half of a user-dimension query's time). Larger buffers are mapped and unmapped:
+/// with a 32 MiB threshold (glibc's largest) the 10-minute soak's resident size drifted 10.7%,
+/// with 4 MiB 2.8%, and the dashboard mix ran as fast within noise (`tools/load/ab_mix.sh`, 5
+/// alternated rounds: 4 MiB at 107.5% of 32 MiB's median req/s; 3 rounds the day before: 97.2%).
+/// Setting M_TRIM_THRESHOLD (-1) to 512 MiB also turns off glibc's own raising of the
+/// thresholds. docs/BENCHMARKS.md, "A soak".
 ///
 /// Arenas (M_ARENA_MAX, -8): one per core, at least two, instead of glibc's bound of eight per
 /// core. Measured with `tools/load/soak.py --minutes 6 --connections 192` on the scale-M snapshot
@@ -96,7 +101,7 @@ func tuneAllocator() {
     func set(_ param: Int32, _ value: Int, unless variable: String) -> Bool {
         getenv(variable) != nil || mallopt(param, Int32(value)) == 1
     }
-    let done = [set(-3, 32 << 20, unless: "MALLOC_MMAP_THRESHOLD_"), set(-1, 512 << 20, unless: "MALLOC_TRIM_THRESHOLD_"),
+    let done = [set(-3, 4 << 20, unless: "MALLOC_MMAP_THRESHOLD_"), set(-1, 512 << 20, unless: "MALLOC_TRIM_THRESHOLD_"),
                 set(-8, max(2, ProcessInfo.processInfo.activeProcessorCount), unless: "MALLOC_ARENA_MAX")]
     if done.contains(false) {
         FileHandle.standardError.write(Data("warning: mallopt refused the allocator settings\n".utf8))

@@ -57,4 +57,30 @@ import TallyStorage
         #expect(p.totalBytes > 0 && p.bytes == p.totalBytes && p.fraction == 1 && p.eta == 0)
         #expect(p.rows == report.recordsByTable.values.reduce(0, +))
     }
+
+    /// `--synthetic` shapes: the three numbers, an optional department count, or `enterprise`;
+    /// anything else is refused. The enterprise shape's departments are Zipf-like: the largest
+    /// holds many times the median's members, where the uniform shape's are within a few percent.
+    @Test func syntheticShapesParseAndTheEnterpriseShapeHasSkewedDepartments() throws {
+        let s = try #require(SyntheticShape.parse("200x30x40x7"))
+        #expect(s.users == 200 && s.apps == 30 && s.days == 40 && s.departments == 7 && !s.skewedDepartments)
+        #expect(SyntheticShape.parse("200x30x40")?.departments == 24)
+        let e = try #require(SyntheticShape.parse("enterprise"))
+        #expect(e.users == 100_000 && e.apps == 2_000 && e.days == 366 && e.departments == 240 && e.skewedDepartments)
+        for bad in ["", "x", "200x30", "200x30x40x7x1", "200xx40", "0x30x40", "200x30x-4", "200x30x40x", "Enterprise", "2e3x30x40"] {
+            #expect(SyntheticShape.parse(bad) == nil, "\(bad)")
+        }
+        func sizes(_ shape: SyntheticShape) -> [Int] {
+            let c = SyntheticClient.make(shape).1.build()
+            return c.departments.indices.map { d in c.userDepartments.filter { $0 == UInt32(d) }.count }.sorted()
+        }
+        var skewed = SyntheticShape(users: 4_000, apps: 20, days: 10)
+        skewed.departments = 60
+        skewed.skewedDepartments = true
+        var uniform = skewed
+        uniform.skewedDepartments = false
+        let k = sizes(skewed), u = sizes(uniform)
+        #expect(k.last! > 10 * k[k.count / 2], "\(k)")
+        #expect(u.last! < 2 * u[u.count / 2], "\(u)")
+    }
 }

@@ -228,18 +228,18 @@ public final class ClientStore: @unchecked Sendable {
 
     /// Bytes held by this client's dictionaries, membership and usage index (an estimate for
     /// strings and hash tables; exact for arenas and arrays).
-    public var byteCount: Int {
-        var n = 0
-        for u in users { n += 16 + 48 + u.email.utf8.count + (u.displayName?.utf8.count ?? 0) }
-        n += users.count * 24  // userIndex entry
-        n += apps.count * (MemoryLayout<AppInfo>.stride + 24)
-        n += departments.count * 96
-        n += userDepartmentStart.count * 4 + userDepartments.count * 4 + members.count * 8
-        n += (userDepartmentMasks?.count ?? 0) * 8
-        n += membersArena.byteCount
-        n += usage?.byteCount ?? 0
-        n += usersByPairCount.count * 4 + (memberWords?.count ?? 0) * 8 + activity.byteCount
-        return n
+    public var byteCount: Int { byteParts.reduce(0, +) }
+
+    /// ``byteCount`` by structure, in the order of ``MemoryBreakdown/parts``.
+    public var byteParts: [Int] {
+        var users = users.count * 24  // userIndex entry
+        for u in self.users { users += 16 + 48 + u.email.utf8.count + (u.displayName?.utf8.count ?? 0) }
+        let apps = apps.count * (MemoryLayout<AppInfo>.stride + 24)
+        let departments = departments.count * 96 + userDepartmentStart.count * 4 + userDepartments.count * 4
+            + members.count * 8 + (userDepartmentMasks?.count ?? 0) * 8 + membersArena.byteCount + (memberWords?.count ?? 0) * 8
+        let activity = usersByPairCount.count * 4 + activity.byteCount
+        let u = usage?.byteParts ?? (segments: 0, unionBitmaps: 0, unionOffsets: 0, unionMasks: 0, daySums: 0, pairs: 0, ranges: 0)
+        return [users, apps, departments, activity, u.segments, u.unionBitmaps, u.unionOffsets, u.unionMasks, u.daySums, u.pairs, u.ranges]
     }
 }
 

@@ -275,13 +275,18 @@ public final class UsageIndex: @unchecked Sendable {
     }
 
     public var byteCount: Int {
-        var n = levels.reduce(0) { $0 + $1.byteCount }
-        n += levelStartCounts.reduce(0) { $0 + $1 * 4 }
+        let p = byteParts
+        return p.segments + p.unionBitmaps + p.unionOffsets + p.unionMasks + p.daySums + p.pairs + p.ranges
+    }
+
+    /// ``byteCount`` by structure: the compressed segments; the per-block unions (the level
+    /// arenas' bitmaps, their header offsets and starts, the department masks of every bitmap);
+    /// the per-day running sums and first days; the pair index; the range tables.
+    public var byteParts: (segments: Int, unionBitmaps: Int, unionOffsets: Int, unionMasks: Int, daySums: Int, pairs: Int, ranges: Int) {
         let bitmaps = levelBlockCounts.reduce(0, +) * entityCount
-        n += (departmentMaskRows == nil ? 0 : bitmaps * 8) + bitmaps * 4
-        n += prefixByDay.count * 4 + firstSeenOffset.count * 4
-        n += segmentByteCount + pairs.byteCount + rangeCounts.byteCount
-        return n
+        return (segmentByteCount, levels.reduce(0) { $0 + $1.byteCount }, levelStartCounts.reduce(0) { $0 + $1 * 4 } + bitmaps * 4,
+                departmentMaskRows == nil ? 0 : bitmaps * 8, prefixByDay.count * 4 + firstSeenOffset.count * 4, pairs.byteCount,
+                rangeCounts.byteCount)
     }
 
     public var segmentByteCount: Int { segments.reduce(0) { $0 + $1.bytes.count + 32 } }
