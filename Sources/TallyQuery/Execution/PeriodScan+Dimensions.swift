@@ -41,7 +41,7 @@ extension PeriodScan {
             return s
         }
         let members: [UnsafePointer<UInt64>] = client.memberWords.map { w in
-            (0..<deptCount).map { UnsafePointer(w.baseAddress! + $0 * a.wordCount) }
+            (0..<deptCount).map { UnsafePointer(w.baseAddress! + $0 * client.memberWordCount) }
         } ?? built.map { UnsafePointer($0.words) }
         defer { withExtendedLifetime(built) {} }
         // Where each department's members are: a span of words and a few others (all words

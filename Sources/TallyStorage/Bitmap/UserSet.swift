@@ -133,8 +133,14 @@ public final class UserSet: @unchecked Sendable {
 
     /// Unions the dense bitset `other` (this set's domain, `wordCount` words) into this set.
     public func formUnion(words other: UnsafePointer<UInt64>) {
+        formUnion(words: other, count: wordCount)
+    }
+
+    /// ORs the dense bitset `other` of `count` words (a domain of its own) into this set: its
+    /// first `min(count, wordCount)` words; values of `other` past this domain must be absent.
+    public func formUnion(words other: UnsafePointer<UInt64>, count: Int) {
         touchAll()
-        for i in 0..<wordCount { words[i] |= other[i] }
+        for i in 0..<min(count, wordCount) { words[i] |= other[i] }
     }
 
     /// Number of values also in the dense bitset `other`, reading only words `range` (where

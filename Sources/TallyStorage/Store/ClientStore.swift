@@ -96,6 +96,9 @@ public final class ClientStore: @unchecked Sendable {
     /// department, one after the other), kept when that costs at most a byte per usage row (or
     /// 512 KiB): per-department queries then read them instead of building them.
     public let memberWords: UnsafeMutableBufferPointer<UInt64>?
+    /// Words a department takes in ``memberWords``: the client's user domain, whatever the domain
+    /// of the set they are read into.
+    public let memberWordCount: Int
     /// With ``memberWords``: per department, the words that hold the members it comes first
     /// for (their smallest department), and its other members, outside those words. Users are
     /// numbered department by department (``ClientStoreBuilder/build()``), so the span is a few
@@ -137,6 +140,7 @@ public final class ClientStore: @unchecked Sendable {
         allApps = (0..<UInt32(apps.count)).map { $0 }
         allAppsMask = [Bool](repeating: true, count: apps.count)
         let words = max(1, (users.count + 63) >> 6)
+        memberWordCount = words
         if !departments.isEmpty && departments.count * words <= max(65_536, (usage?.rowCount ?? 0) / 8) {
             let m = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: departments.count * words)
             m.initialize(repeating: 0)
@@ -179,7 +183,7 @@ public final class ClientStore: @unchecked Sendable {
     /// one, else from the membership arena.
     public func addMembers(of d: Int, into set: UserSet) {
         if let w = memberWords {
-            set.formUnion(words: UnsafePointer(w.baseAddress! + d * set.wordCount))
+            set.formUnion(words: UnsafePointer(w.baseAddress! + d * memberWordCount), count: memberWordCount)
         } else {
             membersArena.formUnion(members[d], into: set)
         }
