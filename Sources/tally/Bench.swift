@@ -31,6 +31,13 @@ struct Synth: ParsableCommand {
     @Option(name: .customLong("department-scan"), help: "Read a department filter `members` (user-major) or `bitmaps` (app-major) whatever it costs, to compare the two (default: `cheaper`).")
     var departmentScan: String?
 
+    func validate() throws {
+        guard users > 0, apps > 0, days > 0, departments > 0 else {
+            throw ValidationError("--users, --apps, --days and --departments must be at least 1")
+        }
+        guard shape == nil || shape == "enterprise" else { throw ValidationError("--shape must be enterprise") }
+    }
+
     func run() throws {
         let clock = ContinuousClock()
         tuneAllocator()
@@ -39,10 +46,7 @@ struct Synth: ParsableCommand {
         let t0 = clock.now
         var shape = SyntheticShape(users: users, apps: apps, days: days)
         shape.departments = departments
-        if let name = self.shape {
-            guard name == "enterprise" else { throw ValidationError("--shape must be enterprise") }
-            shape = .enterprise
-        }
+        if self.shape != nil { shape = .enterprise }
         var (catalog, builder) = SyntheticClient.make(shape)
         let rows = builder.usageRowCount
         if let folder = writeDump {
