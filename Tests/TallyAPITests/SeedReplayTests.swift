@@ -97,7 +97,7 @@ import TallyTestSupport
 /// without a tokens file, and thread counts below one.
 @Suite struct ServeOptionTests {
     /// Runs `tally ARGS` to its end; its exit status and standard error.
-    func run(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
+    static func run(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
         let process = Process()
         process.executableURL = SeedReplayTests.executable
         process.arguments = arguments
@@ -118,7 +118,7 @@ import TallyTestSupport
     ])
     func refuses(_ arguments: [String], _ message: String) throws {
         try #require(FileManager.default.isExecutableFile(atPath: SeedReplayTests.executable.path))
-        let (status, stderr) = try run(arguments)
+        let (status, stderr) = try Self.run(arguments)
         #expect(status != 0)
         #expect(stderr.contains(message), "\(arguments): \(stderr)")
     }

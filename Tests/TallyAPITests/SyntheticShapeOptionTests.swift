@@ -6,19 +6,6 @@ import TallyTestSupport
 /// --synthetic`, `serve --synthetic`): a bad one is refused at start with a message naming the
 /// option, and nothing is written.
 @Suite struct SyntheticShapeOptionTests {
-    static func run(_ arguments: [String]) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = SeedReplayTests.executable
-        p.arguments = arguments
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, text)
-    }
-
     @Test(arguments: [
         (["synth", "--departments", "0"], "--departments must be at least 1"),
         (["synth", "--users", "0"], "must be at least 1"),
@@ -32,7 +19,7 @@ import TallyTestSupport
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("s.tsnap").path
-        let (status, text) = try Self.run(arguments.map { $0 == "OUT" ? out : $0 })
+        let (status, text) = try ServeOptionTests.run(arguments.map { $0 == "OUT" ? out : $0 })
         #expect(status != 0 && text.contains(message), "\(arguments): exit \(status), \(text.prefix(300))")
         #expect(!FileManager.default.fileExists(atPath: out))
     }

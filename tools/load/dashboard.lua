@@ -4,7 +4,8 @@
 -- "light" (summary cards only) or "heavy" (the most expensive lists of a year: the category list
 -- with an approval filter, which keeps it off its class unions, and — when TALLY_CATEGORY names
 -- a category — the users dimension restricted to that category's apps and sorted by active days;
--- 4–7 ms each on the 20,000-user client, against a median of 0.3 ms for the realistic mix);
+-- 4 and 6–7 ms each over curl on the 20,000-user client, where the realistic mix's median is
+-- 0.3 ms by tools/load/profile_paths.py);
 -- TALLY_PATHS a file of paths instead.
 local client = os.getenv("TALLY_CLIENT")
 local mix = os.getenv("TALLY_MIX") or "dashboard"

@@ -60,15 +60,16 @@ extension PeriodScan {
         // directly (with captured arrays and a list of hits B took 65.3 ms p50 on the enterprise
         // client, 30 days; 55.4 ms so: `tally synth --shape enterprise`, docs/BENCHMARKS.md). The
         // loop is bound by its random reads of each user's departments, one per user of every app.
-        let lastApp = UnsafeMutablePointer<Int32>.allocate(capacity: deptCount)
-        lastApp.initialize(repeating: -1, count: deptCount)
-        let sparseCounts = UnsafeMutablePointer<Int32>.allocate(capacity: 2 * deptCount)  // approved, then unapproved
-        sparseCounts.initialize(repeating: 0, count: 2 * deptCount)
+        let useMasks = scope.users == nil && index.hasDepartmentMasks
+        let sparseDepartments = useMasks || client.userDepartmentMasks != nil ? 0 : deptCount  // 0: that path is not taken
+        let lastApp = UnsafeMutablePointer<Int32>.allocate(capacity: sparseDepartments)
+        lastApp.initialize(repeating: -1, count: sparseDepartments)
+        let sparseCounts = UnsafeMutablePointer<Int32>.allocate(capacity: 2 * sparseDepartments)  // approved, then unapproved
+        sparseCounts.initialize(repeating: 0, count: 2 * sparseDepartments)
         defer {
             lastApp.deallocate()
             sparseCounts.deallocate()
         }
-        let useMasks = scope.users == nil && index.hasDepartmentMasks
         if useMasks { countAppsFromMasks(into: &m) }
         for app in scope.apps where !useMasks {
             let n = users(entity: Int(app), into: a)
@@ -89,7 +90,7 @@ extension PeriodScan {
                     seen &= seen &- 1
                 }
             } else {
-                let stamp = Int32(truncatingIfNeeded: app), counts = approved ? sparseCounts : sparseCounts + deptCount
+                let stamp = Int32(truncatingIfNeeded: app), counts = approved ? sparseCounts : sparseCounts + sparseDepartments
                 client.userDepartmentStart.withUnsafeBufferPointer { start in
                     client.userDepartments.withUnsafeBufferPointer { list in
                         let s = start.baseAddress!, l = list.baseAddress!
@@ -109,8 +110,8 @@ extension PeriodScan {
                 }
             }
         }
-        for d in 0..<deptCount {
-            let approved = Int(sparseCounts[d]), unapproved = Int(sparseCounts[deptCount &+ d])
+        for d in 0..<sparseDepartments {
+            let approved = Int(sparseCounts[d]), unapproved = Int(sparseCounts[sparseDepartments &+ d])
             m[d].apps += approved + unapproved
             m[d].approvedApps += approved
             m[d].unapprovedApps += unapproved
