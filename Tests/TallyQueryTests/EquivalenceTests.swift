@@ -11,14 +11,42 @@ import TallyTestSupport
     func randomQueriesMatchBruteForce(seed: UInt64) throws {
         // Seed 2 builds the per-category class unions that only large clients get by default.
         let (dump, store) = try Fixtures.randomStore(seed: seed, allClasses: seed == 2)
+        try check(dump, store, seed: seed, queries: Self.queriesPerSeed)
+    }
+
+    /// Client 1 has 130 departments: with every extra built, its bitmaps' department masks take
+    /// three words. Queries on it alone, most with a department filter and read from the bitmaps
+    /// (where the masks decide which apps are active), half of them over departments past the
+    /// first word.
+    @Test func departmentMasksOfSeveralWords() throws {
+        let (dump, store) = try Fixtures.randomStore(seed: 3, allClasses: true)
+        let client = dump.clients[1].id
+        let index = try #require(store.client(client)?.usage)
+        #expect(index.hasDepartmentMasks && index.departmentMaskWords == 3)
+        #expect(store.client(dump.clients[3].id)?.usage?.hasDepartmentMasks == false, "past 512 departments: no masks")
+        try check(dump, store, seed: 3, queries: 400, client: client, scan: .bitmaps)
+    }
+
+    /// Runs `queries` random queries (on `client` alone, mostly department-filtered, and read
+    /// with `scan`, when given) against the reference.
+    func check(_ dump: RandomDump, _ store: Store, seed: UInt64, queries: Int, client only: UUID128? = nil,
+               scan: DepartmentScan? = nil) throws {
         let ref = Reference(dump)
         var ex = Executor(store: store)
         var r = SeededRandom(seed: seed * 7919)
         var checked = 0, nonEmpty = 0
-        for n in 0..<Self.queriesPerSeed {
-            let q = randomQuery(dump, &r)
+        for n in 0..<queries {
+            var q = randomQuery(dump, &r, client: only)
+            if let only, r.chance(0.8) {
+                // Departments with members (most of 130 have none), by index: half of the
+                // filters from past the first mask word.
+                let staffed = Set(dump.memberships.map(\.department))
+                let own = dump.departments.filter { $0.client == only }.map(\.id)
+                let from = (r.chance(0.5) ? own[64...] : own[...]).filter(staffed.contains)
+                q.filters.departmentIds = (0..<Int.random(in: 1...3, using: &r)).map { _ in from.randomElement(using: &r)! }
+            }
             // A department filter is read user-major or app-major: both ways, and the chosen one.
-            ex.departmentScan = DepartmentScan.allCases.randomElement(using: &r)!
+            ex.departmentScan = scan ?? DepartmentScan.allCases.randomElement(using: &r)!
             let client = store.client(q.client)!
             let result = try ex.run(q)
             /// A row's id as the reference names it ("" for the no-category row).
@@ -89,9 +117,9 @@ import TallyTestSupport
             checked += 1
             if !expectedIds.isEmpty { nonEmpty += 1 }
         }
-        #expect(checked == Self.queriesPerSeed)
+        #expect(checked == queries)
         // The generator must exercise real answers, not mostly empty ones.
-        #expect(nonEmpty > Self.queriesPerSeed / 2, "\(nonEmpty) non-empty answers")
+        #expect(nonEmpty > queries / 2, "\(nonEmpty) non-empty answers")
     }
 
     /// The fields a dimension defines.
@@ -150,8 +178,8 @@ import TallyTestSupport
         }
     }
 
-    func randomQuery(_ dump: RandomDump, _ r: inout SeededRandom) -> Query {
-        let client = dump.clients.randomElement(using: &r)!.id
+    func randomQuery(_ dump: RandomDump, _ r: inout SeededRandom, client only: UUID128? = nil) -> Query {
+        let client = only ?? dump.clients.randomElement(using: &r)!.id
         let days = dump.usage.filter { $0.client == client }.map(\.day)
         func randomRange(maxLength: Int) -> DayRange {
             let span = RandomDump.firstDay.distance(to: RandomDump.lastDay)

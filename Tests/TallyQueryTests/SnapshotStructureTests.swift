@@ -133,6 +133,31 @@ import TallyTestSupport
         Self.refused(Self.file(m2), "level start past the arena")
     }
 
+    /// A department mask (a user's, or a stored bitmap's, of two words and more) naming a
+    /// department past the client's: the department counters are indexed by bit.
+    @Test func aDepartmentMaskBitPastTheDepartmentsIsRefused() throws {
+        let store = try Fixtures.randomStore(seed: 3, allClasses: true).1
+        let sections = Snapshot.encodeSections(store)
+        // The dump's client 1 has 130 departments: three words a mask, bits 130…191 unused.
+        let c = try #require(store.clients.firstIndex { $0.departments.count == 130 })
+        let client = store.clients[c], index = try #require(client.usage)
+        #expect(client.departments.count == 130 && index.departmentMaskWords == 3)
+        // Unchanged, it reads back with the masks (range tables, which every extra also builds, are not stored).
+        let back = try Snapshot.read(bytes: Snapshot.assemble(sections, usageRows: store.usageRowCount, walSequence: 0), name: "unchanged")
+        #expect(back.client(client.info.id)?.usage?.levelDepartmentMasks == index.levelDepartmentMasks
+                && back.client(client.info.id)?.userDepartmentMasks == client.userDepartmentMasks)
+        func refusedWithBit(in masks: [UInt64], _ what: String) throws {
+            var e = SnapshotEncoder()
+            e.pod(masks)
+            var m = sections
+            let at = try #require(Self.find(e.bytes, in: m[c + 1].bytes), "\(what)") + 8
+            m[c + 1].bytes[at + 8 * 2 + 7] |= 0x80  // bit 63 of the first mask's last word: department 191
+            Self.refused(Snapshot.assemble(m, usageRows: store.usageRowCount, walSequence: 0), what)
+        }
+        try refusedWithBit(in: try #require(client.userDepartmentMasks), "a user's mask past the departments")
+        try refusedWithBit(in: try #require(index.levelDepartmentMasks?[1]), "a bitmap's mask past the departments")
+    }
+
     /// Random changes of one to four bytes in a client's section or the catalog's (3,000 here;
     /// 30,000 client-section changes ran clean once), with correct checksums:
     /// refused or read, never a crash — and every query over what was read answers.

@@ -132,9 +132,9 @@ public struct RandomDump: Sendable {
             clients.append(client)
             let userCount = Int.random(in: 1...70, using: &r)
             let appCount = Int.random(in: 1...20, using: &r)
-            // Client 1 has more than 64 departments: the engine's per-department bit masks stop
-            // there, so its other path is exercised too.
-            let deptCount = c == 1 ? 70 : Int.random(in: 0...6, using: &r)
+            // Client 1 has more than 128 departments (department masks of three words) and client
+            // 3 more than `ClientStore.maxMaskDepartments` (512: no masks, the per-user path).
+            let deptCount = c == 1 ? 130 : c == 3 ? 515 : Int.random(in: 0...6, using: &r)
             var cu: [UUID128] = [], ca: [UUID128] = [], cd: [UUID128] = []
             for i in 0..<userCount {
                 let u = User(id: r.uuid(), client: client.id, email: "\(name(i).lowercased())\(i)@c\(c).example",

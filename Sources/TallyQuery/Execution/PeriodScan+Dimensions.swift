@@ -55,12 +55,14 @@ extension PeriodScan {
         // department's span and members outside it, usually a quarter of them before the first
         // shared word.
         let denseFrom = max(1, deptCount * a.wordCount / 4)
-        // Sparse apps past 64 departments: the last app that counted each department, and the
-        // counts of approved and unapproved apps, as raw memory the per-user loop below writes
-        // directly (with captured arrays and a list of hits B took 65.3 ms p50 on the enterprise
-        // client, 30 days; 55.4 ms so: `tally synth --shape enterprise`, docs/BENCHMARKS.md). The
-        // loop is bound by its random reads of each user's departments, one per user of every app.
+        // Sparse apps without masks (past ``ClientStore/maxMaskDepartments`` departments): the
+        // last app that counted each department, and the counts of approved and unapproved apps,
+        // as raw memory the per-user loop below writes directly (with captured arrays and a list
+        // of hits B took 65.3 ms p50 on the enterprise client, 30 days, before it had masks;
+        // 55.4 ms so: `tally synth --shape enterprise`, docs/BENCHMARKS.md). The loop is bound by
+        // its random reads of each user's departments, one per user of every app.
         let useMasks = scope.users == nil && index.hasDepartmentMasks
+        let maskWords = client.departmentMaskWords
         let sparseDepartments = useMasks || client.userDepartmentMasks != nil ? 0 : deptCount  // 0: that path is not taken
         let lastApp = UnsafeMutablePointer<Int32>.allocate(capacity: sparseDepartments)
         lastApp.initialize(repeating: -1, count: sparseDepartments)
@@ -82,12 +84,29 @@ extension PeriodScan {
             if n >= denseFrom {
                 for d in 0..<deptCount where a.intersects(words: members[d], in: spans[d].words)
                     || spans[d].outside.contains(where: { a.contains($0) }) { count(d) }
-            } else if let masks = client.userDepartmentMasks {
+            } else if let masks = client.userDepartmentMasks, maskWords == 1 {
                 var seen: UInt64 = 0
                 masks.withUnsafeBufferPointer { mp in a.forEach { seen |= mp[Int($0)] } }
                 while seen != 0 {
                     count(seen.trailingZeroBitCount)
                     seen &= seen &- 1
+                }
+            } else if let masks = client.userDepartmentMasks {
+                withUnsafeTemporaryAllocation(of: UInt64.self, capacity: maskWords) { seen in
+                    seen.initialize(repeating: 0)
+                    masks.withUnsafeBufferPointer { mp in
+                        a.forEach { u in
+                            let at = Int(u) &* maskWords
+                            for w in 0..<maskWords { seen[w] |= mp[at &+ w] }
+                        }
+                    }
+                    for w in 0..<maskWords {
+                        var x = seen[w]
+                        while x != 0 {
+                            count(w << 6 | x.trailingZeroBitCount)
+                            x &= x &- 1
+                        }
+                    }
                 }
             } else {
                 let stamp = Int32(truncatingIfNeeded: app), counts = approved ? sparseCounts : sparseCounts + sparseDepartments
@@ -134,39 +153,44 @@ extension PeriodScan {
 
     /// Apps per department (all, approved, unapproved) from the precomputed department bits of
     /// the stored bitmaps: every app's over the range is the OR of a few contiguous rows, and
-    /// the counts are 64 counters side by side in bit planes (plane k holds bit k of every
-    /// department's count), each app's mask added with a ripple carry that usually stops after a
-    /// plane or two, instead of one increment per department bit. The masks mean at most 64
-    /// departments.
+    /// the counts are 64 counters side by side in bit planes per mask word (plane k holds bit k
+    /// of the count of each of the word's departments), each app's mask word added with a ripple
+    /// carry that usually stops after a plane or two, instead of one increment per department bit.
     private func countAppsFromMasks(into m: inout [Metrics]) {
-        let n = index.appCount
-        let reached = UnsafeMutablePointer<UInt64>.allocate(capacity: max(1, n))
+        let n = index.appCount, W = index.departmentMaskWords
+        let reached = UnsafeMutablePointer<UInt64>.allocate(capacity: max(1, n &* W))
         defer { reached.deallocate() }
-        reached.initialize(repeating: 0, count: n)
+        reached.initialize(repeating: 0, count: n &* W)
         for b in blocks {
             let row = b.masks!
-            for a in 0..<n { reached[a] |= row[a] }
+            for i in 0..<(n &* W) { reached[i] |= row[i] }
         }
         let approvedBit = UInt8(1) << UInt8(AppClass.approved.rawValue)
-        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 128) { planes in
-            planes.initialize(repeating: 0)  // 0..<64: unapproved apps, 64..<128: approved
+        // Word w's planes: 128·w ..< 128·w + 64 unapproved apps, the next 64 approved.
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 128 &* W) { planes in
+            planes.initialize(repeating: 0)
             var height = 0  // planes in use: bits of the largest count
             scope.client.appClassBits.withUnsafeBufferPointer { bits in
                 for app in scope.apps where appIsActive(Int(app)) {
-                    var carry = reached[Int(app)]
-                    var k = bits[Int(app)] & approvedBit != 0 ? 64 : 0
-                    while carry != 0 {
-                        let next = planes[k] & carry
-                        planes[k] ^= carry
-                        carry = next
-                        k &+= 1
+                    let split = bits[Int(app)] & approvedBit != 0 ? 64 : 0
+                    for w in 0..<W {
+                        var carry = reached[Int(app) &* W &+ w]
+                        let base = w &* 128 &+ split
+                        var k = 0
+                        while carry != 0 {
+                            let next = planes[base &+ k] & carry
+                            planes[base &+ k] ^= carry
+                            carry = next
+                            k &+= 1
+                        }
+                        height = max(height, k)
                     }
-                    height = max(height, k & 63)
                 }
             }
-            func count(_ base: Int, _ d: Int) -> Int {
+            func count(_ split: Int, _ d: Int) -> Int {
+                let base = (d >> 6) &* 128 &+ split, bit = UInt64(d & 63)
                 var c = 0
-                for k in 0..<height { c |= Int((planes[base &+ k] >> UInt64(d)) & 1) << k }
+                for k in 0..<height { c |= Int((planes[base &+ k] >> bit) & 1) << k }
                 return c
             }
             for d in m.indices {

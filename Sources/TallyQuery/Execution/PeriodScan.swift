@@ -18,7 +18,8 @@ final class PeriodScan {
         let block: Int
         /// Every entity's cardinality in this block: `cards[entity]`.
         let cards: UnsafePointer<UInt32>
-        /// Every entity's department mask in this block, when the index keeps them.
+        /// Every entity's department mask in this block, when the index keeps them: entity `e`'s
+        /// are the ``UsageIndex/departmentMaskWords`` words from `masks[e · W]`.
         let masks: UnsafePointer<UInt64>?
 
         @inline(__always) func bitmap(_ entity: Int) -> BitmapRef {
@@ -99,9 +100,13 @@ final class PeriodScan {
         guard let f = scope.users else { return hasActivity(entity) }
         if !hasActivity(entity) { return false }
         if let bits = scope.departmentBits {
-            var m: UInt64 = 0
-            for b in blocks { m |= b.masks![entity] }
-            return m & bits != 0
+            let W = bits.count, at = entity &* W
+            for w in 0..<W {
+                var m: UInt64 = 0
+                for b in blocks { m |= b.masks![at &+ w] }
+                if m & bits[w] != 0 { return true }
+            }
+            return false
         }
         for b in blocks where b.view.intersects(b.bitmap(entity), f) { return true }
         return false

@@ -23,9 +23,10 @@ struct Scope {
     /// index. A trend decides by its size: ``trendReadsMembers(buckets:_:_:)``.
     let readsMembers: Bool
     let departmentScan: DepartmentScan
-    /// The filter's departments as bits of the index's department masks, when it keeps them: an
-    /// app is active for the filter's users in a block exactly when its mask there shares a bit.
-    let departmentBits: UInt64?
+    /// The filter's departments as bits of the index's department masks (its
+    /// ``UsageIndex/departmentMaskWords`` words), when it keeps them: an app is active for the
+    /// filter's users in a block exactly when its mask there shares a bit.
+    let departmentBits: [UInt64]?
     /// For each ``Split``, the class whose apps are exactly the split of `apps`, if any.
     let splitClasses: [AppClass?]
     /// The query's scratch sets, shared by its scans.
@@ -91,9 +92,13 @@ struct Scope {
             set.touchAll()
             let kept = Set(ds.compactMap { client.departmentIndex[$0] })
             for d in kept { client.addMembers(of: Int(d), into: set) }
-            // The masks exist only for clients of at most 64 departments.
-            departmentBits = index?.hasDepartmentMasks == true && kept.allSatisfy({ $0 < 64 })
-                ? kept.reduce(UInt64(0)) { $0 | 1 << UInt64($1) } : nil
+            if let index, index.hasDepartmentMasks {
+                var bits = [UInt64](repeating: 0, count: index.departmentMaskWords)
+                for d in kept { bits[Int(d) >> 6] |= 1 << UInt64(d & 63) }
+                departmentBits = bits
+            } else {
+                departmentBits = nil
+            }
             users = set
             var list: [UInt32] = []
             var pairCount = 0

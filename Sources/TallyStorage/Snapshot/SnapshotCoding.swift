@@ -274,7 +274,8 @@ extension UsageIndex {
         }
     }
 
-    static func decode(_ d: inout SnapshotDecoder, aiApps: [Bool]) throws(SnapshotDecodingError) -> UsageIndex {
+    /// - Parameter departments: the client's departments (they fix the words of a department mask).
+    static func decode(_ d: inout SnapshotDecoder, aiApps: [Bool], departments: Int) throws(SnapshotDecodingError) -> UsageIndex {
         let firstDay = try d.day(), dayCount = try d.int(), rowCount = try d.int(), appCount = try d.int()
         var categoryClasses: [Int32?] = []
         for _ in 0..<(try d.count()) { categoryClasses.append(try d.optI32()) }
@@ -302,6 +303,7 @@ extension UsageIndex {
                                     isCompressed: try d.bool(), bytes: try d.pod(UInt8.self)))
         }
         let entities = appCount + AppClass.allCases.count + categoryClasses.count
+        let maskWords = ClientStore.departmentMaskWords(departments: departments)
         // Products checked for overflow: a changed count must be refused, not trap.
         func times(_ a: Int, _ b: Int) -> Int? {
             let (p, o) = a.multipliedReportingOverflow(by: b)
@@ -311,13 +313,16 @@ extension UsageIndex {
               zip(starts, blockCounts).allSatisfy({ s, n in times(entities, n).map { s.count == $0 + 1 } ?? false }),
               zip(starts, levels).allSatisfy({ s, arena in s.allSatisfy { Int($0) <= arena.headers.count } }),
               prefix.count == entities * (dayCount + 1), firstSeen.count == appCount,
-              masks.map({ zip($0, blockCounts).allSatisfy { m, n in times(entities, n) == m.count } }) ?? true,
+              masks.map({ zip($0, blockCounts).allSatisfy { m, n in times(entities, n).flatMap { times($0, maskWords) } == m.count } }) ?? true,
               dayCount >= 1, rowCount >= 0, appCount >= 0, levelSizes.first == 1,
               // Block sizes: 1 day, then each a multiple of the one before; block counts cover the days.
               zip(levelSizes.dropFirst(), levelSizes).allSatisfy({ $0 > $1 && $1 > 0 && $0 <= 1 << 24 && $0 % $1 == 0 }),
               zip(levelSizes, blockCounts).allSatisfy({ size, n in n == (dayCount + size - 1) / size }),
               firstSeen.allSatisfy({ $0 >= -1 && Int($0) < dayCount }) else {
             throw SnapshotDecodingError(reason: "the usage index's parts do not agree in size")
+        }
+        if let masks, !ClientStore.masksInRange(masks, words: maskWords, departments: departments) {
+            throw SnapshotDecodingError(reason: "the usage index's department masks name departments the client does not have")
         }
         for (k, s) in starts.enumerated() {
             try BitmapArena.checkReferences(levels[k].headers, bounds: (0..<(s.count - 1)).map { (Int(s[$0]), Int(s[$0 + 1])) },
@@ -335,7 +340,7 @@ extension UsageIndex {
 
         return UsageIndex(firstDay: firstDay, dayCount: dayCount, rowCount: rowCount, appCount: appCount,
                           categoryClasses: categoryClasses, levelSizes: levelSizes, levels: levels, levelStarts: starts,
-                          levelDepartmentMasks: masks, levelBlockCounts: blockCounts, dayCardPrefix: prefix,
+                          levelDepartmentMasks: masks, departmentMaskWords: maskWords, levelBlockCounts: blockCounts, dayCardPrefix: prefix,
                           firstSeenOffset: firstSeen, pairs: pairs, segments: segments, aiApps: aiApps)
     }
 }
@@ -385,9 +390,10 @@ extension ClientStore {
         let masks = try d.bool() ? try d.pod(UInt64.self) : nil
         let members = try d.pod(BitmapRef.self)
         let arena = try BitmapArena.decode(&d)
-        let usage = try d.bool() ? try UsageIndex.decode(&d, aiApps: apps.map(\.isAI)) : nil
+        let usage = try d.bool() ? try UsageIndex.decode(&d, aiApps: apps.map(\.isAI), departments: departments.count) : nil
+        let maskWords = ClientStore.departmentMaskWords(departments: departments.count)
         guard start.count == users.count + 1, members.count == departments.count,
-              masks.map({ $0.count == users.count }) ?? true,
+              masks.map({ $0.count == users.count * maskWords && ClientStore.masksInRange([$0], words: maskWords, departments: departments.count) }) ?? true,
               usage.map({ $0.appCount == apps.count && $0.pairs.userStart.count == users.count + 1 && $0.levels.allSatisfy { $0.domain == users.count } }) ?? true,
               arena.domain == users.count else {
             throw SnapshotDecodingError(reason: "client \(id): its parts do not agree in size")

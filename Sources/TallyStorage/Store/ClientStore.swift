@@ -80,9 +80,32 @@ public final class ClientStore: @unchecked Sendable {
     /// Departments of user `u`: `userDepartments[userDepartmentStart[u]..<userDepartmentStart[u+1]]`, ascending.
     public let userDepartmentStart: [UInt32]
     public let userDepartments: [UInt32]
-    /// With at most 64 departments, each user's departments as one bit per department index
-    /// (the hot loop of the department dimension ORs these); `nil` otherwise.
+    /// With at most ``maxMaskDepartments`` departments, each user's departments as one bit per
+    /// department index, ``departmentMaskWords`` words a user (the hot loop of the department
+    /// dimension ORs these); `nil` otherwise.
     public let userDepartmentMasks: [UInt64]?
+    /// Words of a department mask: one per 64 departments (at least one).
+    public var departmentMaskWords: Int { Self.departmentMaskWords(departments: departments.count) }
+    /// Past this many departments no masks are kept (a mask would take more than 8 words).
+    public static let maxMaskDepartments = 512
+
+    public static func departmentMaskWords(departments: Int) -> Int { max(1, (departments + 63) / 64) }
+
+    /// Whether every mask of `masks` (`words` words each) sets only bits of departments
+    /// `0..<departments`: the readers index per-department counters by bit.
+    static func masksInRange(_ masks: [[UInt64]], words: Int, departments: Int) -> Bool {
+        guard departments <= words * 64 else { return false }
+        let spare = departments - (words - 1) * 64  // bits in use of the last word
+        let outside: UInt64 = spare >= 64 ? 0 : ~((UInt64(1) << UInt64(spare)) - 1)
+        for m in masks {
+            var i = words - 1
+            while i < m.count {
+                if m[i] & outside != 0 { return false }
+                i += words
+            }
+        }
+        return true
+    }
     /// Members of each department, as bitmaps in ``membersArena``.
     public let members: [BitmapRef]
     public let membersArena: BitmapArena

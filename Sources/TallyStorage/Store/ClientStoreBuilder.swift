@@ -127,12 +127,18 @@ public struct ClientStoreBuilder {
         }
         var mb = BitmapArenaBuilder(domain: users.count)
         let members = memberLists.map { mb.append(sorted: $0) }
+        // Each user's departments as bits, `maskWords` words a user.
+        let maskWords = ClientStore.departmentMaskWords(departments: departments.count)
         var masks: [UInt64]?
-        if departments.count <= 64 {
-            masks = perUser.map { ds in ds.reduce(UInt64(0)) { $0 | 1 << UInt64($1) } }
+        if departments.count <= ClientStore.maxMaskDepartments {
+            var m = [UInt64](repeating: 0, count: users.count * maskWords)
+            for (u, ds) in perUser.enumerated() {
+                for d in ds { m[u * maskWords + Int(d) >> 6] |= 1 << UInt64(d & 63) }
+            }
+            masks = m
         }
         let usage = rowUser.isEmpty ? nil : buildUsage(departmentMasks: rowUser.count >= extrasMinRows ? masks : nil,
-                                                       renumber: renumber)
+                                                       maskWords: maskWords, renumber: renumber)
         return ClientStore(info: info, users: users, userIndex: userIndex, apps: apps, appIndex: appIndex,
                            departments: departments, departmentIndex: departmentIndex,
                            userDepartmentStart: start, userDepartments: list, userDepartmentMasks: masks,
@@ -149,8 +155,11 @@ public struct ClientStoreBuilder {
 
     static func bits(_ n: Int) -> Int { n <= 1 ? 1 : Int.bitWidth - (n - 1).leadingZeroBitCount }
 
-    /// - Parameter renumber: each user's dense id in the built store, by the id it was added with.
-    func buildUsage(departmentMasks: [UInt64]?, renumber: [UInt32]) -> UsageIndex {
+    /// - Parameters:
+    ///   - departmentMasks: each user's department bits, `maskWords` words a user, when the
+    ///     index is to keep the masks of its bitmaps (they may still be left out: see below).
+    ///   - renumber: each user's dense id in the built store, by the id it was added with.
+    func buildUsage(departmentMasks userMasks: [UInt64]?, maskWords: Int, renumber: [UInt32]) -> UsageIndex {
         let minDay = rowDay.min()!, maxDay = rowDay.max()!
         let firstDay = Day(raw: minDay)
         let dayCount = Int(maxDay - minDay) + 1
@@ -184,6 +193,12 @@ public struct ClientStoreBuilder {
         let userDayWords = (dayCount + 63) / 64
         var userDays = [[UInt64]](repeating: [UInt64](repeating: 0, count: users.count * userDayWords),
                                   count: classCount)
+        // Bitmap masks past one word are kept only while they cost at most half a byte a usage
+        // row (every extra, for tests, keeps them whatever they cost): W words for each
+        // (entity, block) bitmap of every level.
+        let W = maskWords
+        let bitmapCount = entityCount * levelSizes.filter { $0 == 1 || $0 <= dayCount }.reduce(0) { $0 + (dayCount + $1 - 1) / $1 }
+        let departmentMasks = W == 1 || extrasMinRows == 0 || 8 * W * bitmapCount <= n / 2 ? userMasks : nil
         let appClasses: [[Int]] = apps.map { a in
             fixed.filter { $0.contains(a) }.map(\.rawValue) + (categorySlot[a.category].map { [fixed.count + $0] } ?? [])
         }
@@ -191,7 +206,7 @@ public struct ClientStoreBuilder {
         // Level 0 for apps: per app, a counting sort of its rows by day keeps users ascending.
         var b0 = BitmapArenaBuilder(domain: users.count)
         var starts0 = [UInt32](repeating: 0, count: entityCount * dayCount + 1)
-        var masks0: [UInt64] = departmentMasks == nil ? [] : [UInt64](repeating: 0, count: entityCount * dayCount)
+        var masks0: [UInt64] = departmentMasks == nil ? [] : [UInt64](repeating: 0, count: entityCount * dayCount * W)
         var prefix = [UInt32](repeating: 0, count: entityCount * (dayCount + 1))
         var firstSeen = [Int32](repeating: -1, count: apps.count)
         var byDay: [UInt32] = []
@@ -221,9 +236,8 @@ public struct ClientStoreBuilder {
                         _ = b0.append(sorted: UnsafeBufferPointer(rebasing: p[from..<to]))
                         if firstSeen[a] < 0 { firstSeen[a] = Int32(d) }
                         if let dm = departmentMasks {
-                            var m: UInt64 = 0
-                            for u in p[from..<to] { m |= dm[Int(u)] }
-                            masks0[a * dayCount + d] = m
+                            let at = (a * dayCount + d) * W
+                            for u in p[from..<to] { for w in 0..<W { masks0[at + w] |= dm[Int(u) * W + w] } }
                         }
                     }
                     prefix[a * (dayCount + 1) + d + 1] = UInt32(to - from)
@@ -250,7 +264,10 @@ public struct ClientStoreBuilder {
             for d in 0..<dayCount {
                 starts0[e * dayCount + d] = UInt32(b0.headerCount)
                 _ = b0.append(sorted: perDay[d])
-                if let dm = departmentMasks { masks0[e * dayCount + d] = perDay[d].reduce(0) { $0 | dm[Int($1)] } }
+                if let dm = departmentMasks {
+                    let at = (e * dayCount + d) * W
+                    for u in perDay[d] { for w in 0..<W { masks0[at + w] |= dm[Int(u) * W + w] } }
+                }
                 prefix[e * (dayCount + 1) + d + 1] = UInt32(perDay[d].count)
             }
         }
@@ -274,14 +291,14 @@ public struct ClientStoreBuilder {
             let count = (dayCount + sizes[k] - 1) / sizes[k]
             var b = BitmapArenaBuilder(domain: users.count)
             var starts = [UInt32](repeating: 0, count: entityCount * count + 1)
-            var masks = departmentMasks == nil ? [] : [UInt64](repeating: 0, count: entityCount * count)
+            var masks = departmentMasks == nil ? [] : [UInt64](repeating: 0, count: entityCount * count * W)
             for e in 0..<entityCount {
                 for blk in 0..<count {
                     starts[e * count + blk] = UInt32(b.headerCount)
                     for child in (blk * ratio)..<min((blk + 1) * ratio, belowCount) {
                         let j = e * belowCount + child
                         below.formUnion(BitmapRef(start: belowStarts[j], end: belowStarts[j + 1]), into: set)
-                        if !masks.isEmpty { masks[e * count + blk] |= levelMasks[k - 1][j] }
+                        if !masks.isEmpty { for w in 0..<W { masks[(e * count + blk) * W + w] |= levelMasks[k - 1][j * W + w] } }
                     }
                     _ = b.append(set, scratch: &scratch)
                     set.clear()
@@ -301,7 +318,7 @@ public struct ClientStoreBuilder {
         }
         return UsageIndex(firstDay: firstDay, dayCount: dayCount, rowCount: n, appCount: apps.count,
                           categoryClasses: categories, levelSizes: sizes, levels: levels, levelStarts: levelStarts,
-                          levelDepartmentMasks: departmentMasks == nil ? nil : levelMasks,
+                          levelDepartmentMasks: departmentMasks == nil ? nil : levelMasks, departmentMaskWords: W,
                           levelBlockCounts: blockCounts, dayCardPrefix: prefix,
                           firstSeenOffset: firstSeen, pairs: pairs, segments: segments, aiApps: apps.map(\.isAI),
                           // "Every extra" (tests) also gives every entity a range table.

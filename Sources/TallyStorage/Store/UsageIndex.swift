@@ -45,12 +45,16 @@ public final class UsageIndex: @unchecked Sendable {
     @usableFromInline let levelStarts: [UnsafeMutablePointer<UInt32>]
     let levelStartCounts: [Int]
     @usableFromInline let levelBlockCounts: [Int]
-    /// With at most 64 departments: per level, for each (entity, block) bitmap, the OR of its
-    /// users' department bits, block-major (`block · entityCount + entity`). The departments an
-    /// app reached over a range are then the OR of a few words, without touching its users, and
-    /// every app's over a range is a few contiguous rows. Snapshots and the builder hand them
-    /// over entity-major.
+    /// Per level, for each (entity, block) bitmap, the OR of its users' department bits in
+    /// ``departmentMaskWords`` words, block-major (words `(block · entityCount + entity) · W ..< +W`).
+    /// The departments an app reached over a range are then the OR of a few masks, without
+    /// touching its users, and every app's over a range is a few contiguous rows. Snapshots and
+    /// the builder hand them over entity-major. Kept for clients with enough rows and at most
+    /// ``ClientStore/maxMaskDepartments`` departments (past one word, only while they cost at most
+    /// half a byte a row: ``ClientStoreBuilder/buildUsage(departmentMasks:maskWords:renumber:)``).
     let departmentMaskRows: [UnsafeMutablePointer<UInt64>]?
+    /// Words of one bitmap's department mask.
+    public let departmentMaskWords: Int
     /// Per level, block-major like the masks: the cardinality of each (entity, block) bitmap, so
     /// that bounds on every app's users over a range are a few contiguous rows, not a header
     /// read per app and block.
@@ -69,7 +73,7 @@ public final class UsageIndex: @unchecked Sendable {
     public let rangeCounts: RangeCounts
 
     init(firstDay: Day, dayCount: Int, rowCount: Int, appCount: Int, categoryClasses: [Int32?], levelSizes: [Int], levels: [BitmapArena],
-         levelStarts: [[UInt32]], levelDepartmentMasks: [[UInt64]]?, levelBlockCounts: [Int],
+         levelStarts: [[UInt32]], levelDepartmentMasks: [[UInt64]]?, departmentMaskWords: Int = 1, levelBlockCounts: [Int],
          dayCardPrefix: [UInt32], firstSeenOffset: [Int32], pairs: PairIndex,
          segments: [Segment], aiApps: [Bool], rangeCountsMinRowsPerEntry: Int = RangeCounts.defaultMinRowsPerEntry) {
         self.firstDay = firstDay
@@ -88,10 +92,16 @@ public final class UsageIndex: @unchecked Sendable {
         levelStartCounts = levelStarts.map(\.count)
         self.levelBlockCounts = levelBlockCounts
         let entities = appCount + AppClass.allCases.count + categoryClasses.count
+        let W = departmentMaskWords
+        self.departmentMaskWords = W
         departmentMaskRows = levelDepartmentMasks.map { masks in
             zip(masks, levelBlockCounts).map { m, blocks in
                 let rows = UnsafeMutablePointer<UInt64>.allocate(capacity: max(1, m.count))
-                for e in 0..<entities { for b in 0..<blocks { rows[b &* entities &+ e] = m[e &* blocks &+ b] } }
+                for e in 0..<entities {
+                    for b in 0..<blocks {
+                        for w in 0..<W { rows[(b &* entities &+ e) &* W &+ w] = m[(e &* blocks &+ b) &* W &+ w] }
+                    }
+                }
                 return rows
             }
         }
@@ -159,13 +169,13 @@ public final class UsageIndex: @unchecked Sendable {
         (UnsafePointer(levelStarts[level]), levelBlockCounts[level])
     }
 
-    /// Whether the index keeps department masks per bitmap (clients with at most 64 departments
-    /// and enough rows).
+    /// Whether the index keeps department masks per bitmap (see ``departmentMaskRows``).
     public var hasDepartmentMasks: Bool { departmentMaskRows != nil }
 
-    /// The department masks of every entity's bitmap of one block: `row[entity]`.
+    /// The department masks of every entity's bitmap of one block: entity `e`'s are the
+    /// ``departmentMaskWords`` words from `row[e · W]`.
     public func departmentMaskRow(level: Int, block: Int) -> UnsafePointer<UInt64>? {
-        departmentMaskRows.map { UnsafePointer($0[level] + block &* entityCount) }
+        departmentMaskRows.map { UnsafePointer($0[level] + block &* entityCount &* departmentMaskWords) }
     }
 
     /// The cardinalities of every entity's bitmap of one block: `row[entity]`.
@@ -175,9 +185,12 @@ public final class UsageIndex: @unchecked Sendable {
 
     /// The masks entity-major, as snapshots store them.
     var levelDepartmentMasks: [[UInt64]]? {
-        departmentMaskRows.map { rows in
+        let W = departmentMaskWords
+        return departmentMaskRows.map { rows in
             zip(rows, levelBlockCounts).map { m, blocks in
-                (0..<entityCount).flatMap { e in (0..<blocks).map { m[$0 &* entityCount &+ e] } }
+                (0..<entityCount).flatMap { e in
+                    (0..<blocks).flatMap { b in (0..<W).map { m[(b &* entityCount &+ e) &* W &+ $0] } }
+                }
             }
         }
     }
@@ -285,7 +298,7 @@ public final class UsageIndex: @unchecked Sendable {
     public var byteParts: (segments: Int, unionBitmaps: Int, unionOffsets: Int, unionMasks: Int, daySums: Int, pairs: Int, ranges: Int) {
         let bitmaps = levelBlockCounts.reduce(0, +) * entityCount
         return (segmentByteCount, levels.reduce(0) { $0 + $1.byteCount }, levelStartCounts.reduce(0) { $0 + $1 * 4 } + bitmaps * 4,
-                departmentMaskRows == nil ? 0 : bitmaps * 8, prefixByDay.count * 4 + firstSeenOffset.count * 4, pairs.byteCount,
+                departmentMaskRows == nil ? 0 : bitmaps * 8 * departmentMaskWords, prefixByDay.count * 4 + firstSeenOffset.count * 4, pairs.byteCount,
                 rangeCounts.byteCount)
     }
 
