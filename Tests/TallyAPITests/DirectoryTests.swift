@@ -136,8 +136,9 @@ import TallyWire
                 last = resp.object
                 rows += last["data"] as? [Any] ?? []
                 cursor = last["next_cursor"] as? String
-                // The same page over the binary protocol, byte for byte (every other request).
-                if n % 2 == 0 {
+                // The same page over the binary protocol, byte for byte (every other request, its
+                // first 50 pages).
+                if n % 2 == 0 && pages < 50 {
                     var params = q
                     for p in [route.pathParameter].compactMap({ $0 }) {
                         params.append((p, String(path.split(separator: "/").last!)))
@@ -147,7 +148,7 @@ import TallyWire
                     #expect(answer.body == resp.body, "request \(n) page \(pages) over the binary protocol")
                 }
                 pages += 1
-            } while cursor != nil && pages < 400
+            } while cursor != nil && pages < 1000  // a client has 515 departments
             if Self.isPaged(route) {
                 last["data"] = rows
                 #expect(last["total_count"] as? Int == rows.count, "request \(n): total_count against the rows paged through")

@@ -110,12 +110,7 @@ struct ActivityScan {
         if let c = scope.appClass { return [index.entity(c)] }
         if scope.apps.count <= maxApps { return scope.apps.map(Int.init) }
         // One category, all of it: its class when the index keeps one.
-        let apps = scope.client.apps
-        guard let category = apps[Int(scope.apps[0])].category,
-              scope.apps.allSatisfy({ apps[Int($0)].category == category }),
-              apps.reduce(0, { $0 + ($1.category == category ? 1 : 0) }) == scope.apps.count,
-              let e = index.entity(category: category) else { return nil }
-        return [e]
+        return scope.splitEntities[Split.all.rawValue].map { [$0] }
     }
 
     /// ORs the users of `entities` on day offset `d` into `set` (cleared first).

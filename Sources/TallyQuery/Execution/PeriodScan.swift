@@ -122,9 +122,9 @@ final class PeriodScan {
         if split == .all, scope.users != nil, let act = scope.scratch.activity(covering: lo, hi) {
             return act.users(lo, hi)
         }
-        if scope.users == nil, let c = scope.splitClasses[split.rawValue],
-           let n = index.rangeCounts.count(entity: index.entity(c), lo, hi) {
-            return n
+        if scope.users == nil, let e = scope.splitEntities[split.rawValue] {
+            if let n = index.rangeCounts.count(entity: e, lo, hi) { return n }
+            if blocks.count == 1 { return Int(blocks[0].cards[e]) }
         }
         unionOfApps(split, into: b)
         let n = b.count
@@ -133,11 +133,12 @@ final class PeriodScan {
     }
 
     /// Users of the scope's apps (or of one split of them) over the range, unioned into `set`
-    /// (cleared first), after the department filter. A matching class union stands in for the apps.
+    /// (cleared first), after the department filter. A matching class union (a fixed class's or
+    /// a category's) stands in for the apps.
     func unionOfApps(_ split: Split, into set: UserSet) {
         set.clear()
-        if let c = scope.splitClasses[split.rawValue] {
-            union(entity: index.entity(c), into: set)
+        if let e = scope.splitEntities[split.rawValue] {
+            union(entity: e, into: set)
         } else {
             let apps = scope.client.apps
             for app in scope.apps where split.keeps(apps[Int(app)]) && appIsActive(Int(app)) {

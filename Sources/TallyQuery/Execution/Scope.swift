@@ -29,6 +29,10 @@ struct Scope {
     let departmentBits: [UInt64]?
     /// For each ``Split``, the class whose apps are exactly the split of `apps`, if any.
     let splitClasses: [AppClass?]
+    /// For each ``Split``, the index entity whose union is exactly the users of that split of
+    /// `apps`, if any: the split's class, or (for the whole scope) the class of the one
+    /// category whose apps the filters keep, all of them and no others (a category filter).
+    let splitEntities: [Int?]
     /// The query's scratch sets, shared by its scans.
     let scratch: Scratch
 
@@ -87,6 +91,13 @@ struct Scope {
             }
         }
         appClass = splitClasses[Split.all.rawValue]
+        if let index {
+            var entities = splitClasses.map { $0.map { index.entity($0) } }
+            if appClass == nil { entities[Split.all.rawValue] = Self.categoryEntity(client, apps, index) }
+            splitEntities = entities
+        } else {
+            splitEntities = [nil, nil, nil]
+        }
         if let ds = f.departmentIds {
             let set = UserSet(domain: client.users.count)
             set.touchAll()
@@ -118,6 +129,16 @@ struct Scope {
             readsMembers = false
             departmentBits = nil
         }
+    }
+
+    /// The class entity of the one category `apps` are all the apps of, when the index keeps one.
+    static func categoryEntity(_ client: ClientStore, _ apps: [UInt32], _ index: UsageIndex) -> Int? {
+        guard let first = apps.first else { return nil }
+        let all = client.apps, category = all[Int(first)].category
+        guard let e = index.entity(category: category), apps.allSatisfy({ all[Int($0)].category == category }) else { return nil }
+        var inCategory = 0
+        for a in all where a.category == category { inCategory += 1 }
+        return inCategory == apps.count ? e : nil
     }
 
     /// Whether a trend of `buckets` buckets (both periods) over day offsets `lo…hi` reads the
