@@ -104,13 +104,12 @@ struct ActivityScan {
     }
 
     /// Entities whose union on a day is exactly the users of `scope`'s apps that day: the
-    /// scope's class, its one category's class, or its apps when there are few. `nil` when
+    /// scope's class, the classes of its whole categories, or its apps when there are few. `nil` when
     /// the scope is none of these (the caller walks the pair index instead).
     static func entities(_ scope: Scope, _ index: UsageIndex, maxApps: Int = 8) -> [Int]? {
-        if let c = scope.appClass { return [index.entity(c)] }
-        if scope.apps.count <= maxApps { return scope.apps.map(Int.init) }
-        // One category, all of it: its class when the index keeps one.
-        return scope.splitEntities[Split.all.rawValue].map { [$0] }
+        // The class, or whole categories' classes (never more entities than apps).
+        if let es = scope.splitEntities[Split.all.rawValue] { return es }
+        return scope.apps.count <= maxApps ? scope.apps.map(Int.init) : nil
     }
 
     /// ORs the users of `entities` on day offset `d` into `set` (cleared first).

@@ -122,9 +122,9 @@ final class PeriodScan {
         if split == .all, scope.users != nil, let act = scope.scratch.activity(covering: lo, hi) {
             return act.users(lo, hi)
         }
-        if scope.users == nil, let e = scope.splitEntities[split.rawValue] {
-            if let n = index.rangeCounts.count(entity: e, lo, hi) { return n }
-            if blocks.count == 1 { return Int(blocks[0].cards[e]) }
+        if scope.users == nil, let es = scope.splitEntities[split.rawValue], es.count == 1 {
+            if let n = index.rangeCounts.count(entity: es[0], lo, hi) { return n }
+            if blocks.count == 1 { return Int(blocks[0].cards[es[0]]) }
         }
         unionOfApps(split, into: b)
         let n = b.count
@@ -137,8 +137,8 @@ final class PeriodScan {
     /// a category's) stands in for the apps.
     func unionOfApps(_ split: Split, into set: UserSet) {
         set.clear()
-        if let e = scope.splitEntities[split.rawValue] {
-            union(entity: e, into: set)
+        if let es = scope.splitEntities[split.rawValue] {
+            for e in es { union(entity: e, into: set) }
         } else {
             let apps = scope.client.apps
             for app in scope.apps where split.keeps(apps[Int(app)]) && appIsActive(Int(app)) {

@@ -29,10 +29,10 @@ struct Scope {
     let departmentBits: [UInt64]?
     /// For each ``Split``, the class whose apps are exactly the split of `apps`, if any.
     let splitClasses: [AppClass?]
-    /// For each ``Split``, the index entity whose union is exactly the users of that split of
-    /// `apps`, if any: the split's class, or (for the whole scope) the class of the one
-    /// category whose apps the filters keep, all of them and no others (a category filter).
-    let splitEntities: [Int?]
+    /// For each ``Split``, index entities whose union is exactly the users of that split of
+    /// `apps`, if any: the split's class, or (for the whole scope) the classes of the
+    /// categories whose apps the filters keep, all of each and no others (a category filter).
+    let splitEntities: [[Int]?]
     /// The query's scratch sets, shared by its scans.
     let scratch: Scratch
 
@@ -92,8 +92,8 @@ struct Scope {
         }
         appClass = splitClasses[Split.all.rawValue]
         if let index {
-            var entities = splitClasses.map { $0.map { index.entity($0) } }
-            if appClass == nil { entities[Split.all.rawValue] = Self.categoryEntity(client, apps, index) }
+            var entities = splitClasses.map { $0.map { [index.entity($0)] } }
+            if appClass == nil { entities[Split.all.rawValue] = Self.categoryEntities(client, apps, index) }
             splitEntities = entities
         } else {
             splitEntities = [nil, nil, nil]
@@ -131,14 +131,26 @@ struct Scope {
         }
     }
 
-    /// The class entity of the one category `apps` are all the apps of, when the index keeps one.
-    static func categoryEntity(_ client: ClientStore, _ apps: [UInt32], _ index: UsageIndex) -> Int? {
-        guard let first = apps.first else { return nil }
-        let all = client.apps, category = all[Int(first)].category
-        guard let e = index.entity(category: category), apps.allSatisfy({ all[Int($0)].category == category }) else { return nil }
-        var inCategory = 0
-        for a in all where a.category == category { inCategory += 1 }
-        return inCategory == apps.count ? e : nil
+    /// The class entities of the categories `apps` are all the apps of (every app of each),
+    /// when the index keeps a class for each; `nil` otherwise.
+    /// - Complexity: O(client's apps).
+    static func categoryEntities(_ client: ClientStore, _ apps: [UInt32], _ index: UsageIndex) -> [Int]? {
+        guard !apps.isEmpty else { return nil }
+        let all = client.apps
+        // Per category (or none): apps kept, apps in all. Few categories: a small linear map.
+        var kept: [(category: Int32?, entity: Int, count: Int)] = []
+        for a in apps {
+            let c = all[Int(a)].category
+            if let i = kept.firstIndex(where: { $0.category == c }) {
+                kept[i].count += 1
+            } else {
+                guard let e = index.entity(category: c), kept.count < 16 else { return nil }
+                kept.append((c, e, 1))
+            }
+        }
+        var total = 0
+        for a in all where kept.contains(where: { $0.category == a.category }) { total += 1 }
+        return total == apps.count ? kept.map(\.entity) : nil
     }
 
     /// Whether a trend of `buckets` buckets (both periods) over day offsets `lo…hi` reads the
