@@ -16,7 +16,7 @@ import TallyTestSupport
     func pagesEqualTheWholeListAndTheReference(seed: UInt64, sort: SortKey) throws {
         let (dump, store) = try Fixtures.randomStore(seed: seed)
         let ref = Reference(dump)
-        let ex = Executor(store: store)
+        var ex = Executor(store: store)
         var r = SeededRandom(seed: seed * 104_729)
         var pagedRows = 0
         for n in 0..<120 {
@@ -45,6 +45,8 @@ import TallyTestSupport
             }
             var q = whole
             q.pageSize = Int.random(in: 1...6, using: &r)
+            // Cursor pages through the bounded paths (as past 2,000 users), or the kept list.
+            ex.shortList = r.chance(0.5) ? 0 : 2_000
             var rows: [ResultRow] = []
             var pages = 0
             while true {
@@ -60,5 +62,60 @@ import TallyTestSupport
             pagedRows += rows.count
         }
         #expect(pagedRows > 500, "only \(pagedRows) rows paged through")
+    }
+
+    /// A pays for its page too: by users through the block bounds (``Executor/topApps``), by name
+    /// through the stored name order (``Executor/appsByName``). Every page, in both orders, with
+    /// random filters, page sizes and periods, and cursor pages through the bounded paths or the
+    /// kept list, gives the whole list (checked against the brute force by EquivalenceTests), and
+    /// the reference's apps and users.
+    @Test(arguments: [UInt64(5), 6], [SortKey.name, .users])
+    func appPagesEqualTheWholeList(seed: UInt64, sort: SortKey) throws {
+        let (dump, store) = try Fixtures.randomStore(seed: seed, allClasses: seed == 6)
+        let ref = Reference(dump)
+        var ex = Executor(store: store)
+        var r = SeededRandom(seed: seed * 7_927)
+        var pagedRows = 0
+        for n in 0..<150 {
+            let client = dump.clients.randomElement(using: &r)!.id
+            let c = store.client(client)!
+            let span = RandomDump.firstDay.distance(to: RandomDump.lastDay)
+            let start = RandomDump.firstDay.adding(Int.random(in: -10...span, using: &r))
+            var f = Filters()
+            func pick<T>(_ xs: [T], _ k: Int) -> [T] { Array(xs.shuffled(using: &r).prefix(k)) }
+            if r.chance(0.3) { f.departmentIds = pick(dump.departments.filter { $0.client == client }.map(\.id), Int.random(in: 1...2, using: &r)) }
+            if r.chance(0.3) { f.approved = r.chance(0.5) }
+            if r.chance(0.2) { f.categoryIds = pick(dump.categories.map(\.id), Int.random(in: 1...3, using: &r)) }
+            if r.chance(0.1) { f.aiOnly = true }
+            ex.departmentScan = DepartmentScan.allCases.randomElement(using: &r)!
+            let whole = Query(client: client, period: DayRange(start, start.adding(Int.random(in: 0..<366, using: &r))),
+                              comparison: r.chance(0.3) ? DayRange(start.adding(-60), start.adding(-1)) : nil, filters: f,
+                              dimension: .app, sort: sort, order: r.chance(0.5) ? .asc : .desc)
+            let all = try ex.run(whole)
+            let want = ref.evaluate(whole, whole.period).filter { $0.value.users > 0 }
+            #expect(all.totalCount == want.count && Set(all.rows.map { ex.sortKey($0, .users, c).id.description }) == Set(want.keys),
+                    "query \(n): the whole list against the reference")
+            for row in all.rows {
+                let id = ex.sortKey(row, .users, c).id.description
+                #expect(want[id]?.users == row.value.users, "query \(n): app \(id): \(row.value) against \(String(describing: want[id]))")
+            }
+            var q = whole
+            q.pageSize = Int.random(in: 1...4, using: &r)
+            ex.shortList = r.chance(0.5) ? 0 : 2_000
+            var rows: [ResultRow] = []
+            var pages = 0
+            while true {
+                let page = try ex.run(q)
+                #expect(page.totalCount == all.totalCount, "query \(n) page \(pages): total \(page.totalCount), whole \(all.totalCount)")
+                #expect(page.rows.count <= q.pageSize!)
+                rows += page.rows
+                pages += 1
+                guard let next = page.next, pages < 200 else { break }
+                q.after = next
+            }
+            #expect(rows == all.rows, "query \(n): \(rows.count) rows over \(pages) pages of \(q.pageSize!), whole list \(all.rows.count)")
+            pagedRows += rows.count
+        }
+        #expect(pagedRows > 200, "only \(pagedRows) rows paged through")
     }
 }

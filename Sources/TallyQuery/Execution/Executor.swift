@@ -10,6 +10,9 @@ public struct Executor: Sendable {
     public let store: Store
     /// How department filters are read (``DepartmentScan``): the cheaper way unless told.
     public var departmentScan: DepartmentScan = .cheaper
+    /// Rows of a dimension up to which a cursor page evaluates the list whole to keep it, even
+    /// where a bounded path exists (tests set 0 to page through the bounded paths).
+    public var shortList = 2_000
 
     public init(store: Store) { self.store = store }
 
@@ -56,8 +59,8 @@ public struct Executor: Sendable {
         if let listKey, let kept = lists.list(listKey, client: client, catalog: store.catalog) {
             (ordered, total) = page(kept, q, rows)
             primary = MetricsTable(dense: kept.metrics)
-        } else if q.after == nil || listKey == nil || rows.count > Self.shortList,
-                  let top = topApps(scope, q, rows) ?? topUsers(scope, q, rows) ?? usersByEmail(scope, q, rows)
+        } else if q.after == nil || listKey == nil || rows.count > shortList,
+                  let top = topApps(scope, q, rows) ?? appsByName(scope, q, rows) ?? topUsers(scope, q, rows) ?? usersByEmail(scope, q, rows)
             ?? usersByActiveDays(scope, q, rows) ?? usersByCount(scope, q, rows) {
             (primary, ordered, total) = top
         } else {
@@ -152,10 +155,6 @@ public struct Executor: Sendable {
         }
         return (Self.smallest(size + 1, of: entries, by: before), total)
     }
-
-    /// Rows of a dimension up to which a cursor page evaluates the list whole to keep it, even
-    /// where a bounded path exists.
-    static let shortList = 2_000
 
     /// The rows of a kept list after the query's cursor (binary search: the list is in the
     /// query's order), at most one more than a page, and the list's length.
