@@ -93,19 +93,23 @@ extension Executor {
         var best = BestRows(keep: size + 1, descending: true)
         func visit(_ u: UInt32, _ exact: Int) { best.offer(Int(u), exact, after: after, id: rows.id) }
         let total: Int
-        if let appClass = scope.appClass {
-            // The scope's apps are a class (every app, or an approval or AI filter): the active
-            // users are counted by the class (its range table or its union, after the department
-            // filter), a user's bound is their number of pairs in the class, and the users are
-            // kept in that order (stored for every app; derived once per client version for the
-            // other classes, ``UserDays``).
+        // The scope's apps as one entity: a class (every app, or an approval or AI filter) or one
+        // whole category (a category filter).
+        let wholeCategory = scope.appClass == nil ? scope.splitEntities[Split.all.rawValue].flatMap { $0.count == 1 ? $0[0] : nil } : nil
+        if scope.appClass != nil || wholeCategory != nil {
+            // The active users are counted by the entity (its range table or its union, after
+            // the department filter), a user's bound is their number of pairs in its apps, and
+            // the users are kept in that order (stored for every app; derived once per client
+            // version for the other classes and for categories, ``UserDays``).
             total = scan.countOfApps(.all)
             let order: [UInt32], bound: (Int) -> Int
-            if appClass == .all {
+            let everyApp = scope.appClass == .all
+            if everyApp {
                 order = scope.client.usersByPairCount
                 bound = { pairs.pairCount(user: $0) }
             } else {
-                let days = UserDays.of(scope.client, scan.index, appClass)
+                let days = scope.appClass.map { UserDays.of(scope.client, scan.index, $0) }
+                    ?? UserDays.of(scope.client, scan.index, categoryEntity: wholeCategory!, apps: scope.appMask)
                 order = days.byPairCount
                 bound = { Int(days.pairCount[$0]) }
             }
@@ -120,7 +124,7 @@ extension Executor {
                         if ub < worst.value || (ub == worst.value && users[Int(u)].id > worst.id) { break }
                     }
                     if let f, !f.contains(u) { continue }
-                    let exact = appClass == .all ? pairs.appCount(user: Int(u), lo, hi) : pairs.appCount(user: Int(u), lo, hi, mask: mask)
+                    let exact = everyApp ? pairs.appCount(user: Int(u), lo, hi) : pairs.appCount(user: Int(u), lo, hi, mask: mask)
                     if exact > 0 { visit(u, exact) }
                 }
             }
