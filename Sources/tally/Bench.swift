@@ -20,12 +20,12 @@ struct Synth: ParsableCommand {
     @Option var iterations = 50
     @Option(help: "Only this endpoint (for profiling).") var only: String?
     @Option(help: "Level block sizes in days, comma-separated (default: the builder's).") var levels: String?
-    @Option(help: "Filter every query: approval, category (category 1), vendor (vendor 0) or department (department 0).")
+    @Option(help: "Filter every query: approval (is_approved=false), approved (is_approved=true), category (category 1), vendor (vendor 0) or department (department 0).")
     var filter: String?
     @Option(help: "Trend granularity.") var granularity: String = "weekly"
     @Option(name: .customLong("write-dump"), help: "Write the generated client as a dump folder here, then stop.")
     var writeDump: String?
-    @Option(help: "Only this period length in days.") var period: Int?
+    @Option(help: "Only this period length in days (default: 30 and 366), ending on the newest day.") var period: Int?
     @Option(name: .customLong("filter-departments"), help: "With --filter department: how many of the client's departments (from the first).")
     var filterDepartments = 1
     @Option(name: .customLong("department-scan"), help: "Read a department filter `members` (user-major) or `bitmaps` (app-major) whatever it costs, to compare the two (default: `cheaper`).")
@@ -84,13 +84,14 @@ struct Synth: ParsableCommand {
         var ex = Executor(store: store)
         if let departmentScan, let scan = DepartmentScan(rawValue: departmentScan) { ex.departmentScan = scan }
         let end = u.newestDay
-        for len in [30, 366] where period == nil || period == len {
+        for len in period.map { [$0] } ?? [30, 366] {
             let period = DayRange(end.adding(-(len - 1)), end)
             let cmp = DayRange(period.start.adding(-len), period.start.adding(-1))
             for ep in Endpoint.allCases where only == nil || only == ep.rawValue {
                 var f = Filters()
                 switch filter {
                 case "approval": f.approved = false
+                case "approved": f.approved = true
                 case "category": f.categoryIds = [catalog.categories[1].id]
                 case "vendor": f.vendorIds = [catalog.vendors[0].id]
                 case "department": f.departmentIds = client.departments.prefix(filterDepartments).map(\.id)

@@ -232,12 +232,14 @@ extension PeriodScan {
                 for app in apps where isActive(entity: Int(app)) { m.apps += 1 }
                 if m.apps > 0 { m.users = userCount(entity: e) }
             } else {
+                // Each active app's blocks straight into one set, the department filter applied
+                // once at the end (not a set cleared, filtered and counted per app).
                 b.clear()
-                for app in apps where users(entity: Int(app), into: a) > 0 {
+                for app in apps where isActive(entity: Int(app)) {
                     m.apps += 1
-                    b.formUnion(a)
+                    union(entity: Int(app), into: b)
                 }
-                a.clear()
+                if let f = scope.users { b.formIntersection(f) }
                 m.users = b.count
             }
             b.clear()
