@@ -24,11 +24,19 @@ extension Executor {
         lower.initialize(repeating: 0, count: appCount)
         upper.initialize(repeating: 0, count: appCount)
         for b in scan.blocks {
-            let row = b.cards
-            for a in 0..<appCount {
-                let c = row[a]
-                lower[a] = max(lower[a], c)
-                upper[a] &+= c
+            if let row = b.cards {
+                for a in 0..<appCount {
+                    let c = row[a]
+                    lower[a] = max(lower[a], c)
+                    upper[a] &+= c
+                }
+            } else {
+                // A small client keeps no cardinality rows: a header read per app.
+                for a in 0..<appCount {
+                    let c = UInt32(truncatingIfNeeded: b.view.cardinality(b.bitmap(a)))
+                    lower[a] = max(lower[a], c)
+                    upper[a] &+= c
+                }
             }
         }
         // Candidates as packed keys, best bound first: for descending order the highest upper

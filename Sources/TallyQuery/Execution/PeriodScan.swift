@@ -16,8 +16,8 @@ final class PeriodScan {
         let starts: UnsafePointer<UInt32>
         let stride: Int
         let block: Int
-        /// Every entity's cardinality in this block: `cards[entity]`.
-        let cards: UnsafePointer<UInt32>
+        /// Every entity's cardinality in this block, `cards[entity]`, when the index keeps them.
+        let cards: UnsafePointer<UInt32>?
         /// Every entity's department mask in this block, when the index keeps them: entity `e`'s
         /// are the ``UsageIndex/departmentMaskWords`` words from `masks[e · W]`.
         let masks: UnsafePointer<UInt64>?
@@ -25,6 +25,12 @@ final class PeriodScan {
         @inline(__always) func bitmap(_ entity: Int) -> BitmapRef {
             let i = entity &* stride &+ block
             return BitmapRef(start: starts[i], end: starts[i &+ 1])
+        }
+
+        /// The cardinality of `entity`'s bitmap in this block: its row, or its headers.
+        @inline(__always) func cardinality(_ entity: Int) -> Int {
+            if let cards { return Int(cards[entity]) }
+            return view.cardinality(bitmap(entity))
         }
     }
     let domain: Int
@@ -88,7 +94,7 @@ final class PeriodScan {
         if scope.users == nil {
             if let n = index.rangeCounts.count(entity: entity, lo, hi) { return n }
             if !hasActivity(entity) { return 0 }
-            if blocks.count == 1 { return Int(blocks[0].cards[entity]) }
+            if blocks.count == 1 { return blocks[0].cardinality(entity) }
         }
         let n = users(entity: entity, into: a)
         a.clear()
@@ -124,7 +130,7 @@ final class PeriodScan {
         }
         if scope.users == nil, let es = scope.splitEntities[split.rawValue], es.count == 1 {
             if let n = index.rangeCounts.count(entity: es[0], lo, hi) { return n }
-            if blocks.count == 1 { return Int(blocks[0].cards[es[0]]) }
+            if blocks.count == 1 { return blocks[0].cardinality(es[0]) }
         }
         unionOfApps(split, into: b)
         let n = b.count

@@ -322,7 +322,8 @@ public struct ClientStoreBuilder {
                           levelBlockCounts: blockCounts, dayCardPrefix: prefix,
                           firstSeenOffset: firstSeen, pairs: pairs, segments: segments, aiApps: apps.map(\.isAI),
                           // "Every extra" (tests) also gives every entity a range table.
-                          rangeCountsMinRowsPerEntry: extrasMinRows == 0 ? 0 : RangeCounts.defaultMinRowsPerEntry)
+                          rangeCountsMinRowsPerEntry: extrasMinRows == 0 ? 0 : RangeCounts.defaultMinRowsPerEntry,
+                          keepsCardinalityRows: n >= extrasMinRows)
     }
 
     /// Column segments, one per calendar month: a stable counting sort by month keeps the

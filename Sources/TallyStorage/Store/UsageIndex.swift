@@ -57,8 +57,15 @@ public final class UsageIndex: @unchecked Sendable {
     public let departmentMaskWords: Int
     /// Per level, block-major like the masks: the cardinality of each (entity, block) bitmap, so
     /// that bounds on every app's users over a range are a few contiguous rows, not a header
-    /// read per app and block.
-    @usableFromInline let cardinalityRows: [UnsafeMutablePointer<UInt32>]
+    /// read per app and block. Kept for clients of at least ``cardinalityRowsMinRows`` usage rows
+    /// (`nil` otherwise): on the many small clients of scale M, dense over every (entity, block),
+    /// they cost as much as the bitmaps' offsets, about half of the 2.33 bytes a row that the
+    /// offsets took there (docs/BENCHMARKS.md, "Memory by structure"), for lists of a few apps
+    /// that a header read per bitmap serves as fast.
+    @usableFromInline let cardinalityRows: [UnsafeMutablePointer<UInt32>]?
+    /// Clients with fewer usage rows keep no ``cardinalityRows`` (the builder's default for its
+    /// other extras, ``ClientStoreBuilder/extrasMinRows``).
+    public static let cardinalityRowsMinRows = 200_000
     /// Running sums of per-day user counts, day-major: `(dayCount + 1) × entityCount`, the sum
     /// before day `d` of entity `e` at `d · entityCount + e`. Any entity's user-days over a range
     /// are two reads, and which apps are active over a range is two contiguous rows (snapshots
@@ -75,7 +82,8 @@ public final class UsageIndex: @unchecked Sendable {
     init(firstDay: Day, dayCount: Int, rowCount: Int, appCount: Int, categoryClasses: [Int32?], levelSizes: [Int], levels: [BitmapArena],
          levelStarts: [[UInt32]], levelDepartmentMasks: [[UInt64]]?, departmentMaskWords: Int = 1, levelBlockCounts: [Int],
          dayCardPrefix: [UInt32], firstSeenOffset: [Int32], pairs: PairIndex,
-         segments: [Segment], aiApps: [Bool], rangeCountsMinRowsPerEntry: Int = RangeCounts.defaultMinRowsPerEntry) {
+         segments: [Segment], aiApps: [Bool], rangeCountsMinRowsPerEntry: Int = RangeCounts.defaultMinRowsPerEntry,
+         keepsCardinalityRows: Bool? = nil) {
         self.firstDay = firstDay
         self.dayCount = dayCount
         self.rowCount = rowCount
@@ -105,7 +113,8 @@ public final class UsageIndex: @unchecked Sendable {
                 return rows
             }
         }
-        cardinalityRows = zip(zip(levels, self.levelStarts), levelBlockCounts).map { arenaStarts, blocks in
+        cardinalityRows = !(keepsCardinalityRows ?? (rowCount >= Self.cardinalityRowsMinRows)) ? nil
+            : zip(zip(levels, self.levelStarts), levelBlockCounts).map { arenaStarts, blocks in
             let (arena, starts) = arenaStarts
             let rows = UnsafeMutablePointer<UInt32>.allocate(capacity: max(1, entities &* blocks))
             let view = arena.view
@@ -138,7 +147,7 @@ public final class UsageIndex: @unchecked Sendable {
     deinit {
         for p in levelStarts { p.deallocate() }
         for p in departmentMaskRows ?? [] { p.deallocate() }
-        for p in cardinalityRows { p.deallocate() }
+        for p in cardinalityRows ?? [] { p.deallocate() }
         prefixByDay.deallocate()
     }
 
@@ -178,9 +187,10 @@ public final class UsageIndex: @unchecked Sendable {
         departmentMaskRows.map { UnsafePointer($0[level] + block &* entityCount &* departmentMaskWords) }
     }
 
-    /// The cardinalities of every entity's bitmap of one block: `row[entity]`.
-    @inlinable public func cardinalityRow(level: Int, block: Int) -> UnsafePointer<UInt32> {
-        UnsafePointer(cardinalityRows[level] + block &* entityCount)
+    /// The cardinalities of every entity's bitmap of one block: `row[entity]`, when the index
+    /// keeps them (``cardinalityRows``).
+    @inlinable public func cardinalityRow(level: Int, block: Int) -> UnsafePointer<UInt32>? {
+        cardinalityRows.map { UnsafePointer($0[level] + block &* entityCount) }
     }
 
     /// The masks entity-major, as snapshots store them.
@@ -297,7 +307,8 @@ public final class UsageIndex: @unchecked Sendable {
     /// the per-day running sums and first days; the pair index; the range tables.
     public var byteParts: (segments: Int, unionBitmaps: Int, unionOffsets: Int, unionMasks: Int, daySums: Int, pairs: Int, ranges: Int) {
         let bitmaps = levelBlockCounts.reduce(0, +) * entityCount
-        return (segmentByteCount, levels.reduce(0) { $0 + $1.byteCount }, levelStartCounts.reduce(0) { $0 + $1 * 4 } + bitmaps * 4,
+        return (segmentByteCount, levels.reduce(0) { $0 + $1.byteCount },
+                levelStartCounts.reduce(0) { $0 + $1 * 4 } + (cardinalityRows == nil ? 0 : bitmaps * 4),
                 departmentMaskRows == nil ? 0 : bitmaps * 8 * departmentMaskWords, prefixByDay.count * 4 + firstSeenOffset.count * 4, pairs.byteCount,
                 rangeCounts.byteCount)
     }
