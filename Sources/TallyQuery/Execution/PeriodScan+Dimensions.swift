@@ -256,6 +256,25 @@ extension PeriodScan {
         let n = domain
         var apps = [Int32](repeating: 0, count: n)
         var days = [Int32](repeating: 0, count: n)
+        if let c = scope.appClass {
+            // The scope is a class: each user's active days are a popcount of the class's
+            // user-day bitsets (``UserDays``, derived once per client version and class), and
+            // their apps a day test per pair, instead of OR-ing every pair's days of the range.
+            let userDays = UserDays.of(scope.client, index, c)
+            let pairs = index.pairs, f = scope.users, everyApp = c == .all
+            scope.appMask.withUnsafeBufferPointer { mask in
+                userDays.words.withUnsafeBufferPointer { w in
+                    for u in 0..<n {
+                        if let f, !f.contains(UInt32(u)) { continue }
+                        let a = everyApp ? pairs.appCount(user: u, lo, hi) : pairs.appCount(user: u, lo, hi, mask: mask)
+                        if a == 0 { continue }
+                        apps[u] = Int32(a)
+                        days[u] = Int32(userDays.days(user: u, lo, hi, w.baseAddress!))
+                    }
+                }
+            }
+            return (apps, days)
+        }
         let width = (hi - lo + 64) / 64
         let acc = UnsafeMutablePointer<UInt64>.allocate(capacity: width)
         defer { acc.deallocate() }
