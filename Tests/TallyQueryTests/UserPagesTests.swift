@@ -45,8 +45,10 @@ import TallyTestSupport
             }
             var q = whole
             q.pageSize = Int.random(in: 1...6, using: &r)
-            // Cursor pages through the bounded paths (as past 2,000 users), or the kept list.
+            // Cursor pages through the bounded paths (as past 2,000 users), or the kept list
+            // (for a short list, or a long one whose bounded path would cost more).
             ex.shortList = r.chance(0.5) ? 0 : 2_000
+            ex.keepsLongLists = r.chance(0.5)
             var rows: [ResultRow] = []
             var pages = 0
             while true {

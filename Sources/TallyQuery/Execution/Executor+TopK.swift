@@ -280,6 +280,38 @@ extension Executor {
     }
 
     /// The cursor's numeric sort value and id, when it has one.
+    /// Whether a cursor page of a list longer than ``shortList`` evaluates the list once and keeps
+    /// it (``ListCache``) rather than taking its bounded path, because that path would cost more
+    /// than the whole list: D by app count ascending (``usersByCount`` counts every user on every
+    /// page), descending without a class or whole category (``topUsers`` reads every pair to
+    /// bound the users), and descending where more than ``shortList`` users' bounds reach the
+    /// cursor's value (each page visits and counts all of them). On the 20,000-user client such
+    /// deep pages took up to 9.2 ms p99 (the Engine pages benchmark, docs/BENCHMARKS.md).
+    func keepsLongList(_ scope: Scope, _ q: Query) -> Bool {
+        guard q.dimension == .user, q.sort == .apps, let after = numericCursor(q), let index = scope.index else { return false }
+        if q.order == .asc { return true }
+        let wholeCategory = scope.appClass == nil ? scope.splitEntities[Split.all.rawValue].flatMap { $0.count == 1 ? $0[0] : nil } : nil
+        guard scope.appClass != nil || wholeCategory != nil else { return true }
+        // Users visited before the cursor's value: those whose bound is at least it (the order
+        // is by bound, most first).
+        let order: [UInt32], bound: (Int) -> Int
+        if scope.appClass == .all {
+            order = scope.client.usersByPairCount
+            bound = { index.pairs.pairCount(user: $0) }
+        } else {
+            let days = scope.appClass.map { UserDays.of(scope.client, index, $0) }
+                ?? UserDays.of(scope.client, index, categoryEntity: wholeCategory!, apps: scope.appMask)
+            order = days.byPairCount
+            bound = { Int(days.pairCount[$0]) }
+        }
+        var lo = 0, hi = order.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if bound(Int(order[mid])) >= after.value { lo = mid + 1 } else { hi = mid }
+        }
+        return lo > shortList
+    }
+
     func numericCursor(_ q: Query) -> NumericCursor? {
         guard let key = q.after, case .int(let v) = key.value else { return nil }
         return NumericCursor(value: v, id: key.id)

@@ -13,6 +13,9 @@ public struct Executor: Sendable {
     /// Rows of a dimension up to which a cursor page evaluates the list whole to keep it, even
     /// where a bounded path exists (tests set 0 to page through the bounded paths).
     public var shortList = 2_000
+    /// Whether a long list's cursor page may still be evaluated whole and kept where its bounded
+    /// path would cost more (``keepsLongList(_:_:)``); tests turn it off to page through those paths.
+    public var keepsLongLists = true
 
     public init(store: Store) { self.store = store }
 
@@ -59,7 +62,7 @@ public struct Executor: Sendable {
         if let listKey, let kept = lists.list(listKey, client: client, catalog: store.catalog) {
             (ordered, total) = page(kept, q, rows)
             primary = MetricsTable(dense: kept.metrics)
-        } else if q.after == nil || listKey == nil || rows.count > shortList,
+        } else if q.after == nil || listKey == nil || (rows.count > shortList && !(keepsLongLists && keepsLongList(scope, q))),
                   let top = topApps(scope, q, rows) ?? appsByName(scope, q, rows) ?? topUsers(scope, q, rows) ?? usersByEmail(scope, q, rows)
             ?? usersByActiveDays(scope, q, rows) ?? usersByCount(scope, q, rows) {
             (primary, ordered, total) = top
