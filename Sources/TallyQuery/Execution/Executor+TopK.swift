@@ -281,17 +281,18 @@ extension Executor {
 
     /// The cursor's numeric sort value and id, when it has one.
     /// Whether a cursor page of a list longer than ``shortList`` evaluates the list once and keeps
-    /// it (``ListCache``) rather than taking its bounded path, because that path would cost more
-    /// than the whole list: D by app count ascending (``usersByCount`` counts every user on every
-    /// page), descending without a class or whole category (``topUsers`` reads every pair to
-    /// bound the users), and descending where more than ``shortList`` users' bounds reach the
-    /// cursor's value (each page visits and counts all of them). On the 20,000-user client such
-    /// deep pages took up to 9.2 ms p99 (the Engine pages benchmark, docs/BENCHMARKS.md).
+    /// it (``ListCache``) rather than taking its bounded path: D by app count descending under a
+    /// class or one whole category, once more than ``shortList`` users' bounds reach the cursor's
+    /// value — each such page visits and counts all of them, so the pages get dearer with depth
+    /// (up to 9.2 ms p99 in process on the 20,000-user client, the Engine pages benchmark of
+    /// docs/BENCHMARKS.md), while the whole list costs 12–19 ms over HTTP once. Ascending, and
+    /// without a class, a page costs about the same at any depth (every user counted, 3–5 ms over
+    /// HTTP) and a fifth of the whole list: those keep their bounded paths.
     func keepsLongList(_ scope: Scope, _ q: Query) -> Bool {
-        guard q.dimension == .user, q.sort == .apps, let after = numericCursor(q), let index = scope.index else { return false }
-        if q.order == .asc { return true }
+        guard q.dimension == .user, q.sort == .apps, q.order == .desc, let after = numericCursor(q),
+              let index = scope.index else { return false }
         let wholeCategory = scope.appClass == nil ? scope.splitEntities[Split.all.rawValue].flatMap { $0.count == 1 ? $0[0] : nil } : nil
-        guard scope.appClass != nil || wholeCategory != nil else { return true }
+        guard scope.appClass != nil || wholeCategory != nil else { return false }
         // Users visited before the cursor's value: those whose bound is at least it (the order
         // is by bound, most first).
         let order: [UInt32], bound: (Int) -> Int
