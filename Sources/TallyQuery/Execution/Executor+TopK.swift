@@ -265,7 +265,6 @@ extension Executor {
         return order
     }
 
-    /// The cursor's numeric sort value and id, when it has one.
     /// Whether a cursor page of a list longer than ``shortList`` evaluates the list once and keeps
     /// it (``ListCache``) rather than taking its bounded path: D by app count descending under a
     /// class or one whole category, once more than ``shortList`` users' bounds reach the cursor's
@@ -317,6 +316,7 @@ extension Executor {
         return (days.byPairCount, { Int(days.pairCount[$0]) })
     }
 
+    /// The cursor's numeric sort value and id, when it has one.
     func numericCursor(_ q: Query) -> NumericCursor? {
         guard let key = q.after, case .int(let v) = key.value else { return nil }
         return NumericCursor(value: v, id: key.id)

@@ -84,13 +84,6 @@ extension PeriodScan {
             if n >= denseFrom {
                 for d in 0..<deptCount where a.intersects(words: members[d], in: spans[d].words)
                     || spans[d].outside.contains(where: { a.contains($0) }) { count(d) }
-            } else if let masks = client.userDepartmentMasks, maskWords == 1 {
-                var seen: UInt64 = 0
-                masks.withUnsafeBufferPointer { mp in a.forEach { seen |= mp[Int($0)] } }
-                while seen != 0 {
-                    count(seen.trailingZeroBitCount)
-                    seen &= seen &- 1
-                }
             } else if let masks = client.userDepartmentMasks {
                 withUnsafeTemporaryAllocation(of: UInt64.self, capacity: maskWords) { seen in
                     seen.initialize(repeating: 0)

@@ -27,8 +27,6 @@ struct Scope {
     /// ``UsageIndex/departmentMaskWords`` words), when it keeps them: an app is active for the
     /// filter's users in a block exactly when its mask there shares a bit.
     let departmentBits: [UInt64]?
-    /// For each ``Split``, the class whose apps are exactly the split of `apps`, if any.
-    let splitClasses: [AppClass?]
     /// For each ``Split``, index entities whose union is exactly the users of that split of
     /// `apps`, if any: the split's class, or (for the whole scope) the classes of the
     /// categories whose apps the filters keep, all of each and no others (a category filter).
@@ -42,6 +40,8 @@ struct Scope {
         index = client.usage
         scratch = Scratch(domain: client.users.count)
         let n = client.apps.count
+        // For each ``Split``, the class whose apps are exactly the split of `apps`, if any.
+        let splitClasses: [AppClass?]
         if f.approved == nil && !f.aiOnly && f.categoryIds == nil && f.vendorIds == nil && f.appIds == nil {
             // No app filter: every app, and the fixed classes as they are.
             appMask = client.allAppsMask

@@ -59,9 +59,8 @@ public final class UsageIndex: @unchecked Sendable {
     /// that bounds on every app's users over a range are a few contiguous rows, not a header
     /// read per app and block. Kept for clients of at least ``cardinalityRowsMinRows`` usage rows
     /// (`nil` otherwise): on the many small clients of scale M, dense over every (entity, block),
-    /// they cost as much as the bitmaps' offsets, about half of the 2.33 bytes a row that the
-    /// offsets took there (docs/BENCHMARKS.md, "Memory by structure"), for lists of a few apps
-    /// that a header read per bitmap serves as fast.
+    /// they took 0.87 of the 2.33 bytes a row that the offsets took there (docs/BENCHMARKS.md,
+    /// "Where the bytes go at scale M"); such a client reads a bitmap's headers instead.
     @usableFromInline let cardinalityRows: [UnsafeMutablePointer<UInt32>]?
     /// Clients with fewer usage rows keep no ``cardinalityRows`` (the builder's default for its
     /// other extras, ``ClientStoreBuilder/extrasMinRows``).
