@@ -79,6 +79,44 @@ import TallyStorage
         #expect(kinds == [.array, .bitset, .run])
     }
 
+    /// A set appended from its words gives the very containers its sorted values give (the
+    /// index's coarser levels and the derived category unions are built the first way, the
+    /// days the second), on every density and at chunk and word edges, domains not a multiple
+    /// of a chunk or a word included.
+    @Test(arguments: [1_000, 70_001, 200_000])
+    func appendingASetWritesTheContainersOfItsValues(domain: Int) {
+        var r = RNG(s: UInt64(domain) &* 7)
+        var bySet = BitmapArenaBuilder(domain: domain), byValues = BitmapArenaBuilder(domain: domain)
+        let set = UserSet(domain: domain)
+        var scratch: [UInt32] = []
+        var kinds = Set<ContainerKind>()
+        for trial in 0..<40 {
+            var values = Self.values(&r, domain: domain, density: [0.0005, 0.01, 0.1, 0.5, 0.9, 1.0][trial % 6], runs: trial % 3 == 0)
+            if trial % 4 == 1 {
+                // Edges: the last value, word and chunk boundaries, a full last word.
+                for v in [0, 63, 64, 65_535, 65_536, domain - 1] where v < domain { values.insert(UInt32(v)) }
+                for v in max(0, domain - 70)..<domain { values.insert(UInt32(v)) }
+            }
+            if trial == 5 { values = [] }
+            set.clear()
+            if trial % 5 == 2 { set.touchAll() }  // touched chunks left empty write nothing
+            for v in values { set.add(v) }
+            let a = bySet.append(set, scratch: &scratch)
+            let b = byValues.append(sorted: values.sorted())
+            #expect(a == b)
+            #expect(set.count == values.count, "the set is left as it was")
+        }
+        let x = bySet.finish(), y = byValues.finish()
+        #expect(Array(x.pool16) == Array(y.pool16))
+        #expect(Array(x.pool64) == Array(y.pool64))
+        #expect(x.headers.count == y.headers.count)
+        for (h, g) in zip(x.headers, y.headers) {
+            #expect(h.key == g.key && h.kind == g.kind && h.cardinality == g.cardinality && h.offset == g.offset)
+            kinds.insert(h.kind)
+        }
+        #expect(domain < 2_000 || kinds == [.array, .bitset, .run])
+    }
+
     @Test func wholeChunkEdges() {
         // Values at chunk edges and a full chunk, which must become one run.
         let domain = 200_000

@@ -218,12 +218,31 @@ extension PeriodScan {
             next[r] &+= 1
         }
         let classes = scope.appClass == .all
+        // Under a class filter (approval, AI), each category's apps of the class have their own
+        // unions once derived: only for clients that keep category classes (the large ones).
+        let classUnions = scope.appClass.flatMap { c -> CategoryClassUnions? in
+            c == .all || index.categoryClasses.isEmpty ? nil : CategoryClassUnions.of(scope.client, index, c)
+        }
         for r in 0..<rowCount where start[r] < start[r + 1] && only?[r] != false {
             let apps = grouped[start[r]..<start[r + 1]]
+            let category = r == rowCount - 1 ? nil : Int32(r)
             var m = Metrics()
-            if classes, let e = index.entity(category: r == rowCount - 1 ? nil : Int32(r)) {
+            if classes, let e = index.entity(category: category) {
                 for app in apps where isActive(entity: Int(app)) { m.apps += 1 }
                 if m.apps > 0 { m.users = userCount(entity: e) }
+            } else if let u = classUnions, let row = u.row(category: category) {
+                for app in apps where isActive(entity: Int(app)) { m.apps += 1 }
+                if m.apps > 0 {
+                    if scope.users == nil && blocks.count == 1 {
+                        let k = blocks[0]
+                        m.users = u.levels[k.level].cardinality(u.bitmap(row: row, level: k.level, block: k.block))
+                    } else {
+                        b.clear()
+                        for k in blocks { u.levels[k.level].formUnion(u.bitmap(row: row, level: k.level, block: k.block), into: b) }
+                        if let f = scope.users { b.formIntersection(f) }
+                        m.users = b.count
+                    }
+                }
             } else {
                 // Each active app's blocks straight into one set, the department filter applied
                 // once at the end (not a set cleared, filtered and counted per app).

@@ -13,6 +13,8 @@ final class PeriodScan {
 
     struct Block {
         let view: ArenaView
+        /// The block's level and its index in that level.
+        let level: Int
         let starts: UnsafePointer<UInt32>
         let stride: Int
         let block: Int
@@ -62,7 +64,7 @@ final class PeriodScan {
         self.hi = hi
         func block(_ k: Int, _ b: Int) -> Block {
             let (starts, stride) = index.starts(level: k)
-            return Block(view: index.levels[k].view, starts: starts, stride: stride, block: b,
+            return Block(view: index.levels[k].view, level: k, starts: starts, stride: stride, block: b,
                          cards: index.cardinalityRow(level: k, block: b), masks: index.departmentMaskRow(level: k, block: b))
         }
         blocks = index.blocks(range).map { block($0.level, $0.block) }

@@ -78,21 +78,79 @@ public struct BitmapArenaBuilder {
         values.withUnsafeBufferPointer { append(sorted: $0) }
     }
 
-    /// Appends the contents of `set`, then leaves `set` unchanged.
-    /// - Complexity: O(touched chunks × 1024 + values).
+    /// Appends the contents of `set`, then leaves `set` unchanged: the same containers as
+    /// ``append(sorted:)`` of its values, chosen and written from the set's words (a bitset
+    /// container is a copy of them). Going through the sorted values cost 163 of the 188 ms of
+    /// deriving the approved apps' category days of the 20,000-user client (CategoryClassUnions).
+    /// - Complexity: O(touched chunks × 1024 + containers' values).
     public mutating func append(_ set: UserSet, scratch: inout [UInt32]) -> BitmapRef {
-        scratch.removeAll(keepingCapacity: true)
+        guard set.wordCount == wordCount else {
+            scratch.removeAll(keepingCapacity: true)
+            set.forEach { scratch.append($0) }
+            return scratch.withUnsafeBufferPointer { append(sorted: $0) }
+        }
+        let start = UInt32(headers.count)
         for k in Array(set.touched).sorted() {
-            let base = k << 10
-            for w in 0..<set.wordsInChunk(k) {
-                var x = set.words[base + w]
-                while x != 0 {
-                    scratch.append(UInt32(((base + w) << 6) + x.trailingZeroBitCount))
-                    x &= x &- 1
+            let words = chunkWords(k)
+            let w = set.words + (k << 10)
+            // Values, and runs: a run starts at each set bit whose lower neighbour is clear.
+            var card = 0, runs = 0
+            var carry: UInt64 = 0
+            for i in 0..<words {
+                let x = w[i]
+                card &+= x.nonzeroBitCount
+                runs &+= (x & ~((x << 1) | carry)).nonzeroBitCount
+                carry = x >> 63
+            }
+            guard card > 0 else { continue }
+            let arrayBytes = 2 * card, bitsetBytes = 8 * words, runBytes = 2 + 4 * runs
+            let key = UInt16(k)
+            if runBytes < arrayBytes && runBytes < bitsetBytes {
+                let off = pool16.count
+                pool16.append(UInt16(runs))
+                // Walk the runs: the next set bit from `p`, then the next clear one.
+                var p = 0
+                let end = words << 6
+                while p < end {
+                    guard let s = Self.next(w, words, from: p, set: true) else { break }
+                    let e = Self.next(w, words, from: s, set: false) ?? end
+                    pool16.append(UInt16(truncatingIfNeeded: s))
+                    pool16.append(UInt16(e - 1 - s))
+                    p = e
                 }
+                headers.append(ContainerHeader(key: key, kind: .run, cardinality: UInt32(card), offset: UInt32(off)))
+            } else if bitsetBytes < arrayBytes {
+                let off = pool64.count
+                pool64.append(contentsOf: UnsafeBufferPointer(start: w, count: words))
+                headers.append(ContainerHeader(key: key, kind: .bitset, cardinality: UInt32(card), offset: UInt32(off)))
+            } else {
+                let off = pool16.count
+                for i in 0..<words {
+                    var x = w[i]
+                    while x != 0 {
+                        pool16.append(UInt16(truncatingIfNeeded: (i << 6) | x.trailingZeroBitCount))
+                        x &= x &- 1
+                    }
+                }
+                headers.append(ContainerHeader(key: key, kind: .array, cardinality: UInt32(card), offset: UInt32(off)))
             }
         }
-        return scratch.withUnsafeBufferPointer { append(sorted: $0) }
+        return BitmapRef(start: start, end: UInt32(headers.count))
+    }
+
+    /// The first bit position `≥ p` among `count` words at `w` that is set (`set`) or clear,
+    /// or `nil` when there is none.
+    @inline(__always)
+    static func next(_ w: UnsafeMutablePointer<UInt64>, _ count: Int, from p: Int, set: Bool) -> Int? {
+        var i = p >> 6
+        guard i < count else { return nil }
+        var x = (set ? w[i] : ~w[i]) & (~0 << UInt64(p & 63))
+        while x == 0 {
+            i += 1
+            guard i < count else { return nil }
+            x = set ? w[i] : ~w[i]
+        }
+        return (i << 6) | x.trailingZeroBitCount
     }
 
     /// Freezes everything appended into an immutable arena.
