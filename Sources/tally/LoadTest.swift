@@ -20,7 +20,7 @@ struct LoadTest: AsyncParsableCommand {
     @Option(help: "Connections.") var connections = 4
     @Option(help: "Requests in flight on each connection.") var inFlight = 8
     @Option(help: "Seconds to run (at most 600).") var duration = 10.0
-    @Option(help: "Query set: dashboard, light or heavy (as tools/load/dashboard.lua; heavy is its category list under an approval filter, without the category's users it adds when TALLY_CATEGORY is set).") var mix = "dashboard"
+    @Option(help: "Query set: dashboard, light or heavy (as tools/load/dashboard.lua; heavy is its users list under an approval filter by app count ascending, without the category's users it adds when TALLY_CATEGORY is set).") var mix = "dashboard"
     @Option(help: "Result format: json or compact.") var format = "json"
 
     func validate() throws {
@@ -49,7 +49,7 @@ struct LoadTest: AsyncParsableCommand {
             (.aiDepartments, monthly), (.aiNew, monthly), (.users, monthly + [("page_size", "20")]),
         ],
         "light": [(.summary, monthly), (.aiSummary, monthly)],
-        "heavy": [(.categories, monthly + [("is_approved", "true")])],
+        "heavy": [(.users, monthly + [("sort_by", "app_count"), ("sort_order", "asc"), ("is_approved", "true")])],
     ]
 
     /// The requests of a mix, in the order the wrk script sends them.

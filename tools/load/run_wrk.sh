@@ -46,7 +46,7 @@ else
 fi
 echo "== light queries alone (summary cards), $LIGHT_LOAD, ${SECS}s"
 light
-echo "== light queries while heavy ones (category list with approval filter, users of one category by active days; 366 days) run on 8 other connections"
+echo "== light queries while heavy ones (users under an approval filter by app count ascending, users of one category by active days; 366 days) run on 8 other connections"
 TALLY_MIX=heavy wrk -t1 -c8 -d"$((SECS + 4))s" -s tools/load/dashboard.lua "$URL" > /tmp/tally-wrk-heavy.txt &
 HEAVY=$!
 sleep 2

@@ -80,8 +80,9 @@ public struct BitmapArenaBuilder {
 
     /// Appends the contents of `set`, then leaves `set` unchanged: the same containers as
     /// ``append(sorted:)`` of its values, chosen and written from the set's words (a bitset
-    /// container is a copy of them). Going through the sorted values cost 163 of the 188 ms of
-    /// deriving the approved apps' category days of the 20,000-user client (CategoryClassUnions).
+    /// container is a copy of them). Through the sorted values, deriving the approved apps'
+    /// category unions of the 20,000-user client (`CategoryClassUnions`) took 290 ms, 260 of them
+    /// in appends; from the words it takes 57 ms (docs/BENCHMARKS.md).
     /// - Complexity: O(touched chunks × 1024 + containers' values).
     public mutating func append(_ set: UserSet, scratch: inout [UInt32]) -> BitmapRef {
         guard set.wordCount == wordCount else {
