@@ -208,7 +208,9 @@ extension Executor {
     }
 
     /// D by app count or active days where no bound helps (ascending app counts; ascending active
-    /// days under a category, vendor or app filter): every user of the scope counted, but only
+    /// days under a category, vendor or app filter): every user of the scope counted (ascending
+    /// app counts under one entity: only the users with a pair of it whose pairs reach the
+    /// cursor's value, ``pairCountOrder(_:_:)``), but only
     /// the sort's own number (app counts test each pair for a day in the range, without
     /// gathering its days), the page kept by a bounded insertion, and the metrics counted for
     /// the page's rows only — not every user's metrics kept, ordered and copied.
@@ -222,6 +224,22 @@ extension Executor {
         let f = scope.users
         let everyApp = scope.appClass == .all
         var best = BestRows(keep: size + 1, descending: desc)
+        if q.sort == .apps, !desc, let (_, bound) = pairCountOrder(scope, scan.index) {
+            // App counts ascending: only users with a pair of the scope's apps can have one, and
+            // a user whose pairs number less than the cursor's value (an upper bound of their
+            // count) comes before the cursor. Users are read in index order, not the bound's: the
+            // pair index is user-major, and the bound order's jumps cost more than the skipped
+            // users saved (p99 3.75 against 1.83 ms unfiltered in the pages benchmark).
+            let least = max(1, after?.value ?? 1)
+            scope.appMask.withUnsafeBufferPointer { mask in
+                for u in 0..<scan.domain where bound(u) >= least {
+                    if let f, !f.contains(UInt32(u)) { continue }
+                    let v = everyApp ? pairs.appCount(user: u, lo, hi) : pairs.appCount(user: u, lo, hi, mask: mask)
+                    if v > 0 { best.offer(u, v, after: after, id: rows.id) }
+                }
+            }
+            return userPage(scan, best, scan.countOfApps(.all))
+        }
         var total = 0
         let width = (hi - lo + 64) / 64
         let acc = UnsafeMutablePointer<UInt64>.allocate(capacity: width)
