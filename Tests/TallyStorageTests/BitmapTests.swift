@@ -117,6 +117,19 @@ import TallyStorage
         #expect(domain < 2_000 || kinds == [.array, .bitset, .run])
     }
 
+    /// A set of another (wider) domain goes through its values, ascending whatever order its
+    /// chunks were touched in.
+    @Test func appendingASetOfAnotherDomain() {
+        var bySet = BitmapArenaBuilder(domain: 70_001), byValues = BitmapArenaBuilder(domain: 70_001)
+        let set = UserSet(domain: 200_000)
+        for v: UInt32 in [66_000, 66_001, 70_000, 5, 64] { set.add(v) }  // chunk 1 touched first
+        var scratch: [UInt32] = []
+        #expect(bySet.append(set, scratch: &scratch) == byValues.append(sorted: [5, 64, 66_000, 66_001, 70_000]))
+        let x = bySet.finish(), y = byValues.finish()
+        #expect(Array(x.pool16) == Array(y.pool16) && Array(x.pool64) == Array(y.pool64))
+        #expect(x.values(BitmapRef(start: 0, end: UInt32(x.headers.count))) == [5, 64, 66_000, 66_001, 70_000])
+    }
+
     @Test func wholeChunkEdges() {
         // Values at chunk edges and a full chunk, which must become one run.
         let domain = 200_000

@@ -86,8 +86,8 @@ public struct BitmapArenaBuilder {
     /// - Complexity: O(touched chunks × 1024 + containers' values).
     public mutating func append(_ set: UserSet, scratch: inout [UInt32]) -> BitmapRef {
         guard set.wordCount == wordCount else {
-            scratch.removeAll(keepingCapacity: true)
-            set.forEach { scratch.append($0) }
+            // Another domain's set (not done by any caller): through its values, ascending.
+            scratch = set.sortedValues()
             return scratch.withUnsafeBufferPointer { append(sorted: $0) }
         }
         let start = UInt32(headers.count)
