@@ -72,6 +72,25 @@ import TallyStorage
         #expect(t.tableCount > 0 && t.tableCount < 3)
     }
 
+    /// 32-bit counts (clients of 65,536 users or more) need twice the rows per entry, so that a
+    /// table costs the same bytes per row at either width; the counts stay exact.
+    @Test func wideCountsNeedTwiceTheRows() {
+        let d = Self.data(entities: 4, days: 50, users: 500, seed: 5)
+        // 50 days: 1,275 entries a table. The rows given decide which entities get one.
+        let rows = [1_275, 2_549, 2_550, 0]
+        for (users, want) in [(500, [true, true, true, false]), (70_000, [false, false, true, false])] {
+            let t = RangeCounts(dayCount: 50, userCount: users, entityRows: rows, minRowsPerEntry: 1) { e, day, out in
+                out += d[e][day]
+            }
+            for e in 0..<4 { #expect(t.has(entity: e) == want[e], "\(users) users, entity \(e)") }
+            var seen = Set<UInt32>()
+            for hi in 0..<50 {
+                seen.formUnion(d[2][hi])
+                #expect(t.count(entity: 2, 0, hi) == seen.count)
+            }
+        }
+    }
+
     /// An entity listed in full (an AI app) gets its table at a sixteenth of the rows, and its
     /// counts are exact like any other's.
     @Test func listedEntitiesNeedFewerRows() {

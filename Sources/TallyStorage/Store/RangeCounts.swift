@@ -11,8 +11,11 @@ import Foundation
 /// Per entity that is one pass over its rows plus `days × span` additions.
 ///
 /// A table is kept for an entity when it has at least `minRowsPerEntry` rows (user-days) per
-/// table entry, so the tables cost at most `2 / minRowsPerEntry` bytes per row of the entities
-/// that have one (counts are 16-bit when the client has fewer than 65,536 users, else 32-bit).
+/// table entry — twice that when counts are 32-bit (clients of 65,536 users or more; 16-bit
+/// below) — so the tables cost at most `2 / minRowsPerEntry` bytes per row of the entities that
+/// have one, at either width. On the enterprise client (100,000 users) the 32-bit tables under
+/// the 16-bit rule took 208 of its 1,359 MB; under this one, 127 MB, with no endpoint of
+/// `tally synth --shape enterprise` slower by more than the run's noise (docs/BENCHMARKS.md).
 /// Immutable after `init`.
 public final class RangeCounts: @unchecked Sendable {
     /// Longest range a table answers, in days (the API refuses ranges over 366 days).
@@ -67,9 +70,11 @@ public final class RangeCounts: @unchecked Sendable {
         let perEntity = dayCount > 0 ? Self.entries(dayCount: dayCount, span: span) : 0
         var starts = [Int](repeating: -1, count: entityRows.count)
         var total = 0
+        // 32-bit counts need twice the rows per entry for the same bytes per row.
+        let width = wide ? 2 : 1
         for (e, rows) in entityRows.enumerated() where perEntity > 0 && rows > 0 {
             let divisor = e < listed.count && listed[e] ? Self.listedRowsDivisor : 1
-            guard rows &* divisor >= minRowsPerEntry &* perEntity else { continue }
+            guard rows &* divisor >= minRowsPerEntry &* perEntity &* width else { continue }
             starts[e] = total
             total += perEntity
         }
