@@ -4,7 +4,7 @@
 -- "light" (summary cards only) or "heavy" (the most expensive lists of a year: the users
 -- dimension under an approval filter sorted by app count ascending, which no stored order serves,
 -- and — when TALLY_CATEGORY names a category — the users dimension restricted to that category's
--- apps and sorted by active days; 2.7–3.8 ms and 6–7 ms over curl on the 20,000-user client,
+-- apps and sorted by active days; 2.6–3.1 ms and 6–7 ms over curl on the 20,000-user client,
 -- where the realistic mix's median is 0.3 ms by tools/load/profile_paths.py. The category list
 -- under an approval filter was the first of them until it read derived unions: 0.4–0.5 ms);
 -- TALLY_PATHS a file of paths instead.

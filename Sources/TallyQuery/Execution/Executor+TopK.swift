@@ -208,12 +208,16 @@ extension Executor {
     }
 
     /// D by app count or active days where no bound helps (ascending app counts; ascending active
-    /// days under a category, vendor or app filter): every user of the scope counted (ascending
-    /// app counts under one entity: only the users with a pair of it whose pairs reach the
-    /// cursor's value, ``pairCountOrder(_:_:)``), but only
+    /// days under a category, vendor or app filter): every user of the scope counted, but only
     /// the sort's own number (app counts test each pair for a day in the range, without
     /// gathering its days), the page kept by a bounded insertion, and the metrics counted for
     /// the page's rows only — not every user's metrics kept, ordered and copied.
+    ///
+    /// Ascending app counts under one entity (``pairCountOrder(_:_:)``) skip the users whose
+    /// pairs of it (an upper bound of their count) are fewer than the cursor's value, or none:
+    /// they come before the cursor. Users are still read in index order, not the bound's: the
+    /// pair index is user-major, and walking the bound order cost 3.75 ms p99 unfiltered in the
+    /// pages benchmark against 0.97 ms this way (docs/BENCHMARKS.md).
     func usersByCount(_ scope: Scope, _ q: Query, _ rows: RowSpace) -> (MetricsTable, [Entry], Int)? {
         guard q.dimension == .user, q.sort == .apps || q.sort == .activeDays, let size = q.pageSize,
               let scan = PeriodScan(scope: scope, range: q.period) else { return nil }
@@ -225,11 +229,9 @@ extension Executor {
         let everyApp = scope.appClass == .all
         var best = BestRows(keep: size + 1, descending: desc)
         if q.sort == .apps, !desc, let (_, bound) = pairCountOrder(scope, scan.index) {
-            // App counts ascending: only users with a pair of the scope's apps can have one, and
-            // a user whose pairs number less than the cursor's value (an upper bound of their
-            // count) comes before the cursor. Users are read in index order, not the bound's: the
-            // pair index is user-major, and the bound order's jumps cost more than the skipped
-            // users saved (p99 3.75 against 1.83 ms unfiltered in the pages benchmark).
+            // A loop of its own: folded into the one below (an optional bound tested per user),
+            // the pages benchmark measured it twice as slow under a department filter (0.28
+            // against 0.13 ms p50, two runs each; the other filters were within a noisy hour).
             let least = max(1, after?.value ?? 1)
             scope.appMask.withUnsafeBufferPointer { mask in
                 for u in 0..<scan.domain where bound(u) >= least {
@@ -238,6 +240,7 @@ extension Executor {
                     if v > 0 { best.offer(u, v, after: after, id: rows.id) }
                 }
             }
+            // Skipped users are not counted: the entity's active users are (its range table or union).
             return userPage(scan, best, scan.countOfApps(.all))
         }
         var total = 0

@@ -232,17 +232,7 @@ extension PeriodScan {
                 if m.apps > 0 { m.users = userCount(entity: e) }
             } else if let u = classUnions, let row = u.row(category: category) {
                 for app in apps where isActive(entity: Int(app)) { m.apps += 1 }
-                if m.apps > 0 {
-                    if scope.users == nil && blocks.count == 1 {
-                        let k = blocks[0]
-                        m.users = u.levels[k.level].cardinality(u.bitmap(row: row, level: k.level, block: k.block))
-                    } else {
-                        b.clear()
-                        for k in blocks { u.levels[k.level].formUnion(u.bitmap(row: row, level: k.level, block: k.block), into: b) }
-                        if let f = scope.users { b.formIntersection(f) }
-                        m.users = b.count
-                    }
-                }
+                if m.apps > 0 { m.users = u.userCount(row: row, blocks, filter: scope.users, set: b) }
             } else {
                 // Each active app's blocks straight into one set, the department filter applied
                 // once at the end (not a set cleared, filtered and counted per app).

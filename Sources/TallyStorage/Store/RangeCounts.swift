@@ -71,10 +71,10 @@ public final class RangeCounts: @unchecked Sendable {
         var starts = [Int](repeating: -1, count: entityRows.count)
         var total = 0
         // 32-bit counts need twice the rows per entry for the same bytes per row.
-        let width = wide ? 2 : 1
+        let widthFactor = wide ? 2 : 1
         for (e, rows) in entityRows.enumerated() where perEntity > 0 && rows > 0 {
             let divisor = e < listed.count && listed[e] ? Self.listedRowsDivisor : 1
-            guard rows &* divisor >= minRowsPerEntry &* perEntity &* width else { continue }
+            guard rows &* divisor >= minRowsPerEntry &* perEntity &* widthFactor else { continue }
             starts[e] = total
             total += perEntity
         }
