@@ -60,6 +60,9 @@ REQUIRED = {
     "tally_wal_bytes": "gauge",
     "tally_acked_sequence": "gauge",
     "tally_acked_timestamp_seconds": "gauge",
+    "tally_cursor_pins": "gauge",
+    "tally_cursor_pinned_bytes": "gauge",
+    "tally_cursor_fallbacks": "counter",
     "tally_build_info": "gauge",
 }
 

@@ -154,7 +154,7 @@ public struct API: Sendable {
     public func answer(_ route: Route, client requested: UUID128?, pathValue: String?, token: TokenEntry,
                        query: [(String, String)], format: ResultFormat = .json) throws(APIError) -> [UInt8] {
         if let quota = token.quota, let wait = quota.take() { throw .rateLimited(token, retryAfter: wait) }
-        guard let store = writer.store else { throw .notReady }
+        guard let (store, version) = served(for: route, client: requested, query: query) else { throw .notReady }
         var clientID: UUID128?, client: ClientStore?
         if route.base == .client {
             // A token that may not read every client learns nothing about which clients exist.
@@ -167,8 +167,22 @@ public struct API: Sendable {
         if route.adminOnly && !token.readsAllClients {
             throw APIError(status: 403, code: "forbidden", message: "this report needs a token that may read every client")
         }
-        return try route.answer(RouteContext(route: route, api: self, store: store, token: token, clientID: clientID, client: client,
-                                             pathValue: pathValue, query: query, format: format))
+        return try route.answer(RouteContext(route: route, api: self, store: store, version: version, token: token, clientID: clientID,
+                                             client: client, pathValue: pathValue, query: query, format: format))
+    }
+
+    /// The version a query reads: the one its cursor was handed out from, while a pin keeps it
+    /// (so that the pages of one walk read one version, whatever was appended between them), or
+    /// the one served now.
+    func served(for route: Route, client: UUID128?, query: [(String, String)]) -> (Store, UInt64)? {
+        if let text = query.last(where: { $0.0 == "cursor" })?.1, !text.isEmpty,
+           let version = Cursor.decode(text)?.version, version != writer.served?.version {
+            if let pinned = writer.pins.store(version: version, client: route.base == .client ? client : nil) {
+                return (pinned, version)
+            }
+            observability.metrics.cursorFallback()
+        }
+        return writer.served.map { ($0.store, $0.version) }
     }
 
     /// A–J for a caller already allowed to read the client.
@@ -176,7 +190,7 @@ public struct API: Sendable {
         let params = try AnalyticsParameters(endpoint: endpoint, client: c.clientID!, query: c.query)
         do {
             return try endpoint.respond(params.request, executor: Executor(store: c.store), levels: settings.levels,
-                                        format: c.format, cursor: { Cursor.encode($0, fingerprint: params.fingerprint) })
+                                        format: c.format, cursor: c.cursor(fingerprint: params.fingerprint))
         } catch {
             throw .clientNotFound
         }

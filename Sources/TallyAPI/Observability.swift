@@ -53,6 +53,7 @@ public final class ServiceMetrics: Sendable {
     let fsync: CoreMetrics.Timer
     let walBytes: Gauge
     let ackedSequence: Gauge, ackedTime: Gauge
+    let cursorPins: Gauge, cursorPinnedBytes: Gauge, cursorFallbacks: Counter
     let startTime: Gauge
     let buildInfo: Gauge
 
@@ -92,6 +93,9 @@ public final class ServiceMetrics: Sendable {
         walBytes = gauge("tally_wal_bytes")
         ackedSequence = gauge("tally_acked_sequence")
         ackedTime = gauge("tally_acked_timestamp_seconds")
+        cursorPins = gauge("tally_cursor_pins")
+        cursorPinnedBytes = gauge("tally_cursor_pinned_bytes")
+        cursorFallbacks = Counter(label: "tally_cursor_fallbacks_total", factory: factory)
         startTime = gauge("tally_start_time_seconds")
         buildInfo = gauge("tally_build_info", [("version", TallyVersion.string), ("protocol", "1")])
         startTime.record(Date().timeIntervalSince1970)
@@ -126,8 +130,15 @@ public final class ServiceMetrics: Sendable {
     public func connectionOpened(_ listener: Listener) { connections[listener.rawValue].increment() }
     public func connectionClosed(_ listener: Listener) { connections[listener.rawValue].decrement() }
 
+    /// A cursor named a version no longer pinned: its page was read from the version served now.
+    func cursorFallback() { cursorFallbacks.increment() }
+
     /// The store's figures and the resident size, set just before an exposition.
-    public func observe(store: Store?, walBytes wal: Int?) {
+    public func observe(store: Store?, walBytes wal: Int?, pins: (pins: Int, heldBytes: Int)? = nil) {
+        if let pins {
+            cursorPins.record(pins.pins)
+            cursorPinnedBytes.record(pins.heldBytes)
+        }
         clients.record(store?.clients.count ?? 0)
         usageRows.record(store?.usageRowCount ?? 0)
         storeBytes.record(store?.byteCount ?? 0)

@@ -61,7 +61,7 @@ public struct AnalyticsParameters {
         fingerprint = canonical.hash
         // An empty cursor is the first page, as if none were given.
         if endpoint.isList, let c = values["cursor"], !c.isEmpty {
-            guard let (key, fp) = Cursor.decode(c) else { throw .invalid("cursor", "cursor is not a cursor this server issued") }
+            guard let (key, fp, _) = Cursor.decode(c) else { throw .invalid("cursor", "cursor is not a cursor this server issued") }
             guard fp == fingerprint else {
                 throw .invalid("cursor", "cursor belongs to a request with other parameters; start again without it")
             }

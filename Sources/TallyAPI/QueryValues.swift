@@ -147,7 +147,7 @@ struct QueryValues {
         }
         page.size = try pageSize() ?? page.size
         if let c = values["cursor"], !c.isEmpty {
-            guard let (key, fp) = Cursor.decode(c) else { throw .invalid("cursor", "cursor is not a cursor this server issued") }
+            guard let (key, fp, _) = Cursor.decode(c) else { throw .invalid("cursor", "cursor is not a cursor this server issued") }
             guard fp == fingerprint(route, client: client) else {
                 throw .invalid("cursor", "cursor belongs to a request with other parameters; start again without it")
             }

@@ -36,6 +36,8 @@ public struct RouteContext {
     public let route: Route
     public let api: API
     public let store: Store
+    /// The served version `store` is (``StoreWriter/Served``): cursors carry it.
+    public let version: UInt64
     public let token: TokenEntry
     public let clientID: UUID128?
     public let client: ClientStore?

@@ -151,7 +151,7 @@ extension Registry {
                          answer: { c throws(APIError) in
                              let p = try QueryValues(c.query)
                              let fp = p.fingerprint(c.route, client: nil)
-                             let reports = AdminReports(store: c.store, format: c.format, cursor: { Cursor.encode($0, fingerprint: fp) })
+                             let reports = AdminReports(store: c.store, format: c.format, cursor: c.cursor(fingerprint: fp))
                              let interval = try p.choice("report_interval", allowed.map(\.key), required: true)!
                              let asOf = try p.asOf(default: reports.defaultAsOf)
                              let page = try p.page(c.route, client: nil)
@@ -183,7 +183,17 @@ extension RouteContext {
     /// The client's directory reports, their cursors bound to the route's parameters in `p`.
     func reports(_ p: QueryValues?) -> DirectoryReports {
         let fp = p?.fingerprint(route, client: clientID) ?? 0
-        return DirectoryReports(store: store, client: client!, format: format, cursor: { Cursor.encode($0, fingerprint: fp) })
+        return DirectoryReports(store: store, client: client!, format: format, cursor: cursor(fingerprint: fp))
+    }
+
+    /// Encodes the next cursors of a list page read from ``version``, bound by `fingerprint` to
+    /// the request's parameters, and pins that version for the pages that follow (``CursorPins``).
+    func cursor(fingerprint: UInt64) -> (PageKey) -> String {
+        let (writer, store, version, scope) = (api.writer, store, version, route.base == .client ? clientID : nil)
+        return { key in
+            writer.pins.pin(store, version: version, client: scope)
+            return Cursor.encode(key, fingerprint: fingerprint, version: version)
+        }
     }
 
     /// The dense index of the path's user or department: 404 when it is not a UUID or not the client's.

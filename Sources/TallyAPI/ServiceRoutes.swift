@@ -24,7 +24,7 @@ extension API {
         guard let emit = observability.exposition else {
             throw APIError(status: 404, code: "not_found", message: "this server keeps no metrics")
         }
-        observability.metrics.observe(store: store, walBytes: writer.logBytes)
+        observability.metrics.observe(store: store, walBytes: writer.logBytes, pins: writer.pins.figures)
         return APIResponse(status: 200, body: emit(), contentType: "text/plain; version=0.0.4; charset=utf-8")
     }
 

@@ -47,7 +47,17 @@ public final class StoreWriter: @unchecked Sendable {
         case snapshot(String, @Sendable (Result<Snapshot.Report, Error>) -> Void)
     }
 
-    private let current: Mutex<Store?>
+    /// A served store and its version number: one more at every publish (appends, reloads),
+    /// carried by the cursors of list pages (``CursorPins``).
+    public struct Served: Sendable {
+        public var store: Store
+        public var version: UInt64
+    }
+
+    private let current: Mutex<Served?>
+    private let versions = Atomic<UInt64>(0)
+    /// The versions list pages handed out cursors of.
+    public let pins = CursorPins()
     private let freshnessState: Mutex<Freshness>
     /// The write-ahead log, if appends are taken. Only the commit thread writes to it.
     let log: WriteAheadLog?
@@ -72,7 +82,8 @@ public final class StoreWriter: @unchecked Sendable {
     /// given (its recovered records are replayed onto every store loaded), reloading from `source`.
     public init(serving store: Store? = nil, log: WriteAheadLog? = nil, source: DataSource? = nil,
                 observer: any WriteObserver = QuietWriteObserver()) {
-        current = Mutex(store)
+        current = Mutex(store.map { Served(store: $0, version: 1) })
+        versions.store(store == nil ? 0 : 1, ordering: .relaxed)
         self.log = log
         self.source = source
         self.observer = observer
@@ -88,7 +99,10 @@ public final class StoreWriter: @unchecked Sendable {
     }
 
     /// The served data (nil until the first load).
-    public var store: Store? { current.withLock { $0 } }
+    public var store: Store? { current.withLock { $0?.store } }
+
+    /// The served data and its version (nil until the first load).
+    public var served: Served? { current.withLock { $0 } }
 
     /// The newest acknowledged append and when it was acknowledged.
     public var freshness: Freshness { freshnessState.withLock { $0 } }
@@ -99,13 +113,16 @@ public final class StoreWriter: @unchecked Sendable {
     /// The log's size in bytes, if there is one (safe from any thread).
     public var logBytes: Int? { log?.byteCount }
 
-    /// Serves `store` from now on; the one replaced is freed once its last request ends, and its
-    /// memory given back to the system then.
-    func publish(_ store: Store, acked: UInt64? = nil) {
+    /// Serves `store` from now on; the one replaced is freed once its last request ends (and no
+    /// cursor pins it), and its memory given back to the system then. `replacesData`: a reload,
+    /// which also drops the cursors' pins.
+    func publish(_ store: Store, acked: UInt64? = nil, replacesData: Bool) {
+        let version = versions.wrappingAdd(1, ordering: .relaxed).newValue
         let old = current.withLock { served -> Store? in
-            defer { served = store }
-            return served
+            defer { served = Served(store: store, version: version) }
+            return served?.store
         }
+        pins.published(store, replacesData: replacesData)
         if let old {
             if old !== store { MemoryReclaimer.shared.watch(old) }
         } else {
@@ -209,7 +226,7 @@ public final class StoreWriter: @unchecked Sendable {
     /// took the rows appended before it, and this data does not hold them).
     public func swapIn(_ base: Store) throws -> Store {
         guard log != nil else {
-            publish(base)
+            publish(base, replacesData: true)
             return base
         }
         return try onCommitThread { done in .swap(base, done) }.get()
@@ -342,7 +359,7 @@ public final class StoreWriter: @unchecked Sendable {
             observer.dataLog.warning("logged appends name what the loaded data does not hold; those rows are not served",
                                      metadata: ["rows": "\(skipped)", "log": "\(log.path)"])
         }
-        publish(served)
+        publish(served, replacesData: true)
         done(.success(served))
     }
 
@@ -402,7 +419,7 @@ public final class StoreWriter: @unchecked Sendable {
             return
         }
         if let store {
-            publish(AppendBody.apply(zip(sequences, group.map(\.0)).map { ($0, $1) }, onto: store), acked: sequences.last)
+            publish(AppendBody.apply(zip(sequences, group.map(\.0)).map { ($0, $1) }, onto: store), acked: sequences.last, replacesData: false)
         }
         for (i, (batch, done)) in group.enumerated() {
             observer.appended(rows: batch.rows.count)

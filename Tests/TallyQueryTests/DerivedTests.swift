@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import TallyQuery
+@testable import TallyQuery
 import TallyStorage
 
 @Suite struct DerivedTests {
@@ -45,9 +45,17 @@ import TallyStorage
                     PageKey(value: .text(nil), id: UUID128(high: 0, low: 0)), PageKey(value: .day(.init(raw: 20000)), id: u)] {
             let token = Cursor.encode(key, fingerprint: 0xABC)
             let back = Cursor.decode(token)
-            #expect(back?.key == key && back?.fingerprint == 0xABC)
+            #expect(back?.key == key && back?.fingerprint == 0xABC && back?.version == nil)
+            for version: UInt64 in [0, 1, 0xFFFF_FFFF_FFFF_FFFF] {
+                let pinned = Cursor.decode(Cursor.encode(key, fingerprint: 0xABC, version: version))
+                #expect(pinned?.key == key && pinned?.fingerprint == 0xABC && pinned?.version == version)
+            }
         }
         #expect(Cursor.decode("not a cursor!") == nil)
+        // Neither a second-format cursor without its version nor a first-format one with six parts.
+        #expect(Cursor.decode(Cursor.base64url(Array("2|abc|i|AA|AA".utf8))) == nil)
+        #expect(Cursor.decode(Cursor.base64url(Array("1|abc|5|i|AA|AA".utf8))) == nil)
+        #expect(Cursor.decode(Cursor.base64url(Array("2|abc|zz|i|AA|AA".utf8))) == nil)
     }
 }
 

@@ -1,10 +1,13 @@
 import TallyStorage
 
 /// Opaque keyset cursors: the last row's sort value and id, bound to the parameters that
-/// produced them by a fingerprint, so a cursor reused with other parameters can be refused.
+/// produced them by a fingerprint, so a cursor reused with other parameters can be refused, and
+/// to the served version the first page was read from, so that the next pages can read the same
+/// one while it is kept (the API's pins).
 public enum Cursor {
-    /// `base64url("1|fingerprint|kind|b64(id)|b64(value)")`.
-    public static func encode(_ key: PageKey, fingerprint: UInt64) -> String {
+    /// `base64url("2|fingerprint|version|kind|b64(id)|b64(value)")`, or the first format,
+    /// `base64url("1|fingerprint|kind|b64(id)|b64(value)")`, without a version.
+    public static func encode(_ key: PageKey, fingerprint: UInt64, version: UInt64? = nil) -> String {
         let (kind, value): (String, String)
         switch key.value {
         case .int(let v): (kind, value) = ("i", String(v))
@@ -13,15 +16,26 @@ public enum Cursor {
         case .text(let s?): (kind, value) = ("t", String(String.UnicodeScalarView(s.compactMap(Unicode.Scalar.init))))
         }
         // Id and value are themselves base64url, so any text is safe between the separators.
-        let raw = "1|\(String(fingerprint, radix: 16))|\(kind)|\(base64url(Array(key.id.description.utf8)))|\(base64url(Array(value.utf8)))"
+        let head = version.map { "2|\(String(fingerprint, radix: 16))|\(String($0, radix: 16))" } ?? "1|\(String(fingerprint, radix: 16))"
+        let raw = "\(head)|\(kind)|\(base64url(Array(key.id.description.utf8)))|\(base64url(Array(value.utf8)))"
         return base64url(Array(raw.utf8))
     }
 
-    /// The key and fingerprint of a cursor, or `nil` when it is not one of ours.
-    public static func decode(_ token: String) -> (key: PageKey, fingerprint: UInt64)? {
+    /// The key, fingerprint and version (second format) of a cursor, or `nil` when it is not
+    /// one of ours.
+    public static func decode(_ token: String) -> (key: PageKey, fingerprint: UInt64, version: UInt64?)? {
         guard let bytes = unbase64url(token), let raw = String(validating: bytes, as: UTF8.self) else { return nil }
-        let parts = raw.split(separator: "|", maxSplits: 4, omittingEmptySubsequences: false).map(String.init)
-        guard parts.count == 5, parts[0] == "1", let fp = UInt64(parts[1], radix: 16) else { return nil }
+        var parts = raw.split(separator: "|", maxSplits: 5, omittingEmptySubsequences: false).map(String.init)
+        var version: UInt64?
+        if parts.first == "2" {
+            guard parts.count == 6, let v = UInt64(parts[2], radix: 16) else { return nil }
+            version = v
+            parts.remove(at: 2)
+        } else if parts.count == 6 {
+            // The first format has five parts; its value (base64url) holds no separator.
+            return nil
+        }
+        guard parts.count == 5, parts[0] == "1" || version != nil, let fp = UInt64(parts[1], radix: 16) else { return nil }
         guard let idBytes = unbase64url(parts[3]), let vBytes = unbase64url(parts[4]),
               let idText = String(validating: idBytes, as: UTF8.self), let id = UUID128(idText),
               let v = String(validating: vBytes, as: UTF8.self)
@@ -34,7 +48,7 @@ public enum Cursor {
         case "t": value = .text(v.unicodeScalars.map(\.value))
         default: return nil
         }
-        return (PageKey(value: value, id: id), fp)
+        return (PageKey(value: value, id: id), fp, version)
     }
 
     static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
