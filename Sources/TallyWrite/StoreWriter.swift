@@ -14,7 +14,8 @@ import TallyStorage
 ///   is durable and visible to the next query.
 /// - **Reloads**: the ``DataSource`` loads a new store beside the served one (one reload at a
 ///   time); the commit thread replays the log's records onto it and publishes it.
-/// - **Snapshots**: written by the commit thread, which then drops the log records they hold.
+/// - **Snapshots**: written from the served version on a queue of their own, one at a time, while
+///   appends go on; once one is durable, the commit thread drops the log records it holds.
 ///
 /// Without a log there is no commit thread: reloads publish directly and appends are refused.
 public final class StoreWriter: @unchecked Sendable {
@@ -45,6 +46,8 @@ public final class StoreWriter: @unchecked Sendable {
         case append(AppendBatch, Completion)
         case swap(Store, @Sendable (Result<Store, Error>) -> Void)
         case snapshot(String, @Sendable (Result<Snapshot.Report, Error>) -> Void)
+        /// A snapshot holding every record through the sequence is durable: the log drops them.
+        case truncate(UInt64, String, Snapshot.Report, @Sendable (Result<Snapshot.Report, Error>) -> Void)
     }
 
     /// A served store and its version number: one more at every publish (appends, reloads),
@@ -275,6 +278,11 @@ public final class StoreWriter: @unchecked Sendable {
             case .append(_, let done): done(.failure(e))
             case .swap(_, let done): done(.failure(e))
             case .snapshot(_, let done): done(.failure(e))
+            case .truncate(_, _, let report, let done):
+                // The snapshot is durable; only the log keeps records it also holds (a start
+                // replays just those after it).
+                _ = e
+                done(.success(report))
             }
             return
         }
@@ -314,7 +322,9 @@ public final class StoreWriter: @unchecked Sendable {
             if !group.isEmpty { commit(group, to: log) }
             switch other {
             case .swap(let base, let done)?: swap(base, log: log, done: done)
-            case .snapshot(let path, let done)?: snapshot(path, log: log, done: done)
+            case .snapshot(let path, let done)?: snapshot(path, done: done)
+            case .truncate(let sequence, let path, let report, let done)?:
+                truncate(log, through: sequence, snapshot: path, report: report, done: done)
             default: break
             }
         }
@@ -363,20 +373,42 @@ public final class StoreWriter: @unchecked Sendable {
         done(.success(served))
     }
 
-    func snapshot(_ path: String, log: WriteAheadLog, done: @Sendable (Result<Snapshot.Report, Error>) -> Void) {
+    /// Hands the served version to the snapshot queue and goes on: appends are acknowledged
+    /// while the file is written (docs/APPENDS.md §12.8). Once it is durable, the log's records it
+    /// holds are dropped back on this thread (``truncate(_:through:snapshot:report:done:)``).
+    func snapshot(_ path: String, done: @escaping @Sendable (Result<Snapshot.Report, Error>) -> Void) {
         guard let store else {
             done(.failure(WriteError.notReady))
             return
         }
+        Self.snapshots.async { [self] in
+            snapshotHook.withLock { $0 }?()
+            do {
+                let report = try Snapshot.write(store, to: path)
+                enqueue(.truncate(store.walSequence, path, report, done))
+            } catch {
+                observer.dataLog.error("snapshot failed", metadata: ["path": "\(path)", "error": "\(error)"])
+                done(.failure(error))
+            }
+        }
+    }
+
+    /// Snapshots are written one at a time, off the commit thread.
+    static let snapshots = DispatchQueue(label: "tally.snapshot", qos: .utility)
+
+    /// Runs before each snapshot is written (tests: to hold a snapshot while appends go on).
+    let snapshotHook = Mutex<(@Sendable () -> Void)?>(nil)
+
+    func truncate(_ log: WriteAheadLog, through sequence: UInt64, snapshot path: String, report: Snapshot.Report,
+                  done: @Sendable (Result<Snapshot.Report, Error>) -> Void) {
         do {
-            let report = try Snapshot.write(store, to: path)
-            try log.truncate(through: store.walSequence)
+            try log.truncate(through: sequence)
             lastSnapshot = path
             observer.logSize(bytes: log.byteCount)
-            observer.dataLog.notice("snapshot written; log truncated", metadata: ["path": "\(path)", "sequence": "\(store.walSequence)"])
+            observer.dataLog.notice("snapshot written; log truncated", metadata: ["path": "\(path)", "sequence": "\(sequence)"])
             done(.success(report))
         } catch {
-            observer.dataLog.error("snapshot failed", metadata: ["path": "\(path)", "error": "\(error)"])
+            observer.dataLog.error("log truncation after a snapshot failed", metadata: ["path": "\(path)", "error": "\(error)"])
             done(.failure(error))
         }
     }

@@ -296,6 +296,54 @@ import TallyWire
                                                                     body: "{\"path\": \"/tmp/x\"}").status == 403)
     }
 
+    /// A snapshot is written off the commit thread: while one is held before its write, appends
+    /// are acknowledged and visible; the snapshot holds what was served when it was asked for,
+    /// the log then keeps exactly the records appended during the write, and a restart from the
+    /// two serves every row.
+    @Test func appendsAreAcknowledgedWhileASnapshotIsWritten() throws {
+        let rig = try Self.rig("snapshot-concurrent")
+        let snapshot = rig.wal + ".tsnap"
+        defer { try? FileManager.default.removeItem(atPath: snapshot) }
+        let (u, a) = (rig.users[0], rig.apps[0])
+        for d in ["2025-05-01", "2025-05-02"] { #expect(try Self.post(rig, "[" + Self.event(u, a, d) + "]").status == 200) }
+        let atSnapshot = rig.rows()
+        let started = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), finished = DispatchSemaphore(value: 0)
+        rig.writer.snapshotHook.withLock { $0 = { started.signal(); release.wait() } }
+        final class Saved: @unchecked Sendable { var response: HTTPTestResponse? }  // written before `finished` is signalled
+        let saved = Saved()
+        let port = rig.server.port
+        Thread.detachNewThread {
+            saved.response = try? HTTPTestClient(port: port).request("POST", "/v2/admin/snapshot", token: Self.all,
+                                                                     headers: [("Content-Type", "application/json")], body: "{\"path\": \"\(snapshot)\"}")
+            finished.signal()
+        }
+        #expect(started.wait(timeout: .now() + 30) == .success)
+        // The snapshot is held: three appends are acknowledged and served meanwhile (waited for
+        // with a timeout: a commit thread that waited for the snapshot would fail this, not hang).
+        let acked = DispatchSemaphore(value: 0)
+        for d in ["2025-05-03", "2025-05-04", "2025-05-05"] {
+            rig.writer.submit(client: rig.client, body: Array(("[" + Self.event(u, a, d) + "]").utf8)) { r in
+                if case .success = r { acked.signal() }
+            }
+            #expect(acked.wait(timeout: .now() + 20) == .success, "an append waited for the snapshot")
+        }
+        #expect(rig.rows() == atSnapshot + 3)
+        #expect(finished.wait(timeout: .now() + 0.2) == .timedOut, "the snapshot answered before it was written")
+        release.signal()
+        #expect(finished.wait(timeout: .now() + 30) == .success)
+        #expect(saved.response?.status == 200, "\(saved.response?.text ?? "no answer")")
+        let rows = rig.rows()
+        rig.shutdown()
+        // The log keeps the three records appended during the write (sequences 3–5), nothing before.
+        let records = try WriteAheadLog(path: rig.wal).readRecords(after: 0)
+        #expect(records.map(\.sequence) == [3, 4, 5])
+        let fromSnapshot = try Snapshot.read(path: snapshot)
+        #expect(fromSnapshot.walSequence == 2 && fromSnapshot.usageRowCount == atSnapshot)
+        let again = try Self.rig("snapshot-concurrent", wal: rig.wal, snapshot: snapshot)
+        defer { again.shutdown() }
+        #expect(again.rows() == rows && again.writer.store!.walSequence == 5)
+    }
+
     /// The dump holds none of the appended rows; once a snapshot has taken them and the log was
     /// cut, reloading the dump (or restarting on it) would lose them: refused, naming the
     /// snapshot, and the data served before stays.
