@@ -4,7 +4,7 @@ import Testing
 @testable import TallyAPI
 import TallyClient
 import TallyIngest
-import TallyQuery
+@testable import TallyQuery
 import TallyServer
 @testable import TallyStorage
 import TallyTestSupport
@@ -294,6 +294,59 @@ import TallyWire
         #expect(again.rows() == rows && again.writer.store!.walSequence == 4)
         #expect(try HTTPTestClient(port: again.server.port).request("POST", "/v2/admin/snapshot", token: Self.scoped,
                                                                     body: "{\"path\": \"/tmp/x\"}").status == 403)
+    }
+
+    /// An append of usage rows alone keeps what was derived from the client's directory (the
+    /// user orders of the directory endpoints, the apps' name order): the next K page does not
+    /// make them again (docs/APPENDS.md §12.9), and K answers as a store loaded from scratch
+    /// with the same rows. A batch that changes a user's email makes them again, and the new
+    /// email is served in its place.
+    @Test func usageAppendsKeepWhatWasDerivedFromTheDirectory() throws {
+        let rig = try Self.rig("derived")
+        defer { rig.shutdown() }
+        let tokens = TokenStore(entries: [TokenEntry(name: "all", digest: TokenStore.sha256(Self.all), clients: nil)])
+        let lists = ["email", "display_name", "created_at", "last_active_date"].flatMap { sort in
+            ["asc", "desc"].map { "/v2/clients/\(rig.client)/users?sort_by=\(sort)&sort_order=\($0)&page_size=200" }
+        } + ["/v2/clients/\(rig.client)/analytics/apps/utilization?granularity=monthly&start_date=2025-01-01&end_date=2025-12-31&sort_by=canonical_name",
+             // Derived from usage (per-user active days): made again after the append.
+             "/v2/clients/\(rig.client)/analytics/apps/utilization/users?granularity=monthly&start_date=2025-01-03&end_date=2026-01-02&sort_by=active_days&page_size=200"]
+        func answers(_ api: API) -> [String] {
+            lists.map { String(decoding: api.handle(APIRequest(method: "GET", target: $0, authorization: "Bearer \(Self.all)")).body, as: UTF8.self) }
+        }
+        func fromScratch(_ bodies: [String]) throws -> API {
+            var (store, _) = try DataSource(.dump(rig.folder)).load(nil)
+            for (i, body) in bodies.enumerated() {
+                let batch = try AppendBody.parse(client: rig.client, body: Array(body.utf8), store: store)
+                store = AppendBody.apply([(UInt64(i + 1), batch)], onto: store)
+            }
+            return API(serving: store, tokens: tokens)
+        }
+        let served = API(writer: rig.writer, tokens: tokens)
+        let first = answers(served)
+        let before = try #require(rig.writer.store!.client(rig.client))
+        let (directory, names) = (UserDirectory.of(before), AppNameOrder.of(before, rig.writer.store!.catalog))
+        let days = UserDays.of(before, try #require(before.usage), .all)
+        let (u, a) = (rig.users[0], rig.apps[0])
+        let events = "[" + Self.event(u, a, "2025-06-03") + "," + Self.event(rig.users[1], a, "2026-01-02") + "]"
+        #expect(try Self.post(rig, events).status == 200)
+        let after = try #require(rig.writer.store!.client(rig.client))
+        #expect(after !== before)
+        #expect(UserDirectory.of(after) === directory, "a usage append made the user directory again")
+        #expect(AppNameOrder.of(after, rig.writer.store!.catalog) === names, "a usage append made the apps' name order again")
+        #expect(UserDays.of(after, try #require(after.usage), .all) !== days, "what was derived from usage was kept")
+        let got = answers(served)
+        #expect(got.allSatisfy { $0.hasPrefix("{\"") && !$0.contains("\"error\"") }, "\(got.first ?? "")")
+        #expect(got == answers(try fromScratch([events])))
+        #expect(got.contains { $0.contains("2026-01-02") }, "the appended day is in K's last activity")
+        #expect(got.last != first.last, "the append changed no user's active days: the list derived from usage shows nothing")
+        // A changed email: made again, and served.
+        let rename = "{\"users\": [{\"id\": \"\(u)\", \"email\": \"aaa-renamed@example.com\", \"is_active\": true}]}"
+        #expect(try Self.post(rig, rename).status == 200)
+        let renamed = try #require(rig.writer.store!.client(rig.client))
+        #expect(UserDirectory.of(renamed) !== directory)
+        let again = answers(served)
+        #expect(again == answers(try fromScratch([events, rename])))
+        #expect(again[0].contains("aaa-renamed@example.com"))
     }
 
     /// A snapshot is written off the commit thread: while one is held before its write, appends

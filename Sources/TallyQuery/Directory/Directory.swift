@@ -4,7 +4,7 @@ import TallyStorage
 /// with the client (``ClientStore/derived``): case-folded sort keys, `created_at` in RFC 3339
 /// UTC, the users in each sortable order and the departments in name order. A user list then
 /// pays for its page and a filter test per user, not for a sort.
-final class UserDirectory: Sendable {
+final class UserDirectory: DirectoryDerived {
     /// Unicode lower case of each user's email and display name, as scalars (K's `q` and sorts).
     let email: [[UInt32]]
     let displayName: [[UInt32]?]

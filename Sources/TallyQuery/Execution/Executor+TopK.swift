@@ -464,7 +464,7 @@ extension Executor {
 
 /// A client's apps in canonical-name order (SPEC §3 `sort_by=canonical_name`: case-folded, then
 /// id), both directions, derived once per client version for the catalog it was made with.
-final class AppNameOrder: Sendable {
+final class AppNameOrder: DirectoryDerived {
     weak let catalog: Catalog?
     /// Each app's case-folded name (the sort key ``SortValue/name(_:)`` makes).
     let folded: [[UInt32]?]

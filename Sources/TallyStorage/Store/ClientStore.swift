@@ -226,7 +226,14 @@ public final class ClientStore: @unchecked Sendable {
         let (us, ap, ds) = storedRows()
         b.appendUsage(users: us, apps: ap, days: ds)
         b.appendUsage(users: newUsers, apps: newApps, days: newDays)
-        return b.build()
+        let next = b.build()
+        // Same directory, same numbering (the builder numbers users department by department and
+        // keeps this order): what was derived from the directory alone still holds.
+        if next.users == users && next.apps == apps && next.departments == departments
+            && next.userDepartmentStart == userDepartmentStart && next.userDepartments == userDepartments {
+            next.derived.inherit(from: derived)
+        }
+        return next
     }
 
     /// Every usage row this client holds, decoded from its segments: dense user and app indexes
