@@ -174,15 +174,20 @@ public struct API: Sendable {
     /// The version a query reads: the one its cursor was handed out from, while a pin keeps it
     /// (so that the pages of one walk read one version, whatever was appended between them), or
     /// the one served now.
+    /// (A list under a client reads that client's version: the pin holds the catalog and that
+    /// client alone.)
     func served(for route: Route, client: UUID128?, query: [(String, String)]) -> (Store, UInt64)? {
+        guard let served = writer.served else { return nil }
+        let scope = route.base == .client ? client : nil
+        let current = served.version(of: scope)
         if let text = query.last(where: { $0.0 == "cursor" })?.1, !text.isEmpty,
-           let version = Cursor.decode(text)?.version, version != writer.served?.version {
-            if let pinned = writer.pins.store(version: version, client: route.base == .client ? client : nil) {
+           let version = Cursor.decode(text)?.version, version != current {
+            if let pinned = writer.pins.store(version: version, client: scope) {
                 return (pinned, version)
             }
             observability.metrics.cursorFallback()
         }
-        return writer.served.map { ($0.store, $0.version) }
+        return (served.store, current)
     }
 
     /// A–J for a caller already allowed to read the client.

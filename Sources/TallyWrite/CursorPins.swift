@@ -2,17 +2,20 @@ import Foundation
 import Synchronization
 import TallyStorage
 
-/// The served versions that list pages handed out cursors of, kept so that the next pages read
-/// the same version (SPEC §3, cursors; docs/APPENDS.md §8): an append published between two
+/// The versions of the data that list pages handed out cursors of, kept so that the next pages
+/// read the same version (SPEC §3, cursors; docs/APPENDS.md §8): an append published between two
 /// pages cannot then move a row across the cursor, add one before it or take one away — the
 /// pages of one walk concatenate to the list as it was when the walk began.
 ///
-/// A pin holds a whole ``Store``, but versions share every client an append did not touch, so
-/// what a pin costs is the old versions of the clients appended to since. That is bounded:
+/// A list under a client reads only that client (and the catalog), so its pin holds that
+/// client's version alone: a client's version changes only when an append or reload replaces its
+/// data (``StoreWriter/Served/clientVersions``), and first pages of a client nothing was appended
+/// to share one pin, which costs nothing while that version is the one served. The reports over
+/// every client pin the whole store. What pins hold beyond the served data is bounded:
 /// - at most ``perScope`` pins per client (and as many for the cross-client admin reports),
 ///   ``maxPins`` in all, the least recently used dropped first;
 /// - a pin unused for ``idleSeconds`` is dropped;
-/// - the clients only pins still hold may take at most ``budgetBytes`` (by the store's
+/// - the client versions only pins still hold may take at most ``budgetBytes`` (by the store's
 ///   accounting), checked at every publish; the least recently used pins go first;
 /// - a reload drops every pin: it replaces the data wholesale, and holding the previous data set
 ///   for the sake of a cursor would double the server's memory.
@@ -27,6 +30,7 @@ public final class CursorPins: Sendable {
     struct Pin {
         var version: UInt64
         var client: UUID128?
+        /// The catalog and that one client (a list under a client), or the whole store.
         var store: Store
         var lastUse: Double
     }
@@ -47,17 +51,30 @@ public final class CursorPins: Sendable {
 
     static func now() -> Double { ProcessInfo.processInfo.systemUptime }
 
-    /// Keeps `store`, served as `version`, for the next pages of a list of `client` (`nil`: a
-    /// report over every client).
+    /// Keeps what a list of `client` read from `store` (`nil`: a report over every client, the
+    /// whole store), as `version` (the client's, or the store's), for its next pages.
     public func pin(_ store: Store, version: UInt64, client: UUID128?) {
         let t = Self.now()
+        let found = state.withLock { s -> Bool in
+            guard let i = s.pins.firstIndex(where: { $0.version == version && $0.client == client }) else { return false }
+            s.pins[i].lastUse = t
+            return true
+        }
+        if found { return }
+        let kept: Store
+        if let client {
+            guard let c = store.client(client) else { return }
+            kept = Store(catalog: store.catalog, clients: [c], walSequence: store.walSequence)
+        } else {
+            kept = store
+        }
         state.withLock { s in
             s.pins.removeAll { t - $0.lastUse > Self.idleSeconds }
             if let i = s.pins.firstIndex(where: { $0.version == version && $0.client == client }) {
                 s.pins[i].lastUse = t
                 return
             }
-            s.pins.append(Pin(version: version, client: client, store: store, lastUse: t))
+            s.pins.append(Pin(version: version, client: client, store: kept, lastUse: t))
             let mine = s.pins.indices.filter { s.pins[$0].client == client }
             if mine.count > Self.perScope, let oldest = mine.min(by: { s.pins[$0].lastUse < s.pins[$1].lastUse }) {
                 s.pins.remove(at: oldest)
@@ -68,7 +85,8 @@ public final class CursorPins: Sendable {
         }
     }
 
-    /// The store pinned as `version` for `client`, if it is still kept.
+    /// What was pinned as `version` for `client`, if it is still kept: a store of the catalog and
+    /// that client (or the whole store, for `nil`).
     public func store(version: UInt64, client: UUID128?) -> Store? {
         let t = Self.now()
         return state.withLock { s -> Store? in

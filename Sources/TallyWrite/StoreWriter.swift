@@ -55,6 +55,16 @@ public final class StoreWriter: @unchecked Sendable {
     public struct Served: Sendable {
         public var store: Store
         public var version: UInt64
+        /// For each client of `store` (in its order), the version its data was first served in:
+        /// a client no append or reload replaced since keeps its number while others change.
+        public var clientVersions: [UInt64]
+
+        /// The version a list of `client` reads (its data's), or the store's for lists over
+        /// every client (`nil`).
+        public func version(of client: UUID128?) -> UInt64 {
+            guard let client else { return version }
+            return store.clientIndex[client].map { clientVersions[$0] } ?? version
+        }
     }
 
     private let current: Mutex<Served?>
@@ -85,7 +95,7 @@ public final class StoreWriter: @unchecked Sendable {
     /// given (its recovered records are replayed onto every store loaded), reloading from `source`.
     public init(serving store: Store? = nil, log: WriteAheadLog? = nil, source: DataSource? = nil,
                 observer: any WriteObserver = QuietWriteObserver()) {
-        current = Mutex(store.map { Served(store: $0, version: 1) })
+        current = Mutex(store.map { Served(store: $0, version: 1, clientVersions: Array(repeating: 1, count: $0.clients.count)) })
         versions.store(store == nil ? 0 : 1, ordering: .relaxed)
         self.log = log
         self.source = source
@@ -121,8 +131,18 @@ public final class StoreWriter: @unchecked Sendable {
     /// which also drops the cursors' pins.
     func publish(_ store: Store, acked: UInt64? = nil, replacesData: Bool) {
         let version = versions.wrappingAdd(1, ordering: .relaxed).newValue
+        // Clients the new store shares with the old keep their version. (Publishes come one at a
+        // time: from the commit thread, or from the one reload running without a log.)
+        let before = current.withLock { $0 }
+        let clientVersions = store.clients.enumerated().map { i, c -> UInt64 in
+            guard let before else { return version }
+            let b = before.store
+            if i < b.clients.count && b.clients[i] === c { return before.clientVersions[i] }
+            if let j = b.clientIndex[c.info.id], b.clients[j] === c { return before.clientVersions[j] }
+            return version
+        }
         let old = current.withLock { served -> Store? in
-            defer { served = Served(store: store, version: version) }
+            defer { served = Served(store: store, version: version, clientVersions: clientVersions) }
             return served?.store
         }
         pins.published(store, replacesData: replacesData)

@@ -190,6 +190,29 @@ import TallyWire
         try await tally.close()
     }
 
+    /// A list under a client pins that client's version alone: first pages of a client nothing
+    /// is appended to, while appends replace another client again and again, keep one pin that
+    /// holds nothing the served data does not (a pin of the whole store would hold every
+    /// replaced version of the other client, up to the budget).
+    @Test func pinsOfOneClientHoldNothingOfTheOthers() throws {
+        let rig = try Self.rig("scope", seed: 13)
+        defer { rig.shutdown() }
+        let path = Self.lists(rig)[0].path
+        let other = rig.dump.clients.first { c in c.id != rig.client && rig.dump.usage.contains { $0.client == c.id } }!
+        let users = rig.dump.users.filter { $0.client == other.id }.map(\.id)
+        let apps = rig.dump.apps.filter { $0.client == other.id }.map(\.id)
+        let firstCursor = try #require(try Self.page(rig, path, cursor: nil).next)
+        for k in 0..<6 {
+            let body = "[{\"user_id\":\"\(users[k % users.count])\",\"application_id\":\"\(apps[k % apps.count])\",\"activity_date\":\"2026-0\(1 + k % 9)-15\"}]"
+            let r = try rig.http.request("POST", "/v2/clients/\(other.id)/usage-events", token: Self.token,
+                                         headers: [("Content-Type", "application/json")], body: body)
+            try #require(r.status == 200, "\(r.text)")
+            #expect(try Self.page(rig, path, cursor: nil).next == firstCursor, "the client's version moved with another's append")
+        }
+        #expect(rig.writer.pins.figures.pins == 1)
+        #expect(rig.writer.pins.figures.heldBytes == 0)
+    }
+
     /// A reload drops the pins: the next page of a cursor handed out before it is read from the
     /// reloaded data from the cursor's keyset (as a first-format cursor is), answered 200 and
     /// counted in `tally_cursor_fallbacks_total`; `/metrics` shows the pins kept.
