@@ -52,15 +52,20 @@ public final class CursorPins: Sendable {
     static func now() -> Double { ProcessInfo.processInfo.systemUptime }
 
     /// Keeps what a list of `client` read from `store` (`nil`: a report over every client, the
-    /// whole store), as `version` (the client's, or the store's), for its next pages.
-    public func pin(_ store: Store, version: UInt64, client: UUID128?) {
+    /// whole store), as `version` (the client's, or the store's), for its next pages. A version
+    /// no longer served (`served` false: a page that began before a reload or an append and
+    /// ended after it) is not pinned anew — only touched if a pin holds it: else a request in
+    /// flight across a reload would pin the replaced data set's client right after the reload
+    /// dropped every pin (the 10-minute soak's resident size then jumped by 35–40 MiB, the
+    /// largest client's old version, for a minute at a time).
+    public func pin(_ store: Store, version: UInt64, client: UUID128?, served: Bool = true) {
         let t = Self.now()
         let found = state.withLock { s -> Bool in
             guard let i = s.pins.firstIndex(where: { $0.version == version && $0.client == client }) else { return false }
             s.pins[i].lastUse = t
             return true
         }
-        if found { return }
+        if found || !served { return }
         let kept: Store
         if let client {
             guard let c = store.client(client) else { return }

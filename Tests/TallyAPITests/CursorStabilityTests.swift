@@ -272,8 +272,14 @@ import TallyWire
         tight.pin(newer, version: 2, client: a)
         tight.published(newer, replacesData: false)
         #expect(tight.store(version: 1, client: a) == nil && tight.store(version: 2, client: a) != nil && tight.figures.heldBytes == 0)
-        // A reload drops them all.
+        // A reload drops them all; a page that read the replaced data and ends after the reload
+        // does not pin it again.
         pins.published(newer, replacesData: true)
         #expect(pins.figures == (0, 0))
+        pins.pin(store, version: 6, client: a, served: false)
+        #expect(pins.figures.pins == 0 && pins.store(version: 6, client: a) == nil)
+        pins.pin(newer, version: 7, client: a)
+        pins.pin(newer, version: 7, client: a, served: false)  // a next page of a pinned version: kept
+        #expect(pins.store(version: 7, client: a) != nil && pins.figures.pins == 1)
     }
 }
