@@ -7,19 +7,23 @@ public final class BitmapArena: @unchecked Sendable {
     public let headers: UnsafeMutableBufferPointer<ContainerHeader>
     public let pool16: UnsafeMutableBufferPointer<UInt16>
     public let pool64: UnsafeMutableBufferPointer<UInt64>
+    /// The region the buffers are in (``StoreMemory``), or `nil` for the heap.
+    let memory: StoreMemory?
 
     init(domain: Int, headers: [ContainerHeader], pool16: [UInt16], pool64: [UInt64]) {
         self.domain = domain
         wordCount = max(1, (domain + 63) >> 6)
-        self.headers = frozenCopy(headers)
-        self.pool16 = frozenCopy(pool16)
-        self.pool64 = frozenCopy(pool64)
+        let memory = StoreMemory.current
+        self.memory = memory
+        self.headers = frozenCopy(headers, in: memory)
+        self.pool16 = frozenCopy(pool16, in: memory)
+        self.pool64 = frozenCopy(pool64, in: memory)
     }
 
     deinit {
-        headers.deallocate()
-        pool16.deallocate()
-        pool64.deallocate()
+        release(headers, in: memory)
+        release(pool16, in: memory)
+        release(pool64, in: memory)
     }
 
     /// Bytes held by headers and pools.

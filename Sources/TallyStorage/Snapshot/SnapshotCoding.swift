@@ -371,6 +371,11 @@ extension ClientStore {
     }
 
     static func decode(_ d: inout SnapshotDecoder) throws(SnapshotDecodingError) -> ClientStore {
+        // Its buffers in a region of its own (``StoreMemory``): freed whole with the client.
+        try StoreMemory.building { () throws(SnapshotDecodingError) -> ClientStore in try decodeInRegion(&d) }
+    }
+
+    static func decodeInRegion(_ d: inout SnapshotDecoder) throws(SnapshotDecodingError) -> ClientStore {
         let id = try d.uuid(), name = try d.string(), timezone = try d.string()
         let hasSeats = try d.bool(), seats = try d.int()
         let info = ClientInfo(id: id, name: name, timezone: timezone, licensedSeats: hasSeats ? seats : nil)

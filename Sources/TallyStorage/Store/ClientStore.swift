@@ -138,12 +138,16 @@ public final class ClientStore: @unchecked Sendable {
     public let activity: UserActivity
     /// What the query layer derives from this client on first use (the directory's orders).
     public let derived = DerivedSlot()
+    /// The region this client's raw buffers are in (``StoreMemory``), or `nil` for the heap.
+    let memory: StoreMemory?
 
     init(info: ClientInfo, users: [UserInfo], userIndex: [UUID128: UInt32], apps: [AppInfo],
          appIndex: [UUID128: UInt32], departments: [DepartmentInfo], departmentIndex: [UUID128: UInt32],
          userDepartmentStart: [UInt32], userDepartments: [UInt32], userDepartmentMasks: [UInt64]?,
          members: [BitmapRef],
          membersArena: BitmapArena, usage: UsageIndex?) {
+        let memory = StoreMemory.current
+        self.memory = memory
         self.info = info
         self.users = users
         self.userIndex = userIndex
@@ -165,7 +169,7 @@ public final class ClientStore: @unchecked Sendable {
         let words = max(1, (users.count + 63) >> 6)
         memberWordCount = words
         if !departments.isEmpty && departments.count * words <= max(65_536, (usage?.rowCount ?? 0) / 8) {
-            let m = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: departments.count * words)
+            let m = StoreMemory.allocate(UInt64.self, capacity: departments.count * words, in: memory)
             m.initialize(repeating: 0)
             for d in departments.indices {
                 membersArena.forEach(members[d]) { u in m[d * words + Int(u >> 6)] |= 1 << UInt64(u & 63) }
@@ -200,7 +204,7 @@ public final class ClientStore: @unchecked Sendable {
         }
     }
 
-    deinit { memberWords?.deallocate() }
+    deinit { if let w = memberWords { release(w, in: memory) } }
 
     /// ORs the members of department `d` into `set`: from the dense copy when the client keeps
     /// one, else from the membership arena.

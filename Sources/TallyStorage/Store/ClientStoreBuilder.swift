@@ -90,6 +90,11 @@ public struct ClientStoreBuilder {
     /// Builds the immutable store.
     /// - Complexity: O(rows × (1 + levels)) plus a radix sort.
     public func build() -> ClientStore {
+        // Its buffers in a region of its own (``StoreMemory``): freed whole with the client.
+        StoreMemory.building { buildInRegion() }
+    }
+
+    func buildInRegion() -> ClientStore {
         // Users are numbered department by department (by their first department, then in the
         // order added; users without one last): each department's members are then mostly one
         // run of ids, and per-department counts read a few words of a user set instead of all.

@@ -19,12 +19,17 @@ public final class PairIndex: @unchecked Sendable {
     /// Distinct users of each app over the whole history (its number of pairs).
     public let appUsers: [UInt32]
 
+    /// The region the buffers are in (``StoreMemory``), or `nil` for the heap.
+    let memory: StoreMemory?
+
     init(userStart: [UInt32], pairApp: [UInt32], pairInfo: [UInt64], words: [UInt64], days: [UInt16], wordsPerPair: Int) {
-        self.userStart = frozenCopy(userStart)
-        self.pairApp = frozenCopy(pairApp)
-        self.pairInfo = frozenCopy(pairInfo)
-        self.words = frozenCopy(words)
-        self.days = frozenCopy(days)
+        let memory = StoreMemory.current
+        self.memory = memory
+        self.userStart = frozenCopy(userStart, in: memory)
+        self.pairApp = frozenCopy(pairApp, in: memory)
+        self.pairInfo = frozenCopy(pairInfo, in: memory)
+        self.words = frozenCopy(words, in: memory)
+        self.days = frozenCopy(days, in: memory)
         self.wordsPerPair = wordsPerPair
         var counts = [UInt32]()
         for a in pairApp {
@@ -64,11 +69,11 @@ public final class PairIndex: @unchecked Sendable {
     public func lifetimeUsers(app a: Int) -> Int { a < appUsers.count ? Int(appUsers[a]) : 0 }
 
     deinit {
-        userStart.deallocate()
-        pairApp.deallocate()
-        pairInfo.deallocate()
-        words.deallocate()
-        days.deallocate()
+        release(userStart, in: memory)
+        release(pairApp, in: memory)
+        release(pairInfo, in: memory)
+        release(words, in: memory)
+        release(days, in: memory)
     }
 
     public var pairCount: Int { pairApp.count }

@@ -36,6 +36,8 @@ public final class RangeCounts: @unchecked Sendable {
     let wide: Bool
     let counts16: UnsafeMutableBufferPointer<UInt16>
     let counts32: UnsafeMutableBufferPointer<UInt32>
+    /// The region the tables are in (``StoreMemory``), or `nil` for the heap.
+    let memory: StoreMemory?
     /// Number of entities with a table.
     public let tableCount: Int
 
@@ -80,8 +82,10 @@ public final class RangeCounts: @unchecked Sendable {
         }
         tableStart = starts
         tableCount = starts.filter { $0 >= 0 }.count
-        counts16 = .allocate(capacity: wide ? 0 : total)
-        counts32 = .allocate(capacity: wide ? total : 0)
+        let memory = StoreMemory.current
+        self.memory = memory
+        counts16 = StoreMemory.allocate(UInt16.self, capacity: wide ? 0 : total, in: memory)
+        counts32 = StoreMemory.allocate(UInt32.self, capacity: wide ? total : 0, in: memory)
         if total == 0 { return }
         // The tables are independent: entities are dealt to one part per core, heaviest first
         // to the lightest part, and the parts filled in parallel (each with its own scratch).
@@ -150,8 +154,8 @@ public final class RangeCounts: @unchecked Sendable {
     }
 
     deinit {
-        counts16.deallocate()
-        counts32.deallocate()
+        release(counts16, in: memory)
+        release(counts32, in: memory)
     }
 
     /// Whether `entity` has a table.

@@ -77,12 +77,16 @@ public final class UsageIndex: @unchecked Sendable {
     public let segments: [Segment]
     /// Exact distinct users over every range, for the busiest entities.
     public let rangeCounts: RangeCounts
+    /// The region the raw buffers are in (``StoreMemory``), or `nil` for the heap.
+    let memory: StoreMemory?
 
     init(firstDay: Day, dayCount: Int, rowCount: Int, appCount: Int, categoryClasses: [Int32?], levelSizes: [Int], levels: [BitmapArena],
          levelStarts: [[UInt32]], levelDepartmentMasks: [[UInt64]]?, departmentMaskWords: Int = 1, levelBlockCounts: [Int],
          dayCardPrefix: [UInt32], firstSeenOffset: [Int32], pairs: PairIndex,
          segments: [Segment], aiApps: [Bool], rangeCountsMinRowsPerEntry: Int = RangeCounts.defaultMinRowsPerEntry,
          keepsCardinalityRows: Bool? = nil) {
+        let memory = StoreMemory.current
+        self.memory = memory
         self.firstDay = firstDay
         self.dayCount = dayCount
         self.rowCount = rowCount
@@ -95,7 +99,7 @@ public final class UsageIndex: @unchecked Sendable {
         uncategorizedEntity = classEntities.first { $0.0 == nil }?.1
         self.levelSizes = levelSizes
         self.levels = levels
-        self.levelStarts = levelStarts.map { frozenCopy($0).baseAddress! }
+        self.levelStarts = levelStarts.map { frozenCopy($0, in: memory).baseAddress! }
         levelStartCounts = levelStarts.map(\.count)
         self.levelBlockCounts = levelBlockCounts
         let entities = appCount + AppClass.allCases.count + categoryClasses.count
@@ -103,7 +107,7 @@ public final class UsageIndex: @unchecked Sendable {
         self.departmentMaskWords = W
         departmentMaskRows = levelDepartmentMasks.map { masks in
             zip(masks, levelBlockCounts).map { m, blocks in
-                let rows = UnsafeMutablePointer<UInt64>.allocate(capacity: max(1, m.count))
+                let rows = StoreMemory.allocate(UInt64.self, capacity: m.count, in: memory).baseAddress!
                 for e in 0..<entities {
                     for b in 0..<blocks {
                         for w in 0..<W { rows[(b &* entities &+ e) &* W &+ w] = m[(e &* blocks &+ b) &* W &+ w] }
@@ -115,7 +119,7 @@ public final class UsageIndex: @unchecked Sendable {
         cardinalityRows = !(keepsCardinalityRows ?? (rowCount >= Self.cardinalityRowsMinRows)) ? nil
             : zip(zip(levels, self.levelStarts), levelBlockCounts).map { arenaStarts, blocks in
             let (arena, starts) = arenaStarts
-            let rows = UnsafeMutablePointer<UInt32>.allocate(capacity: max(1, entities &* blocks))
+            let rows = StoreMemory.allocate(UInt32.self, capacity: entities &* blocks, in: memory).baseAddress!
             let view = arena.view
             for e in 0..<entities {
                 for b in 0..<blocks {
@@ -128,7 +132,7 @@ public final class UsageIndex: @unchecked Sendable {
         self.firstSeenOffset = firstSeenOffset
         self.pairs = pairs
         self.segments = segments
-        let byDay = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: max(1, (dayCount + 1) * entities))
+        let byDay = StoreMemory.allocate(UInt32.self, capacity: (dayCount + 1) * entities, in: memory)
         for e in 0..<entities {
             for d in 0...dayCount { byDay[d * entities + e] = dayCardPrefix[e * (dayCount + 1) + d] }
         }
@@ -144,10 +148,10 @@ public final class UsageIndex: @unchecked Sendable {
     }
 
     deinit {
-        for p in levelStarts { p.deallocate() }
-        for p in departmentMaskRows ?? [] { p.deallocate() }
-        for p in cardinalityRows ?? [] { p.deallocate() }
-        prefixByDay.deallocate()
+        for p in levelStarts { StoreMemory.release(p, in: memory) }
+        for p in departmentMaskRows ?? [] { StoreMemory.release(p, in: memory) }
+        for p in cardinalityRows ?? [] { StoreMemory.release(p, in: memory) }
+        release(prefixByDay, in: memory)
     }
 
     /// Sets `active[a]` to whether app `a` has activity within day offsets `lo…hi`.
