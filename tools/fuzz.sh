@@ -57,6 +57,7 @@ BUILT=$(date +%s)
 
 # The Swift runtime's own crash reporter would race libFuzzer's and ASan's (and can hang).
 export SWIFT_BACKTRACE=enable=no
+export TALLY_STORE_HEAP=1   # every buffer on the heap, where the address sanitizer sees its bounds (StoreMemory)
 export TALLY_FUZZ_SCRATCH="$WORK/scratch"
 
 if [ "$MAKE_CORPUS" = 1 ]; then

@@ -122,9 +122,9 @@ func checkJSON(_ body: [UInt8], _ what: String) {
 
 /// A cursor that decodes encodes again to one that decodes the same.
 func checkCursor(_ value: String) {
-    guard let (key, fingerprint) = Cursor.decode(value) else { return }
-    let again = Cursor.encode(key, fingerprint: fingerprint)
-    guard let (key2, fingerprint2) = Cursor.decode(again), key2 == key, fingerprint2 == fingerprint else {
+    guard let (key, fingerprint, version) = Cursor.decode(value) else { return }
+    let again = Cursor.encode(key, fingerprint: fingerprint, version: version)
+    guard let (key2, fingerprint2, version2) = Cursor.decode(again), key2 == key, fingerprint2 == fingerprint, version2 == version else {
         fuzzFailure("cursor \(value) decodes to \(key), which encodes to \(again), which does not decode the same")
     }
 }
