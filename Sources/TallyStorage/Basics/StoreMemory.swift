@@ -12,8 +12,8 @@ import Synchronization
 /// partly held by live allocations: `malloc_trim` cannot give them back. Measured with
 /// `tools/load/soak.py` (10 minutes, a reload a minute, scale M; docs/BENCHMARKS.md, "A soak"):
 /// without reloads the resident size drifts 0.5%; with them and the buffers on the heap, 6.1% and
-/// 8.1% in today's two runs; with them in regions, 3.8% and 4.7% (each minute's median 155–162
-/// MiB, the same level as from the heap). Not yet the margin the aim of < 5% wants.
+/// 8.1% in two runs on 2026-12-01; with them in regions, 4.7% and 2.8% (each minute's median
+/// 155–163 MiB, the same level as from the heap). Not yet the margin the aim of < 5% wants.
 ///
 /// Used while a client is built or decoded (``building(_:)`` sets this thread's current region);
 /// each structure takes ``current`` once in its `init`, allocates its buffers with
