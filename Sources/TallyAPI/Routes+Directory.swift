@@ -191,7 +191,7 @@ extension RouteContext {
     func cursor(fingerprint: UInt64) -> (PageKey) -> String {
         let (writer, store, version, scope) = (api.writer, store, version, route.base == .client ? clientID : nil)
         return { key in
-            writer.pins.pin(store, version: version, client: scope, served: writer.served?.version(of: scope) == version)
+            writer.pin(store, version: version, client: scope)
             return Cursor.encode(key, fingerprint: fingerprint, version: version)
         }
     }

@@ -68,7 +68,6 @@ public final class StoreWriter: @unchecked Sendable {
     }
 
     private let current: Mutex<Served?>
-    private let versions = Atomic<UInt64>(0)
     /// The versions list pages handed out cursors of.
     public let pins = CursorPins()
     private let freshnessState: Mutex<Freshness>
@@ -96,7 +95,6 @@ public final class StoreWriter: @unchecked Sendable {
     public init(serving store: Store? = nil, log: WriteAheadLog? = nil, source: DataSource? = nil,
                 observer: any WriteObserver = QuietWriteObserver()) {
         current = Mutex(store.map { Served(store: $0, version: 1, clientVersions: Array(repeating: 1, count: $0.clients.count)) })
-        versions.store(store == nil ? 0 : 1, ordering: .relaxed)
         self.log = log
         self.source = source
         self.observer = observer
@@ -117,6 +115,13 @@ public final class StoreWriter: @unchecked Sendable {
     /// The served data and its version (nil until the first load).
     public var served: Served? { current.withLock { $0 } }
 
+    /// Keeps what a list page of `client` (`nil`: a report over every client) read from `store`,
+    /// served as `version`, for the pages its cursor leads to (``CursorPins``). A version no
+    /// longer served is not pinned anew (a page in flight across a reload or an append).
+    public func pin(_ store: Store, version: UInt64, client: UUID128?) {
+        pins.pin(store, version: version, client: client, served: served?.version(of: client) == version)
+    }
+
     /// The newest acknowledged append and when it was acknowledged.
     public var freshness: Freshness { freshnessState.withLock { $0 } }
 
@@ -130,10 +135,10 @@ public final class StoreWriter: @unchecked Sendable {
     /// cursor pins it), and its memory given back to the system then. `replacesData`: a reload,
     /// which also drops the cursors' pins.
     func publish(_ store: Store, acked: UInt64? = nil, replacesData: Bool) {
-        let version = versions.wrappingAdd(1, ordering: .relaxed).newValue
         // Clients the new store shares with the old keep their version. (Publishes come one at a
         // time: from the commit thread, or from the one reload running without a log.)
         let before = current.withLock { $0 }
+        let version = (before?.version ?? 0) + 1
         let clientVersions = store.clients.enumerated().map { i, c -> UInt64 in
             guard let before else { return version }
             let b = before.store
@@ -301,7 +306,6 @@ public final class StoreWriter: @unchecked Sendable {
             case .truncate(_, _, let report, let done):
                 // The snapshot is durable; only the log keeps records it also holds (a start
                 // replays just those after it).
-                _ = e
                 done(.success(report))
             }
             return

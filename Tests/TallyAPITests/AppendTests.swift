@@ -64,6 +64,18 @@ import TallyWire
                                                           token: token, headers: [("Content-Type", "application/json")], body: body)
     }
 
+    /// One batch per day of `days`, each the client's first user on its first app: all acknowledged.
+    static func postDays(_ rig: Rig, _ days: [String]) throws {
+        let (u, a) = (rig.users[0], rig.apps[0])
+        for d in days { #expect(try post(rig, "[" + event(u, a, d) + "]").status == 200) }
+    }
+
+    /// `POST /v2/admin/snapshot` of `path`.
+    static func saveSnapshot(_ port: Int, _ path: String, token: String = all) throws -> HTTPTestResponse {
+        try HTTPTestClient(port: port).request("POST", "/v2/admin/snapshot", token: token,
+                                               headers: [("Content-Type", "application/json")], body: "{\"path\": \"\(path)\"}")
+    }
+
     @Test func acknowledgedRowsAreVisibleAndRefusedBatchesChangeNothing() throws {
         let rig = try Self.rig("visible")
         defer { rig.shutdown() }
@@ -254,7 +266,7 @@ import TallyWire
         #expect(none.0 == 0 && none.1 == nil, "\(none)")
         let (u, a) = (rig.users[0], rig.apps[0])
         let before = Date().timeIntervalSince1970.rounded(.down)
-        for d in ["2025-05-01", "2025-05-02"] { #expect(try Self.post(rig, "[" + Self.event(u, a, d) + "]").status == 200) }
+        try Self.postDays(rig, ["2025-05-01", "2025-05-02"])
         #expect(try Self.post(rig, "[" + Self.event(u, a, "1999-01-01") + "]").status == 400)
         let after = Date().timeIntervalSince1970.rounded(.up)
         let two = try ready()
@@ -278,10 +290,8 @@ import TallyWire
         let snapshot = rig.wal + ".tsnap"
         defer { try? FileManager.default.removeItem(atPath: snapshot) }
         let (u, a) = (rig.users[0], rig.apps[0])
-        for d in ["2025-05-01", "2025-05-02", "2025-05-03"] { #expect(try Self.post(rig, "[" + Self.event(u, a, d) + "]").status == 200) }
-        let save = try HTTPTestClient(port: rig.server.port).request("POST", "/v2/admin/snapshot", token: Self.all,
-                                                                      headers: [("Content-Type", "application/json")],
-                                                                      body: "{\"path\": \"\(snapshot)\"}")
+        try Self.postDays(rig, ["2025-05-01", "2025-05-02", "2025-05-03"])
+        let save = try Self.saveSnapshot(rig.server.port, snapshot)
         #expect(save.status == 200, "\(save.text)")
         let walSize = (try FileManager.default.attributesOfItem(atPath: rig.wal)[.size] as? Int) ?? -1
         #expect(walSize == 24, "the log holds only its header after the snapshot")
@@ -292,8 +302,7 @@ import TallyWire
         let again = try Self.rig("snapshot", wal: rig.wal, snapshot: snapshot)
         defer { again.shutdown() }
         #expect(again.rows() == rows && again.writer.store!.walSequence == 4)
-        #expect(try HTTPTestClient(port: again.server.port).request("POST", "/v2/admin/snapshot", token: Self.scoped,
-                                                                    body: "{\"path\": \"/tmp/x\"}").status == 403)
+        #expect(try Self.saveSnapshot(again.server.port, "/tmp/x", token: Self.scoped).status == 403)
     }
 
     /// An append of usage rows alone keeps what was derived from the client's directory (the
@@ -358,7 +367,7 @@ import TallyWire
         let snapshot = rig.wal + ".tsnap"
         defer { try? FileManager.default.removeItem(atPath: snapshot) }
         let (u, a) = (rig.users[0], rig.apps[0])
-        for d in ["2025-05-01", "2025-05-02"] { #expect(try Self.post(rig, "[" + Self.event(u, a, d) + "]").status == 200) }
+        try Self.postDays(rig, ["2025-05-01", "2025-05-02"])
         let atSnapshot = rig.rows()
         let started = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), finished = DispatchSemaphore(value: 0)
         rig.writer.snapshotHook.withLock { $0 = { started.signal(); release.wait() } }
@@ -366,8 +375,7 @@ import TallyWire
         let saved = Saved()
         let port = rig.server.port
         Thread.detachNewThread {
-            saved.response = try? HTTPTestClient(port: port).request("POST", "/v2/admin/snapshot", token: Self.all,
-                                                                     headers: [("Content-Type", "application/json")], body: "{\"path\": \"\(snapshot)\"}")
+            saved.response = try? Self.saveSnapshot(port, snapshot)
             finished.signal()
         }
         #expect(started.wait(timeout: .now() + 30) == .success)
@@ -405,9 +413,8 @@ import TallyWire
         let snapshot = rig.wal + ".tsnap"
         defer { try? FileManager.default.removeItem(atPath: snapshot) }
         let (u, a) = (rig.users[0], rig.apps[0])
-        for d in ["2025-05-01", "2025-05-02"] { #expect(try Self.post(rig, "[" + Self.event(u, a, d) + "]").status == 200) }
-        #expect(try HTTPTestClient(port: rig.server.port).request("POST", "/v2/admin/snapshot", token: Self.all, headers: [("Content-Type", "application/json")],
-                                 body: "{\"path\": \"\(snapshot)\"}").status == 200)
+        try Self.postDays(rig, ["2025-05-01", "2025-05-02"])
+        #expect(try Self.saveSnapshot(rig.server.port, snapshot).status == 200)
         let rows = rig.rows()
         let reload = try HTTPTestClient(port: rig.server.port).request("POST", "/v2/admin/reload", token: Self.all, headers: [("Content-Type", "application/json")], body: "{}")
         #expect(reload.status == 422, "\(reload.text)")

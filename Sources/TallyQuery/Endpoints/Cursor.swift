@@ -25,17 +25,17 @@ public enum Cursor {
     /// one of ours.
     public static func decode(_ token: String) -> (key: PageKey, fingerprint: UInt64, version: UInt64?)? {
         guard let bytes = unbase64url(token), let raw = String(validating: bytes, as: UTF8.self) else { return nil }
+        // Id and value are base64url (no separator in them): five parts, or six with a version.
         var parts = raw.split(separator: "|", maxSplits: 5, omittingEmptySubsequences: false).map(String.init)
-        var version: UInt64?
-        if parts.first == "2" {
-            guard parts.count == 6, let v = UInt64(parts[2], radix: 16) else { return nil }
+        let version: UInt64?
+        switch (parts.first, parts.count) {
+        case ("1"?, 5): version = nil
+        case ("2"?, 6):
+            guard let v = UInt64(parts.remove(at: 2), radix: 16) else { return nil }
             version = v
-            parts.remove(at: 2)
-        } else if parts.count == 6 {
-            // The first format has five parts; its value (base64url) holds no separator.
-            return nil
+        default: return nil
         }
-        guard parts.count == 5, parts[0] == "1" || version != nil, let fp = UInt64(parts[1], radix: 16) else { return nil }
+        guard let fp = UInt64(parts[1], radix: 16) else { return nil }
         guard let idBytes = unbase64url(parts[3]), let vBytes = unbase64url(parts[4]),
               let idText = String(validating: idBytes, as: UTF8.self), let id = UUID128(idText),
               let v = String(validating: vBytes, as: UTF8.self)

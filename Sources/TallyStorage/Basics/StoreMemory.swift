@@ -24,8 +24,9 @@ public final class StoreMemory: @unchecked Sendable {
     /// Bump chunks of 1 MiB (pages never written are not resident); a buffer of a quarter of
     /// that or more gets a mapping of its own. `tally load` of the scale-M snapshot grew the
     /// resident size by 11.44–11.47 bytes a row with these (11.51–11.53 with 256 KiB chunks),
-    /// against 10.94 with every buffer on the heap: each mapping ends on a page boundary, and the
-    /// decoder's transient arrays no longer leave room the store's buffers reuse.
+    /// against 10.94 with every buffer on the heap. Where the difference goes was not measured
+    /// (each mapping ends on a page boundary; the decoder's transient arrays may no longer leave
+    /// heap room that the store's buffers reuse).
     static let chunkBytes = 1 << 20
     static let pageBytes = 4096
 
@@ -44,29 +45,23 @@ public final class StoreMemory: @unchecked Sendable {
         }
     }
 
-    /// Bytes mapped (address space; only pages written are resident).
-    public var mappedBytes: Int { state.withLock { $0.mappings.reduce(0) { $0 + $1.bytes } } }
-
-    static func map(_ bytes: Int) -> UnsafeMutableRawPointer {
+    /// Maps at least `bytes` (whole pages) and keeps the mapping for ``deinit``.
+    static func map(_ bytes: Int, into s: inout State) -> UnsafeMutableRawPointer {
         let size = (bytes + pageBytes - 1) / pageBytes * pageBytes
         guard let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
             fatalError("cannot map \(size) bytes for a client's data")
         }
+        s.mappings.append((p, size))
         return p
     }
 
-    /// `capacity` uninitialized elements (at least one), aligned to 16 bytes.
+    /// `n` uninitialized bytes (at least 16), aligned to 16 bytes.
     func allocateRaw(bytes n: Int) -> UnsafeMutableRawPointer {
         let bytes = (max(n, 1) + 15) & ~15
         return state.withLock { s in
-            if bytes >= Self.chunkBytes / 4 {
-                let p = Self.map(bytes)
-                s.mappings.append((p, (bytes + Self.pageBytes - 1) / Self.pageBytes * Self.pageBytes))
-                return p
-            }
+            if bytes >= Self.chunkBytes / 4 { return Self.map(bytes, into: &s) }
             if s.left < bytes || s.next == nil {
-                let p = Self.map(Self.chunkBytes)
-                s.mappings.append((p, Self.chunkBytes))
+                let p = Self.map(Self.chunkBytes, into: &s)
                 s.next = p
                 s.left = Self.chunkBytes
             }
