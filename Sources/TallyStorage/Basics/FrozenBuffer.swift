@@ -13,3 +13,26 @@ func frozenCopy<T>(_ a: [T], in region: StoreMemory? = nil) -> UnsafeMutableBuff
 func release<T>(_ b: UnsafeMutableBufferPointer<T>, in region: StoreMemory?) {
     if let p = b.baseAddress { StoreMemory.release(p, in: region) }
 }
+
+/// A buffer read for a structure that will own it (``SnapshotDecoder/frozen(_:)``): from the
+/// current client's region when there is one, so that decoding a snapshot makes no transient
+/// array per field and copies nothing twice. Freed here unless ``adopt()`` hands it over — a
+/// decoder that refuses a section after reading some fields leaks nothing.
+final class Frozen<T> {
+    let buffer: UnsafeMutableBufferPointer<T>
+    let region: StoreMemory?
+    private var owned = true
+
+    init(count: Int, region: StoreMemory?) {
+        self.region = region
+        buffer = StoreMemory.allocate(T.self, capacity: count, in: region)
+    }
+
+    /// The buffer, now the caller's to free (with ``release(_:in:)`` and ``region``).
+    func adopt() -> UnsafeMutableBufferPointer<T> {
+        owned = false
+        return buffer
+    }
+
+    deinit { if owned { release(buffer, in: region) } }
+}

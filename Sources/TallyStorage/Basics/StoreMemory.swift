@@ -13,7 +13,9 @@ import Synchronization
 /// `tools/load/soak.py` (10 minutes, a reload a minute, scale M; docs/BENCHMARKS.md, "A soak"):
 /// without reloads the resident size drifts 0.5%; with them and the buffers on the heap, 6.1% and
 /// 8.1% in two runs on 2026-12-01; with them in regions, 4.7% and 2.8% (each minute's median
-/// 155–163 MiB, the same level as from the heap). Not yet the margin the aim of < 5% wants.
+/// 155–163 MiB, the same level as from the heap). A snapshot's sections are decompressed into a
+/// scratch region and their arrays read straight into the client's (``Frozen``), so that a
+/// reload no longer passes its transient arrays through the heap either: 3.1% (154–159 MiB).
 ///
 /// Used while a client is built or decoded (``building(_:)`` sets this thread's current region);
 /// each structure takes ``current`` once in its `init`, allocates its buffers with
@@ -24,9 +26,8 @@ public final class StoreMemory: @unchecked Sendable {
     /// Bump chunks of 1 MiB (pages never written are not resident); a buffer of a quarter of
     /// that or more gets a mapping of its own. `tally load` of the scale-M snapshot grew the
     /// resident size by 11.44–11.47 bytes a row with these (11.51–11.53 with 256 KiB chunks),
-    /// against 10.94 with every buffer on the heap. Where the difference goes was not measured
-    /// (each mapping ends on a page boundary; the decoder's transient arrays may no longer leave
-    /// heap room that the store's buffers reuse).
+    /// against 10.94 with every buffer on the heap; 11.00–11.02 since the snapshot's sections and
+    /// arrays no longer pass through the heap (three loads each).
     static let chunkBytes = 1 << 20
     static let pageBytes = 4096
 

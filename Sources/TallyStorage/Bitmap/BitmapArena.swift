@@ -10,14 +10,21 @@ public final class BitmapArena: @unchecked Sendable {
     /// The region the buffers are in (``StoreMemory``), or `nil` for the heap.
     let memory: StoreMemory?
 
-    init(domain: Int, headers: [ContainerHeader], pool16: [UInt16], pool64: [UInt64]) {
+    convenience init(domain: Int, headers: [ContainerHeader], pool16: [UInt16], pool64: [UInt64]) {
+        let memory = StoreMemory.current
+        self.init(domain: domain, adopting: frozenCopy(headers, in: memory), pool16: frozenCopy(pool16, in: memory),
+                  pool64: frozenCopy(pool64, in: memory), memory: memory)
+    }
+
+    /// Takes buffers allocated from `memory` (``StoreMemory/allocate(_:capacity:in:)``) and frees them with itself.
+    init(domain: Int, adopting headers: UnsafeMutableBufferPointer<ContainerHeader>, pool16: UnsafeMutableBufferPointer<UInt16>,
+         pool64: UnsafeMutableBufferPointer<UInt64>, memory: StoreMemory?) {
         self.domain = domain
         wordCount = max(1, (domain + 63) >> 6)
-        let memory = StoreMemory.current
         self.memory = memory
-        self.headers = frozenCopy(headers, in: memory)
-        self.pool16 = frozenCopy(pool16, in: memory)
-        self.pool64 = frozenCopy(pool64, in: memory)
+        self.headers = headers
+        self.pool16 = pool16
+        self.pool64 = pool64
     }
 
     deinit {

@@ -205,10 +205,19 @@ public enum Snapshot {
 
         // Check and decompress every chunk, in parallel.
         let chunkList = chunks, file = UnsafeMutableSendable(bytes), sizes = rawSizes
-        let buffers = rawSizes.map { UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, $0), alignment: 16) }
-        defer { for b in buffers { b.deallocate() } }
+        // The decompressed sections live in mappings of their own, unmapped together once the
+        // clients are decoded: from the heap, a reload's sections (all of them at once, as large
+        // as the store) sat under the new store's small allocations, and what they left were
+        // pages partly in use (docs/BENCHMARKS.md, "A soak").
+        // (From the heap when regions are off, so that the address sanitizer sees their bounds.)
+        let scratch = StoreMemory.enabled ? StoreMemory() : nil
+        let buffers = rawSizes.map { UnsafeMutableRawBufferPointer(StoreMemory.allocate(UInt8.self, capacity: max(1, $0), in: scratch)) }
+        defer {
+            for b in buffers { StoreMemory.release(b.baseAddress!.assumingMemoryBound(to: UInt8.self), in: scratch) }
+            withExtendedLifetime(scratch) {}
+        }
         let failures = LockedErrors()
-        let sendableBuffers = buffers.map { UnsafeMutableSendable($0) }
+        let sendableBuffers = buffers.map { UnsafeMutableSendable($0) }, scratchRegion = UnsafeMutableSendable(scratch)
         DispatchQueue.concurrentPerform(iterations: chunkList.count) { i in
             let c = chunkList[i]
             let src = UnsafeRawBufferPointer(rebasing: file.value[c.storedAt..<(c.storedAt + c.stored)])
@@ -230,6 +239,7 @@ public enum Snapshot {
         // Decode: the catalog, then the clients in parallel.
         @Sendable func decodeSection<T>(_ s: Int, _ body: (inout SnapshotDecoder) throws(SnapshotDecodingError) -> T) throws -> T {
             var sd = SnapshotDecoder(UnsafeRawBufferPointer(rebasing: sendableBuffers[s].value[0..<sizes[s]]))
+            sd.scratch = scratchRegion.value
             do {
                 let v = try body(&sd)
                 try sd.end()

@@ -83,17 +83,44 @@ struct SnapshotDecoder {
     mutating func optString() throws(SnapshotDecodingError) -> String? { try bool() ? try string() : nil }
     mutating func optI32() throws(SnapshotDecodingError) -> Int32? { try bool() ? try i32() : nil }
 
-    mutating func pod<T: BitwiseCopyable>(_: T.Type) throws(SnapshotDecodingError) -> [T] {
+    /// An array's count and raw bytes.
+    mutating func arrayBytes<T: BitwiseCopyable>(_: T.Type) throws(SnapshotDecodingError) -> (count: Int, raw: UnsafeRawBufferPointer) {
         let n = try int()
         let size = MemoryLayout<T>.stride
         guard n >= 0, n <= (bytes.count - at) / max(1, size) else {
             throw SnapshotDecodingError(reason: "an array of \(n) values at byte \(at - 8) is more than the section holds")
         }
-        let raw = try take(n * size)
+        return (n, try take(n * size))
+    }
+
+    mutating func pod<T: BitwiseCopyable>(_: T.Type) throws(SnapshotDecodingError) -> [T] {
+        let (n, raw) = try arrayBytes(T.self)
         return [T](unsafeUninitializedCapacity: n) { buffer, initialized in
             UnsafeMutableRawBufferPointer(buffer).copyMemory(from: raw)
             initialized = n
         }
+    }
+
+    /// The same as ``pod(_:)``, read straight into a buffer of the current client's region
+    /// (``StoreMemory/current``; the heap without one) for a structure to adopt.
+    mutating func frozen<T: BitwiseCopyable>(_: T.Type) throws(SnapshotDecodingError) -> Frozen<T> {
+        try read(T.self, into: StoreMemory.current)
+    }
+
+    mutating func read<T: BitwiseCopyable>(_: T.Type, into region: StoreMemory?) throws(SnapshotDecodingError) -> Frozen<T> {
+        let (n, raw) = try arrayBytes(T.self)
+        let f = Frozen<T>(count: n, region: region)
+        UnsafeMutableRawBufferPointer(f.buffer).copyMemory(from: raw)
+        return f
+    }
+
+    /// Where ``transient(_:)`` reads go: the snapshot's scratch region, freed whole once every
+    /// client is decoded (the heap without one).
+    var scratch: StoreMemory?
+
+    /// The same as ``pod(_:)``, for a field read once while decoding (into ``scratch``).
+    mutating func transient<T: BitwiseCopyable>(_: T.Type) throws(SnapshotDecodingError) -> Frozen<T> {
+        try read(T.self, into: scratch)
     }
 
     func end() throws(SnapshotDecodingError) {
@@ -139,8 +166,10 @@ extension BitmapArena {
     static func decode(_ d: inout SnapshotDecoder) throws(SnapshotDecodingError) -> BitmapArena {
         let domain = try d.int()
         guard domain >= 0, domain <= 1 << 32 else { throw SnapshotDecodingError(reason: "an arena's user domain of \(domain) is implausible") }
-        let headers = try d.pod(ContainerHeader.self)
-        let pool16 = try d.pod(UInt16.self), pool64 = try d.pod(UInt64.self)
+        let frozenHeaders = try d.frozen(ContainerHeader.self)
+        let frozen16 = try d.frozen(UInt16.self), frozen64 = try d.frozen(UInt64.self)
+        let headers = UnsafeBufferPointer(frozenHeaders.buffer), pool16 = UnsafeBufferPointer(frozen16.buffer)
+        let pool64 = UnsafeBufferPointer(frozen64.buffer)
         // Every container must stay inside its pool and the domain: a query never reads or
         // writes outside the arena or its scratch sets. (Checked on the container's bounds: its
         // last value, its last run.)
@@ -190,7 +219,8 @@ extension BitmapArena {
             }
             guard ok else { throw SnapshotDecodingError(reason: "a container points outside its pool or domain") }
         }
-        return BitmapArena(domain: domain, headers: headers, pool16: pool16, pool64: pool64)
+        return BitmapArena(domain: domain, adopting: frozenHeaders.adopt(), pool16: frozen16.adopt(), pool64: frozen64.adopt(),
+                           memory: frozenHeaders.region)
     }
 
     /// Checks bitmap references into this arena: ascending bounds inside its headers (`starts`:
@@ -221,17 +251,20 @@ extension PairIndex {
     }
 
     static func decode(_ d: inout SnapshotDecoder, appCount: Int, dayCount: Int) throws(SnapshotDecodingError) -> PairIndex {
-        let userStart = try d.pod(UInt32.self), pairApp = try d.pod(UInt32.self), pairInfo = try d.pod(UInt64.self)
-        let words = try d.pod(UInt64.self), days = try d.pod(UInt16.self), wordsPerPair = try d.int()
-        try check(userStart: userStart, pairApp: pairApp, pairInfo: pairInfo, words: words.count, days: days,
+        let userStart = try d.frozen(UInt32.self), pairApp = try d.frozen(UInt32.self), pairInfo = try d.frozen(UInt64.self)
+        let words = try d.frozen(UInt64.self), days = try d.frozen(UInt16.self), wordsPerPair = try d.int()
+        try check(userStart: UnsafeBufferPointer(userStart.buffer), pairApp: UnsafeBufferPointer(pairApp.buffer),
+                  pairInfo: UnsafeBufferPointer(pairInfo.buffer), words: words.buffer.count, days: UnsafeBufferPointer(days.buffer),
                   wordsPerPair: wordsPerPair, appCount: appCount, dayCount: dayCount)
-        return PairIndex(userStart: userStart, pairApp: pairApp, pairInfo: pairInfo, words: words, days: days, wordsPerPair: wordsPerPair)
+        return PairIndex(adopting: userStart.adopt(), pairApp: pairApp.adopt(), pairInfo: pairInfo.adopt(), words: words.adopt(),
+                         days: days.adopt(), wordsPerPair: wordsPerPair, memory: userStart.region)
     }
 
     /// The parts of a decoded pair index, checked before anything reads them: users' pair
     /// ranges ascending and covering every pair, apps in range, each pair's days inside `words`
     /// or `days`, day lists ascending and inside the index's days.
-    static func check(userStart: [UInt32], pairApp: [UInt32], pairInfo: [UInt64], words: Int, days: [UInt16], wordsPerPair: Int,
+    static func check(userStart: UnsafeBufferPointer<UInt32>, pairApp: UnsafeBufferPointer<UInt32>, pairInfo: UnsafeBufferPointer<UInt64>,
+                      words: Int, days: UnsafeBufferPointer<UInt16>, wordsPerPair: Int,
                       appCount: Int, dayCount: Int) throws(SnapshotDecodingError) {
         func fail(_ what: String) -> SnapshotDecodingError { SnapshotDecodingError(reason: "the pair index: \(what)") }
         guard !userStart.isEmpty, userStart[0] == 0, Int(userStart[userStart.count - 1]) == pairApp.count,
@@ -280,19 +313,24 @@ extension UsageIndex {
         var categoryClasses: [Int32?] = []
         for _ in 0..<(try d.count()) { categoryClasses.append(try d.optI32()) }
         let levelSizes = try d.pod(Int.self)
-        var levels: [BitmapArena] = [], starts: [[UInt32]] = []
+        // Level offsets go straight into the client's region; the masks and the running sums are
+        // transposed from where they are read (the section, in a mapping of its own: no
+        // transient array per field).
+        var levels: [BitmapArena] = [], frozenStarts: [Frozen<UInt32>] = []
         for _ in 0..<(try d.count()) {
             levels.append(try BitmapArena.decode(&d))
-            starts.append(try d.pod(UInt32.self))
+            frozenStarts.append(try d.frozen(UInt32.self))
         }
+        let starts = frozenStarts.map { UnsafeBufferPointer($0.buffer) }
         let blockCounts = try d.pod(Int.self)
-        var masks: [[UInt64]]?
+        var masks: [UnsafeBufferPointer<UInt64>]?
+        var maskReads: [Frozen<UInt64>] = []
         if try d.bool() {
-            var m: [[UInt64]] = []
-            for _ in levels { m.append(try d.pod(UInt64.self)) }
-            masks = m
+            for _ in levels { maskReads.append(try d.transient(UInt64.self)) }
+            masks = maskReads.map { UnsafeBufferPointer($0.buffer) }
         }
-        let prefix = try d.pod(UInt32.self), firstSeen = try d.pod(Int32.self)
+        let prefixRead = try d.transient(UInt32.self), firstSeen = try d.pod(Int32.self)
+        let prefix = UnsafeBufferPointer(prefixRead.buffer)
         guard dayCount >= 1, dayCount <= 1 << 24, appCount >= 0, appCount <= 1 << 31, categoryClasses.count <= 1 << 20 else {
             throw SnapshotDecodingError(reason: "the usage index's day or app count is implausible")
         }
@@ -339,7 +377,8 @@ extension UsageIndex {
         }
 
         return UsageIndex(firstDay: firstDay, dayCount: dayCount, rowCount: rowCount, appCount: appCount,
-                          categoryClasses: categoryClasses, levelSizes: levelSizes, levels: levels, levelStarts: starts,
+                          categoryClasses: categoryClasses, levelSizes: levelSizes, levels: levels,
+                          levelStarts: frozenStarts.map { $0.adopt() },
                           levelDepartmentMasks: masks, departmentMaskWords: maskWords, levelBlockCounts: blockCounts, dayCardPrefix: prefix,
                           firstSeenOffset: firstSeen, pairs: pairs, segments: segments, aiApps: aiApps)
     }

@@ -93,7 +93,7 @@ public final class ClientStore: @unchecked Sendable {
 
     /// Whether every mask of `masks` (`words` words each) sets only bits of departments
     /// `0..<departments`: the readers index per-department counters by bit.
-    static func masksInRange(_ masks: [[UInt64]], words: Int, departments: Int) -> Bool {
+    static func masksInRange<M: RandomAccessCollection<UInt64>>(_ masks: [M], words: Int, departments: Int) -> Bool where M.Index == Int {
         guard departments <= words * 64 else { return false }
         let spare = departments - (words - 1) * 64  // bits in use of the last word
         let outside: UInt64 = spare >= 64 ? 0 : ~((UInt64(1) << UInt64(spare)) - 1)

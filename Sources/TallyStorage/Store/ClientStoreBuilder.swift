@@ -322,7 +322,8 @@ public struct ClientStoreBuilder {
             PairIndex.build(rowCount: n, userCount: users.count, dayCount: dayCount) { (app(k[$0]), user(k[$0]), day(k[$0])) }
         }
         return UsageIndex(firstDay: firstDay, dayCount: dayCount, rowCount: n, appCount: apps.count,
-                          categoryClasses: categories, levelSizes: sizes, levels: levels, levelStarts: levelStarts,
+                          categoryClasses: categories, levelSizes: sizes, levels: levels,
+                          levelStarts: levelStarts.map { frozenCopy($0, in: StoreMemory.current) },
                           levelDepartmentMasks: departmentMasks == nil ? nil : levelMasks, departmentMaskWords: W,
                           levelBlockCounts: blockCounts, dayCardPrefix: prefix,
                           firstSeenOffset: firstSeen, pairs: pairs, segments: segments, aiApps: apps.map(\.isAI),

@@ -22,14 +22,23 @@ public final class PairIndex: @unchecked Sendable {
     /// The region the buffers are in (``StoreMemory``), or `nil` for the heap.
     let memory: StoreMemory?
 
-    init(userStart: [UInt32], pairApp: [UInt32], pairInfo: [UInt64], words: [UInt64], days: [UInt16], wordsPerPair: Int) {
+    convenience init(userStart: [UInt32], pairApp: [UInt32], pairInfo: [UInt64], words: [UInt64], days: [UInt16], wordsPerPair: Int) {
         let memory = StoreMemory.current
+        self.init(adopting: frozenCopy(userStart, in: memory), pairApp: frozenCopy(pairApp, in: memory),
+                  pairInfo: frozenCopy(pairInfo, in: memory), words: frozenCopy(words, in: memory), days: frozenCopy(days, in: memory),
+                  wordsPerPair: wordsPerPair, memory: memory)
+    }
+
+    /// Takes buffers allocated from `memory` (``StoreMemory/allocate(_:capacity:in:)``) and frees them with itself.
+    init(adopting userStart: UnsafeMutableBufferPointer<UInt32>, pairApp: UnsafeMutableBufferPointer<UInt32>,
+         pairInfo: UnsafeMutableBufferPointer<UInt64>, words: UnsafeMutableBufferPointer<UInt64>, days: UnsafeMutableBufferPointer<UInt16>,
+         wordsPerPair: Int, memory: StoreMemory?) {
         self.memory = memory
-        self.userStart = frozenCopy(userStart, in: memory)
-        self.pairApp = frozenCopy(pairApp, in: memory)
-        self.pairInfo = frozenCopy(pairInfo, in: memory)
-        self.words = frozenCopy(words, in: memory)
-        self.days = frozenCopy(days, in: memory)
+        self.userStart = userStart
+        self.pairApp = pairApp
+        self.pairInfo = pairInfo
+        self.words = words
+        self.days = days
         self.wordsPerPair = wordsPerPair
         var counts = [UInt32]()
         for a in pairApp {

@@ -80,11 +80,15 @@ public final class UsageIndex: @unchecked Sendable {
     /// The region the raw buffers are in (``StoreMemory``), or `nil` for the heap.
     let memory: StoreMemory?
 
-    init(firstDay: Day, dayCount: Int, rowCount: Int, appCount: Int, categoryClasses: [Int32?], levelSizes: [Int], levels: [BitmapArena],
-         levelStarts: [[UInt32]], levelDepartmentMasks: [[UInt64]]?, departmentMaskWords: Int = 1, levelBlockCounts: [Int],
-         dayCardPrefix: [UInt32], firstSeenOffset: [Int32], pairs: PairIndex,
+    /// - Parameters:
+    ///   - levelStarts: buffers of the current region (``StoreMemory/current``), adopted.
+    ///   - levelDepartmentMasks, dayCardPrefix: read once, transposed into buffers of its own.
+    init<Masks: RandomAccessCollection<UInt64>, Prefix: RandomAccessCollection<UInt32>>(
+         firstDay: Day, dayCount: Int, rowCount: Int, appCount: Int, categoryClasses: [Int32?], levelSizes: [Int], levels: [BitmapArena],
+         levelStarts: [UnsafeMutableBufferPointer<UInt32>], levelDepartmentMasks: [Masks]?, departmentMaskWords: Int = 1, levelBlockCounts: [Int],
+         dayCardPrefix: Prefix, firstSeenOffset: [Int32], pairs: PairIndex,
          segments: [Segment], aiApps: [Bool], rangeCountsMinRowsPerEntry: Int = RangeCounts.defaultMinRowsPerEntry,
-         keepsCardinalityRows: Bool? = nil) {
+         keepsCardinalityRows: Bool? = nil) where Masks.Index == Int, Prefix.Index == Int {
         let memory = StoreMemory.current
         self.memory = memory
         self.firstDay = firstDay
@@ -99,7 +103,7 @@ public final class UsageIndex: @unchecked Sendable {
         uncategorizedEntity = classEntities.first { $0.0 == nil }?.1
         self.levelSizes = levelSizes
         self.levels = levels
-        self.levelStarts = levelStarts.map { frozenCopy($0, in: memory).baseAddress! }
+        self.levelStarts = levelStarts.map { $0.baseAddress! }
         levelStartCounts = levelStarts.map(\.count)
         self.levelBlockCounts = levelBlockCounts
         let entities = appCount + AppClass.allCases.count + categoryClasses.count
