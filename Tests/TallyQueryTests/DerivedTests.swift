@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import TallyQuery
 import TallyStorage
+import TallyTestSupport
 
 @Suite struct DerivedTests {
     @Test func changePctRoundsHalfAwayFromZero() {
@@ -37,6 +38,42 @@ import TallyStorage
         let custom = UsageLevelThresholds(heavyTenths: 45, mediumTenths: 25)
         #expect(custom.level(userDays: 45, users: 10, days: 7) == "heavy")
         #expect(custom.level(userDays: 44, users: 10, days: 7) == "medium")
+    }
+
+    /// ``PairRecency`` counts a user's apps of a class or a category from any day to the last as
+    /// the pair index's own test of every pair does, for every user, class and start day.
+    @Test(arguments: [UInt64(3), 4])
+    func pairRecencyCountsAsThePairIndex(seed: UInt64) throws {
+        let (_, store) = try Fixtures.randomStore(seed: seed, allClasses: true)
+        var checked = 0
+        for c in store.clients {
+            guard let index = c.usage else { continue }
+            let top = index.dayCount - 1
+            var sets: [(String, PairRecency, [Bool])] = AppClass.allCases.map { k in
+                (String(describing: k), PairRecency.of(c, index, k), c.apps.map { k.contains($0) })
+            }
+            for (i, cat) in Set(c.apps.compactMap(\.category)).enumerated() where i < 3 {
+                if let e = index.entity(category: cat) {
+                    let apps = c.apps.map { $0.category == cat }
+                    sets.append(("category \(cat)", PairRecency.of(c, index, categoryEntity: e, apps: apps), apps))
+                }
+            }
+            for (name, recency, apps) in sets {
+                try recency.lastDays.withUnsafeBufferPointer { days in
+                    let d = try #require(days.baseAddress ?? UnsafePointer(bitPattern: 8))
+                    try apps.withUnsafeBufferPointer { mask in
+                        for u in 0..<c.users.count {
+                            for lo in stride(from: 0, through: top, by: max(1, top / 9)) {
+                                let want = index.pairs.appCount(user: u, lo, top, mask: mask)
+                                #expect(recency.appCount(user: u, from: lo, d) == want, "\(name), user \(u), from day \(lo)")
+                                checked += want > 0 ? 1 : 0
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        #expect(checked > 1_000, "only \(checked) nonzero counts checked")
     }
 
     @Test func cursorsRoundTrip() {

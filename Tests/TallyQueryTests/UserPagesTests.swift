@@ -48,6 +48,40 @@ import TallyTestSupport
         #expect(pagedRows > 500, "only \(pagedRows) rows paged through")
     }
 
+    /// D by app count over periods that end on the client's newest day counts each user by the
+    /// last days of their pairs (``PairRecency``), on the bounded paths at every cursor position:
+    /// every page, in both orders, with random filters, gives the unpaged list and the reference.
+    @Test(arguments: [UInt64(7), 8])
+    func pagesByAppCountToTheNewestDayEqualTheReference(seed: UInt64) throws {
+        let (dump, store) = try Fixtures.randomStore(seed: seed, allClasses: seed == 8)
+        let ref = Reference(dump)
+        var ex = Executor(store: store)
+        ex.shortList = 0
+        ex.keepsLongLists = true
+        var r = SeededRandom(seed: seed * 7_919)
+        var pagedRows = 0
+        for n in 0..<60 {
+            let client = dump.clients.randomElement(using: &r)!.id
+            guard let newest = store.client(client)!.usage?.newestDay else { continue }
+            let end = newest.adding(Int.random(in: 0...3, using: &r))
+            let whole = Query(client: client, period: DayRange(end.adding(-Int.random(in: 0..<366, using: &r)), end),
+                              filters: Self.randomFilters(dump, client, &r, appIds: false),
+                              dimension: .user, sort: .apps, order: r.chance(0.5) ? .asc : .desc)
+            let all = try ex.run(whole)
+            let want = ref.evaluate(whole, whole.period).filter { $0.value.users + $0.value.apps > 0 }
+            let c = store.client(client)!
+            #expect(all.totalCount == want.count, "query \(n): total \(all.totalCount) against the reference's \(want.count)")
+            for row in all.rows {
+                let id = ex.sortKey(row, .users, c).id.description
+                #expect(want[id]?.apps == row.value.apps, "query \(n): user \(id): \(row.value.apps) apps, the reference \(String(describing: want[id]?.apps))")
+            }
+            var q = whole
+            q.pageSize = Int.random(in: 1...5, using: &r)
+            pagedRows += try Self.pageThrough(q, ex, all, "query \(n)")
+        }
+        #expect(pagedRows > 300, "only \(pagedRows) rows paged through")
+    }
+
     /// A pays for its page too: by users through the block bounds (``Executor/topApps``), by name
     /// through the stored name order (``Executor/appsByName``). Every page, in both orders, with
     /// random filters, page sizes and periods, and cursor pages through the bounded paths or the

@@ -106,10 +106,10 @@ extension Executor {
             // counted by it (its range table or its union, after the department filter), and
             // visited by their number of pairs in its apps.
             total = scan.countOfApps(.all)
-            let everyApp = scope.appClass == .all
             let users = scope.client.users
             let f = scope.users
-            scope.appMask.withUnsafeBufferPointer { mask in
+            // A first page visits a few users: it derives nothing for them.
+            appCounter(scope, scan, derive: q.after != nil) { exact in
                 for u in order {
                     let ub = bound(Int(u))
                     if ub == 0 { break }
@@ -118,8 +118,8 @@ extension Executor {
                         if ub < worst.value || (ub == worst.value && users[Int(u)].id > worst.id) { break }
                     }
                     if let f, !f.contains(u) { continue }
-                    let exact = everyApp ? pairs.appCount(user: Int(u), lo, hi) : pairs.appCount(user: Int(u), lo, hi, mask: mask)
-                    if exact > 0 { visit(u, exact) }
+                    let n = exact(Int(u))
+                    if n > 0 { visit(u, n) }
                 }
             }
         } else {
@@ -233,10 +233,10 @@ extension Executor {
             // the pages benchmark measured it twice as slow under a department filter (0.28
             // against 0.13 ms p50, two runs each; the other filters were within a noisy hour).
             let least = max(1, after?.value ?? 1)
-            scope.appMask.withUnsafeBufferPointer { mask in
+            appCounter(scope, scan, derive: true) { exact in
                 for u in 0..<scan.domain where bound(u) >= least {
                     if let f, !f.contains(UInt32(u)) { continue }
-                    let v = everyApp ? pairs.appCount(user: u, lo, hi) : pairs.appCount(user: u, lo, hi, mask: mask)
+                    let v = exact(u)
                     if v > 0 { best.offer(u, v, after: after, id: rows.id) }
                 }
             }
@@ -291,12 +291,17 @@ extension Executor {
     /// class or one whole category, once more than ``shortList`` users' bounds reach the cursor's
     /// value — each such page visits and counts all of them, so the pages get dearer with depth
     /// (up to 9.2 ms p99 in process on the 20,000-user client, the Engine pages benchmark of
-    /// docs/BENCHMARKS.md), while the whole list costs 12–19 ms over HTTP once. Ascending, and
+    /// docs/BENCHMARKS.md), while the whole list costs 12–19 ms over HTTP once; but not when the
+    /// users are counted by ``PairRecency`` (a range that ends on the newest day): each page then
+    /// costs 0.5–0.7 ms over HTTP at any depth (`tools/load/walk_pages.py`). Ascending, and
     /// without a class, a page costs about the same at any depth (every user counted, 3–5 ms over
     /// HTTP) and a fifth of the whole list: those keep their bounded paths.
     func keepsLongList(_ scope: Scope, _ q: Query) -> Bool {
         guard q.dimension == .user, q.sort == .apps, q.order == .desc, let after = numericCursor(q),
               let index = scope.index, let (order, bound) = pairCountOrder(scope, index) else { return false }
+        // Counted by ``PairRecency``, every user the bounded path visits costs a binary search:
+        // the page costs little at any depth.
+        if let range = index.offsets(q.period), PairRecency.answers(index, range.hi), pairRecency(scope, index) != nil { return false }
         // Users visited before the cursor's value: those whose bound is at least it (the order
         // is by bound, most first).
         var lo = 0, hi = order.count
@@ -335,6 +340,40 @@ extension Executor {
             return nil
         }
         return (days.byPairCount, { Int(days.pairCount[$0]) })
+    }
+
+    /// Runs `body` with a function that counts a user's apps of the scope in the scan's range
+    /// (before a department filter): by ``PairRecency`` when the range ends on the index's last
+    /// day and the scope's apps are one entity (one binary search a user), else by testing each
+    /// of the user's pairs. Without `derive`, only a ``PairRecency`` derived already is read.
+    func appCounter(_ scope: Scope, _ scan: PeriodScan, derive: Bool, _ body: ((Int) -> Int) -> Void) {
+        let index = scan.index, pairs = index.pairs, lo = scan.lo, hi = scan.hi
+        if PairRecency.answers(index, hi), let recency = derive ? pairRecency(scope, index) : existingRecency(scope) {
+            recency.lastDays.withUnsafeBufferPointer { days in
+                let d = days.baseAddress ?? UnsafePointer(bitPattern: 8)!
+                body { recency.appCount(user: $0, from: lo, d) }
+            }
+            return
+        }
+        if scope.appClass == .all {
+            body { pairs.appCount(user: $0, lo, hi) }
+            return
+        }
+        scope.appMask.withUnsafeBufferPointer { mask in body { pairs.appCount(user: $0, lo, hi, mask: mask) } }
+    }
+
+    /// The scope's ``PairRecency``, when its apps are one entity (as in ``pairCountOrder(_:_:)``).
+    func pairRecency(_ scope: Scope, _ index: UsageIndex) -> PairRecency? {
+        if let c = scope.appClass { return PairRecency.of(scope.client, index, c) }
+        if let es = scope.splitEntities[Split.all.rawValue], es.count == 1 {
+            return PairRecency.of(scope.client, index, categoryEntity: es[0], apps: scope.appMask)
+        }
+        return nil
+    }
+
+    func existingRecency(_ scope: Scope) -> PairRecency? {
+        let single = scope.splitEntities[Split.all.rawValue].flatMap { $0.count == 1 ? $0[0] : nil }
+        return PairRecency.existing(scope.client, scope.appClass, categoryEntity: scope.appClass == nil ? single : nil)
     }
 
     /// The cursor's numeric sort value and id, when it has one.

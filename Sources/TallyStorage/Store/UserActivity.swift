@@ -92,6 +92,12 @@ public final class DerivedSlot: Sendable {
         }
     }
 
+    /// The kept value of type `T` (and `variant`) if one was made, without making it.
+    public func existing<T: AnyObject & Sendable>(_: T.Type, variant: Int = 0) -> T? {
+        let cell = cells.withLock { $0[Key(type: ObjectIdentifier(T.self), variant: variant)] }
+        return cell?.value.withLock { $0 as? T }
+    }
+
     /// Takes over `other`'s values that are ``DirectoryDerived`` (made from the same users,
     /// departments and apps as this slot's client has). Values already made here stay.
     func inherit(from other: DerivedSlot) {
