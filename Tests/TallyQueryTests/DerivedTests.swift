@@ -76,6 +76,46 @@ import TallyTestSupport
         #expect(checked > 1_000, "only \(checked) nonzero counts checked")
     }
 
+    /// D's rows written in one piece (``JSONRows``) are the bytes the token-by-token path
+    /// writes: every page of random users lists, with and without comparisons, sorts and page
+    /// sizes, on stores whose department descriptions hold quotes and names non-ASCII text, and
+    /// users without display names or departments, or with many.
+    @Test(arguments: [UInt64(3), 4])
+    func usersRowsWrittenInOnePieceEqualTheTokenPath(seed: UInt64) throws {
+        let (dump, store) = try Fixtures.randomStore(seed: seed, allClasses: seed == 4)
+        let ex = Executor(store: store)
+        var r = SeededRandom(seed: seed &* 31)
+        var rows = 0, escaped = 0
+        defer { JSONRows.enabled = true }
+        for n in 0..<40 {
+            let client = dump.clients.randomElement(using: &r)!.id
+            let c = store.client(client)!
+            guard let newest = c.usage?.newestDay else { continue }
+            let start = newest.adding(-Int.random(in: 0..<200, using: &r))
+            var req = EndpointRequest(client: client, period: DayRange(start, newest),
+                                      comparison: r.chance(0.5) ? DayRange(start.adding(-40), start.adding(-1)) : nil,
+                                      granularity: .weekly, sortBy: ["app_count", "active_days", "email"].randomElement(using: &r),
+                                      sortOrder: r.chance(0.5) ? .asc : .desc, pageSize: Int.random(in: 1...40, using: &r))
+            var pages = 0
+            while pages < 50 {
+                JSONRows.enabled = true
+                let fast = try Endpoint.users.respond(req, executor: ex)
+                JSONRows.enabled = false
+                let slow = try Endpoint.users.respond(req, executor: ex)
+                #expect(fast == slow, "query \(n), page \(pages): \(String(decoding: fast.prefix(300), as: UTF8.self))")
+                let doc = try #require(try JSONSerialization.jsonObject(with: Data(fast)) as? [String: Any])
+                let data = doc["data"] as? [[String: Any]] ?? []
+                rows += data.count
+                escaped += fast.contains(UInt8(ascii: "\\")) ? 1 : 0
+                pages += 1
+                guard let next = try ex.run(Endpoint.users.query(req)).next else { break }
+                req.after = next
+            }
+        }
+        #expect(rows > 300, "only \(rows) rows compared")
+        #expect(escaped > 0, "no page held an escaped character")
+    }
+
     @Test func cursorsRoundTrip() {
         let u = UUID128(high: 0xA1B2, low: 7)
         for key in [PageKey(value: .int(42), id: u), PageKey(value: .name("Éclair|x"), id: u),

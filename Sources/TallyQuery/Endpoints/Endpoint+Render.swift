@@ -24,7 +24,7 @@ extension Endpoint {
             var w = RowWriter(out: JSONWriter(capacity: 1024 &+ 400 &* rows), catalog: executor.store.catalog, client: client,
                               levels: levels, days: r.period.length, compared: q.comparison != nil)
             write(r, q, result, into: &w, cursor: cursor)
-            return w.out.bytes
+            return w.out.take()
         case .compact:
             var w = RowWriter(out: CompactWriter(capacity: 512 &+ 200 &* rows), catalog: executor.store.catalog, client: client,
                               levels: levels, days: r.period.length, compared: q.comparison != nil)
@@ -116,8 +116,19 @@ struct RowWriter<W: DocumentWriter> {
         out.key("usage_level"); out.string(levels.level(userDays: m.userDays, users: m.users, days: days))
     }
 
+    /// D's department refs as JSON (``JSONRows``), made on the first row that needs them.
+    var departmentJSON: DepartmentRefJSON?
+
     mutating func row(_ row: ResultRow, for endpoint: Endpoint) {
         let m = row.value, c = row.compare
+        if W.self == JSONWriter.self, endpoint == .users, case .user(let u) = row.key, JSONRows.enabled {
+            if departmentJSON == nil { departmentJSON = DepartmentRefJSON.of(client) }
+            let refs = departmentJSON!, client = client
+            withUnsafeMutablePointer(to: &out) { w in
+                w.withMemoryRebound(to: JSONWriter.self, capacity: 1) { $0.pointee.userRow(client, user: Int(u), m, c, departments: refs) }
+            }
+            return
+        }
         out.beginObject()
         switch (endpoint, row.key) {
         case (.utilization, .app(let a)):
@@ -149,15 +160,20 @@ struct RowWriter<W: DocumentWriter> {
             metric("user_count", m.users, c?.users)
             metric("app_count", m.apps, c?.apps)
         case (.users, .user(let u)):
-            let user = client.users[Int(u)]
+            // Fields read in place, not the whole row copied (its four strings retained and
+            // released for each row: with the copies, 15% of a page of D's samples under `perf`
+            // were reference counting).
+            let i = Int(u)
             out.key("user")
             out.beginObject()
-            out.key("id"); out.uuid(user.id)
-            out.key("email"); out.string(user.email)
-            out.key("display_name"); out.string(user.displayName)
+            out.key("id"); out.uuid(client.users[i].id)
+            out.key("email"); out.string(client.users[i].email)
+            out.key("display_name"); out.string(client.users[i].displayName)
             out.key("departments")
             out.beginArray()
-            for d in client.departments(ofUser: u) { departmentRef(d) }
+            for k in Int(client.userDepartmentStart[i])..<Int(client.userDepartmentStart[i &+ 1]) {
+                departmentRef(client.userDepartments[k])
+            }
             out.endArray()
             out.endObject()
             metric("app_count", m.apps, c?.apps)
@@ -229,10 +245,10 @@ func writeMetric<W: DocumentWriter>(_ out: inout W, _ key: StaticString, _ value
 
 /// A `DepartmentRef` of department `d` as an object value (in an array or after a key).
 func writeDepartmentRef<W: DocumentWriter>(_ out: inout W, _ d: UInt32, client: ClientStore) {
-    let x = client.departments[Int(d)]
+    let i = Int(d)
     out.beginObject()
-    out.key("id"); out.uuid(x.id)
-    out.key("name"); out.string(x.name)
-    out.key("description"); out.string(x.description)
+    out.key("id"); out.uuid(client.departments[i].id)
+    out.key("name"); out.string(client.departments[i].name)
+    out.key("description"); out.string(client.departments[i].description)
     out.endObject()
 }

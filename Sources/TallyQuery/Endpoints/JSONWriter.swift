@@ -22,6 +22,9 @@ public struct JSONWriter: DocumentWriter {
     /// The document written so far.
     public var bytes: [UInt8] { out.bytes }
 
+    /// The document, taken without a copy; the writer is left empty.
+    public mutating func take() -> [UInt8] { out.take() }
+
     /// Writes one key or value: its comma when one is needed, then what `body` writes (at most
     /// `n` bytes, from the pointer it gets; it returns how many).
     @inline(__always)
@@ -98,12 +101,13 @@ public struct JSONWriter: DocumentWriter {
         return n
     }
 
-    public mutating func int(_ v: Int) {
-        token(atMost: 21) { p in
-            var i = 0
-            if v < 0 { p[i] = UInt8(ascii: "-"); i &+= 1 }
-            return i &+ Self.digits(v.magnitude, at: p + i)
-        }
+    public mutating func int(_ v: Int) { token(atMost: 21) { Self.put(int: v, at: $0) } }
+
+    /// Writes `v` in decimal at `p` (at most 21 bytes); returns how many.
+    @inline(__always) static func put(int v: Int, at p: UnsafeMutablePointer<UInt8>) -> Int {
+        var i = 0
+        if v < 0 { p[i] = UInt8(ascii: "-"); i &+= 1 }
+        return i &+ digits(v.magnitude, at: p + i)
     }
 
     /// A floating-point number, shortest form that reads back the same; `null` when not finite
@@ -116,38 +120,63 @@ public struct JSONWriter: DocumentWriter {
     }
 
     /// A number with one decimal, given in tenths (`130` writes `13.0`).
-    public mutating func tenths(_ t: Int) {
-        token(atMost: 23) { p in
-            var i = 0
-            if t < 0 { p[i] = UInt8(ascii: "-"); i &+= 1 }
-            let a = t.magnitude
-            i &+= Self.digits(a / 10, at: p + i)
-            p[i] = UInt8(ascii: ".")
-            p[i &+ 1] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: a % 10)
-            return i &+ 2
-        }
+    public mutating func tenths(_ t: Int) { token(atMost: 23) { Self.put(tenths: t, at: $0) } }
+
+    /// Writes `t` tenths with one decimal at `p` (at most 23 bytes); returns how many.
+    @inline(__always) static func put(tenths t: Int, at p: UnsafeMutablePointer<UInt8>) -> Int {
+        var i = 0
+        if t < 0 { p[i] = UInt8(ascii: "-"); i &+= 1 }
+        let a = t.magnitude
+        i &+= digits(a / 10, at: p + i)
+        p[i] = UInt8(ascii: ".")
+        p[i &+ 1] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: a % 10)
+        return i &+ 2
     }
 
     public mutating func string(_ s: String) {
-        var s = s
-        s.withUTF8 { u in
-            let n = u.count
-            // Room for the worst case: every byte as a six-byte \u escape.
-            token(atMost: 6 &* n &+ 2) { p in
-                p[0] = UInt8(ascii: "\"")
-                var i = 1
-                var plain = true
-                for b in u where b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { plain = false; break }
-                if plain, n > 0 {
-                    (p + i).update(from: u.baseAddress!, count: n)
-                    i &+= n
-                } else {
-                    i &+= Self.escaped(u, at: p + i)
-                }
-                p[i] = UInt8(ascii: "\"")
-                return i &+ 1
-            }
+        // A native string's bytes are read where they are; only another kind is copied first.
+        if s.utf8.withContiguousStorageIfAvailable({ u in writeString(u) }) == nil {
+            var s = s
+            s.withUTF8 { writeString($0) }
         }
+    }
+
+    @inline(__always)
+    mutating func writeString(_ u: UnsafeBufferPointer<UInt8>) {
+        // Room for the worst case: every byte as a six-byte \u escape.
+        token(atMost: 6 &* u.count &+ 2) { Self.put(string: u, at: $0) }
+    }
+
+    /// Writes the UTF-8 bytes `u` as a quoted JSON string at `p` (at most 6·n + 2 bytes);
+    /// returns how many.
+    @inline(__always) static func put(string u: UnsafeBufferPointer<UInt8>, at p: UnsafeMutablePointer<UInt8>) -> Int {
+        let n = u.count
+        p[0] = UInt8(ascii: "\"")
+        var i = 1
+        var plain = true
+        for b in u where b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { plain = false; break }
+        if plain, n > 0 {
+            (p + i).update(from: u.baseAddress!, count: n)
+            i &+= n
+        } else {
+            i &+= escaped(u, at: p + i)
+        }
+        p[i] = UInt8(ascii: "\"")
+        return i &+ 1
+    }
+
+    /// ``put(string:at:)`` of a `String` (its bytes read in place when it is native).
+    @inline(__always) static func put(string s: String, at p: UnsafeMutablePointer<UInt8>) -> Int {
+        if let n = s.utf8.withContiguousStorageIfAvailable({ put(string: $0, at: p) }) { return n }
+        var s = s
+        return s.withUTF8 { put(string: $0, at: p) }
+    }
+
+    /// Writes `text` as it is at `p`; returns how many bytes.
+    @inline(__always) static func put(_ text: StaticString, at p: UnsafeMutablePointer<UInt8>) -> Int {
+        let n = text.utf8CodeUnitCount
+        p.update(from: text.utf8Start, count: n)
+        return n
     }
 
     /// Writes `u` with JSON's escapes at `p`; returns how many bytes.
@@ -180,23 +209,24 @@ public struct JSONWriter: DocumentWriter {
     static var hexPairs: UnsafePointer<UInt8> { ("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9fa0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff" as StaticString).utf8Start }
 
     /// A UUID in lower case, formatted in place: two digits per byte from a table.
-    public mutating func uuid(_ u: UUID128) {
-        token(atMost: 38) { p in
-            let pairs = Self.hexPairs
-            p[0] = UInt8(ascii: "\"")
-            var i = 1
-            // Byte k of the 16 (high word first); dashes after bytes 4, 6, 8 and 10.
-            for k in 0..<16 {
-                if k == 4 || k == 6 || k == 8 || k == 10 { p[i] = UInt8(ascii: "-"); i &+= 1 }
-                let word = k < 8 ? u.high : u.low
-                let byte = Int(truncatingIfNeeded: (word >> UInt64(56 &- 8 &* (k & 7))) & 0xFF)
-                p[i] = pairs[2 &* byte]
-                p[i &+ 1] = pairs[2 &* byte &+ 1]
-                i &+= 2
-            }
-            p[i] = UInt8(ascii: "\"")
-            return i &+ 1
+    public mutating func uuid(_ u: UUID128) { token(atMost: 38) { Self.put(uuid: u, at: $0) } }
+
+    /// Writes `u` quoted, in lower case, at `p` (38 bytes); returns 38.
+    @inline(__always) static func put(uuid u: UUID128, at p: UnsafeMutablePointer<UInt8>) -> Int {
+        let pairs = hexPairs
+        p[0] = UInt8(ascii: "\"")
+        var i = 1
+        // Byte k of the 16 (high word first); dashes after bytes 4, 6, 8 and 10.
+        for k in 0..<16 {
+            if k == 4 || k == 6 || k == 8 || k == 10 { p[i] = UInt8(ascii: "-"); i &+= 1 }
+            let word = k < 8 ? u.high : u.low
+            let byte = Int(truncatingIfNeeded: (word >> UInt64(56 &- 8 &* (k & 7))) & 0xFF)
+            p[i] = pairs[2 &* byte]
+            p[i &+ 1] = pairs[2 &* byte &+ 1]
+            i &+= 2
         }
+        p[i] = UInt8(ascii: "\"")
+        return i &+ 1
     }
 
     /// A date as `"YYYY-MM-DD"`, formatted in place.

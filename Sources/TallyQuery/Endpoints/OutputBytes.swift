@@ -11,6 +11,16 @@ struct OutputBytes {
     /// The bytes written so far.
     var bytes: [UInt8] { Array(storage[..<count]) }
 
+    /// The bytes written, taken without a copy (the buffer is cut to them); the writer is left
+    /// empty.
+    mutating func take() -> [UInt8] {
+        var all = storage
+        storage = []
+        all.removeSubrange(count..<all.count)
+        count = 0
+        return all
+    }
+
     /// A buffer of `n` bytes starting with `old`'s; the rest is left unwritten (nothing reads
     /// past `count`, so zeroing it would be wasted work: it was 2% of a list's time).
     static func room(_ n: Int, keeping old: ArraySlice<UInt8>) -> [UInt8] {
