@@ -266,7 +266,7 @@ extension Executor {
 
     /// A users page: the kept rows with their metrics (counted for them only), and the total.
     func userPage(_ scan: PeriodScan, _ best: BestRows, _ total: Int) -> (MetricsTable, [Entry], Int) {
-        var metrics = MetricsTable()
+        var metrics = MetricsTable(capacity: best.rows.count)
         for (u, m) in scan.userRows(best.rows.map { Int($0.index) }) { metrics[u] = m }
         return (metrics, best.rows, total)
     }
