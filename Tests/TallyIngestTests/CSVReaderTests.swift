@@ -45,6 +45,25 @@ import TallyIngest
         #expect(try readRecords(MemorySource(Self.document, chunks: pattern)) == Self.expected)
     }
 
+    /// Records wider than the reader's first field table (16) and than the one before them:
+    /// the table grows mid-record, in tiny reads (where a refill re-reads the record) and in one
+    /// read (where the fields already read must move to the bigger table).
+    @Test(arguments: chunkSizes)
+    func recordsOfManyFields(_ chunk: Int) throws {
+        func row(_ n: Int, _ tag: String) -> [String?] {
+            (0..<n).map { k in k % 7 == 3 ? nil : k % 5 == 1 ? "\(tag)\"\(k)\"" : "\(tag)\(k)" }
+        }
+        func line(_ fields: [String?]) -> String {
+            fields.map { f in f.map { $0.contains("\"") ? "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : $0 } ?? "" }
+                .joined(separator: ",") + "\n"
+        }
+        let rows = [row(3, "a"), row(17, "b"), row(40, "c"), row(5, "d"), row(70, "e")]
+        let text = rows.map(line).joined()
+        #expect(try readRecords(MemorySource(text, chunks: [chunk])).map(\.fields) == rows)
+        // In one read no refill starts a record again: the table grows in the middle of one.
+        #expect(try readRecords(MemorySource(text), capacity: 1 << 20).map(\.fields) == rows)
+    }
+
     @Test(arguments: chunkSizes)
     func nullVersusEmptyString(_ chunk: Int) throws {
         let csv = CSVReader(source: MemorySource("a,b,c\n,\"\",\n\"\",,\"\"\n", chunks: [chunk]), file: "t.csv",

@@ -16,19 +16,41 @@ public final class CSVReader {
     /// Physical line where the current record starts (1-based).
     public private(set) var line = 0
     public private(set) var fieldCount = 0
-    var fStart: [Int] = []
-    var fEnd: [Int] = []
-    var fQuoted: [Bool] = []
-    var fEscaped: [Bool] = []
-    var anyEscaped = false
+    /// The current record's fields (``fieldCapacity`` of them allocated). A raw table, and the
+    /// record parsed into locals: with four arrays and counters kept in this class's properties,
+    /// every write inside the loop was a dynamic exclusivity check, about 30% of a CSV load's
+    /// samples under `perf` (2026-12-01; docs/BENCHMARKS.md).
+    var fields: UnsafeMutablePointer<Field>
+    var fieldCapacity = 16
+
+    struct Field {
+        var start: Int
+        var end: Int
+        var quoted: Bool
+        var escaped: Bool
+    }
 
     public init(source: any ByteSource, file: String, initialCapacity: Int = 1 << 20) {
         self.source = source
         self.file = file
         buffer = .allocate(byteCount: initialCapacity, alignment: 16)
+        fields = .allocate(capacity: fieldCapacity)
     }
 
-    deinit { buffer.deallocate() }
+    deinit {
+        buffer.deallocate()
+        fields.deallocate()
+    }
+
+    /// Twice the room for fields; returns the new table.
+    private func growFields() -> UnsafeMutablePointer<Field> {
+        let bigger = UnsafeMutablePointer<Field>.allocate(capacity: fieldCapacity * 2)
+        bigger.moveInitialize(from: fields, count: fieldCapacity)
+        fields.deallocate()
+        fields = bigger
+        fieldCapacity *= 2
+        return bigger
+    }
 
     /// Bytes of text read so far (after decompression).
     public private(set) var bytesConsumed = 0
@@ -92,21 +114,28 @@ public final class CSVReader {
     public func next() throws -> Bool {
         restart: while true {
             let b = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            // This record is parsed into locals: a refill changes the buffer, `pos` and `end`,
+            // and every path that refills starts the record again from here.
+            let end = self.end
             var i = pos
             var lines = 0
+            var count = 0
+            var anyEscaped = false
+            var f = fields
+            var capacity = fieldCapacity
             fieldCount = 0
-            anyEscaped = false
             line = nextLine
             if i == end {
                 guard let s = try refill(keep: pos) else { return false }
                 pos -= s
-                if end == pos { return false }
+                if self.end == pos { return false }
                 continue restart
             }
             while true {
                 // One field starting at i.
-                if fieldCount == fStart.count {
-                    fStart.append(0); fEnd.append(0); fQuoted.append(false); fEscaped.append(false)
+                if count == capacity {
+                    f = growFields()
+                    capacity = fieldCapacity
                 }
                 if i < end && b[i] == 34 {  // '"'
                     var j = i + 1
@@ -114,7 +143,7 @@ public final class CSVReader {
                     while true {
                         if j >= end {
                             if try refillOrEOF() { continue restart }
-                            throw error("a closing quote before the end of the file", column: fieldCount + 1)
+                            throw error("a closing quote before the end of the file", column: count + 1)
                         }
                         let c = b[j]
                         if c == 34 {
@@ -129,25 +158,22 @@ public final class CSVReader {
                         j += 1
                     }
                     // j is the closing quote.
-                    fStart[fieldCount] = i + 1
-                    fEnd[fieldCount] = j
-                    fQuoted[fieldCount] = true
-                    fEscaped[fieldCount] = escaped
+                    f[count] = Field(start: i + 1, end: j, quoted: true, escaped: escaped)
                     anyEscaped = anyEscaped || escaped
-                    fieldCount += 1
+                    count += 1
                     i = j + 1
                     if i >= end {
                         if try refillOrEOF() { continue restart }
-                        return finish(at: end, lines: lines)
+                        return finish(at: end, lines: lines, count: count, anyEscaped: anyEscaped)
                     }
                     let c = b[i]
                     if c == 44 { i += 1; continue }
-                    if c == 10 { return finish(at: i + 1, lines: lines + 1) }
+                    if c == 10 { return finish(at: i + 1, lines: lines + 1, count: count, anyEscaped: anyEscaped) }
                     if c == 13 {
                         if i + 1 >= end { if try refillOrEOF() { continue restart } }
-                        if i + 1 < end && b[i + 1] == 10 { return finish(at: i + 2, lines: lines + 1) }
+                        if i + 1 < end && b[i + 1] == 10 { return finish(at: i + 2, lines: lines + 1, count: count, anyEscaped: anyEscaped) }
                     }
-                    throw error("a comma or line end after a closing quote", column: fieldCount,
+                    throw error("a comma or line end after a closing quote", column: count,
                                 found: String(decoding: [c], as: UTF8.self))
                 } else {
                     var j = i
@@ -158,24 +184,22 @@ public final class CSVReader {
                     }
                     if j >= end {
                         if try refillOrEOF() { continue restart }
-                        fStart[fieldCount] = i; fEnd[fieldCount] = j; fQuoted[fieldCount] = false
-                        fEscaped[fieldCount] = false
-                        fieldCount += 1
-                        return finish(at: end, lines: lines)
+                        f[count] = Field(start: i, end: j, quoted: false, escaped: false)
+                        count += 1
+                        return finish(at: end, lines: lines, count: count, anyEscaped: anyEscaped)
                     }
                     let c = b[j]
                     if c == 34 {
-                        throw error("no quote inside an unquoted field (quote the whole field)", column: fieldCount + 1)
+                        throw error("no quote inside an unquoted field (quote the whole field)", column: count + 1)
                     }
-                    fStart[fieldCount] = i; fEnd[fieldCount] = j; fQuoted[fieldCount] = false
-                    fEscaped[fieldCount] = false
-                    fieldCount += 1
+                    f[count] = Field(start: i, end: j, quoted: false, escaped: false)
+                    count += 1
                     if c == 44 { i = j + 1; continue }
-                    if c == 10 { return finish(at: j + 1, lines: lines + 1) }
+                    if c == 10 { return finish(at: j + 1, lines: lines + 1, count: count, anyEscaped: anyEscaped) }
                     // CR
                     if j + 1 >= end { if try refillOrEOF() { continue restart } }
-                    if j + 1 < end && b[j + 1] == 10 { return finish(at: j + 2, lines: lines + 1) }
-                    throw error("LF after CR (line ends are LF or CRLF)", column: fieldCount)
+                    if j + 1 < end && b[j + 1] == 10 { return finish(at: j + 2, lines: lines + 1, count: count, anyEscaped: anyEscaped) }
+                    throw error("LF after CR (line ends are LF or CRLF)", column: count)
                 }
             }
         }
@@ -188,11 +212,12 @@ public final class CSVReader {
         return true
     }
 
-    private func finish(at next: Int, lines: Int) -> Bool {
+    private func finish(at next: Int, lines: Int, count: Int, anyEscaped: Bool) -> Bool {
+        fieldCount = count
         if anyEscaped {
             // Only now: a record re-parsed after a refill must still see its original bytes.
             let b = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            for f in 0..<fieldCount where fEscaped[f] { fEnd[f] = unescape(b, fStart[f], fEnd[f]) }
+            for k in 0..<count where fields[k].escaped { fields[k].end = unescape(b, fields[k].start, fields[k].end) }
         }
         pos = next
         nextLine += lines
@@ -215,12 +240,16 @@ public final class CSVReader {
     @inline(__always)
     public func bytes(_ i: Int) -> UnsafeBufferPointer<UInt8> {
         let b = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: UInt8.self)
-        return UnsafeBufferPointer(start: b + fStart[i], count: fEnd[i] - fStart[i])
+        let f = fields[i]
+        return UnsafeBufferPointer(start: b + f.start, count: f.end - f.start)
     }
 
     /// Whether field `i` is NULL: empty and unquoted.
     @inline(__always)
-    public func isNull(_ i: Int) -> Bool { !fQuoted[i] && fEnd[i] == fStart[i] }
+    public func isNull(_ i: Int) -> Bool {
+        let f = fields[i]
+        return !f.quoted && f.end == f.start
+    }
 
     /// Field `i` as text, `nil` for NULL; throws on invalid UTF-8.
     public func string(_ i: Int, name: String? = nil) throws -> String? {
