@@ -104,6 +104,32 @@ import TallyTestSupport
         Self.refused(Self.file(m), "a bitset bit beyond the users")
     }
 
+    /// FuzzSnapshot (2026-12-01): a level's user domain far beyond the client's users was only
+    /// refused once the client's parts were compared, after the range tables had been built with
+    /// scratch for that many users (2.9 GB for a 16 KB file). Now the usage index refuses it first.
+    @Test func aUserDomainBeyondTheClientsUsersIsRefusedBeforeTheTablesAreBuilt() throws {
+        // An arena without bitset containers (a bitset's word count follows the domain, so a
+        // changed domain would be refused by the arena's own checks first): a sparse store's.
+        let store = try Fixtures.randomStore(seed: 49, clients: 3, rows: 60).1
+        var sections = Snapshot.encodeSections(store)
+        var found: (section: Int, at: Int)?
+        for (i, c) in store.clients.enumerated() {
+            for arena in c.usage?.levels ?? [] where !arena.headers.contains(where: { $0.kind == .bitset }) && found == nil {
+                var e = SnapshotEncoder()
+                arena.encode(&e)
+                if let at = Self.find(e.bytes, in: sections[i + 1].bytes) { found = (i + 1, at) }
+            }
+        }
+        let (section, domainAt) = try #require(found, "an arena of array and run containers")
+        sections[section].bytes.replaceSubrange(domainAt..<(domainAt + 8), with: Self.le(Int64(700_000_000)))
+        do {
+            _ = try Snapshot.read(bytes: Snapshot.assemble(sections, usageRows: store.usageRowCount, walSequence: 0), name: "domain")
+            Issue.record("a domain of 700 M users was accepted")
+        } catch let e as SnapshotError {
+            #expect("\(e)".contains("the usage index's users or apps are not the client's"), "\(e)")
+        }
+    }
+
     @Test func anOutOfRangeReferenceIsRefused() throws {
         let l = try Self.locate()
         let client = Self.store.clients[l.section - 1]

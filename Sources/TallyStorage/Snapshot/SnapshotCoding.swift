@@ -308,7 +308,8 @@ extension UsageIndex {
     }
 
     /// - Parameter departments: the client's departments (they fix the words of a department mask).
-    static func decode(_ d: inout SnapshotDecoder, aiApps: [Bool], departments: Int) throws(SnapshotDecodingError) -> UsageIndex {
+    /// - Parameter users: the client's users (every arena's domain, and the pair index's users).
+    static func decode(_ d: inout SnapshotDecoder, aiApps: [Bool], departments: Int, users: Int) throws(SnapshotDecodingError) -> UsageIndex {
         let firstDay = try d.day(), dayCount = try d.int(), rowCount = try d.int(), appCount = try d.int()
         var categoryClasses: [Int32?] = []
         for _ in 0..<(try d.count()) { categoryClasses.append(try d.optI32()) }
@@ -346,6 +347,11 @@ extension UsageIndex {
         func times(_ a: Int, _ b: Int) -> Int? {
             let (p, o) = a.multipliedReportingOverflow(by: b)
             return o || a < 0 || b < 0 ? nil : p
+        }
+        // Checked here, not only by the client: the range tables built below size their scratch
+        // by the user domain (FuzzSnapshot: a 16 KB file claiming 738 M users asked for 2.9 GB).
+        guard levels.allSatisfy({ $0.domain == users }), pairs.userStart.count == users + 1, aiApps.count == appCount else {
+            throw SnapshotDecodingError(reason: "the usage index's users or apps are not the client's")
         }
         guard levels.count == levelSizes.count, blockCounts.count == levels.count,
               zip(starts, blockCounts).allSatisfy({ s, n in times(entities, n).map { s.count == $0 + 1 } ?? false }),
@@ -434,7 +440,7 @@ extension ClientStore {
         let masks = try d.bool() ? try d.pod(UInt64.self) : nil
         let members = try d.pod(BitmapRef.self)
         let arena = try BitmapArena.decode(&d)
-        let usage = try d.bool() ? try UsageIndex.decode(&d, aiApps: apps.map(\.isAI), departments: departments.count) : nil
+        let usage = try d.bool() ? try UsageIndex.decode(&d, aiApps: apps.map(\.isAI), departments: departments.count, users: users.count) : nil
         let maskWords = ClientStore.departmentMaskWords(departments: departments.count)
         guard start.count == users.count + 1, members.count == departments.count,
               masks.map({ $0.count == users.count * maskWords && ClientStore.masksInRange([$0], words: maskWords, departments: departments.count) }) ?? true,
