@@ -9,10 +9,10 @@ slowest five. Environment variables pass through (e.g. TALLY_LIST_CACHE_MB=0 to 
 """
 import argparse
 import http.client
-import os
 import statistics
-import subprocess
 import time
+
+from served import served_snapshot
 
 AUTH = {"Authorization": "Bearer YOUR_API_TOKEN"}
 
@@ -24,24 +24,7 @@ def main():
     ap.add_argument("--paths", required=True)
     ap.add_argument("--port", type=int, default=18790)
     a = ap.parse_args()
-    server = subprocess.Popen([a.tally, "serve", "--snapshot", a.snapshot, "--host", "127.0.0.1",
-                               "--port", str(a.port), "--no-binary"],
-                              env=os.environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", a.port, timeout=5)
-                c.request("GET", "/readyz")
-                r = c.getresponse()
-                r.read()
-                if r.status == 200:
-                    break
-            except OSError:
-                pass
-            if time.time() > deadline or server.poll() is not None:
-                raise SystemExit("tally serve did not become ready")
-            time.sleep(0.2)
+    with served_snapshot(a.tally, a.snapshot, a.port):
         c = http.client.HTTPConnection("127.0.0.1", a.port, timeout=60)
         paths = [line.strip() for line in open(a.paths) if line.strip()]
         out = []
@@ -54,6 +37,8 @@ def main():
 
         def stats(xs):
             xs = sorted(xs)
+            if not xs:
+                return "n=0"
             return "n=%d median %.2f ms, p90 %.2f, max %.2f" % (len(xs), statistics.median(xs), xs[int(len(xs) * 0.9)], xs[-1])
 
         print("cursor pages:", stats([d for p, d, _ in out if "cursor=" in p]))
@@ -61,9 +46,6 @@ def main():
         print("all:", stats([d for _, d, _ in out]), "| not 200:", sum(1 for *_, s in out if s != 200))
         for p, d, _ in sorted(out, key=lambda x: -x[1])[:5]:
             print("  %.2f ms %s" % (d, p.split("/analytics/apps/")[-1][:160]))
-    finally:
-        server.terminate()
-        server.wait()
 
 
 if __name__ == "__main__":

@@ -13,11 +13,11 @@ import argparse
 import datetime
 import http.client
 import json
-import os
 import statistics
-import subprocess
 import time
 import urllib.parse
+
+from served import served_snapshot
 
 AUTH = {"Authorization": "Bearer YOUR_API_TOKEN"}
 DEFAULT_LISTS = [
@@ -48,24 +48,8 @@ def main():
     ap.add_argument("--days", type=int, default=366)
     ap.add_argument("--port", type=int, default=18791)
     a = ap.parse_args()
-    server = subprocess.Popen([a.tally, "serve", "--snapshot", a.snapshot, "--host", "127.0.0.1",
-                               "--port", str(a.port), "--no-binary"],
-                              env=os.environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", a.port, timeout=30)
-                c.request("GET", "/readyz")
-                r = c.getresponse()
-                r.read()
-                if r.status == 200:
-                    break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                raise SystemExit("the server did not become ready")
-            time.sleep(0.2)
+    with served_snapshot(a.tally, a.snapshot, a.port):
+        c = http.client.HTTPConnection("127.0.0.1", a.port, timeout=30)
         status, _ = get(c, "/v2/status")
         largest = max(status["client_list"], key=lambda x: x["usage_rows"])
         client = largest["id"]
@@ -90,9 +74,6 @@ def main():
             p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
             print(f"{lst:60s} {pages:4d} pages  median {statistics.median(times):6.2f} ms  "
                   f"p99 {p99:6.2f} ms  max {times[-1]:6.2f} ms")
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 if __name__ == "__main__":
