@@ -50,12 +50,13 @@ import TallyTestSupport
             guard let index = c.usage else { continue }
             let top = index.dayCount - 1
             var sets: [(String, PairRecency, [Bool])] = AppClass.allCases.map { k in
-                (String(describing: k), PairRecency.of(c, index, k), c.apps.map { k.contains($0) })
+                let apps = c.apps.map { k.contains($0) }
+                return (String(describing: k), PairRecency(c, index, keeps: apps), apps)
             }
             for (i, cat) in Set(c.apps.compactMap(\.category)).enumerated() where i < 3 {
-                if let e = index.entity(category: cat) {
+                if index.entity(category: cat) != nil {  // a category with a class entity, as the executor reads it
                     let apps = c.apps.map { $0.category == cat }
-                    sets.append(("category \(cat)", PairRecency.of(c, index, categoryEntity: e, apps: apps), apps))
+                    sets.append(("category \(cat)", PairRecency(c, index, keeps: apps), apps))
                 }
             }
             for (name, recency, apps) in sets {

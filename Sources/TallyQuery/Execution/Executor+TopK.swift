@@ -299,9 +299,10 @@ extension Executor {
     func keepsLongList(_ scope: Scope, _ q: Query) -> Bool {
         guard q.dimension == .user, q.sort == .apps, q.order == .desc, let after = numericCursor(q),
               let index = scope.index, let (order, bound) = pairCountOrder(scope, index) else { return false }
-        // Counted by ``PairRecency``, every user the bounded path visits costs a binary search:
-        // the page costs little at any depth.
-        if let range = index.offsets(q.period), PairRecency.answers(index, range.hi), pairRecency(scope, index) != nil { return false }
+        // Counted by ``PairRecency``, every user the bounded path visits costs a short loop over
+        // 2-byte days: the page costs little at any depth.
+        if let range = index.offsets(q.period), PairRecency.answers(index, range.hi),
+           PairRecency.of(scope, index, derive: true) != nil { return false }
         // Users visited before the cursor's value: those whose bound is at least it (the order
         // is by bound, most first).
         var lo = 0, hi = order.count
@@ -344,13 +345,14 @@ extension Executor {
 
     /// Runs `body` with a function that counts a user's apps of the scope in the scan's range
     /// (before a department filter): by ``PairRecency`` when the range ends on the index's last
-    /// day and the scope's apps are one entity (one binary search a user), else by testing each
-    /// of the user's pairs. Without `derive`, only a ``PairRecency`` derived already is read.
+    /// day and the scope's apps are one entity (a loop over the user's pairs' last days), else by
+    /// testing each of the user's pairs. Without `derive`, only a ``PairRecency`` derived already
+    /// is read.
     func appCounter(_ scope: Scope, _ scan: PeriodScan, derive: Bool, _ body: ((Int) -> Int) -> Void) {
         let index = scan.index, pairs = index.pairs, lo = scan.lo, hi = scan.hi
-        if PairRecency.answers(index, hi), let recency = derive ? pairRecency(scope, index) : existingRecency(scope) {
+        if PairRecency.answers(index, hi), let recency = PairRecency.of(scope, index, derive: derive) {
             recency.lastDays.withUnsafeBufferPointer { days in
-                let d = days.baseAddress ?? UnsafePointer(bitPattern: 8)!
+                let d = days.baseAddress ?? UnsafePointer(bitPattern: 8)!  // no pairs: never read
                 body { recency.appCount(user: $0, from: lo, d) }
             }
             return
@@ -360,20 +362,6 @@ extension Executor {
             return
         }
         scope.appMask.withUnsafeBufferPointer { mask in body { pairs.appCount(user: $0, lo, hi, mask: mask) } }
-    }
-
-    /// The scope's ``PairRecency``, when its apps are one entity (as in ``pairCountOrder(_:_:)``).
-    func pairRecency(_ scope: Scope, _ index: UsageIndex) -> PairRecency? {
-        if let c = scope.appClass { return PairRecency.of(scope.client, index, c) }
-        if let es = scope.splitEntities[Split.all.rawValue], es.count == 1 {
-            return PairRecency.of(scope.client, index, categoryEntity: es[0], apps: scope.appMask)
-        }
-        return nil
-    }
-
-    func existingRecency(_ scope: Scope) -> PairRecency? {
-        let single = scope.splitEntities[Split.all.rawValue].flatMap { $0.count == 1 ? $0[0] : nil }
-        return PairRecency.existing(scope.client, scope.appClass, categoryEntity: scope.appClass == nil ? single : nil)
     }
 
     /// The cursor's numeric sort value and id, when it has one.

@@ -1,41 +1,46 @@
 import TallyStorage
 
 /// Each user's (user, app) pairs in a set of apps (a class, or one whole category) by their last
-/// active day, ascending: a user's apps over a range that ends on the client's newest day are the
-/// pairs whose last day falls in it — one binary search instead of a test of every pair's days.
+/// active day: a user's apps over a range that ends on the client's newest day are the pairs
+/// whose last day falls in it — a loop over 2-byte days instead of a test of every pair's days.
 ///
-/// What lets D by `app_count` count a user in O(log pairs) at any cursor position. Before, a first
+/// What lets D by `app_count` count a user cheaply at any cursor position. Before, a first
 /// visit of a deep page of D by app count descending evaluated the 20,000-user client's list whole
 /// (12–23 ms once over HTTP, docs/BENCHMARKS.md): the bounded path counted every user the cursor
 /// had passed by walking their pairs.
 ///
-/// Derived on first use per client version and app set (``ClientStore/derived``), like
-/// ``UserDays``. Size: 2 bytes a pair of the set and 4 bytes a user. The last days are kept in
-/// pair order, not sorted: counting a user's (about a hundred on the 20,000-user client) is a
-/// loop the compiler vectorizes, and deriving them took 3.7 ms there against 8.0 ms with a sort
-/// per user (the first page of `tools/load/walk_pages.py`, which pays it, once each), for pages
-/// within 0.1 ms of each other.
+/// Derived on first use per client version and app set (``ClientStore/derived``, with the
+/// variants of ``UserDays``). Size: 2 bytes a pair of the set and 4 bytes a user. The last days
+/// are kept in pair order, not sorted: counting a user's (about a hundred on the 20,000-user
+/// client) is a loop the compiler vectorizes, and deriving them took 3.7 ms there against 8.0 ms
+/// with a sort per user (the first page of `tools/load/walk_pages.py`, which pays it, once each),
+/// for pages within 0.1 ms of each other.
 final class PairRecency: Sendable {
     /// Pairs of user `u` in the set: `start[u] ..< start[u + 1]` in `lastDays`.
     let start: [UInt32]
-    /// Their last day offsets, ascending within each user.
+    /// Their last day offsets, in pair order.
     let lastDays: [UInt16]
 
-    /// The set's recency if it was derived already, else `nil` (``Executor/appCounter(_:_:derive:_:)``).
-    static func existing(_ client: ClientStore, _ appClass: AppClass?, categoryEntity entity: Int?) -> PairRecency? {
-        let variant = appClass.map(\.rawValue) ?? entity.map { AppClass.allCases.count + $0 }
-        return variant.flatMap { client.derived.existing(PairRecency.self, variant: $0) }
-    }
-
-    static func of(_ client: ClientStore, _ index: UsageIndex, _ appClass: AppClass) -> PairRecency {
-        client.derived.get(variant: appClass.rawValue) {
-            let bit = UInt8(1) << UInt8(appClass.rawValue)
-            return PairRecency(client, index, keeps: client.appClassBits.map { $0 & bit != 0 })
+    /// The variant of the scope's app set in ``ClientStore/derived`` (a class's raw value, or past
+    /// the classes a category's entity, as ``UserDays``), with its apps; `nil` when the scope's
+    /// apps are not one entity (as in ``Executor/pairCountOrder(_:_:)``).
+    static func set(of scope: Scope) -> (variant: Int, apps: () -> [Bool])? {
+        if let c = scope.appClass {
+            let bit = UInt8(1) << UInt8(c.rawValue)
+            return (c.rawValue, { scope.client.appClassBits.map { $0 & bit != 0 } })
         }
+        if let es = scope.splitEntities[Split.all.rawValue], es.count == 1 {
+            return (AppClass.allCases.count + es[0], { scope.appMask })
+        }
+        return nil
     }
 
-    static func of(_ client: ClientStore, _ index: UsageIndex, categoryEntity entity: Int, apps: [Bool]) -> PairRecency {
-        client.derived.get(variant: AppClass.allCases.count + entity) { PairRecency(client, index, keeps: apps) }
+    /// The scope's recency: derived now if `derive`, else only if it was already; `nil` when its
+    /// apps are not one entity.
+    static func of(_ scope: Scope, _ index: UsageIndex, derive: Bool) -> PairRecency? {
+        guard let (variant, apps) = set(of: scope) else { return nil }
+        guard derive else { return scope.client.derived.existing(PairRecency.self, variant: variant) }
+        return scope.client.derived.get(variant: variant) { PairRecency(scope.client, index, keeps: apps()) }
     }
 
     /// - Complexity: O(pairs × (log days or words of the client's days)), once.

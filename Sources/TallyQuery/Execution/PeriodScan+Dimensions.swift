@@ -292,13 +292,14 @@ extension PeriodScan {
 
     /// Metrics of the active ones among `users` (a page's rows), one scratch buffer for all.
     func userRows(_ users: [Int]) -> [(user: Int, metrics: Metrics)] {
-        if let c = scope.appClass {
-            // Under a class, active days are a popcount of the class's user-day words
-            // (``UserDays``) and apps a day test per pair, not an OR of every pair's days: D's
-            // full list of the scale-M seed-5 client over 30 days with a comparison (830 rows,
-            // each page's comparison counted for its rows) 0.29 → 0.23 ms in process
-            // (`tally bench`, docs/BENCHMARKS.md).
-            let days = UserDays.of(scope.client, index, c)
+        // Under a class whose user-day words (``UserDays``) were derived already — by the class's
+        // bound order or a sort by active days — active days are a popcount of them and apps a day
+        // test per pair, not an OR of every pair's days: D's full list of the scale-M seed-5
+        // client over 30 days, `is_approved=false`, with a comparison 0.27 → 0.22 ms in process
+        // (`tally bench`, docs/BENCHMARKS.md). Not derived for this: a page's rows would take
+        // hundreds of pages to pay back its cost (a fresh server's first page of D on the
+        // 20,000-user client 0.8 → 5.5–6.0 ms when it did).
+        if let c = scope.appClass, let days = scope.client.derived.existing(UserDays.self, variant: c.rawValue) {
             let pairs = index.pairs
             let everyApp = c == .all
             return days.words.withUnsafeBufferPointer { w in

@@ -444,7 +444,6 @@ extension ClientStore {
         let maskWords = ClientStore.departmentMaskWords(departments: departments.count)
         guard start.count == users.count + 1, members.count == departments.count,
               masks.map({ $0.count == users.count * maskWords && ClientStore.masksInRange([$0], words: maskWords, departments: departments.count) }) ?? true,
-              usage.map({ $0.appCount == apps.count && $0.pairs.userStart.count == users.count + 1 && $0.levels.allSatisfy { $0.domain == users.count } }) ?? true,
               arena.domain == users.count else {
             throw SnapshotDecodingError(reason: "client \(id): its parts do not agree in size")
         }
