@@ -92,8 +92,11 @@ public final class StoreWriter: @unchecked Sendable {
 
     /// A writer serving `store` (or nothing until the first load), appending through `log` if
     /// given (its recovered records are replayed onto every store loaded), reloading from `source`.
+    /// - Parameter tailMinRows: clients of at least this many usage rows take appended rows of
+    ///   their newest day into a tail instead of a rebuild (``ClientStore/tailMinRows``).
     public init(serving store: Store? = nil, log: WriteAheadLog? = nil, source: DataSource? = nil,
-                observer: any WriteObserver = QuietWriteObserver()) {
+                observer: any WriteObserver = QuietWriteObserver(), tailMinRows: Int = ClientStore.tailMinRows) {
+        self.tailMinRows = tailMinRows
         current = Mutex(store.map { Served(store: $0, version: 1, clientVersions: Array(repeating: 1, count: $0.clients.count)) })
         self.log = log
         self.source = source
@@ -108,6 +111,8 @@ public final class StoreWriter: @unchecked Sendable {
             exited.signal()
         }
     }
+
+    let tailMinRows: Int
 
     /// The served data (nil until the first load).
     public var store: Store? { current.withLock { $0?.store } }
@@ -386,7 +391,7 @@ public final class StoreWriter: @unchecked Sendable {
             done(.failure(error))
             return
         }
-        let (served, skipped) = AppendBody.applyCounting(records, onto: base)
+        let (served, skipped) = AppendBody.applyCounting(records, onto: base, tailMinRows: tailMinRows)
         if skipped > 0 {
             // Acknowledged rows the loaded data cannot hold (it lacks their client, user, app or
             // department): said, not dropped silently (docs/APPENDS.md §12.4).
@@ -475,7 +480,8 @@ public final class StoreWriter: @unchecked Sendable {
             return
         }
         if let store {
-            publish(AppendBody.apply(zip(sequences, group.map(\.0)).map { ($0, $1) }, onto: store), acked: sequences.last, replacesData: false)
+            publish(AppendBody.apply(zip(sequences, group.map(\.0)).map { ($0, $1) }, onto: store, tailMinRows: tailMinRows),
+                    acked: sequences.last, replacesData: false)
         }
         for (i, (batch, done)) in group.enumerated() {
             observer.appended(rows: batch.rows.count)

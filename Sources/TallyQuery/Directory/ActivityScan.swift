@@ -116,8 +116,7 @@ struct ActivityScan {
     @inline(__always)
     func day(_ d: Int, _ entities: [Int], into set: UserSet) {
         set.clear()
-        let view = index.levels[0].view
-        for e in entities { view.formUnion(index.bitmap(entity: e, level: 0, block: d), into: set) }
+        for e in entities { index.formUnion(entity: e, level: 0, block: d, into: set) }
     }
 
     /// Each user's number of days in offsets `lo…hi` with activity of `entities`: per day, the

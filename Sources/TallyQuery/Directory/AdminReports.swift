@@ -153,12 +153,12 @@ func distinctUsers(_ c: ClientStore, _ ranges: [DayRange]) -> [Int] {
     return ranges.map { range in
         guard range.start <= range.end, let (lo, hi) = u.offsets(range) else { return 0 }
         if lo == hi { return u.dayCardinality(entity: all, offset: lo) }
-        if let n = u.rangeCounts.count(entity: all, lo, hi) { return n }
+        if let n = u.rangeCount(entity: all, lo, hi) { return n }
         let s = set ?? UserSet(domain: c.users.count)
         set = s
         s.clear()
         for (level, block) in u.blocks(DayRange(u.firstDay.adding(lo), u.firstDay.adding(hi))) {
-            u.levels[level].view.formUnion(u.bitmap(entity: all, level: level, block: block), into: s)
+            u.formUnion(entity: all, level: level, block: block, into: s)
         }
         return s.count
     }

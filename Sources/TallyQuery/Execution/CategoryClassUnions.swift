@@ -96,6 +96,7 @@ final class CategoryClassUnions: @unchecked Sendable {
                         for k in start[r]..<start[r + 1] {
                             let i = grouped[k] &* blocks &+ b
                             view.formUnion(BitmapRef(start: appStarts[i], end: appStarts[i &+ 1]), into: set)
+                            if let (users, n) = index.tailUsers(entity: grouped[k], level: 0, block: b) { set.insert(users, count: n) }
                         }
                     } else {
                         let children = starts[level - 1]

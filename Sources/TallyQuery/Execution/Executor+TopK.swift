@@ -42,15 +42,14 @@ extension Executor {
         // Candidates as packed keys, best bound first: for descending order the highest upper
         // bound (then the lowest app), for ascending the lowest lower bound (then the lowest app).
         // A heap, not a sort: the visit usually stops after about a page of the ~600 apps.
-        let tables = index.rangeCounts
         var keys: [UInt64] = []
         keys.reserveCapacity(scope.apps.count)
         for app in scope.apps where scan.appIsActive(Int(app)) {
-            if let n = tables.count(entity: Int(app), scan.lo, scan.hi) {
+            if let n = index.rangeCount(entity: Int(app), scan.lo, scan.hi) {
                 lower[Int(app)] = UInt32(n)
                 upper[Int(app)] = UInt32(n)
             } else {
-                upper[Int(app)] = UInt32(min(Int(upper[Int(app)]), index.pairs.lifetimeUsers(app: Int(app))))
+                upper[Int(app)] = UInt32(min(Int(upper[Int(app)]), index.lifetimeUsers(app: Int(app))))
             }
             keys.append(desc ? UInt64(upper[Int(app)]) << 32 | UInt64(UInt32.max - app)
                              : ~(UInt64(lower[Int(app)]) << 32 | UInt64(app)))
@@ -331,7 +330,10 @@ extension Executor {
     /// by app count (stored for every app; derived once per client version for the other classes
     /// and for categories, ``UserDays``). `nil` otherwise.
     func pairCountOrder(_ scope: Scope, _ index: UsageIndex) -> (order: [UInt32], bound: (Int) -> Int)? {
-        if scope.appClass == .all { return (scope.client.usersByPairCount, { index.pairs.pairCount(user: $0) }) }
+        if scope.appClass == .all {
+            let pairs = index.pairs
+            return (scope.client.usersByPairCount, { pairs.pairCount(user: $0) })
+        }
         let days: UserDays
         if let c = scope.appClass {
             days = UserDays.of(scope.client, index, c)

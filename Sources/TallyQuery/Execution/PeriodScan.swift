@@ -23,6 +23,9 @@ final class PeriodScan {
         /// Every entity's department mask in this block, when the index keeps them: entity `e`'s
         /// are the ``UsageIndex/departmentMaskWords`` words from `masks[e · W]`.
         let masks: UnsafePointer<UInt64>?
+        /// The index's tail when this block holds its day (the last block of its level): each
+        /// entity's stored bitmap here lacks the tail's users (``UsageTail``).
+        let tail: UsageTail?
 
         @inline(__always) func bitmap(_ entity: Int) -> BitmapRef {
             let i = entity &* stride &+ block
@@ -30,6 +33,19 @@ final class PeriodScan {
         }
 
         /// The cardinality of `entity`'s bitmap in this block: its row, or its headers.
+        /// ORs the users of `entity` in this block into `set`.
+        @inline(__always) func formUnion(_ entity: Int, into set: UserSet) {
+            view.formUnion(bitmap(entity), into: set)
+            if let tail, let users = tail.users(entity) { users.withPointer { set.insert($0, count: $1) } }
+        }
+
+        /// Whether `entity` has a user of `set` in this block.
+        @inline(__always) func intersects(_ entity: Int, _ set: UserSet) -> Bool {
+            if view.intersects(bitmap(entity), set) { return true }
+            if let tail, let users = tail.users(entity) { return users.withPointer { set.containsAny($0, count: $1) } }
+            return false
+        }
+
         @inline(__always) func cardinality(_ entity: Int) -> Int {
             if let cards { return Int(cards[entity]) }
             return view.cardinality(bitmap(entity))
@@ -65,7 +81,8 @@ final class PeriodScan {
         func block(_ k: Int, _ b: Int) -> Block {
             let (starts, stride) = index.starts(level: k)
             return Block(view: index.levels[k].view, level: k, starts: starts, stride: stride, block: b,
-                         cards: index.cardinalityRow(level: k, block: b), masks: index.departmentMaskRow(level: k, block: b))
+                         cards: index.cardinalityRow(level: k, block: b), masks: index.departmentMaskRow(level: k, block: b),
+                         tail: index.tail.flatMap { b == $0.day / index.levelSizes[k] ? $0 : nil })
         }
         blocks = index.blocks(range).map { block($0.level, $0.block) }
         domain = scope.client.users.count
@@ -77,7 +94,7 @@ final class PeriodScan {
     /// ORs the users of `entity` over the range into `set`.
     @inline(__always)
     func union(entity: Int, into set: UserSet) {
-        for b in blocks { b.view.formUnion(b.bitmap(entity), into: set) }
+        for b in blocks { b.formUnion(entity, into: set) }
     }
 
     /// Users of `entity` over the range (after the department filter), left in `set`, which is
@@ -94,7 +111,7 @@ final class PeriodScan {
     /// Number of users of `entity` over the range (after the department filter).
     func userCount(entity: Int) -> Int {
         if scope.users == nil {
-            if let n = index.rangeCounts.count(entity: entity, lo, hi) { return n }
+            if let n = index.rangeCount(entity: entity, lo, hi) { return n }
             if !hasActivity(entity) { return 0 }
             if blocks.count == 1 { return blocks[0].cardinality(entity) }
         }
@@ -116,7 +133,7 @@ final class PeriodScan {
             }
             return false
         }
-        for b in blocks where b.view.intersects(b.bitmap(entity), f) { return true }
+        for b in blocks where b.intersects(entity, f) { return true }
         return false
     }
 
@@ -131,7 +148,7 @@ final class PeriodScan {
             return act.users(lo, hi)
         }
         if scope.users == nil, let es = scope.splitEntities[split.rawValue], es.count == 1 {
-            if let n = index.rangeCounts.count(entity: es[0], lo, hi) { return n }
+            if let n = index.rangeCount(entity: es[0], lo, hi) { return n }
             if blocks.count == 1 { return blocks[0].cardinality(es[0]) }
         }
         unionOfApps(split, into: b)

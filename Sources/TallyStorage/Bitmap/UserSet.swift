@@ -76,6 +76,17 @@ public final class UserSet: @unchecked Sendable {
         insert(v)
     }
 
+    /// Inserts `count` values (any order) and marks their chunks touched.
+    public func insert(_ values: UnsafePointer<UInt32>, count: Int) {
+        for i in 0..<count { add(values[i]) }
+    }
+
+    /// Whether any of `count` values is in the set.
+    public func containsAny(_ values: UnsafePointer<UInt32>, count: Int) -> Bool {
+        for i in 0..<count where contains(values[i]) { return true }
+        return false
+    }
+
     @inlinable @inline(__always)
     public func contains(_ v: UInt32) -> Bool {
         (words[Int(v &>> 6)] &>> UInt64(v & 63)) & 1 != 0

@@ -71,7 +71,9 @@ public enum Snapshot {
             let o = UnsafeMutableSendable(out)
             DispatchQueue.concurrentPerform(iterations: clients.count) { i in
                 var e = SnapshotEncoder()
-                clients[i].encode(&e)
+                // A client with a tail is stored whole, its tail's rows in its base (a rebuild, on
+                // the snapshot's thread): the format has one index per client.
+                clients[i].merged().encode(&e)
                 o.value[i] = e.bytes
             }
         }

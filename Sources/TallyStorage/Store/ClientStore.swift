@@ -140,6 +140,9 @@ public final class ClientStore: @unchecked Sendable {
     public let derived = DerivedSlot()
     /// The region this client's raw buffers are in (``StoreMemory``), or `nil` for the heap.
     let memory: StoreMemory?
+    /// The client whose directory buffers (``memberWords``) this one reads and keeps alive: set
+    /// for a client whose usage has a tail (``appending(users:apps:days:tailMinRows:)``).
+    let owner: ClientStore?
 
     init(info: ClientInfo, users: [UserInfo], userIndex: [UUID128: UInt32], apps: [AppInfo],
          appIndex: [UUID128: UInt32], departments: [DepartmentInfo], departmentIndex: [UUID128: UInt32],
@@ -148,6 +151,7 @@ public final class ClientStore: @unchecked Sendable {
          membersArena: BitmapArena, usage: UsageIndex?) {
         let memory = StoreMemory.current
         self.memory = memory
+        owner = nil
         self.info = info
         self.users = users
         self.userIndex = userIndex
@@ -204,7 +208,77 @@ public final class ClientStore: @unchecked Sendable {
         }
     }
 
-    deinit { if let w = memberWords { release(w, in: memory) } }
+    /// `previous` with `tail` (its usage's base with the tail's rows): the directory and what
+    /// was derived from it shared, each user's first and last days and the order by pair count
+    /// corrected for the rows the tail added after `previous`'s (`added`: `user << 32 | app`,
+    /// `newPairUsers`: users with a new pair among them).
+    /// - Complexity: O(users + added rows), not the client's rows.
+    init(previous: ClientStore, base: UsageIndex, tail: UsageTail, added: [UInt64], newPairUsers: [UInt32]) {
+        let root = previous.owner ?? previous
+        owner = root
+        memory = root.memory
+        info = root.info
+        users = root.users
+        userIndex = root.userIndex
+        apps = root.apps
+        appIndex = root.appIndex
+        departments = root.departments
+        departmentIndex = root.departmentIndex
+        userDepartmentStart = root.userDepartmentStart
+        userDepartments = root.userDepartments
+        userDepartmentMasks = root.userDepartmentMasks
+        members = root.members
+        membersArena = root.membersArena
+        memberWords = root.memberWords
+        memberWordCount = root.memberWordCount
+        memberSpans = root.memberSpans
+        appClassBits = root.appClassBits
+        allApps = root.allApps
+        allAppsMask = root.allAppsMask
+        let usage = UsageIndex(base: base, tail: tail)
+        self.usage = usage
+        // First and last days: the tail's day is the last of all, so it is every added user's
+        // last day, and the first of those who had none.
+        var first = previous.activity.firstOffset, last = previous.activity.lastOffset
+        var sortedFirst = previous.activity.sortedFirst
+        for r in added {
+            let u = Int(r >> 32)
+            last[u] = Int32(tail.day)
+            if first[u] < 0 {
+                first[u] = Int32(tail.day)
+                sortedFirst.append(Int32(tail.day))
+            }
+        }
+        activity = UserActivity(firstOffset: first, lastOffset: last, sortedFirst: sortedFirst)
+        // Users whose pair count grew leave their place and come back in order.
+        if newPairUsers.isEmpty {
+            usersByPairCount = previous.usersByPairCount
+        } else {
+            let pairsOf = { (u: UInt32) in base.basePairs.pairCount(user: Int(u)) + (tail.state.newPairs[u] ?? 0) }
+            let moved = Set(newPairUsers)
+            let users = root.users
+            func before(_ a: UInt32, _ b: UInt32) -> Bool {
+                let ca = pairsOf(a), cb = pairsOf(b)
+                return ca != cb ? ca > cb : users[Int(a)].id < users[Int(b)].id
+            }
+            let back = moved.sorted(by: before)
+            var order: [UInt32] = []
+            order.reserveCapacity(previous.usersByPairCount.count)
+            var i = 0
+            for u in previous.usersByPairCount where !moved.contains(u) {
+                while i < back.count && before(back[i], u) {
+                    order.append(back[i])
+                    i += 1
+                }
+                order.append(u)
+            }
+            order.append(contentsOf: back[i...])
+            usersByPairCount = order
+        }
+        derived.inherit(from: previous.derived)
+    }
+
+    deinit { if owner == nil, let w = memberWords { release(w, in: memory) } }
 
     /// ORs the members of department `d` into `set`: from the dense copy when the client keeps
     /// one, else from the membership arena.
@@ -219,8 +293,46 @@ public final class ClientStore: @unchecked Sendable {
     /// This client with more usage rows (dense user and app indexes; duplicates count once),
     /// rebuilt from its own rows (decoded from its segments) plus the new ones.
     /// - Complexity: O(rows) — a full build of the client.
-    public func appending(users newUsers: [UInt32], apps newApps: [UInt32], days newDays: [Int32]) -> ClientStore {
+    public func appending(users newUsers: [UInt32], apps newApps: [UInt32], days newDays: [Int32],
+                          tailMinRows: Int = ClientStore.tailMinRows) -> ClientStore {
+        if let next = appendingToTail(users: newUsers, apps: newApps, days: newDays, minRows: tailMinRows) { return next }
+        return rebuilt(users: newUsers, apps: newApps, days: newDays)
+    }
+
+    /// Clients of at least this many usage rows take rows of their newest day into a tail
+    /// (``UsageTail``) instead of being rebuilt: below it a rebuild takes a few milliseconds.
+    public static let tailMinRows = 200_000
+
+    /// Most rows a tail holds before the next append rebuilds the client with them: 2% of the
+    /// base's rows, and at least 100,000.
+    public static func tailMaxRows(baseRows: Int) -> Int { max(100_000, baseRows / 50) }
+
+    /// This client with the rows in a tail, when they are all on its newest day, the client has
+    /// `minRows` rows or more and the tail stays under ``tailMaxRows(baseRows:)``; else `nil`.
+    /// - Complexity: O(rows × the users' pairs + users), not the client's rows.
+    func appendingToTail(users newUsers: [UInt32], apps newApps: [UInt32], days newDays: [Int32], minRows: Int) -> ClientStore? {
+        guard let usage, !newUsers.isEmpty else { return nil }
+        let base = usage.base ?? usage
+        let tailRows = usage.tail?.rowCount ?? 0
+        guard base.rowCount >= minRows, base.dayCount <= 65_536,
+              tailRows + newUsers.count <= Self.tailMaxRows(baseRows: base.rowCount) else { return nil }
+        let last = base.newestDay.raw
+        guard newDays.allSatisfy({ $0 == last }) else { return nil }
+        guard let (tail, added, newPairUsers) = UsageTail.appending(to: usage.tail, base: base, client: self, users: newUsers, apps: newApps)
+        else { return self }
+        return ClientStore(previous: self, base: base, tail: tail, added: added, newPairUsers: newPairUsers)
+    }
+
+    /// This client rebuilt whole (its tail's rows in its base): what a merge makes, and what a
+    /// snapshot stores.
+    /// - Parameter extrasMinRows: the builder's (``ClientStoreBuilder/extrasMinRows``), if not its default.
+    public func merged(extrasMinRows: Int? = nil) -> ClientStore {
+        usage?.tail == nil ? self : rebuilt(users: [], apps: [], days: [], extrasMinRows: extrasMinRows)
+    }
+
+    func rebuilt(users newUsers: [UInt32], apps newApps: [UInt32], days newDays: [Int32], extrasMinRows: Int? = nil) -> ClientStore {
         var b = ClientStoreBuilder(info: info)
+        if let extrasMinRows { b.extrasMinRows = extrasMinRows }
         for u in users { _ = b.addUser(u) }
         for a in apps { _ = b.addApp(a) }
         for d in departments { _ = b.addDepartment(d) }
@@ -254,6 +366,14 @@ public final class ClientStore: @unchecked Sendable {
                 us.append(r.user)
                 ap.append(r.app)
                 ds.append(month + Int32(r.day))
+            }
+        }
+        if let tail = usage.tail {
+            let day = usage.firstDay.adding(tail.day).raw
+            tail.rows.forEach { r in
+                us.append(UInt32(truncatingIfNeeded: r >> 32))
+                ap.append(UInt32(truncatingIfNeeded: r))
+                ds.append(day)
             }
         }
         return (us, ap, ds)

@@ -27,7 +27,7 @@ public final class UsageIndex: @unchecked Sendable {
     public let dayCount: Int
     /// The newest activity date of the client.
     public var newestDay: Day { firstDay.adding(dayCount - 1) }
-    /// Distinct usage rows (duplicates counted once).
+    /// Distinct usage rows (duplicates counted once), the tail's included.
     public let rowCount: Int
     public let appCount: Int
     /// The categories with a class entity (the union of their apps), in entity order after the
@@ -72,8 +72,16 @@ public final class UsageIndex: @unchecked Sendable {
     let prefixByDay: UnsafeMutableBufferPointer<UInt32>
     /// Per app, the first day offset with activity, or -1.
     public let firstSeenOffset: [Int32]
-    /// The same rows, user-major: apps and days per user.
-    public let pairs: PairIndex
+    /// The base's rows, user-major: apps and days per user.
+    let basePairs: PairIndex
+    /// The same rows, user-major: apps and days per user (with the tail's, made once per version
+    /// that has a tail: ``UsageTail/pairs(base:userCount:)``).
+    public var pairs: PairIndex { tail.map { $0.pairs(base: basePairs, userCount: levels[0].domain) } ?? basePairs }
+    /// Rows appended on the last day, beside this index's buffers (which are its base's, shared):
+    /// ``UsageTail``. `nil` for an index built or loaded whole.
+    public let tail: UsageTail?
+    /// The index whose buffers this one reads (and keeps alive), when it has a tail.
+    public let base: UsageIndex?
     public let segments: [Segment]
     /// Exact distinct users over every range, for the busiest entities.
     public let rangeCounts: RangeCounts
@@ -134,7 +142,9 @@ public final class UsageIndex: @unchecked Sendable {
             return rows
         }
         self.firstSeenOffset = firstSeenOffset
-        self.pairs = pairs
+        self.basePairs = pairs
+        self.tail = nil
+        self.base = nil
         self.segments = segments
         let byDay = StoreMemory.allocate(UInt32.self, capacity: (dayCount + 1) * entities, in: memory)
         for e in 0..<entities {
@@ -151,7 +161,37 @@ public final class UsageIndex: @unchecked Sendable {
             }
     }
 
+    /// `base` (itself without a tail) read with `tail`'s rows: shares every buffer of `base`.
+    /// - Complexity: O(apps + levels), the tail's corrections having been made with it.
+    init(base: UsageIndex, tail: UsageTail) {
+        precondition(base.tail == nil)
+        self.base = base
+        self.tail = tail
+        memory = base.memory
+        firstDay = base.firstDay
+        dayCount = base.dayCount
+        rowCount = base.rowCount + tail.rowCount
+        appCount = base.appCount
+        categoryClasses = base.categoryClasses
+        categoryEntity = base.categoryEntity
+        uncategorizedEntity = base.uncategorizedEntity
+        levelSizes = base.levelSizes
+        levels = base.levels
+        levelStarts = base.levelStarts
+        levelStartCounts = base.levelStartCounts
+        levelBlockCounts = base.levelBlockCounts
+        departmentMaskRows = base.departmentMaskRows
+        departmentMaskWords = base.departmentMaskWords
+        cardinalityRows = base.cardinalityRows
+        prefixByDay = base.prefixByDay
+        firstSeenOffset = tail.firstSeenOffset
+        basePairs = base.basePairs
+        segments = base.segments
+        rangeCounts = base.rangeCounts
+    }
+
     deinit {
+        guard base == nil else { return }  // the buffers are the base's
         for p in levelStarts { StoreMemory.release(p, in: memory) }
         for p in departmentMaskRows ?? [] { StoreMemory.release(p, in: memory) }
         for p in cardinalityRows ?? [] { StoreMemory.release(p, in: memory) }
@@ -162,7 +202,9 @@ public final class UsageIndex: @unchecked Sendable {
     /// - Complexity: O(apps), two contiguous rows.
     public func activeApps(_ lo: Int, _ hi: Int, into active: UnsafeMutablePointer<Bool>) {
         let n = appCount, stride = entityCount
-        let from = prefixByDay.baseAddress! + lo &* stride, to = prefixByDay.baseAddress! + (hi &+ 1) &* stride
+        let from = prefixByDay.baseAddress! + lo &* stride
+        let to = hi &+ 1 == dayCount && tail != nil ? UnsafeMutablePointer(tail!.lastPrefix.baseAddress!)
+            : prefixByDay.baseAddress! + (hi &+ 1) &* stride
         var a = 0
         while a < n {
             active[a] = to[a] != from[a]
@@ -191,13 +233,15 @@ public final class UsageIndex: @unchecked Sendable {
     /// The department masks of every entity's bitmap of one block: entity `e`'s are the
     /// ``departmentMaskWords`` words from `row[e · W]`.
     public func departmentMaskRow(level: Int, block: Int) -> UnsafePointer<UInt64>? {
-        departmentMaskRows.map { UnsafePointer($0[level] + block &* entityCount &* departmentMaskWords) }
+        if let tail, let rows = tail.lastMasks, block == tail.day / levelSizes[level] { return UnsafePointer(rows[level].baseAddress!) }
+        return departmentMaskRows.map { UnsafePointer($0[level] + block &* entityCount &* departmentMaskWords) }
     }
 
     /// The cardinalities of every entity's bitmap of one block: `row[entity]`, when the index
     /// keeps them (``cardinalityRows``).
-    @inlinable public func cardinalityRow(level: Int, block: Int) -> UnsafePointer<UInt32>? {
-        cardinalityRows.map { UnsafePointer($0[level] + block &* entityCount) }
+    public func cardinalityRow(level: Int, block: Int) -> UnsafePointer<UInt32>? {
+        if let tail, block == tail.day / levelSizes[level] { return UnsafePointer(tail.lastCards[level].baseAddress!) }
+        return cardinalityRows.map { UnsafePointer($0[level] + block &* entityCount) }
     }
 
     /// The masks entity-major, as snapshots store them.
@@ -283,7 +327,36 @@ public final class UsageIndex: @unchecked Sendable {
     }
 
     /// Users of `entity` summed over the days before offset `d`.
-    @inline(__always) func prefixSum(_ entity: Int, _ d: Int) -> Int { Int(prefixByDay[d &* entityCount &+ entity]) }
+    @inline(__always) func prefixSum(_ entity: Int, _ d: Int) -> Int {
+        if d == dayCount, let tail { return Int(tail.lastPrefix[entity]) }
+        return Int(prefixByDay[d &* entityCount &+ entity])
+    }
+
+    /// Exact distinct users of `entity` over day offsets `lo…hi` from its range table, if it has
+    /// one (with the tail's users new to it over the range).
+    @inline(__always) public func rangeCount(entity: Int, _ lo: Int, _ hi: Int) -> Int? {
+        guard let n = rangeCounts.count(entity: entity, lo, hi) else { return nil }
+        guard let tail, hi == tail.day else { return n }
+        return n &+ tail.novel(entity: entity, from: lo)
+    }
+
+    /// The tail's users of `entity` when block `block` of `level` is the last one (the tail's
+    /// day is in it) and the entity has any: what that block's stored bitmap lacks.
+    @inline(__always) public func tailUsers(entity: Int, level: Int, block: Int) -> (UnsafePointer<UInt32>, Int)? {
+        guard let tail, block == tail.day / levelSizes[level], let list = tail.users(entity) else { return nil }
+        return (UnsafePointer(list.storage!.base), list.count)
+    }
+
+    /// Distinct users of app `a` over the whole history, the tail's new ones included.
+    @inline(__always) public func lifetimeUsers(app a: Int) -> Int {
+        basePairs.lifetimeUsers(app: a) &+ (tail?.novel(entity: a, from: 0) ?? 0)
+    }
+
+    /// ORs the users of `entity` in block `block` of `level` into `set`, the tail's included.
+    public func formUnion(entity: Int, level: Int, block: Int, into set: UserSet) {
+        levels[level].view.formUnion(bitmap(entity: entity, level: level, block: block), into: set)
+        if let (users, n) = tailUsers(entity: entity, level: level, block: block) { set.insert(users, count: n) }
+    }
 
     /// The running sums entity-major, as snapshots store them.
     var entityMajorPrefix: [UInt32] {
@@ -316,8 +389,8 @@ public final class UsageIndex: @unchecked Sendable {
         let bitmaps = levelBlockCounts.reduce(0, +) * entityCount
         return (segmentByteCount, levels.reduce(0) { $0 + $1.byteCount },
                 levelStartCounts.reduce(0) { $0 + $1 * 4 } + (cardinalityRows == nil ? 0 : bitmaps * 4),
-                departmentMaskRows == nil ? 0 : bitmaps * 8 * departmentMaskWords, prefixByDay.count * 4 + firstSeenOffset.count * 4, pairs.byteCount,
-                rangeCounts.byteCount)
+                departmentMaskRows == nil ? 0 : bitmaps * 8 * departmentMaskWords, prefixByDay.count * 4 + firstSeenOffset.count * 4,
+                basePairs.byteCount + (tail?.byteCount ?? 0), rangeCounts.byteCount)
     }
 
     public var segmentByteCount: Int { segments.reduce(0) { $0 + $1.bytes.count + 32 } }

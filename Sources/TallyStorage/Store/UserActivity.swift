@@ -33,6 +33,12 @@ public struct UserActivity: Sendable {
         sortedFirst = first.filter { $0 >= 0 }.sorted()
     }
 
+    init(firstOffset: [Int32], lastOffset: [Int32], sortedFirst: [Int32]) {
+        self.firstOffset = firstOffset
+        self.lastOffset = lastOffset
+        self.sortedFirst = sortedFirst
+    }
+
     init() {
         firstOffset = []
         lastOffset = []

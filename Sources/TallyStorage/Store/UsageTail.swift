@@ -1,0 +1,350 @@
+import Synchronization
+
+/// Storage that successive versions of a tail share: only the newest version appends, past
+/// every older version's `count`, so an older version (a query in flight, a pinned cursor)
+/// keeps reading exactly the prefix it was published with. Amortized O(1) per element instead
+/// of a copy of the whole list per version.
+final class SharedGrowth<T: BitwiseCopyable>: @unchecked Sendable {
+    private(set) var base: UnsafeMutablePointer<T>
+    let capacity: Int
+    /// Elements written (by the one writer, the commit thread). Readers never read this: each
+    /// reads the count of its own version.
+    var written: Int
+
+    init(capacity: Int) {
+        self.capacity = max(16, capacity)
+        base = .allocate(capacity: self.capacity)
+        written = 0
+    }
+
+    deinit { base.deallocate() }
+}
+
+/// A list held by one version of a tail: a prefix of a ``SharedGrowth``.
+public struct TailList<T: BitwiseCopyable>: @unchecked Sendable {
+    let storage: SharedGrowth<T>?
+    let count: Int
+
+    static var empty: TailList { TailList(storage: nil, count: 0) }
+
+    @inline(__always) subscript(i: Int) -> T { storage!.base[i] }
+
+    /// This list with `values` after it. Writes in place when this version is the newest of its
+    /// storage and the values fit; otherwise into new storage (twice the size) with this prefix.
+    func appending(_ values: some Collection<T>) -> TailList {
+        guard !values.isEmpty else { return self }
+        let need = count + values.count
+        var s = storage
+        if s == nil || s!.written != count || need > s!.capacity {
+            let next = SharedGrowth<T>(capacity: max(need, 2 * (s?.capacity ?? 0)))
+            if let s, count > 0 { next.base.update(from: s.base, count: count) }
+            s = next
+        }
+        var i = count
+        for v in values {
+            s!.base[i] = v
+            i += 1
+        }
+        s!.written = need
+        return TailList(storage: s, count: need)
+    }
+
+    @inline(__always) public func withPointer<R>(_ body: (UnsafePointer<T>, Int) -> R) -> R {
+        body(UnsafePointer(storage!.base), count)
+    }
+
+    func forEach(_ body: (T) -> Void) {
+        guard let s = storage else { return }
+        for i in 0..<count { body(s.base[i]) }
+    }
+
+    var array: [T] { (0..<count).map { storage!.base[$0] } }
+}
+
+/// Usage rows appended on a client's newest day, kept beside the client's immutable usage
+/// index (the base) instead of rebuilding it: docs/APPENDS.md, "the tail". Every row is new to
+/// the base (a row the base or an earlier version of the tail holds is dropped at apply), and on
+/// the base's last day `L`, so every stored structure changes only where it covers day `L`:
+/// the last block of each level, the last running sum, the range tables' ranges that end on
+/// `L`, the pairs' last days. The index that serves a client with a tail
+/// (``UsageIndex/init(base:tail:)``) reads its base and adds the tail there:
+/// - unions OR, per entity (app or class), the users new to it on `L` (``EntityTail/users``);
+/// - counts over a range `lo…L` add the users of the entity on `L` whose last base day with it is
+///   before `lo` (``EntityTail/before``: `before[lo]`), exact because no base day is after `L`;
+/// - the last block's cardinalities and department masks, the last running sums and the apps'
+///   first days are corrected once per version, here;
+/// - the pair index is made again, base and tail, the first time a version needs it.
+/// A class's users on `L` are only those new to the class that day (not active in it on `L` in
+/// the base through another app), so that counts stay sums. Immutable once made.
+public final class UsageTail: @unchecked Sendable {
+    /// What the tail adds to one entity.
+    struct EntityTail {
+        /// Users new to the entity on the last day, unsorted.
+        var users: TailList<UInt32>
+        /// `before[j]`: how many of them had no base day with the entity at offset `j` or later
+        /// (their last base day is before `j`), for `j` in `0…dayCount`.
+        var before: [UInt32]
+        /// The OR of their departments' bits (``UsageIndex/departmentMaskWords`` words), when the
+        /// index keeps masks.
+        var mask: [UInt64]
+    }
+
+    /// Offset of the base's last day (the day of every row of the tail).
+    public let day: Int
+    let entities: [EntityTail?]
+    /// Rows of the tail, `user << 32 | app`, in arrival order (for merges and snapshots).
+    let rows: TailList<UInt64>
+    /// Per level, the last block's cardinality of every entity with the tail's users.
+    let lastCards: [UnsafeMutableBufferPointer<UInt32>]
+    /// Per level, the last block's department masks of every entity with the tail's, when the
+    /// base keeps masks.
+    let lastMasks: [UnsafeMutableBufferPointer<UInt64>]?
+    /// Every entity's running sum after the last day, with the tail's users.
+    let lastPrefix: UnsafeMutableBufferPointer<UInt32>
+    /// Each app's first day with the tail's (an app first used on the last day).
+    let firstSeenOffset: [Int32]
+    /// What only the writer reads, shared along one chain of versions (``WriterState``).
+    let state: WriterState
+    let serial: Int
+    /// The base's pairs with the tail's, made the first time this version needs them.
+    private let madePairs = Mutex<PairIndex?>(nil)
+
+    public var rowCount: Int { rows.count }
+
+    /// The entity's tail users, when it has any.
+    @inline(__always) public func users(_ e: Int) -> TailList<UInt32>? {
+        guard let t = entities[e], t.users.count > 0 else { return nil }
+        return t.users
+    }
+
+    /// Users of entity `e` on the last day who had no base day with it at offset `lo` or later:
+    /// what a count over `lo…last day` adds to the base's.
+    @inline(__always) public func novel(entity e: Int, from lo: Int) -> Int {
+        guard let t = entities[e] else { return 0 }
+        return Int(t.before[lo])
+    }
+
+    /// The writer's bookkeeping for one chain of tails: which (user, entity) pairs the tail holds
+    /// already, and each user's last base day per class (worked out from the pair index once).
+    /// Only the newest tail of a chain may be appended to; a tail whose chain moved on (never the
+    /// case for the commit thread, which appends to what it published) starts a state of its own.
+    final class WriterState: @unchecked Sendable {
+        var serial = 0
+        var held: Set<UInt64> = []
+        var newPairs: [UInt32: Int] = [:]
+    }
+
+    init(day: Int, entities: [EntityTail?], rows: TailList<UInt64>, base: UsageIndex, state: WriterState, serial: Int) {
+        self.day = day
+        self.entities = entities
+        self.rows = rows
+        self.state = state
+        self.serial = serial
+        let E = base.entityCount, W = base.departmentMaskWords
+        lastCards = (0..<base.levelSizes.count).map { k in
+            let b = day / base.levelSizes[k], start = b * base.levelSizes[k]
+            let row = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: max(1, E))
+            for e in 0..<E {
+                let card = base.levels[k].view.cardinality(base.bitmap(entity: e, level: k, block: b))
+                row[e] = UInt32(card) &+ (entities[e].map { $0.before[start] } ?? 0)
+            }
+            return row
+        }
+        lastMasks = base.hasDepartmentMasks ? (0..<base.levelSizes.count).map { k in
+            let b = day / base.levelSizes[k]
+            let from = base.departmentMaskRow(level: k, block: b)!
+            let row = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: max(1, E * W))
+            for e in 0..<E {
+                for w in 0..<W { row[e * W + w] = from[e * W + w] | (entities[e].map { $0.mask[w] } ?? 0) }
+            }
+            return row
+        } : nil
+        let prefix = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: max(1, E))
+        for e in 0..<E { prefix[e] = UInt32(base.prefixSum(e, base.dayCount)) &+ UInt32(entities[e]?.users.count ?? 0) }
+        lastPrefix = prefix
+        var first = base.firstSeenOffset
+        for a in 0..<base.appCount where first[a] < 0 && (entities[a]?.users.count ?? 0) > 0 { first[a] = Int32(day) }
+        firstSeenOffset = first
+    }
+
+    deinit {
+        for r in lastCards { r.deallocate() }
+        for r in lastMasks ?? [] { r.deallocate() }
+        lastPrefix.deallocate()
+    }
+
+    /// The base's pair index with the tail's rows added (each on the last day), made once.
+    /// - Complexity: O(pairs + days of the base's index) the first time.
+    func pairs(base: PairIndex, userCount: Int) -> PairIndex {
+        madePairs.withLock { made in
+            if let made { return made }
+            let p = base.adding(rows: rows.array, day: day, userCount: userCount)
+            made = p
+            return p
+        }
+    }
+
+    var byteCount: Int {
+        var n = rows.count * 8
+        for case let t? in entities { n += t.users.count * 4 + t.before.count * 4 + t.mask.count * 8 }
+        return n + lastCards.reduce(0) { $0 + $1.count * 4 } + (lastMasks?.reduce(0) { $0 + $1.count * 8 } ?? 0) + lastPrefix.count * 4
+    }
+
+    /// `previous` (or nothing) with the rows `users[i]`, `apps[i]`, all on the base's last day,
+    /// that neither the base nor `previous` holds; with those rows (`user << 32 | app`) and the
+    /// users they gave a new pair. `nil` when no row is new.
+    /// - Complexity: O(rows × (the user's pairs + days)) — the batch, not the client.
+    static func appending(to previous: UsageTail?, base: UsageIndex, client: ClientStore,
+                          users: [UInt32], apps: [UInt32]) -> (tail: UsageTail, added: [UInt64], newPairUsers: [UInt32])? {
+        let L = base.dayCount - 1, E = base.entityCount, W = base.departmentMaskWords
+        let pairs = base.pairs
+        // The writer's state: the previous tail's if it is the newest of its chain, else rebuilt.
+        let state: WriterState
+        if let previous, previous.state.serial == previous.serial {
+            state = previous.state
+        } else {
+            state = WriterState()
+            if let previous {
+                for e in 0..<E { previous.users(e)?.forEach { state.held.insert(UInt64($0) << 32 | UInt64(e)) } }
+                previous.rows.forEach { r in
+                    let u = UInt32(truncatingIfNeeded: r >> 32), a = Int(UInt32(truncatingIfNeeded: r))
+                    if pairs.pair(user: Int(u), app: a) == nil { state.newPairs[u, default: 0] += 1 }
+                }
+            }
+        }
+        var entities = previous?.entities ?? [EntityTail?](repeating: nil, count: E)
+        var rows: [UInt64] = []
+        var newPairUsers: [UInt32] = []
+        var added: [[UInt32]] = .init(repeating: [], count: E)
+        let classBits = client.appClassBits
+        let masks = client.userDepartmentMasks
+        func add(_ u: UInt32, _ e: Int, baseLast: Int) {
+            if entities[e] == nil {
+                entities[e] = EntityTail(users: .empty, before: [UInt32](repeating: 0, count: base.dayCount + 1),
+                                         mask: [UInt64](repeating: 0, count: base.hasDepartmentMasks ? W : 0))
+            }
+            entities[e]!.before.withUnsafeMutableBufferPointer { b in
+                var j = baseLast + 1
+                while j <= base.dayCount { b[j] &+= 1; j &+= 1 }
+            }
+            if base.hasDepartmentMasks, let masks {
+                for w in 0..<W { entities[e]!.mask[w] |= masks[Int(u) * W + w] }
+            }
+            added[e].append(u)
+        }
+        for (u, a) in zip(users, apps) {
+            let ai = Int(a), key = UInt64(u) << 32 | UInt64(a)
+            guard !state.held.contains(key) else { continue }
+            let pair = pairs.pair(user: Int(u), app: ai)
+            let last = pair.flatMap { pairs.lastDay(pair: $0, 0, L) } ?? -1
+            guard last < L else { continue }  // the base holds the row
+            state.held.insert(key)
+            if pair == nil {
+                state.newPairs[u, default: 0] += 1
+                newPairUsers.append(u)
+            }
+            rows.append(key)
+            add(u, ai, baseLast: last)
+            // Each class with the app: the user's last base day over the class's apps, if the
+            // user is new to the class on the last day.
+            var classes: [Int] = []
+            for c in AppClass.allCases where classBits[ai] & (1 << UInt8(c.rawValue)) != 0 { classes.append(base.entity(c)) }
+            if let e = base.entity(category: client.apps[ai].category) { classes.append(e) }
+            for e in classes {
+                let ckey = UInt64(u) << 32 | UInt64(e)
+                guard !state.held.contains(ckey) else { continue }
+                var classLast = -1
+                for p in Int(pairs.userStart[Int(u)])..<Int(pairs.userStart[Int(u) + 1]) {
+                    guard Self.app(Int(pairs.pairApp[p]), isIn: e, base: base, client: client),
+                          let d = pairs.lastDay(pair: p, classLast + 1, L) else { continue }
+                    classLast = d
+                }
+                guard classLast < L else { continue }  // active in the class on the last day already
+                state.held.insert(ckey)
+                add(u, e, baseLast: classLast)
+            }
+        }
+        guard !rows.isEmpty else { return nil }
+        for e in 0..<E where !added[e].isEmpty { entities[e]!.users = entities[e]!.users.appending(added[e]) }
+        state.serial += 1
+        let tail = UsageTail(day: L, entities: entities, rows: (previous?.rows ?? .empty).appending(rows), base: base,
+                             state: state, serial: state.serial)
+        return (tail, rows, newPairUsers)
+    }
+
+    /// Whether app `a` is in class entity `e` (a fixed class or a category's).
+    @inline(__always)
+    static func app(_ a: Int, isIn e: Int, base: UsageIndex, client: ClientStore) -> Bool {
+        let fixed = e - base.appCount
+        if fixed < AppClass.allCases.count { return client.appClassBits[a] & (1 << UInt8(fixed)) != 0 }
+        return base.entity(category: client.apps[a].category) == e
+    }
+}
+
+extension PairIndex {
+    /// The pair of user `u` and app `a`, if the user ever used the app: a binary search of the
+    /// user's apps (ascending).
+    public func pair(user u: Int, app a: Int) -> Int? {
+        var lo = Int(userStart[u]), hi = Int(userStart[u + 1])
+        while lo < hi {
+            let m = (lo + hi) >> 1
+            let x = Int(pairApp[m])
+            if x == a { return m }
+            if x < a { lo = m + 1 } else { hi = m }
+        }
+        return nil
+    }
+
+    /// This index with the rows `user << 32 | app`, each on day offset `day` (the index's last),
+    /// none of which it holds: a pair that exists gets the day (its list one longer, or its bit),
+    /// a new pair a list of that day.
+    /// - Complexity: O(pairs + stored days + rows log rows).
+    func adding(rows: [UInt64], day: Int, userCount: Int) -> PairIndex {
+        let sorted = rows.sorted()
+        var outStart = [UInt32](repeating: 0, count: userCount + 1)
+        var outApp: [UInt32] = [], outInfo: [UInt64] = []
+        outApp.reserveCapacity(pairCount + rows.count)
+        outInfo.reserveCapacity(pairCount + rows.count)
+        var outDays: [UInt16] = []
+        outDays.reserveCapacity(days.count + rows.count)
+        // Bitset pairs keep their offsets: the words are copied and the new bits set in them.
+        var outWords = Array(words)
+        var r = 0
+        for u in 0..<userCount {
+            var p = Int(userStart[u])
+            let end = Int(userStart[u + 1])
+            while true {
+                let rowApp: Int? = r < sorted.count && Int(sorted[r] >> 32) == u ? Int(UInt32(truncatingIfNeeded: sorted[r])) : nil
+                if p < end, rowApp.map({ Int(pairApp[p]) <= $0 }) ?? true {
+                    let app = Int(pairApp[p])
+                    let withDay = rowApp == app
+                    let info = pairInfo[p]
+                    if info >> 63 != 0 {
+                        outInfo.append(withDay ? info &+ (1 << 32) : info)
+                        if withDay {
+                            let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF)
+                            outWords[off + day >> 6] |= 1 << UInt64(day & 63)
+                        }
+                    } else {
+                        let (d, n) = list(pair: p)!
+                        outInfo.append(UInt64(n + (withDay ? 1 : 0)) << 32 | UInt64(outDays.count))
+                        for k in 0..<n { outDays.append(d[k]) }
+                        if withDay { outDays.append(UInt16(day)) }
+                    }
+                    outApp.append(UInt32(app))
+                    p += 1
+                    if withDay { r += 1 }
+                } else if let a = rowApp {
+                    outApp.append(UInt32(a))
+                    outInfo.append(1 << 32 | UInt64(outDays.count))
+                    outDays.append(UInt16(day))
+                    r += 1
+                } else {
+                    break
+                }
+            }
+            outStart[u + 1] = UInt32(outApp.count)
+        }
+        return PairIndex(userStart: outStart, pairApp: outApp, pairInfo: outInfo, words: outWords, days: outDays, wordsPerPair: wordsPerPair)
+    }
+}

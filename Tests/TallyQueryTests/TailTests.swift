@@ -1,0 +1,122 @@
+import Testing
+import TallyQuery
+@testable import TallyStorage
+import TallyTestSupport
+
+/// Rows appended on a client's newest day go to a tail beside its immutable usage index
+/// (``UsageTail``; docs/APPENDS.md, "the tail"): every query answers as the brute-force
+/// reference over all rows, and every structure the query layer reads equals that of the client
+/// rebuilt whole from the same rows.
+@Suite struct TailTests {
+    /// Random batches on each client's newest day — rows the base holds already, rows of users
+    /// with no activity yet, new (user, app) pairs, rows repeated across batches — in rounds;
+    /// after each round every client's structures are compared with its rebuild and random
+    /// queries (filters, departments, periods ending on the newest day or not) with the reference.
+    @Test(arguments: [UInt64(4), 5])
+    func newestDayRowsAnswerAsTheReference(seed: UInt64) throws {
+        var (dump, store) = try Fixtures.randomStore(seed: seed, allClasses: seed == 4)
+        var r = SeededRandom(seed: seed &* 31)
+        for round in 0..<4 {
+            var replaced: [ClientStore] = []
+            for c in store.clients {
+                guard let usage = c.usage else { continue }
+                let day = usage.newestDay
+                // Rows the client holds on that day: some are sent again (the tail drops them).
+                let held = dump.usage.filter { $0.client == c.info.id && $0.day == day }
+                var us: [UInt32] = [], ap: [UInt32] = [], ds: [Int32] = []
+                for _ in 0..<Int.random(in: 1...60, using: &r) {
+                    let u: UInt32, a: UInt32
+                    if let h = held.randomElement(using: &r), r.chance(0.2) {
+                        (u, a) = (c.userIndex[h.user]!, c.appIndex[h.app]!)
+                    } else if let prev = zip(us, ap).map({ $0 }).randomElement(using: &r), r.chance(0.1) {
+                        (u, a) = prev
+                    } else {
+                        (u, a) = (UInt32.random(in: 0..<UInt32(c.users.count), using: &r), UInt32.random(in: 0..<UInt32(c.apps.count), using: &r))
+                    }
+                    us.append(u)
+                    ap.append(a)
+                    ds.append(day.raw)
+                    dump.usage.append(RandomDump.Usage(client: c.info.id, user: c.users[Int(u)].id, app: c.apps[Int(a)].id, day: day))
+                }
+                let next = c.appending(users: us, apps: ap, days: ds, tailMinRows: 0)
+                #expect(next.usage?.tail != nil, "seed \(seed) round \(round): the rows went to a tail")
+                try Self.expectSameStructures(next, next.merged(extrasMinRows: seed == 4 ? 0 : nil), "seed \(seed) round \(round) client \(c.info.name)", &r)
+                replaced.append(next)
+            }
+            store = store.replacing(replaced, walSequence: 0)
+            try EquivalenceTests().check(dump, store, seed: seed &* 100 &+ UInt64(round), queries: 250)
+        }
+        // A row of another day rebuilds the client, the tail's rows in it.
+        let c = try #require(store.clients.first { $0.usage?.tail != nil })
+        let day = c.usage!.firstDay
+        let rebuilt = c.appending(users: [0], apps: [0], days: [day.raw], tailMinRows: 0)
+        #expect(rebuilt.usage?.tail == nil && rebuilt.usage!.rowCount >= c.usage!.rowCount)
+        dump.usage.append(RandomDump.Usage(client: c.info.id, user: c.users[0].id, app: c.apps[0].id, day: day))
+        try EquivalenceTests().check(dump, store.replacing([rebuilt], walSequence: 0), seed: seed &* 1000, queries: 150)
+    }
+
+    /// What the query layer reads from `tailed`'s usage index and activity equals `whole`'s.
+    static func expectSameStructures(_ tailed: ClientStore, _ whole: ClientStore, _ what: String, _ r: inout SeededRandom) throws {
+        let t = try #require(tailed.usage), w = try #require(whole.usage)
+        try #require(t.entityCount == w.entityCount && t.dayCount == w.dayCount && t.appCount == w.appCount, "\(what): shape")
+        #expect(t.rowCount == w.rowCount, "\(what): rows \(t.rowCount) against \(w.rowCount)")
+        #expect(t.firstSeenOffset == w.firstSeenOffset, "\(what): first days")
+        #expect(tailed.activity.firstOffset == whole.activity.firstOffset && tailed.activity.lastOffset == whole.activity.lastOffset
+                && tailed.activity.sortedFirst == whole.activity.sortedFirst, "\(what): user activity")
+        #expect(tailed.usersByPairCount == whole.usersByPairCount, "\(what): users by pair count")
+        let a = UserSet(domain: tailed.users.count), b = UserSet(domain: tailed.users.count)
+        for e in 0..<t.entityCount {
+            if e < t.appCount { #expect(t.lifetimeUsers(app: e) == w.lifetimeUsers(app: e), "\(what): lifetime users of app \(e)") }
+            for d in 0..<t.dayCount where t.dayCardinality(entity: e, offset: d) != w.dayCardinality(entity: e, offset: d) {
+                Issue.record("\(what): entity \(e) day \(d): \(t.dayCardinality(entity: e, offset: d)) against \(w.dayCardinality(entity: e, offset: d))")
+                break
+            }
+            for k in 0..<t.levelSizes.count {
+                let blocks = t.starts(level: k).blockCount
+                for block in 0..<blocks {
+                    a.clear()
+                    b.clear()
+                    t.formUnion(entity: e, level: k, block: block, into: a)
+                    w.formUnion(entity: e, level: k, block: block, into: b)
+                    var same = a.count == b.count
+                    a.forEach { if !b.contains($0) { same = false } }
+                    #expect(same, "\(what): entity \(e) level \(k) block \(block): \(a.count) users against \(b.count)")
+                    if let rt = t.cardinalityRow(level: k, block: block) {
+                        #expect(Int(rt[e]) == b.count, "\(what): cardinality of entity \(e) level \(k) block \(block)")
+                    }
+                    if let mt = t.departmentMaskRow(level: k, block: block), let mw = w.departmentMaskRow(level: k, block: block) {
+                        let W = t.departmentMaskWords
+                        #expect((0..<W).allSatisfy { mt[e * W + $0] == mw[e * W + $0] }, "\(what): masks of entity \(e) level \(k) block \(block)")
+                    }
+                }
+            }
+            // Range counts (where the tailed index has a table) against the rebuild's unions.
+            for _ in 0..<8 {
+                let hi = r.chance(0.6) ? t.dayCount - 1 : Int.random(in: 0..<t.dayCount, using: &r)
+                let lo = max(0, hi - Int.random(in: 0..<RangeCounts.maxSpan, using: &r))
+                guard let n = t.rangeCount(entity: e, lo, hi) else { continue }
+                b.clear()
+                for (k, block) in w.blocks(DayRange(w.firstDay.adding(lo), w.firstDay.adding(hi))) { w.formUnion(entity: e, level: k, block: block, into: b) }
+                #expect(n == b.count, "\(what): range count of entity \(e) over \(lo)…\(hi): \(n) against \(b.count)")
+            }
+            a.clear()
+            b.clear()
+        }
+        let tp = t.pairs, wp = w.pairs
+        #expect(tp.pairCount == wp.pairCount, "\(what): pairs")
+        for u in 0..<tailed.users.count {
+            let ta = (Int(tp.userStart[u])..<Int(tp.userStart[u + 1])).map { tp.pairApp[$0] }
+            let wa = (Int(wp.userStart[u])..<Int(wp.userStart[u + 1])).map { wp.pairApp[$0] }
+            guard ta == wa else {
+                Issue.record("\(what): apps of user \(u): \(ta) against \(wa)")
+                continue
+            }
+            for (p, q) in zip(Int(tp.userStart[u])..<Int(tp.userStart[u + 1]), Int(wp.userStart[u])..<Int(wp.userStart[u + 1])) {
+                let L = t.dayCount - 1
+                let same = tp.dayCount(pair: p, 0, L) == wp.dayCount(pair: q, 0, L) && tp.hasDay(pair: p, L, L) == wp.hasDay(pair: q, L, L)
+                    && tp.bounds(pair: p)! == wp.bounds(pair: q)! && tp.dayCount(pair: p, L / 2, L) == wp.dayCount(pair: q, L / 2, L)
+                #expect(same, "\(what): days of user \(u) app \(ta[p - Int(tp.userStart[u])])")
+            }
+        }
+    }
+}
