@@ -36,7 +36,8 @@ import TallyWire
         }
     }
 
-    static func rig(_ name: String, seed: UInt64 = 61, wal: String? = nil, snapshot: String? = nil) throws -> Rig {
+    static func rig(_ name: String, seed: UInt64 = 61, wal: String? = nil, snapshot: String? = nil,
+                    tailMinRows: Int = ClientStore.tailMinRows) throws -> Rig {
         let dump = RandomDump(seed: seed, clientCount: 2, maxRowsPerClient: 700)
         let base = NSTemporaryDirectory() + "tally-append-\(name)-\(getpid())"
         try DumpWriter.write(dump.tables(), to: base + "-dump")
@@ -44,7 +45,7 @@ import TallyWire
         if wal == nil { try? FileManager.default.removeItem(atPath: walPath) }
         let source = DataSource(snapshot.map { .snapshot($0) } ?? .dump(base + "-dump"))
         let observability = Observability.prometheus(logLevel: .critical)
-        let writer = StoreWriter(log: try WriteAheadLog(path: walPath), source: source, observer: observability)
+        let writer = StoreWriter(log: try WriteAheadLog(path: walPath), source: source, observer: observability, tailMinRows: tailMinRows)
         _ = try writer.reload(nil)
         let tokens = TokenStore(entries: [
             TokenEntry(name: "all", digest: TokenStore.sha256(all), clients: nil),
