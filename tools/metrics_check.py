@@ -63,6 +63,10 @@ REQUIRED = {
     "tally_cursor_pins": "gauge",
     "tally_cursor_pinned_bytes": "gauge",
     "tally_cursor_fallbacks": "counter",
+    "tally_delta_rows": "gauge",
+    "tally_delta_rows_max": "gauge",
+    "tally_delta_clients": "gauge",
+    "tally_delta_oldest_age_seconds": "gauge",
     "tally_build_info": "gauge",
 }
 

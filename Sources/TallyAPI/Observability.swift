@@ -54,6 +54,8 @@ public final class ServiceMetrics: Sendable {
     let walBytes: Gauge
     let ackedSequence: Gauge, ackedTime: Gauge
     let cursorPins: Gauge, cursorPinnedBytes: Gauge, cursorFallbacks: Counter
+    /// Rows appended into tails and not yet merged (all clients, the largest client's), clients with one, and the age of the oldest.
+    let deltaRows: Gauge, deltaRowsMax: Gauge, deltaClients: Gauge, deltaOldestAge: Gauge
     let startTime: Gauge
     let buildInfo: Gauge
 
@@ -94,6 +96,10 @@ public final class ServiceMetrics: Sendable {
         ackedSequence = gauge("tally_acked_sequence")
         ackedTime = gauge("tally_acked_timestamp_seconds")
         cursorPins = gauge("tally_cursor_pins")
+        deltaRows = gauge("tally_delta_rows")
+        deltaRowsMax = gauge("tally_delta_rows_max")
+        deltaClients = gauge("tally_delta_clients")
+        deltaOldestAge = gauge("tally_delta_oldest_age_seconds")
         cursorPinnedBytes = gauge("tally_cursor_pinned_bytes")
         cursorFallbacks = Counter(label: "tally_cursor_fallbacks_total", factory: factory)
         startTime = gauge("tally_start_time_seconds")
@@ -141,6 +147,11 @@ public final class ServiceMetrics: Sendable {
         }
         clients.record(store?.clients.count ?? 0)
         usageRows.record(store?.usageRowCount ?? 0)
+        let tails = store?.tails ?? (rows: 0, largest: 0, clients: 0, oldestSince: nil)
+        deltaRows.record(tails.rows)
+        deltaRowsMax.record(tails.largest)
+        deltaClients.record(tails.clients)
+        deltaOldestAge.record(tails.oldestSince.map { max(0, Date().timeIntervalSince1970 - $0) } ?? 0)
         storeBytes.record(store?.byteCount ?? 0)
         residentBytes.record(ServiceStatus.residentBytes())
         if let heap = MemoryReclaimer.heap() {

@@ -18,6 +18,10 @@ extension Registry {
             let f = api.writer.freshness
             w.key("acked_sequence"); w.int(Int(clamping: f.ackedSequence))
             w.key("acked_at"); w.string(f.ackedAt.map { ISO8601DateFormatter().string(from: $0) })
+            // Rows appended into tails and not yet merged into their clients' indexes.
+            let tails = store.tails
+            w.key("delta_rows"); w.int(tails.rows)
+            w.key("oldest_delta_age_seconds"); w.double(tails.oldestSince.map { max(0, Date().timeIntervalSince1970 - $0) } ?? 0)
             w.endObject()
             return APIResponse(status: 200, body: w.bytes)
         }), base: .top),

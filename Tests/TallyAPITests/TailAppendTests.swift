@@ -43,6 +43,18 @@ import TallyTestSupport
                     "batch \(n): \(tailed) clients with a tail")
             try DirectoryAppendTests.compare(rig.writer, dump, &r, "after batch \(n)")
         }
+        // Freshness: the rows only in tails, and the age of the oldest, in /readyz and /metrics.
+        let inTails = rig.writer.store!.tails.rows
+        #expect(inTails > 0)
+        let ready = try HTTPTestClient(port: rig.server.port).request("GET", "/readyz")
+        #expect(ready.object["delta_rows"] as? Int == inTails, "\(ready.text)")
+        #expect((ready.object["oldest_delta_age_seconds"] as? Double).map { $0 >= 0 && $0 < 600 } == true, "\(ready.text)")
+        let metrics = try HTTPTestClient(port: rig.server.port).request("GET", "/metrics").text
+        func metric(_ name: String) -> Double? {
+            metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
+        }
+        #expect(metric("tally_delta_rows") == Double(inTails) && metric("tally_delta_clients") == Double(rig.writer.store!.tails.clients), "\(metrics.prefix(300))")
+        #expect(metric("tally_delta_oldest_age_seconds").map { $0 >= 0 && $0 < 600 } == true)
         #expect(try AppendTests.saveSnapshot(rig.server.port, snapshot).status == 200)
         try batch(5)
         try DirectoryAppendTests.compare(rig.writer, dump, &r, "after a snapshot and a batch")

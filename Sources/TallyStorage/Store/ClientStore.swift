@@ -429,6 +429,22 @@ public final class Store: Sendable {
         return Store(catalog: catalog, clients: list, walSequence: walSequence)
     }
 
+    /// Rows held in tails (``UsageTail``) over all clients, in the largest one, the clients with
+    /// one, and when the oldest of them began (seconds since 1970), for the freshness figures.
+    /// - Complexity: O(clients).
+    public var tails: (rows: Int, largest: Int, clients: Int, oldestSince: Double?) {
+        var rows = 0, largest = 0, count = 0
+        var oldest: Double?
+        for c in clients {
+            guard let t = c.usage?.tail else { continue }
+            rows += t.rowCount
+            largest = max(largest, t.rowCount)
+            count += 1
+            oldest = min(oldest ?? t.since, t.since)
+        }
+        return (rows, largest, count, oldest)
+    }
+
     /// Distinct usage rows held, over all clients.
     public var usageRowCount: Int { clients.reduce(0) { $0 + ($1.usage?.rowCount ?? 0) } }
     public var byteCount: Int { clients.reduce(0) { $0 + $1.byteCount } }

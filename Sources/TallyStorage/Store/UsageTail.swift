@@ -1,3 +1,4 @@
+import Glibc
 import Synchronization
 
 /// Storage that successive versions of a tail share: only the newest version appends, past
@@ -91,6 +92,9 @@ public final class UsageTail: @unchecked Sendable {
 
     /// Offset of the base's last day (the day of every row of the tail).
     public let day: Int
+    /// When the first row of this tail (of its chain of versions) was applied: seconds since
+    /// 1970 (the freshness figures' "oldest unmerged row").
+    public let since: Double
     let entities: [EntityTail?]
     /// Rows of the tail, `user << 32 | app`, in arrival order (for merges and snapshots).
     let rows: TailList<UInt64>
@@ -134,8 +138,9 @@ public final class UsageTail: @unchecked Sendable {
         var newPairs: [UInt32: Int] = [:]
     }
 
-    init(day: Int, entities: [EntityTail?], rows: TailList<UInt64>, base: UsageIndex, state: WriterState, serial: Int) {
+    init(day: Int, since: Double, entities: [EntityTail?], rows: TailList<UInt64>, base: UsageIndex, state: WriterState, serial: Int) {
         self.day = day
+        self.since = since
         self.entities = entities
         self.rows = rows
         self.state = state
@@ -267,7 +272,9 @@ public final class UsageTail: @unchecked Sendable {
         guard !rows.isEmpty else { return nil }
         for e in 0..<E where !added[e].isEmpty { entities[e]!.users = entities[e]!.users.appending(added[e]) }
         state.serial += 1
-        let tail = UsageTail(day: L, entities: entities, rows: (previous?.rows ?? .empty).appending(rows), base: base,
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let tail = UsageTail(day: L, since: previous?.since ?? Double(now.tv_sec) + Double(now.tv_nsec) / 1e9, entities: entities, rows: (previous?.rows ?? .empty).appending(rows), base: base,
                              state: state, serial: state.serial)
         return (tail, rows, newPairUsers)
     }

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Appends of "today's trickle" against a running `tally serve --wal` (loopback only): N
+connections post batches of B events dated on the client's newest day (`as_of` of its users
+report), random users × apps, for a bounded time. Bodies are encoded before the clock starts.
+Prints events/s, batches/s and the acknowledgement time's p50/p99/p99.9/max (an acknowledgement
+means: in the write-ahead log, fdatasync'ed, applied and visible to queries), and — with
+`--probe` — the p50/p99 of a dashboard request sent on its own connection meanwhile.
+
+Usage: python3 tools/load/append_today.py --port P --dump DIR [--client ID] [--batch 1000]
+       [--connections 1] [--seconds 20] [--probe PATH?QUERY]
+The dump folder (as `tally generate` or `tally synth --write-dump` writes it) gives the users
+and apps; the client defaults to the one with the most users."""
+import argparse
+import http.client
+import json
+import random
+import statistics
+import threading
+import time
+
+from append_bench import read_table
+
+TOKEN = {"Authorization": "Bearer YOUR_API_TOKEN"}
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * p))] if xs else float("nan")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--dump", required=True)
+    ap.add_argument("--client")
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--connections", type=int, default=1)
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--bodies", type=int, default=200, help="distinct pre-encoded bodies, reused in turn")
+    ap.add_argument("--probe", help="a GET path (under /v2/clients/CLIENT/) timed meanwhile on its own connection")
+    ap.add_argument("--seed", type=int, default=1)
+    a = ap.parse_args()
+    users, apps = read_table(a.dump, "users"), read_table(a.dump, "apps")
+    by_client = {}
+    for u in users:
+        by_client.setdefault(u["client_id"], [[], []])[0].append(u["id"])
+    for x in apps:
+        by_client.setdefault(x["client_id"], [[], []])[1].append(x["id"])
+    client = a.client or max(by_client, key=lambda c: len(by_client[c][0]))
+    us, ps = by_client[client]
+    conn = http.client.HTTPConnection("127.0.0.1", a.port, timeout=60)
+    conn.request("GET", f"/v2/clients/{client}/users?page_size=1", headers=TOKEN)
+    r = conn.getresponse()
+    day = json.loads(r.read())["as_of"]
+    rnd = random.Random(a.seed)
+    bodies = []
+    for _ in range(a.bodies):
+        events = [{"user_id": rnd.choice(us), "application_id": rnd.choice(ps), "activity_date": day} for _ in range(a.batch)]
+        bodies.append(json.dumps({"events": events}).encode())
+    latencies, probes, errors = [], [], []
+    accepted = [0]
+    lock = threading.Lock()
+    stop = time.time() + a.seconds
+
+    def worker(k):
+        c = http.client.HTTPConnection("127.0.0.1", a.port, timeout=120)
+        i = k
+        while time.time() < stop:
+            body = bodies[i % len(bodies)]
+            i += a.connections
+            t0 = time.perf_counter()
+            c.request("POST", f"/v2/clients/{client}/usage-events", body, dict(TOKEN, **{"Content-Type": "application/json"}))
+            resp = c.getresponse()
+            data = resp.read()
+            dt = time.perf_counter() - t0
+            with lock:
+                if resp.status == 200:
+                    latencies.append(dt)
+                    accepted[0] += a.batch
+                else:
+                    errors.append((resp.status, data[:200]))
+
+    def prober():
+        c = http.client.HTTPConnection("127.0.0.1", a.port, timeout=120)
+        while time.time() < stop:
+            t0 = time.perf_counter()
+            c.request("GET", f"/v2/clients/{client}/{a.probe}", headers=TOKEN)
+            resp = c.getresponse()
+            resp.read()
+            dt = time.perf_counter() - t0
+            with lock:
+                probes.append(dt) if resp.status == 200 else errors.append((resp.status, b"probe"))
+            time.sleep(0.005)
+
+    t0 = time.time()
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(a.connections)]
+    if a.probe:
+        threads.append(threading.Thread(target=prober))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.time() - t0
+    ms = [x * 1000 for x in latencies]
+    out = {"client": client, "day": day, "batch": a.batch, "connections": a.connections, "seconds": round(elapsed, 2),
+           "batches": len(ms), "events_per_s": round(len(ms) * a.batch / elapsed), "errors": len(errors),
+           "ack_ms": {"p50": round(pct(ms, 0.5), 2), "p99": round(pct(ms, 0.99), 2), "p999": round(pct(ms, 0.999), 2),
+                      "max": round(max(ms), 2) if ms else None, "mean": round(statistics.mean(ms), 2) if ms else None}}
+    if a.probe:
+        pm = [x * 1000 for x in probes]
+        out["probe_ms"] = {"n": len(pm), "p50": round(pct(pm, 0.5), 2), "p99": round(pct(pm, 0.99), 2), "max": round(max(pm), 2) if pm else None}
+    if errors:
+        out["first_error"] = str(errors[0])
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
