@@ -50,6 +50,8 @@ public final class ServiceMetrics: Sendable {
     let lastReloadTime: Gauge, lastReloadSuccess: Gauge, lastReloadDuration: Gauge
     let reloads: (ok: Counter, failed: Counter)
     let appendRows: Counter, appendBatches: Counter, appendRefused: Counter
+    /// Merges of tails into their clients' indexes (installed, dropped) and how long they took.
+    let merges: (ok: Counter, dropped: Counter), mergeDuration: CoreMetrics.Timer
     let fsync: CoreMetrics.Timer
     let walBytes: Gauge
     let ackedSequence: Gauge, ackedTime: Gauge
@@ -91,6 +93,9 @@ public final class ServiceMetrics: Sendable {
         appendRows = Counter(label: "tally_append_rows_total", factory: factory)
         appendBatches = Counter(label: "tally_append_batches_total", factory: factory)
         appendRefused = Counter(label: "tally_append_refused_batches_total", factory: factory)
+        merges = (Counter(label: "tally_merges_total", dimensions: [("result", "ok")], factory: factory),
+                  Counter(label: "tally_merges_total", dimensions: [("result", "dropped")], factory: factory))
+        mergeDuration = CoreMetrics.Timer(label: "tally_merge_duration_seconds", factory: factory)
         fsync = CoreMetrics.Timer(label: "tally_wal_fsync_duration_seconds", factory: factory)
         walBytes = gauge("tally_wal_bytes")
         ackedSequence = gauge("tally_acked_sequence")
@@ -290,6 +295,13 @@ public final class Observability: WriteObserver {
     public func synced(nanoseconds: Int64) { metrics.synced(nanoseconds: nanoseconds) }
     public func logSize(bytes: Int) { metrics.walBytes.record(bytes) }
     public func published(_ freshness: Freshness) { metrics.published(freshness) }
+    public func merged(installed: Bool, rows: Int, seconds: Double) {
+        (installed ? metrics.merges.ok : metrics.merges.dropped).increment()
+        metrics.mergeDuration.recordNanoseconds(Int64(seconds * 1e9))
+        if installed {
+            data.debug("merged", metadata: ["rows": "\(rows)", "seconds": "\(String(format: "%.2f", seconds))"])
+        }
+    }
     public var source: String? { dataSource.withLock { $0 } }
 }
 

@@ -48,6 +48,18 @@ public final class StoreWriter: @unchecked Sendable {
         case snapshot(String, @Sendable (Result<Snapshot.Report, Error>) -> Void)
         /// A snapshot holding every record through the sequence is durable: the log drops them.
         case truncate(UInt64, String, Snapshot.Report, @Sendable (Result<Snapshot.Report, Error>) -> Void)
+        /// A client rebuilt with its tail's rows, to serve in place of the client with the tail.
+        case merge(Merge)
+    }
+
+    /// A merge made off the commit thread: `client` rebuilt from `base` (the usage index the tail
+    /// was beside) with the tail's first `rows` rows, and those after caught up as its own tail.
+    struct Merge: @unchecked Sendable {
+        let id: UUID128
+        let base: UsageIndex
+        let client: ClientStore
+        let rows: Int
+        let started: ContinuousClock.Instant
     }
 
     /// A served store and its version number: one more at every publish (appends, reloads),
@@ -95,8 +107,10 @@ public final class StoreWriter: @unchecked Sendable {
     /// - Parameter tailMinRows: clients of at least this many usage rows take appended rows of
     ///   their newest day into a tail instead of a rebuild (``ClientStore/tailMinRows``).
     public init(serving store: Store? = nil, log: WriteAheadLog? = nil, source: DataSource? = nil,
-                observer: any WriteObserver = QuietWriteObserver(), tailMinRows: Int = ClientStore.tailMinRows) {
+                observer: any WriteObserver = QuietWriteObserver(), tailMinRows: Int = ClientStore.tailMinRows,
+                mergeMinRows: Int? = nil) {
         self.tailMinRows = tailMinRows
+        self.mergeMinRows = mergeMinRows
         current = Mutex(store.map { Served(store: $0, version: 1, clientVersions: Array(repeating: 1, count: $0.clients.count)) })
         self.log = log
         self.source = source
@@ -113,6 +127,16 @@ public final class StoreWriter: @unchecked Sendable {
     }
 
     let tailMinRows: Int
+    /// A client's tail is merged into its index (off the commit thread) once it holds this many
+    /// rows: ``mergeRows(baseRows:)`` unless given.
+    let mergeMinRows: Int?
+    /// Clients with a merge under way (commit thread only).
+    var merging: Set<UUID128> = []
+    /// Merges run here, one at a time.
+    let mergeQueue = DispatchQueue(label: "tally-merge", qos: .utility)
+
+    /// Rows of a tail that start its merge: 1% of the base's rows, and at least 50,000.
+    public static func mergeRows(baseRows: Int) -> Int { max(50_000, baseRows / 100) }
 
     /// The served data (nil until the first load).
     public var store: Store? { current.withLock { $0?.store } }
@@ -312,6 +336,7 @@ public final class StoreWriter: @unchecked Sendable {
                 // The snapshot is durable; only the log keeps records it also holds (a start
                 // replays just those after it).
                 done(.success(report))
+            case .merge: break  // the tails stay (and the log holds their rows)
             }
             return
         }
@@ -354,6 +379,7 @@ public final class StoreWriter: @unchecked Sendable {
             case .snapshot(let path, let done)?: snapshot(path, done: done)
             case .truncate(let sequence, let path, let report, let done)?:
                 truncate(log, through: sequence, snapshot: path, report: report, done: done)
+            case .merge(let m)?: install(m)
             default: break
             }
         }
@@ -480,12 +506,62 @@ public final class StoreWriter: @unchecked Sendable {
             return
         }
         if let store {
-            publish(AppendBody.apply(zip(sequences, group.map(\.0)).map { ($0, $1) }, onto: store, tailMinRows: tailMinRows),
-                    acked: sequences.last, replacesData: false)
+            let next = AppendBody.apply(zip(sequences, group.map(\.0)).map { ($0, $1) }, onto: store, tailMinRows: tailMinRows)
+            publish(next, acked: sequences.last, replacesData: false)
+            startMerges(next)
         }
         for (i, (batch, done)) in group.enumerated() {
             observer.appended(rows: batch.rows.count)
             done(.success(AppendOutcome(accepted: batch.rows.count, directoryRows: batch.directory.count, sequence: sequences[i])))
         }
+    }
+}
+
+// MARK: Merges
+
+extension StoreWriter {
+    /// Starts, off the commit thread, the merge of every client whose tail has grown past its
+    /// threshold (one merge at a time; a client already merging waits for its install).
+    /// Commit thread only.
+    func startMerges(_ store: Store) {
+        for c in store.clients {
+            guard let usage = c.usage, let tail = usage.tail, let base = usage.base, !merging.contains(c.info.id),
+                  tail.rowCount >= mergeMinRows ?? Self.mergeRows(baseRows: base.rowCount) else { continue }
+            merging.insert(c.info.id)
+            mergeQueue.async { [self] in merge(c, base: base) }
+        }
+    }
+
+    /// Rebuilds `client` with its tail's rows, then catches up — off the commit thread — on
+    /// the rows appended meanwhile (as a tail of the rebuilt client), until fewer than 20,000
+    /// are left for the commit thread to take at the install.
+    func merge(_ client: ClientStore, base: UsageIndex) {
+        let start = ContinuousClock.now
+        var merged = client.merged()
+        var rows = client.usage!.tail!.rowCount
+        while let now = store?.client(client.info.id), let usage = now.usage, usage.base === base, let tail = usage.tail,
+              tail.rowCount - rows >= 20_000 {
+            merged = merged.appendingTailRows(of: tail, from: rows)
+            rows = tail.rowCount
+        }
+        enqueue(.merge(Merge(id: client.info.id, base: base, client: merged, rows: rows, started: start)))
+    }
+
+    /// Serves a merged client in place of the one with the tail, with the rows appended since the
+    /// merge's last catch-up as its tail — unless the client was rebuilt or reloaded meanwhile.
+    /// Commit thread only.
+    func install(_ m: Merge) {
+        merging.remove(m.id)
+        let seconds = Double((ContinuousClock.now - m.started).components.attoseconds) / 1e18
+            + Double((ContinuousClock.now - m.started).components.seconds)
+        guard let store, let now = store.client(m.id), let usage = now.usage, usage.base === m.base, let tail = usage.tail,
+              tail.rowCount >= m.rows else {
+            observer.merged(installed: false, rows: m.rows, seconds: seconds)
+            return
+        }
+        let next = m.client.appendingTailRows(of: tail, from: m.rows)
+        publish(store.replacing([next], walSequence: store.walSequence), replacesData: false)
+        observer.merged(installed: true, rows: m.rows, seconds: seconds)
+        startMerges(self.store!)
     }
 }

@@ -18,6 +18,13 @@ public protocol WriteObserver: Sendable {
     func reloaded(_ record: ReloadRecord)
     /// A new version is served; `freshness` says what it holds of the appends.
     func published(_ freshness: Freshness)
+    /// A merge of a client's tail into its index ended: installed, or dropped (the client was
+    /// rebuilt or reloaded meanwhile), after `seconds`.
+    func merged(installed: Bool, rows: Int, seconds: Double)
+}
+
+extension WriteObserver {
+    public func merged(installed: Bool, rows: Int, seconds: Double) {}
 }
 
 /// Reports nothing (tests, tools).

@@ -37,7 +37,7 @@ import TallyWire
     }
 
     static func rig(_ name: String, seed: UInt64 = 61, wal: String? = nil, snapshot: String? = nil,
-                    tailMinRows: Int = ClientStore.tailMinRows) throws -> Rig {
+                    tailMinRows: Int = ClientStore.tailMinRows, mergeMinRows: Int? = nil) throws -> Rig {
         let dump = RandomDump(seed: seed, clientCount: 2, maxRowsPerClient: 700)
         let base = NSTemporaryDirectory() + "tally-append-\(name)-\(getpid())"
         try DumpWriter.write(dump.tables(), to: base + "-dump")
@@ -45,7 +45,8 @@ import TallyWire
         if wal == nil { try? FileManager.default.removeItem(atPath: walPath) }
         let source = DataSource(snapshot.map { .snapshot($0) } ?? .dump(base + "-dump"))
         let observability = Observability.prometheus(logLevel: .critical)
-        let writer = StoreWriter(log: try WriteAheadLog(path: walPath), source: source, observer: observability, tailMinRows: tailMinRows)
+        let writer = StoreWriter(log: try WriteAheadLog(path: walPath), source: source, observer: observability, tailMinRows: tailMinRows,
+                                 mergeMinRows: mergeMinRows)
         _ = try writer.reload(nil)
         let tokens = TokenStore(entries: [
             TokenEntry(name: "all", digest: TokenStore.sha256(all), clients: nil),

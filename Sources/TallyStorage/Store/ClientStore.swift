@@ -303,9 +303,10 @@ public final class ClientStore: @unchecked Sendable {
     /// (``UsageTail``) instead of being rebuilt: below it a rebuild takes a few milliseconds.
     public static let tailMinRows = 200_000
 
-    /// Most rows a tail holds before the next append rebuilds the client with them: 2% of the
-    /// base's rows, and at least 100,000.
-    public static func tailMaxRows(baseRows: Int) -> Int { max(100_000, baseRows / 50) }
+    /// Most rows a tail holds before the next append rebuilds the client with them (on the
+    /// commit thread): 10% of the base's rows, and at least 100,000. A merge (``StoreWriter``)
+    /// starts long before, at 1%.
+    public static func tailMaxRows(baseRows: Int) -> Int { max(100_000, baseRows / 10) }
 
     /// This client with the rows in a tail, when they are all on its newest day, the client has
     /// `minRows` rows or more and the tail stays under ``tailMaxRows(baseRows:)``; else `nil`.
@@ -321,6 +322,23 @@ public final class ClientStore: @unchecked Sendable {
         guard let (tail, added, newPairUsers) = UsageTail.appending(to: usage.tail, base: base, client: self, users: newUsers, apps: newApps)
         else { return self }
         return ClientStore(previous: self, base: base, tail: tail, added: added, newPairUsers: newPairUsers)
+    }
+
+    /// This client with `tail`'s rows from the `from`-th on (a tail of another version of this
+    /// client's data: the rows appended while a merge ran), as its own tail when they fit one,
+    /// else rebuilt with them.
+    public func appendingTailRows(of tail: UsageTail, from: Int) -> ClientStore {
+        guard tail.rowCount > from else { return self }
+        let day = tail.dayRaw
+        var us: [UInt32] = [], ap: [UInt32] = []
+        us.reserveCapacity(tail.rowCount - from)
+        ap.reserveCapacity(tail.rowCount - from)
+        for i in from..<tail.rowCount {
+            let r = tail.rows[i]
+            us.append(UInt32(truncatingIfNeeded: r >> 32))
+            ap.append(UInt32(truncatingIfNeeded: r))
+        }
+        return appending(users: us, apps: ap, days: [Int32](repeating: day, count: us.count), tailMinRows: 0)
     }
 
     /// This client rebuilt whole (its tail's rows in its base): what a merge makes, and what a

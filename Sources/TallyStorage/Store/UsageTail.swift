@@ -92,6 +92,8 @@ public final class UsageTail: @unchecked Sendable {
 
     /// Offset of the base's last day (the day of every row of the tail).
     public let day: Int
+    /// The same day, as days since 1970.
+    public let dayRaw: Int32
     /// When the first row of this tail (of its chain of versions) was applied: seconds since
     /// 1970 (the freshness figures' "oldest unmerged row").
     public let since: Double
@@ -140,6 +142,7 @@ public final class UsageTail: @unchecked Sendable {
 
     init(day: Int, since: Double, entities: [EntityTail?], rows: TailList<UInt64>, base: UsageIndex, state: WriterState, serial: Int) {
         self.day = day
+        dayRaw = base.firstDay.adding(day).raw
         self.since = since
         self.entities = entities
         self.rows = rows
