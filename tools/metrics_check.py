@@ -63,6 +63,8 @@ REQUIRED = {
     "tally_cursor_pins": "gauge",
     "tally_cursor_pinned_bytes": "gauge",
     "tally_cursor_fallbacks": "counter",
+    "tally_merges": "counter",
+    "tally_merge_duration_seconds": "histogram",
     "tally_delta_rows": "gauge",
     "tally_delta_rows_max": "gauge",
     "tally_delta_clients": "gauge",

@@ -152,11 +152,16 @@ struct BenchQueries: ParsableCommand {
     @Option(help: "Timed runs per query (after one warm-up).") var runs = 5
     @Flag(help: "Time only the first page, with the query's own page_size, and without a warm-up run: caches hold what the previous queries left, as in a server's mix (for profiling).")
     var firstPageOnly = false
+    @Option(name: .customLong("tail-fraction"), help: "Before timing, append random new rows on each large client's newest day (at least 200,000 rows), this fraction of its rows, in batches of 1,000 as appends do: they stay in a tail beside its index (issue 14).")
+    var tailFraction: Double = 0
+    @Flag(name: .customLong("tail-merged"), help: "With --tail-fraction: time the clients rebuilt with those rows instead (the same data, no tail).")
+    var tailMerged = false
 
     func run() throws {
         tuneAllocator()
-        let store: Store
+        var store: Store
         do { store = try loadSource(dump, lenient: false) } catch { throw ValidationError("\(error)") }
+        if tailFraction > 0 { store = Self.withTails(store, fraction: tailFraction, merged: tailMerged) }
         guard let data = FileManager.default.contents(atPath: queries),
               let list = try JSONSerialization.jsonObject(with: data) as? [[String: Any]] else {
             throw ValidationError("\(queries): expected a JSON list of {id, client, path, params}")
@@ -222,10 +227,44 @@ struct BenchQueries: ParsableCommand {
             }
             func median(_ v: [Double]) -> Double { let s = v.sorted(); return s[s.count / 2] }
             out.append(["id": q["id"] ?? "", "status": status, "rows": rows, "pages": pages,
-                        "median_ms": fullTimes.isEmpty ? 0 : median(fullTimes), "first_page_median_ms": median(firstTimes)])
+                        "median_ms": fullTimes.isEmpty ? 0 : median(fullTimes), "first_page_median_ms": median(firstTimes),
+                        "first_page_p99_ms": firstTimes.sorted()[min(firstTimes.count - 1, firstTimes.count * 99 / 100)]])
         }
         let json = try JSONSerialization.data(withJSONObject: out, options: [.prettyPrinted, .sortedKeys])
         print(String(decoding: json, as: UTF8.self))
+    }
+
+    /// `store` with random new rows on each large client's newest day, `fraction` of its rows,
+    /// appended 1,000 at a time into a tail (or, `merged`, rebuilt into the client), seeded.
+    static func withTails(_ store: Store, fraction: Double, merged: Bool) -> Store {
+        var replaced: [ClientStore] = []
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        for c in store.clients {
+            guard let usage = c.usage, usage.rowCount >= ClientStore.tailMinRows else { continue }
+            let want = Int(Double(usage.rowCount) * fraction), day = usage.newestDay.raw
+            var client = c
+            while (client.usage?.rowCount ?? 0) - usage.rowCount < want {
+                var us: [UInt32] = [], ap: [UInt32] = []
+                for _ in 0..<1000 {
+                    us.append(UInt32(next() % UInt64(c.users.count)))
+                    ap.append(UInt32(next() % UInt64(c.apps.count)))
+                }
+                client = client.appending(users: us, apps: ap, days: [Int32](repeating: day, count: us.count))
+            }
+            let tail = client.usage?.tail?.rowCount ?? 0
+            if merged { client = client.merged() }
+            let how = merged ? "and merged" : "in a tail of \(tail) rows"
+            FileHandle.standardError.write(Data("\(c.info.name): \(client.usage!.rowCount - usage.rowCount) rows added on \(usage.newestDay) \(how)\n".utf8))
+            replaced.append(client)
+        }
+        return store.replacing(replaced, walSequence: store.walSequence)
     }
 
     /// Characters a query value keeps as they are (RFC 3986 unreserved).

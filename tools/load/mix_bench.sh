@@ -28,7 +28,8 @@ for e, p in endpoints:
                     "params": dict(p, start_date=s, end_date=en, compare_start_date=cs, compare_end_date=ce)})
 print(json.dumps(out * rounds))
 PY
-"$TALLY_BIN" bench --dump "$SNAP" --queries "$Q" --runs 1 --first-page-only > "$OUT"
+# BENCH_ARGS: more options of `tally bench`, e.g. "--tail-fraction 0.01" (a 1% tail on the newest day).
+"$TALLY_BIN" bench --dump "$SNAP" --queries "$Q" --runs 1 --first-page-only ${BENCH_ARGS:-} > "$OUT"
 python3 - "$OUT" <<'PY'
 import json, sys, collections
 r = json.load(open(sys.argv[1]))
@@ -36,6 +37,10 @@ bad = [x for x in r if x["status"] != 200]
 if bad: sys.exit(f"{len(bad)} requests failed, e.g. {bad[0]}")
 g = collections.OrderedDict()
 for x in r: g.setdefault(x["id"], []).append(x["first_page_median_ms"])
-for k, v in g.items(): print(f"{k:26s} {sum(v) / len(v):.3f} ms")
-print(f"{'mean per request':26s} {sum(x['first_page_median_ms'] for x in r) / len(r):.4f} ms")
+def p99(v):
+    v = sorted(v)
+    return v[min(len(v) - 1, len(v) * 99 // 100)]
+for k, v in g.items(): print(f"{k:26s} {sum(v) / len(v):.3f} ms   p99 {p99(v):.3f} ms")
+allt = [x["first_page_median_ms"] for x in r]
+print(f"{'mean per request':26s} {sum(allt) / len(allt):.4f} ms   p99 {p99(allt):.3f} ms")
 PY
