@@ -130,8 +130,9 @@ public final class UsageTail: @unchecked Sendable {
         return Int(t.before[lo])
     }
 
-    /// The writer's bookkeeping for one chain of tails: which (user, entity) pairs the tail holds
-    /// already, and each user's last base day per class (worked out from the pair index once).
+    /// The writer's bookkeeping for one chain of tails: the (user, entity) pairs settled on the
+    /// last day — in the tail already, or active that day in the base (nothing to add, ever) —
+    /// and how many new pairs each user has in the tail.
     /// Only the newest tail of a chain may be appended to; a tail whose chain moved on (never the
     /// case for the commit thread, which appends to what it published) starts a state of its own.
     final class WriterState: @unchecked Sendable {
@@ -243,33 +244,35 @@ public final class UsageTail: @unchecked Sendable {
         for (u, a) in zip(users, apps) {
             let ai = Int(a), key = UInt64(u) << 32 | UInt64(a)
             guard !state.held.contains(key) else { continue }
+            state.held.insert(key)  // added now, or held by the base: nothing more to do for it
             let pair = pairs.pair(user: Int(u), app: ai)
             let last = pair.flatMap { pairs.lastDay(pair: $0, 0, L) } ?? -1
             guard last < L else { continue }  // the base holds the row
-            state.held.insert(key)
             if pair == nil {
                 state.newPairs[u, default: 0] += 1
                 newPairUsers.append(u)
             }
             rows.append(key)
             add(u, ai, baseLast: last)
-            // Each class with the app: the user's last base day over the class's apps, if the
-            // user is new to the class on the last day.
-            var classes: [Int] = []
-            for c in AppClass.allCases where classBits[ai] & (1 << UInt8(c.rawValue)) != 0 { classes.append(base.entity(c)) }
-            if let e = base.entity(category: client.apps[ai].category) { classes.append(e) }
-            for e in classes {
-                let ckey = UInt64(u) << 32 | UInt64(e)
-                guard !state.held.contains(ckey) else { continue }
-                var classLast = -1
-                for p in Int(pairs.userStart[Int(u)])..<Int(pairs.userStart[Int(u) + 1]) {
-                    guard Self.app(Int(pairs.pairApp[p]), isIn: e, base: base, client: client),
-                          let d = pairs.lastDay(pair: p, classLast + 1, L) else { continue }
-                    classLast = d
+            // Each class with the app the user is not settled in yet: the user's last base day
+            // over the class's apps, all such classes in one pass over the user's pairs; the
+            // user is new to a class on the last day when that is before it. Settled either way.
+            var classes: [(entity: Int, last: Int)] = []
+            for c in AppClass.allCases where classBits[ai] & (1 << UInt8(c.rawValue)) != 0 { classes.append((base.entity(c), -1)) }
+            if let e = base.entity(category: client.apps[ai].category) { classes.append((e, -1)) }
+            classes.removeAll { state.held.contains(UInt64(u) << 32 | UInt64($0.entity)) }
+            guard !classes.isEmpty else { continue }
+            for p in Int(pairs.userStart[Int(u)])..<Int(pairs.userStart[Int(u) + 1]) {
+                let x = Int(pairs.pairApp[p])
+                var d: Int?? = .none  // the pair's last day, read once if some class needs it
+                for j in classes.indices where Self.app(x, isIn: classes[j].entity, base: base, client: client) {
+                    if d == nil { d = .some(pairs.lastDay(pair: p, 0, L)) }
+                    if let day = d!, day > classes[j].last { classes[j].last = day }
                 }
-                guard classLast < L else { continue }  // active in the class on the last day already
-                state.held.insert(ckey)
-                add(u, e, baseLast: classLast)
+            }
+            for (e, classLast) in classes {
+                state.held.insert(UInt64(u) << 32 | UInt64(e))
+                if classLast < L { add(u, e, baseLast: classLast) }  // else active in the class on the last day already
             }
         }
         guard !rows.isEmpty else { return nil }
