@@ -108,8 +108,9 @@ public final class StoreWriter: @unchecked Sendable {
     ///   their newest day into a tail instead of a rebuild (``ClientStore/tailMinRows``).
     public init(serving store: Store? = nil, log: WriteAheadLog? = nil, source: DataSource? = nil,
                 observer: any WriteObserver = QuietWriteObserver(), tailMinRows: Int = ClientStore.tailMinRows,
-                mergeMinRows: Int? = nil) {
+                mergeMinRows: Int? = nil, mergeAfterSeconds: Double = 300) {
         self.tailMinRows = tailMinRows
+        self.mergeAfterSeconds = max(0.05, mergeAfterSeconds)
         self.mergeMinRows = mergeMinRows
         current = Mutex(store.map { Served(store: $0, version: 1, clientVersions: Array(repeating: 1, count: $0.clients.count)) })
         self.log = log
@@ -130,6 +131,12 @@ public final class StoreWriter: @unchecked Sendable {
     /// A client's tail is merged into its index (off the commit thread) once it holds this many
     /// rows: ``mergeRows(baseRows:)`` unless given.
     let mergeMinRows: Int?
+    /// A tail whose first row is this old is merged however few rows it has (checked after each
+    /// group and every few seconds while idle).
+    let mergeAfterSeconds: Double
+    /// Called on the merge queue once a merge has rebuilt its client, before it catches up (tests
+    /// hold a merge there while batches arrive).
+    let mergeBuilt = Mutex<(@Sendable () -> Void)?>(nil)
     /// Clients with a merge under way (commit thread only).
     var merging: Set<UUID128> = []
     /// Merges run here, one at a time.
@@ -351,7 +358,14 @@ public final class StoreWriter: @unchecked Sendable {
         guard let log else { return }
         while true {
             condition.lock()
-            while jobs.isEmpty && !stopped { condition.wait() }
+            // Idle: every few seconds, tails old enough are merged however small.
+            while jobs.isEmpty && !stopped {
+                if !condition.wait(until: Date(timeIntervalSinceNow: min(5, mergeAfterSeconds))), jobs.isEmpty, !stopped, let store {
+                    condition.unlock()
+                    startMerges(store)
+                    condition.lock()
+                }
+            }
             if jobs.isEmpty && stopped {
                 finished = true
                 condition.unlock()
@@ -521,12 +535,14 @@ public final class StoreWriter: @unchecked Sendable {
 
 extension StoreWriter {
     /// Starts, off the commit thread, the merge of every client whose tail has grown past its
-    /// threshold (one merge at a time; a client already merging waits for its install).
+    /// threshold, or began ``mergeAfterSeconds`` ago (merges run one at a time; a client already
+    /// merging waits for its install).
     /// Commit thread only.
     func startMerges(_ store: Store) {
         for c in store.clients {
             guard let usage = c.usage, let tail = usage.tail, let base = usage.base, !merging.contains(c.info.id),
-                  tail.rowCount >= mergeMinRows ?? Self.mergeRows(baseRows: base.rowCount) else { continue }
+                  tail.rowCount >= mergeMinRows ?? Self.mergeRows(baseRows: base.rowCount)
+                    || Date().timeIntervalSince1970 - tail.since >= mergeAfterSeconds else { continue }
             merging.insert(c.info.id)
             mergeQueue.async { [self] in merge(c, base: base) }
         }
@@ -539,6 +555,7 @@ extension StoreWriter {
         let start = ContinuousClock.now
         var merged = client.merged()
         var rows = client.usage!.tail!.rowCount
+        mergeBuilt.withLock { $0 }?()
         while let now = store?.client(client.info.id), let usage = now.usage, usage.base === base, let tail = usage.tail,
               tail.rowCount - rows >= 20_000 {
             merged = merged.appendingTailRows(of: tail, from: rows)

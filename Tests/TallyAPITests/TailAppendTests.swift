@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import TallyAPI
 import TallyServer
@@ -14,10 +15,12 @@ import TallyTestSupport
 /// restart from it and the log answers the same.
 @Suite(.serialized) struct TailAppendTests {
     /// `mergeMinRows` 1: every batch starts a merge in the background, installed with the rows
-    /// that arrived meanwhile as the merged client's tail; answers are exact whichever is served.
-    @Test(arguments: [nil, 1] as [Int?])
-    func newestDayEventsAnswerAsIfTheDumpHeldThem(mergeMinRows: Int?) throws {
-        let rig = try AppendTests.rig("tail", seed: 73, tailMinRows: 0, mergeMinRows: mergeMinRows)
+    /// that arrived meanwhile as the merged client's tail; `mergeAfterSeconds` 0.3: tails are
+    /// merged by age while the writer idles. Answers are exact whichever is served.
+    @Test(arguments: [(nil, 300), (1, 300), (nil, 0.3)] as [(Int?, Double)])
+    func newestDayEventsAnswerAsIfTheDumpHeldThem(mergeMinRows: Int?, mergeAfterSeconds: Double) throws {
+        let merges = mergeMinRows != nil || mergeAfterSeconds < 10
+        let rig = try AppendTests.rig("tail", seed: 73, tailMinRows: 0, mergeMinRows: mergeMinRows, mergeAfterSeconds: mergeAfterSeconds)
         var dump = rig.dump
         var r = SeededRandom(seed: 73)
         let snapshot = NSTemporaryDirectory() + "tally-tail-\(getpid()).tsnap"
@@ -43,7 +46,7 @@ import TallyTestSupport
             try batch(n, backdated: n == 3)
             let tailed = rig.writer.store!.clients.filter { $0.usage?.tail != nil }.count
             // Without merges: every client with usage has a tail, but after the backdated row.
-            if mergeMinRows == nil {
+            if !merges {
                 #expect(n == 3 ? tailed == 0 : tailed == rig.writer.store!.clients.filter { $0.usage != nil }.count,
                         "batch \(n): \(tailed) clients with a tail")
             }
@@ -51,7 +54,7 @@ import TallyTestSupport
         }
         // Freshness: the rows only in tails, and the age of the oldest, in /readyz and /metrics.
         let inTails = rig.writer.store!.tails.rows
-        #expect(mergeMinRows != nil || inTails > 0)
+        #expect(merges || inTails > 0)
         let ready = try HTTPTestClient(port: rig.server.port).request("GET", "/readyz")
         #expect(ready.object["delta_rows"] as? Int == inTails, "\(ready.text)")
         #expect((ready.object["oldest_delta_age_seconds"] as? Double).map { $0 >= 0 && $0 < 600 } == true, "\(ready.text)")
@@ -61,7 +64,7 @@ import TallyTestSupport
         }
         #expect(metric("tally_delta_rows") == Double(inTails) && metric("tally_delta_clients") == Double(rig.writer.store!.tails.clients), "\(metrics.prefix(300))")
         #expect(metric("tally_delta_oldest_age_seconds").map { $0 >= 0 && $0 < 600 } == true)
-        if mergeMinRows != nil {
+        if merges {
             // Merges ran and were installed (the metrics say so), and their answers were checked.
             var merged = 0.0
             for _ in 0..<100 where merged == 0 {
@@ -77,9 +80,54 @@ import TallyTestSupport
         try batch(5)
         try DirectoryAppendTests.compare(rig.writer, dump, &r, "after a snapshot and a batch")
         rig.shutdown()
-        let again = try AppendTests.rig("tail", seed: 73, wal: rig.wal, snapshot: snapshot, tailMinRows: 0, mergeMinRows: mergeMinRows)
+        let again = try AppendTests.rig("tail", seed: 73, wal: rig.wal, snapshot: snapshot, tailMinRows: 0, mergeMinRows: mergeMinRows,
+                                        mergeAfterSeconds: mergeAfterSeconds)
         defer { again.shutdown() }
-        #expect(mergeMinRows != nil || again.writer.store!.clients.contains { $0.usage?.tail != nil }, "the log's last batch replayed into tails")
+        #expect(merges || again.writer.store!.clients.contains { $0.usage?.tail != nil }, "the log's last batch replayed into tails")
         try DirectoryAppendTests.compare(again.writer, dump, &r, "after a restart from the snapshot and the log")
+    }
+
+    /// Rows that arrive while a merge runs are not lost: the merge is held after its rebuild
+    /// while a batch is acknowledged, and installed with that batch's rows as the merged client's
+    /// tail; every route then answers as a store loaded from scratch.
+    @Test func rowsAppendedDuringAMergeAreKept() throws {
+        let rig = try AppendTests.rig("tail-merge", seed: 75, tailMinRows: 0, mergeMinRows: 1)
+        defer { rig.shutdown() }
+        var dump = rig.dump
+        var r = SeededRandom(seed: 75)
+        let held = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        let first = Mutex(true)
+        rig.writer.mergeBuilt.withLock { $0 = {
+            guard first.withLock({ f in defer { f = false }; return f }) else { return }
+            held.signal()
+            release.wait()
+        } }
+        let client = rig.client
+        let day = try #require(rig.writer.store!.client(client)?.usage?.newestDay)
+        func post(_ n: Int) throws {
+            var events: [String] = []
+            for _ in 0..<n {
+                let row = RandomDump.Usage(client: client, user: rig.users.randomElement(using: &r)!, app: rig.apps.randomElement(using: &r)!, day: day)
+                dump.usage.append(row)
+                events.append(AppendTests.event(row.user, row.app, row.day.description))
+            }
+            #expect(try AppendTests.post(rig, "[" + events.joined(separator: ",") + "]").status == 200)
+        }
+        try post(30)  // starts a merge, held after its rebuild
+        #expect(held.wait(timeout: .now() + 30) == .success)
+        try post(30)  // acknowledged into the tail the merge did not see
+        let before = rig.writer.store!.client(client)!
+        #expect(before.usage?.tail != nil && before.usage?.base != nil)
+        release.signal()
+        // Installed: a new base, the second batch's new rows its tail.
+        var installed = false
+        for _ in 0..<300 where !installed {
+            installed = rig.writer.store!.client(client)!.usage.map { ($0.base ?? $0) !== before.usage!.base } ?? false
+            if !installed { usleep(10_000) }
+        }
+        #expect(installed, "the merge was installed")
+        #expect(rig.writer.store!.usageRowCount == before.usage!.rowCount + rig.writer.store!.clients.filter { $0.info.id != client }
+            .reduce(0) { $0 + ($1.usage?.rowCount ?? 0) }, "no row lost or added by the install")
+        try DirectoryAppendTests.compare(rig.writer, dump, &r, "after a merge with rows appended meanwhile")
     }
 }
