@@ -266,7 +266,13 @@ paths = {
                                                                                 "sequence); 0 if none since the log began."},
                                               "acked_at": {"type": ["string", "null"], "format": "date-time",
                                                            "description": "When it was acknowledged; null if not by this process "
-                                                                          "(recovered from the log at start, or none)."}}),
+                                                                          "(recovered from the log at start, or none)."},
+                                              "delta_rows": {"type": "integer", "minimum": 0,
+                                                             "description": "Usage rows appended into tails beside the clients' indexes "
+                                                                            "and not yet merged into them (answers are exact either way)."},
+                                              "oldest_delta_age_seconds": {"type": "number", "minimum": 0,
+                                                                           "description": "Seconds since the oldest of those tails began; "
+                                                                                          "0 if there is none."}}),
                       {"503": ERRORS["503"]}),
     "/v2/openapi.json": simple("This document.", {"type": "object"}),
     "/": {"get": {"summary": "The console: one self-contained HTML page (service figures, live request rates and "
