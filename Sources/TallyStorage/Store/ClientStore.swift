@@ -254,19 +254,21 @@ public final class ClientStore: @unchecked Sendable {
         if newPairUsers.isEmpty {
             usersByPairCount = previous.usersByPairCount
         } else {
-            let pairsOf = { (u: UInt32) in base.basePairs.pairCount(user: Int(u)) + (tail.state.newPairs[u] ?? 0) }
-            let moved = Set(newPairUsers)
-            let users = root.users
+            // The writer's counts are this version's: it was just made from them.
+            let counts = tail.state.pairCounts, users = root.users
+            var moved = [Bool](repeating: false, count: users.count)
+            for u in newPairUsers { moved[Int(u)] = true }
             func before(_ a: UInt32, _ b: UInt32) -> Bool {
-                let ca = pairsOf(a), cb = pairsOf(b)
+                let ca = counts[Int(a)], cb = counts[Int(b)]
                 return ca != cb ? ca > cb : users[Int(a)].id < users[Int(b)].id
             }
-            let back = moved.sorted(by: before)
+            let back = Set(newPairUsers).sorted(by: before)
             var order: [UInt32] = []
             order.reserveCapacity(previous.usersByPairCount.count)
             var i = 0
-            for u in previous.usersByPairCount where !moved.contains(u) {
-                while i < back.count && before(back[i], u) {
+            for u in previous.usersByPairCount where !moved[Int(u)] {
+                // Only a user ahead of `u` by count (or by id at the same count) goes first.
+                while i < back.count && counts[Int(back[i])] >= counts[Int(u)] && before(back[i], u) {
                     order.append(back[i])
                     i += 1
                 }

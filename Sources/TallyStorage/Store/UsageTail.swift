@@ -132,13 +132,18 @@ public final class UsageTail: @unchecked Sendable {
 
     /// The writer's bookkeeping for one chain of tails: the (user, entity) pairs settled on the
     /// last day — in the tail already, or active that day in the base (nothing to add, ever) —
-    /// and how many new pairs each user has in the tail.
+    /// and each user's number of pairs with the tail's.
     /// Only the newest tail of a chain may be appended to; a tail whose chain moved on (never the
     /// case for the commit thread, which appends to what it published) starts a state of its own.
     final class WriterState: @unchecked Sendable {
         var serial = 0
         var held: Set<UInt64> = []
-        var newPairs: [UInt32: Int] = [:]
+        /// Each user's pairs, the base's and the tail's (the order by pair count reads them).
+        var pairCounts: [UInt32]
+
+        init(pairs: PairIndex, userCount: Int) {
+            pairCounts = (0..<userCount).map { UInt32(pairs.pairCount(user: $0)) }
+        }
     }
 
     init(day: Int, since: Double, entities: [EntityTail?], rows: TailList<UInt64>, base: UsageIndex, state: WriterState, serial: Int) {
@@ -212,12 +217,12 @@ public final class UsageTail: @unchecked Sendable {
         if let previous, previous.state.serial == previous.serial {
             state = previous.state
         } else {
-            state = WriterState()
+            state = WriterState(pairs: pairs, userCount: client.users.count)
             if let previous {
                 for e in 0..<E { previous.users(e)?.forEach { state.held.insert(UInt64($0) << 32 | UInt64(e)) } }
                 previous.rows.forEach { r in
                     let u = UInt32(truncatingIfNeeded: r >> 32), a = Int(UInt32(truncatingIfNeeded: r))
-                    if pairs.pair(user: Int(u), app: a) == nil { state.newPairs[u, default: 0] += 1 }
+                    if pairs.pair(user: Int(u), app: a) == nil { state.pairCounts[Int(u)] += 1 }
                 }
             }
         }
@@ -249,7 +254,7 @@ public final class UsageTail: @unchecked Sendable {
             let last = pair.flatMap { pairs.lastDay(pair: $0, 0, L) } ?? -1
             guard last < L else { continue }  // the base holds the row
             if pair == nil {
-                state.newPairs[u, default: 0] += 1
+                state.pairCounts[Int(u)] += 1
                 newPairUsers.append(u)
             }
             rows.append(key)
