@@ -318,16 +318,22 @@ extension PairIndex {
     /// a new pair a list of that day.
     /// - Complexity: O(pairs + stored days + rows log rows).
     func adding(rows: [UInt64], day: Int, userCount: Int) -> PairIndex {
-        let sorted = rows.sorted()
-        var outStart = [UInt32](repeating: 0, count: userCount + 1)
-        var outApp: [UInt32] = [], outInfo: [UInt64] = []
-        outApp.reserveCapacity(pairCount + rows.count)
-        outInfo.reserveCapacity(pairCount + rows.count)
-        var outDays: [UInt16] = []
-        outDays.reserveCapacity(days.count + rows.count)
-        // Bitset pairs keep their offsets: the words are copied and the new bits set in them.
-        var outWords = Array(words)
+        var sorted = rows
+        radixSort(&sorted, significantBits: 64)
+        // Written straight into the buffers the index adopts (heap: made at query time), each
+        // once: the stored words copied whole and the new bits set in them (bitset pairs keep
+        // their offsets), the lists copied with the day appended, new pairs as one-day lists.
         var r = 0
+        let pairTotal = pairCount + rows.count  // at most: a row adds a pair or a day
+        let outStart = StoreMemory.allocate(UInt32.self, capacity: userCount + 1, in: nil)
+        let outApp = StoreMemory.allocate(UInt32.self, capacity: pairTotal, in: nil)
+        let outInfo = StoreMemory.allocate(UInt64.self, capacity: pairTotal, in: nil)
+        let outWords = StoreMemory.allocate(UInt64.self, capacity: words.count, in: nil)
+        if words.count > 0 { outWords.baseAddress!.update(from: words.baseAddress!, count: words.count) }
+        let outDays = StoreMemory.allocate(UInt16.self, capacity: days.count + rows.count, in: nil)
+        var at = 0, dayAt = 0
+        r = 0
+        outStart[0] = 0
         for u in 0..<userCount {
             var p = Int(userStart[u])
             let end = Int(userStart[u + 1])
@@ -338,31 +344,40 @@ extension PairIndex {
                     let withDay = rowApp == app
                     let info = pairInfo[p]
                     if info >> 63 != 0 {
-                        outInfo.append(withDay ? info &+ (1 << 32) : info)
+                        outInfo[at] = withDay ? info &+ (1 << 32) : info
                         if withDay {
                             let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF)
                             outWords[off + day >> 6] |= 1 << UInt64(day & 63)
                         }
                     } else {
                         let (d, n) = list(pair: p)!
-                        outInfo.append(UInt64(n + (withDay ? 1 : 0)) << 32 | UInt64(outDays.count))
-                        for k in 0..<n { outDays.append(d[k]) }
-                        if withDay { outDays.append(UInt16(day)) }
+                        outInfo[at] = UInt64(n + (withDay ? 1 : 0)) << 32 | UInt64(dayAt)
+                        (outDays.baseAddress! + dayAt).update(from: d, count: n)
+                        dayAt += n
+                        if withDay {
+                            outDays[dayAt] = UInt16(day)
+                            dayAt += 1
+                        }
                     }
-                    outApp.append(UInt32(app))
+                    outApp[at] = UInt32(app)
+                    at += 1
                     p += 1
                     if withDay { r += 1 }
                 } else if let a = rowApp {
-                    outApp.append(UInt32(a))
-                    outInfo.append(1 << 32 | UInt64(outDays.count))
-                    outDays.append(UInt16(day))
+                    outApp[at] = UInt32(a)
+                    outInfo[at] = 1 << 32 | UInt64(dayAt)
+                    outDays[dayAt] = UInt16(day)
+                    dayAt += 1
+                    at += 1
                     r += 1
                 } else {
                     break
                 }
             }
-            outStart[u + 1] = UInt32(outApp.count)
+            outStart[u + 1] = UInt32(at)
         }
-        return PairIndex(userStart: outStart, pairApp: outApp, pairInfo: outInfo, words: outWords, days: outDays, wordsPerPair: wordsPerPair)
+        return PairIndex(adopting: outStart, pairApp: UnsafeMutableBufferPointer(rebasing: outApp[0..<at]),
+                         pairInfo: UnsafeMutableBufferPointer(rebasing: outInfo[0..<at]), words: outWords,
+                         days: UnsafeMutableBufferPointer(rebasing: outDays[0..<dayAt]), wordsPerPair: wordsPerPair, memory: nil)
     }
 }
