@@ -69,6 +69,11 @@ struct Serve: AsyncParsableCommand {
         /// `TALLY_QUERY_NICE` only (no flag): for measuring the heavy lane's share (docs/BENCHMARKS.md).
         var queryNice: Int32 = 19
         var queryIdle = false
+        /// `TALLY_TAIL_MIN_ROWS`, `TALLY_MERGE_MIN_ROWS`, `TALLY_MERGE_AFTER_SECONDS` only (no
+        /// flags): when appends go to tails and when tails are merged (docs/APPENDS.md, "The tail").
+        var tailMinRows = ClientStore.tailMinRows
+        var mergeMinRows: Int?
+        var mergeAfterSeconds = 300.0
     }
 
     func settings(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Settings {
@@ -97,6 +102,15 @@ struct Serve: AsyncParsableCommand {
         if let n = try number("queryNice", "TALLY_QUERY_NICE") {
             guard (0...19).contains(n) else { throw ValidationError("TALLY_QUERY_NICE must be from 0 to 19; got \(n)") }
             s.queryNice = Int32(n)
+        }
+        s.tailMinRows = try number("tailMinRows", "TALLY_TAIL_MIN_ROWS") ?? s.tailMinRows
+        s.mergeMinRows = try number("mergeMinRows", "TALLY_MERGE_MIN_ROWS")
+        if let t = text("mergeAfterSeconds") {
+            guard let v = Double(t), v > 0 else { throw ValidationError("TALLY_MERGE_AFTER_SECONDS must be a number of seconds above 0; got \"\(t)\"") }
+            s.mergeAfterSeconds = v
+        }
+        if s.tailMinRows < 0 || (s.mergeMinRows ?? 1) < 1 {
+            throw ValidationError("TALLY_TAIL_MIN_ROWS must be 0 or more, TALLY_MERGE_MIN_ROWS 1 or more")
         }
         if let policy = text("querySched") {
             guard policy == "nice" || policy == "idle" else { throw ValidationError("TALLY_QUERY_SCHED must be nice or idle; got \(policy)") }
@@ -201,7 +215,8 @@ struct Serve: AsyncParsableCommand {
                 throw ValidationError("\(error)")
             }
         }
-        let writer = StoreWriter(log: log, source: source, observer: observability)
+        let writer = StoreWriter(log: log, source: source, observer: observability, tailMinRows: s.tailMinRows,
+                                 mergeMinRows: s.mergeMinRows, mergeAfterSeconds: s.mergeAfterSeconds)
         let api = API(writer: writer, tokens: tokenStore, observability: observability)
         let server: Server
         do {

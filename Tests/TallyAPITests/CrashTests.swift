@@ -152,6 +152,115 @@ import TallyTestSupport
         #expect(acknowledged.count > trials * 5, "\(acknowledged.count) rows acknowledged over \(trials) kills")
         #expect(usersChecked > trials, "\(usersChecked) acknowledged new users checked over \(trials) restarts")
     }
+
+    /// The same with tails and merges: every client takes its newest day's rows into a tail
+    /// (`TALLY_TAIL_MIN_ROWS=0`), tails are merged every 25 rows and every 0.2 s, so kills land
+    /// during appends into tails, merges and installs. After each restart every acknowledged
+    /// (user, app) of the newest day is served (each user's apps that day, report L), no row
+    /// never sent is, and the totals agree.
+    @Test func killedDuringTailAppendsAndMergesLosesNoAcknowledgedRow() throws {
+        let dump = RandomDump(seed: 52, clientCount: 2, maxRowsPerClient: 2000)
+        let base = NSTemporaryDirectory() + "tally-crash-tail-\(getpid())"
+        let folder = base + "-dump", wal = base + ".wal"
+        defer { try? FileManager.default.removeItem(atPath: folder); try? FileManager.default.removeItem(atPath: wal) }
+        try? FileManager.default.removeItem(atPath: wal)
+        try DumpWriter.write(dump.tables(), to: folder)
+        let client = dump.clients[0].id
+        let users = dump.users.filter { $0.client == client }.map(\.id)
+        let apps = dump.apps.filter { $0.client == client }.map(\.id)
+        let day = try #require(dump.usage.filter { $0.client == client }.map(\.day).max())
+        let held = Set(dump.usage.filter { $0.client == client && $0.day == day }.map { "\($0.user)|\($0.app)" })
+        // Rows n: the (user, app) pairs the dump lacks on that day, user-major.
+        let rows = users.flatMap { u in apps.map { (u, $0) } }.filter { !held.contains("\($0.0)|\($0.1)") }
+        let port = 18_800 + Int(getpid() % 50) * 2
+        var r = SeededRandom(seed: 52)
+        var acknowledged = Set<Int>(), sent = 0, trialsRun = 0, merges = 0
+        let dumpRows = try DumpLoaderRows.count(folder)
+        let index = Dictionary(uniqueKeysWithValues: rows.enumerated().map { ("\($1.0)|\($1.1)", $0) })
+
+        func start() throws -> Process {
+            let p = Process()
+            p.executableURL = SeedReplayTests.executable
+            p.arguments = ["serve", "--port", String(port), "--no-binary", "--dump", folder, "--wal", wal]
+            p.environment = ProcessInfo.processInfo.environment.merging(
+                ["TALLY_TAIL_MIN_ROWS": "0", "TALLY_MERGE_MIN_ROWS": "25", "TALLY_MERGE_AFTER_SECONDS": "0.2"]) { $1 }
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            for _ in 0..<400 {
+                if let c = try? HTTPTestClient(port: port), let resp = try? c.request("GET", "/readyz"), resp.status == 200 { return p }
+                Thread.sleep(forTimeInterval: 0.025)
+            }
+            p.terminate()
+            throw NotReady()
+        }
+
+        func verify(_ trial: Int) throws {
+            let http = try HTTPTestClient(port: port)
+            var present = Set<Int>()
+            for u in users {
+                let resp = try http.request("GET", "/v2/clients/\(client)/users/\(u)?start_date=\(day)&end_date=\(day)", token: Self.token)
+                try #require(resp.status == 200, "trial \(trial): \(resp.text.prefix(200))")
+                for a in resp.object["apps"] as? [[String: Any]] ?? [] {
+                    if let id = (a["app"] as? [String: Any])?["id"] as? String, let n = index["\(u)|\(id)"] { present.insert(n) }
+                }
+            }
+            let lost = acknowledged.subtracting(present)
+            #expect(lost.isEmpty, "trial \(trial): \(lost.count) acknowledged rows lost, e.g. \(lost.sorted().prefix(5))")
+            #expect(present.allSatisfy { $0 < sent }, "trial \(trial): a row that was never sent is served")
+            let ready = try http.request("GET", "/readyz").object
+            #expect(ready["usage_rows"] as? Int == dumpRows + present.count, "trial \(trial): usage rows")
+            acknowledged.formUnion(present)
+        }
+
+        var server = try start()
+        let trials = 24
+        for trial in 0..<trials {
+            let next = Mutex(sent)
+            let acked = Mutex<[Int]>([])
+            let stop = Atomic(false)
+            let writers = (0..<2).map { _ in
+                Thread {
+                    guard let c = try? HTTPTestClient(port: port) else { return }
+                    while !stop.load(ordering: .relaxed) {
+                        let batch: [Int] = next.withLock { n in
+                            let b = Array(n..<min(n + 1, rows.count))
+                            n += b.count
+                            return b
+                        }
+                        if batch.isEmpty { return }
+                        let events = batch.map { n in
+                            "{\"user_id\":\"\(rows[n].0)\",\"application_id\":\"\(rows[n].1)\",\"activity_date\":\"\(day)\"}"
+                        }
+                        guard let resp = try? c.request("POST", "/v2/clients/\(client)/usage-events", token: Self.token,
+                                                        headers: [("Content-Type", "application/json")],
+                                                        body: "{\"events\":[" + events.joined(separator: ",") + "]}") else { return }
+                        if resp.status == 200 { acked.withLock { $0 += batch } } else { return }
+                        Thread.sleep(forTimeInterval: 0.015)  // the day's rows (824) last all the trials
+                    }
+                }
+            }
+            writers.forEach { $0.start() }
+            Thread.sleep(forTimeInterval: Double.random(in: 0.05...0.3, using: &r))
+            if let text = try? HTTPTestClient(port: port).request("GET", "/metrics").text,
+               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("tally_merges_total{result=\"ok\"} ") }) {
+                merges += Int(Double(line.split(separator: " ")[1]) ?? 0)
+            }
+            kill(server.processIdentifier, SIGKILL)
+            server.waitUntilExit()
+            stop.store(true, ordering: .relaxed)
+            while writers.contains(where: { !$0.isFinished }) { Thread.sleep(forTimeInterval: 0.005) }
+            acknowledged.formUnion(acked.withLock { $0 })
+            sent = next.withLock { $0 }
+            server = try start()
+            try verify(trial)
+            trialsRun += 1
+            if sent >= rows.count { break }
+        }
+        server.terminate()
+        server.waitUntilExit()
+        #expect(trialsRun == trials && acknowledged.count > 300 && merges > trials,
+                "\(trialsRun) kills, \(acknowledged.count) of \(rows.count) rows acknowledged, \(merges) merges installed before the kills")
+    }
 }
 
 struct NotReady: Error {}
