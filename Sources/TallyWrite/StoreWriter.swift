@@ -50,6 +50,8 @@ public final class StoreWriter: @unchecked Sendable {
         case truncate(UInt64, String, Snapshot.Report, @Sendable (Result<Snapshot.Report, Error>) -> Void)
         /// A client rebuilt with its tail's rows, to serve in place of the client with the tail.
         case merge(Merge)
+        /// Merge every tail now, however small or young (tests).
+        case mergeAll
     }
 
     /// A merge made off the commit thread: `client` rebuilt from `base` (the usage index the tail
@@ -343,7 +345,7 @@ public final class StoreWriter: @unchecked Sendable {
                 // The snapshot is durable; only the log keeps records it also holds (a start
                 // replays just those after it).
                 done(.success(report))
-            case .merge: break  // the tails stay (and the log holds their rows)
+            case .merge, .mergeAll: break  // the tails stay (and the log holds their rows)
             }
             return
         }
@@ -394,6 +396,7 @@ public final class StoreWriter: @unchecked Sendable {
             case .truncate(let sequence, let path, let report, let done)?:
                 truncate(log, through: sequence, snapshot: path, report: report, done: done)
             case .merge(let m)?: install(m)
+            case .mergeAll?: if let store { startMerges(store, all: true) }
             default: break
             }
         }
@@ -538,15 +541,19 @@ extension StoreWriter {
     /// threshold, or began ``mergeAfterSeconds`` ago (merges run one at a time; a client already
     /// merging waits for its install).
     /// Commit thread only.
-    func startMerges(_ store: Store) {
+    func startMerges(_ store: Store, all: Bool = false) {
         for c in store.clients {
             guard let usage = c.usage, let tail = usage.tail, let base = usage.base, !merging.contains(c.info.id),
-                  tail.rowCount >= mergeMinRows ?? Self.mergeRows(baseRows: base.rowCount)
+                  all || tail.rowCount >= mergeMinRows ?? Self.mergeRows(baseRows: base.rowCount)
                     || Date().timeIntervalSince1970 - tail.since >= mergeAfterSeconds else { continue }
             merging.insert(c.info.id)
             mergeQueue.async { [self] in merge(c, base: base) }
         }
     }
+
+    /// Starts merging every client's tail now, whatever its size and age (tests); the merges
+    /// run and are installed as the others are.
+    public func mergeNow() { enqueue(.mergeAll) }
 
     /// Rebuilds `client` with its tail's rows, then catches up — off the commit thread — on
     /// the rows appended meanwhile (as a tail of the rebuilt client), until fewer than 20,000

@@ -130,4 +130,74 @@ import TallyTestSupport
             .reduce(0) { $0 + ($1.usage?.rowCount ?? 0) }, "no row lost or added by the install")
         try DirectoryAppendTests.compare(rig.writer, dump, &r, "after a merge with rows appended meanwhile")
     }
+
+    /// A seeded stream of batches of random sizes and kinds — events of the newest day (tails),
+    /// backdated events, new users with memberships and their events, an app's approval flipped
+    /// (directory rows: rebuilds) — with merges forced at random points, some awaited and some
+    /// left to run under the next batches: after every batch every route answers as a store
+    /// loaded from scratch from the mirrored dump, and the reports as the reference.
+    @Test func aRandomStreamOfEventsAndDirectoryRowsAnswersAsIfTheDumpHeldThem() throws {
+        let rig = try AppendTests.rig("tail-stream", seed: 77, tailMinRows: 0, mergeMinRows: 1_000_000)
+        defer { rig.shutdown() }
+        var dump = rig.dump
+        var r = SeededRandom(seed: 77)
+        let client = rig.client
+        var kinds: [String: Int] = [:]
+        for n in 0..<14 {
+            let day = try #require(rig.writer.store!.client(client)?.usage?.newestDay)
+            let users = dump.users.filter { $0.client == client }.map(\.id), apps = dump.apps.filter { $0.client == client }.map(\.id)
+            var tables: [(String, [String])] = []
+            var events: [String] = []
+            func event(_ u: UUID128, _ a: UUID128, _ d: Day) {
+                dump.usage.append(RandomDump.Usage(client: client, user: u, app: a, day: d))
+                events.append(AppendTests.event(u, a, d.description))
+            }
+            let kind = n < 2 ? "today" : ["today", "today", "today", "backdated", "new user", "approval"].randomElement(using: &r)!
+            kinds[kind, default: 0] += 1
+            switch kind {
+            case "backdated":
+                for _ in 0..<Int.random(in: 1...20, using: &r) {
+                    event(users.randomElement(using: &r)!, apps.randomElement(using: &r)!, day.adding(-Int.random(in: 0...300, using: &r)))
+                }
+            case "new user":
+                let u = RandomDump.User(id: r.uuid(), client: client, email: "stream\(n)@example.com", displayName: "Stream \(n)",
+                                        isActive: true, role: nil, createdAt: nil)
+                dump.users.append(u)
+                let d = dump.departments.filter { $0.client == client }.randomElement(using: &r)!.id
+                dump.memberships.append((u.id, d))
+                tables.append(("users", [DirectoryAppendTests.object([("id", u.id), ("email", u.email), ("display_name", u.displayName), ("is_active", true)])]))
+                tables.append(("user_departments", [DirectoryAppendTests.object([("user_id", u.id), ("department_id", d)])]))
+                for _ in 0..<Int.random(in: 1...5, using: &r) { event(u.id, apps.randomElement(using: &r)!, day) }
+            case "approval":
+                let i = dump.apps.indices.filter { dump.apps[$0].client == client }.randomElement(using: &r)!
+                dump.apps[i].approved.toggle()
+                let a = dump.apps[i]
+                tables.append(("apps", [DirectoryAppendTests.object([("id", a.id), ("catalog_application_id", a.catalog),
+                                                                      ("is_approved", a.approved), ("is_favorite", a.favorite)])]))
+                event(users.randomElement(using: &r)!, a.id, day)
+            default:
+                let held = dump.usage.filter { $0.client == client && $0.day == day }
+                for _ in 0..<Int.random(in: 1...80, using: &r) {
+                    if let h = held.randomElement(using: &r), r.chance(0.15) {
+                        event(h.user, h.app, day)
+                    } else {
+                        event(users.randomElement(using: &r)!, apps.randomElement(using: &r)!, day)
+                    }
+                }
+            }
+            tables.append(("events", events))
+            let response = try AppendTests.post(rig, DirectoryAppendTests.body(tables))
+            try #require(response.status == 200, "batch \(n) (\(kind)): \(response.text)")
+            if r.chance(0.4) {
+                // A forced merge: awaited (until no tail is left), or left running under the next batch.
+                rig.writer.mergeNow()
+                if r.chance(0.5) {
+                    for _ in 0..<500 where rig.writer.store!.tails.rows > 0 { usleep(5_000) }
+                    #expect(rig.writer.store!.tails.rows == 0, "batch \(n): the forced merge was installed")
+                }
+            }
+            try DirectoryAppendTests.compare(rig.writer, dump, &r, "after batch \(n) (\(kind))")
+        }
+        #expect(kinds["today", default: 0] >= 4 && kinds.count == 4, "\(kinds)")
+    }
 }
