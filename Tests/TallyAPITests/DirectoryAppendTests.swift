@@ -153,7 +153,8 @@ import TallyWire
     /// both clients: the writer's store answers as a store loaded from `dump` from scratch, and
     /// the reports also as the brute-force reference over `dump`.
     static func compare(_ writer: StoreWriter, _ dump: RandomDump, _ r: inout SeededRandom, _ when: String) throws {
-        let folder = NSTemporaryDirectory() + "tally-dir-append-scratch-\(getpid())"
+        // A folder of its own per call: suites that compare run at the same time.
+        let folder = NSTemporaryDirectory() + "tally-dir-append-scratch-\(getpid())-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try DumpWriter.write(dump.tables(), to: folder)
         let scratch = try DumpLoader.load(folder: folder).0

@@ -20,10 +20,13 @@ import TallyTestSupport
     @Test(arguments: [(nil, 300), (1, 300), (nil, 0.3)] as [(Int?, Double)])
     func newestDayEventsAnswerAsIfTheDumpHeldThem(mergeMinRows: Int?, mergeAfterSeconds: Double) throws {
         let merges = mergeMinRows != nil || mergeAfterSeconds < 10
-        let rig = try AppendTests.rig("tail", seed: 73, tailMinRows: 0, mergeMinRows: mergeMinRows, mergeAfterSeconds: mergeAfterSeconds)
+        let name = "tail-\(mergeMinRows ?? 0)-\(Int(mergeAfterSeconds * 10))"  // cases may run at once
+        let rig = try AppendTests.rig(name, seed: 73, tailMinRows: 0, mergeMinRows: mergeMinRows, mergeAfterSeconds: mergeAfterSeconds)
+        var running = true
+        defer { if running { rig.shutdown() } }
         var dump = rig.dump
         var r = SeededRandom(seed: 73)
-        let snapshot = NSTemporaryDirectory() + "tally-tail-\(getpid()).tsnap"
+        let snapshot = NSTemporaryDirectory() + "tally-\(name)-\(getpid()).tsnap"
         defer { try? FileManager.default.removeItem(atPath: snapshot) }
         func batch(_ n: Int, backdated: Bool = false) throws {
             for client in dump.clients.map(\.id) {
@@ -80,7 +83,8 @@ import TallyTestSupport
         try batch(5)
         try DirectoryAppendTests.compare(rig.writer, dump, &r, "after a snapshot and a batch")
         rig.shutdown()
-        let again = try AppendTests.rig("tail", seed: 73, wal: rig.wal, snapshot: snapshot, tailMinRows: 0, mergeMinRows: mergeMinRows,
+        running = false
+        let again = try AppendTests.rig(name, seed: 73, wal: rig.wal, snapshot: snapshot, tailMinRows: 0, mergeMinRows: mergeMinRows,
                                         mergeAfterSeconds: mergeAfterSeconds)
         defer { again.shutdown() }
         #expect(merges || again.writer.store!.clients.contains { $0.usage?.tail != nil }, "the log's last batch replayed into tails")
