@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import TallyIngest
 import TallyStorage
 
 /// The one writer of the served data (SPEC §6). It owns the served store's versions — a query
@@ -576,8 +577,7 @@ extension StoreWriter {
     /// Commit thread only.
     func install(_ m: Merge) {
         merging.remove(m.id)
-        let seconds = Double((ContinuousClock.now - m.started).components.attoseconds) / 1e18
-            + Double((ContinuousClock.now - m.started).components.seconds)
+        let seconds = (ContinuousClock.now - m.started).seconds
         guard let store, let now = store.client(m.id), let usage = now.usage, usage.base === m.base, let tail = usage.tail,
               tail.rowCount >= m.rows else {
             observer.merged(installed: false, rows: m.rows, seconds: seconds)

@@ -238,14 +238,7 @@ struct BenchQueries: ParsableCommand {
     /// appended 1,000 at a time into a tail (or, `merged`, rebuilt into the client), seeded.
     static func withTails(_ store: Store, fraction: Double, merged: Bool) -> Store {
         var replaced: [ClientStore] = []
-        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-        func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var r = SplitMix64(seed: 0x9E37_79B9_7F4A_7C15)
         for c in store.clients {
             guard let usage = c.usage, usage.rowCount >= ClientStore.tailMinRows else { continue }
             let want = Int(Double(usage.rowCount) * fraction), day = usage.newestDay.raw
@@ -253,8 +246,8 @@ struct BenchQueries: ParsableCommand {
             while (client.usage?.rowCount ?? 0) - usage.rowCount < want {
                 var us: [UInt32] = [], ap: [UInt32] = []
                 for _ in 0..<1000 {
-                    us.append(UInt32(next() % UInt64(c.users.count)))
-                    ap.append(UInt32(next() % UInt64(c.apps.count)))
+                    us.append(UInt32(r.next() % UInt64(c.users.count)))
+                    ap.append(UInt32(r.next() % UInt64(c.apps.count)))
                 }
                 client = client.appending(users: us, apps: ap, days: [Int32](repeating: day, count: us.count))
             }

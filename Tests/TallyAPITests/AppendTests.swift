@@ -57,6 +57,11 @@ import TallyWire
         return Rig(dump: dump, folder: base + "-dump", wal: walPath, writer: writer, server: server)
     }
 
+    /// A sample's value in a `/metrics` exposition (`name` with its labels, as written), if present.
+    static func metric(_ name: String, in text: String) -> Double? {
+        text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
+    }
+
     static func event(_ u: UUID128, _ a: UUID128, _ d: String) -> String {
         "{\"user_id\":\"\(u)\",\"application_id\":\"\(a)\",\"activity_date\":\"\(d)\"}"
     }
@@ -261,8 +266,7 @@ import TallyWire
             return (o["acked_sequence"] as? Int, o["acked_at"] as? String)
         }
         func metric(_ name: String) throws -> Double? {
-            let text = try http.request("GET", "/metrics").text
-            return text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
+            try Self.metric(name, in: http.request("GET", "/metrics").text)
         }
         let none = try ready()
         #expect(none.0 == 0 && none.1 == nil, "\(none)")

@@ -41,19 +41,7 @@ import TallyTestSupport
         var acknowledged = Set<Int>(), sent = 0, usersChecked = 0
         let dumpRows = try DumpLoaderRows.count(folder)
 
-        func start() throws -> Process {
-            let p = Process()
-            p.executableURL = SeedReplayTests.executable
-            p.arguments = ["serve", "--port", String(port), "--no-binary", "--dump", folder, "--wal", wal]
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            for _ in 0..<400 {
-                if let c = try? HTTPTestClient(port: port), let resp = try? c.request("GET", "/readyz"), resp.status == 200 { return p }
-                Thread.sleep(forTimeInterval: 0.025)
-            }
-            p.terminate()
-            throw NotReady()
-        }
+        func start() throws -> Process { try Self.serve(folder: folder, wal: wal, port: port) }
 
         /// Every acknowledged row is served, rows never sent are not, and the totals agree.
         func verify(_ trial: Int) throws {
@@ -179,19 +167,8 @@ import TallyTestSupport
         let index = Dictionary(uniqueKeysWithValues: rows.enumerated().map { ("\($1.0)|\($1.1)", $0) })
 
         func start() throws -> Process {
-            let p = Process()
-            p.executableURL = SeedReplayTests.executable
-            p.arguments = ["serve", "--port", String(port), "--no-binary", "--dump", folder, "--wal", wal]
-            p.environment = ProcessInfo.processInfo.environment.merging(
-                ["TALLY_TAIL_MIN_ROWS": "0", "TALLY_MERGE_MIN_ROWS": "25", "TALLY_MERGE_AFTER_SECONDS": "0.2"]) { $1 }
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            for _ in 0..<400 {
-                if let c = try? HTTPTestClient(port: port), let resp = try? c.request("GET", "/readyz"), resp.status == 200 { return p }
-                Thread.sleep(forTimeInterval: 0.025)
-            }
-            p.terminate()
-            throw NotReady()
+            try Self.serve(folder: folder, wal: wal, port: port,
+                           environment: ["TALLY_TAIL_MIN_ROWS": "0", "TALLY_MERGE_MIN_ROWS": "25", "TALLY_MERGE_AFTER_SECONDS": "0.2"])
         }
 
         func verify(_ trial: Int) throws {
@@ -241,9 +218,8 @@ import TallyTestSupport
             }
             writers.forEach { $0.start() }
             Thread.sleep(forTimeInterval: Double.random(in: 0.05...0.3, using: &r))
-            if let text = try? HTTPTestClient(port: port).request("GET", "/metrics").text,
-               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("tally_merges_total{result=\"ok\"} ") }) {
-                merges += Int(Double(line.split(separator: " ")[1]) ?? 0)
+            if let text = try? HTTPTestClient(port: port).request("GET", "/metrics").text {
+                merges += Int(AppendTests.metric("tally_merges_total{result=\"ok\"}", in: text) ?? 0)
             }
             kill(server.processIdentifier, SIGKILL)
             server.waitUntilExit()
@@ -260,6 +236,23 @@ import TallyTestSupport
         server.waitUntilExit()
         #expect(trialsRun == trials && acknowledged.count > 300 && merges > trials,
                 "\(trialsRun) kills, \(acknowledged.count) of \(rows.count) rows acknowledged, \(merges) merges installed before the kills")
+    }
+
+    /// `tally serve` on `folder` with the log `wal` on `port` (settings `environment` added to
+    /// this process's), once its `/readyz` answers 200.
+    static func serve(folder: String, wal: String, port: Int, environment: [String: String] = [:]) throws -> Process {
+        let p = Process()
+        p.executableURL = SeedReplayTests.executable
+        p.arguments = ["serve", "--port", String(port), "--no-binary", "--dump", folder, "--wal", wal]
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        for _ in 0..<400 {
+            if let c = try? HTTPTestClient(port: port), let resp = try? c.request("GET", "/readyz"), resp.status == 200 { return p }
+            Thread.sleep(forTimeInterval: 0.025)
+        }
+        p.terminate()
+        throw NotReady()
     }
 }
 

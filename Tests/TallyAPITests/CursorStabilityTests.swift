@@ -220,8 +220,7 @@ import TallyWire
         let rig = try Self.rig("reload", seed: 12)
         defer { rig.shutdown() }
         func metric(_ name: String) throws -> Double? {
-            let text = try rig.http.request("GET", "/metrics").text
-            return text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
+            try AppendTests.metric(name, in: rig.http.request("GET", "/metrics").text)
         }
         let path = Self.lists(rig)[2].path
         let first = try Self.page(rig, path, cursor: nil)

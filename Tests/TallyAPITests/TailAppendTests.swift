@@ -62,9 +62,7 @@ import TallyTestSupport
         #expect(ready.object["delta_rows"] as? Int == inTails, "\(ready.text)")
         #expect((ready.object["oldest_delta_age_seconds"] as? Double).map { $0 >= 0 && $0 < 600 } == true, "\(ready.text)")
         let metrics = try HTTPTestClient(port: rig.server.port).request("GET", "/metrics").text
-        func metric(_ name: String) -> Double? {
-            metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
-        }
+        func metric(_ name: String) -> Double? { AppendTests.metric(name, in: metrics) }
         #expect(metric("tally_delta_rows") == Double(inTails) && metric("tally_delta_clients") == Double(rig.writer.store!.tails.clients), "\(metrics.prefix(300))")
         #expect(metric("tally_delta_oldest_age_seconds").map { $0 >= 0 && $0 < 600 } == true)
         if merges {
@@ -72,8 +70,7 @@ import TallyTestSupport
             var merged = 0.0
             for _ in 0..<100 where merged == 0 {
                 let text = try HTTPTestClient(port: rig.server.port).request("GET", "/metrics").text
-                merged = text.split(separator: "\n").first { $0.hasPrefix("tally_merges_total{result=\"ok\"} ") }
-                    .flatMap { Double($0.split(separator: " ")[1]) } ?? 0
+                merged = AppendTests.metric("tally_merges_total{result=\"ok\"}", in: text) ?? 0
                 if merged == 0 { usleep(100_000) }
             }
             #expect(merged > 0, "no merge was installed")

@@ -26,6 +26,16 @@ def read_table(folder, name):
     raise SystemExit(f"no {name} table in {folder}")
 
 
+def users_and_apps(folder):
+    """Each client's user ids and app ids in a dump folder: {client_id: [users, apps]}."""
+    by_client = {}
+    for u in read_table(folder, "users"):
+        by_client.setdefault(u["client_id"], [[], []])[0].append(u["id"])
+    for x in read_table(folder, "apps"):
+        by_client.setdefault(x["client_id"], [[], []])[1].append(x["id"])
+    return by_client
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
@@ -35,12 +45,7 @@ def main():
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--seconds", type=float, default=10)
     a = ap.parse_args()
-    users, apps = read_table(a.dump, "users"), read_table(a.dump, "apps")
-    by_client = {}
-    for u in users:
-        by_client.setdefault(u["client_id"], [[], []])[0].append(u["id"])
-    for x in apps:
-        by_client.setdefault(x["client_id"], [[], []])[1].append(x["id"])
+    by_client = users_and_apps(a.dump)
     client = a.client or min((c for c, (us, ps) in by_client.items() if len(us) >= 50 and len(ps) >= 20),
                              key=lambda c: len(by_client[c][0]))
     us, ps = by_client[client]

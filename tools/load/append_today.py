@@ -18,7 +18,7 @@ import statistics
 import threading
 import time
 
-from append_bench import read_table
+from append_bench import users_and_apps
 
 TOKEN = {"Authorization": "Bearer YOUR_API_TOKEN"}
 
@@ -40,12 +40,7 @@ def main():
     ap.add_argument("--probe", help="a GET path (under /v2/clients/CLIENT/) timed meanwhile on its own connection")
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
-    users, apps = read_table(a.dump, "users"), read_table(a.dump, "apps")
-    by_client = {}
-    for u in users:
-        by_client.setdefault(u["client_id"], [[], []])[0].append(u["id"])
-    for x in apps:
-        by_client.setdefault(x["client_id"], [[], []])[1].append(x["id"])
+    by_client = users_and_apps(a.dump)
     client = a.client or max(by_client, key=lambda c: len(by_client[c][0]))
     us, ps = by_client[client]
     conn = http.client.HTTPConnection("127.0.0.1", a.port, timeout=60)
