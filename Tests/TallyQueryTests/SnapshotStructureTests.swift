@@ -143,7 +143,7 @@ import TallyTestSupport
             Self.refused(Self.file(m), "membership of a department that does not exist")
         }
         // A pair naming an app the client does not have.
-        let pairs = client.usage!.pairs
+        let pairs = client.usage!.pairs.base
         var e = SnapshotEncoder()
         e.pod(UnsafeBufferPointer(pairs.pairApp))
         var m = l.sections

@@ -102,20 +102,45 @@ import TallyTestSupport
             a.clear()
             b.clear()
         }
-        let tp = t.pairs, wp = w.pairs
+        // The tailed version's pairs as its view reads them (the base's, the tail's rows on the
+        // last day beside them) against the pair index of the client rebuilt whole.
+        let tp = t.pairs, wp = w.pairs.base, L = t.dayCount - 1
         #expect(tp.pairCount == wp.pairCount, "\(what): pairs")
+        #expect(tp.tailDay == (t.tail == nil ? nil : L), "\(what): tail day")
         for u in 0..<tailed.users.count {
-            let ta = (Int(tp.userStart[u])..<Int(tp.userStart[u + 1])).map { tp.pairApp[$0] }
-            let wa = (Int(wp.userStart[u])..<Int(wp.userStart[u + 1])).map { wp.pairApp[$0] }
-            guard ta == wa else {
-                Issue.record("\(what): apps of user \(u): \(ta) against \(wa)")
-                continue
+            struct Days: Equatable { var count = 0, half = 0, first = -1, last = -1 }
+            var mine: [UInt32: Days] = [:], theirs: [UInt32: Days] = [:]
+            let base = tp.base
+            for p in Int(base.userStart[u])..<Int(base.userStart[u + 1]) {
+                let (a, b) = base.bounds(pair: p)!
+                mine[base.pairApp[p]] = Days(count: base.dayCount(pair: p, 0, L), half: base.dayCount(pair: p, L / 2, L), first: a, last: b)
             }
-            for (p, q) in zip(Int(tp.userStart[u])..<Int(tp.userStart[u + 1]), Int(wp.userStart[u])..<Int(wp.userStart[u + 1])) {
-                let L = t.dayCount - 1
-                let same = tp.dayCount(pair: p, 0, L) == wp.dayCount(pair: q, 0, L) && tp.hasDay(pair: p, L, L) == wp.hasDay(pair: q, L, L)
-                    && tp.bounds(pair: p)! == wp.bounds(pair: q)! && tp.dayCount(pair: p, L / 2, L) == wp.dayCount(pair: q, L / 2, L)
-                #expect(same, "\(what): days of user \(u) app \(ta[p - Int(tp.userStart[u])])")
+            tp.forEachTailPair(user: u) { a, p in
+                #expect((p < 0) == (mine[UInt32(a)] == nil), "\(what): user \(u) app \(a): base pair \(p)")
+                var d = mine[UInt32(a)] ?? Days(first: L)
+                #expect(d.last < L, "\(what): user \(u) app \(a): the base holds the tail's day")
+                d.count += 1
+                d.half += 1
+                d.last = L
+                mine[UInt32(a)] = d
+            }
+            for q in Int(wp.userStart[u])..<Int(wp.userStart[u + 1]) {
+                let (a, b) = wp.bounds(pair: q)!
+                theirs[wp.pairApp[q]] = Days(count: wp.dayCount(pair: q, 0, L), half: wp.dayCount(pair: q, L / 2, L), first: a, last: b)
+            }
+            #expect(mine == theirs, "\(what): pairs of user \(u)")
+            #expect(tp.pairCount(user: u) == theirs.count, "\(what): pair count of user \(u)")
+            // Counts over ranges, with and without a mask, against the rebuilt index.
+            let mask = (0..<t.appCount).map { ($0 * 7 + u) % 3 != 0 }
+            mask.withUnsafeBufferPointer { m in
+                for lo in [0, L / 2, L - 1, L].filter({ $0 >= 0 }) {
+                    for hi in Set([L, max(lo, L - 1)]) {
+                        #expect(tp.appCount(user: u, lo, hi) == wp.appCount(user: u, lo, hi), "\(what): apps of user \(u) in \(lo)…\(hi)")
+                        #expect(tp.appCount(user: u, lo, hi, mask: m) == wp.appCount(user: u, lo, hi, mask: m), "\(what): masked apps of user \(u)")
+                        #expect(tp.lastDay(user: u, lo, hi, mask: mask) == wp.lastDay(user: u, lo, hi, mask: mask), "\(what): last day of user \(u)")
+                        #expect(tp.firstDay(user: u, lo, hi, mask: mask) == wp.firstDay(user: u, lo, hi, mask: mask), "\(what): first day of user \(u)")
+                    }
+                }
             }
         }
     }

@@ -264,13 +264,24 @@ extension DirectoryReports {
         struct AppRow { var app: UInt32; var days: Int; var first: Day; var last: Day; var name: SortValue }
         var apps: [AppRow] = []
         if let index = client.usage, let r = effective, let (lo, hi) = offsets(r) {
-            let pairs = index.pairs
-            for p in Int(pairs.userStart[Int(u)])..<Int(pairs.userStart[Int(u) + 1]) {
+            let view = index.pairs, pairs = view.base
+            func add(_ app: Int, days n: Int, _ a: Int, _ b: Int) {
+                let name = store.catalog.applications[Int(client.apps[app].catalogIndex)].canonicalName
+                apps.append(AppRow(app: UInt32(app), days: n, first: index.firstDay.adding(a), last: index.firstDay.adding(b), name: .name(name)))
+            }
+            // The tail's rows (on the index's last day) first: their pairs get that day.
+            var tailPairs = Set<Int>()
+            if let L = view.tailDay, lo <= L, L <= hi {
+                view.forEachTailPair(user: Int(u)) { app, p in
+                    tailPairs.insert(app)
+                    let n = p < 0 ? 0 : pairs.dayCount(pair: p, lo, hi)
+                    add(app, days: n + 1, p < 0 ? L : pairs.firstDay(pair: p, lo, hi) ?? L, L)
+                }
+            }
+            for p in Int(pairs.userStart[Int(u)])..<Int(pairs.userStart[Int(u) + 1]) where !tailPairs.contains(Int(pairs.pairApp[p])) {
                 let n = pairs.dayCount(pair: p, lo, hi)
                 guard n > 0, let a = pairs.firstDay(pair: p, lo, hi), let b = pairs.lastDay(pair: p, lo, hi) else { continue }
-                let app = pairs.pairApp[p]
-                let name = store.catalog.applications[Int(client.apps[Int(app)].catalogIndex)].canonicalName
-                apps.append(AppRow(app: app, days: n, first: index.firstDay.adding(a), last: index.firstDay.adding(b), name: .name(name)))
+                add(Int(pairs.pairApp[p]), days: n, a, b)
             }
         }
         apps.sort { x, y in

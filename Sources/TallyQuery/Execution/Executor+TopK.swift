@@ -129,10 +129,13 @@ extension Executor {
                     if let f, !f.contains(UInt32(u)) { continue }
                     var ub = 0
                     var active = false
-                    for p in Int(pairs.userStart[u])..<Int(pairs.userStart[u &+ 1]) where mask[Int(pairs.pairApp[p])] {
+                    let base = pairs.base
+                    for p in Int(base.userStart[u])..<Int(base.userStart[u &+ 1]) where mask[Int(base.pairApp[p])] {
                         ub &+= 1
-                        if !active && pairs.hasDay(pair: p, lo, hi) { active = true }
+                        if !active && base.hasDay(pair: p, lo, hi) { active = true }
                     }
+                    pairs.forEachTailPair(user: u) { a, p in if p < 0 && mask[a] { ub &+= 1 } }
+                    if !active && pairs.hasTailDay(user: u, lo, hi, mask: mask) { active = true }
                     if active { candidates.append((UInt32(u), ub)) }
                 }
             }

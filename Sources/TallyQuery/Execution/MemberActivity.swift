@@ -29,7 +29,7 @@ final class MemberActivity {
     init(scope: Scope, _ lo: Int, _ hi: Int) {
         let index = scope.index!
         let members = scope.members
-        let pairs = index.pairs
+        let view = index.pairs, pairs = view.base
         first = lo >> 6
         last = hi >> 6
         let width = last &- first &+ 1
@@ -53,6 +53,15 @@ final class MemberActivity {
                     guard kept[a], pairs.copyWords(pair: p, first, last, into: tmp) else { continue }
                     or(into: m &* width)
                     or(into: appBase &+ a &* width)
+                }
+                // The tail's rows: the index's last day, for the member and each app.
+                if let L = view.tailDay, first <= L >> 6, L >> 6 <= last {
+                    let k = (L >> 6) &- first, bit = UInt64(1) << UInt64(L & 63)
+                    view.forEachTailPair(user: Int(u)) { a, _ in
+                        guard kept[a] else { return }
+                        words[m &* width &+ k] |= bit
+                        words[appBase &+ a &* width &+ k] |= bit
+                    }
                 }
             }
         }

@@ -339,11 +339,19 @@ extension PeriodScan {
     func userMetrics(_ u: Int, mask: UnsafeBufferPointer<Bool>, acc: UnsafeMutablePointer<UInt64>,
                      width: Int) -> (apps: Int, days: Int) {
         if let f = scope.users, !f.contains(UInt32(u)) { return (0, 0) }
-        let pairs = index.pairs
+        let view = index.pairs, pairs = view.base
         acc.update(repeating: 0, count: width)
         var count = 0
         for p in Int(pairs.userStart[u])..<Int(pairs.userStart[u &+ 1]) where mask[Int(pairs.pairApp[p])] {
             if pairs.days(pair: p, lo, hi, into: acc) { count &+= 1 }
+        }
+        if view.tailDay != nil {
+            let more = view.tailApps(user: u, lo, hi, mask: mask)
+            if more > 0 || view.hasTailDay(user: u, lo, hi, mask: mask) {
+                let x = view.tailDay! &- lo
+                acc[x &>> 6] |= 1 << UInt64(x & 63)
+                count &+= more
+            }
         }
         if count == 0 { return (0, 0) }
         var d = 0

@@ -17,8 +17,9 @@ extension PeriodScan {
             wanted = [Bool](repeating: false, count: n)
             for a in only where scope.appMask[Int(a)] { wanted[Int(a)] = true }
         }
-        let pairs = index.pairs
+        let view = index.pairs, pairs = view.base
         let lo = self.lo, hi = self.hi
+        let tailDay = view.tailDay.flatMap { lo <= $0 && $0 <= hi ? $0 : nil }
         wanted.withUnsafeBufferPointer { wanted in
             users.withUnsafeMutableBufferPointer { users in
                 days.withUnsafeMutableBufferPointer { days in
@@ -30,6 +31,15 @@ extension PeriodScan {
                             if d > 0 {
                                 users[a] &+= 1
                                 days[a] &+= d
+                            }
+                        }
+                        // The tail's rows: one more day of the pair, and a user when the base
+                        // pair had no day in the range.
+                        if tailDay != nil {
+                            view.forEachTailPair(user: Int(u)) { a, p in
+                                guard wanted[a] else { return }
+                                if p < 0 || !pairs.hasDay(pair: p, lo, hi) { users[a] &+= 1 }
+                                days[a] &+= 1
                             }
                         }
                     }
@@ -68,8 +78,9 @@ extension PeriodScan {
         var users = [Int](repeating: 0, count: rowCount)
         var lastMember = [Int](repeating: -1, count: rowCount)
         var active = [Bool](repeating: false, count: n)
-        let pairs = index.pairs
+        let view = index.pairs, pairs = view.base
         let lo = self.lo, hi = self.hi
+        let tailDay = view.tailDay.flatMap { lo <= $0 && $0 <= hi ? $0 : nil }
         rowOf.withUnsafeBufferPointer { rowOf in
             for (m, u) in scope.members.enumerated() {
                 for p in Int(pairs.userStart[Int(u)])..<Int(pairs.userStart[Int(u) &+ 1]) {
@@ -80,6 +91,17 @@ extension PeriodScan {
                     if lastMember[r] != m {
                         lastMember[r] = m
                         users[r] &+= 1
+                    }
+                }
+                if tailDay != nil {
+                    view.forEachTailPair(user: Int(u)) { a, _ in
+                        let r = Int(rowOf[a])
+                        guard r >= 0 else { return }
+                        active[a] = true
+                        if lastMember[r] != m {
+                            lastMember[r] = m
+                            users[r] &+= 1
+                        }
                     }
                 }
             }

@@ -43,7 +43,7 @@ final class UserDays: Sendable {
 
     /// - Complexity: O(pairs × words of the client's days), O(pairs) without `days`.
     init(_ client: ClientStore, _ index: UsageIndex, keeps: [Bool], days: Bool) {
-        let pairs = index.pairs
+        let view = index.pairs, pairs = view.base
         let users = client.users.count
         let top = index.dayCount - 1
         let width = days ? max(1, (index.dayCount + 63) >> 6) : 0
@@ -56,6 +56,12 @@ final class UserDays: Sendable {
                     for p in Int(pairs.userStart[u])..<Int(pairs.userStart[u &+ 1]) where keep[Int(pairs.pairApp[p])] {
                         if days { _ = pairs.days(pair: p, 0, top, into: w.baseAddress! + u &* width) }
                         n &+= 1
+                    }
+                    // The tail's rows: the last day, and its new pairs.
+                    view.forEachTailPair(user: u) { a, p in
+                        guard keep[a] else { return }
+                        if days { w[u &* width &+ top &>> 6] |= 1 << UInt64(top & 63) }
+                        if p < 0 { n &+= 1 }
                     }
                     counts[u] = n
                 }

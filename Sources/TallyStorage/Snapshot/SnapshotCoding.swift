@@ -286,6 +286,7 @@ extension PairIndex {
 
 extension UsageIndex {
     func encode(_ e: inout SnapshotEncoder) {
+        precondition(tail == nil, "a snapshot holds clients whole (ClientStore.merged())")
         e.day(firstDay); e.int(dayCount); e.int(rowCount); e.int(appCount)
         e.int(categoryClasses.count)
         for c in categoryClasses { e.optI32(c) }
@@ -300,7 +301,7 @@ extension UsageIndex {
         if let masks = levelDepartmentMasks { for m in masks { e.pod(m) } }
         e.pod(entityMajorPrefix)
         e.pod(firstSeenOffset)
-        pairs.encode(&e)
+        basePairs.encode(&e)
         e.int(segments.count)
         for s in segments {
             e.day(s.month); e.int(s.rowCount); e.int(s.encodedByteCount); e.bool(s.isCompressed); e.pod(s.bytes)

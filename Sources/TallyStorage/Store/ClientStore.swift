@@ -194,7 +194,7 @@ public final class ClientStore: @unchecked Sendable {
             memberWords = nil
             memberSpans = []
         }
-        if let pairs = usage?.pairs {
+        if let pairs = usage?.basePairs {
             var order = (0..<UInt32(users.count)).map { $0 }
             order.sort { a, b in
                 let ca = pairs.pairCount(user: Int(a)), cb = pairs.pairCount(user: Int(b))

@@ -74,9 +74,9 @@ public final class UsageIndex: @unchecked Sendable {
     public let firstSeenOffset: [Int32]
     /// The base's rows, user-major: apps and days per user.
     let basePairs: PairIndex
-    /// The same rows, user-major: apps and days per user (with the tail's, made once per version
-    /// that has a tail: ``UsageTail/pairs(base:userCount:)``).
-    public var pairs: PairIndex { tail.map { $0.pairs(base: basePairs, userCount: levels[0].domain) } ?? basePairs }
+    /// The same rows, user-major: apps and days per user, the base's with the tail's read beside
+    /// them (``PairView``).
+    public var pairs: PairView { PairView(base: basePairs, tail: tail) }
     /// Rows appended on the last day, beside this index's buffers (which are its base's, shared):
     /// ``UsageTail``. `nil` for an index built or loaded whole.
     public let tail: UsageTail?

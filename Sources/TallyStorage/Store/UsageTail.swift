@@ -74,10 +74,17 @@ public struct TailList<T: BitwiseCopyable>: @unchecked Sendable {
 ///   before `lo` (``EntityTail/before``: `before[lo]`), exact because no base day is after `L`;
 /// - the last block's cardinalities and department masks, the last running sums and the apps'
 ///   first days are corrected once per version, here;
-/// - the pair index is made again, base and tail, the first time a version needs it.
+/// - the pairs are read with the tail's rows beside them (``PairView``): each user's rows are a
+///   chain (``links``, ``pairHead``) that the pair loops read after the base's pairs.
 /// A class's users on `L` are only those new to the class that day (not active in it on `L` in
 /// the base through another app), so that counts stay sums. Immutable once made.
 public final class UsageTail: @unchecked Sendable {
+    /// A row's place in the pairs: see ``links``.
+    struct PairLink: BitwiseCopyable {
+        var basePair: Int32
+        var next: Int32
+    }
+
     /// What the tail adds to one entity.
     struct EntityTail {
         /// Users new to the entity on the last day, unsorted.
@@ -112,8 +119,11 @@ public final class UsageTail: @unchecked Sendable {
     /// What only the writer reads, shared along one chain of versions (``WriterState``).
     let state: WriterState
     let serial: Int
-    /// The base's pairs with the tail's, made the first time this version needs them.
-    private let madePairs = Mutex<PairIndex?>(nil)
+    /// Per row of ``rows``, its pair in the base (or -1: a pair the tail adds) and the user's
+    /// previous row (or -1): each user's rows as a chain from ``pairHead``, newest first.
+    let links: TailList<PairLink>
+    /// Per user, the newest of their rows in ``rows``, or -1. Copied per version: O(users).
+    let pairHead: [Int32]
 
     public var rowCount: Int { rows.count }
 
@@ -146,8 +156,11 @@ public final class UsageTail: @unchecked Sendable {
         }
     }
 
-    init(day: Int, since: Double, entities: [EntityTail?], rows: TailList<UInt64>, base: UsageIndex, state: WriterState, serial: Int) {
+    init(day: Int, since: Double, entities: [EntityTail?], rows: TailList<UInt64>, links: TailList<PairLink>, pairHead: [Int32],
+         base: UsageIndex, state: WriterState, serial: Int) {
         self.day = day
+        self.links = links
+        self.pairHead = pairHead
         dayRaw = base.firstDay.adding(day).raw
         self.since = since
         self.entities = entities
@@ -187,19 +200,25 @@ public final class UsageTail: @unchecked Sendable {
         lastPrefix.deallocate()
     }
 
-    /// The base's pair index with the tail's rows added (each on the last day), made once.
-    /// - Complexity: O(pairs + days of the base's index) the first time.
-    func pairs(base: PairIndex, userCount: Int) -> PairIndex {
-        madePairs.withLock { made in
-            if let made { return made }
-            let p = base.adding(rows: rows.array, day: day, userCount: userCount)
-            made = p
-            return p
+    /// Calls `body` with the app and the base pair (or -1: a pair new in the tail) of each of
+    /// user `u`'s rows in the tail, newest first.
+    /// - Complexity: O(the user's rows in the tail).
+    @usableFromInline @inline(__always)
+    func forEachPair(user u: Int, _ body: (_ app: Int, _ basePair: Int) -> Void) {
+        var i = Int(pairHead[u])
+        while i >= 0 {
+            let l = links[i]
+            body(Int(UInt32(truncatingIfNeeded: rows[i])), Int(l.basePair))
+            i = Int(l.next)
         }
     }
 
+    /// Whether user `u` has rows in the tail.
+    @usableFromInline @inline(__always)
+    func hasPairs(user u: Int) -> Bool { pairHead[u] >= 0 }
+
     var byteCount: Int {
-        var n = rows.count * 8
+        var n = rows.count * 16 + pairHead.count * 4
         for case let t? in entities { n += t.users.count * 4 + t.before.count * 4 + t.mask.count * 8 }
         return n + lastCards.reduce(0) { $0 + $1.count * 4 } + (lastMasks?.reduce(0) { $0 + $1.count * 8 } ?? 0) + lastPrefix.count * 4
     }
@@ -211,7 +230,7 @@ public final class UsageTail: @unchecked Sendable {
     static func appending(to previous: UsageTail?, base: UsageIndex, client: ClientStore,
                           users: [UInt32], apps: [UInt32]) -> (tail: UsageTail, added: [UInt64], newPairUsers: [UInt32])? {
         let L = base.dayCount - 1, E = base.entityCount, W = base.departmentMaskWords
-        let pairs = base.pairs
+        let pairs = base.basePairs
         // The writer's state: the previous tail's if it is the newest of its chain, else rebuilt.
         let state: WriterState
         if let previous, previous.state.serial == previous.serial {
@@ -228,6 +247,9 @@ public final class UsageTail: @unchecked Sendable {
         }
         var entities = previous?.entities ?? [EntityTail?](repeating: nil, count: E)
         var rows: [UInt64] = []
+        var links: [PairLink] = []
+        var head = previous?.pairHead ?? [Int32](repeating: -1, count: client.users.count)
+        let rowBase = previous?.rows.count ?? 0
         var newPairUsers: [UInt32] = []
         var added: [[UInt32]] = .init(repeating: [], count: E)
         let classBits = client.appClassBits
@@ -257,6 +279,8 @@ public final class UsageTail: @unchecked Sendable {
                 state.pairCounts[Int(u)] += 1
                 newPairUsers.append(u)
             }
+            links.append(PairLink(basePair: pair.map { Int32($0) } ?? -1, next: head[Int(u)]))
+            head[Int(u)] = Int32(rowBase + rows.count)
             rows.append(key)
             add(u, ai, baseLast: last)
             // Each class with the app the user is not settled in yet: the user's last base day
@@ -285,7 +309,8 @@ public final class UsageTail: @unchecked Sendable {
         state.serial += 1
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        let tail = UsageTail(day: L, since: previous?.since ?? Double(now.tv_sec) + Double(now.tv_nsec) / 1e9, entities: entities, rows: (previous?.rows ?? .empty).appending(rows), base: base,
+        let tail = UsageTail(day: L, since: previous?.since ?? Double(now.tv_sec) + Double(now.tv_nsec) / 1e9, entities: entities, rows: (previous?.rows ?? .empty).appending(rows),
+                             links: (previous?.links ?? .empty).appending(links), pairHead: head, base: base,
                              state: state, serial: state.serial)
         return (tail, rows, newPairUsers)
     }
@@ -311,73 +336,5 @@ extension PairIndex {
             if x < a { lo = m + 1 } else { hi = m }
         }
         return nil
-    }
-
-    /// This index with the rows `user << 32 | app`, each on day offset `day` (the index's last),
-    /// none of which it holds: a pair that exists gets the day (its list one longer, or its bit),
-    /// a new pair a list of that day.
-    /// - Complexity: O(pairs + stored days + rows log rows).
-    func adding(rows: [UInt64], day: Int, userCount: Int) -> PairIndex {
-        var sorted = rows
-        radixSort(&sorted, significantBits: 64)
-        // Written straight into the buffers the index adopts (heap: made at query time), each
-        // once: the stored words copied whole and the new bits set in them (bitset pairs keep
-        // their offsets), the lists copied with the day appended, new pairs as one-day lists.
-        var r = 0
-        let pairTotal = pairCount + rows.count  // at most: a row adds a pair or a day
-        let outStart = StoreMemory.allocate(UInt32.self, capacity: userCount + 1, in: nil)
-        let outApp = StoreMemory.allocate(UInt32.self, capacity: pairTotal, in: nil)
-        let outInfo = StoreMemory.allocate(UInt64.self, capacity: pairTotal, in: nil)
-        let outWords = StoreMemory.allocate(UInt64.self, capacity: words.count, in: nil)
-        if words.count > 0 { outWords.baseAddress!.update(from: words.baseAddress!, count: words.count) }
-        let outDays = StoreMemory.allocate(UInt16.self, capacity: days.count + rows.count, in: nil)
-        var at = 0, dayAt = 0
-        r = 0
-        outStart[0] = 0
-        for u in 0..<userCount {
-            var p = Int(userStart[u])
-            let end = Int(userStart[u + 1])
-            while true {
-                let rowApp: Int? = r < sorted.count && Int(sorted[r] >> 32) == u ? Int(UInt32(truncatingIfNeeded: sorted[r])) : nil
-                if p < end, rowApp.map({ Int(pairApp[p]) <= $0 }) ?? true {
-                    let app = Int(pairApp[p])
-                    let withDay = rowApp == app
-                    let info = pairInfo[p]
-                    if info >> 63 != 0 {
-                        outInfo[at] = withDay ? info &+ (1 << 32) : info
-                        if withDay {
-                            let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF)
-                            outWords[off + day >> 6] |= 1 << UInt64(day & 63)
-                        }
-                    } else {
-                        let (d, n) = list(pair: p)!
-                        outInfo[at] = UInt64(n + (withDay ? 1 : 0)) << 32 | UInt64(dayAt)
-                        (outDays.baseAddress! + dayAt).update(from: d, count: n)
-                        dayAt += n
-                        if withDay {
-                            outDays[dayAt] = UInt16(day)
-                            dayAt += 1
-                        }
-                    }
-                    outApp[at] = UInt32(app)
-                    at += 1
-                    p += 1
-                    if withDay { r += 1 }
-                } else if let a = rowApp {
-                    outApp[at] = UInt32(a)
-                    outInfo[at] = 1 << 32 | UInt64(dayAt)
-                    outDays[dayAt] = UInt16(day)
-                    dayAt += 1
-                    at += 1
-                    r += 1
-                } else {
-                    break
-                }
-            }
-            outStart[u + 1] = UInt32(at)
-        }
-        return PairIndex(adopting: outStart, pairApp: UnsafeMutableBufferPointer(rebasing: outApp[0..<at]),
-                         pairInfo: UnsafeMutableBufferPointer(rebasing: outInfo[0..<at]), words: outWords,
-                         days: UnsafeMutableBufferPointer(rebasing: outDays[0..<dayAt]), wordsPerPair: wordsPerPair, memory: nil)
     }
 }
