@@ -45,6 +45,12 @@ import TallyTestSupport
             }
             store = store.replacing(replaced, walSequence: 0)
             try EquivalenceTests().check(dump, store, seed: seed &* 100 &+ UInt64(round), queries: 250)
+            // D's pages read the pairs on their own paths (bounds by pair count, visits by bound,
+            // counts by last day): every page of random lists, to the newest day and not.
+            let s = seed &* 10 &+ UInt64(round)
+            let paged = try UserPagesTests.checkPagesToTheNewestDay(dump, store, seed: s, queries: 25)
+                + UserPagesTests.checkPages(dump, store, seed: s, sort: [.apps, .activeDays, .name][round % 3], queries: 25)
+            #expect(paged > 100, "round \(round): only \(paged) rows paged through")
         }
         // A row of another day rebuilds the client, the tail's rows in it.
         let c = try #require(store.clients.first { $0.usage?.tail != nil })

@@ -15,11 +15,18 @@ import TallyTestSupport
     @Test(arguments: [UInt64(3), 4], [SortKey.name, .activeDays, .apps])
     func pagesEqualTheWholeListAndTheReference(seed: UInt64, sort: SortKey) throws {
         let (dump, store) = try Fixtures.randomStore(seed: seed, allClasses: seed == 4)  // 4: category classes (whole-category scopes)
+        let pagedRows = try Self.checkPages(dump, store, seed: seed, sort: sort, queries: 120)
+        #expect(pagedRows > 500, "only \(pagedRows) rows paged through")
+    }
+
+    /// Runs `queries` random D lists sorted by `sort` on `store` against the reference, and pages
+    /// through each; the rows paged through.
+    static func checkPages(_ dump: RandomDump, _ store: Store, seed: UInt64, sort: SortKey, queries: Int) throws -> Int {
         let ref = Reference(dump)
         var ex = Executor(store: store)
         var r = SeededRandom(seed: seed * 104_729)
         var pagedRows = 0
-        for n in 0..<120 {
+        for n in 0..<queries {
             let client = dump.clients.randomElement(using: &r)!.id
             let c = store.client(client)!
             let span = RandomDump.firstDay.distance(to: RandomDump.lastDay)
@@ -45,7 +52,7 @@ import TallyTestSupport
             ex.keepsLongLists = r.chance(0.5)
             pagedRows += try Self.pageThrough(q, ex, all, "query \(n)")
         }
-        #expect(pagedRows > 500, "only \(pagedRows) rows paged through")
+        return pagedRows
     }
 
     /// D by app count over periods that end on the client's newest day counts each user by the
@@ -54,13 +61,21 @@ import TallyTestSupport
     @Test(arguments: [UInt64(7), 8])
     func pagesByAppCountToTheNewestDayEqualTheReference(seed: UInt64) throws {
         let (dump, store) = try Fixtures.randomStore(seed: seed, allClasses: seed == 8)
+        let pagedRows = try Self.checkPagesToTheNewestDay(dump, store, seed: seed, queries: 60)
+        #expect(pagedRows > 300, "only \(pagedRows) rows paged through")
+    }
+
+    /// Runs `queries` random D lists by app count over periods that end on or after the client's
+    /// newest day on `store` against the reference, and pages through each on the bounded paths;
+    /// the rows paged through.
+    static func checkPagesToTheNewestDay(_ dump: RandomDump, _ store: Store, seed: UInt64, queries: Int) throws -> Int {
         let ref = Reference(dump)
         var ex = Executor(store: store)
         ex.shortList = 0
         ex.keepsLongLists = true
         var r = SeededRandom(seed: seed * 7_919)
         var pagedRows = 0
-        for n in 0..<60 {
+        for n in 0..<queries {
             let client = dump.clients.randomElement(using: &r)!.id
             guard let newest = store.client(client)!.usage?.newestDay else { continue }
             let end = newest.adding(Int.random(in: 0...3, using: &r))
@@ -79,7 +94,7 @@ import TallyTestSupport
             q.pageSize = Int.random(in: 1...5, using: &r)
             pagedRows += try Self.pageThrough(q, ex, all, "query \(n)")
         }
-        #expect(pagedRows > 300, "only \(pagedRows) rows paged through")
+        return pagedRows
     }
 
     /// A pays for its page too: by users through the block bounds (``Executor/topApps``), by name

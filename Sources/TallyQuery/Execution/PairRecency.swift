@@ -50,25 +50,30 @@ final class PairRecency: Sendable {
         let top = index.dayCount - 1
         var start = [UInt32](repeating: 0, count: users + 1)
         var last: [UInt16] = []
+        var marked: [Int] = [], added = 0
         keeps.withUnsafeBufferPointer { keep in
             for u in 0..<users {
-                let from = last.count
+                // The tail's rows are on the last day: a base pair's last day becomes it, and a
+                // new pair is one more. Its base pairs, ascending, are marked in the pass below.
+                marked.removeAll(keepingCapacity: true)
+                view.forEachTailPair(user: u) { a, p in
+                    guard keep[a] else { return }
+                    if p < 0 { added &+= 1 } else { marked.append(p) }
+                }
+                marked.sort()
+                var next = 0
                 for p in Int(pairs.userStart[u])..<Int(pairs.userStart[u &+ 1]) where keep[Int(pairs.pairApp[p])] {
+                    if next < marked.count && marked[next] == p {
+                        last.append(UInt16(top))
+                        next &+= 1
+                        continue
+                    }
                     // Every pair has a day (the index holds no empty pair).
                     last.append(UInt16(pairs.lastDay(pair: p, 0, top) ?? 0))
                 }
-                // The tail's rows are on the last day: a base pair's last day becomes it (the days
-                // are in pair order, so its place is found by its rank among the kept pairs), and
-                // a new pair is one more.
-                view.forEachTailPair(user: u) { a, p in
-                    guard keep[a] else { return }
-                    if p < 0 {
-                        last.append(UInt16(top))
-                        return
-                    }
-                    var rank = 0
-                    for q in Int(pairs.userStart[u])..<p where keep[Int(pairs.pairApp[q])] { rank &+= 1 }
-                    last[from &+ rank] = UInt16(top)
+                while added > 0 {
+                    last.append(UInt16(top))
+                    added &-= 1
                 }
                 start[u + 1] = UInt32(last.count)
             }
