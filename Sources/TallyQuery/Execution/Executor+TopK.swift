@@ -358,7 +358,18 @@ extension Executor {
         if PairRecency.answers(index, hi), let recency = PairRecency.of(scope, index, derive: derive) {
             recency.lastDays.withUnsafeBufferPointer { days in
                 let d = days.baseAddress ?? UnsafePointer(bitPattern: 8)!  // no pairs: never read
-                body { recency.appCount(user: $0, from: lo, d) }
+                guard pairs.tailDay != nil else {
+                    body { recency.appCount(user: $0, from: lo, d) }
+                    return
+                }
+                // The base's recency, and the apps the tail makes active beside it.
+                if scope.appClass == .all {
+                    body { recency.appCount(user: $0, from: lo, d) &+ pairs.tailApps(user: $0, lo, hi) }
+                    return
+                }
+                scope.appMask.withUnsafeBufferPointer { mask in
+                    body { recency.appCount(user: $0, from: lo, d) &+ pairs.tailApps(user: $0, lo, hi, mask: mask) }
+                }
             }
             return
         }

@@ -39,41 +39,26 @@ final class PairRecency: Sendable {
     /// apps are not one entity.
     static func of(_ scope: Scope, _ index: UsageIndex, derive: Bool) -> PairRecency? {
         guard let (variant, apps) = set(of: scope) else { return nil }
-        guard derive else { return scope.client.derived.existing(PairRecency.self, variant: variant) }
-        return scope.client.derived.get(variant: variant) { PairRecency(scope.client, index, keeps: apps()) }
+        // Derived from the base, without the tail (``ClientStore/baseDerived``): its counts are
+        // the base's, and the tail's rows are read beside them (``PairView/tailApps(user:_:_:mask:)``).
+        let base = index.base ?? index
+        guard derive else { return scope.client.baseDerived.existing(PairRecency.self, variant: variant) }
+        return scope.client.baseDerived.get(variant: variant) { PairRecency(scope.client, base, keeps: apps()) }
     }
 
     /// - Complexity: O(pairs × (log days or words of the client's days)), once.
     init(_ client: ClientStore, _ index: UsageIndex, keeps: [Bool]) {
-        let view = index.pairs, pairs = view.base
+        precondition(index.tail == nil, "derived from a base: a tail's rows are read beside it")
+        let pairs = index.pairs.base
         let users = client.users.count
         let top = index.dayCount - 1
         var start = [UInt32](repeating: 0, count: users + 1)
         var last: [UInt16] = []
-        var marked: [Int] = [], added = 0
         keeps.withUnsafeBufferPointer { keep in
             for u in 0..<users {
-                // The tail's rows are on the last day: a base pair's last day becomes it, and a
-                // new pair is one more. Its base pairs, ascending, are marked in the pass below.
-                marked.removeAll(keepingCapacity: true)
-                view.forEachTailPair(user: u) { a, p in
-                    guard keep[a] else { return }
-                    if p < 0 { added &+= 1 } else { marked.append(p) }
-                }
-                marked.sort()
-                var next = 0
                 for p in Int(pairs.userStart[u])..<Int(pairs.userStart[u &+ 1]) where keep[Int(pairs.pairApp[p])] {
-                    if next < marked.count && marked[next] == p {
-                        last.append(UInt16(top))
-                        next &+= 1
-                        continue
-                    }
                     // Every pair has a day (the index holds no empty pair).
                     last.append(UInt16(pairs.lastDay(pair: p, 0, top) ?? 0))
-                }
-                while added > 0 {
-                    last.append(UInt16(top))
-                    added &-= 1
                 }
                 start[u + 1] = UInt32(last.count)
             }

@@ -24,7 +24,23 @@ final class UserDays: Sendable {
     let byPairCount: [UInt32]
 
     static func of(_ client: ClientStore, _ index: UsageIndex, _ appClass: AppClass) -> UserDays {
-        client.derived.get(variant: appClass.rawValue) { UserDays(client, index, appClass) }
+        let bit = UInt8(1) << UInt8(appClass.rawValue)
+        return of(client, index, variant: appClass.rawValue, days: true) { client.appClassBits.map { $0 & bit != 0 } }
+    }
+
+    /// The value of `variant` for `index`: derived from the pairs for an index without a tail;
+    /// for one with a tail, the base's (derived once per base, ``ClientStore/baseDerived``) with
+    /// the tail's rows added — O(users × words + the tail's rows) per version instead of O(pairs
+    /// × words): with appends streaming in, each version is read once or twice, and D under an
+    /// approval filter had p50 28 ms and p99 76 ms over HTTP on the 47.6 M-row client when each
+    /// derived it whole (`tools/load/append_today.py --probe`, docs/BENCHMARKS.md).
+    static func of(_ client: ClientStore, _ index: UsageIndex, variant: Int, days: Bool, keeps: () -> [Bool]) -> UserDays {
+        client.derived.get(variant: variant) {
+            guard let base = index.base, index.tail != nil else { return UserDays(client, index, keeps: keeps(), days: days) }
+            let keep = keeps()
+            let b = client.baseDerived.get(variant: variant) { UserDays(client, base, keeps: keep, days: days) }
+            return b.adding(index.pairs, client, keeps: keep)
+        }
     }
 
     /// The pair counts and order (no day bitsets: `width` 0) of the apps of the category whose
@@ -33,17 +49,13 @@ final class UserDays: Sendable {
     /// walked every pair of the client: 3.0–4.0 ms for 90 days of the 20,000-user client over
     /// HTTP, `tools/load/profile_paths.py`). 8 bytes a user.
     static func of(_ client: ClientStore, _ index: UsageIndex, categoryEntity entity: Int, apps: [Bool]) -> UserDays {
-        client.derived.get(variant: AppClass.allCases.count + entity) { UserDays(client, index, keeps: apps, days: false) }
-    }
-
-    convenience init(_ client: ClientStore, _ index: UsageIndex, _ appClass: AppClass) {
-        let bit = UInt8(1) << UInt8(appClass.rawValue)
-        self.init(client, index, keeps: client.appClassBits.map { $0 & bit != 0 }, days: true)
+        of(client, index, variant: AppClass.allCases.count + entity, days: false) { apps }
     }
 
     /// - Complexity: O(pairs × words of the client's days), O(pairs) without `days`.
     init(_ client: ClientStore, _ index: UsageIndex, keeps: [Bool], days: Bool) {
-        let view = index.pairs, pairs = view.base
+        precondition(index.tail == nil, "derived from a base, read with a tail by adding(_:_:keeps:)")
+        let pairs = index.pairs.base
         let users = client.users.count
         let top = index.dayCount - 1
         let width = days ? max(1, (index.dayCount + 63) >> 6) : 0
@@ -56,12 +68,6 @@ final class UserDays: Sendable {
                     for p in Int(pairs.userStart[u])..<Int(pairs.userStart[u &+ 1]) where keep[Int(pairs.pairApp[p])] {
                         if days { _ = pairs.days(pair: p, 0, top, into: w.baseAddress! + u &* width) }
                         n &+= 1
-                    }
-                    // The tail's rows: the last day, and its new pairs.
-                    view.forEachTailPair(user: u) { a, p in
-                        guard keep[a] else { return }
-                        if days { w[u &* width &+ top &>> 6] |= 1 << UInt64(top & 63) }
-                        if p < 0 { n &+= 1 }
                     }
                     counts[u] = n
                 }
@@ -76,6 +82,58 @@ final class UserDays: Sendable {
         self.words = words
         pairCount = counts
         byPairCount = order
+    }
+
+    private init(width: Int, words: [UInt64], pairCount: [UInt32], byPairCount: [UInt32]) {
+        self.width = width
+        self.words = words
+        self.pairCount = pairCount
+        self.byPairCount = byPairCount
+    }
+
+    /// This (a base's) with the tail rows of `pairs` in the apps `keeps` keeps: their users
+    /// active on the tail's day, their new pairs counted, and the users whose count grew moved
+    /// to their place in the order.
+    /// - Complexity: O(users × words + the tail's rows + k log k), k users with a new pair.
+    func adding(_ pairs: PairView, _ client: ClientStore, keeps: [Bool]) -> UserDays {
+        guard let L = pairs.tailDay else { return self }
+        var words = self.words, counts = pairCount
+        var moved: [UInt32] = []
+        let bit = UInt64(1) << UInt64(L & 63), at = L >> 6
+        for u in 0..<counts.count {
+            var any = false, added: UInt32 = 0
+            pairs.forEachTailPair(user: u) { a, p in
+                guard keeps[a] else { return }
+                any = true
+                if p < 0 { added &+= 1 }
+            }
+            if any && width > 0 { words[u &* width &+ at] |= bit }
+            if added > 0 {
+                counts[u] &+= added
+                moved.append(UInt32(u))
+            }
+        }
+        guard !moved.isEmpty else { return UserDays(width: width, words: words, pairCount: counts, byPairCount: byPairCount) }
+        let users = client.users
+        func before(_ a: UInt32, _ b: UInt32) -> Bool {
+            let ca = counts[Int(a)], cb = counts[Int(b)]
+            return ca != cb ? ca > cb : users[Int(a)].id < users[Int(b)].id
+        }
+        moved.sort(by: before)
+        var isMoved = [Bool](repeating: false, count: counts.count)
+        for u in moved { isMoved[Int(u)] = true }
+        var order: [UInt32] = []
+        order.reserveCapacity(byPairCount.count + moved.count)
+        var m = 0
+        for u in byPairCount where !isMoved[Int(u)] {
+            while m < moved.count && before(moved[m], u) {
+                order.append(moved[m])
+                m += 1
+            }
+            order.append(u)
+        }
+        order.append(contentsOf: moved[m...])
+        return UserDays(width: width, words: words, pairCount: counts, byPairCount: order)
     }
 
     /// Active days of user `u` within day offsets `lo…hi` (inside the client's days); `w` is

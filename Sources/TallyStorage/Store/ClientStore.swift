@@ -138,6 +138,11 @@ public final class ClientStore: @unchecked Sendable {
     public let activity: UserActivity
     /// What the query layer derives from this client on first use (the directory's orders).
     public let derived = DerivedSlot()
+    /// What the query layer derives from this client's base usage index, without its tail: the
+    /// slot of the client version built with that index, shared by every version with a tail on
+    /// it (``owner``). A value derived from the pairs is made once per base and read with each
+    /// version's tail beside it (``PairView``), instead of made again per append.
+    public var baseDerived: DerivedSlot { (owner ?? self).derived }
     /// The region this client's raw buffers are in (``StoreMemory``), or `nil` for the heap.
     let memory: StoreMemory?
     /// The client whose directory buffers (``memberWords``) this one reads and keeps alive: set
@@ -215,6 +220,7 @@ public final class ClientStore: @unchecked Sendable {
     /// - Complexity: O(users + added rows), not the client's rows.
     init(previous: ClientStore, base: UsageIndex, tail: UsageTail, added: [UInt64], newPairUsers: [UInt32]) {
         let root = previous.owner ?? previous
+        precondition(root.usage === base, "a tail's client version owns its base")
         owner = root
         memory = root.memory
         info = root.info
