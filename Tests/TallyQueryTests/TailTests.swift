@@ -121,8 +121,9 @@ import TallyTestSupport
                 let (a, b) = base.bounds(pair: p)!
                 mine[base.pairApp[p]] = Days(count: base.dayCount(pair: p, 0, L), half: base.dayCount(pair: p, L / 2, L), first: a, last: b)
             }
-            tp.forEachTailPair(user: u) { a, p in
+            tp.forEachTailPair(user: u) { a, p, baseLast in
                 #expect((p < 0) == (mine[UInt32(a)] == nil), "\(what): user \(u) app \(a): base pair \(p)")
+                #expect(baseLast == (mine[UInt32(a)]?.last ?? -1), "\(what): user \(u) app \(a): base's last day \(baseLast)")
                 var d = mine[UInt32(a)] ?? Days(first: L)
                 #expect(d.last < L, "\(what): user \(u) app \(a): the base holds the tail's day")
                 d.count += 1

@@ -272,7 +272,7 @@ extension DirectoryReports {
             // The tail's rows (on the index's last day) first: their pairs get that day.
             var tailPairs = Set<Int>()
             if let L = view.tailDay, lo <= L, L <= hi {
-                view.forEachTailPair(user: Int(u)) { app, p in
+                view.forEachTailPair(user: Int(u)) { app, p, _ in
                     tailPairs.insert(app)
                     let n = p < 0 ? 0 : pairs.dayCount(pair: p, lo, hi)
                     add(app, days: n + 1, p < 0 ? L : pairs.firstDay(pair: p, lo, hi) ?? L, L)

@@ -57,7 +57,7 @@ final class MemberActivity {
                 // The tail's rows: the index's last day, for the member and each app.
                 if let L = view.tailDay, first <= L >> 6, L >> 6 <= last {
                     let k = (L >> 6) &- first, bit = UInt64(1) << UInt64(L & 63)
-                    view.forEachTailPair(user: Int(u)) { a, _ in
+                    view.forEachTailPair(user: Int(u)) { a, _, _ in
                         guard kept[a] else { return }
                         words[m &* width &+ k] |= bit
                         words[appBase &+ a &* width &+ k] |= bit

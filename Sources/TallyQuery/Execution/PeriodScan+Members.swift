@@ -36,9 +36,9 @@ extension PeriodScan {
                         // The tail's rows: one more day of the pair, and a user when the base
                         // pair had no day in the range.
                         if tailDay != nil {
-                            view.forEachTailPair(user: Int(u)) { a, p in
+                            view.forEachTailPair(user: Int(u)) { a, _, baseLast in
                                 guard wanted[a] else { return }
-                                if p < 0 || !pairs.hasDay(pair: p, lo, hi) { users[a] &+= 1 }
+                                if baseLast < lo { users[a] &+= 1 }
                                 days[a] &+= 1
                             }
                         }
@@ -94,7 +94,7 @@ extension PeriodScan {
                     }
                 }
                 if tailDay != nil {
-                    view.forEachTailPair(user: Int(u)) { a, _ in
+                    view.forEachTailPair(user: Int(u)) { a, _, _ in
                         let r = Int(rowOf[a])
                         guard r >= 0 else { return }
                         active[a] = true

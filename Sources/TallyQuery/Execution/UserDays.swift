@@ -102,7 +102,7 @@ final class UserDays: Sendable {
         let bit = UInt64(1) << UInt64(L & 63), at = L >> 6
         for u in 0..<counts.count {
             var any = false, added: UInt32 = 0
-            pairs.forEachTailPair(user: u) { a, p in
+            pairs.forEachTailPair(user: u) { a, p, _ in
                 guard keeps[a] else { return }
                 any = true
                 if p < 0 { added &+= 1 }

@@ -29,26 +29,27 @@ public struct PairView: Sendable {
     /// The tail's day offset (the index's last day), or `nil` without a tail.
     @inlinable public var tailDay: Int? { tail?.day }
 
-    /// Calls `body` with the app and the base pair (or -1, a pair only the tail has) of each of
-    /// user `u`'s tail rows, newest first. Nothing without a tail.
+    /// Calls `body` with the app, the base pair (or -1, a pair only the tail has) and that
+    /// pair's last day in the base (or -1) of each of user `u`'s tail rows. Nothing without a
+    /// tail.
     @inlinable @inline(__always)
-    public func forEachTailPair(user u: Int, _ body: (_ app: Int, _ basePair: Int) -> Void) {
+    public func forEachTailPair(user u: Int, _ body: (_ app: Int, _ basePair: Int, _ baseLast: Int) -> Void) {
         guard let tail, tail.hasPairs(user: u) else { return }
-        tail.forEachPair(user: u, body)
+        tail.forEachPair(user: u) { body(Int($0.app), Int($0.basePair), Int($0.baseLast)) }
     }
 
     /// Number of pairs (apps over the whole history) of user `u`, the tail's new ones included.
     @inlinable @inline(__always)
     public func pairCount(user u: Int) -> Int {
         var n = base.pairCount(user: u)
-        forEachTailPair(user: u) { _, p in n &+= p < 0 ? 1 : 0 }
+        forEachTailPair(user: u) { _, p, _ in n &+= p < 0 ? 1 : 0 }
         return n
     }
 
     /// Every pair of the version.
     public var pairCount: Int {
         var n = base.pairCount
-        if let tail { for i in 0..<tail.rows.count where tail.links[i].basePair < 0 { n += 1 } }
+        if let tail { for i in 0..<tail.rows.count where tail.links[i].pair.basePair < 0 { n += 1 } }
         return n
     }
 
@@ -58,9 +59,10 @@ public struct PairView: Sendable {
     public func tailApps(user u: Int, _ lo: Int, _ hi: Int, mask: UnsafeBufferPointer<Bool>? = nil) -> Int {
         guard let tail, tail.hasPairs(user: u), lo <= tail.day, tail.day <= hi else { return 0 }
         var n = 0
-        tail.forEachPair(user: u) { a, p in
-            if let mask, !mask[a] { return }
-            if p < 0 || !base.hasDay(pair: p, lo, hi) { n &+= 1 }
+        if let mask {
+            tail.forEachPair(user: u) { n &+= mask[Int($0.app)] && Int($0.baseLast) < lo ? 1 : 0 }
+        } else {
+            tail.forEachPair(user: u) { n &+= Int($0.baseLast) < lo ? 1 : 0 }
         }
         return n
     }
@@ -71,7 +73,7 @@ public struct PairView: Sendable {
         guard let tail, tail.hasPairs(user: u), lo <= tail.day, tail.day <= hi else { return false }
         guard let mask else { return true }
         var any = false
-        tail.forEachPair(user: u) { a, _ in any = any || mask[a] }
+        tail.forEachPair(user: u) { any = any || mask[Int($0.app)] }
         return any
     }
 
@@ -90,7 +92,7 @@ public struct PairView: Sendable {
     public func lastDay(user u: Int, _ lo: Int, _ hi: Int, mask: [Bool]? = nil) -> Int? {
         if let tail, tail.hasPairs(user: u), lo <= tail.day, tail.day <= hi {
             var kept = mask == nil
-            tail.forEachPair(user: u) { a, _ in kept = kept || mask![a] }
+            tail.forEachPair(user: u) { kept = kept || mask![Int($0.app)] }
             if kept { return tail.day }
         }
         return base.lastDay(user: u, lo, hi, mask: mask)
@@ -102,7 +104,7 @@ public struct PairView: Sendable {
         if let d = base.firstDay(user: u, lo, hi, mask: mask) { return d }
         guard let tail, tail.hasPairs(user: u), lo <= tail.day, tail.day <= hi else { return nil }
         var kept = mask == nil
-        tail.forEachPair(user: u) { a, _ in kept = kept || mask![a] }
+        tail.forEachPair(user: u) { kept = kept || mask![Int($0.app)] }
         return kept ? tail.day : nil
     }
 }

@@ -75,15 +75,75 @@ public struct TailList<T: BitwiseCopyable>: @unchecked Sendable {
 /// - the last block's cardinalities and department masks, the last running sums and the apps'
 ///   first days are corrected once per version, here;
 /// - the pairs are read with the tail's rows beside them (``PairView``): each user's rows are a
-///   chain (``links``, ``pairHead``) that the pair loops read after the base's pairs.
+///   contiguous run (``grouped``, remade every ``regroupRows`` rows) and a chain of the rows
+///   since (``links``, ``pairHead``), read by the pair loops after the base's pairs.
 /// A class's users on `L` are only those new to the class that day (not active in it on `L` in
 /// the base through another app), so that counts stay sums. Immutable once made.
 public final class UsageTail: @unchecked Sendable {
     /// A row's place in the pairs: see ``links``.
     struct PairLink: BitwiseCopyable {
-        var basePair: Int32
+        var pair: TailPair
         var next: Int32
     }
+
+    /// A tail row as the pair loops read it.
+    @usableFromInline struct TailPair: BitwiseCopyable, Sendable {
+        @usableFromInline var app: UInt32
+        /// The user's pair with the app in the base, or -1 (a pair the tail adds).
+        @usableFromInline var basePair: Int32
+        /// The pair's last day in the base, or -1: the row makes the app active in a range
+        /// `lo…hi` holding the tail's day that the base's pair is not active in iff this is
+        /// before `lo` (no base day is on or after the tail's).
+        @usableFromInline var baseLast: Int32
+    }
+
+    /// The first `count` rows of a chain of tails, grouped by user (each user's rows contiguous):
+    /// shared by every version from the one that made it until the next is made. A full pass
+    /// over every user's rows (D's whole list, a department's members) reads these in order
+    /// instead of following chains: on the 47.6 M-row client with a 1% tail (476,537 rows), the
+    /// dashboard mix's D took 17–20 ms on average with chains alone, against 3.7–4.3 merged
+    /// (`tools/load/mix_bench.sh`, docs/BENCHMARKS.md).
+    final class Grouped: Sendable {
+        let count: Int
+        /// Rows of user `u`: `start[u] ..< start[u + 1]` of `pairs`.
+        let start: [UInt32]
+        let pairs: [TailPair]
+
+        init(count: Int, start: [UInt32], pairs: [TailPair]) {
+            self.count = count
+            self.start = start
+            self.pairs = pairs
+        }
+
+        /// These rows with `links` (the rows from `count` on) grouped with them.
+        /// - Complexity: O(users + rows).
+        func adding(_ links: TailList<PairLink>, rows: TailList<UInt64>, userCount: Int) -> Grouped {
+            var start = [UInt32](repeating: 0, count: userCount + 1)
+            for u in 0..<userCount { start[u + 1] = self.start.isEmpty ? 0 : self.start[u + 1] - self.start[u] }
+            for i in count..<rows.count { start[Int(rows[i] >> 32) + 1] += 1 }
+            for u in 0..<userCount { start[u + 1] += start[u] }
+            var at = start
+            var out = [TailPair](repeating: TailPair(app: 0, basePair: 0, baseLast: 0), count: Int(start[userCount]))
+            if !self.start.isEmpty {
+                for u in 0..<userCount {
+                    for k in Int(self.start[u])..<Int(self.start[u + 1]) { out[Int(at[u])] = pairs[k]; at[u] += 1 }
+                }
+            }
+            for i in count..<rows.count {
+                let u = Int(rows[i] >> 32)
+                out[Int(at[u])] = links[i].pair
+                at[u] += 1
+            }
+            return Grouped(count: rows.count, start: start, pairs: out)
+        }
+
+        static let empty = Grouped(count: 0, start: [], pairs: [])
+    }
+
+    /// Rows past ``Grouped/count`` before the next version groups them all again: a pass over
+    /// every user follows at most this many links. Regrouping costs O(users + tail rows), about
+    /// once per eight 1,000-row batches (a small tail after 16 rows or a quarter of it).
+    static let regroupRows = 8_192
 
     /// What the tail adds to one entity.
     struct EntityTail {
@@ -119,11 +179,13 @@ public final class UsageTail: @unchecked Sendable {
     /// What only the writer reads, shared along one chain of versions (``WriterState``).
     let state: WriterState
     let serial: Int
-    /// Per row of ``rows``, its pair in the base (or -1: a pair the tail adds) and the user's
-    /// previous row (or -1): each user's rows as a chain from ``pairHead``, newest first.
+    /// Per row of ``rows``, its ``TailPair`` and the user's previous row (or -1): each user's
+    /// rows as a chain from ``pairHead``, newest first. Read only past ``grouped``'s rows.
     let links: TailList<PairLink>
     /// Per user, the newest of their rows in ``rows``, or -1. Copied per version: O(users).
     let pairHead: [Int32]
+    /// The rows up to a recent version, grouped by user.
+    let grouped: Grouped
 
     public var rowCount: Int { rows.count }
 
@@ -157,10 +219,11 @@ public final class UsageTail: @unchecked Sendable {
     }
 
     init(day: Int, since: Double, entities: [EntityTail?], rows: TailList<UInt64>, links: TailList<PairLink>, pairHead: [Int32],
-         base: UsageIndex, state: WriterState, serial: Int) {
+         grouped: Grouped, base: UsageIndex, state: WriterState, serial: Int) {
         self.day = day
         self.links = links
         self.pairHead = pairHead
+        self.grouped = grouped
         dayRaw = base.firstDay.adding(day).raw
         self.since = since
         self.entities = entities
@@ -203,12 +266,23 @@ public final class UsageTail: @unchecked Sendable {
     /// Calls `body` with the app and the base pair (or -1: a pair new in the tail) of each of
     /// user `u`'s rows in the tail, newest first.
     /// - Complexity: O(the user's rows in the tail).
-    @usableFromInline @inline(__always)
-    func forEachPair(user u: Int, _ body: (_ app: Int, _ basePair: Int) -> Void) {
+    @usableFromInline
+    func forEachPair(user u: Int, _ body: (TailPair) -> Void) {
+        let g = grouped
+        if !g.start.isEmpty {
+            g.pairs.withUnsafeBufferPointer { p in
+                var k = Int(g.start[u])
+                let end = Int(g.start[u &+ 1])
+                while k < end {
+                    body(p[k])
+                    k &+= 1
+                }
+            }
+        }
         var i = Int(pairHead[u])
-        while i >= 0 {
+        while i >= g.count {
             let l = links[i]
-            body(Int(UInt32(truncatingIfNeeded: rows[i])), Int(l.basePair))
+            body(l.pair)
             i = Int(l.next)
         }
     }
@@ -218,7 +292,7 @@ public final class UsageTail: @unchecked Sendable {
     func hasPairs(user u: Int) -> Bool { pairHead[u] >= 0 }
 
     var byteCount: Int {
-        var n = rows.count * 16 + pairHead.count * 4
+        var n = rows.count * 24 + pairHead.count * 4 + grouped.pairs.count * 12 + grouped.start.count * 4
         for case let t? in entities { n += t.users.count * 4 + t.before.count * 4 + t.mask.count * 8 }
         return n + lastCards.reduce(0) { $0 + $1.count * 4 } + (lastMasks?.reduce(0) { $0 + $1.count * 8 } ?? 0) + lastPrefix.count * 4
     }
@@ -279,7 +353,7 @@ public final class UsageTail: @unchecked Sendable {
                 state.pairCounts[Int(u)] += 1
                 newPairUsers.append(u)
             }
-            links.append(PairLink(basePair: pair.map { Int32($0) } ?? -1, next: head[Int(u)]))
+            links.append(PairLink(pair: TailPair(app: a, basePair: pair.map { Int32($0) } ?? -1, baseLast: Int32(last)), next: head[Int(u)]))
             head[Int(u)] = Int32(rowBase + rows.count)
             rows.append(key)
             add(u, ai, baseLast: last)
@@ -309,8 +383,13 @@ public final class UsageTail: @unchecked Sendable {
         state.serial += 1
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        let tail = UsageTail(day: L, since: previous?.since ?? Double(now.tv_sec) + Double(now.tv_nsec) / 1e9, entities: entities, rows: (previous?.rows ?? .empty).appending(rows),
-                             links: (previous?.links ?? .empty).appending(links), pairHead: head, base: base,
+        let allRows = (previous?.rows ?? .empty).appending(rows), allLinks = (previous?.links ?? .empty).appending(links)
+        var grouped = previous?.grouped ?? .empty
+        if allRows.count - grouped.count > min(regroupRows, max(16, grouped.count / 4)) {
+            grouped = grouped.adding(allLinks, rows: allRows, userCount: client.users.count)
+        }
+        let tail = UsageTail(day: L, since: previous?.since ?? Double(now.tv_sec) + Double(now.tv_nsec) / 1e9, entities: entities, rows: allRows,
+                             links: allLinks, pairHead: head, grouped: grouped, base: base,
                              state: state, serial: state.serial)
         return (tail, rows, newPairUsers)
     }
