@@ -41,9 +41,8 @@ public struct PairView: Sendable {
     /// Number of pairs (apps over the whole history) of user `u`, the tail's new ones included.
     @inlinable @inline(__always)
     public func pairCount(user u: Int) -> Int {
-        var n = base.pairCount(user: u)
-        forEachTailPair(user: u) { _, p, _ in n &+= p < 0 ? 1 : 0 }
-        return n
+        guard let tail else { return base.pairCount(user: u) }
+        return Int(tail.pairCounts[u])
     }
 
     /// Every pair of the version.

@@ -103,11 +103,11 @@ public final class UsageTail: @unchecked Sendable {
     /// instead of following chains: on the 47.6 M-row client with a 1% tail (476,537 rows), the
     /// dashboard mix's D took 17–20 ms on average with chains alone, against 3.7–4.3 merged
     /// (`tools/load/mix_bench.sh`, docs/BENCHMARKS.md).
-    final class Grouped: Sendable {
-        let count: Int
-        /// Rows of user `u`: `start[u] ..< start[u + 1]` of `pairs`.
-        let start: [UInt32]
-        let pairs: [TailPair]
+    @usableFromInline final class Grouped: Sendable {
+        @usableFromInline let count: Int
+        /// Rows of user `u`: `start[u] ..< start[u + 1]` of `pairs` (empty: none).
+        @usableFromInline let start: [UInt32]
+        @usableFromInline let pairs: [TailPair]
 
         init(count: Int, start: [UInt32], pairs: [TailPair]) {
             self.count = count
@@ -183,9 +183,11 @@ public final class UsageTail: @unchecked Sendable {
     /// rows as a chain from ``pairHead``, newest first. Read only past ``grouped``'s rows.
     let links: TailList<PairLink>
     /// Per user, the newest of their rows in ``rows``, or -1. Copied per version: O(users).
-    let pairHead: [Int32]
+    @usableFromInline let pairHead: [Int32]
     /// The rows up to a recent version, grouped by user.
-    let grouped: Grouped
+    @usableFromInline let grouped: Grouped
+    /// Each user's pairs, the base's and the tail's (the writer's counts when this was made).
+    @usableFromInline let pairCounts: [UInt32]
 
     public var rowCount: Int { rows.count }
 
@@ -224,6 +226,7 @@ public final class UsageTail: @unchecked Sendable {
         self.links = links
         self.pairHead = pairHead
         self.grouped = grouped
+        pairCounts = state.pairCounts
         dayRaw = base.firstDay.adding(day).raw
         self.since = since
         self.entities = entities
@@ -266,21 +269,29 @@ public final class UsageTail: @unchecked Sendable {
     /// Calls `body` with the app and the base pair (or -1: a pair new in the tail) of each of
     /// user `u`'s rows in the tail, newest first.
     /// - Complexity: O(the user's rows in the tail).
-    @usableFromInline
+    @inlinable @inline(__always)
     func forEachPair(user u: Int, _ body: (TailPair) -> Void) {
         let g = grouped
         if !g.start.isEmpty {
-            g.pairs.withUnsafeBufferPointer { p in
-                var k = Int(g.start[u])
-                let end = Int(g.start[u &+ 1])
-                while k < end {
-                    body(p[k])
-                    k &+= 1
+            let s = Int(g.start[u]), end = Int(g.start[u &+ 1])
+            if s < end {
+                g.pairs.withUnsafeBufferPointer { p in
+                    var k = s
+                    while k < end {
+                        body(p[k])
+                        k &+= 1
+                    }
                 }
             }
         }
+        if pairHead[u] >= g.count { forEachRecentPair(user: u, body) }
+    }
+
+    /// The rows of user `u` past ``grouped``'s, following their links.
+    @usableFromInline
+    func forEachRecentPair(user u: Int, _ body: (TailPair) -> Void) {
         var i = Int(pairHead[u])
-        while i >= g.count {
+        while i >= grouped.count {
             let l = links[i]
             body(l.pair)
             i = Int(l.next)
@@ -288,7 +299,7 @@ public final class UsageTail: @unchecked Sendable {
     }
 
     /// Whether user `u` has rows in the tail.
-    @usableFromInline @inline(__always)
+    @inlinable @inline(__always)
     func hasPairs(user u: Int) -> Bool { pairHead[u] >= 0 }
 
     var byteCount: Int {
