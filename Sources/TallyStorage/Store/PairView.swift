@@ -60,9 +60,21 @@ public struct PairView: Sendable {
         var n = 0
         if let mask {
             tail.forEachPair(user: u) { n &+= mask[Int($0.app)] && Int($0.baseLast) < lo ? 1 : 0 }
-        } else {
-            tail.forEachPair(user: u) { n &+= Int($0.baseLast) < lo ? 1 : 0 }
+            return n
         }
+        let g = tail.grouped
+        if !g.start.isEmpty {
+            let s = Int(g.start[u]), e = Int(g.start[u &+ 1])
+            let key = UInt16(truncatingIfNeeded: lo)  // baseLast < lo ⇔ baseLast + 1 ≤ lo (lo ≤ the tail's day < 65,536)
+            g.lastPlusOne.withUnsafeBufferPointer { b in
+                var k = s
+                while k < e {
+                    n &+= b[k] <= key ? 1 : 0
+                    k &+= 1
+                }
+            }
+        }
+        if tail.pairHead[u] >= g.count { tail.forEachRecentPair(user: u) { n &+= Int($0.baseLast) < lo ? 1 : 0 } }
         return n
     }
 

@@ -108,11 +108,17 @@ public final class UsageTail: @unchecked Sendable {
         /// Rows of user `u`: `start[u] ..< start[u + 1]` of `pairs` (empty: none).
         @usableFromInline let start: [UInt32]
         @usableFromInline let pairs: [TailPair]
+        /// Each of `pairs`' base last day plus one (0: none), 2 bytes: an unfiltered count of a
+        /// user's apps reads these (a loop the compiler vectorizes) instead of 12-byte rows. D
+        /// ascending over 366 days with a static 1% tail: 2.0 ms in process against 0.6 merged
+        /// when it read the rows.
+        @usableFromInline let lastPlusOne: [UInt16]
 
         init(count: Int, start: [UInt32], pairs: [TailPair]) {
             self.count = count
             self.start = start
             self.pairs = pairs
+            lastPlusOne = pairs.map { UInt16(truncatingIfNeeded: $0.baseLast &+ 1) }
         }
 
         /// These rows with `links` (the rows from `count` on) grouped with them.
