@@ -41,6 +41,12 @@ mkdir -p "$WORK/scratch"
 
 # The main package's pins (Fuzz/Package.resolved is not committed): the same versions, offline.
 if [ ! -f Fuzz/Package.resolved ] || [ Package.resolved -nt Fuzz/Package.resolved ]; then cp Package.resolved Fuzz/Package.resolved; fi
+# SwiftPM keeps its build plan (Fuzz/.build/debug.yaml) across runs and does not notice a Swift
+# file added to or removed from the main package (a path dependency here): the build then fails
+# on the missing declarations. A file or folder of Sources/ newer than the plan makes it again.
+if [ -f Fuzz/.build/debug.yaml ] && [ -n "$(find Sources -newer Fuzz/.build/debug.yaml \( -name '*.swift' -o -type d \) -print -quit)" ]; then
+    rm -f Fuzz/.build/debug.yaml
+fi
 # Optimized (-O keeps overflow checks and preconditions; the main package's release-only
 # -Ounchecked does not apply to a debug build): about 7 times the executions of -Onone.
 if ! swift build --package-path Fuzz --scratch-path Fuzz/.build -c debug \
