@@ -33,6 +33,9 @@ public struct APIError: Error, Equatable, Sendable {
         case .invalidRows: self.init(status: 400, code: "invalid_events", parameter: e.field ?? "events", message: e.message, rows: e.rows)
         case .notDurable: self.init(status: 503, code: "not_durable", message: e.message)
         case .shuttingDown: self.init(status: 503, code: "shutting_down", message: e.message)
+        case .mergeBehind:
+            self.init(status: 503, code: "merge_behind", message: e.message)
+            retryAfter = 1
         case .conflict: self.init(status: 409, code: "data_changed", message: e.message)
         case .reloadInProgress: self.init(status: 409, code: "reload_in_progress", message: e.message)
         case .loadFailed: self.init(status: 422, code: "load_failed", message: e.message)

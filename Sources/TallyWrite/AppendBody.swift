@@ -415,17 +415,17 @@ public enum AppendBody {
     /// user, app or department the store does not hold are skipped. How the commit thread
     /// applies a group, and how the log is replayed onto loaded data at start and after a reload.
     public static func apply(_ records: [(sequence: UInt64, batch: AppendBatch)], onto store: Store,
-                             tailMinRows: Int = ClientStore.tailMinRows) -> Store {
-        applyCounting(records, onto: store, tailMinRows: tailMinRows).store
+                             tailMinRows: Int = ClientStore.tailMinRows, tailMaxRows: Int? = nil) -> Store {
+        applyCounting(records, onto: store, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows).store
     }
 
     /// ``apply(_:onto:)``, and how many rows it skipped because the store lacks what they name.
     /// Events of a client's newest day only go to its usage's tail when it has `tailMinRows`
     /// rows or more (``ClientStore/appending(users:apps:days:tailMinRows:)``).
     public static func applyCounting(_ records: [(sequence: UInt64, batch: AppendBatch)], onto store: Store,
-                                     tailMinRows: Int = ClientStore.tailMinRows) -> (store: Store, skipped: Int) {
+                                     tailMinRows: Int = ClientStore.tailMinRows, tailMaxRows: Int? = nil) -> (store: Store, skipped: Int) {
         guard let last = records.map(\.sequence).max() else { return (store, 0) }
-        if records.allSatisfy({ $0.batch.directory.isEmpty }) { return applyEvents(records, onto: store, last: last, tailMinRows: tailMinRows) }
+        if records.allSatisfy({ $0.batch.directory.isEmpty }) { return applyEvents(records, onto: store, last: last, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows) }
         var skipped = 0
         var catalog = store.catalog
         var changedCatalog: Set<Int32> = []
@@ -465,7 +465,7 @@ public enum AppendBody {
 
     /// ``apply(_:onto:)`` for batches of events only.
     static func applyEvents(_ records: [(sequence: UInt64, batch: AppendBatch)], onto store: Store, last: UInt64,
-                            tailMinRows: Int) -> (store: Store, skipped: Int) {
+                            tailMinRows: Int, tailMaxRows: Int?) -> (store: Store, skipped: Int) {
         var byClient: [UUID128: (users: [UInt32], apps: [UInt32], days: [Int32])] = [:]
         var skipped = 0
         for (_, batch) in records {
@@ -487,7 +487,7 @@ public enum AppendBody {
         }
         let rebuilt = byClient.compactMap { id, rows -> ClientStore? in
             guard !rows.users.isEmpty, let c = store.client(id) else { return nil }
-            let next = c.appending(users: rows.users, apps: rows.apps, days: rows.days, tailMinRows: tailMinRows)
+            let next = c.appending(users: rows.users, apps: rows.apps, days: rows.days, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows)
             return next === c ? nil : next
         }
         return (store.replacing(rebuilt, walSequence: max(last, store.walSequence)), skipped)

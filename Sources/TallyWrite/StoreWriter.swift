@@ -109,10 +109,13 @@ public final class StoreWriter: @unchecked Sendable {
     /// given (its recovered records are replayed onto every store loaded), reloading from `source`.
     /// - Parameter tailMinRows: clients of at least this many usage rows take appended rows of
     ///   their newest day into a tail instead of a rebuild (``ClientStore/tailMinRows``).
+    /// - Parameter tailMaxRows: the most rows a tail holds (``ClientStore/tailMaxRows(baseRows:)``
+    ///   unless given; tests).
     public init(serving store: Store? = nil, log: WriteAheadLog? = nil, source: DataSource? = nil,
                 observer: any WriteObserver = QuietWriteObserver(), tailMinRows: Int = ClientStore.tailMinRows,
-                mergeMinRows: Int? = nil, mergeAfterSeconds: Double = 300) {
+                tailMaxRows: Int? = nil, mergeMinRows: Int? = nil, mergeAfterSeconds: Double = 300) {
         self.tailMinRows = tailMinRows
+        self.tailMaxRows = tailMaxRows
         self.mergeAfterSeconds = max(0.05, mergeAfterSeconds)
         self.mergeMinRows = mergeMinRows
         current = Mutex(store.map { Served(store: $0, version: 1, clientVersions: Array(repeating: 1, count: $0.clients.count)) })
@@ -131,6 +134,7 @@ public final class StoreWriter: @unchecked Sendable {
     }
 
     let tailMinRows: Int
+    let tailMaxRows: Int?
     /// A client's tail is merged into its index (off the commit thread) once it holds this many
     /// rows: ``mergeRows(baseRows:)`` unless given.
     let mergeMinRows: Int?
@@ -435,7 +439,7 @@ public final class StoreWriter: @unchecked Sendable {
             done(.failure(error))
             return
         }
-        let (served, skipped) = AppendBody.applyCounting(records, onto: base, tailMinRows: tailMinRows)
+        let (served, skipped) = AppendBody.applyCounting(records, onto: base, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows)
         if skipped > 0 {
             // Acknowledged rows the loaded data cannot hold (it lacks their client, user, app or
             // department): said, not dropped silently (docs/APPENDS.md §12.4).
@@ -490,6 +494,7 @@ public final class StoreWriter: @unchecked Sendable {
         // Checked again against the data they will be applied to: a reload may have swapped it
         // since they were parsed, and a row naming what it no longer holds would be dropped.
         var group = group
+        var pending: [UUID128: Int] = [:]
         if let store {
             var added: [UUID128: AppendBody.AddedIds] = [:]
             group = group.filter { batch, done in
@@ -497,6 +502,14 @@ public final class StoreWriter: @unchecked Sendable {
                 observer.appendRefused(rows: 0)
                 done(.failure(WriteError(.conflict, "the served data changed since the batch was checked (a reload): it no longer holds \(what); "
                     + "nothing of the batch was applied — check it against the data served now and send it again")))
+                return false
+            }
+            if group.isEmpty { return }
+            group = group.filter { batch, done in
+                guard let cap = tailCap(batch, in: store, pending: &pending) else { return true }
+                observer.appendRefused(rows: 0)
+                done(.failure(WriteError(.mergeBehind, "the client's rows of its newest day are ahead of its merge (\(cap) rows wait to be merged): "
+                    + "nothing of the batch was applied — send it again in a second")))
                 return false
             }
             if group.isEmpty { return }
@@ -524,7 +537,7 @@ public final class StoreWriter: @unchecked Sendable {
             return
         }
         if let store {
-            let next = AppendBody.apply(zip(sequences, group.map(\.0)).map { ($0, $1) }, onto: store, tailMinRows: tailMinRows)
+            let next = AppendBody.apply(zip(sequences, group.map(\.0)).map { ($0, $1) }, onto: store, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows)
             publish(next, acked: sequences.last, replacesData: false)
             startMerges(next)
         }
@@ -538,6 +551,24 @@ public final class StoreWriter: @unchecked Sendable {
 // MARK: Merges
 
 extension StoreWriter {
+    /// Backpressure: when `batch` would go into its client's tail (events only, all of the
+    /// newest day) but take the tail past ``ClientStore/tailMaxRows(baseRows:)`` while the
+    /// client's merge runs, the tail's rows (the cap that is reached); else `nil`. Without this
+    /// the apply rebuilds the client on the commit thread — about 8.5 s on the 47.6 M-row client
+    /// (a merge's time, docs/BENCHMARKS.md) during which no client's batch is acknowledged; with
+    /// it only this client's batches wait, refused (503 `merge_behind`, `Retry-After: 1`) until
+    /// the merge is installed. `pending` counts the rows of the group's batches let through.
+    /// Commit thread only.
+    func tailCap(_ batch: AppendBatch, in store: Store, pending: inout [UUID128: Int]) -> Int? {
+        guard merging.contains(batch.client), batch.directory.isEmpty, let c = store.client(batch.client), let usage = c.usage,
+              let tail = usage.tail, let base = usage.base, batch.rows.allSatisfy({ $0.day == base.newestDay }) else { return nil }
+        let rows = pending[batch.client, default: tail.rowCount] + batch.rows.count
+        let cap = tailMaxRows ?? ClientStore.tailMaxRows(baseRows: base.rowCount)
+        if rows > cap { return pending[batch.client, default: tail.rowCount] }
+        pending[batch.client] = rows
+        return nil
+    }
+
     /// Starts, off the commit thread, the merge of every client whose tail has grown past its
     /// threshold, or began ``mergeAfterSeconds`` ago (merges run one at a time; a client already
     /// merging waits for its install).

@@ -36,6 +36,10 @@ public struct WriteError: Error, Equatable, Sendable, CustomStringConvertible {
         case conflict
         /// The writer has stopped (the server is shutting down).
         case shuttingDown
+        /// The client's rows of its newest day outran its merge: the batch would take its tail
+        /// past ``ClientStore/tailMaxRows(baseRows:)`` while the merge runs. Nothing of it was
+        /// applied; send it again once the merge is in (seconds).
+        case mergeBehind
         /// Another reload is running.
         case reloadInProgress
         /// A load failed; the data served before is still served.

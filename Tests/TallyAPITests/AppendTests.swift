@@ -37,7 +37,8 @@ import TallyWire
     }
 
     static func rig(_ name: String, seed: UInt64 = 61, wal: String? = nil, snapshot: String? = nil,
-                    tailMinRows: Int = ClientStore.tailMinRows, mergeMinRows: Int? = nil, mergeAfterSeconds: Double = 300) throws -> Rig {
+                    tailMinRows: Int = ClientStore.tailMinRows, tailMaxRows: Int? = nil, mergeMinRows: Int? = nil,
+                    mergeAfterSeconds: Double = 300) throws -> Rig {
         let dump = RandomDump(seed: seed, clientCount: 2, maxRowsPerClient: 700)
         let base = NSTemporaryDirectory() + "tally-append-\(name)-\(getpid())"
         try DumpWriter.write(dump.tables(), to: base + "-dump")
@@ -46,7 +47,7 @@ import TallyWire
         let source = DataSource(snapshot.map { .snapshot($0) } ?? .dump(base + "-dump"))
         let observability = Observability.prometheus(logLevel: .critical)
         let writer = StoreWriter(log: try WriteAheadLog(path: walPath), source: source, observer: observability, tailMinRows: tailMinRows,
-                                 mergeMinRows: mergeMinRows, mergeAfterSeconds: mergeAfterSeconds)
+                                 tailMaxRows: tailMaxRows, mergeMinRows: mergeMinRows, mergeAfterSeconds: mergeAfterSeconds)
         _ = try writer.reload(nil)
         let tokens = TokenStore(entries: [
             TokenEntry(name: "all", digest: TokenStore.sha256(all), clients: nil),

@@ -132,6 +132,58 @@ import TallyTestSupport
         try DirectoryAppendTests.compare(rig.writer, dump, &r, "after a merge with rows appended meanwhile")
     }
 
+    /// Backpressure: while a client's merge runs, a batch of its newest day that would take its
+    /// tail past the cap (which would rebuild the client on the commit thread, holding every
+    /// client's appends) is refused with 503 `merge_behind` and `Retry-After`, and nothing of it
+    /// is applied; smaller batches still go in; once the merge is installed the same batch is
+    /// acknowledged, and the data is the mirrored dump's.
+    @Test func batchesAheadOfTheirMergeAreRefusedUntilItIsIn() throws {
+        let rig = try AppendTests.rig("tail-behind", seed: 79, tailMinRows: 0, tailMaxRows: 40, mergeMinRows: 1)
+        defer { rig.shutdown() }
+        var dump = rig.dump
+        var r = SeededRandom(seed: 79)
+        let held = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        let first = Mutex(true)
+        rig.writer.mergeBuilt.withLock { $0 = {
+            guard first.withLock({ f in defer { f = false }; return f }) else { return }
+            held.signal()
+            release.wait()
+        } }
+        let client = rig.client
+        let day = try #require(rig.writer.store!.client(client)?.usage?.newestDay)
+        func batch(_ n: Int) -> (rows: [RandomDump.Usage], body: String) {
+            let rows = (0..<n).map { _ in
+                RandomDump.Usage(client: client, user: rig.users.randomElement(using: &r)!, app: rig.apps.randomElement(using: &r)!, day: day)
+            }
+            return (rows, "[" + rows.map { AppendTests.event($0.user, $0.app, $0.day.description) }.joined(separator: ",") + "]")
+        }
+        func accepted(_ b: (rows: [RandomDump.Usage], body: String)) throws {
+            try #require(try AppendTests.post(rig, b.body).status == 200)
+            dump.usage += b.rows
+        }
+        try accepted(batch(20))  // into the tail; starts a merge, held after its rebuild
+        try #require(held.wait(timeout: .now() + 30) == .success)
+        let tail = try #require(rig.writer.store!.client(client)?.usage?.tail?.rowCount)
+        try #require(tail >= 6, "the first batch left \(tail) new rows")
+        let rows = rig.rows(), sequence = rig.writer.freshness.ackedSequence
+        let ahead = batch(35)  // past the cap of 40 with the tail's rows
+        let refused = try AppendTests.post(rig, ahead.body)
+        #expect(refused.status == 503 && refused.header("Retry-After") == "1", "\(refused.status) \(String(decoding: refused.body, as: UTF8.self))")
+        #expect(String(decoding: refused.body, as: UTF8.self).contains("\"merge_behind\""))
+        #expect(rig.rows() == rows && rig.writer.freshness.ackedSequence == sequence, "nothing of a refused batch applied or logged")
+        try accepted(batch(3))  // within the cap: acknowledged while the merge is held
+        let before = try #require(rig.writer.store!.client(client)?.usage?.base)
+        release.signal()
+        var installed = false
+        for _ in 0..<300 where !installed {
+            installed = rig.writer.store!.client(client)!.usage.map { ($0.base ?? $0) !== before } ?? false
+            if !installed { usleep(10_000) }
+        }
+        #expect(installed, "the merge was installed")
+        try accepted(ahead)  // the same batch, now that the merged client's tail has room
+        try DirectoryAppendTests.compare(rig.writer, dump, &r, "after batches refused while their merge ran")
+    }
+
     /// A seeded stream of batches of random sizes and kinds — events of the newest day (tails),
     /// backdated events, new users with memberships and their events, an app's approval flipped
     /// (directory rows: rebuilds) — with merges forced at random points, some awaited and some

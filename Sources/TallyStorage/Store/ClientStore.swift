@@ -301,9 +301,10 @@ public final class ClientStore: @unchecked Sendable {
     /// This client with more usage rows (dense user and app indexes; duplicates count once),
     /// rebuilt from its own rows (decoded from its segments) plus the new ones.
     /// - Complexity: O(rows) — a full build of the client.
+    /// `tailMaxRows`: the most rows a tail holds (``tailMaxRows(baseRows:)`` unless given).
     public func appending(users newUsers: [UInt32], apps newApps: [UInt32], days newDays: [Int32],
-                          tailMinRows: Int = ClientStore.tailMinRows) -> ClientStore {
-        if let next = appendingToTail(users: newUsers, apps: newApps, days: newDays, minRows: tailMinRows) { return next }
+                          tailMinRows: Int = ClientStore.tailMinRows, tailMaxRows: Int? = nil) -> ClientStore {
+        if let next = appendingToTail(users: newUsers, apps: newApps, days: newDays, minRows: tailMinRows, maxRows: tailMaxRows) { return next }
         return rebuilt(users: newUsers, apps: newApps, days: newDays)
     }
 
@@ -319,12 +320,12 @@ public final class ClientStore: @unchecked Sendable {
     /// This client with the rows in a tail, when they are all on its newest day, the client has
     /// `minRows` rows or more and the tail stays under ``tailMaxRows(baseRows:)``; else `nil`.
     /// - Complexity: O(rows × the users' pairs + users), not the client's rows.
-    func appendingToTail(users newUsers: [UInt32], apps newApps: [UInt32], days newDays: [Int32], minRows: Int) -> ClientStore? {
+    func appendingToTail(users newUsers: [UInt32], apps newApps: [UInt32], days newDays: [Int32], minRows: Int, maxRows: Int? = nil) -> ClientStore? {
         guard let usage, !newUsers.isEmpty else { return nil }
         let base = usage.base ?? usage
         let tailRows = usage.tail?.rowCount ?? 0
         guard base.rowCount >= minRows, base.dayCount <= 65_536,
-              tailRows + newUsers.count <= Self.tailMaxRows(baseRows: base.rowCount) else { return nil }
+              tailRows + newUsers.count <= maxRows ?? Self.tailMaxRows(baseRows: base.rowCount) else { return nil }
         let last = base.newestDay.raw
         guard newDays.allSatisfy({ $0 == last }) else { return nil }
         guard let (tail, added, newPairUsers) = UsageTail.appending(to: usage.tail, base: base, client: self, users: newUsers, apps: newApps)
