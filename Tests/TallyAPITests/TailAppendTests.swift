@@ -91,18 +91,25 @@ import TallyTestSupport
     /// Rows that arrive while a merge runs are not lost: the merge is held after its rebuild
     /// while a batch is acknowledged, and installed with that batch's rows as the merged client's
     /// tail; every route then answers as a store loaded from scratch.
+    /// Holds the writer's first merge after its rebuild: `held` is signalled then, and the merge
+    /// goes on when `release` is.
+    static func holdFirstMerge(_ writer: StoreWriter) -> (held: DispatchSemaphore, release: DispatchSemaphore) {
+        let held = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        let first = Mutex(true)
+        writer.mergeBuilt.withLock { $0 = {
+            guard first.withLock({ f in defer { f = false }; return f }) else { return }
+            held.signal()
+            release.wait()
+        } }
+        return (held, release)
+    }
+
     @Test func rowsAppendedDuringAMergeAreKept() throws {
         let rig = try AppendTests.rig("tail-merge", seed: 75, tailMinRows: 0, mergeMinRows: 1)
         defer { rig.shutdown() }
         var dump = rig.dump
         var r = SeededRandom(seed: 75)
-        let held = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
-        let first = Mutex(true)
-        rig.writer.mergeBuilt.withLock { $0 = {
-            guard first.withLock({ f in defer { f = false }; return f }) else { return }
-            held.signal()
-            release.wait()
-        } }
+        let (held, release) = Self.holdFirstMerge(rig.writer)
         let client = rig.client
         let day = try #require(rig.writer.store!.client(client)?.usage?.newestDay)
         func post(_ n: Int) throws {
@@ -142,13 +149,7 @@ import TallyTestSupport
         defer { rig.shutdown() }
         var dump = rig.dump
         var r = SeededRandom(seed: 79)
-        let held = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
-        let first = Mutex(true)
-        rig.writer.mergeBuilt.withLock { $0 = {
-            guard first.withLock({ f in defer { f = false }; return f }) else { return }
-            held.signal()
-            release.wait()
-        } }
+        let (held, release) = Self.holdFirstMerge(rig.writer)
         let client = rig.client
         let day = try #require(rig.writer.store!.client(client)?.usage?.newestDay)
         func batch(_ n: Int) -> (rows: [RandomDump.Usage], body: String) {
