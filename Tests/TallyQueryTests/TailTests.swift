@@ -1,4 +1,6 @@
+import Foundation
 import Testing
+import TallyGenerate
 import TallyQuery
 @testable import TallyStorage
 import TallyTestSupport
@@ -59,6 +61,35 @@ import TallyTestSupport
         #expect(rebuilt.usage?.tail == nil && rebuilt.usage!.rowCount >= c.usage!.rowCount)
         dump.usage.append(RandomDump.Usage(client: c.info.id, user: c.users[0].id, app: c.apps[0].id, day: day))
         try EquivalenceTests().check(dump, store.replacing([rebuilt], walSequence: 0), seed: seed &* 1000, queries: 150)
+    }
+
+    /// A tail past 65,536 rows is grouped by user off the commit thread, the result taken by a
+    /// later version: at points along 120,000 random rows of the newest day, every structure the
+    /// query layer reads (the pairs through ``PairView``: grouped rows and chains) equals the
+    /// client rebuilt whole.
+    @Test func aLargeTailGroupedInTheBackgroundReadsAsTheRebuild() throws {
+        let (_, builder) = SyntheticClient.make(SyntheticShape(users: 1_500, apps: 120, days: 40, seed: 9))
+        var client = builder.build()
+        let day = client.usage!.newestDay.raw
+        var r = SeededRandom(seed: 91)
+        var sm = SplitMix64(seed: 92)
+        var largestGrouped = 0
+        for batch in 0..<120 {
+            var us: [UInt32] = [], ap: [UInt32] = []
+            for _ in 0..<1_000 {
+                us.append(UInt32(sm.next() % UInt64(client.users.count)))
+                ap.append(UInt32(sm.next() % UInt64(client.apps.count)))
+            }
+            client = client.appending(users: us, apps: ap, days: [Int32](repeating: day, count: us.count), tailMinRows: 0, tailMaxRows: 1_000_000)
+            let tail = try #require(client.usage?.tail, "batch \(batch): the rows went to a tail")
+            largestGrouped = max(largestGrouped, tail.groupedRows)
+            if batch == 89 || batch == 119 {
+                try Self.expectSameStructures(client, client.merged(), "batch \(batch), \(tail.rowCount) rows, \(tail.groupedRows) grouped", &r)
+            }
+            if batch % 10 == 9 { usleep(20_000) }  // time for a regrouping to land
+        }
+        #expect(client.usage!.tail!.rowCount > 65_536, "the tail reached \(client.usage!.tail!.rowCount) rows")
+        #expect(largestGrouped > 65_536, "a version past 65,536 rows took a regrouping (largest grouped: \(largestGrouped))")
     }
 
     /// What the query layer reads from `tailed`'s usage index and activity equals `whole`'s.
