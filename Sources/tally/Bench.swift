@@ -243,18 +243,25 @@ struct BenchQueries: ParsableCommand {
             guard let usage = c.usage, usage.rowCount >= ClientStore.tailMinRows else { continue }
             let want = Int(Double(usage.rowCount) * fraction), day = usage.newestDay.raw
             var client = c
+            var applied: [Double] = []
             while (client.usage?.rowCount ?? 0) - usage.rowCount < want {
                 var us: [UInt32] = [], ap: [UInt32] = []
                 for _ in 0..<1000 {
                     us.append(UInt32(r.next() % UInt64(c.users.count)))
                     ap.append(UInt32(r.next() % UInt64(c.apps.count)))
                 }
+                let start = ContinuousClock.now
                 client = client.appending(users: us, apps: ap, days: [Int32](repeating: day, count: us.count))
+                applied.append((ContinuousClock.now - start).seconds * 1000)
             }
             let tail = client.usage?.tail?.rowCount ?? 0
             if merged { client = client.merged() }
             let how = merged ? "and merged" : "in a tail of \(tail) rows"
-            FileHandle.standardError.write(Data("\(c.info.name): \(client.usage!.rowCount - usage.rowCount) rows added on \(usage.newestDay) \(how)\n".utf8))
+            // Each batch's apply (what the commit thread does for it), as a check on the tail's cost.
+            applied.sort()
+            let q = { (p: Double) in String(format: "%.2f", applied[min(applied.count - 1, Int(p * Double(applied.count)))]) }
+            FileHandle.standardError.write(Data(("\(c.info.name): \(client.usage!.rowCount - usage.rowCount) rows added on \(usage.newestDay) \(how); "
+                + "\(applied.count) batches applied in p50 \(q(0.5)) / p90 \(q(0.9)) / p99 \(q(0.99)) / max \(q(1)) ms\n").utf8))
             replaced.append(client)
         }
         return store.replacing(replaced, walSequence: store.walSequence)
