@@ -8,9 +8,13 @@ import TallyStorage
 /// by the apps' unions, 0.054 and 0.091 ms with these: `tally synth --filter approved --only
 /// categories --period 90`, docs/BENCHMARKS.md).
 ///
-/// Derived on first use per client version and class (``ClientStore/derived``), and only for
+/// Derived on first use per base index and class (``ClientStore/baseDerived``), and only for
 /// clients whose index keeps category classes (``ClientStoreBuilder/extrasMinRows``): a client
-/// never asked pays nothing. On the 20,000-user client: 57 ms and 23.3 MB for the approved apps,
+/// never asked pays nothing. A version with a tail reads its base's unions and ORs the tail's
+/// users of the row's apps into the blocks that hold the tail's day (``userCount(row:_:filter:set:index:)``):
+/// derived per version, as before, the category list under an approval filter over 90 days had
+/// p50 88 ms and p99 468 ms with appends streaming in, and held the appends to 42,437 events/s
+/// (`tools/load/append_today.py --probe`, docs/BENCHMARKS.md). On the 20,000-user client: 57 ms and 23.3 MB for the approved apps,
 /// 43 ms and 18.5 MB for the unapproved ones (8–10% of its store each).
 final class CategoryClassUnions: @unchecked Sendable {
     /// Rows: category index `c` for `c < categoryRows`, then one row for the apps without one.
@@ -22,8 +26,11 @@ final class CategoryClassUnions: @unchecked Sendable {
     deinit { for s in starts { s.deallocate() } }
 
     static func of(_ client: ClientStore, _ index: UsageIndex, _ appClass: AppClass) -> CategoryClassUnions {
-        client.derived.get(variant: appClass.rawValue) { CategoryClassUnions(client, index, appClass) }
+        client.baseDerived.get(variant: appClass.rawValue) { CategoryClassUnions(client, index.base ?? index, appClass) }
     }
+
+    /// The class's apps of each row: `rowApps[rowStart[r] ..< rowStart[r + 1]]`.
+    private let rowStart: [Int], rowApps: [Int]
 
     /// The row of category `category` (`nil`: apps without a category), or `nil` when no app of
     /// the client is in it.
@@ -42,13 +49,22 @@ final class CategoryClassUnions: @unchecked Sendable {
 
     /// Users of row `row` over a scan's `blocks`, after `filter` (a department filter): the one
     /// block's cardinality, or the size of the blocks' union, made in `set` (left filled).
-    func userCount(row: Int, _ blocks: [PeriodScan.Block], filter: UserSet?, set: UserSet) -> Int {
-        if filter == nil && blocks.count == 1 {
+    /// `index` is the version's: with a tail, the blocks holding its day add the tail's users of
+    /// the row's apps.
+    func userCount(row: Int, _ blocks: [PeriodScan.Block], filter: UserSet?, set: UserSet, index: UsageIndex) -> Int {
+        let tail = index.tail
+        if filter == nil && blocks.count == 1 && (tail == nil || blocks[0].block != tail!.day / index.levelSizes[blocks[0].level]) {
             let k = blocks[0]
             return levels[k.level].cardinality(bitmap(row: row, level: k.level, block: k.block))
         }
         set.clear()
-        for k in blocks { levels[k.level].formUnion(bitmap(row: row, level: k.level, block: k.block), into: set) }
+        for k in blocks {
+            levels[k.level].formUnion(bitmap(row: row, level: k.level, block: k.block), into: set)
+            guard tail != nil else { continue }
+            for i in rowStart[row]..<rowStart[row + 1] {
+                if let (users, n) = index.tailUsers(entity: rowApps[i], level: k.level, block: k.block) { set.insert(users, count: n) }
+            }
+        }
         if let filter { set.formIntersection(filter) }
         return set.count
     }
@@ -58,6 +74,7 @@ final class CategoryClassUnions: @unchecked Sendable {
 
     /// - Complexity: O(the class's apps' day bitmaps + the rows' bitmaps of every level), once.
     init(_ client: ClientStore, _ index: UsageIndex, _ appClass: AppClass) {
+        precondition(index.tail == nil, "derived from a base: a tail's users are read beside it")
         blockCounts = (0..<index.levelSizes.count).map { index.starts(level: $0).blockCount }
         let bit = UInt8(1) << UInt8(appClass.rawValue)
         let classBits = client.appClassBits
@@ -96,7 +113,6 @@ final class CategoryClassUnions: @unchecked Sendable {
                         for k in start[r]..<start[r + 1] {
                             let i = grouped[k] &* blocks &+ b
                             view.formUnion(BitmapRef(start: appStarts[i], end: appStarts[i &+ 1]), into: set)
-                            if let (users, n) = index.tailUsers(entity: grouped[k], level: 0, block: b) { set.insert(users, count: n) }
                         }
                     } else {
                         let children = starts[level - 1]
@@ -115,5 +131,7 @@ final class CategoryClassUnions: @unchecked Sendable {
         }
         self.levels = levels
         self.starts = starts
+        rowStart = start
+        rowApps = grouped
     }
 }
