@@ -8,12 +8,15 @@
 /// client with a 1% tail, paid by the first request of each version that read the pairs (D, L,
 /// department filters read user-major), and every append makes a version: with appends
 /// streaming in, D's pages over HTTP had p99 77 ms (docs/BENCHMARKS.md, "Appends into tails").
-/// The view costs nothing to make; a user's tail rows are a chain of at most a few dozen.
+/// The view costs nothing to make. A user's tail rows are read contiguously (the tail's rows
+/// grouped by user, ``UsageTail/Grouped``) and through a short chain for the rows appended
+/// since the last grouping; each row carries its base pair's last day.
 ///
 /// Loops over a user's pairs read `base`'s pairs as before, then the user's tail rows
 /// (``forEachTailPair(user:_:)``), with what the tail changes:
 /// - a count of apps with a day in `lo…hi` adds a tail row when `lo ≤ L ≤ hi` and its base pair
-///   (if any) has no day in `lo…hi` (``tailApps(user:_:_:mask:)``);
+///   (if any) has no day in `lo…hi`, that is when the pair's last base day is before `lo`
+///   (``tailApps(user:_:_:mask:)``);
 /// - a union of days adds `L` when `lo ≤ L ≤ hi` and the user has a tail row of the apps;
 /// - a pair's last day becomes `L`, its day count one more.
 public struct PairView: Sendable {

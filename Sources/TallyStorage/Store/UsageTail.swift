@@ -147,9 +147,11 @@ public final class UsageTail: @unchecked Sendable {
         static let empty = Grouped(count: 0, start: [], pairs: [])
     }
 
-    /// Rows past ``Grouped/count`` before the next version groups them all again: a pass over
-    /// every user follows at most this many links. Regrouping costs O(users + tail rows), about
-    /// once per eight 1,000-row batches (a small tail after 16 rows or a quarter of it).
+    /// Rows past ``Grouped/count`` before the rows are grouped again: a pass over every user
+    /// follows about this many links (more while a background regrouping runs, at most four
+    /// times as many). Regrouping costs O(users + tail rows), about once per eight 1,000-row
+    /// batches (a small tail after 16 rows or a quarter of it); past 65,536 rows it runs off the
+    /// commit thread (``appending(to:base:client:users:apps:)``).
     static let regroupRows = 8_192
 
     /// What the tail adds to one entity.
