@@ -1,0 +1,75 @@
+import Foundation
+import TallyStorage
+
+// MARK: Merges
+
+extension StoreWriter {
+    /// Backpressure: when `batch` would go into its client's tail (events only, all of the
+    /// newest day) but take the tail past ``ClientStore/tailMaxRows(baseRows:)`` while the
+    /// client's merge runs, the tail's rows (the cap that is reached); else `nil`. Without this
+    /// the apply rebuilds the client on the commit thread — about 8.5 s on the 47.6 M-row client
+    /// (a merge's time, docs/BENCHMARKS.md) during which no client's batch is acknowledged; with
+    /// it only this client's batches wait, refused (503 `merge_behind`, `Retry-After: 1`) until
+    /// the merge is installed. `pending` counts the rows of the group's batches let through.
+    /// Commit thread only.
+    func tailCap(_ batch: AppendBatch, in store: Store, pending: inout [UUID128: Int]) -> Int? {
+        guard merging.contains(batch.client), batch.directory.isEmpty, let c = store.client(batch.client), let usage = c.usage,
+              let tail = usage.tail, let base = usage.base, batch.rows.allSatisfy({ $0.day == base.newestDay }) else { return nil }
+        let rows = pending[batch.client, default: tail.rowCount] + batch.rows.count
+        let cap = tailMaxRows ?? ClientStore.tailMaxRows(baseRows: base.rowCount)
+        if rows > cap { return pending[batch.client, default: tail.rowCount] }
+        pending[batch.client] = rows
+        return nil
+    }
+
+    /// Starts, off the commit thread, the merge of every client whose tail has grown past its
+    /// threshold, or began ``mergeAfterSeconds`` ago (merges run one at a time; a client already
+    /// merging waits for its install).
+    /// Commit thread only.
+    func startMerges(_ store: Store, all: Bool = false) {
+        for c in store.clients {
+            guard let usage = c.usage, let tail = usage.tail, let base = usage.base, !merging.contains(c.info.id),
+                  all || tail.rowCount >= mergeMinRows ?? Self.mergeRows(baseRows: base.rowCount)
+                    || Date().timeIntervalSince1970 - tail.since >= mergeAfterSeconds else { continue }
+            merging.insert(c.info.id)
+            mergeQueue.async { [self] in merge(c, base: base) }
+        }
+    }
+
+    /// Starts merging every client's tail now, whatever its size and age (tests); the merges
+    /// run and are installed as the others are.
+    public func mergeNow() { enqueue(.mergeAll) }
+
+    /// Rebuilds `client` with its tail's rows, then catches up — off the commit thread — on
+    /// the rows appended meanwhile (as a tail of the rebuilt client), until fewer than 20,000
+    /// are left for the commit thread to take at the install.
+    func merge(_ client: ClientStore, base: UsageIndex) {
+        let start = ContinuousClock.now
+        var merged = client.merged()
+        var rows = client.usage!.tail!.rowCount
+        mergeBuilt.withLock { $0 }?()
+        while let now = store?.client(client.info.id), let usage = now.usage, usage.base === base, let tail = usage.tail,
+              tail.rowCount - rows >= 20_000 {
+            merged = merged.appendingTailRows(of: tail, from: rows)
+            rows = tail.rowCount
+        }
+        enqueue(.merge(Merge(id: client.info.id, base: base, client: merged, rows: rows, started: start)))
+    }
+
+    /// Serves a merged client in place of the one with the tail, with the rows appended since the
+    /// merge's last catch-up as its tail — unless the client was rebuilt or reloaded meanwhile.
+    /// Commit thread only.
+    func install(_ m: Merge) {
+        merging.remove(m.id)
+        let seconds = (ContinuousClock.now - m.started).seconds
+        guard let store, let now = store.client(m.id), let usage = now.usage, usage.base === m.base, let tail = usage.tail,
+              tail.rowCount >= m.rows else {
+            observer.merged(installed: false, rows: m.rows, seconds: seconds)
+            return
+        }
+        let next = m.client.appendingTailRows(of: tail, from: m.rows)
+        publish(store.replacing([next], walSequence: store.walSequence), replacesData: false)
+        observer.merged(installed: true, rows: m.rows, seconds: seconds)
+        startMerges(self.store!)
+    }
+}
