@@ -21,6 +21,9 @@ struct Load: ParsableCommand {
     @Option(help: "Activity dates accepted: FIRST..LAST (default 2000-01-01 to a year after today); a row outside is a load error (skipped with --lenient).")
     var dateRange: String?
 
+    @Flag(help: "Also print where the level arenas' bytes go: per level, headers and payload by container kind, and containers by size.")
+    var bitmaps = false
+
     func run() throws {
         let path = dump ?? defaultDumpPath()
         if Snapshot.looksLikeSnapshot(path: path) { return try loadSnapshot(path) }
@@ -62,6 +65,7 @@ extension Load {
         print("resident    \(String(format: "%.2f", Double(delta) / Double(max(rows, 1)))) bytes/row (RSS growth), "
               + "\(String(format: "%.2f", Double(s.byteCount) / Double(max(rows, 1)))) bytes/row (store accounting)")
         MemoryBreakdown(s).lines.forEach { print($0) }
+        if bitmaps { BitmapBreakdown(s).lines.forEach { print($0) } }
     }
 }
 

@@ -9,18 +9,22 @@ import TallyTestSupport
 enum Fixtures {
     /// `allClasses`: build every class union, however small the client (so that the queries
     /// that read them are checked on these small dumps too).
-    static func randomStore(seed: UInt64, clients: Int = 5, rows: Int = 2500, allClasses: Bool = false) throws -> (RandomDump, Store) {
+    /// - Parameter headerless: the arenas' layout (``BitmapArena/headerless``); by default the
+    ///   builder's (headerless: every random client has fewer than 65,536 users).
+    static func randomStore(seed: UInt64, clients: Int = 5, rows: Int = 2500, allClasses: Bool = false,
+                            headerless: Bool? = nil) throws -> (RandomDump, Store) {
         let dump = RandomDump(seed: seed, clientCount: clients, maxRowsPerClient: rows)
-        return (dump, try store(of: dump, seed: seed, allClasses: allClasses))
+        return (dump, try store(of: dump, seed: seed, allClasses: allClasses, headerless: headerless))
     }
 
     /// `dump` written and loaded as ``randomStore(seed:clients:rows:allClasses:)`` does.
-    static func store(of dump: RandomDump, seed: UInt64, allClasses: Bool = false) throws -> Store {
+    static func store(of dump: RandomDump, seed: UInt64, allClasses: Bool = false, headerless: Bool? = nil) throws -> Store {
         let folder = NSTemporaryDirectory() + "tally-random-\(seed)-\(getpid())-\(UUID().uuidString)"  // tests of one seed run concurrently
         try DumpWriter.write(dump.tables(), to: folder, usageParts: 3, compressions: [.lz4, .gzip, .none], manifest: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         var loader = DumpLoader(layout: try DumpLayout.discover(folder: folder))
         if allClasses { loader.extrasMinRows = 0 }
+        loader.headerlessArenas = headerless
         let (store, _) = try loader.run()
         return store
     }

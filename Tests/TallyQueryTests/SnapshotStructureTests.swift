@@ -9,7 +9,10 @@ import TallyTestSupport
 /// and a few thousand random changes under correct checksums never crash the reader, nor the
 /// queries over what it accepts.
 @Suite struct SnapshotStructureTests {
-    static let store = try! Fixtures.randomStore(seed: 47, clients: 2, rows: 4000).1
+    /// Arenas with headers (what clients past 65,536 users get) for the container checks.
+    static let store = try! Fixtures.randomStore(seed: 47, clients: 2, rows: 4000, headerless: false).1
+    /// The same data headerless (every smaller client's arenas): bitmaps are payload ranges.
+    static let headerlessStore = try! Fixtures.randomStore(seed: 47, clients: 2, rows: 4000).1
 
     /// The file for `sections`, checksums and all.
     static func file(_ sections: [(kind: UInt32, bytes: [UInt8])]) -> [UInt8] {
@@ -36,7 +39,7 @@ import TallyTestSupport
         var headersAt: Int, pool16At: Int, pool64At: Int
     }
 
-    static func locate() throws -> Located {
+    static func locate(_ store: Store = store) throws -> Located {
         let sections = Snapshot.encodeSections(store)
         let (i, client) = try #require(store.clients.enumerated().first { $0.element.usage != nil })
         let arena = client.usage!.levels[0]
@@ -45,7 +48,7 @@ import TallyTestSupport
         let bytes = sections[i + 1].bytes
         let at = try #require(find(e.bytes, in: bytes), "level 0's arena in its section")
         let headerSize = MemoryLayout<ContainerHeader>.stride
-        let headersAt = at + 16, pool16At = headersAt + arena.headers.count * headerSize + 8
+        let headersAt = at + 1 + 16, pool16At = headersAt + arena.headers.count * headerSize + 8
         let pool64At = pool16At + arena.pool16.count * 2 + 8
         return Located(sections: sections, section: i + 1, arena: arena, headersAt: headersAt, pool16At: pool16At, pool64At: pool64At)
     }
@@ -110,7 +113,7 @@ import TallyTestSupport
     @Test func aUserDomainBeyondTheClientsUsersIsRefusedBeforeTheTablesAreBuilt() throws {
         // An arena without bitset containers (a bitset's word count follows the domain, so a
         // changed domain would be refused by the arena's own checks first): a sparse store's.
-        let store = try Fixtures.randomStore(seed: 49, clients: 3, rows: 60).1
+        let store = try Fixtures.randomStore(seed: 49, clients: 3, rows: 60, headerless: false).1
         var sections = Snapshot.encodeSections(store)
         var found: (section: Int, at: Int)?
         for (i, c) in store.clients.enumerated() {
@@ -121,7 +124,7 @@ import TallyTestSupport
             }
         }
         let (section, domainAt) = try #require(found, "an arena of array and run containers")
-        sections[section].bytes.replaceSubrange(domainAt..<(domainAt + 8), with: Self.le(Int64(700_000_000)))
+        sections[section].bytes.replaceSubrange((domainAt + 1)..<(domainAt + 9), with: Self.le(Int64(700_000_000)))
         do {
             _ = try Snapshot.read(bytes: Snapshot.assemble(sections, usageRows: store.usageRowCount, walSequence: 0), name: "domain")
             Issue.record("a domain of 700 M users was accepted")
@@ -184,14 +187,90 @@ import TallyTestSupport
         try refusedWithBit(in: try #require(index.levelDepartmentMasks?[1]), "a bitmap's mask past the departments")
     }
 
+    /// Each bitmap of a headerless level 0: its range in the pool, and its kind.
+    static func headerlessBitmaps(_ l: Located) -> [(start: Int, end: Int, kind: ContainerKind)] {
+        let index = headerlessStore.clients[l.section - 1].usage!
+        let (starts, blocks) = index.starts(level: 0)
+        let view = l.arena.view
+        return (0..<(index.entityCount * blocks)).compactMap { i in
+            let ref = BitmapRef(start: starts[i], end: starts[i + 1])
+            return ref.isEmpty ? nil : (Int(ref.start), Int(ref.end), view.slot(ref, 0).kind)
+        }
+    }
+
+    @Test func headerlessBitmapsOutOfOrderMiscountedOrPastTheDomainAreRefused() throws {
+        let l = try Self.locate(Self.headerlessStore)
+        #expect(l.arena.headerless && l.arena.headers.isEmpty)
+        let bitmaps = Self.headerlessBitmaps(l)
+        // An array's first two values swapped.
+        let array = try #require(bitmaps.first { $0.kind == .array && $0.end - $0.start >= 2 })
+        var m = l.sections
+        let a = l.pool16At + 2 * array.start
+        m[l.section].bytes.swapAt(a, a + 2)
+        m[l.section].bytes.swapAt(a + 1, a + 3)
+        Self.refused(Self.file(m), "unsorted headerless array")
+        // An array's last value past the users.
+        m = l.sections
+        let last = l.pool16At + 2 * (array.end - 1)
+        m[l.section].bytes.replaceSubrange(last..<(last + 2), with: Self.le(UInt16(0xFFFF)))
+        Self.refused(Self.file(m), "headerless array past the domain")
+        // A bitset's count one more than its words hold; a bit past the users.
+        let bitset = try #require(bitmaps.first { $0.kind == .bitset }, "a dense bitmap in level 0")
+        m = l.sections
+        let count = l.pool16At + 2 * bitset.start
+        m[l.section].bytes[count] &+= 1
+        Self.refused(Self.file(m), "headerless bitset with a wrong count")
+        if l.arena.domain % 64 != 0 {
+            m = l.sections
+            m[l.section].bytes[l.pool16At + 2 * bitset.end - 1] |= 0x80  // bit 63 of the last word
+            Self.refused(Self.file(m), "headerless bitset with a bit past the domain")
+        }
+        // A level start past the pool, and one that cuts a bitset short.
+        let index = Self.headerlessStore.clients[l.section - 1].usage!
+        var e = SnapshotEncoder()
+        e.pod(UnsafeBufferPointer(start: index.levelStarts[0], count: index.levelStartCounts[0]))
+        let startsAt = try #require(Self.find(e.bytes, in: l.sections[l.section].bytes)) + 8
+        m = l.sections
+        m[l.section].bytes.replaceSubrange((startsAt + 4 * 3)..<(startsAt + 4 * 4), with: Self.le(UInt32(l.arena.pool16.count + 9)))
+        Self.refused(Self.file(m), "headerless level start past the pool")
+        let (starts, blocks) = index.starts(level: 0)
+        let i = try #require((0..<(index.entityCount * blocks)).first { Int(starts[$0]) == bitset.start })
+        m = l.sections
+        m[l.section].bytes.replaceSubrange((startsAt + 4 * (i + 1))..<(startsAt + 4 * (i + 2)), with: Self.le(UInt32(bitset.end - 1)))
+        Self.refused(Self.file(m), "headerless bitset cut short")
+    }
+
+    /// Files of format 1 (every arena with headers, no layout byte) are still read, and answer
+    /// as the store they were written from — and as the same data headerless.
+    @Test func aVersionOneFileIsRead() throws {
+        let v1 = Snapshot.assemble(Snapshot.encodeSections(Self.store, version: 1), usageRows: Self.store.usageRowCount,
+                                   walSequence: 0, version: 1)
+        #expect(v1[8] == 1)
+        let back = try Snapshot.read(bytes: v1, name: "version 1")
+        #expect(back.clients.compactMap(\.usage).allSatisfy { $0.levels.allSatisfy { !$0.headerless } })
+        #expect(back.byteCount == Self.store.byteCount && back.usageRowCount == Self.store.usageRowCount)
+        let range = DayRange(RandomDump.firstDay, RandomDump.lastDay)
+        for c in Self.store.clients {
+            for e in [Endpoint.utilization, .users, .summary, .trend, .departments, .categories] {
+                let r = EndpointRequest(client: c.info.id, period: range, comparison: nil, granularity: .weekly)
+                let a = try e.respond(r, executor: Executor(store: back))
+                #expect(a == (try e.respond(r, executor: Executor(store: Self.store))), "\(e)")
+                #expect(a == (try e.respond(r, executor: Executor(store: Self.headerlessStore))), "\(e) headerless")
+            }
+        }
+        // A headerless store is smaller by the headers it no longer has.
+        #expect(Self.headerlessStore.byteCount < Self.store.byteCount)
+    }
+
     /// Random changes of one to four bytes in a client's section or the catalog's (3,000 here;
     /// 30,000 client-section changes ran clean once), with correct checksums:
     /// refused or read, never a crash — and every query over what was read answers.
-    @Test func randomChangesNeverCrash() throws {
-        let l = try Self.locate()
+    @Test(arguments: [false, true])
+    func randomChangesNeverCrash(headerless: Bool) throws {
+        let l = try Self.locate(headerless ? Self.headerlessStore : Self.store)
         var r = SeededRandom(seed: 4747)
         var refused = 0, read = 0
-        let acme = Self.store.clients[l.section - 1].info.id
+        let acme = (headerless ? Self.headerlessStore : Self.store).clients[l.section - 1].info.id
         for _ in 0..<3000 {
             var m = l.sections
             let section = r.chance(0.2) ? 0 : l.section  // the catalog now and then

@@ -33,15 +33,20 @@ import TallyStorage
         return s
     }
 
-    @Test(arguments: [20_000, 70_000, 1_000_000])
-    func operationsMatchSet(domain: Int) {
-        var r = RNG(s: UInt64(domain))
+    /// Both layouts: headers (any domain) and headerless (one chunk at most), whose bitmaps are
+    /// payload ranges whose length says their kind — tiny domains (two words), a full chunk.
+    @Test(arguments: [(20_000, true), (20_000, false), (100, true), (65_536, true), (70_000, false), (1_000_000, false)])
+    func operationsMatchSet(domain: Int, headerless: Bool) {
+        var r = RNG(s: UInt64(domain) &+ (headerless ? 1 : 0))
         let scratch = UserSet(domain: domain)
         var kinds = Set<ContainerKind>()
         for trial in 0..<(domain > 100_000 ? 10 : 30) {
             let density = [0.0005, 0.01, 0.1, 0.5, 0.9][trial % 5]
             let sets = (0..<4).map { i in Self.values(&r, domain: domain, density: density, runs: (trial + i) % 3 == 0) }
-            let bitmaps = sets.map { Bitmap($0, domain: domain) }
+            let bitmaps = sets.map { Bitmap($0, domain: domain, headerless: headerless) }
+            // The same sets in the other layout, where there is one: intersections across layouts.
+            let others = domain > BitmapArena.headerlessMaxDomain ? bitmaps : sets.map { Bitmap($0, domain: domain, headerless: !headerless) }
+            for b in bitmaps { #expect(b.arena.headerless == headerless) }
             for (s, b) in zip(sets, bitmaps) {
                 #expect(b.cardinality == s.count)
                 #expect(b.values == s.sorted())
@@ -59,6 +64,8 @@ import TallyStorage
             for x in 0..<4 {
                 for y in 0..<4 {
                     #expect(bitmaps[x].intersectionCardinality(bitmaps[y]) == sets[x].intersection(sets[y]).count)
+                    #expect(bitmaps[x].intersectionCardinality(others[y]) == sets[x].intersection(sets[y]).count)
+                    #expect(others[x].intersectionCardinality(bitmaps[y]) == sets[x].intersection(sets[y]).count)
                 }
             }
             // UserSet algebra.
@@ -76,17 +83,19 @@ import TallyStorage
             a.clear()
             #expect(a.isEmpty && a.count == 0)
         }
-        #expect(kinds == [.array, .bitset, .run])
+        #expect(kinds == (headerless ? [.array, .bitset] : [.array, .bitset, .run]))
     }
 
     /// A set appended from its words gives the very containers its sorted values give (the
     /// index's coarser levels and the derived category unions are built the first way, the
     /// days the second), on every density and at chunk and word edges, domains not a multiple
     /// of a chunk or a word included.
-    @Test(arguments: [1_000, 70_001, 200_000])
-    func appendingASetWritesTheContainersOfItsValues(domain: Int) {
+    @Test(arguments: [(1_000, false), (1_000, true), (65_536, true), (70_001, false), (200_000, false)])
+    func appendingASetWritesTheContainersOfItsValues(domain: Int, headerless: Bool) {
         var r = RNG(s: UInt64(domain) &* 7)
-        var bySet = BitmapArenaBuilder(domain: domain), byValues = BitmapArenaBuilder(domain: domain)
+        var bySet = BitmapArenaBuilder(domain: domain, headerless: headerless)
+        var byValues = BitmapArenaBuilder(domain: domain, headerless: headerless)
+        var refs: [BitmapRef] = [], expected: [[UInt32]] = []
         let set = UserSet(domain: domain)
         var scratch: [UInt32] = []
         var kinds = Set<ContainerKind>()
@@ -105,8 +114,15 @@ import TallyStorage
             let b = byValues.append(sorted: values.sorted())
             #expect(a == b)
             #expect(set.count == values.count, "the set is left as it was")
+            refs.append(a)
+            expected.append(values.sorted())
         }
         let x = bySet.finish(), y = byValues.finish()
+        #expect(x.headerless == headerless)
+        for (ref, v) in zip(refs, expected) {
+            #expect(x.values(ref) == v && x.cardinality(ref) == v.count)
+            kinds.formUnion(x.containerKinds(ref))
+        }
         #expect(Array(x.pool16) == Array(y.pool16))
         #expect(Array(x.pool64) == Array(y.pool64))
         #expect(x.headers.count == y.headers.count)
@@ -114,7 +130,7 @@ import TallyStorage
             #expect(h.key == g.key && h.kind == g.kind && h.cardinality == g.cardinality && h.offset == g.offset)
             kinds.insert(h.kind)
         }
-        #expect(domain < 2_000 || kinds == [.array, .bitset, .run])
+        #expect(domain < 2_000 || kinds == (headerless ? [.array, .bitset] : [.array, .bitset, .run]))
     }
 
     /// A set of another (wider) domain goes through its values, ascending whatever order its

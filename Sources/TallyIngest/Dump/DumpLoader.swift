@@ -66,6 +66,8 @@ public struct DumpLoader {
     public var progress: LoadProgress?
     /// Overrides ``ClientStoreBuilder/extrasMinRows`` (tests use 0 to build every class and mask).
     public var extrasMinRows: Int?
+    /// Overrides ``ClientStoreBuilder/headerlessArenas`` (tests build either layout).
+    public var headerlessArenas: Bool?
 
     /// The activity dates accepted (`--date-range`); a usage row outside is a load error.
     public let dates: DateWindow
@@ -259,6 +261,7 @@ public struct DumpLoader {
             l.clientIndex[u] = l.builders.count
             var b = ClientStoreBuilder(info: info)
             if let m = l.extrasMinRows { b.extrasMinRows = m }
+            b.headerlessArenas = l.headerlessArenas
             l.builders.append(b)
         } }
     }

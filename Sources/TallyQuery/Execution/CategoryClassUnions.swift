@@ -125,7 +125,7 @@ final class CategoryClassUnions: @unchecked Sendable {
                     at += 1
                 }
             }
-            s[at] = UInt32(builder.headerCount)
+            s[at] = UInt32(builder.position)
             levels.append(builder.finish())
             starts.append(s)
         }

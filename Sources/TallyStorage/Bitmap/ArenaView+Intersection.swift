@@ -4,13 +4,14 @@ extension ArenaView {
     /// own kernel (CRoaring's `*_intersection_cardinality` family), dispatched here in one place.
     /// - Complexity: O(Σ over matching keys of the pair's kernel cost).
     public func intersectionCardinality(_ a: BitmapRef, _ other: ArenaView, _ b: BitmapRef) -> Int {
-        var i = Int(a.start), j = Int(b.start)
+        let na = containerCount(a), nb = other.containerCount(b)
+        var i = 0, j = 0
         var n = 0
-        while i < Int(a.end) && j < Int(b.end) {
-            let ha = headers[i], hb = other.headers[j]
-            if ha.key < hb.key { i &+= 1; continue }
-            if hb.key < ha.key { j &+= 1; continue }
-            n &+= pairCardinality(ha, other, hb)
+        while i < na && j < nb {
+            let ca = slot(a, i), cb = other.slot(b, j)
+            if ca.key < cb.key { i &+= 1; continue }
+            if cb.key < ca.key { j &+= 1; continue }
+            n &+= pairCardinality(ca, cb)
             i &+= 1
             j &+= 1
         }
@@ -18,25 +19,25 @@ extension ArenaView {
     }
 
     @inline(__always)
-    func pairCardinality(_ ha: ContainerHeader, _ other: ArenaView, _ hb: ContainerHeader) -> Int {
-        let pa = pool16 + Int(ha.offset), pb = other.pool16 + Int(hb.offset)
-        let wa = pool64 + Int(ha.offset), wb = other.pool64 + Int(hb.offset)
-        let words = chunkWords(Int(ha.key))
-        switch (ha.kind, hb.kind) {
+    func pairCardinality(_ ca: ContainerSlot, _ cb: ContainerSlot) -> Int {
+        let pa = ca.values, pb = cb.values
+        let wa = ca.words, wb = cb.words
+        let words = chunkWords(ca.key)
+        switch (ca.kind, cb.kind) {
         case (.array, .array):
-            return Self.arrayArray(pa, Int(ha.cardinality), pb, Int(hb.cardinality))
+            return Self.arrayArray(pa, ca.cardinality, pb, cb.cardinality)
         case (.array, .bitset):
-            return Self.arrayBitset(pa, Int(ha.cardinality), wb)
+            return Self.arrayBitset(pa, ca.cardinality, wb)
         case (.bitset, .array):
-            return Self.arrayBitset(pb, Int(hb.cardinality), wa)
+            return Self.arrayBitset(pb, cb.cardinality, wa)
         case (.bitset, .bitset):
             var n = 0
             for k in 0..<words { n &+= (wa[k] & wb[k]).nonzeroBitCount }
             return n
         case (.run, .array):
-            return Self.runArray(pa, pb, Int(hb.cardinality))
+            return Self.runArray(pa, pb, cb.cardinality)
         case (.array, .run):
-            return Self.runArray(pb, pa, Int(ha.cardinality))
+            return Self.runArray(pb, pa, ca.cardinality)
         case (.run, .bitset):
             return Self.runBitset(pa, wb)
         case (.bitset, .run):

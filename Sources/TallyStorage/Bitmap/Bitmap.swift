@@ -8,13 +8,15 @@ public struct Bitmap: Sendable {
 
     /// Builds from values in any order, duplicates allowed; every value must be `< domain`.
     /// - Complexity: O(n log n).
-    public init<S: Sequence>(_ values: S, domain: Int) where S.Element == UInt32 {
+    /// - Parameter headerless: the arena's layout (``BitmapArena/headerless``); by default the
+    ///   builder's choice for the domain.
+    public init<S: Sequence>(_ values: S, domain: Int, headerless: Bool? = nil) where S.Element == UInt32 {
         var sorted = Array(values)
         sorted.sort()
         var unique: [UInt32] = []
         unique.reserveCapacity(sorted.count)
         for v in sorted where unique.last != v { unique.append(v) }
-        var b = BitmapArenaBuilder(domain: domain)
+        var b = BitmapArenaBuilder(domain: domain, headerless: headerless)
         ref = b.append(sorted: unique)
         arena = b.finish()
     }
@@ -27,9 +29,7 @@ public struct Bitmap: Sendable {
     public var values: [UInt32] { arena.values(ref) }
 
     /// Container kinds, in order (for tests and diagnostics).
-    public var containerKinds: [ContainerKind] {
-        (Int(ref.start)..<Int(ref.end)).map { arena.headers[$0].kind }
-    }
+    public var containerKinds: [ContainerKind] { arena.containerKinds(ref) }
 
     /// ORs this bitmap into `set`.
     public func formUnion(into set: UserSet) { arena.formUnion(ref, into: set) }
@@ -54,11 +54,11 @@ public struct Bitmap: Sendable {
     }
 
     /// The union of `bitmaps` as a new bitmap.
-    public static func union(_ bitmaps: [Bitmap], domain: Int, scratch: UserSet) -> Bitmap {
+    public static func union(_ bitmaps: [Bitmap], domain: Int, scratch: UserSet, headerless: Bool? = nil) -> Bitmap {
         scratch.clear()
         for b in bitmaps { b.formUnion(into: scratch) }
         let v = scratch.sortedValues()
         scratch.clear()
-        return Bitmap(v, domain: domain)
+        return Bitmap(v, domain: domain, headerless: headerless)
     }
 }

@@ -1,26 +1,45 @@
-/// Immutable storage for many roaring-style bitmaps over one user domain: container headers
-/// plus two payload pools, allocated once. A store's per-app, per-level bitmaps all live in one
-/// arena, so a bitmap costs 12 bytes of header per container and no allocation of its own.
+/// Immutable storage for many roaring-style bitmaps over one user domain, allocated once. A
+/// store's per-app, per-level bitmaps all live in one arena, so a bitmap costs no allocation of
+/// its own. Two layouts:
+///
+/// - **Headers** (domains past 65,536 users, and snapshots of format 1): container headers (12
+///   bytes each) plus two payload pools; a ``BitmapRef`` is a range of headers.
+/// - **Headerless** (``headerless``; a domain of at most 65,536 users, which is one chunk, so
+///   that a bitmap has at most one container): `pool16` alone, and a ``BitmapRef`` is the range
+///   of its payload there, whose length says its kind. Fewer than `4·W + 2` entries (`W` the
+///   domain's words): an array of its values, ascending. At least that many: a bitset — its
+///   count in two entries (low half first), padding up to the next multiple of four entries
+///   (8 bytes: the pool starts 16-byte aligned), then its `W` words. No run containers. At
+///   scale M, headers were 2.72 of the store's 10.54 bytes a usage row, and 6.0 of 15.1 on
+///   clients of 10k–100k rows (`tally load --bitmaps`, docs/BENCHMARKS.md).
 public final class BitmapArena: @unchecked Sendable {
     public let domain: Int
     public let wordCount: Int
+    /// Whether bitmaps are payload ranges of `pool16` with no headers (see the type's notes).
+    public let headerless: Bool
     public let headers: UnsafeMutableBufferPointer<ContainerHeader>
     public let pool16: UnsafeMutableBufferPointer<UInt16>
     public let pool64: UnsafeMutableBufferPointer<UInt64>
     /// The region the buffers are in (``StoreMemory``), or `nil` for the heap.
     let memory: StoreMemory?
 
-    convenience init(domain: Int, headers: [ContainerHeader], pool16: [UInt16], pool64: [UInt64]) {
+    /// The largest domain a headerless arena can have: one chunk.
+    public static let headerlessMaxDomain = 1 << BitmapTuning.chunkBits
+
+    convenience init(domain: Int, headerless: Bool, headers: [ContainerHeader], pool16: [UInt16], pool64: [UInt64]) {
         let memory = StoreMemory.current
-        self.init(domain: domain, adopting: frozenCopy(headers, in: memory), pool16: frozenCopy(pool16, in: memory),
-                  pool64: frozenCopy(pool64, in: memory), memory: memory)
+        self.init(domain: domain, headerless: headerless, adopting: frozenCopy(headers, in: memory),
+                  pool16: frozenCopy(pool16, in: memory), pool64: frozenCopy(pool64, in: memory), memory: memory)
     }
 
     /// Takes buffers allocated from `memory` (``StoreMemory/allocate(_:capacity:in:)``) and frees them with itself.
-    init(domain: Int, adopting headers: UnsafeMutableBufferPointer<ContainerHeader>, pool16: UnsafeMutableBufferPointer<UInt16>,
-         pool64: UnsafeMutableBufferPointer<UInt64>, memory: StoreMemory?) {
+    init(domain: Int, headerless: Bool, adopting headers: UnsafeMutableBufferPointer<ContainerHeader>,
+         pool16: UnsafeMutableBufferPointer<UInt16>, pool64: UnsafeMutableBufferPointer<UInt64>, memory: StoreMemory?) {
+        precondition(!headerless || (domain <= Self.headerlessMaxDomain && headers.isEmpty && pool64.isEmpty
+                                     && Int(bitPattern: pool16.baseAddress!) & 7 == 0), "a headerless arena's layout")
         self.domain = domain
         wordCount = max(1, (domain + 63) >> 6)
+        self.headerless = headerless
         self.memory = memory
         self.headers = headers
         self.pool16 = pool16
@@ -41,11 +60,8 @@ public final class BitmapArena: @unchecked Sendable {
     /// A pointer-only view for hot loops (no reference counting); valid while the arena lives.
     public var view: ArenaView {
         ArenaView(headers: UnsafePointer(headers.baseAddress!), pool16: UnsafePointer(pool16.baseAddress!),
-                  pool64: UnsafePointer(pool64.baseAddress!), wordCount: wordCount)
+                  pool64: UnsafePointer(pool64.baseAddress!), wordCount: wordCount, headerless: headerless)
     }
-
-    @inlinable @inline(__always)
-    func chunkWords(_ key: Int) -> Int { min(1024, wordCount &- (key &<< 10)) }
 
     /// Number of values in `b`.
     @inlinable public func cardinality(_ b: BitmapRef) -> Int { view.cardinality(b) }
@@ -66,31 +82,35 @@ public final class BitmapArena: @unchecked Sendable {
         decode(b) { out.append($0) }
     }
 
+    /// The kinds of `b`'s containers, in order (tests, diagnostics).
+    public func containerKinds(_ b: BitmapRef) -> [ContainerKind] {
+        let v = view
+        return (0..<v.containerCount(b)).map { v.slot(b, $0).kind }
+    }
+
     @inline(__always)
     private func decode(_ b: BitmapRef, _ body: (UInt32) -> Void) {
-        var i = Int(b.start)
-        while i < Int(b.end) {
-            let h = headers[i]
-            let base = UInt32(h.key) &<< 16
-            let off = Int(h.offset)
-            switch h.kind {
+        let v = view
+        for k in 0..<v.containerCount(b) {
+            let c = v.slot(b, k)
+            let base = UInt32(c.key) &<< 16
+            switch c.kind {
             case .array:
-                for j in 0..<Int(h.cardinality) { body(base | UInt32(pool16[off &+ j])) }
+                for j in 0..<c.cardinality { body(base | UInt32(c.values[j])) }
             case .bitset:
-                for j in 0..<chunkWords(Int(h.key)) {
-                    var w = pool64[off &+ j]
+                for j in 0..<v.chunkWords(c.key) {
+                    var w = c.words[j]
                     while w != 0 {
                         body(base | UInt32((j &<< 6) &+ w.trailingZeroBitCount))
                         w &= w &- 1
                     }
                 }
             case .run:
-                for r in 0..<Int(pool16[off]) {
-                    let s = UInt32(pool16[off &+ 1 &+ 2 &* r]), l = UInt32(pool16[off &+ 2 &+ 2 &* r])
-                    for v in s...(s &+ l) { body(base | v) }
+                for r in 0..<Int(c.values[0]) {
+                    let s = UInt32(c.values[1 &+ 2 &* r]), l = UInt32(c.values[2 &+ 2 &* r])
+                    for x in s...(s &+ l) { body(base | x) }
                 }
             }
-            i &+= 1
         }
     }
 
@@ -140,23 +160,57 @@ public struct ArenaView: @unchecked Sendable {
     public let pool16: UnsafePointer<UInt16>
     public let pool64: UnsafePointer<UInt64>
     public let wordCount: Int
+    /// The arena's layout (``BitmapArena/headerless``).
+    public let headerless: Bool
+    /// In a headerless arena, the fewest entries a bitset's range has (`4·W + 2`); an array's
+    /// range is shorter.
+    public let bitsetMin: Int
 
     @inlinable
     public init(headers: UnsafePointer<ContainerHeader>, pool16: UnsafePointer<UInt16>, pool64: UnsafePointer<UInt64>,
-                wordCount: Int) {
+                wordCount: Int, headerless: Bool = false) {
         self.headers = headers
         self.pool16 = pool16
         self.pool64 = pool64
         self.wordCount = wordCount
+        self.headerless = headerless
+        bitsetMin = 4 &* wordCount &+ 2
     }
 
     @inlinable @inline(__always)
-    func chunkWords(_ key: Int) -> Int { min(1024, wordCount &- (key &<< 10)) }
+    public func chunkWords(_ key: Int) -> Int { min(1024, wordCount &- (key &<< 10)) }
+
+    /// Number of containers of `b`.
+    @inlinable @inline(__always)
+    public func containerCount(_ b: BitmapRef) -> Int {
+        headerless ? (b.start == b.end ? 0 : 1) : Int(b.end &- b.start)
+    }
+
+    /// Container `k` of `b` (`k < containerCount(b)`).
+    @inlinable @inline(__always)
+    public func slot(_ b: BitmapRef, _ k: Int) -> ContainerSlot {
+        if headerless {
+            let s = Int(b.start), n = Int(b.end &- b.start)
+            let p = pool16 + s
+            if n < bitsetMin { return ContainerSlot(key: 0, kind: .array, cardinality: n, values: p, words: pool64) }
+            let words = UnsafeRawPointer(pool16 + ((s &+ 5) & ~3)).assumingMemoryBound(to: UInt64.self)
+            return ContainerSlot(key: 0, kind: .bitset, cardinality: Int(p[0]) | Int(p[1]) &<< 16, values: p, words: words)
+        }
+        let h = headers[Int(b.start) &+ k]
+        let off = Int(h.offset)
+        return ContainerSlot(key: Int(h.key), kind: h.kind, cardinality: Int(h.cardinality), values: pool16 + off, words: pool64 + off)
+    }
 
     /// Number of values in `b`.
     /// - Complexity: O(containers).
     @inlinable
     public func cardinality(_ b: BitmapRef) -> Int {
+        if headerless {
+            let n = Int(b.end &- b.start)
+            if n < bitsetMin { return n }
+            let p = pool16 + Int(b.start)
+            return Int(p[0]) | Int(p[1]) &<< 16
+        }
         var n = 0
         var i = Int(b.start)
         while i < Int(b.end) { n &+= Int(headers[i].cardinality); i &+= 1 }
@@ -167,34 +221,30 @@ public struct ArenaView: @unchecked Sendable {
     /// - Complexity: O(values) for arrays, O(words) for bitsets, O(runs + covered words) for runs.
     @inlinable
     public func formUnion(_ b: BitmapRef, into set: UserSet) {
-        var i = Int(b.start)
         let words = set.words
-        while i < Int(b.end) {
-            let h = headers[i]
-            let key = Int(h.key)
-            set.touch(key)
-            let off = Int(h.offset)
-            switch h.kind {
+        for k in 0..<containerCount(b) {
+            let c = slot(b, k)
+            set.touch(c.key)
+            switch c.kind {
             case .array:
-                let base = UInt32(h.key) &<< 16
-                let p = pool16 + off
-                for j in 0..<Int(h.cardinality) {
+                let base = UInt32(c.key) &<< 16
+                let p = c.values
+                for j in 0..<c.cardinality {
                     let v = base | UInt32(p[j])
                     words[Int(v &>> 6)] |= 1 &<< UInt64(v & 63)
                 }
             case .bitset:
-                let dst = words + (key &<< 10)
-                let src = pool64 + off
-                for j in 0..<chunkWords(key) { dst[j] |= src[j] }
+                let dst = words + (c.key &<< 10)
+                let src = c.words
+                for j in 0..<chunkWords(c.key) { dst[j] |= src[j] }
             case .run:
-                let p = pool16 + off
-                let base = key &<< 16
+                let p = c.values
+                let base = c.key &<< 16
                 for r in 0..<Int(p[0]) {
                     let s = base &+ Int(p[1 &+ 2 &* r]), e = s &+ Int(p[2 &+ 2 &* r])
                     UserSet.setRange(words, s, e)
                 }
             }
-            i &+= 1
         }
     }
 
@@ -202,68 +252,59 @@ public struct ArenaView: @unchecked Sendable {
     @inlinable
     public func intersectionCount(_ b: BitmapRef, _ set: UserSet) -> Int {
         var n = 0
-        var i = Int(b.start)
         let words = set.words
-        while i < Int(b.end) {
-            let h = headers[i]
-            let key = Int(h.key)
-            let off = Int(h.offset)
-            switch h.kind {
+        for k in 0..<containerCount(b) {
+            let c = slot(b, k)
+            switch c.kind {
             case .array:
-                let base = UInt32(h.key) &<< 16
-                let p = pool16 + off
-                for j in 0..<Int(h.cardinality) {
+                let base = UInt32(c.key) &<< 16
+                let p = c.values
+                for j in 0..<c.cardinality {
                     let v = base | UInt32(p[j])
                     n &+= Int((words[Int(v &>> 6)] &>> UInt64(v & 63)) & 1)
                 }
             case .bitset:
-                let dst = words + (key &<< 10)
-                let src = pool64 + off
-                for j in 0..<chunkWords(key) { n &+= (dst[j] & src[j]).nonzeroBitCount }
+                let dst = words + (c.key &<< 10)
+                let src = c.words
+                for j in 0..<chunkWords(c.key) { n &+= (dst[j] & src[j]).nonzeroBitCount }
             case .run:
-                let p = pool16 + off
-                let base = key &<< 16
+                let p = c.values
+                let base = c.key &<< 16
                 for r in 0..<Int(p[0]) {
                     let s = base &+ Int(p[1 &+ 2 &* r]), e = s &+ Int(p[2 &+ 2 &* r])
                     n &+= UserSet.countRange(words, s, e)
                 }
             }
-            i &+= 1
         }
         return n
     }
 
-
     /// Whether `b` shares a value with `set`; stops at the first one.
     @inlinable
     public func intersects(_ b: BitmapRef, _ set: UserSet) -> Bool {
-        var i = Int(b.start)
         let words = set.words
-        while i < Int(b.end) {
-            let h = headers[i]
-            let key = Int(h.key)
-            let off = Int(h.offset)
-            switch h.kind {
+        for k in 0..<containerCount(b) {
+            let c = slot(b, k)
+            switch c.kind {
             case .array:
-                let base = UInt32(h.key) &<< 16
-                let p = pool16 + off
-                for j in 0..<Int(h.cardinality) {
+                let base = UInt32(c.key) &<< 16
+                let p = c.values
+                for j in 0..<c.cardinality {
                     let v = base | UInt32(p[j])
                     if (words[Int(v &>> 6)] &>> UInt64(v & 63)) & 1 != 0 { return true }
                 }
             case .bitset:
-                let dst = words + (key &<< 10)
-                let src = pool64 + off
-                for j in 0..<chunkWords(key) where dst[j] & src[j] != 0 { return true }
+                let dst = words + (c.key &<< 10)
+                let src = c.words
+                for j in 0..<chunkWords(c.key) where dst[j] & src[j] != 0 { return true }
             case .run:
-                let p = pool16 + off
-                let base = key &<< 16
+                let p = c.values
+                let base = c.key &<< 16
                 for r in 0..<Int(p[0]) {
                     let s = base &+ Int(p[1 &+ 2 &* r]), e = s &+ Int(p[2 &+ 2 &* r])
                     if UserSet.countRange(words, s, e) > 0 { return true }
                 }
             }
-            i &+= 1
         }
         return false
     }
@@ -272,26 +313,24 @@ public struct ArenaView: @unchecked Sendable {
     /// - Complexity: O(containers + log(values in the container)).
     @inlinable
     public func contains(_ b: BitmapRef, _ v: UInt32) -> Bool {
-        let key = UInt16(truncatingIfNeeded: v &>> 16), low = UInt16(truncatingIfNeeded: v)
-        var i = Int(b.start)
-        while i < Int(b.end) {
-            let h = headers[i]
-            if h.key < key { i &+= 1; continue }
-            if h.key > key { return false }
-            let off = Int(h.offset)
-            switch h.kind {
+        let key = Int(v &>> 16), low = UInt16(truncatingIfNeeded: v)
+        for k in 0..<containerCount(b) {
+            let c = slot(b, k)
+            if c.key < key { continue }
+            if c.key > key { return false }
+            switch c.kind {
             case .array:
-                let p = pool16 + off
-                var lo = 0, hi = Int(h.cardinality)
+                let p = c.values
+                var lo = 0, hi = c.cardinality
                 while lo < hi {
                     let mid = (lo &+ hi) &>> 1
                     if p[mid] < low { lo = mid &+ 1 } else { hi = mid }
                 }
-                return lo < Int(h.cardinality) && p[lo] == low
+                return lo < c.cardinality && p[lo] == low
             case .bitset:
-                return (pool64[off &+ Int(low &>> 6)] &>> UInt64(low & 63)) & 1 != 0
+                return (c.words[Int(low &>> 6)] &>> UInt64(low & 63)) & 1 != 0
             case .run:
-                let p = pool16 + off
+                let p = c.values
                 for r in 0..<Int(p[0]) {
                     let s = p[1 &+ 2 &* r]
                     if low < s { return false }

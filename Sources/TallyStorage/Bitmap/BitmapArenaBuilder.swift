@@ -6,20 +6,51 @@ public struct BitmapArenaBuilder {
     var headers: [ContainerHeader] = []
     var pool16: [UInt16] = []
     var pool64: [UInt64] = []
+    /// The layout (``BitmapArena/headerless``).
+    public let headerless: Bool
 
-    public init(domain: Int) {
+    /// - Parameter headerless: the layout; by default headerless when the domain allows it (tests
+    ///   choose either).
+    public init(domain: Int, headerless: Bool? = nil) {
         self.domain = domain
         wordCount = max(1, (domain + 63) >> 6)
+        let allowed = domain <= BitmapArena.headerlessMaxDomain
+        precondition(headerless != true || allowed, "a headerless arena holds one chunk")
+        self.headerless = headerless ?? allowed
     }
 
-    /// Headers appended so far; the next bitmap starts here.
-    public var headerCount: Int { headers.count }
+    /// Where the next bitmap starts: headers appended so far, or, headerless, the 16-bit pool's length.
+    public var position: Int { headerless ? pool16.count : headers.count }
+
+    /// Headerless: appends one bitmap of `count` values, an array or a bitset (whichever
+    /// ``BitmapArena`` says), `values(write)` writing them ascending through `write`.
+    mutating func appendSingle(count: Int, _ values: (_ write: (UInt16) -> Void) -> Void) -> BitmapRef {
+        let start = pool16.count
+        guard count > 0 else { return BitmapRef(start: UInt32(start), end: UInt32(start)) }
+        if count < 4 * wordCount + 2 {
+            values { pool16.append($0) }
+        } else {
+            pool16.append(UInt16(truncatingIfNeeded: count))
+            pool16.append(UInt16(truncatingIfNeeded: count >> 16))
+            while pool16.count % 4 != 0 { pool16.append(0) }
+            let at = pool16.count
+            pool16.append(contentsOf: repeatElement(0, count: 4 * wordCount))
+            pool16.withUnsafeMutableBufferPointer { p in
+                values { v in p[at + Int(v >> 4)] |= 1 << (v & 15) }
+            }
+        }
+        return BitmapRef(start: UInt32(start), end: UInt32(pool16.count))
+    }
 
     func chunkWords(_ key: Int) -> Int { min(1024, wordCount - (key << 10)) }
 
     /// Appends the bitmap of `values`, which must be ascending, unique and below `domain`.
     /// - Complexity: O(values).
     public mutating func append(sorted values: UnsafeBufferPointer<UInt32>) -> BitmapRef {
+        if headerless {
+            precondition(values.last.map { Int($0) < domain } ?? true, "a value outside the domain")
+            return appendSingle(count: values.count) { write in for v in values { write(UInt16(truncatingIfNeeded: v)) } }
+        }
         let start = UInt32(headers.count)
         var i = 0
         let n = values.count
@@ -90,6 +121,21 @@ public struct BitmapArenaBuilder {
             scratch = set.sortedValues()
             return scratch.withUnsafeBufferPointer { append(sorted: $0) }
         }
+        if headerless {
+            let w = set.words, W = wordCount
+            var card = 0
+            guard set.touched.count > 0 else { return BitmapRef(start: UInt32(pool16.count), end: UInt32(pool16.count)) }
+            for i in 0..<W { card &+= w[i].nonzeroBitCount }
+            return appendSingle(count: card) { write in
+                for i in 0..<W {
+                    var x = w[i]
+                    while x != 0 {
+                        write(UInt16(truncatingIfNeeded: (i << 6) | x.trailingZeroBitCount))
+                        x &= x &- 1
+                    }
+                }
+            }
+        }
         let start = UInt32(headers.count)
         for k in Array(set.touched).sorted() {
             let words = chunkWords(k)
@@ -156,6 +202,11 @@ public struct BitmapArenaBuilder {
 
     /// Freezes everything appended into an immutable arena.
     public func finish() -> BitmapArena {
-        BitmapArena(domain: domain, headers: headers, pool16: pool16, pool64: pool64)
+        if headerless {
+            // 16-byte aligned in either home (a region's allocations, or the heap's), as the
+            // bitsets' words need; checked by the arena.
+            return BitmapArena(domain: domain, headerless: true, headers: [], pool16: pool16, pool64: [])
+        }
+        return BitmapArena(domain: domain, headerless: false, headers: headers, pool16: pool16, pool64: pool64)
     }
 }

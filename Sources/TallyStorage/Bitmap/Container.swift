@@ -38,7 +38,27 @@ public struct ContainerHeader: Sendable {
     }
 }
 
-/// A bitmap stored in an arena: the half-open range of its container headers.
+/// One container of a bitmap, wherever it is stored: its chunk, kind, count and payload (`values`
+/// for arrays and runs, `words` for bitsets). Made from a header, or, in a headerless arena,
+/// from the bitmap's range itself.
+@frozen public struct ContainerSlot {
+    public var key: Int
+    public var kind: ContainerKind
+    public var cardinality: Int
+    public var values: UnsafePointer<UInt16>
+    public var words: UnsafePointer<UInt64>
+
+    @inlinable public init(key: Int, kind: ContainerKind, cardinality: Int, values: UnsafePointer<UInt16>, words: UnsafePointer<UInt64>) {
+        self.key = key
+        self.kind = kind
+        self.cardinality = cardinality
+        self.values = values
+        self.words = words
+    }
+}
+
+/// A bitmap stored in an arena: the half-open range of its container headers, or, in a
+/// headerless arena (``BitmapArena/headerless``), of its payload in the 16-bit pool.
 public struct BitmapRef: Sendable, Hashable {
     public var start: UInt32
     public var end: UInt32

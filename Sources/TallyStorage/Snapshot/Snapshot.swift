@@ -9,7 +9,7 @@ import Foundation
 ///
 /// Layout (integers little-endian):
 /// ```
-/// header   "TALLYSNP"  u32 version (1)  u32 flags (0)  u64 sections  u64 usage rows  u64 write-ahead-log
+/// header   "TALLYSNP"  u32 version (2; 1 is read too)  u32 flags (0)  u64 sections  u64 usage rows  u64 write-ahead-log
 ///          sequence held  u32 crc32 of the 40 bytes before
 /// section  u32 kind (1 catalog, 2 client)  u32 chunks  u64 raw bytes  u32 crc32 of the 16 bytes before
 ///   chunk  u32 raw bytes  u32 stored bytes  u32 crc32 of the stored bytes  u32 crc32 of the 12 bytes before
@@ -19,7 +19,10 @@ import Foundation
 /// Every byte is covered by a checksum or checked against the layout, so a flipped byte or a
 /// truncated file is refused with the offset and the part it hit.
 public enum Snapshot {
-    public static let version: UInt32 = 1
+    /// 2: an arena starts with its layout (``BitmapArena/headerless``). Files of version 1 (every
+    /// arena with headers) are read as they are.
+    public static let version: UInt32 = 2
+    static let readableVersions: ClosedRange<UInt32> = 1...2
     static let magic = Array("TALLYSNP".utf8), endMagic = Array("TALLYEND".utf8)
     static let chunkSize = 4 << 20
 
@@ -60,9 +63,11 @@ public enum Snapshot {
     }
 
     /// The catalog's section, then one per client, as raw (uncompressed) bytes.
-    static func encodeSections(_ store: Store) -> [(kind: UInt32, bytes: [UInt8])] {
+    /// - Parameter version: the format to write (tests write version 1 to check it is still read).
+    static func encodeSections(_ store: Store, version: UInt32 = Snapshot.version) -> [(kind: UInt32, bytes: [UInt8])] {
         var sections: [(kind: UInt32, bytes: [UInt8])] = []
         var e = SnapshotEncoder()
+        e.version = version
         store.catalog.encode(&e)
         sections.append((1, e.bytes))
         let clients = store.clients
@@ -71,6 +76,7 @@ public enum Snapshot {
             let o = UnsafeMutableSendable(out)
             DispatchQueue.concurrentPerform(iterations: clients.count) { i in
                 var e = SnapshotEncoder()
+                e.version = version
                 // A client with a tail is stored whole, its tail's rows in its base (a rebuild, on
                 // the snapshot's thread): the format has one index per client.
                 clients[i].merged().encode(&e)
@@ -82,7 +88,8 @@ public enum Snapshot {
     }
 
     /// The file: header, sections cut into chunks compressed in parallel, trailer.
-    static func assemble(_ sections: [(kind: UInt32, bytes: [UInt8])], usageRows: Int, walSequence: UInt64) -> [UInt8] {
+    static func assemble(_ sections: [(kind: UInt32, bytes: [UInt8])], usageRows: Int, walSequence: UInt64,
+                         version: UInt32 = Snapshot.version) -> [UInt8] {
 
         // Chunks, compressed in parallel.
         var chunks: [(section: Int, range: Range<Int>)] = []
@@ -163,7 +170,9 @@ public enum Snapshot {
         _ = try? d.take(8)
         let version = try d.u32(), _ = try d.u32(), sectionCount = try d.int(), _ = try d.int(), walSequence = try d.u64()
         guard try d.u32() == crc(UnsafeRawBufferPointer(rebasing: bytes[0..<40])) else { throw fail(40, "the header's checksum does not match: the file is damaged") }
-        guard version == Self.version else { throw fail(8, "snapshot format version \(version); this build reads version \(Self.version)") }
+        guard Self.readableVersions.contains(version) else {
+            throw fail(8, "snapshot format version \(version); this build reads versions \(Self.readableVersions.lowerBound)–\(Self.readableVersions.upperBound)")
+        }
         guard sectionCount >= 1, sectionCount < 1 << 24 else { throw fail(16, "implausible section count \(sectionCount)") }
         guard walSequence <= WriteAheadLog.maxBase else { throw fail(32, "implausible write-ahead-log sequence \(walSequence)") }
 
@@ -241,6 +250,7 @@ public enum Snapshot {
         // Decode: the catalog, then the clients in parallel.
         @Sendable func decodeSection<T>(_ s: Int, _ body: (inout SnapshotDecoder) throws(SnapshotDecodingError) -> T) throws -> T {
             var sd = SnapshotDecoder(UnsafeRawBufferPointer(rebasing: sendableBuffers[s].value[0..<sizes[s]]))
+            sd.version = version
             sd.scratch = scratchRegion.value
             do {
                 let v = try body(&sd)

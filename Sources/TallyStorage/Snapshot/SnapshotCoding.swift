@@ -3,6 +3,8 @@
 /// layout: snapshots are read on the architecture that wrote them, little-endian 64-bit).
 struct SnapshotEncoder {
     var bytes: [UInt8] = []
+    /// The format written (``Snapshot/version``); an older one only for tests.
+    var version = Snapshot.version
 
     mutating func u8(_ v: UInt8) { bytes.append(v) }
     mutating func bool(_ v: Bool) { bytes.append(v ? 1 : 0) }
@@ -48,6 +50,8 @@ struct SnapshotDecodingError: Error {
 struct SnapshotDecoder {
     let bytes: UnsafeRawBufferPointer
     var at = 0
+    /// The file's format version (``Snapshot/version``).
+    var version = Snapshot.version
 
     init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
@@ -157,6 +161,11 @@ extension Catalog {
 
 extension BitmapArena {
     func encode(_ e: inout SnapshotEncoder) {
+        if e.version >= 2 {
+            e.bool(headerless)
+        } else {
+            precondition(!headerless, "format 1 has headered arenas only")
+        }
         e.int(domain)
         e.pod(UnsafeBufferPointer(headers))
         e.pod(UnsafeBufferPointer(pool16))
@@ -164,12 +173,23 @@ extension BitmapArena {
     }
 
     static func decode(_ d: inout SnapshotDecoder) throws(SnapshotDecodingError) -> BitmapArena {
+        let headerless = d.version >= 2 ? try d.bool() : false
         let domain = try d.int()
         guard domain >= 0, domain <= 1 << 32 else { throw SnapshotDecodingError(reason: "an arena's user domain of \(domain) is implausible") }
         let frozenHeaders = try d.frozen(ContainerHeader.self)
         let frozen16 = try d.frozen(UInt16.self), frozen64 = try d.frozen(UInt64.self)
         let headers = UnsafeBufferPointer(frozenHeaders.buffer), pool16 = UnsafeBufferPointer(frozen16.buffer)
         let pool64 = UnsafeBufferPointer(frozen64.buffer)
+        if headerless {
+            // Its bitmaps are checked with their references (``checkReferences(_:bounds:what:)``):
+            // only they say where each begins.
+            guard domain <= BitmapArena.headerlessMaxDomain, headers.isEmpty, pool64.isEmpty,
+                  Int(bitPattern: frozen16.buffer.baseAddress) & 7 == 0 else {
+                throw SnapshotDecodingError(reason: "a headerless arena has headers, 64-bit words, or a domain past one chunk")
+            }
+            return BitmapArena(domain: domain, headerless: true, adopting: frozenHeaders.adopt(), pool16: frozen16.adopt(),
+                               pool64: frozen64.adopt(), memory: frozenHeaders.region)
+        }
         // Every container must stay inside its pool and the domain: a query never reads or
         // writes outside the arena or its scratch sets. (Checked on the container's bounds: its
         // last value, its last run.)
@@ -219,20 +239,43 @@ extension BitmapArena {
             }
             guard ok else { throw SnapshotDecodingError(reason: "a container points outside its pool or domain") }
         }
-        return BitmapArena(domain: domain, adopting: frozenHeaders.adopt(), pool16: frozen16.adopt(), pool64: frozen64.adopt(),
+        return BitmapArena(domain: domain, headerless: false, adopting: frozenHeaders.adopt(), pool16: frozen16.adopt(), pool64: frozen64.adopt(),
                            memory: frozenHeaders.region)
     }
 
-    /// Checks bitmap references into this arena: ascending bounds inside its headers (`starts`:
-    /// each bitmap from one start to the next), and container keys strictly ascending within each.
-    static func checkReferences(_ headers: UnsafeMutableBufferPointer<ContainerHeader>, bounds: [(Int, Int)],
-                                what: String) throws(SnapshotDecodingError) {
+    /// Checks bitmap references into `arena` (`bounds`: each bitmap from one start to the
+    /// next). With headers: ranges inside them, container keys strictly ascending within each.
+    /// Headerless: ranges inside the pool, and each one's payload — an array strictly ascending
+    /// and inside the domain, or a bitset whose count is its words' and with no bit past the
+    /// domain.
+    static func checkReferences(_ arena: BitmapArena, bounds: [(Int, Int)], what: String) throws(SnapshotDecodingError) {
+        let limit = arena.headerless ? arena.pool16.count : arena.headers.count
         for (a, b) in bounds {
-            guard a >= 0, a <= b, b <= headers.count else {
+            guard a >= 0, a <= b, b <= limit else {
                 throw SnapshotDecodingError(reason: "\(what): a bitmap reference lies outside its arena")
             }
-            if b - a > 1 {
-                for k in a..<(b - 1) where headers[k].key >= headers[k + 1].key {
+            if arena.headerless {
+                guard a < b else { continue }
+                let view = arena.view, p = arena.pool16
+                if b - a < view.bitsetMin {
+                    for k in a..<(b - 1) where p[k] >= p[k + 1] {
+                        throw SnapshotDecodingError(reason: "\(what): an array bitmap is not ascending")
+                    }
+                    guard Int(p[b - 1]) < arena.domain else { throw SnapshotDecodingError(reason: "\(what): an array bitmap lies outside the user domain") }
+                } else {
+                    let W = arena.wordCount, at = (a + 5) & ~3
+                    guard at + 4 * W == b else { throw SnapshotDecodingError(reason: "\(what): a bitset bitmap has the wrong length") }
+                    let c = view.slot(BitmapRef(start: UInt32(a), end: UInt32(b)), 0)
+                    var pop = 0
+                    for k in 0..<W { pop &+= c.words[k].nonzeroBitCount }
+                    let lastBits = arena.domain - (W - 1) * 64
+                    let tail = lastBits >= 64 ? 0 : c.words[W - 1] >> UInt64(lastBits)
+                    guard pop == c.cardinality, tail == 0 else {
+                        throw SnapshotDecodingError(reason: "\(what): a bitset bitmap's count is wrong or it has a bit past the user domain")
+                    }
+                }
+            } else if b - a > 1 {
+                for k in a..<(b - 1) where arena.headers[k].key >= arena.headers[k + 1].key {
                     throw SnapshotDecodingError(reason: "\(what): a bitmap's containers are not in key order")
                 }
             }
@@ -356,7 +399,7 @@ extension UsageIndex {
         }
         guard levels.count == levelSizes.count, blockCounts.count == levels.count,
               zip(starts, blockCounts).allSatisfy({ s, n in times(entities, n).map { s.count == $0 + 1 } ?? false }),
-              zip(starts, levels).allSatisfy({ s, arena in s.allSatisfy { Int($0) <= arena.headers.count } }),
+              zip(starts, levels).allSatisfy({ s, arena in s.allSatisfy { Int($0) <= (arena.headerless ? arena.pool16.count : arena.headers.count) } }),
               prefix.count == entities * (dayCount + 1), firstSeen.count == appCount,
               masks.map({ zip($0, blockCounts).allSatisfy { m, n in times(entities, n).flatMap { times($0, maskWords) } == m.count } }) ?? true,
               dayCount >= 1, rowCount >= 0, appCount >= 0, levelSizes.first == 1,
@@ -370,7 +413,7 @@ extension UsageIndex {
             throw SnapshotDecodingError(reason: "the usage index's department masks name departments the client does not have")
         }
         for (k, s) in starts.enumerated() {
-            try BitmapArena.checkReferences(levels[k].headers, bounds: (0..<(s.count - 1)).map { (Int(s[$0]), Int(s[$0 + 1])) },
+            try BitmapArena.checkReferences(levels[k], bounds: (0..<(s.count - 1)).map { (Int(s[$0]), Int(s[$0 + 1])) },
                                             what: "level \(k)")
         }
         // Running sums of per-day users (stored entity-major): each entity's never decreases.
@@ -454,7 +497,7 @@ extension ClientStore {
               list.allSatisfy({ Int($0) < departments.count }) else {
             throw SnapshotDecodingError(reason: "client \(id): a user's departments lie outside the membership list")
         }
-        try BitmapArena.checkReferences(arena.headers, bounds: members.map { (Int($0.start), Int($0.end)) },
+        try BitmapArena.checkReferences(arena, bounds: members.map { (Int($0.start), Int($0.end)) },
                                         what: "client \(id)'s department members")
         func index(_ ids: [UUID128]) -> [UUID128: UInt32] {
             var d = [UUID128: UInt32](minimumCapacity: ids.count)

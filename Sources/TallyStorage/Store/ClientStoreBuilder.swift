@@ -26,6 +26,9 @@ public struct ClientStoreBuilder {
     /// cost dense per-(entity, day) tables (a class: offsets, counts and masks, about 16 bytes a
     /// day; the masks: 8 bytes per app-day), which dominate a small client's bytes.
     public var extrasMinRows = 200_000
+    /// The layout of the client's arenas (``BitmapArena/headerless``): `nil` lets the user
+    /// domain decide (headerless up to 65,536 users); tests choose either.
+    public var headerlessArenas: Bool?
 
     public init(info: ClientInfo) { self.info = info }
 
@@ -130,7 +133,7 @@ public struct ClientStoreBuilder {
             }
             start.append(UInt32(list.count))
         }
-        var mb = BitmapArenaBuilder(domain: users.count)
+        var mb = BitmapArenaBuilder(domain: users.count, headerless: headerlessArenas)
         let members = memberLists.map { mb.append(sorted: $0) }
         // Each user's departments as bits, `maskWords` words a user.
         let maskWords = ClientStore.departmentMaskWords(departments: departments.count)
@@ -209,7 +212,7 @@ public struct ClientStoreBuilder {
         }
 
         // Level 0 for apps: per app, a counting sort of its rows by day keeps users ascending.
-        var b0 = BitmapArenaBuilder(domain: users.count)
+        var b0 = BitmapArenaBuilder(domain: users.count, headerless: headerlessArenas)
         var starts0 = [UInt32](repeating: 0, count: entityCount * dayCount + 1)
         var masks0: [UInt64] = departmentMasks == nil ? [] : [UInt64](repeating: 0, count: entityCount * dayCount * W)
         var prefix = [UInt32](repeating: 0, count: entityCount * (dayCount + 1))
@@ -235,7 +238,7 @@ public struct ClientStoreBuilder {
             var from = 0
             byDay.withUnsafeBufferPointer { p in
                 for d in 0..<dayCount {
-                    starts0[a * dayCount + d] = UInt32(b0.headerCount)
+                    starts0[a * dayCount + d] = UInt32(b0.position)
                     let to = dayStart[d]
                     if to > from {
                         _ = b0.append(sorted: UnsafeBufferPointer(rebasing: p[from..<to]))
@@ -267,7 +270,7 @@ public struct ClientStoreBuilder {
             userDays[c] = []
             let e = apps.count + c
             for d in 0..<dayCount {
-                starts0[e * dayCount + d] = UInt32(b0.headerCount)
+                starts0[e * dayCount + d] = UInt32(b0.position)
                 _ = b0.append(sorted: perDay[d])
                 if let dm = departmentMasks {
                     let at = (e * dayCount + d) * W
@@ -276,7 +279,7 @@ public struct ClientStoreBuilder {
                 prefix[e * (dayCount + 1) + d + 1] = UInt32(perDay[d].count)
             }
         }
-        starts0[entityCount * dayCount] = UInt32(b0.headerCount)
+        starts0[entityCount * dayCount] = UInt32(b0.position)
         for e in 0..<entityCount {
             let base = e * (dayCount + 1)
             for d in 0..<dayCount { prefix[base + d + 1] += prefix[base + d] }
@@ -294,12 +297,12 @@ public struct ClientStoreBuilder {
             let below = levels[k - 1].view, belowStarts = levelStarts[k - 1], belowCount = blockCounts[k - 1]
             let ratio = sizes[k] / sizes[k - 1]
             let count = (dayCount + sizes[k] - 1) / sizes[k]
-            var b = BitmapArenaBuilder(domain: users.count)
+            var b = BitmapArenaBuilder(domain: users.count, headerless: headerlessArenas)
             var starts = [UInt32](repeating: 0, count: entityCount * count + 1)
             var masks = departmentMasks == nil ? [] : [UInt64](repeating: 0, count: entityCount * count * W)
             for e in 0..<entityCount {
                 for blk in 0..<count {
-                    starts[e * count + blk] = UInt32(b.headerCount)
+                    starts[e * count + blk] = UInt32(b.position)
                     for child in (blk * ratio)..<min((blk + 1) * ratio, belowCount) {
                         let j = e * belowCount + child
                         below.formUnion(BitmapRef(start: belowStarts[j], end: belowStarts[j + 1]), into: set)
@@ -309,7 +312,7 @@ public struct ClientStoreBuilder {
                     set.clear()
                 }
             }
-            starts[entityCount * count] = UInt32(b.headerCount)
+            starts[entityCount * count] = UInt32(b.position)
             levels.append(b.finish())
             levelStarts.append(starts)
             levelMasks.append(masks)
