@@ -1,6 +1,6 @@
 import Testing
 import TallyQuery
-import TallyStorage
+@testable import TallyStorage
 import TallyTestSupport
 
 /// Seeded random queries over every dimension, metric and filter, checked against ``Reference``.
@@ -9,10 +9,17 @@ import TallyTestSupport
 
     @Test(arguments: [UInt64(1), 2])
     func randomQueriesMatchBruteForce(seed: UInt64) throws {
-        // Seed 2 builds the per-category class unions that only large clients get by default, and
-        // arenas with headers, which only clients past 65,536 users get (seed 1's are headerless).
-        let (dump, store) = try Fixtures.randomStore(seed: seed, allClasses: seed == 2, headerless: seed == 2 ? false : nil)
-        #expect(store.clients.compactMap(\.usage).allSatisfy { $0.levels.allSatisfy { $0.headerless == (seed == 1) } })
+        // Seed 2 builds what only large clients get by default: the per-category class unions,
+        // the 4-day level, arenas with headers (past 65,536 users) and 32-bit running sums.
+        // Seed 1's are a small client's: headerless, no 4-day blocks, 16-bit sums.
+        let (dump, store) = try Fixtures.randomStore(seed: seed, allClasses: seed == 2, headerless: seed == 2 ? false : nil,
+                                                     levels: seed == 2 ? ClientStoreBuilder.defaultLevelSizes : nil,
+                                                     narrowSums: seed == 1)
+        let indexes = store.clients.compactMap(\.usage)
+        #expect(indexes.allSatisfy { $0.prefixByDay.isEmpty == (seed == 1) })
+        #expect(indexes.allSatisfy { $0.levels.allSatisfy { $0.headerless == (seed == 1) } })
+        let sizes = seed == 1 ? [1, 16, 64, 256] : [1, 4, 16, 64, 256]
+        #expect(indexes.allSatisfy { i in i.levelSizes == sizes.filter { $0 == 1 || $0 <= i.dayCount } })
         try check(dump, store, seed: seed, queries: Self.queriesPerSeed)
     }
 

@@ -11,20 +11,26 @@ enum Fixtures {
     /// that read them are checked on these small dumps too).
     /// - Parameter headerless: the arenas' layout (``BitmapArena/headerless``); by default the
     ///   builder's (headerless: every random client has fewer than 65,536 users).
+    /// - Parameter levels: the level block sizes (``ClientStoreBuilder/levelSizes``); by default
+    ///   a small client's (no 4-day blocks).
     static func randomStore(seed: UInt64, clients: Int = 5, rows: Int = 2500, allClasses: Bool = false,
-                            headerless: Bool? = nil) throws -> (RandomDump, Store) {
+                            headerless: Bool? = nil, levels: [Int]? = nil, narrowSums: Bool = true) throws -> (RandomDump, Store) {
         let dump = RandomDump(seed: seed, clientCount: clients, maxRowsPerClient: rows)
-        return (dump, try store(of: dump, seed: seed, allClasses: allClasses, headerless: headerless))
+        return (dump, try store(of: dump, seed: seed, allClasses: allClasses, headerless: headerless, levels: levels,
+                                narrowSums: narrowSums))
     }
 
     /// `dump` written and loaded as ``randomStore(seed:clients:rows:allClasses:)`` does.
-    static func store(of dump: RandomDump, seed: UInt64, allClasses: Bool = false, headerless: Bool? = nil) throws -> Store {
+    static func store(of dump: RandomDump, seed: UInt64, allClasses: Bool = false, headerless: Bool? = nil,
+                      levels: [Int]? = nil, narrowSums: Bool = true) throws -> Store {
         let folder = NSTemporaryDirectory() + "tally-random-\(seed)-\(getpid())-\(UUID().uuidString)"  // tests of one seed run concurrently
         try DumpWriter.write(dump.tables(), to: folder, usageParts: 3, compressions: [.lz4, .gzip, .none], manifest: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         var loader = DumpLoader(layout: try DumpLayout.discover(folder: folder))
         if allClasses { loader.extrasMinRows = 0 }
         loader.headerlessArenas = headerless
+        loader.levelSizes = levels
+        loader.narrowRunningSums = narrowSums
         let (store, _) = try loader.run()
         return store
     }

@@ -155,7 +155,7 @@ import TallyTestSupport
         Self.refused(Self.file(m), "pair of an app that does not exist")
         // A level's bitmap starting past its arena's containers.
         var s = SnapshotEncoder()
-        s.pod(UnsafeBufferPointer(start: client.usage!.levelStarts[0], count: client.usage!.levelStartCounts[0]))
+        s.pod(client.usage!.levelStarts[0].values)
         var m2 = l.sections
         let at2 = try #require(Self.find(s.bytes, in: m2[l.section].bytes)) + 8 + 4 * 3
         m2[l.section].bytes.replaceSubrange(at2..<(at2 + 4), with: Self.le(UInt32(l.arena.headers.count + 9)))
@@ -228,7 +228,7 @@ import TallyTestSupport
         // A level start past the pool, and one that cuts a bitset short.
         let index = Self.headerlessStore.clients[l.section - 1].usage!
         var e = SnapshotEncoder()
-        e.pod(UnsafeBufferPointer(start: index.levelStarts[0], count: index.levelStartCounts[0]))
+        e.pod(index.levelStarts[0].values)
         let startsAt = try #require(Self.find(e.bytes, in: l.sections[l.section].bytes)) + 8
         m = l.sections
         m[l.section].bytes.replaceSubrange((startsAt + 4 * 3)..<(startsAt + 4 * 4), with: Self.le(UInt32(l.arena.pool16.count + 9)))

@@ -68,6 +68,10 @@ public struct DumpLoader {
     public var extrasMinRows: Int?
     /// Overrides ``ClientStoreBuilder/headerlessArenas`` (tests build either layout).
     public var headerlessArenas: Bool?
+    /// Overrides ``ClientStoreBuilder/levelSizes`` (tests build the large clients' levels on small data).
+    public var levelSizes: [Int]?
+    /// Overrides ``ClientStoreBuilder/narrowRunningSums``.
+    public var narrowRunningSums = true
 
     /// The activity dates accepted (`--date-range`); a usage row outside is a load error.
     public let dates: DateWindow
@@ -262,6 +266,8 @@ public struct DumpLoader {
             var b = ClientStoreBuilder(info: info)
             if let m = l.extrasMinRows { b.extrasMinRows = m }
             b.headerlessArenas = l.headerlessArenas
+            if let sizes = l.levelSizes { b.levelSizes = sizes }
+            b.narrowRunningSums = l.narrowRunningSums
             l.builders.append(b)
         } }
     }

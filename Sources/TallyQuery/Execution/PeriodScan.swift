@@ -15,7 +15,7 @@ final class PeriodScan {
         let view: ArenaView
         /// The block's level and its index in that level.
         let level: Int
-        let starts: UnsafePointer<UInt32>
+        let starts: LevelStarts
         let stride: Int
         let block: Int
         /// Every entity's cardinality in this block, `cards[entity]`, when the index keeps them.
@@ -29,7 +29,7 @@ final class PeriodScan {
 
         @inline(__always) func bitmap(_ entity: Int) -> BitmapRef {
             let i = entity &* stride &+ block
-            return BitmapRef(start: starts[i], end: starts[i &+ 1])
+            return starts.bitmap(i)
         }
 
         /// The cardinality of `entity`'s bitmap in this block: its row, or its headers.

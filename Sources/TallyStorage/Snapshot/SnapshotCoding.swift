@@ -337,7 +337,7 @@ extension UsageIndex {
         e.int(levels.count)
         for (k, arena) in levels.enumerated() {
             arena.encode(&e)
-            e.pod(UnsafeBufferPointer(start: levelStarts[k], count: levelStartCounts[k]))
+            e.pod(levelStarts[k].values)
         }
         e.pod(levelBlockCounts)
         e.bool(levelDepartmentMasks != nil)
@@ -364,7 +364,8 @@ extension UsageIndex {
         var levels: [BitmapArena] = [], frozenStarts: [Frozen<UInt32>] = []
         for _ in 0..<(try d.count()) {
             levels.append(try BitmapArena.decode(&d))
-            frozenStarts.append(try d.frozen(UInt32.self))
+            // Read once: the index keeps them in its own form (``LevelStarts``).
+            frozenStarts.append(try d.transient(UInt32.self))
         }
         let starts = frozenStarts.map { UnsafeBufferPointer($0.buffer) }
         let blockCounts = try d.pod(Int.self)
@@ -428,7 +429,7 @@ extension UsageIndex {
 
         return UsageIndex(firstDay: firstDay, dayCount: dayCount, rowCount: rowCount, appCount: appCount,
                           categoryClasses: categoryClasses, levelSizes: levelSizes, levels: levels,
-                          levelStarts: frozenStarts.map { $0.adopt() },
+                          levelStarts: starts,
                           levelDepartmentMasks: masks, departmentMaskWords: maskWords, levelBlockCounts: blockCounts, dayCardPrefix: prefix,
                           firstSeenOffset: firstSeen, pairs: pairs, segments: segments, aiApps: aiApps)
     }

@@ -19,8 +19,18 @@ public struct ClientStoreBuilder {
     /// days held 34% of the store's bytes (5.46 → 3.59 B/row without them) and saved about a
     /// fifth of a 366-day per-app query (0.99 → 1.25 ms p50); see docs/BENCHMARKS.md.
     public static let defaultLevelSizes = [1, 4, 16, 64, 256]
-    /// The level block sizes this builder uses; each must be a multiple of the one before.
-    public var levelSizes = ClientStoreBuilder.defaultLevelSizes
+    /// The levels of clients of fewer than ``smallClientMaxRows`` usage rows: no 4-day blocks.
+    /// At scale M they were 0.80 of the store's 8.29 bytes a usage row (2.6 on clients under 10k
+    /// rows). Without them, a 30-day range takes up to 30 single days and one 16-day block, not
+    /// 13 bitmaps; on a client of 466 users the dashboard mix's A went from 0.145 to 0.206 ms
+    /// (docs/BENCHMARKS.md, "Where the bytes go at scale M"). The 20,000-user client keeps them.
+    public static let smallClientLevelSizes = [1, 16, 64, 256]
+    public static let smallClientMaxRows = 1_000_000
+    /// The levels of a client of `rows` usage rows.
+    public static func levelSizes(rows: Int) -> [Int] { rows < smallClientMaxRows ? smallClientLevelSizes : defaultLevelSizes }
+    /// The level block sizes this builder uses, each a multiple of the one before; `nil`: by
+    /// the client's usage rows (``levelSizes(rows:)``).
+    public var levelSizes: [Int]?
     /// Clients with fewer usage rows get neither per-category class unions nor per-bitmap
     /// department masks: their category and department lists are cheap without them, and both
     /// cost dense per-(entity, day) tables (a class: offsets, counts and masks, about 16 bytes a
@@ -29,6 +39,9 @@ public struct ClientStoreBuilder {
     /// The layout of the client's arenas (``BitmapArena/headerless``): `nil` lets the user
     /// domain decide (headerless up to 65,536 users); tests choose either.
     public var headerlessArenas: Bool?
+    /// Whether the running sums may be kept in 16 bits where they fit (``UsageIndex/prefixByDay``);
+    /// tests turn it off to read the 32-bit sums on small data.
+    public var narrowRunningSums = true
 
     public init(info: ClientInfo) { self.info = info }
 
@@ -205,6 +218,7 @@ public struct ClientStoreBuilder {
         // row (every extra, for tests, keeps them whatever they cost): W words for each
         // (entity, block) bitmap of every level.
         let W = maskWords
+        let levelSizes = self.levelSizes ?? Self.levelSizes(rows: n)
         let bitmapCount = entityCount * levelSizes.filter { $0 == 1 || $0 <= dayCount }.reduce(0) { $0 + (dayCount + $1 - 1) / $1 }
         let departmentMasks = W == 1 || extrasMinRows == 0 || 8 * W * bitmapCount <= n / 2 ? userMasks : nil
         let appClasses: [[Int]] = apps.map { a in
@@ -324,15 +338,22 @@ public struct ClientStoreBuilder {
         let pairs = keys.withUnsafeBufferPointer { k in
             PairIndex.build(rowCount: n, userCount: users.count, dayCount: dayCount) { (app(k[$0]), user(k[$0]), day(k[$0])) }
         }
+        // The index copies the offsets into its own (grouped) form.
+        let startBuffers = levelStarts.map { a in
+            let p = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: max(1, a.count))
+            _ = p.initialize(from: a)
+            return UnsafeBufferPointer(rebasing: p[0..<a.count])
+        }
+        defer { for b in startBuffers { b.baseAddress.map { UnsafeMutablePointer(mutating: $0).deallocate() } } }
         return UsageIndex(firstDay: firstDay, dayCount: dayCount, rowCount: n, appCount: apps.count,
                           categoryClasses: categories, levelSizes: sizes, levels: levels,
-                          levelStarts: levelStarts.map { frozenCopy($0, in: StoreMemory.current) },
+                          levelStarts: startBuffers,
                           levelDepartmentMasks: departmentMasks == nil ? nil : levelMasks, departmentMaskWords: W,
                           levelBlockCounts: blockCounts, dayCardPrefix: prefix,
                           firstSeenOffset: firstSeen, pairs: pairs, segments: segments, aiApps: apps.map(\.isAI),
                           // "Every extra" (tests) also gives every entity a range table.
                           rangeCountsMinRowsPerEntry: extrasMinRows == 0 ? 0 : RangeCounts.defaultMinRowsPerEntry,
-                          keepsCardinalityRows: n >= extrasMinRows)
+                          keepsCardinalityRows: n >= extrasMinRows, narrowSums: narrowRunningSums)
     }
 
     /// Column segments, one per calendar month: a stable counting sort by month keeps the
