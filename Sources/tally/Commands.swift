@@ -30,7 +30,9 @@ struct Load: ParsableCommand {
         let dates = try dateWindow(dateRange)
         do {
             for _ in 1..<max(repetitions, 1) { _ = try loadDump(path, lenient: lenient, dates: dates) }
-            printSummary(try loadDump(path, lenient: lenient, dates: dates), path: path)
+            let loaded = try loadDump(path, lenient: lenient, dates: dates)
+            printSummary(loaded, path: path)
+            if bitmaps { BitmapBreakdown(loaded.store).lines.forEach { print($0) } }
         } catch let e as LoadError {
             throw ValidationError("load failed: \(e)")
         }
