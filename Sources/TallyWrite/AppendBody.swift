@@ -526,5 +526,14 @@ public enum AppendBody {
     /// Ids a group's earlier batches add to one client (and to the catalog).
     struct AddedIds {
         var catalogApps: Set<UUID128> = [], departments: Set<UUID128> = [], users: Set<UUID128> = [], apps: Set<UUID128> = []
+
+        /// With the ids `batch`'s directory rows add.
+        mutating func add(_ batch: AppendBatch) {
+            let d = batch.directory
+            catalogApps.formUnion(d.catalogApps.map(\.id))
+            departments.formUnion(d.departments.map(\.id))
+            users.formUnion(d.users.map(\.id))
+            apps.formUnion(d.apps.map(\.id))
+        }
     }
 }

@@ -13,7 +13,7 @@ extension StoreWriter {
     /// the merge is installed. `pending` counts the rows of the group's batches let through.
     /// Commit thread only.
     func tailCap(_ batch: AppendBatch, in store: Store, pending: inout [UUID128: Int]) -> Int? {
-        guard merging.contains(batch.client), batch.directory.isEmpty, let c = store.client(batch.client), let usage = c.usage,
+        guard merging.contains(batch.client), parked[batch.client] == nil, batch.directory.isEmpty, let c = store.client(batch.client), let usage = c.usage,
               let tail = usage.tail, let base = usage.base, batch.rows.allSatisfy({ $0.day == base.newestDay }) else { return nil }
         let rows = pending[batch.client, default: tail.rowCount] + batch.rows.count
         let cap = tailMaxRows ?? ClientStore.tailMaxRows(baseRows: base.rowCount)
@@ -28,7 +28,7 @@ extension StoreWriter {
     /// Commit thread only.
     func startMerges(_ store: Store, all: Bool = false) {
         for c in store.clients {
-            guard let usage = c.usage, let tail = usage.tail, let base = usage.base, !merging.contains(c.info.id),
+            guard let usage = c.usage, let tail = usage.tail, let base = usage.base, !merging.contains(c.info.id), parked[c.info.id] == nil,
                   all || tail.rowCount >= mergeMinRows ?? Self.mergeRows(baseRows: base.rowCount)
                     || Date().timeIntervalSince1970 - tail.since >= mergeAfterSeconds else { continue }
             merging.insert(c.info.id)
@@ -62,7 +62,8 @@ extension StoreWriter {
     func install(_ m: Merge) {
         merging.remove(m.id)
         let seconds = (ContinuousClock.now - m.started).seconds
-        guard let store, let now = store.client(m.id), let usage = now.usage, usage.base === m.base, let tail = usage.tail,
+        // A client with batches parked is being rebuilt whole: that rebuild takes its tail too.
+        guard parked[m.id] == nil, let store, let now = store.client(m.id), let usage = now.usage, usage.base === m.base, let tail = usage.tail,
               tail.rowCount >= m.rows else {
             observer.merged(installed: false, rows: m.rows, seconds: seconds)
             return

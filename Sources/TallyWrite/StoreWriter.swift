@@ -53,6 +53,8 @@ public final class StoreWriter: @unchecked Sendable {
         case merge(Merge)
         /// Merge every tail now, however small or young (tests).
         case mergeAll
+        /// A large client rebuilt off the commit thread with batches parked for it.
+        case rebuilt(Rebuilt)
     }
 
     /// A merge made off the commit thread: `client` rebuilt from `base` (the usage index the tail
@@ -146,6 +148,16 @@ public final class StoreWriter: @unchecked Sendable {
     let mergeBuilt = Mutex<(@Sendable () -> Void)?>(nil)
     /// Clients with a merge under way (commit thread only).
     var merging: Set<UUID128> = []
+    /// Batches logged but not yet applied, per client, oldest first: a large client's rebuilds
+    /// run off the commit thread (``rebuildsLargeClient(_:in:)``), and its later batches wait
+    /// behind them. Commit thread only.
+    var parked: [UUID128: [ParkedBatch]] = [:]
+    /// The ids the parked batches' directory rows add, per client (a later batch may name them).
+    var parkedIds: [UUID128: AppendBody.AddedIds] = [:]
+    /// Clients whose rebuild is under way (commit thread only).
+    var rebuilding: Set<UUID128> = []
+    /// Called on the merge queue as a rebuild of parked batches begins (tests hold one there).
+    let rebuildStarted = Mutex<(@Sendable () -> Void)?>(nil)
     /// Merges run here, one at a time.
     let mergeQueue = DispatchQueue(label: "tally-merge", qos: .utility)
 
@@ -350,7 +362,7 @@ public final class StoreWriter: @unchecked Sendable {
                 // The snapshot is durable; only the log keeps records it also holds (a start
                 // replays just those after it).
                 done(.success(report))
-            case .merge, .mergeAll: break  // the tails stay (and the log holds their rows)
+            case .merge, .mergeAll, .rebuilt: break  // the tails stay (and the log holds their rows)
             }
             return
         }
@@ -376,6 +388,7 @@ public final class StoreWriter: @unchecked Sendable {
             if jobs.isEmpty && stopped {
                 finished = true
                 condition.unlock()
+                refuseParked()
                 log.closeFile()
                 observer.dataLog.notice("write-ahead log closed", metadata: ["path": "\(log.path)", "sequence": "\(log.lastSequence)"])
                 exited.signal()
@@ -402,6 +415,7 @@ public final class StoreWriter: @unchecked Sendable {
                 truncate(log, through: sequence, snapshot: path, report: report, done: done)
             case .merge(let m)?: install(m)
             case .mergeAll?: if let store { startMerges(store, all: true) }
+            case .rebuilt(let r)?: installRebuilt(r)
             default: break
             }
         }
@@ -447,6 +461,7 @@ public final class StoreWriter: @unchecked Sendable {
                                      metadata: ["rows": "\(skipped)", "log": "\(log.path)"])
         }
         publish(served, replacesData: true)
+        acknowledgeParked(in: served)
         done(.success(served))
     }
 
@@ -458,11 +473,12 @@ public final class StoreWriter: @unchecked Sendable {
             done(.failure(WriteError.notReady))
             return
         }
+        let sequence = snapshotSequence(store)
         Self.snapshots.async { [self] in
             snapshotHook.withLock { $0 }?()
             do {
-                let report = try Snapshot.write(store, to: path)
-                enqueue(.truncate(store.walSequence, path, report, done))
+                let report = try Snapshot.write(store.replacing([], walSequence: sequence), to: path)
+                enqueue(.truncate(sequence, path, report, done))
             } catch {
                 observer.dataLog.error("snapshot failed", metadata: ["path": "\(path)", "error": "\(error)"])
                 done(.failure(error))
@@ -496,12 +512,20 @@ public final class StoreWriter: @unchecked Sendable {
         var group = group
         var pending: [UUID128: Int] = [:]
         if let store {
-            var added: [UUID128: AppendBody.AddedIds] = [:]
+            var added = parkedIds
             group = group.filter { batch, done in
                 guard let what = AppendBody.missing(batch, in: store, added: &added) else { return true }
                 observer.appendRefused(rows: 0)
                 done(.failure(WriteError(.conflict, "the served data changed since the batch was checked (a reload): it no longer holds \(what); "
                     + "nothing of the batch was applied — check it against the data served now and send it again")))
+                return false
+            }
+            if group.isEmpty { return }
+            group = group.filter { batch, done in
+                guard parked[batch.client] != nil, !batch.directory.catalogApps.isEmpty else { return true }
+                observer.appendRefused(rows: 0)
+                done(.failure(WriteError(.mergeBehind, "the client is being rebuilt with earlier batches, and this one changes the catalog: "
+                    + "nothing of the batch was applied — send it again in a second")))
                 return false
             }
             if group.isEmpty { return }
@@ -536,14 +560,25 @@ public final class StoreWriter: @unchecked Sendable {
             for (_, done) in group { done(.failure(e)) }
             return
         }
-        if let store {
-            let next = AppendBody.apply(zip(sequences, group.map(\.0)).map { ($0, $1) }, onto: store, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows)
-            publish(next, acked: sequences.last, replacesData: false)
+        // A large client's rebuild waits off the commit thread, with that client's later batches
+        // (StoreWriter+Rebuilds.swift); the others are applied now.
+        var now: [(sequence: UInt64, batch: AppendBatch, done: Completion)] = []
+        for (i, (batch, done)) in group.enumerated() {
+            if let store, parked[batch.client] != nil || rebuildsLargeClient(batch, in: store) {
+                parkedIds[batch.client, default: AppendBody.AddedIds()].add(batch)
+                park(ParkedBatch(sequence: sequences[i], batch: batch, done: done))
+            } else {
+                now.append((sequences[i], batch, done))
+            }
+        }
+        if let store, !now.isEmpty {
+            let next = AppendBody.apply(now.map { ($0.sequence, $0.batch) }, onto: store, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows)
+            publish(next, acked: max(freshness.ackedSequence, now.last!.sequence), replacesData: false)
             startMerges(next)
         }
-        for (i, (batch, done)) in group.enumerated() {
+        for (sequence, batch, done) in now {
             observer.appended(rows: batch.rows.count)
-            done(.success(AppendOutcome(accepted: batch.rows.count, directoryRows: batch.directory.count, sequence: sequences[i])))
+            done(.success(AppendOutcome(accepted: batch.rows.count, directoryRows: batch.directory.count, sequence: sequence)))
         }
     }
 }

@@ -1,0 +1,102 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import TallyAPI
+import TallyServer
+@testable import TallyStorage
+import TallyTestSupport
+@testable import TallyWrite
+
+/// A large client's batch that needs a rebuild (a new day's first events, backdated events,
+/// directory rows) is rebuilt off the commit thread: other clients' batches are acknowledged
+/// meanwhile, that client's later batches wait behind it, and each is acknowledged once its
+/// rows are served. A snapshot taken meanwhile claims no parked batch, so a restart from it and
+/// the log loses nothing and counts nothing twice.
+@Suite(.serialized) struct RebuildAppendTests {
+    /// Holds the first rebuild of parked batches until `release` is signalled.
+    static func holdFirstRebuild(_ writer: StoreWriter) -> (held: DispatchSemaphore, release: DispatchSemaphore) {
+        let held = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        let first = Mutex(true)
+        writer.rebuildStarted.withLock { $0 = {
+            guard first.withLock({ f in defer { f = false }; return f }) else { return }
+            held.signal()
+            release.wait()
+        } }
+        return (held, release)
+    }
+
+    /// A POST on a thread of its own: its status once answered.
+    final class Pending: Sendable {
+        let status = Mutex<Int?>(nil)
+        let answered = DispatchSemaphore(value: 0)
+        init(_ rig: AppendTests.Rig, _ body: String, client: UUID128) {
+            DispatchQueue.global().async { [self] in
+                let s = (try? AppendTests.post(rig, body, client: client.description))?.status ?? -1
+                status.withLock { $0 = s }
+                answered.signal()
+            }
+        }
+        func wait(_ seconds: Double = 60) -> Int? {
+            guard answered.wait(timeout: .now() + seconds) == .success else { return nil }
+            answered.signal()
+            return status.withLock { $0 }
+        }
+    }
+
+    @Test func aNewDaysBatchIsRebuiltOffTheCommitThread() throws {
+        let name = "rebuild-off-thread"
+        let rig = try AppendTests.rig(name, seed: 83, tailMinRows: 0, mergeMinRows: 1_000_000)
+        var dump = rig.dump
+        var r = SeededRandom(seed: 83)
+        let snapshot = NSTemporaryDirectory() + "tally-\(name)-\(getpid()).tsnap"
+        defer { try? FileManager.default.removeItem(atPath: snapshot) }
+        let (held, release) = Self.holdFirstRebuild(rig.writer)
+        let a = rig.client, b = rig.dump.clients[1].id
+        let store = try #require(rig.writer.store)
+        let newestA = try #require(store.client(a)?.usage?.newestDay)
+        let newestB = store.client(b)?.usage?.newestDay ?? newestA  // a client without rows yet: rebuilt at once, it is small
+        func rows(_ client: UUID128, _ day: Day, _ n: Int) -> (rows: [RandomDump.Usage], body: String) {
+            let users = dump.users.filter { $0.client == client }.map(\.id), apps = dump.apps.filter { $0.client == client }.map(\.id)
+            let rows = (0..<n).map { _ in
+                RandomDump.Usage(client: client, user: users.randomElement(using: &r)!, app: apps.randomElement(using: &r)!, day: day)
+            }
+            return (rows, "[" + rows.map { AppendTests.event($0.user, $0.app, $0.day.description) }.joined(separator: ",") + "]")
+        }
+        let rowsBefore = rig.rows(), sequenceBefore = rig.writer.freshness.ackedSequence
+
+        // A new day for A: logged, parked, its rebuild held.
+        let newDay = rows(a, newestA.adding(1), 25)
+        let first = Pending(rig, newDay.body, client: a)
+        try #require(held.wait(timeout: .now() + 30) == .success, "the rebuild began")
+        // A's next batch (its old newest day) waits behind it.
+        let next = rows(a, newestA, 10)
+        let second = Pending(rig, next.body, client: a)
+        for _ in 0..<3000 where (rig.writer.log?.lastSequence ?? 0) < sequenceBefore + 2 { usleep(1000) }
+        try #require(rig.writer.log?.lastSequence == sequenceBefore + 2, "A's second batch is logged")
+        // B's batch is acknowledged meanwhile, and served.
+        let other = rows(b, newestB, 12)
+        #expect(try AppendTests.post(rig, other.body, client: b.description).status == 200)
+        dump.usage += other.rows
+        #expect(first.wait(0.3) == nil && second.wait(0.3) == nil, "A's batches wait for A's rebuild")
+        #expect(rig.writer.store!.client(a)!.usage!.newestDay == newestA, "A's new day is not served before it is acknowledged")
+        #expect(rig.writer.freshness.ackedSequence == sequenceBefore + 3, "B's batch, logged after A's two, is acknowledged")
+        // A snapshot now claims nothing from A's first batch on.
+        #expect(try AppendTests.saveSnapshot(rig.server.port, snapshot).status == 200)
+        #expect(try Snapshot.read(path: snapshot).walSequence == sequenceBefore, "the snapshot stops before the oldest parked batch")
+
+        release.signal()
+        #expect(first.wait() == 200 && second.wait() == 200)
+        dump.usage += newDay.rows + next.rows
+        #expect(rig.writer.store!.client(a)!.usage!.newestDay == newestA.adding(1))
+        #expect(rig.rows() > rowsBefore)
+        try DirectoryAppendTests.compare(rig.writer, dump, &r, "after a rebuild off the commit thread")
+
+        // A restart from the snapshot and the log: every batch once.
+        let served = rig.rows()
+        rig.shutdown()
+        let again = try AppendTests.rig(name, seed: 83, wal: rig.wal, snapshot: snapshot, tailMinRows: 0, mergeMinRows: 1_000_000)
+        defer { again.shutdown() }
+        #expect(again.rows() == served)
+        try DirectoryAppendTests.compare(again.writer, dump, &r, "after a restart from a snapshot taken while batches were parked")
+    }
+}
