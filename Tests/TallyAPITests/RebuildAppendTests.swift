@@ -15,14 +15,7 @@ import TallyTestSupport
 @Suite(.serialized) struct RebuildAppendTests {
     /// Holds the first rebuild of parked batches until `release` is signalled.
     static func holdFirstRebuild(_ writer: StoreWriter) -> (held: DispatchSemaphore, release: DispatchSemaphore) {
-        let held = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
-        let first = Mutex(true)
-        writer.rebuildStarted.withLock { $0 = {
-            guard first.withLock({ f in defer { f = false }; return f }) else { return }
-            held.signal()
-            release.wait()
-        } }
-        return (held, release)
+        TailAppendTests.holdFirst(writer.rebuildStarted)
     }
 
     /// A POST on a thread of its own: its status once answered.

@@ -94,9 +94,15 @@ import TallyTestSupport
     /// Holds the writer's first merge after its rebuild: `held` is signalled then, and the merge
     /// goes on when `release` is.
     static func holdFirstMerge(_ writer: StoreWriter) -> (held: DispatchSemaphore, release: DispatchSemaphore) {
+        holdFirst(writer.mergeBuilt)
+    }
+
+    /// Holds the first call of `hook` (a writer's test hook) until `release` is signalled;
+    /// `held` is signalled once it is held.
+    static func holdFirst(_ hook: borrowing Mutex<(@Sendable () -> Void)?>) -> (held: DispatchSemaphore, release: DispatchSemaphore) {
         let held = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
         let first = Mutex(true)
-        writer.mergeBuilt.withLock { $0 = {
+        hook.withLock { $0 = {
             guard first.withLock({ f in defer { f = false }; return f }) else { return }
             held.signal()
             release.wait()
