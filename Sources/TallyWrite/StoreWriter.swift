@@ -478,6 +478,9 @@ public final class StoreWriter: @unchecked Sendable {
             snapshotHook.withLock { $0 }?()
             do {
                 let report = try Snapshot.write(store.replacing([], walSequence: sequence), to: path)
+                // The file's sections and chunks were heap buffers: after a snapshot of the 47.6 M-row
+                // client the allocator kept 146 MB free, and the process 129 MB more resident.
+                MemoryReclaimer.trim()
                 enqueue(.truncate(sequence, path, report, done))
             } catch {
                 observer.dataLog.error("snapshot failed", metadata: ["path": "\(path)", "error": "\(error)"])
