@@ -45,7 +45,10 @@ public final class CursorPins: Sendable {
     /// What pinned client versions that are no longer served may take, in bytes.
     public let budgetBytes: Int
 
-    public init(budgetBytes: Int = 256 << 20) {
+    /// 256 MiB unless the server is told otherwise (`TALLY_CURSOR_PIN_MIB`).
+    public static let defaultBudgetBytes = 256 << 20
+
+    public init(budgetBytes: Int = CursorPins.defaultBudgetBytes) {
         self.budgetBytes = budgetBytes
     }
 

@@ -86,7 +86,7 @@ public final class StoreWriter: @unchecked Sendable {
 
     private let current: Mutex<Served?>
     /// The versions list pages handed out cursors of.
-    public let pins = CursorPins()
+    public let pins: CursorPins
     private let freshnessState: Mutex<Freshness>
     /// The write-ahead log, if appends are taken. Only the commit thread writes to it.
     let log: WriteAheadLog?
@@ -115,7 +115,9 @@ public final class StoreWriter: @unchecked Sendable {
     ///   unless given; tests).
     public init(serving store: Store? = nil, log: WriteAheadLog? = nil, source: DataSource? = nil,
                 observer: any WriteObserver = QuietWriteObserver(), tailMinRows: Int = ClientStore.tailMinRows,
-                tailMaxRows: Int? = nil, mergeMinRows: Int? = nil, mergeAfterSeconds: Double = 300) {
+                tailMaxRows: Int? = nil, mergeMinRows: Int? = nil, mergeAfterSeconds: Double = 300,
+                cursorPinBytes: Int = CursorPins.defaultBudgetBytes) {
+        pins = CursorPins(budgetBytes: cursorPinBytes)
         self.tailMinRows = tailMinRows
         self.tailMaxRows = tailMaxRows
         self.mergeAfterSeconds = max(0.05, mergeAfterSeconds)

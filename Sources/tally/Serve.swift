@@ -74,6 +74,9 @@ struct Serve: AsyncParsableCommand {
         var tailMinRows = ClientStore.tailMinRows
         var mergeMinRows: Int?
         var mergeAfterSeconds = 300.0
+        /// `TALLY_CURSOR_PIN_MIB` only: the most bytes of replaced client versions cursors keep
+        /// (``CursorPins``); 0 keeps none (a cursor then continues on the data served now).
+        var cursorPinMiB = CursorPins.defaultBudgetBytes >> 20
     }
 
     func settings(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Settings {
@@ -109,6 +112,8 @@ struct Serve: AsyncParsableCommand {
             guard let v = Double(t), v > 0 else { throw ValidationError("TALLY_MERGE_AFTER_SECONDS must be a number of seconds above 0; got \"\(t)\"") }
             s.mergeAfterSeconds = v
         }
+        s.cursorPinMiB = try number("cursorPinMib", "TALLY_CURSOR_PIN_MIB") ?? s.cursorPinMiB
+        if s.cursorPinMiB < 0 { throw ValidationError("TALLY_CURSOR_PIN_MIB must be 0 or more") }
         if s.tailMinRows < 0 || (s.mergeMinRows ?? 1) < 1 {
             throw ValidationError("TALLY_TAIL_MIN_ROWS must be 0 or more, TALLY_MERGE_MIN_ROWS 1 or more")
         }
@@ -216,7 +221,8 @@ struct Serve: AsyncParsableCommand {
             }
         }
         let writer = StoreWriter(log: log, source: source, observer: observability, tailMinRows: s.tailMinRows,
-                                 mergeMinRows: s.mergeMinRows, mergeAfterSeconds: s.mergeAfterSeconds)
+                                 mergeMinRows: s.mergeMinRows, mergeAfterSeconds: s.mergeAfterSeconds,
+                                 cursorPinBytes: s.cursorPinMiB << 20)
         let api = API(writer: writer, tokens: tokenStore, observability: observability)
         let server: Server
         do {

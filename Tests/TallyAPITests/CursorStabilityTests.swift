@@ -271,6 +271,13 @@ import TallyWire
         tight.pin(newer, version: 2, client: a)
         tight.published(newer, replacesData: false)
         #expect(tight.store(version: 1, client: a) == nil && tight.store(version: 2, client: a) != nil && tight.figures.heldBytes == 0)
+        // No budget (`TALLY_CURSOR_PIN_MIB=0`): a pin lasts while its version is served.
+        let none = CursorPins(budgetBytes: 0)
+        none.pin(store, version: 1, client: a)
+        none.published(store, replacesData: false)
+        #expect(none.store(version: 1, client: a) != nil)
+        none.published(newer, replacesData: false)
+        #expect(none.store(version: 1, client: a) == nil && none.figures == (0, 0))
         // A reload drops them all; a page that read the replaced data and ends after the reload
         // does not pin it again.
         pins.published(newer, replacesData: true)
