@@ -37,19 +37,33 @@ extension StoreWriter {
         return (usage.tail?.rowCount ?? 0) + batch.rows.count > cap
     }
 
-    /// Parks a logged batch for its client and starts the client's rebuild if none runs: the
-    /// batch is acknowledged once the rebuilt client is served (``installRebuilt(_:)``).
+    /// Parks a logged batch for its client: it is acknowledged once the client, rebuilt with it,
+    /// is served (``installRebuilt(_:)``). The group's other batches are applied first, then
+    /// ``startRebuilds()`` starts the rebuilds from what they left (a batch of the same client
+    /// earlier in the group is in it).
     /// Commit thread only.
     func park(_ p: ParkedBatch) {
-        let id = p.batch.client
-        parked[id, default: []].append(p)
-        if !rebuilding.contains(id) { startRebuild(id) }
+        parked[p.batch.client, default: []].append(p)
+    }
+
+    /// Starts the rebuild of every client with parked batches and none under way.
+    /// Commit thread only.
+    func startRebuilds() {
+        for id in parked.keys where !rebuilding.contains(id) { startRebuild(id) }
     }
 
     /// Rebuilds `id` with its parked batches on the merge queue (after any merge already queued).
     /// Commit thread only.
     func startRebuild(_ id: UUID128) {
-        guard let store, let from = store.client(id), let batches = parked[id], !batches.isEmpty else { return }
+        guard let store, let batches = parked[id], !batches.isEmpty else { return }
+        guard let from = store.client(id) else {
+            // Not reached (a reload, which could drop the client, serves parked batches itself):
+            // answered rather than left waiting.
+            for p in batches { p.done(.failure(WriteError(.conflict, "the served data no longer holds client \(id)"))) }
+            parked[id] = nil
+            parkedIds[id] = nil
+            return
+        }
         rebuilding.insert(id)
         let records = batches.map { (sequence: $0.sequence, batch: $0.batch) }
         let catalog = store.catalog

@@ -581,6 +581,7 @@ public final class StoreWriter: @unchecked Sendable {
             publish(next, acked: max(freshness.ackedSequence, now.last!.sequence), replacesData: false)
             startMerges(next)
         }
+        startRebuilds()
         for (sequence, batch, done) in now {
             observer.appended(rows: batch.rows.count)
             done(.success(AppendOutcome(accepted: batch.rows.count, directoryRows: batch.directory.count, sequence: sequence)))

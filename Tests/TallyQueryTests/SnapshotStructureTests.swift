@@ -240,6 +240,24 @@ import TallyTestSupport
         Self.refused(Self.file(m), "headerless bitset cut short")
     }
 
+    /// A segment whose stated rows are not what it holds is refused with the file: it would
+    /// trap, or be misread, only when a merge or an append decodes it to rebuild the client.
+    @Test func aSegmentThatDoesNotHoldItsRowsIsRefused() throws {
+        let l = try Self.locate()
+        let segment = try #require(Self.store.clients[l.section - 1].usage?.segments.first)
+        var e = SnapshotEncoder()
+        e.day(segment.month); e.int(segment.rowCount); e.int(segment.encodedByteCount)
+        let at = try #require(Self.find(e.bytes, in: l.sections[l.section].bytes), "the first segment's header") + 4
+        var m = l.sections
+        m[l.section].bytes.replaceSubrange(at..<(at + 8), with: Self.le(Int64(segment.rowCount + 1)))
+        do {
+            _ = try Snapshot.read(bytes: Self.file(m), name: "segment")
+            Issue.record("a segment stating one row more than it holds was accepted")
+        } catch let e as SnapshotError {
+            #expect("\(e)".contains("segment"), "\(e)")
+        }
+    }
+
     /// Files of format 1 (every arena with headers, no layout byte) are still read, and answer
     /// as the store they were written from — and as the same data headerless.
     @Test func aVersionOneFileIsRead() throws {

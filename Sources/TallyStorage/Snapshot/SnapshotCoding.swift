@@ -387,6 +387,18 @@ extension UsageIndex {
                                     isCompressed: try d.bool(), bytes: try d.pod(UInt8.self)))
         }
         let entities = appCount + AppClass.allCases.count + categoryClasses.count
+        // The segments are decoded when the client is rebuilt (a merge, an append): checked now,
+        // so that a bad one is refused with the file instead of trapping then.
+        guard dayCount >= 1, dayCount <= 1 << 20, abs(Int(firstDay.raw)) < 1 << 28 else {
+            throw SnapshotDecodingError(reason: "the usage index's days are implausible")
+        }
+        let days = firstDay...firstDay.adding(dayCount - 1)
+        var segmentRows = 0
+        for s in segments {
+            if let why = s.problem(appCount: appCount, userCount: users, days: days) { throw SnapshotDecodingError(reason: why) }
+            segmentRows += s.rowCount
+        }
+        guard segmentRows == rowCount else { throw SnapshotDecodingError(reason: "the segments hold \(segmentRows) rows, not the index's \(rowCount)") }
         let maskWords = ClientStore.departmentMaskWords(departments: departments)
         // Products checked for overflow: a changed count must be refused, not trap.
         func times(_ a: Int, _ b: Int) -> Int? {

@@ -141,6 +141,81 @@ public struct Segment: Sendable {
         return out
     }
 
+    /// Why this segment cannot be decoded safely as a month of a client of `appCount` apps and
+    /// `userCount` users whose days are `days` (a snapshot written by another build, or
+    /// crafted), or `nil`: its bytes decompress to their stated size, its columns lie inside
+    /// them and are used up exactly, every app and user is the client's, every day is in the
+    /// month and in `days`, and it holds `rowCount` rows. ``decode()`` traps on what this
+    /// refuses, and a merge or an append decodes a client's segments to rebuild it.
+    /// - Complexity: O(rows); no row is materialized.
+    public func problem(appCount: Int, userCount: Int, days: ClosedRange<Day>) -> String? {
+        guard abs(Int(month.raw)) < 1 << 28, month.civil.day == 1 else { return "a segment's month does not start on its first day" }
+        guard rowCount >= 0, encodedByteCount >= 0,
+              // LZ4 expands at most about 255×; the encoding takes at most 24 bytes a row plus its header.
+              encodedByteCount <= max(1, bytes.count) * 256, encodedByteCount <= 24 * rowCount + 32 else {
+            return "a segment's sizes are implausible"
+        }
+        var raw = bytes
+        if isCompressed {
+            raw = [UInt8](repeating: 0, count: encodedByteCount)
+            let n = bytes.withUnsafeBufferPointer { src in
+                raw.withUnsafeMutableBufferPointer { dst in
+                    src.withMemoryRebound(to: CChar.self) { s in
+                        dst.withMemoryRebound(to: CChar.self) { d in
+                            LZ4_decompress_safe(s.baseAddress, d.baseAddress, Int32(bytes.count), Int32(encodedByteCount))
+                        }
+                    }
+                }
+            }
+            guard Int(n) == encodedByteCount else { return "a segment does not decompress to its stated size" }
+        } else if bytes.count != encodedByteCount {
+            return "a segment's stored size is not its stated size"
+        }
+        var pos = 0
+        func varint(_ p: inout Int, below end: Int) -> UInt64? {
+            var v: UInt64 = 0, shift: UInt64 = 0
+            while p < end && shift < 64 {
+                let x = raw[p]
+                p += 1
+                v |= UInt64(x & 0x7F) << shift
+                if x < 0x80 { return v }
+                shift += 7
+            }
+            return nil
+        }
+        guard let runs = varint(&pos, below: raw.count), let appBytes = varint(&pos, below: raw.count),
+              let userBytes = varint(&pos, below: raw.count), appBytes <= UInt64(raw.count), userBytes <= UInt64(raw.count),
+              pos + Int(appBytes) + Int(userBytes) <= raw.count else { return "a segment's columns overrun it" }
+        let userStart = pos + Int(appBytes), dayStart = userStart + Int(userBytes)
+        var userPos = userStart, dayPos = dayStart
+        let (y, m, _) = month.civil
+        let monthDays = month.distance(to: Day(year: m == 12 ? y + 1 : y, month: m == 12 ? 1 : m + 1, day: 1)!)
+        var app: UInt64 = 0, rows = 0
+        for _ in 0..<runs {
+            guard let delta = varint(&pos, below: userStart), let pairs = varint(&pos, below: userStart) else {
+                return "a segment's app column overruns it"
+            }
+            app += delta
+            guard app < UInt64(appCount), pairs <= UInt64(raw.count) else { return "a segment names an app the client does not have" }
+            var user: UInt64 = 0
+            for k in 0..<Int(pairs) {
+                guard let g = varint(&userPos, below: dayStart) else { return "a segment's user column overruns it" }
+                user = k == 0 ? g : user &+ g &+ 1
+                guard user < UInt64(userCount), g < UInt64(userCount) else { return "a segment names a user the client does not have" }
+                guard dayPos + 4 <= raw.count else { return "a segment's day column overruns it" }
+                let m = UInt32(raw[dayPos]) | UInt32(raw[dayPos + 1]) << 8 | UInt32(raw[dayPos + 2]) << 16 | UInt32(raw[dayPos + 3]) << 24
+                dayPos += 4
+                guard m != 0, m >> UInt32(monthDays) == 0 else { return "a segment has a pair without days, or a day past its month" }
+                let first = month.adding(m.trailingZeroBitCount), last = month.adding(31 - m.leadingZeroBitCount)
+                guard days.contains(first), days.contains(last) else { return "a segment has a day outside the client's days" }
+                rows += m.nonzeroBitCount
+            }
+        }
+        guard pos == userStart, userPos == dayStart, dayPos == raw.count else { return "a segment's columns are not used up exactly" }
+        guard rows == rowCount else { return "a segment holds \(rows) rows, not the \(rowCount) it states" }
+        return nil
+    }
+
     static func putVarint(_ out: inout [UInt8], _ v0: UInt64) {
         var v = v0
         while v >= 0x80 {
