@@ -48,6 +48,10 @@ import TallyStorage
             let miscounted = Segment(month: seg.month, rowCount: seg.rowCount + 1, encodedByteCount: seg.encodedByteCount,
                                      isCompressed: seg.isCompressed, bytes: seg.bytes)
             #expect(miscounted.problem(appCount: apps, userCount: users, days: days) != nil, "a wrong count")
+            // FuzzSnapshot (crash-segment-row-count-overflow): a huge stated count trapped in a product.
+            let huge = Segment(month: seg.month, rowCount: Int.max, encodedByteCount: seg.encodedByteCount,
+                               isCompressed: seg.isCompressed, bytes: seg.bytes)
+            #expect(huge.problem(appCount: apps, userCount: users, days: days) != nil, "an implausible count")
             let shifted = Segment(month: Day("2024-02-02")!, rowCount: seg.rowCount, encodedByteCount: seg.encodedByteCount,
                                   isCompressed: seg.isCompressed, bytes: seg.bytes)
             #expect(shifted.problem(appCount: apps, userCount: users, days: days) != nil, "a month that does not start on its first day")

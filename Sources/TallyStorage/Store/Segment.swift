@@ -150,7 +150,8 @@ public struct Segment: Sendable {
     /// - Complexity: O(rows); no row is materialized.
     public func problem(appCount: Int, userCount: Int, days: ClosedRange<Day>) -> String? {
         guard abs(Int(month.raw)) < 1 << 28, month.civil.day == 1 else { return "a segment's month does not start on its first day" }
-        guard rowCount >= 0, encodedByteCount >= 0,
+        // FuzzSnapshot (2026-12-02): a crafted row count overflowed `24 * rowCount` (a trap).
+        guard rowCount >= 0, rowCount <= Int(Int32.max), encodedByteCount >= 0,
               // LZ4 expands at most about 255×; the encoding takes at most 24 bytes a row plus its header.
               encodedByteCount <= max(1, bytes.count) * 256, encodedByteCount <= 24 * rowCount + 32 else {
             return "a segment's sizes are implausible"
@@ -195,8 +196,9 @@ public struct Segment: Sendable {
             guard let delta = varint(&pos, below: userStart), let pairs = varint(&pos, below: userStart) else {
                 return "a segment's app column overruns it"
             }
-            app += delta
-            guard app < UInt64(appCount), pairs <= UInt64(raw.count) else { return "a segment names an app the client does not have" }
+            let (next, overflow) = app.addingReportingOverflow(delta)
+            app = next
+            guard !overflow, app < UInt64(appCount), pairs <= UInt64(raw.count) else { return "a segment names an app the client does not have" }
             var user: UInt64 = 0
             for k in 0..<Int(pairs) {
                 guard let g = varint(&userPos, below: dayStart) else { return "a segment's user column overruns it" }
