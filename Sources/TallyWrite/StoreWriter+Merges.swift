@@ -16,8 +16,7 @@ extension StoreWriter {
         guard merging.contains(batch.client), parked[batch.client] == nil, batch.directory.isEmpty, let c = store.client(batch.client), let usage = c.usage,
               let tail = usage.tail, let base = usage.base, batch.rows.allSatisfy({ $0.day == base.newestDay }) else { return nil }
         let rows = pending[batch.client, default: tail.rowCount] + batch.rows.count
-        let cap = tailMaxRows ?? ClientStore.tailMaxRows(baseRows: base.rowCount)
-        if rows > cap { return pending[batch.client, default: tail.rowCount] }
+        if rows > tailCap(of: base) { return pending[batch.client, default: tail.rowCount] }
         pending[batch.client] = rows
         return nil
     }

@@ -3,8 +3,9 @@ import TallyStorage
 
 // MARK: Rebuilds off the commit thread
 
-/// A batch applied off the commit thread: logged, not yet acknowledged.
-struct ParkedBatch {
+/// A batch in the write-ahead log and whom to answer: applied at once, or parked for a rebuild
+/// off the commit thread and not yet acknowledged.
+struct LoggedBatch {
     let sequence: UInt64
     let batch: AppendBatch
     let done: StoreWriter.Completion
@@ -33,8 +34,23 @@ extension StoreWriter {
         let base = usage.base ?? usage
         guard base.rowCount >= tailMinRows else { return false }
         guard batch.directory.isEmpty, batch.rows.allSatisfy({ $0.day == base.newestDay }) else { return true }
-        let cap = tailMaxRows ?? ClientStore.tailMaxRows(baseRows: base.rowCount)
-        return (usage.tail?.rowCount ?? 0) + batch.rows.count > cap
+        return (usage.tail?.rowCount ?? 0) + batch.rows.count > tailCap(of: base)
+    }
+
+    /// The most rows `base`'s tail holds: ``tailMaxRows`` if given, else ``ClientStore/tailMaxRows(baseRows:)``.
+    func tailCap(of base: UsageIndex) -> Int { tailMaxRows ?? ClientStore.tailMaxRows(baseRows: base.rowCount) }
+
+    /// Answers a batch whose rows are served: acknowledged.
+    func acknowledge(_ p: LoggedBatch) {
+        observer.appended(rows: p.batch.rows.count)
+        p.done(.success(AppendOutcome(accepted: p.batch.rows.count, directoryRows: p.batch.directory.count, sequence: p.sequence)))
+    }
+
+    /// Answers every parked batch with `answer` and forgets them.
+    func answerParked(_ answer: (LoggedBatch) -> Void) {
+        for (_, batches) in parked { batches.forEach(answer) }
+        parked = [:]
+        parkedIds = [:]
     }
 
     /// Parks a logged batch for its client: it is acknowledged once the client, rebuilt with it,
@@ -42,7 +58,7 @@ extension StoreWriter {
     /// ``startRebuilds()`` starts the rebuilds from what they left (a batch of the same client
     /// earlier in the group is in it).
     /// Commit thread only.
-    func park(_ p: ParkedBatch) {
+    func park(_ p: LoggedBatch) {
         parked[p.batch.client, default: []].append(p)
     }
 
@@ -93,10 +109,7 @@ extension StoreWriter {
         if rest.isEmpty { parkedIds[r.id] = nil }
         let acked = max(freshness.ackedSequence, done.map(\.sequence).max()!)
         publish(store.replacing([r.client], walSequence: store.walSequence), acked: acked, replacesData: false)
-        for p in done {
-            observer.appended(rows: p.batch.rows.count)
-            p.done(.success(AppendOutcome(accepted: p.batch.rows.count, directoryRows: p.batch.directory.count, sequence: p.sequence)))
-        }
+        done.forEach(acknowledge)
         if !rest.isEmpty { startRebuild(r.id) }
         startMerges(self.store!)
     }
@@ -113,27 +126,14 @@ extension StoreWriter {
 
     /// A reload replayed the whole log onto its data, parked batches included: they are served
     /// now. Commit thread only.
-    func acknowledgeParked(in served: Store) {
-        for (_, batches) in parked {
-            for p in batches {
-                observer.appended(rows: p.batch.rows.count)
-                p.done(.success(AppendOutcome(accepted: p.batch.rows.count, directoryRows: p.batch.directory.count, sequence: p.sequence)))
-            }
-        }
-        parked = [:]
-        parkedIds = [:]
-    }
+    func acknowledgeParked() { answerParked(acknowledge) }
 
     /// The commit thread is exiting: parked batches are in the log (the next start applies them)
     /// but will not be served by this process.
     func refuseParked() {
-        for (_, batches) in parked {
-            for p in batches {
-                p.done(.failure(WriteError(.shuttingDown, "the server is shutting down: the batch is in the write-ahead log and is served "
-                    + "after the restart (sending it again changes nothing)")))
-            }
+        answerParked { p in
+            p.done(.failure(WriteError(.shuttingDown, "the server is shutting down: the batch is in the write-ahead log and is served "
+                + "after the restart (sending it again changes nothing)")))
         }
-        parked = [:]
-        parkedIds = [:]
     }
 }

@@ -153,7 +153,7 @@ public final class StoreWriter: @unchecked Sendable {
     /// Batches logged but not yet applied, per client, oldest first: a large client's rebuilds
     /// run off the commit thread (``rebuildsLargeClient(_:in:)``), and its later batches wait
     /// behind them. Commit thread only.
-    var parked: [UUID128: [ParkedBatch]] = [:]
+    var parked: [UUID128: [LoggedBatch]] = [:]
     /// The ids the parked batches' directory rows add, per client (a later batch may name them).
     var parkedIds: [UUID128: AppendBody.AddedIds] = [:]
     /// Clients whose rebuild is under way (commit thread only).
@@ -463,7 +463,7 @@ public final class StoreWriter: @unchecked Sendable {
                                      metadata: ["rows": "\(skipped)", "log": "\(log.path)"])
         }
         publish(served, replacesData: true)
-        acknowledgeParked(in: served)
+        acknowledgeParked()
         done(.success(served))
     }
 
@@ -515,31 +515,34 @@ public final class StoreWriter: @unchecked Sendable {
         // Checked again against the data they will be applied to: a reload may have swapped it
         // since they were parsed, and a row naming what it no longer holds would be dropped.
         var group = group
-        var pending: [UUID128: Int] = [:]
         if let store {
+            // Each rule in turn; a batch one refuses gets its error and is not logged.
+            func refuse(_ rule: (AppendBatch) -> WriteError?) {
+                group = group.filter { batch, done in
+                    guard let e = rule(batch) else { return true }
+                    observer.appendRefused(rows: 0)
+                    done(.failure(e))
+                    return false
+                }
+            }
             var added = parkedIds
-            group = group.filter { batch, done in
-                guard let what = AppendBody.missing(batch, in: store, added: &added) else { return true }
-                observer.appendRefused(rows: 0)
-                done(.failure(WriteError(.conflict, "the served data changed since the batch was checked (a reload): it no longer holds \(what); "
-                    + "nothing of the batch was applied — check it against the data served now and send it again")))
-                return false
+            refuse { batch in
+                AppendBody.missing(batch, in: store, added: &added).map { what in
+                    WriteError(.conflict, "the served data changed since the batch was checked (a reload): it no longer holds \(what); "
+                        + "nothing of the batch was applied — check it against the data served now and send it again")
+                }
             }
-            if group.isEmpty { return }
-            group = group.filter { batch, done in
-                guard parked[batch.client] != nil, !batch.directory.catalogApps.isEmpty else { return true }
-                observer.appendRefused(rows: 0)
-                done(.failure(WriteError(.mergeBehind, "the client is being rebuilt with earlier batches, and this one changes the catalog: "
-                    + "nothing of the batch was applied — send it again in a second")))
-                return false
+            refuse { batch in
+                guard parked[batch.client] != nil, !batch.directory.catalogApps.isEmpty else { return nil }
+                return WriteError(.mergeBehind, "the client is being rebuilt with earlier batches, and this one changes the catalog: "
+                    + "nothing of the batch was applied — send it again in a second")
             }
-            if group.isEmpty { return }
-            group = group.filter { batch, done in
-                guard let cap = tailCap(batch, in: store, pending: &pending) else { return true }
-                observer.appendRefused(rows: 0)
-                done(.failure(WriteError(.mergeBehind, "the client's rows of its newest day are ahead of its merge (\(cap) rows wait to be merged): "
-                    + "nothing of the batch was applied — send it again in a second")))
-                return false
+            var pending: [UUID128: Int] = [:]
+            refuse { batch in
+                tailCap(batch, in: store, pending: &pending).map { cap in
+                    WriteError(.mergeBehind, "the client's rows of its newest day are ahead of its merge (\(cap) rows wait to be merged): "
+                        + "nothing of the batch was applied — send it again in a second")
+                }
             }
             if group.isEmpty { return }
         }
@@ -567,13 +570,14 @@ public final class StoreWriter: @unchecked Sendable {
         }
         // A large client's rebuild waits off the commit thread, with that client's later batches
         // (StoreWriter+Rebuilds.swift); the others are applied now.
-        var now: [(sequence: UInt64, batch: AppendBatch, done: Completion)] = []
+        var now: [LoggedBatch] = []
         for (i, (batch, done)) in group.enumerated() {
+            let logged = LoggedBatch(sequence: sequences[i], batch: batch, done: done)
             if let store, parked[batch.client] != nil || rebuildsLargeClient(batch, in: store) {
                 parkedIds[batch.client, default: AppendBody.AddedIds()].add(batch)
-                park(ParkedBatch(sequence: sequences[i], batch: batch, done: done))
+                park(logged)
             } else {
-                now.append((sequences[i], batch, done))
+                now.append(logged)
             }
         }
         if let store, !now.isEmpty {
@@ -582,9 +586,6 @@ public final class StoreWriter: @unchecked Sendable {
             startMerges(next)
         }
         startRebuilds()
-        for (sequence, batch, done) in now {
-            observer.appended(rows: batch.rows.count)
-            done(.success(AppendOutcome(accepted: batch.rows.count, directoryRows: batch.directory.count, sequence: sequence)))
-        }
+        now.forEach(acknowledge)
     }
 }

@@ -63,6 +63,17 @@ import TallyWire
         text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
     }
 
+    /// `n` events of random users and apps of `client` (as `dump` has them) on `day`, and the body
+    /// that appends them.
+    static func randomEvents(_ dump: RandomDump, client: UUID128, day: Day, _ n: Int,
+                             _ r: inout SeededRandom) -> (rows: [RandomDump.Usage], body: String) {
+        let users = dump.users.filter { $0.client == client }.map(\.id), apps = dump.apps.filter { $0.client == client }.map(\.id)
+        let rows = (0..<n).map { _ in
+            RandomDump.Usage(client: client, user: users.randomElement(using: &r)!, app: apps.randomElement(using: &r)!, day: day)
+        }
+        return (rows, "[" + rows.map { event($0.user, $0.app, $0.day.description) }.joined(separator: ",") + "]")
+    }
+
     static func event(_ u: UUID128, _ a: UUID128, _ d: String) -> String {
         "{\"user_id\":\"\(u)\",\"application_id\":\"\(a)\",\"activity_date\":\"\(d)\"}"
     }

@@ -119,13 +119,9 @@ import TallyTestSupport
         let client = rig.client
         let day = try #require(rig.writer.store!.client(client)?.usage?.newestDay)
         func post(_ n: Int) throws {
-            var events: [String] = []
-            for _ in 0..<n {
-                let row = RandomDump.Usage(client: client, user: rig.users.randomElement(using: &r)!, app: rig.apps.randomElement(using: &r)!, day: day)
-                dump.usage.append(row)
-                events.append(AppendTests.event(row.user, row.app, row.day.description))
-            }
-            #expect(try AppendTests.post(rig, "[" + events.joined(separator: ",") + "]").status == 200)
+            let b = AppendTests.randomEvents(rig.dump, client: client, day: day, n, &r)
+            dump.usage += b.rows
+            #expect(try AppendTests.post(rig, b.body).status == 200)
         }
         try post(30)  // starts a merge, held after its rebuild
         #expect(held.wait(timeout: .now() + 30) == .success)
@@ -158,12 +154,7 @@ import TallyTestSupport
         let (held, release) = Self.holdFirstMerge(rig.writer)
         let client = rig.client
         let day = try #require(rig.writer.store!.client(client)?.usage?.newestDay)
-        func batch(_ n: Int) -> (rows: [RandomDump.Usage], body: String) {
-            let rows = (0..<n).map { _ in
-                RandomDump.Usage(client: client, user: rig.users.randomElement(using: &r)!, app: rig.apps.randomElement(using: &r)!, day: day)
-            }
-            return (rows, "[" + rows.map { AppendTests.event($0.user, $0.app, $0.day.description) }.joined(separator: ",") + "]")
-        }
+        func batch(_ n: Int) -> (rows: [RandomDump.Usage], body: String) { AppendTests.randomEvents(rig.dump, client: client, day: day, n, &r) }
         func accepted(_ b: (rows: [RandomDump.Usage], body: String)) throws {
             try #require(try AppendTests.post(rig, b.body).status == 200)
             dump.usage += b.rows

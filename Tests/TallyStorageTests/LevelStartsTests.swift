@@ -10,7 +10,6 @@ import Testing
         var r = BitmapTests.RNG(s: UInt64(count &* 31 &+ maxGap))
         var starts: [UInt32] = [0]
         while starts.count < count { starts.append(starts.last! + UInt32.random(in: 0...UInt32(maxGap), using: &r)) }
-        // One group that spans exactly 65,535 at the end (still grouped) unless the gaps forbid it.
         let s = starts.withUnsafeBufferPointer { LevelStarts.make($0, in: nil) }
         defer { s.release(in: nil) }
         #expect(s.count == count && s.values == starts)

@@ -30,10 +30,11 @@ public final class HTTPTestClient {
         public var description: String
     }
 
-    public init(port: Int, host: String = "127.0.0.1") throws {
+    /// - Parameter receiveTimeout: seconds a read waits before the request fails.
+    public init(port: Int, host: String = "127.0.0.1", receiveTimeout: Int = 20) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket failed") }
-        var timeout = timeval(tv_sec: 20, tv_usec: 0)
+        var timeout = timeval(tv_sec: receiveTimeout, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)

@@ -54,11 +54,11 @@ public struct Bitmap: Sendable {
     }
 
     /// The union of `bitmaps` as a new bitmap.
-    public static func union(_ bitmaps: [Bitmap], domain: Int, scratch: UserSet, headerless: Bool? = nil) -> Bitmap {
+    public static func union(_ bitmaps: [Bitmap], domain: Int, scratch: UserSet) -> Bitmap {
         scratch.clear()
         for b in bitmaps { b.formUnion(into: scratch) }
         let v = scratch.sortedValues()
         scratch.clear()
-        return Bitmap(v, domain: domain, headerless: headerless)
+        return Bitmap(v, domain: domain)
     }
 }

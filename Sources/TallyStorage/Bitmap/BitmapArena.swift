@@ -180,6 +180,11 @@ public struct ArenaView: @unchecked Sendable {
     @inlinable @inline(__always)
     public func chunkWords(_ key: Int) -> Int { min(1024, wordCount &- (key &<< 10)) }
 
+    /// In a headerless arena, where the words of the bitset whose range starts at `start` begin:
+    /// after its two count entries, at the next multiple of four entries (8 bytes).
+    @inlinable @inline(__always)
+    public static func bitsetWords(from start: Int) -> Int { (start &+ 5) & ~3 }
+
     /// Number of containers of `b`.
     @inlinable @inline(__always)
     public func containerCount(_ b: BitmapRef) -> Int {
@@ -193,7 +198,7 @@ public struct ArenaView: @unchecked Sendable {
             let s = Int(b.start), n = Int(b.end &- b.start)
             let p = pool16 + s
             if n < bitsetMin { return ContainerSlot(key: 0, kind: .array, cardinality: n, values: p, words: pool64) }
-            let words = UnsafeRawPointer(pool16 + ((s &+ 5) & ~3)).assumingMemoryBound(to: UInt64.self)
+            let words = UnsafeRawPointer(pool16 + Self.bitsetWords(from: s)).assumingMemoryBound(to: UInt64.self)
             return ContainerSlot(key: 0, kind: .bitset, cardinality: Int(p[0]) | Int(p[1]) &<< 16, values: p, words: words)
         }
         let h = headers[Int(b.start) &+ k]

@@ -30,11 +30,10 @@ public struct BitmapArenaBuilder {
         if count < 4 * wordCount + 2 {
             values { pool16.append($0) }
         } else {
+            let at = ArenaView.bitsetWords(from: start)
             pool16.append(UInt16(truncatingIfNeeded: count))
             pool16.append(UInt16(truncatingIfNeeded: count >> 16))
-            while pool16.count % 4 != 0 { pool16.append(0) }
-            let at = pool16.count
-            pool16.append(contentsOf: repeatElement(0, count: 4 * wordCount))
+            pool16.append(contentsOf: repeatElement(0, count: at + 4 * wordCount - pool16.count))
             pool16.withUnsafeMutableBufferPointer { p in
                 values { v in p[at + Int(v >> 4)] |= 1 << (v & 15) }
             }

@@ -263,8 +263,8 @@ extension BitmapArena {
                     }
                     guard Int(p[b - 1]) < arena.domain else { throw SnapshotDecodingError(reason: "\(what): an array bitmap lies outside the user domain") }
                 } else {
-                    let W = arena.wordCount, at = (a + 5) & ~3
-                    guard at + 4 * W == b else { throw SnapshotDecodingError(reason: "\(what): a bitset bitmap has the wrong length") }
+                    let W = arena.wordCount
+                    guard ArenaView.bitsetWords(from: a) + 4 * W == b else { throw SnapshotDecodingError(reason: "\(what): a bitset bitmap has the wrong length") }
                     let c = view.slot(BitmapRef(start: UInt32(a), end: UInt32(b)), 0)
                     var pop = 0
                     for k in 0..<W { pop &+= c.words[k].nonzeroBitCount }
@@ -441,7 +441,7 @@ extension UsageIndex {
 
         return UsageIndex(firstDay: firstDay, dayCount: dayCount, rowCount: rowCount, appCount: appCount,
                           categoryClasses: categoryClasses, levelSizes: levelSizes, levels: levels,
-                          levelStarts: starts,
+                          levelStarts: starts.map { LevelStarts.make($0, in: StoreMemory.current) },
                           levelDepartmentMasks: masks, departmentMaskWords: maskWords, levelBlockCounts: blockCounts, dayCardPrefix: prefix,
                           firstSeenOffset: firstSeen, pairs: pairs, segments: segments, aiApps: aiApps)
     }

@@ -12,43 +12,36 @@ public struct BitmapBreakdown: Sendable {
     public private(set) var rows = [Int](repeating: 0, count: MemoryBreakdown.classes.count)
 
     public init(_ store: Store) {
-        levels = [[Level]](repeating: [Level](repeating: Level(), count: 5), count: MemoryBreakdown.classes.count)
+        let levelCount = store.clients.compactMap { $0.usage?.levels.count }.max() ?? 0
+        levels = [[Level]](repeating: [Level](repeating: Level(), count: levelCount), count: MemoryBreakdown.classes.count)
         for c in store.clients {
             guard let u = c.usage else { continue }
             let k = MemoryBreakdown.classes.lastIndex { u.rowCount >= $0.lower }!
             rows[k] += u.rowCount
-            for l in 0..<min(5, u.levels.count) {
+            for l in u.levels.indices {
                 let arena = u.levels[l], view = arena.view
                 let (starts, blocks) = u.starts(level: l)
                 var s = levels[k][l]
-                s.starts += (u.entityCount * blocks + 1) * 4
+                s.starts += starts.byteCount
                 for e in 0..<u.entityCount {
                     for b in 0..<blocks {
-                        let i = e * blocks + b
-                        let lo = Int(starts[i]), hi = Int(starts[i + 1])
+                        let ref = starts.bitmap(e * blocks + b)
                         s.bitmaps += 1
-                        if lo == hi { s.emptyBitmaps += 1 }
+                        if ref.isEmpty { s.emptyBitmaps += 1 }
                         var bytes = 0
-                        if arena.headerless {
-                            guard hi > lo else { continue }
-                            let c = view.slot(BitmapRef(start: UInt32(lo), end: UInt32(hi)), 0)
-                            bytes = 2 * (hi - lo)
-                            if c.kind == .bitset { s.bitsets += bytes } else { s.arrays += bytes }
-                            let n = c.cardinality
-                            s.byCardinality[n == 1 ? 0 : n == 2 ? 1 : n <= 4 ? 2 : n <= 16 ? 3 : 4] += 1
-                            if e < u.appCount { s.appBytes += bytes } else { s.classBytes += bytes }
-                            continue
-                        }
-                        for h in lo..<hi {
-                            let hd = view.headers[h]
-                            bytes += 12
-                            s.headers += 12
-                            switch hd.kind {
-                            case .array: s.arrays += 2 * Int(hd.cardinality); bytes += 2 * Int(hd.cardinality)
-                            case .bitset: let w = view.chunkWords(Int(hd.key)) * 8; s.bitsets += w; bytes += w
-                            case .run: let r = (1 + 2 * Int(arena.pool16[Int(hd.offset)])) * 2; s.runs += r; bytes += r
+                        for i in 0..<view.containerCount(ref) {
+                            let c = view.slot(ref, i)
+                            // Headerless: the bitmap's range is its one container, count and padding included.
+                            let payload = arena.headerless ? 2 * Int(ref.end - ref.start) : Self.payloadBytes(c, view)
+                            switch c.kind {
+                            case .array: s.arrays += payload
+                            case .bitset: s.bitsets += payload
+                            case .run: s.runs += payload
                             }
-                            let n = Int(hd.cardinality)
+                            let header = arena.headerless ? 0 : MemoryLayout<ContainerHeader>.stride
+                            s.headers += header
+                            bytes += header + payload
+                            let n = c.cardinality
                             s.byCardinality[n == 1 ? 0 : n == 2 ? 1 : n <= 4 ? 2 : n <= 16 ? 3 : 4] += 1
                         }
                         if e < u.appCount { s.appBytes += bytes } else { s.classBytes += bytes }
@@ -56,6 +49,15 @@ public struct BitmapBreakdown: Sendable {
                 }
                 levels[k][l] = s
             }
+        }
+    }
+
+    /// Bytes of a container's payload in an arena with headers.
+    static func payloadBytes(_ c: ContainerSlot, _ view: ArenaView) -> Int {
+        switch c.kind {
+        case .array: 2 * c.cardinality
+        case .bitset: view.chunkWords(c.key) * 8
+        case .run: (1 + 2 * Int(c.values[0])) * 2
         }
     }
 

@@ -338,16 +338,9 @@ public struct ClientStoreBuilder {
         let pairs = keys.withUnsafeBufferPointer { k in
             PairIndex.build(rowCount: n, userCount: users.count, dayCount: dayCount) { (app(k[$0]), user(k[$0]), day(k[$0])) }
         }
-        // The index copies the offsets into its own (grouped) form.
-        let startBuffers = levelStarts.map { a in
-            let p = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: max(1, a.count))
-            _ = p.initialize(from: a)
-            return UnsafeBufferPointer(rebasing: p[0..<a.count])
-        }
-        defer { for b in startBuffers { b.baseAddress.map { UnsafeMutablePointer(mutating: $0).deallocate() } } }
         return UsageIndex(firstDay: firstDay, dayCount: dayCount, rowCount: n, appCount: apps.count,
                           categoryClasses: categories, levelSizes: sizes, levels: levels,
-                          levelStarts: startBuffers,
+                          levelStarts: levelStarts.map { s in s.withUnsafeBufferPointer { LevelStarts.make($0, in: StoreMemory.current) } },
                           levelDepartmentMasks: departmentMasks == nil ? nil : levelMasks, departmentMaskWords: W,
                           levelBlockCounts: blockCounts, dayCardPrefix: prefix,
                           firstSeenOffset: firstSeen, pairs: pairs, segments: segments, aiApps: apps.map(\.isAI),

@@ -5,7 +5,8 @@
 /// bitmaps and a 16-bit offset from it per bitmap, 2.25 bytes a bitmap instead of 4. (A
 /// headerless bitmap spans at most `4·W + 5` entries, `W ≤ 1022` words: 16 of them fewer than
 /// 65,536.) The offsets are dense over every (entity, block), empty or not; at scale M, flat,
-/// they were about 1.0 of the store's 7.1 bytes a usage row, and 5.4 on clients under 10k rows.
+/// they (with the cardinality rows of clients of 200k rows and more) were 1.24 of the store's
+/// 7.13 bytes a usage row, and 5.39 on clients under 10k rows; grouped, 0.82 and 3.04.
 /// Otherwise flat. A view: the ``UsageIndex`` that made it owns the buffers.
 @frozen public struct LevelStarts: @unchecked Sendable {
     @usableFromInline let flat: UnsafePointer<UInt32>?

@@ -100,20 +100,7 @@ public struct Segment: Sendable {
     /// Decodes the rows, sorted by (app, user, day).
     /// - Complexity: O(rows).
     public func decode() -> [SegmentRow] {
-        var raw = bytes
-        if isCompressed {
-            raw = [UInt8](repeating: 0, count: encodedByteCount)
-            let n = bytes.withUnsafeBufferPointer { src in
-                raw.withUnsafeMutableBufferPointer { dst in
-                    src.withMemoryRebound(to: CChar.self) { s in
-                        dst.withMemoryRebound(to: CChar.self) { d in
-                            LZ4_decompress_safe(s.baseAddress, d.baseAddress, Int32(bytes.count), Int32(encodedByteCount))
-                        }
-                    }
-                }
-            }
-            precondition(Int(n) == encodedByteCount, "corrupt segment")
-        }
+        guard let raw = encoded() else { preconditionFailure("corrupt segment") }
         var pos = 0
         let runs = Int(Segment.getVarint(raw, &pos))
         let appBytes = Int(Segment.getVarint(raw, &pos)), userBytes = Int(Segment.getVarint(raw, &pos))
@@ -141,6 +128,23 @@ public struct Segment: Sendable {
         return out
     }
 
+    /// The encoded columns: the bytes as stored, or decompressed; `nil` when they are not
+    /// `encodedByteCount` bytes.
+    func encoded() -> [UInt8]? {
+        guard isCompressed else { return bytes.count == encodedByteCount ? bytes : nil }
+        var raw = [UInt8](repeating: 0, count: encodedByteCount)
+        let n = bytes.withUnsafeBufferPointer { src in
+            raw.withUnsafeMutableBufferPointer { dst in
+                src.withMemoryRebound(to: CChar.self) { s in
+                    dst.withMemoryRebound(to: CChar.self) { d in
+                        LZ4_decompress_safe(s.baseAddress, d.baseAddress, Int32(bytes.count), Int32(encodedByteCount))
+                    }
+                }
+            }
+        }
+        return Int(n) == encodedByteCount ? raw : nil
+    }
+
     /// Why this segment cannot be decoded safely as a month of a client of `appCount` apps and
     /// `userCount` users whose days are `days` (a snapshot written by another build, or
     /// crafted), or `nil`: its bytes decompress to their stated size, its columns lie inside
@@ -156,22 +160,7 @@ public struct Segment: Sendable {
               encodedByteCount <= max(1, bytes.count) * 256, encodedByteCount <= 24 * rowCount + 32 else {
             return "a segment's sizes are implausible"
         }
-        var raw = bytes
-        if isCompressed {
-            raw = [UInt8](repeating: 0, count: encodedByteCount)
-            let n = bytes.withUnsafeBufferPointer { src in
-                raw.withUnsafeMutableBufferPointer { dst in
-                    src.withMemoryRebound(to: CChar.self) { s in
-                        dst.withMemoryRebound(to: CChar.self) { d in
-                            LZ4_decompress_safe(s.baseAddress, d.baseAddress, Int32(bytes.count), Int32(encodedByteCount))
-                        }
-                    }
-                }
-            }
-            guard Int(n) == encodedByteCount else { return "a segment does not decompress to its stated size" }
-        } else if bytes.count != encodedByteCount {
-            return "a segment's stored size is not its stated size"
-        }
+        guard let raw = encoded() else { return "a segment does not decompress, or is stored, at its stated size" }
         var pos = 0
         func varint(_ p: inout Int, below end: Int) -> UInt64? {
             var v: UInt64 = 0, shift: UInt64 = 0
@@ -190,7 +179,7 @@ public struct Segment: Sendable {
         let userStart = pos + Int(appBytes), dayStart = userStart + Int(userBytes)
         var userPos = userStart, dayPos = dayStart
         let (y, m, _) = month.civil
-        let monthDays = month.distance(to: Day(year: m == 12 ? y + 1 : y, month: m == 12 ? 1 : m + 1, day: 1)!)
+        let monthDays = Day.daysIn(year: y, month: m)
         var app: UInt64 = 0, rows = 0
         for _ in 0..<runs {
             guard let delta = varint(&pos, below: userStart), let pairs = varint(&pos, below: userStart) else {

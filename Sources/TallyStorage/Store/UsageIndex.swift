@@ -93,11 +93,11 @@ public final class UsageIndex: @unchecked Sendable {
     let memory: StoreMemory?
 
     /// - Parameters:
-    ///   - levelStarts: copied (``LevelStarts``).
+    ///   - levelStarts: made in the current region (``StoreMemory/current``), adopted.
     ///   - levelDepartmentMasks, dayCardPrefix: read once, transposed into buffers of its own.
     init<Masks: RandomAccessCollection<UInt64>, Prefix: RandomAccessCollection<UInt32>>(
          firstDay: Day, dayCount: Int, rowCount: Int, appCount: Int, categoryClasses: [Int32?], levelSizes: [Int], levels: [BitmapArena],
-         levelStarts: [UnsafeBufferPointer<UInt32>], levelDepartmentMasks: [Masks]?, departmentMaskWords: Int = 1, levelBlockCounts: [Int],
+         levelStarts: [LevelStarts], levelDepartmentMasks: [Masks]?, departmentMaskWords: Int = 1, levelBlockCounts: [Int],
          dayCardPrefix: Prefix, firstSeenOffset: [Int32], pairs: PairIndex,
          segments: [Segment], aiApps: [Bool], rangeCountsMinRowsPerEntry: Int = RangeCounts.defaultMinRowsPerEntry,
          keepsCardinalityRows: Bool? = nil, narrowSums: Bool = true) where Masks.Index == Int, Prefix.Index == Int {
@@ -115,7 +115,7 @@ public final class UsageIndex: @unchecked Sendable {
         uncategorizedEntity = classEntities.first { $0.0 == nil }?.1
         self.levelSizes = levelSizes
         self.levels = levels
-        self.levelStarts = levelStarts.map { LevelStarts.make($0, in: memory) }
+        self.levelStarts = levelStarts
         self.levelBlockCounts = levelBlockCounts
         let entities = appCount + AppClass.allCases.count + categoryClasses.count
         let W = departmentMaskWords
@@ -150,21 +150,17 @@ public final class UsageIndex: @unchecked Sendable {
         self.base = nil
         self.segments = segments
         let totals = (0..<entities).map { Int(dayCardPrefix[$0 * (dayCount + 1) + dayCount]) }
-        if narrowSums && totals.allSatisfy({ $0 <= Int(UInt16.max) }) {
-            let byDay = StoreMemory.allocate(UInt16.self, capacity: (dayCount + 1) * entities, in: memory)
+        // Day-major, in 16 bits when every sum fits (the other buffer then empty).
+        let narrow = narrowSums && totals.allSatisfy { $0 <= Int(UInt16.max) }
+        func byDay<T: FixedWidthInteger>(_: T.Type) -> UnsafeMutableBufferPointer<T> {
+            let rows = StoreMemory.allocate(T.self, capacity: (dayCount + 1) * entities, in: memory)
             for e in 0..<entities {
-                for d in 0...dayCount { byDay[d * entities + e] = UInt16(dayCardPrefix[e * (dayCount + 1) + d]) }
+                for d in 0...dayCount { rows[d * entities + e] = T(dayCardPrefix[e * (dayCount + 1) + d]) }
             }
-            prefixByDay16 = byDay
-            prefixByDay = StoreMemory.allocate(UInt32.self, capacity: 0, in: memory)
-        } else {
-            let byDay = StoreMemory.allocate(UInt32.self, capacity: (dayCount + 1) * entities, in: memory)
-            for e in 0..<entities {
-                for d in 0...dayCount { byDay[d * entities + e] = dayCardPrefix[e * (dayCount + 1) + d] }
-            }
-            prefixByDay = byDay
-            prefixByDay16 = StoreMemory.allocate(UInt16.self, capacity: 0, in: memory)
+            return rows
         }
+        prefixByDay16 = narrow ? byDay(UInt16.self) : StoreMemory.allocate(UInt16.self, capacity: 0, in: memory)
+        prefixByDay = narrow ? StoreMemory.allocate(UInt32.self, capacity: 0, in: memory) : byDay(UInt32.self)
         let level0 = levels[0], starts0 = self.levelStarts[0]
         rangeCounts = RangeCounts(
             dayCount: dayCount, userCount: levels[0].domain,
