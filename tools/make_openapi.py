@@ -477,7 +477,12 @@ paths["/v2/clients/{client_id}/usage-events"] = {"post": {
         "409": error_response("data_changed: a reload replaced the data between the batch's check and its commit, "
                               "and the new data lacks something the batch names; nothing was applied."),
         "413": error_response("The body is over 1 MiB."),
-        "503": error_response("No data is loaded yet, or the batch could not be made durable."),
+        "503": error_response("No data is loaded yet (`not_ready`), the batch could not be made durable (`not_durable`), "
+                              "the server is shutting down (`shutting_down`), or the client's rows of its newest day are ahead of "
+                              "its merge, or a batch with catalog rows arrived while the client is rebuilt with earlier batches "
+                              "(`merge_behind`, with `Retry-After: 1`): nothing of the batch was applied. A batch waiting for its "
+                              "client's rebuild when the server stops is answered `shutting_down` but is in the log, and is served "
+                              "after the restart."),
     }}}
 
 doc = {
