@@ -122,8 +122,8 @@ import TallyTestSupport
                         #expect(Int(rt[e]) == b.count, "\(what): cardinality of entity \(e) level \(k) block \(block)")
                     }
                     if let mt = t.departmentMaskRow(level: k, block: block), let mw = w.departmentMaskRow(level: k, block: block) {
-                        let W = t.departmentMaskWords
-                        #expect((0..<W).allSatisfy { mt[e * W + $0] == mw[e * W + $0] }, "\(what): masks of entity \(e) level \(k) block \(block)")
+                        #expect((0..<t.departmentMaskWords).allSatisfy { t.mask(mt, entity: e, word: $0) == w.mask(mw, entity: e, word: $0) },
+                                "\(what): masks of entity \(e) level \(k) block \(block)")
                     }
                 }
             }

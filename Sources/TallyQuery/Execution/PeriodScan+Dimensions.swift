@@ -150,13 +150,13 @@ extension PeriodScan {
     /// of the count of each of the word's departments), each app's mask word added with a ripple
     /// carry that usually stops after a plane or two, instead of one increment per department bit.
     private func countAppsFromMasks(into m: inout [Metrics]) {
-        let n = index.appCount, W = index.departmentMaskWords
-        let reached = UnsafeMutablePointer<UInt64>.allocate(capacity: max(1, n &* W))
+        let W = index.departmentMaskWords, words = index.maskWords(entities: index.appCount), lane = index.maskLaneMask
+        let reached = UnsafeMutablePointer<UInt64>.allocate(capacity: max(1, words))
         defer { reached.deallocate() }
-        reached.initialize(repeating: 0, count: n &* W)
+        reached.initialize(repeating: 0, count: words)
         for b in blocks {
             let row = b.masks!
-            for i in 0..<(n &* W) { reached[i] |= row[i] }
+            for i in 0..<words { reached[i] |= row[i] }  // packed masks OR lane by lane
         }
         let approvedBit = UInt8(1) << UInt8(AppClass.approved.rawValue)
         // Word w's planes: 128·w ..< 128·w + 64 unapproved apps, the next 64 approved.
@@ -166,8 +166,9 @@ extension PeriodScan {
             scope.client.appClassBits.withUnsafeBufferPointer { bits in
                 for app in scope.apps where appIsActive(Int(app)) {
                     let split = bits[Int(app)] & approvedBit != 0 ? 64 : 0
+                    let (at, shift) = index.maskPosition(Int(app))
                     for w in 0..<W {
-                        var carry = reached[Int(app) &* W &+ w]
+                        var carry = reached[at &+ w] >> UInt64(shift) & lane
                         let base = w &* 128 &+ split
                         var k = 0
                         while carry != 0 {

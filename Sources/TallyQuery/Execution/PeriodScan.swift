@@ -20,8 +20,8 @@ final class PeriodScan {
         let block: Int
         /// Every entity's cardinality in this block, `cards[entity]`, when the index keeps them.
         let cards: UnsafePointer<UInt32>?
-        /// Every entity's department mask in this block, when the index keeps them: entity `e`'s
-        /// are the ``UsageIndex/departmentMaskWords`` words from `masks[e · W]`.
+        /// Every entity's department mask in this block, when the index keeps them: a row of
+        /// masks, entity `e`'s at ``UsageIndex/maskPosition(_:)``.
         let masks: UnsafePointer<UInt64>?
         /// The index's tail when this block holds its day (the last block of its level): each
         /// entity's stored bitmap here lacks the tail's users (``UsageTail``).
@@ -125,11 +125,12 @@ final class PeriodScan {
         guard let f = scope.users else { return hasActivity(entity) }
         if !hasActivity(entity) { return false }
         if let bits = scope.departmentBits {
-            let W = bits.count, at = entity &* W
-            for w in 0..<W {
+            // The filter's bits are below the lane's width: the AND ignores the other lanes.
+            let (at, shift) = index.maskPosition(entity)
+            for w in 0..<bits.count {
                 var m: UInt64 = 0
                 for b in blocks { m |= b.masks![at &+ w] }
-                if m & bits[w] != 0 { return true }
+                if m >> UInt64(shift) & bits[w] != 0 { return true }
             }
             return false
         }

@@ -442,7 +442,8 @@ extension UsageIndex {
         return UsageIndex(firstDay: firstDay, dayCount: dayCount, rowCount: rowCount, appCount: appCount,
                           categoryClasses: categoryClasses, levelSizes: levelSizes, levels: levels,
                           levelStarts: starts.map { LevelStarts.make($0, in: StoreMemory.current) },
-                          levelDepartmentMasks: masks, departmentMaskWords: maskWords, levelBlockCounts: blockCounts, dayCardPrefix: prefix,
+                          levelDepartmentMasks: masks, departmentMaskWords: maskWords,
+                          maskLaneBits: UsageIndex.maskLaneBits(departments: departments), levelBlockCounts: blockCounts, dayCardPrefix: prefix,
                           firstSeenOffset: firstSeen, pairs: pairs, segments: segments, aiApps: aiApps)
     }
 }

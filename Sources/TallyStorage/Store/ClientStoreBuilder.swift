@@ -342,7 +342,7 @@ public struct ClientStoreBuilder {
                           categoryClasses: categories, levelSizes: sizes, levels: levels,
                           levelStarts: levelStarts.map { s in s.withUnsafeBufferPointer { LevelStarts.make($0, in: StoreMemory.current) } },
                           levelDepartmentMasks: departmentMasks == nil ? nil : levelMasks, departmentMaskWords: W,
-                          levelBlockCounts: blockCounts, dayCardPrefix: prefix,
+                          maskLaneBits: UsageIndex.maskLaneBits(departments: departments.count), levelBlockCounts: blockCounts, dayCardPrefix: prefix,
                           firstSeenOffset: firstSeen, pairs: pairs, segments: segments, aiApps: apps.map(\.isAI),
                           // "Every extra" (tests) also gives every entity a range table.
                           rangeCountsMinRowsPerEntry: extrasMinRows == 0 ? 0 : RangeCounts.defaultMinRowsPerEntry,

@@ -45,7 +45,8 @@ public final class UsageIndex: @unchecked Sendable {
     @usableFromInline let levelStarts: [LevelStarts]
     @usableFromInline let levelBlockCounts: [Int]
     /// Per level, for each (entity, block) bitmap, the OR of its users' department bits in
-    /// ``departmentMaskWords`` words, block-major (words `(block · entityCount + entity) · W ..< +W`).
+    /// ``departmentMaskWords`` words, block-major: a row of ``maskRowWords`` words per block,
+    /// entity `e`'s mask at ``maskPosition(_:)`` (packed ``maskLaneBits`` bits wide).
     /// The departments an app reached over a range are then the OR of a few masks, without
     /// touching its users, and every app's over a range is a few contiguous rows. Snapshots and
     /// the builder hand them over entity-major. Kept for clients with enough rows and at most
@@ -54,6 +55,22 @@ public final class UsageIndex: @unchecked Sendable {
     let departmentMaskRows: [UnsafeMutablePointer<UInt64>]?
     /// Words of one bitmap's department mask.
     public let departmentMaskWords: Int
+    /// Bits of one bitmap's mask in the rows: the fewest of 8, 16, 32 and 64 that hold the
+    /// client's departments (``maskLaneBits(departments:)``). Masks narrower than a word are
+    /// packed side by side, `64 / maskLaneBits` entities a word (``maskPosition(_:)``): at scale M
+    /// (2 to 27 departments a client) the masks took 0.54 of 6.70 bytes a usage row as 64-bit
+    /// words (docs/BENCHMARKS.md, "Where the bytes go at scale M"). The ORs of the readers work
+    /// on the packed words as they are, lane by lane.
+    public let maskLaneBits: Int
+    /// Words of one block's row of masks: every entity's, packed.
+    public let maskRowWords: Int
+    /// The mask width for `departments` departments (see ``maskLaneBits``).
+    public static func maskLaneBits(departments: Int) -> Int {
+        departments <= 8 ? 8 : departments <= 16 ? 16 : departments <= 32 ? 32 : 64
+    }
+    static func maskRowWords(entities: Int, laneBits: Int, words: Int) -> Int {
+        laneBits == 64 ? entities &* words : (entities &+ 64 / laneBits &- 1) / (64 / laneBits)
+    }
     /// Per level, block-major like the masks: the cardinality of each (entity, block) bitmap, so
     /// that bounds on every app's users over a range are a few contiguous rows, not a header
     /// read per app and block. Kept for clients of at least ``cardinalityRowsMinRows`` usage rows
@@ -97,7 +114,7 @@ public final class UsageIndex: @unchecked Sendable {
     ///   - levelDepartmentMasks, dayCardPrefix: read once, transposed into buffers of its own.
     init<Masks: RandomAccessCollection<UInt64>, Prefix: RandomAccessCollection<UInt32>>(
          firstDay: Day, dayCount: Int, rowCount: Int, appCount: Int, categoryClasses: [Int32?], levelSizes: [Int], levels: [BitmapArena],
-         levelStarts: [LevelStarts], levelDepartmentMasks: [Masks]?, departmentMaskWords: Int = 1, levelBlockCounts: [Int],
+         levelStarts: [LevelStarts], levelDepartmentMasks: [Masks]?, departmentMaskWords: Int = 1, maskLaneBits: Int = 64, levelBlockCounts: [Int],
          dayCardPrefix: Prefix, firstSeenOffset: [Int32], pairs: PairIndex,
          segments: [Segment], aiApps: [Bool], rangeCountsMinRowsPerEntry: Int = RangeCounts.defaultMinRowsPerEntry,
          keepsCardinalityRows: Bool? = nil, narrowSums: Bool = true) where Masks.Index == Int, Prefix.Index == Int {
@@ -120,15 +137,21 @@ public final class UsageIndex: @unchecked Sendable {
         let entities = appCount + AppClass.allCases.count + categoryClasses.count
         let W = departmentMaskWords
         self.departmentMaskWords = W
+        precondition(W == 1 || maskLaneBits == 64, "masks of several words are whole words")
+        self.maskLaneBits = maskLaneBits
+        let rowWords = Self.maskRowWords(entities: entities, laneBits: maskLaneBits, words: W)
+        maskRowWords = rowWords
         departmentMaskRows = levelDepartmentMasks.map { masks in
             zip(masks, levelBlockCounts).map { m, blocks in
-                let rows = StoreMemory.allocate(UInt64.self, capacity: m.count, in: memory).baseAddress!
+                let rows = StoreMemory.allocate(UInt64.self, capacity: max(1, blocks &* rowWords), in: memory)
+                rows.initialize(repeating: 0)
                 for e in 0..<entities {
+                    let (at, shift) = Self.maskPosition(e, laneBits: maskLaneBits, words: W)
                     for b in 0..<blocks {
-                        for w in 0..<W { rows[(b &* entities &+ e) &* W &+ w] = m[(e &* blocks &+ b) &* W &+ w] }
+                        for w in 0..<W { rows[b &* rowWords &+ at &+ w] |= m[(e &* blocks &+ b) &* W &+ w] << UInt64(shift) }
                     }
                 }
-                return rows
+                return rows.baseAddress!
             }
         }
         cardinalityRows = !(keepsCardinalityRows ?? (rowCount >= Self.cardinalityRowsMinRows)) ? nil
@@ -191,6 +214,8 @@ public final class UsageIndex: @unchecked Sendable {
         levelBlockCounts = base.levelBlockCounts
         departmentMaskRows = base.departmentMaskRows
         departmentMaskWords = base.departmentMaskWords
+        maskLaneBits = base.maskLaneBits
+        maskRowWords = base.maskRowWords
         cardinalityRows = base.cardinalityRows
         prefixByDay = base.prefixByDay
         prefixByDay16 = base.prefixByDay16
@@ -253,11 +278,39 @@ public final class UsageIndex: @unchecked Sendable {
     /// Whether the index keeps department masks per bitmap (see ``departmentMaskRows``).
     public var hasDepartmentMasks: Bool { departmentMaskRows != nil }
 
-    /// The department masks of every entity's bitmap of one block: entity `e`'s are the
-    /// ``departmentMaskWords`` words from `row[e · W]`.
+    /// The department masks of every entity's bitmap of one block, ``maskRowWords`` words:
+    /// entity `e`'s are read with ``mask(_:entity:word:)``.
     public func departmentMaskRow(level: Int, block: Int) -> UnsafePointer<UInt64>? {
         if let tail, let rows = tail.lastMasks, block == tail.day / levelSizes[level] { return UnsafePointer(rows[level].baseAddress!) }
-        return departmentMaskRows.map { UnsafePointer($0[level] + block &* entityCount &* departmentMaskWords) }
+        return departmentMaskRows.map { UnsafePointer($0[level] + block &* maskRowWords) }
+    }
+
+    /// Where entity `e`'s mask is in a row of masks: word `word + w` holds its word `w`, in the
+    /// lane at `shift` (0 for whole words).
+    @inline(__always) static func maskPosition(_ e: Int, laneBits: Int, words: Int) -> (word: Int, shift: Int) {
+        if laneBits == 64 { return (e &* words, 0) }
+        let lanes = 64 / laneBits
+        return (e / lanes, (e % lanes) &* laneBits)
+    }
+
+    /// Where entity `e`'s mask is in a row of masks (``departmentMaskRow(level:block:)``): its
+    /// word `w` is lane `shift` of word `word + w`, read as `row[word + w] >> shift & maskLaneMask`.
+    @inline(__always) public func maskPosition(_ e: Int) -> (word: Int, shift: Int) {
+        Self.maskPosition(e, laneBits: maskLaneBits, words: departmentMaskWords)
+    }
+
+    /// Words of a row of masks that hold entities `0..<n` (the apps: `n` = ``appCount``).
+    public func maskWords(entities n: Int) -> Int {
+        Self.maskRowWords(entities: n, laneBits: maskLaneBits, words: departmentMaskWords)
+    }
+
+    /// The bits of one lane (every bit for whole words).
+    public var maskLaneMask: UInt64 { maskLaneBits == 64 ? ~0 : (1 << UInt64(maskLaneBits)) &- 1 }
+
+    /// Word `w` of entity `e`'s mask in `row`, a row of masks.
+    @inline(__always) public func mask(_ row: UnsafePointer<UInt64>, entity e: Int, word w: Int) -> UInt64 {
+        let (at, shift) = maskPosition(e)
+        return row[at &+ w] >> UInt64(shift) & maskLaneMask
     }
 
     /// The cardinalities of every entity's bitmap of one block: `row[entity]`, when the index
@@ -273,7 +326,7 @@ public final class UsageIndex: @unchecked Sendable {
         return departmentMaskRows.map { rows in
             zip(rows, levelBlockCounts).map { m, blocks in
                 (0..<entityCount).flatMap { e in
-                    (0..<blocks).flatMap { b in (0..<W).map { m[(b &* entityCount &+ e) &* W &+ $0] } }
+                    (0..<blocks).flatMap { b in (0..<W).map { mask(UnsafePointer(m + b &* maskRowWords), entity: e, word: $0) } }
                 }
             }
         }
@@ -411,7 +464,7 @@ public final class UsageIndex: @unchecked Sendable {
         let bitmaps = levelBlockCounts.reduce(0, +) * entityCount
         return (segmentByteCount, levels.reduce(0) { $0 + $1.byteCount },
                 levelStarts.reduce(0) { $0 + $1.byteCount } + (cardinalityRows == nil ? 0 : bitmaps * 4),
-                departmentMaskRows == nil ? 0 : bitmaps * 8 * departmentMaskWords, prefixByDay.count * 4 + prefixByDay16.count * 2 + firstSeenOffset.count * 4,
+                departmentMaskRows == nil ? 0 : levelBlockCounts.reduce(0, +) * maskRowWords * 8, prefixByDay.count * 4 + prefixByDay16.count * 2 + firstSeenOffset.count * 4,
                 basePairs.byteCount + (tail?.byteCount ?? 0), rangeCounts.byteCount)
     }
 

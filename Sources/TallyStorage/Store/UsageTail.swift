@@ -260,9 +260,12 @@ public final class UsageTail: @unchecked Sendable {
         lastMasks = base.hasDepartmentMasks ? (0..<base.levelSizes.count).map { k in
             let b = day / base.levelSizes[k]
             let from = base.departmentMaskRow(level: k, block: b)!
-            let row = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: max(1, E * W))
+            let row = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: max(1, base.maskRowWords))
+            for i in 0..<base.maskRowWords { row[i] = from[i] }
             for e in 0..<E {
-                for w in 0..<W { row[e * W + w] = from[e * W + w] | (entities[e].map { $0.mask[w] } ?? 0) }
+                guard let mask = entities[e]?.mask else { continue }
+                let (at, shift) = base.maskPosition(e)
+                for w in 0..<W { row[at + w] |= mask[w] << UInt64(shift) }
             }
             return row
         } : nil
