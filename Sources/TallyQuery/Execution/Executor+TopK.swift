@@ -25,10 +25,17 @@ extension Executor {
         upper.initialize(repeating: 0, count: appCount)
         for b in scan.blocks {
             if let row = b.cards {
-                for a in 0..<appCount {
-                    let c = row[a]
-                    lower[a] = max(lower[a], c)
-                    upper[a] &+= c
+                // One loop per width, each vectorized.
+                func bound<T: FixedWidthInteger>(_ row: UnsafePointer<T>) {
+                    for a in 0..<appCount {
+                        let c = UInt32(truncatingIfNeeded: row[a])
+                        lower[a] = max(lower[a], c)
+                        upper[a] &+= c
+                    }
+                }
+                switch row {
+                case .narrow(let p): bound(p)
+                case .wide(let p): bound(p)
                 }
             } else {
                 // A small client keeps no cardinality rows: a header read per app.

@@ -19,7 +19,7 @@ final class PeriodScan {
         let stride: Int
         let block: Int
         /// Every entity's cardinality in this block, `cards[entity]`, when the index keeps them.
-        let cards: UnsafePointer<UInt32>?
+        let cards: CardinalityRow?
         /// Every entity's department mask in this block, when the index keeps them: a row of
         /// masks, entity `e`'s at ``UsageIndex/maskPosition(_:)``.
         let masks: UnsafePointer<UInt64>?

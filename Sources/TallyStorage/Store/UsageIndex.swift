@@ -77,7 +77,11 @@ public final class UsageIndex: @unchecked Sendable {
     /// (`nil` otherwise): on the many small clients of scale M, dense over every (entity, block),
     /// they took 0.87 of the 2.33 bytes a row that the offsets took there (docs/BENCHMARKS.md,
     /// "Where the bytes go at scale M"); such a client reads a bitmap's headers instead.
-    @usableFromInline let cardinalityRows: [UnsafeMutablePointer<UInt32>]?
+    /// In 16 bits when the client has at most 65,535 users (``cardinalitiesAreNarrow``), else 32.
+    @usableFromInline let cardinalityRows: [UnsafeMutableRawPointer]?
+    /// Whether ``cardinalityRows`` are 16-bit: a bitmap's cardinality is at most the client's
+    /// users. At scale M the 32-bit rows took 0.27 bytes a usage row (docs/BENCHMARKS.md).
+    @usableFromInline let cardinalitiesAreNarrow: Bool
     /// Clients with fewer usage rows keep no ``cardinalityRows`` (the builder's default for its
     /// other extras, ``ClientStoreBuilder/extrasMinRows``).
     public static let cardinalityRowsMinRows = 200_000
@@ -154,18 +158,22 @@ public final class UsageIndex: @unchecked Sendable {
                 return rows.baseAddress!
             }
         }
+        let narrowCards = (levels.first?.domain ?? 0) <= Int(UInt16.max)  // a full bitmap of 65,536 users would not fit
+        cardinalitiesAreNarrow = narrowCards
         cardinalityRows = !(keepsCardinalityRows ?? (rowCount >= Self.cardinalityRowsMinRows)) ? nil
             : zip(zip(levels, self.levelStarts), levelBlockCounts).map { arenaStarts, blocks in
             let (arena, starts) = arenaStarts
-            let rows = StoreMemory.allocate(UInt32.self, capacity: entities &* blocks, in: memory).baseAddress!
             let view = arena.view
-            for e in 0..<entities {
-                for b in 0..<blocks {
-                    let i = e &* blocks &+ b
-                    rows[b &* entities &+ e] = UInt32(view.cardinality(starts.bitmap(i)))
+            func fill<T: FixedWidthInteger>(_: T.Type) -> UnsafeMutableRawPointer {
+                let rows = StoreMemory.allocate(T.self, capacity: max(1, entities &* blocks), in: memory).baseAddress!
+                for e in 0..<entities {
+                    for b in 0..<blocks {
+                        rows[b &* entities &+ e] = T(view.cardinality(starts.bitmap(e &* blocks &+ b)))
+                    }
                 }
+                return UnsafeMutableRawPointer(rows)
             }
-            return rows
+            return narrowCards ? fill(UInt16.self) : fill(UInt32.self)
         }
         self.firstSeenOffset = firstSeenOffset
         self.basePairs = pairs
@@ -217,6 +225,7 @@ public final class UsageIndex: @unchecked Sendable {
         maskLaneBits = base.maskLaneBits
         maskRowWords = base.maskRowWords
         cardinalityRows = base.cardinalityRows
+        cardinalitiesAreNarrow = base.cardinalitiesAreNarrow
         prefixByDay = base.prefixByDay
         prefixByDay16 = base.prefixByDay16
         firstSeenOffset = tail.firstSeenOffset
@@ -229,7 +238,10 @@ public final class UsageIndex: @unchecked Sendable {
         guard base == nil else { return }  // the buffers are the base's
         for s in levelStarts { s.release(in: memory) }
         for p in departmentMaskRows ?? [] { StoreMemory.release(p, in: memory) }
-        for p in cardinalityRows ?? [] { StoreMemory.release(p, in: memory) }
+        for p in cardinalityRows ?? [] {
+            if cardinalitiesAreNarrow { StoreMemory.release(p.assumingMemoryBound(to: UInt16.self), in: memory) }
+            else { StoreMemory.release(p.assumingMemoryBound(to: UInt32.self), in: memory) }
+        }
         release(prefixByDay, in: memory)
         release(prefixByDay16, in: memory)
     }
@@ -315,9 +327,12 @@ public final class UsageIndex: @unchecked Sendable {
 
     /// The cardinalities of every entity's bitmap of one block: `row[entity]`, when the index
     /// keeps them (``cardinalityRows``).
-    public func cardinalityRow(level: Int, block: Int) -> UnsafePointer<UInt32>? {
-        if let tail, block == tail.day / levelSizes[level] { return UnsafePointer(tail.lastCards[level].baseAddress!) }
-        return cardinalityRows.map { UnsafePointer($0[level] + block &* entityCount) }
+    public func cardinalityRow(level: Int, block: Int) -> CardinalityRow? {
+        if let tail, block == tail.day / levelSizes[level] { return .wide(UnsafePointer(tail.lastCards[level].baseAddress!)) }
+        guard let rows = cardinalityRows else { return nil }
+        return cardinalitiesAreNarrow
+            ? .narrow(UnsafePointer(rows[level].assumingMemoryBound(to: UInt16.self)) + block &* entityCount)
+            : .wide(UnsafePointer(rows[level].assumingMemoryBound(to: UInt32.self)) + block &* entityCount)
     }
 
     /// The masks entity-major, as snapshots store them.
@@ -463,7 +478,7 @@ public final class UsageIndex: @unchecked Sendable {
     public var byteParts: (segments: Int, unionBitmaps: Int, unionOffsets: Int, unionMasks: Int, daySums: Int, pairs: Int, ranges: Int) {
         let bitmaps = levelBlockCounts.reduce(0, +) * entityCount
         return (segmentByteCount, levels.reduce(0) { $0 + $1.byteCount },
-                levelStarts.reduce(0) { $0 + $1.byteCount } + (cardinalityRows == nil ? 0 : bitmaps * 4),
+                levelStarts.reduce(0) { $0 + $1.byteCount } + (cardinalityRows == nil ? 0 : bitmaps * (cardinalitiesAreNarrow ? 2 : 4)),
                 departmentMaskRows == nil ? 0 : levelBlockCounts.reduce(0, +) * maskRowWords * 8, prefixByDay.count * 4 + prefixByDay16.count * 2 + firstSeenOffset.count * 4,
                 basePairs.byteCount + (tail?.byteCount ?? 0), rangeCounts.byteCount)
     }
@@ -472,4 +487,18 @@ public final class UsageIndex: @unchecked Sendable {
 
     /// Bytes per level arena, level 0 first.
     public var levelByteCounts: [Int] { levels.map(\.byteCount) }
+}
+
+/// One block's row of cardinalities, entity by entity (``UsageIndex/cardinalityRow(level:block:)``):
+/// 16-bit for clients of at most 65,535 users, 32-bit otherwise and for a tail's corrected rows.
+public enum CardinalityRow {
+    case narrow(UnsafePointer<UInt16>)
+    case wide(UnsafePointer<UInt32>)
+
+    @inline(__always) public subscript(entity: Int) -> UInt32 {
+        switch self {
+        case .narrow(let p): return UInt32(p[entity])
+        case .wide(let p): return p[entity]
+        }
+    }
 }
