@@ -14,15 +14,16 @@ enum Fixtures {
     /// - Parameter levels: the level block sizes (``ClientStoreBuilder/levelSizes``); by default
     ///   a small client's (no 4-day blocks).
     static func randomStore(seed: UInt64, clients: Int = 5, rows: Int = 2500, allClasses: Bool = false,
-                            headerless: Bool? = nil, levels: [Int]? = nil, narrowSums: Bool = true) throws -> (RandomDump, Store) {
+                            headerless: Bool? = nil, levels: [Int]? = nil, narrowSums: Bool = true,
+                            rangeTableMinRows: Int? = nil) throws -> (RandomDump, Store) {
         let dump = RandomDump(seed: seed, clientCount: clients, maxRowsPerClient: rows)
         return (dump, try store(of: dump, seed: seed, allClasses: allClasses, headerless: headerless, levels: levels,
-                                narrowSums: narrowSums))
+                                narrowSums: narrowSums, rangeTableMinRows: rangeTableMinRows))
     }
 
     /// `dump` written and loaded as ``randomStore(seed:clients:rows:allClasses:)`` does.
     static func store(of dump: RandomDump, seed: UInt64, allClasses: Bool = false, headerless: Bool? = nil,
-                      levels: [Int]? = nil, narrowSums: Bool = true) throws -> Store {
+                      levels: [Int]? = nil, narrowSums: Bool = true, rangeTableMinRows: Int? = nil) throws -> Store {
         let folder = NSTemporaryDirectory() + "tally-random-\(seed)-\(getpid())-\(UUID().uuidString)"  // tests of one seed run concurrently
         try DumpWriter.write(dump.tables(), to: folder, usageParts: 3, compressions: [.lz4, .gzip, .none], manifest: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
@@ -31,6 +32,7 @@ enum Fixtures {
         loader.headerlessArenas = headerless
         loader.levelSizes = levels
         loader.narrowRunningSums = narrowSums
+        loader.rangeCountsMinRowsPerEntry = rangeTableMinRows
         let (store, _) = try loader.run()
         return store
     }

@@ -72,6 +72,8 @@ public struct DumpLoader {
     public var levelSizes: [Int]?
     /// Overrides ``ClientStoreBuilder/narrowRunningSums``.
     public var narrowRunningSums = true
+    /// Overrides ``ClientStoreBuilder/rangeCountsMinRowsPerEntry``.
+    public var rangeCountsMinRowsPerEntry: Int?
 
     /// The activity dates accepted (`--date-range`); a usage row outside is a load error.
     public let dates: DateWindow
@@ -268,6 +270,7 @@ public struct DumpLoader {
             b.headerlessArenas = l.headerlessArenas
             if let sizes = l.levelSizes { b.levelSizes = sizes }
             b.narrowRunningSums = l.narrowRunningSums
+            b.rangeCountsMinRowsPerEntry = l.rangeCountsMinRowsPerEntry
             l.builders.append(b)
         } }
     }

@@ -39,6 +39,10 @@ public struct ClientStoreBuilder {
     /// The layout of the client's arenas (``BitmapArena/headerless``): `nil` lets the user
     /// domain decide (headerless up to 65,536 users); tests choose either.
     public var headerlessArenas: Bool?
+    /// Usage rows an entity needs for a range table (``RangeCounts``): `nil` takes the default,
+    /// or every entity when ``extrasMinRows`` is 0 (tests); tests set it to keep the default
+    /// tables beside every other extra, so that bounds are read from the cardinality rows.
+    public var rangeCountsMinRowsPerEntry: Int?
     /// Whether the running sums may be kept in 16 bits where they fit (``UsageIndex/prefixByDay``);
     /// tests turn it off to read the 32-bit sums on small data.
     public var narrowRunningSums = true
@@ -345,7 +349,7 @@ public struct ClientStoreBuilder {
                           maskLaneBits: UsageIndex.maskLaneBits(departments: departments.count), levelBlockCounts: blockCounts, dayCardPrefix: prefix,
                           firstSeenOffset: firstSeen, pairs: pairs, segments: segments, aiApps: apps.map(\.isAI),
                           // "Every extra" (tests) also gives every entity a range table.
-                          rangeCountsMinRowsPerEntry: extrasMinRows == 0 ? 0 : RangeCounts.defaultMinRowsPerEntry,
+                          rangeCountsMinRowsPerEntry: rangeCountsMinRowsPerEntry ?? (extrasMinRows == 0 ? 0 : RangeCounts.defaultMinRowsPerEntry),
                           keepsCardinalityRows: n >= extrasMinRows, narrowSums: narrowRunningSums)
     }
 
