@@ -53,13 +53,15 @@ extension StoreWriter {
         parkedIds = [:]
     }
 
-    /// Parks a logged batch for its client: it is acknowledged once the client, rebuilt with it,
+    /// Parks a logged batch for its client, with the ids its directory rows add (later batches
+    /// may name them): it is acknowledged once the client, rebuilt with it,
     /// is served (``installRebuilt(_:)``). The group's other batches are applied first, then
     /// ``startRebuilds()`` starts the rebuilds from what they left (a batch of the same client
     /// earlier in the group is in it).
     /// Commit thread only.
     func park(_ p: LoggedBatch) {
         parked[p.batch.client, default: []].append(p)
+        parkedIds[p.batch.client, default: AppendBody.AddedIds()].add(p.batch)
     }
 
     /// Starts the rebuild of every client with parked batches and none under way.

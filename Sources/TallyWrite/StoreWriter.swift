@@ -574,7 +574,6 @@ public final class StoreWriter: @unchecked Sendable {
         for (i, (batch, done)) in group.enumerated() {
             let logged = LoggedBatch(sequence: sequences[i], batch: batch, done: done)
             if let store, parked[batch.client] != nil || rebuildsLargeClient(batch, in: store) {
-                parkedIds[batch.client, default: AppendBody.AddedIds()].add(batch)
                 park(logged)
             } else {
                 now.append(logged)

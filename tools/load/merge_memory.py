@@ -17,24 +17,27 @@ DUMP is the folder SNAP was saved from (`tally synth --write-dump` or `tally gen
 users and apps of the appended events come from it. Prints one line per process and the ratio.
 """
 import argparse
-import json
 import os
 import subprocess
 import sys
 import time
 import urllib.request
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
 from append_bench import users_and_apps  # noqa: E402
+from metrics_check import ensure_packages  # noqa: E402
 from soak import ROOT, call, rss_mib, serve_with_log  # noqa: E402
 
 
-def metric(url, name):
+def scrape(url):
+    """The server's /metrics, one scrape: {(sample name, sorted label pairs): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
     with urllib.request.urlopen(url + "/metrics", timeout=30) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith(name + " ") or line.startswith(name + "{"):
-                return float(line.rsplit(" ", 1)[1])
-    return float("nan")
+        text = r.read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for f in text_string_to_metric_families(text) for s in f.samples}
 
 
 def anonymous_mib(pid):
@@ -50,11 +53,12 @@ def report(label, server, url, smaps=None):
     if smaps:
         with open(f"/proc/{server.pid}/smaps") as f, open(smaps, "w") as out:
             out.write(f.read())
+    m = scrape(url)
     print(f"{label}: resident {rss:.1f} MiB (anonymous {anonymous_mib(server.pid):.1f}), "
-          f"heap allocated {metric(url, 'tally_heap_allocated_bytes') / 2**20:.1f} MiB, "
-          f"free {metric(url, 'tally_heap_free_bytes') / 2**20:.1f} MiB, "
-          f"store {metric(url, 'tally_store_bytes') / 2**20:.1f} MiB", flush=True)
-    return rss
+          f"heap allocated {m[('tally_heap_allocated_bytes', ())] / 2**20:.1f} MiB, "
+          f"free {m[('tally_heap_free_bytes', ())] / 2**20:.1f} MiB, "
+          f"store {m[('tally_store_bytes', ())] / 2**20:.1f} MiB", flush=True)
+    return rss, m
 
 
 def main():
@@ -67,12 +71,13 @@ def main():
     ap.add_argument("--smaps", help="a folder to write each process's /proc/PID/smaps into, as it is measured")
     ap.add_argument("--bodies", type=int, default=2000, help="distinct batches sent (then reused, adding nothing)")
     a = ap.parse_args()
+    ensure_packages()
     by_client = users_and_apps(a.dump)
     client = max(by_client, key=lambda c: len(by_client[c][0]))
     tag = f"/tmp/tally-merge-memory-{os.getpid()}"
     merged_snap = tag + ".tsnap"
-    env = dict(os.environ, TALLY_MERGE_AFTER_SECONDS="2", TALLY_CURSOR_PIN_MIB="0")
-    os.environ.update(env)  # serve_with_log starts the server with this environment
+    # serve_with_log starts the server with this process's environment.
+    os.environ.update(TALLY_MERGE_AFTER_SECONDS="2", TALLY_CURSOR_PIN_MIB="0")
     server, url = serve_with_log(a.tally, a.snapshot, tag + ".wal", tag + "-1.log")
     try:
         report("served snapshot, before appends", server, url)
@@ -83,14 +88,13 @@ def main():
                        check=True)
         # Every tail merged (a merge takes about 10 s on the 47.6 M-row client), then the idle time.
         deadline = time.time() + 300
-        while metric(url, "tally_delta_rows") > 0 and time.time() < deadline:
+        while scrape(url)[("tally_delta_rows", ())] > 0 and time.time() < deadline:
             time.sleep(1)
         time.sleep(a.idle)
-        merged = report("after appends and merges", server, url,
-                        a.smaps and os.path.join(a.smaps, "merged.smaps"))
-        with urllib.request.urlopen(url + "/metrics", timeout=30) as r:
-            merges = [l for l in r.read().decode().splitlines() if l.startswith("tally_merges_total")]
-        print("merges: " + ", ".join(merges), flush=True)
+        merged, m = report("after appends and merges", server, url,
+                           a.smaps and os.path.join(a.smaps, "merged.smaps"))
+        print("merges: " + ", ".join(f"{dict(k[1])['result']} {v:.0f}" for k, v in m.items() if k[0] == "tally_merges_total"),
+              flush=True)
         s, b = call(url + "/v2/admin/snapshot", "POST", {"path": merged_snap})
         if s != 200:
             sys.exit(f"snapshot failed: {s} {b}")
@@ -103,8 +107,8 @@ def main():
         if s != 200:
             sys.exit(f"users report failed: {s}")
         time.sleep(a.idle)
-        fresh = report("fresh, on a snapshot of that data", server, url,
-                       a.smaps and os.path.join(a.smaps, "fresh.smaps"))
+        fresh, _ = report("fresh, on a snapshot of that data", server, url,
+                          a.smaps and os.path.join(a.smaps, "fresh.smaps"))
     finally:
         server.terminate()
         server.wait(timeout=60)

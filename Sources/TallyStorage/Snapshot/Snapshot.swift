@@ -1,4 +1,3 @@
-import CLZ4
 import CZlib
 import Dispatch
 import Foundation
@@ -106,7 +105,10 @@ public enum Snapshot {
             let o = UnsafeMutableSendable(out)
             DispatchQueue.concurrentPerform(iterations: chunkList.count) { i in
                 let c = chunkList[i]
-                o.value[i] = sectionList[c.section].bytes.withUnsafeBufferPointer { compress(UnsafeBufferPointer(rebasing: $0[c.range])) }
+                o.value[i] = sectionList[c.section].bytes.withUnsafeBufferPointer { b in
+                    let raw = UnsafeBufferPointer(rebasing: b[c.range])
+                    return LZ4Block.compress(raw) ?? Array(raw)  // incompressible chunks are stored as they are
+                }
             }
         }
 
@@ -240,9 +242,9 @@ public enum Snapshot {
             if c.stored == c.raw {
                 dst.copyMemory(from: src.baseAddress!, byteCount: c.raw)
             } else {
-                let n = LZ4_decompress_safe(src.baseAddress!.assumingMemoryBound(to: CChar.self), dst.assumingMemoryBound(to: CChar.self),
-                                            Int32(c.stored), Int32(c.raw))
-                if n != Int32(c.raw) { failures.add(i, fail(c.headerAt, "section \(c.section + 1): a chunk does not decompress: the file is damaged")) }
+                if !LZ4Block.decompress(src, into: UnsafeMutableRawBufferPointer(start: dst, count: c.raw)) {
+                    failures.add(i, fail(c.headerAt, "section \(c.section + 1): a chunk does not decompress: the file is damaged"))
+                }
             }
         }
         if let first = failures.first { throw first }
@@ -288,22 +290,6 @@ public enum Snapshot {
             }
         }
         return Store(catalog: catalog, clients: loaded, walSequence: walSequence)
-    }
-
-    static func compress(_ raw: UnsafeBufferPointer<UInt8>) -> [UInt8] {
-        guard raw.count > 0 else { return [] }
-        let bound = Int(LZ4_compressBound(Int32(raw.count)))
-        var out = [UInt8](repeating: 0, count: bound)
-        let n = out.withUnsafeMutableBufferPointer { d in
-            raw.withMemoryRebound(to: CChar.self) { s in
-                d.withMemoryRebound(to: CChar.self) { d in
-                    LZ4_compress_default(s.baseAddress, d.baseAddress, Int32(raw.count), Int32(bound))
-                }
-            }
-        }
-        // Incompressible chunks are stored as they are.
-        if n <= 0 || Int(n) >= raw.count { return Array(raw) }
-        return Array(out[0..<Int(n)])
     }
 
     static func crc(_ b: [UInt8]) -> UInt32 { b.withUnsafeBytes { crc($0) } }

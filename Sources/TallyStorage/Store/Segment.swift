@@ -1,5 +1,3 @@
-import CLZ4
-
 /// One usage row inside a month segment.
 public struct SegmentRow: Hashable, Sendable {
     public var app: UInt32
@@ -78,27 +76,10 @@ public struct Segment: Sendable {
         out += appColumn
         out += userColumn
         out += dayColumn
-        let bound = Int(LZ4_compressBound(Int32(out.count)))
-        var compressed = [UInt8](repeating: 0, count: bound)
-        let n = out.withUnsafeBufferPointer { src in
-            compressed.withUnsafeMutableBufferPointer { dst in
-                src.withMemoryRebound(to: CChar.self) { s in
-                    dst.withMemoryRebound(to: CChar.self) { d in
-                        LZ4_compress_default(s.baseAddress, d.baseAddress, Int32(out.count), Int32(bound))
-                    }
-                }
-            }
+        if let compressed = out.withUnsafeBufferPointer({ LZ4Block.compress($0) }) {
+            return Segment(month: month, rowCount: rows.count, encodedByteCount: out.count, isCompressed: true, bytes: compressed)
         }
-        // Kept in arrays of their exact size: `compressed` has room for the LZ4 bound (more than
-        // the encoded size) and `out` grew by doubling. Trimming them in place keeps their
-        // capacity: the segments of a client built from a dump or by a merge held 30.6 MB
-        // (heaptrack) where their accounting says 19.9 MiB, on the 48.1 M-row client after
-        // `tools/load/merge_memory.py`'s appends; the merged process's heap, 40.4 MB allocated
-        // against 33.0 in a fresh one, is 32.3 MB since (docs/BENCHMARKS.md).
-        if n > 0 && Int(n) < out.count {
-            return Segment(month: month, rowCount: rows.count, encodedByteCount: out.count, isCompressed: true,
-                           bytes: Array(compressed[..<Int(n)]))
-        }
+        // An exact-size copy: `out` grew by doubling.
         return Segment(month: month, rowCount: rows.count, encodedByteCount: out.count, isCompressed: false,
                        bytes: Array(out[...]))
     }
@@ -139,16 +120,8 @@ public struct Segment: Sendable {
     func encoded() -> [UInt8]? {
         guard isCompressed else { return bytes.count == encodedByteCount ? bytes : nil }
         var raw = [UInt8](repeating: 0, count: encodedByteCount)
-        let n = bytes.withUnsafeBufferPointer { src in
-            raw.withUnsafeMutableBufferPointer { dst in
-                src.withMemoryRebound(to: CChar.self) { s in
-                    dst.withMemoryRebound(to: CChar.self) { d in
-                        LZ4_decompress_safe(s.baseAddress, d.baseAddress, Int32(bytes.count), Int32(encodedByteCount))
-                    }
-                }
-            }
-        }
-        return Int(n) == encodedByteCount ? raw : nil
+        let ok = bytes.withUnsafeBytes { src in raw.withUnsafeMutableBytes { LZ4Block.decompress(src, into: $0) } }
+        return ok ? raw : nil
     }
 
     /// Why this segment cannot be decoded safely as a month of a client of `appCount` apps and

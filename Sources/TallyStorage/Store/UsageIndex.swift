@@ -63,7 +63,7 @@ public final class UsageIndex: @unchecked Sendable {
     /// on the packed words as they are, lane by lane.
     public let maskLaneBits: Int
     /// Words of one block's row of masks: every entity's, packed.
-    public let maskRowWords: Int
+    public var maskRowWords: Int { maskWords(entities: entityCount) }
     /// The mask width for `departments` departments (see ``maskLaneBits``).
     public static func maskLaneBits(departments: Int) -> Int {
         departments <= 8 ? 8 : departments <= 16 ? 16 : departments <= 32 ? 32 : 64
@@ -144,7 +144,6 @@ public final class UsageIndex: @unchecked Sendable {
         precondition(W == 1 || maskLaneBits == 64, "masks of several words are whole words")
         self.maskLaneBits = maskLaneBits
         let rowWords = Self.maskRowWords(entities: entities, laneBits: maskLaneBits, words: W)
-        maskRowWords = rowWords
         departmentMaskRows = levelDepartmentMasks.map { masks in
             zip(masks, levelBlockCounts).map { m, blocks in
                 let rows = StoreMemory.allocate(UInt64.self, capacity: max(1, blocks &* rowWords), in: memory)
@@ -223,7 +222,6 @@ public final class UsageIndex: @unchecked Sendable {
         departmentMaskRows = base.departmentMaskRows
         departmentMaskWords = base.departmentMaskWords
         maskLaneBits = base.maskLaneBits
-        maskRowWords = base.maskRowWords
         cardinalityRows = base.cardinalityRows
         cardinalitiesAreNarrow = base.cardinalitiesAreNarrow
         prefixByDay = base.prefixByDay
