@@ -30,6 +30,8 @@ struct Synth: ParsableCommand {
     var filterDepartments = 1
     @Option(name: .customLong("department-scan"), help: "Read a department filter `members` (user-major) or `bitmaps` (app-major) whatever it costs, to compare the two (default: `cheaper`).")
     var departmentScan: String?
+    @Flag(help: "Build the bitmaps without packed arrays (as before snapshot format 3), to compare the two.")
+    var unpacked = false
 
     func validate() throws {
         guard users > 0, apps > 0, days > 0, departments > 0 else {
@@ -55,6 +57,7 @@ struct Synth: ParsableCommand {
             return
         }
         if let levels { builder.levelSizes = levels.split(separator: ",").compactMap { Int($0) } }
+        if unpacked { builder.packedArrays = false }
         let t1 = clock.now
         let client = builder.build()
         let t2 = clock.now

@@ -11,25 +11,28 @@ enum Fixtures {
     /// that read them are checked on these small dumps too).
     /// - Parameter headerless: the arenas' layout (``BitmapArena/headerless``); by default the
     ///   builder's (headerless: every random client has fewer than 65,536 users).
+    /// - Parameter packed: whether headerless arenas pack bitmaps (``ClientStoreBuilder/packedArrays``);
+    ///   by default they do.
     /// - Parameter levels: the level block sizes (``ClientStoreBuilder/levelSizes``); by default
     ///   a small client's (no 4-day blocks).
     static func randomStore(seed: UInt64, clients: Int = 5, rows: Int = 2500, allClasses: Bool = false,
-                            headerless: Bool? = nil, levels: [Int]? = nil, narrowSums: Bool = true,
+                            headerless: Bool? = nil, packed: Bool? = nil, levels: [Int]? = nil, narrowSums: Bool = true,
                             rangeTableMinRows: Int? = nil) throws -> (RandomDump, Store) {
         let dump = RandomDump(seed: seed, clientCount: clients, maxRowsPerClient: rows)
-        return (dump, try store(of: dump, seed: seed, allClasses: allClasses, headerless: headerless, levels: levels,
+        return (dump, try store(of: dump, seed: seed, allClasses: allClasses, headerless: headerless, packed: packed, levels: levels,
                                 narrowSums: narrowSums, rangeTableMinRows: rangeTableMinRows))
     }
 
     /// `dump` written and loaded as ``randomStore(seed:clients:rows:allClasses:)`` does.
     static func store(of dump: RandomDump, seed: UInt64, allClasses: Bool = false, headerless: Bool? = nil,
-                      levels: [Int]? = nil, narrowSums: Bool = true, rangeTableMinRows: Int? = nil) throws -> Store {
+                      packed: Bool? = nil, levels: [Int]? = nil, narrowSums: Bool = true, rangeTableMinRows: Int? = nil) throws -> Store {
         let folder = NSTemporaryDirectory() + "tally-random-\(seed)-\(getpid())-\(UUID().uuidString)"  // tests of one seed run concurrently
         try DumpWriter.write(dump.tables(), to: folder, usageParts: 3, compressions: [.lz4, .gzip, .none], manifest: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         var loader = DumpLoader(layout: try DumpLayout.discover(folder: folder))
         if allClasses { loader.extrasMinRows = 0 }
         loader.headerlessArenas = headerless
+        loader.packedArrays = packed
         loader.levelSizes = levels
         loader.narrowRunningSums = narrowSums
         loader.rangeCountsMinRowsPerEntry = rangeTableMinRows

@@ -258,6 +258,60 @@ import TallyTestSupport
         }
     }
 
+    /// Packed arrays (``BitmapArena``) that claim one value more or fewer than their range
+    /// holds, with a difference of zero, or a last value past the users, are refused.
+    @Test func packedArraysMiscountedOutOfOrderOrPastTheDomainAreRefused() throws {
+        let l = try Self.locate(Self.headerlessStore)
+        #expect(l.arena.packable)
+        let all = Self.headerlessBitmaps(l).filter { $0.kind == .packed }
+        // One with padding (an even count) and one without, so that a count one off is refused
+        // by the range's length on one and by the padding on the other.
+        let even = try #require(all.first { l.arena.pool16[$0.start] & 1 == 0 }, "a packed bitmap of an even count")
+        let odd = try #require(all.first { l.arena.pool16[$0.start] & 1 == 1 }, "a packed bitmap of an odd count")
+        for packed in [even, odd] {
+            let count = l.pool16At + 2 * packed.start
+            var m = l.sections
+            m[l.section].bytes[count] &+= 1
+            Self.refused(Self.file(m), "packed array counting one value more")
+            m = l.sections
+            m[l.section].bytes[count] &-= 1
+            Self.refused(Self.file(m), "packed array counting one value fewer")
+            m = l.sections
+            m[l.section].bytes.replaceSubrange((count + 2)..<(count + 4), with: Self.le(UInt16(0x7FFF)))
+            Self.refused(Self.file(m), "packed array past the domain")
+            m = l.sections
+            m[l.section].bytes[count + 5] = 0  // the second difference
+            Self.refused(Self.file(m), "packed array not ascending")
+        }
+    }
+
+    /// Files of format 2 (headerless arenas, no packed arrays) are still read, and answer as the
+    /// store they were written from, and as the same data packed.
+    @Test func aVersionTwoFileIsRead() throws {
+        let unpacked = try Fixtures.randomStore(seed: 47, clients: 2, rows: 4000, packed: false).1
+        let v2 = Snapshot.assemble(Snapshot.encodeSections(unpacked, version: 2), usageRows: unpacked.usageRowCount,
+                                   walSequence: 0, version: 2)
+        #expect(v2[8] == 2)
+        let back = try Snapshot.read(bytes: v2, name: "version 2")
+        let kinds = back.clients.compactMap(\.usage).flatMap { u in
+            u.levels.indices.flatMap { l in
+                let (starts, blocks) = u.starts(level: l)
+                return (0..<(u.entityCount * blocks)).map { u.levels[l].containerKinds(starts.bitmap($0)) }.joined()
+            }
+        }
+        #expect(Set(kinds) == [.array, .bitset])
+        #expect(back.byteCount == unpacked.byteCount && back.byteCount > Self.headerlessStore.byteCount)
+        let range = DayRange(RandomDump.firstDay, RandomDump.lastDay)
+        for c in unpacked.clients {
+            for e in [Endpoint.utilization, .users, .summary, .trend, .departments, .categories] {
+                let r = EndpointRequest(client: c.info.id, period: range, comparison: nil, granularity: .weekly)
+                let a = try e.respond(r, executor: Executor(store: back))
+                #expect(a == (try e.respond(r, executor: Executor(store: unpacked))), "\(e)")
+                #expect(a == (try e.respond(r, executor: Executor(store: Self.headerlessStore))), "\(e) packed")
+            }
+        }
+    }
+
     /// Files of format 1 (every arena with headers, no layout byte) are still read, and answer
     /// as the store they were written from — and as the same data headerless.
     @Test func aVersionOneFileIsRead() throws {

@@ -33,19 +33,35 @@ import TallyStorage
         return s
     }
 
+    /// The kinds a layout has: headerless arenas of at most 32,768 users also pack arrays.
+    static func expectedKinds(domain: Int, headerless: Bool, packed: Bool = true) -> Set<ContainerKind> {
+        guard headerless else { return [.array, .bitset, .run] }
+        return packed && domain <= BitmapArena.packableMaxDomain ? [.array, .packed, .bitset] : [.array, .bitset]
+    }
+
     /// Both layouts: headers (any domain) and headerless (one chunk at most), whose bitmaps are
-    /// payload ranges whose length says their kind — tiny domains (two words), a full chunk.
-    @Test(arguments: [(20_000, true), (20_000, false), (100, true), (65_536, true), (70_000, false), (1_000_000, false)])
-    func operationsMatchSet(domain: Int, headerless: Bool) {
-        var r = RNG(s: UInt64(domain) &+ (headerless ? 1 : 0))
+    /// payload ranges whose length says their kind — tiny domains (two words), a full chunk —
+    /// with packed arrays and without, and at the largest domain that packs and the next.
+    @Test(arguments: [(20_000, true, true), (20_000, true, false), (20_000, false, true), (100, true, true), (32_768, true, true),
+                      (32_769, true, true), (65_536, true, true), (70_000, false, true), (1_000_000, false, true)])
+    func operationsMatchSet(domain: Int, headerless: Bool, packed: Bool) {
+        var r = RNG(s: UInt64(domain) &+ (headerless ? 1 : 0) &+ (packed ? 0 : 2))
         let scratch = UserSet(domain: domain)
         var kinds = Set<ContainerKind>()
         for trial in 0..<(domain > 100_000 ? 10 : 30) {
-            let density = [0.0005, 0.01, 0.1, 0.5, 0.9][trial % 5]
+            let density = [0.0005, 0.01, 0.05, 0.1, 0.5, 0.9][trial % 6]  // 0.05: differences under 256
             let sets = (0..<4).map { i in Self.values(&r, domain: domain, density: density, runs: (trial + i) % 3 == 0) }
-            let bitmaps = sets.map { Bitmap($0, domain: domain, headerless: headerless) }
+            let bitmaps = sets.map { Bitmap($0, domain: domain, headerless: headerless, packed: packed) }
             // The same sets in the other layout, where there is one: intersections across layouts.
             let others = domain > BitmapArena.headerlessMaxDomain ? bitmaps : sets.map { Bitmap($0, domain: domain, headerless: !headerless) }
+            // Unions and intersection counts into a set that already holds values.
+            let filled = UserSet(domain: domain)
+            let prior = Self.values(&r, domain: domain, density: 0.05, runs: false)
+            for v in prior { filled.add(v) }
+            for (s, b) in zip(sets, bitmaps) {
+                #expect(b.intersectionCount(filled) == s.intersection(prior).count)
+                #expect(b.arena.view.intersects(b.ref, filled) == !s.isDisjoint(with: prior))
+            }
             for b in bitmaps { #expect(b.arena.headerless == headerless) }
             for (s, b) in zip(sets, bitmaps) {
                 #expect(b.cardinality == s.count)
@@ -83,14 +99,56 @@ import TallyStorage
             a.clear()
             #expect(a.isEmpty && a.count == 0)
         }
-        #expect(kinds == (headerless ? [.array, .bitset] : [.array, .bitset, .run]))
+        #expect(kinds == Self.expectedKinds(domain: domain, headerless: headerless, packed: packed))
+    }
+
+    /// Packed arrays at the edges of their encoding: differences of 1 and of 255 (the widest
+    /// packed), the domain's last value, and an odd and an even count of differences (a
+    /// padding byte or none).
+    @Test func packedArraysAtTheEdgesOfTheirDifferences() {
+        let domain = BitmapArena.packableMaxDomain
+        let dense = (0..<40).map { UInt32($0) }
+        let cases: [[UInt32]] = [
+            dense,
+            dense + [40],
+            dense.map { $0 * 255 },
+            (0..<300).map { UInt32(domain - 300 + $0) },
+            [1000] + dense.map { $0 + 1001 } + [1040 + 255],
+            (0..<2049).map { UInt32($0 * 15) },  // the longest array under a bitset's 2,050 entries
+        ]
+        let scratch = UserSet(domain: domain)
+        for values in cases {
+            let b = Bitmap(values, domain: domain)
+            #expect(b.containerKinds == [.packed], "\(values.suffix(3))")
+            #expect(b.values == values && b.cardinality == values.count)
+            for v in values { #expect(b.contains(v)) }
+            for v in values.map({ $0 + 1 }) where !values.contains(v) && Int(v) < domain { #expect(!b.contains(v)) }
+            scratch.clear()
+            b.formUnion(into: scratch)
+            #expect(scratch.sortedValues() == values && b.intersectionCount(scratch) == values.count)
+            #expect(b.intersectionCardinality(Bitmap(values, domain: domain, packed: false)) == values.count)
+        }
+        // One value, or two, stays a plain array: packing would be longer.
+        #expect(Bitmap([7], domain: domain).containerKinds == [.array])
+        #expect(Bitmap([7, 8], domain: domain).containerKinds == [.array])
+        // A difference of 256 does not fit a byte: the array stays plain.
+        #expect(Bitmap(dense + [39 + 256], domain: domain).containerKinds == [.array])
+        // A narrow domain's bitset is packed when that is shorter, a wider one's is not
+        // (``BitmapTuning/packedInsteadOfBitsetMaxWords``): a tenth of 1,024 users (16 words),
+        // then of 1,088 (17).
+        let narrow = (0..<103).map { UInt32($0 * 10) }, wide = (0..<109).map { UInt32($0 * 10) }
+        #expect(BitmapTuning.packedInsteadOfBitsetMaxWords == 16)
+        #expect(Bitmap(narrow, domain: 1024).containerKinds == [.packed] && Bitmap(narrow, domain: 1024).values == narrow)
+        #expect(Bitmap(wide, domain: 1088).containerKinds == [.bitset])
+        // Past 32,768 users a value may have its top bit: arrays stay plain.
+        #expect(Bitmap(dense, domain: domain + 1).containerKinds == [.array])
     }
 
     /// A set appended from its words gives the very containers its sorted values give (the
     /// index's coarser levels and the derived category unions are built the first way, the
     /// days the second), on every density and at chunk and word edges, domains not a multiple
     /// of a chunk or a word included.
-    @Test(arguments: [(1_000, false), (1_000, true), (65_536, true), (70_001, false), (200_000, false)])
+    @Test(arguments: [(1_000, false), (1_000, true), (20_000, true), (65_536, true), (70_001, false), (200_000, false)])
     func appendingASetWritesTheContainersOfItsValues(domain: Int, headerless: Bool) {
         var r = RNG(s: UInt64(domain) &* 7)
         var bySet = BitmapArenaBuilder(domain: domain, headerless: headerless)
@@ -100,7 +158,7 @@ import TallyStorage
         var scratch: [UInt32] = []
         var kinds = Set<ContainerKind>()
         for trial in 0..<40 {
-            var values = Self.values(&r, domain: domain, density: [0.0005, 0.01, 0.1, 0.5, 0.9, 1.0][trial % 6], runs: trial % 3 == 0)
+            var values = Self.values(&r, domain: domain, density: [0.0005, 0.01, 0.05, 0.1, 0.5, 0.9, 1.0][trial % 7], runs: trial % 3 == 0)
             if trial % 4 == 1 {
                 // Edges: the last value, word and chunk boundaries, a full last word.
                 for v in [0, 63, 64, 65_535, 65_536, domain - 1] where v < domain { values.insert(UInt32(v)) }
@@ -130,7 +188,7 @@ import TallyStorage
             #expect(h.key == g.key && h.kind == g.kind && h.cardinality == g.cardinality && h.offset == g.offset)
             kinds.insert(h.kind)
         }
-        #expect(domain < 2_000 || kinds == (headerless ? [.array, .bitset] : [.array, .bitset, .run]))
+        #expect(domain < 2_000 || kinds == Self.expectedKinds(domain: domain, headerless: headerless))
     }
 
     /// A set of another (wider) domain goes through its values, ascending whatever order its

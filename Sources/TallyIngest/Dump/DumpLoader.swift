@@ -68,6 +68,8 @@ public struct DumpLoader {
     public var extrasMinRows: Int?
     /// Overrides ``ClientStoreBuilder/headerlessArenas`` (tests build either layout).
     public var headerlessArenas: Bool?
+    /// Overrides ``ClientStoreBuilder/packedArrays`` (tests build with and without packed arrays).
+    public var packedArrays: Bool?
     /// Overrides ``ClientStoreBuilder/levelSizes`` (tests build the large clients' levels on small data).
     public var levelSizes: [Int]?
     /// Overrides ``ClientStoreBuilder/narrowRunningSums``.
@@ -268,6 +270,7 @@ public struct DumpLoader {
             var b = ClientStoreBuilder(info: info)
             if let m = l.extrasMinRows { b.extrasMinRows = m }
             b.headerlessArenas = l.headerlessArenas
+            b.packedArrays = l.packedArrays
             if let sizes = l.levelSizes { b.levelSizes = sizes }
             b.narrowRunningSums = l.narrowRunningSums
             b.rangeCountsMinRowsPerEntry = l.rangeCountsMinRowsPerEntry

@@ -20,6 +20,9 @@ extension ArenaView {
 
     @inline(__always)
     func pairCardinality(_ ca: ContainerSlot, _ cb: ContainerSlot) -> Int {
+        // A packed array is read as the array it packs (no caller is hot: tests, benchmarks).
+        if ca.kind == .packed { return Self.unpacked(ca) { pairCardinality($0, cb) } }
+        if cb.kind == .packed { return Self.unpacked(cb) { pairCardinality(ca, $0) } }
         let pa = ca.values, pb = cb.values
         let wa = ca.words, wb = cb.words
         let words = chunkWords(ca.key)
@@ -44,6 +47,21 @@ extension ArenaView {
             return Self.runBitset(pb, wa)
         case (.run, .run):
             return Self.runRun(pa, pb)
+        case (.packed, _), (_, .packed):
+            preconditionFailure("packed arrays are unpacked above")
+        }
+    }
+
+    /// `body` with the array slot of a packed one's values.
+    static func unpacked(_ c: ContainerSlot, _ body: (ContainerSlot) -> Int) -> Int {
+        withUnsafeTemporaryAllocation(of: UInt16.self, capacity: c.cardinality) { buf in
+            var i = 0
+            forEachPacked(c.values, c.cardinality) { v in
+                buf[i] = UInt16(truncatingIfNeeded: v)
+                i &+= 1
+            }
+            return body(ContainerSlot(key: c.key, kind: .array, cardinality: c.cardinality,
+                                      values: UnsafePointer(buf.baseAddress!), words: c.words))
         }
     }
 

@@ -10,13 +10,14 @@ public struct Bitmap: Sendable {
     /// - Complexity: O(n log n).
     /// - Parameter headerless: the arena's layout (``BitmapArena/headerless``); by default the
     ///   builder's choice for the domain.
-    public init<S: Sequence>(_ values: S, domain: Int, headerless: Bool? = nil) where S.Element == UInt32 {
+    /// - Parameter packed: whether packed arrays may be written (``BitmapArenaBuilder``).
+    public init<S: Sequence>(_ values: S, domain: Int, headerless: Bool? = nil, packed: Bool? = nil) where S.Element == UInt32 {
         var sorted = Array(values)
         sorted.sort()
         var unique: [UInt32] = []
         unique.reserveCapacity(sorted.count)
         for v in sorted where unique.last != v { unique.append(v) }
-        var b = BitmapArenaBuilder(domain: domain, headerless: headerless)
+        var b = BitmapArenaBuilder(domain: domain, headerless: headerless, packed: packed)
         ref = b.append(sorted: unique)
         arena = b.finish()
     }

@@ -8,25 +8,51 @@ public struct BitmapArenaBuilder {
     var pool64: [UInt64] = []
     /// The layout (``BitmapArena/headerless``).
     public let headerless: Bool
+    /// Whether bitmaps are packed where that is shorter (``BitmapArena``'s packed arrays).
+    public let packs: Bool
+    /// A bitmap's values while its encoding is chosen.
+    var scratch16: [UInt16] = []
+    var scratch8: [UInt8] = []
 
     /// - Parameter headerless: the layout; by default headerless when the domain allows it (tests
     ///   choose either).
-    public init(domain: Int, headerless: Bool? = nil) {
+    /// - Parameter packed: whether to pack arrays where the arena may hold them
+    ///   (``BitmapArena/packable``); by default it does (tests choose either).
+    public init(domain: Int, headerless: Bool? = nil, packed: Bool? = nil) {
         self.domain = domain
         wordCount = max(1, (domain + 63) >> 6)
         let allowed = domain <= BitmapArena.headerlessMaxDomain
         precondition(headerless != true || allowed, "a headerless arena holds one chunk")
         self.headerless = headerless ?? allowed
+        packs = self.headerless && domain <= BitmapArena.packableMaxDomain && packed != false
     }
 
     /// Where the next bitmap starts: headers appended so far, or, headerless, the 16-bit pool's length.
     public var position: Int { headerless ? pool16.count : headers.count }
 
-    /// Headerless: appends one bitmap of `count` values, an array or a bitset (whichever
-    /// ``BitmapArena`` says), `values(write)` writing them ascending through `write`.
+    /// Headerless: appends one bitmap of `count` values, an array, a packed array or a bitset
+    /// (whichever is shortest, ``BitmapArena``), `values(write)` writing them ascending through
+    /// `write`.
     mutating func appendSingle(count: Int, _ values: (_ write: (UInt16) -> Void) -> Void) -> BitmapRef {
         let start = pool16.count
         guard count > 0 else { return BitmapRef(start: UInt32(start), end: UInt32(start)) }
+        let bitsetMin = 4 * wordCount + 2
+        if packs && count >= 3 && (count < bitsetMin || wordCount <= BitmapTuning.packedInsteadOfBitsetMaxWords) {
+            scratch16.removeAll(keepingCapacity: true)
+            values { scratch16.append($0) }
+            if !appendPacked(shorterThan: min(count, bitsetMin)) {
+                let v = scratch16
+                appendUnpacked(count: count) { write in for x in v { write(x) } }
+            }
+        } else {
+            appendUnpacked(count: count, values)
+        }
+        return BitmapRef(start: UInt32(start), end: UInt32(pool16.count))
+    }
+
+    /// Headerless: appends one bitmap of `count > 0` values as an array or a bitset.
+    mutating func appendUnpacked(count: Int, _ values: (_ write: (UInt16) -> Void) -> Void) {
+        let start = pool16.count
         if count < 4 * wordCount + 2 {
             values { pool16.append($0) }
         } else {
@@ -38,10 +64,26 @@ public struct BitmapArenaBuilder {
                 values { v in p[at + Int(v >> 4)] |= 1 << (v & 15) }
             }
         }
-        return BitmapRef(start: UInt32(start), end: UInt32(pool16.count))
     }
 
     func chunkWords(_ key: Int) -> Int { min(1024, wordCount - (key << 10)) }
+
+    /// Appends `scratch16`'s values (ascending, at least three) packed if every difference fits
+    /// a byte and that takes fewer than `limit` entries; returns whether it did.
+    mutating func appendPacked(shorterThan limit: Int) -> Bool {
+        let v = scratch16
+        guard 2 + v.count / 2 < limit else { return false }  // 2 + ⌈(n − 1) / 2⌉
+        for i in 1..<v.count where v[i] &- v[i - 1] > 255 { return false }
+        pool16.append(0x8000 | UInt16(v.count))
+        pool16.append(v[0])
+        var i = 1
+        while i < v.count {
+            let lo = v[i] - v[i - 1], hi = i + 1 < v.count ? v[i + 1] - v[i] : 0
+            pool16.append(lo | hi << 8)  // bytes in address order (little-endian)
+            i += 2
+        }
+        return true
+    }
 
     /// Appends the bitmap of `values`, which must be ascending, unique and below `domain`.
     /// - Complexity: O(values).

@@ -1,4 +1,5 @@
-/// The three roaring container kinds over one 16-bit chunk of the user domain.
+/// The three roaring container kinds over one 16-bit chunk of the user domain, and a fourth of
+/// headerless arenas only.
 public enum ContainerKind: UInt8, Sendable {
     /// Sorted `UInt16` values; the header's cardinality is the count.
     case array = 0
@@ -6,6 +7,10 @@ public enum ContainerKind: UInt8, Sendable {
     case bitset = 1
     /// `[runCount, start0, lengthMinusOne0, start1, …]` in the 16-bit pool.
     case run = 2
+    /// Headerless arenas of at most 32,768 users only (``BitmapArena``): a `0x8000 | count` entry,
+    /// the first value, then each later value's difference from the one before in a byte. The
+    /// slot's `values` is the range's start.
+    case packed = 3
 }
 
 /// Tuning constants, with why (CRoaring keeps these in `perfparameters.h`).
@@ -18,6 +23,16 @@ public enum BitmapTuning {
     // read-only, so each container takes whichever encoding is smallest in bytes (array: 2 per
     // value; bitset: 8 per word the domain can use; run: 2 + 4 per run). A 20,000-user client's
     // bitset is 313 words, so dense apps switch to bitsets from 1,252 users on, not 4,096.
+
+    /// The widest bitset (in words) that a headerless arena packs instead when packing is
+    /// shorter (``BitmapArena``'s packed arrays): decoding a packed array costs per value, a
+    /// bitset's union per word. 16 words: clients of up to 1,024 users, which at scale M packs
+    /// as much as packing every bitset does. There, packing them took the store from 5.99 to
+    /// 5.91 bytes a row (seed 5; 8 words against every width), and the
+    /// peer comparison's 152 queries in process were ×1.01 in geometric mean of unpacked; on
+    /// the 20,000-user client (313 words) it made category, vendor and unfiltered unions
+    /// ×1.3–1.75 slower (docs/BENCHMARKS.md, "Packed arrays").
+    public static let packedInsteadOfBitsetMaxWords = 16
 }
 
 /// Where one container lives in an arena. 12 bytes.

@@ -8,7 +8,7 @@ import Foundation
 ///
 /// Layout (integers little-endian):
 /// ```
-/// header   "TALLYSNP"  u32 version (2; 1 is read too)  u32 flags (0)  u64 sections  u64 usage rows  u64 write-ahead-log
+/// header   "TALLYSNP"  u32 version (3; 1 and 2 are read too)  u32 flags (0)  u64 sections  u64 usage rows  u64 write-ahead-log
 ///          sequence held  u32 crc32 of the 40 bytes before
 /// section  u32 kind (1 catalog, 2 client)  u32 chunks  u64 raw bytes  u32 crc32 of the 16 bytes before
 ///   chunk  u32 raw bytes  u32 stored bytes  u32 crc32 of the stored bytes  u32 crc32 of the 12 bytes before
@@ -18,10 +18,11 @@ import Foundation
 /// Every byte is covered by a checksum or checked against the layout, so a flipped byte or a
 /// truncated file is refused with the offset and the part it hit.
 public enum Snapshot {
-    /// 2: an arena starts with its layout (``BitmapArena/headerless``). Files of version 1 (every
-    /// arena with headers) are read as they are.
-    public static let version: UInt32 = 2
-    static let readableVersions: ClosedRange<UInt32> = 1...2
+    /// 2: an arena starts with its layout (``BitmapArena/headerless``). 3: headerless arenas of
+    /// at most 32,768 users may hold packed arrays (``BitmapArena``); the layout is version 2's.
+    /// Files of versions 1 (every arena with headers) and 2 are read as they are.
+    public static let version: UInt32 = 3
+    static let readableVersions: ClosedRange<UInt32> = 1...3
     static let magic = Array("TALLYSNP".utf8), endMagic = Array("TALLYEND".utf8)
     static let chunkSize = 4 << 20
 
@@ -62,7 +63,8 @@ public enum Snapshot {
     }
 
     /// The catalog's section, then one per client, as raw (uncompressed) bytes.
-    /// - Parameter version: the format to write (tests write version 1 to check it is still read).
+    /// - Parameter version: the format to write (tests write versions 1 and 2 to check they are
+    ///   still read: 1 of a store with headers, 2 of one without packed arrays).
     static func encodeSections(_ store: Store, version: UInt32 = Snapshot.version) -> [(kind: UInt32, bytes: [UInt8])] {
         var sections: [(kind: UInt32, bytes: [UInt8])] = []
         var e = SnapshotEncoder()

@@ -243,6 +243,22 @@ extension BitmapArena {
                            memory: frozenHeaders.region)
     }
 
+    /// Checks the packed array `pool[a..<b]` (``BitmapArena``): as long as its count says, every
+    /// difference at least 1, its padding byte (if any) zero, and its last value in the domain.
+    static func checkPacked(_ pool: UnsafeMutableBufferPointer<UInt16>, _ a: Int, _ b: Int, domain: Int,
+                            what: String) throws(SnapshotDecodingError) {
+        let n = Int(pool[a] & 0x7FFF)
+        guard n >= 2, b - a == 2 + n / 2 else { throw SnapshotDecodingError(reason: "\(what): a packed array's length is not its count's") }
+        let bytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(pool)[(2 * a + 4)..<(2 * b)])
+        var v = Int(pool[a + 1])
+        for k in 0..<(n - 1) {
+            guard bytes[k] > 0 else { throw SnapshotDecodingError(reason: "\(what): a packed array is not ascending") }
+            v += Int(bytes[k])
+        }
+        guard n & 1 == 1 || bytes[n - 1] == 0 else { throw SnapshotDecodingError(reason: "\(what): a packed array's length is not its count's") }
+        guard v < domain else { throw SnapshotDecodingError(reason: "\(what): a packed array lies outside the user domain") }
+    }
+
     /// Checks bitmap references into `arena` (`bounds`: each bitmap from one start to the
     /// next). With headers: ranges inside them, container keys strictly ascending within each.
     /// Headerless: ranges inside the pool, and each one's payload — an array strictly ascending
@@ -257,7 +273,9 @@ extension BitmapArena {
             if arena.headerless {
                 guard a < b else { continue }
                 let view = arena.view, p = arena.pool16
-                if b - a < view.bitsetMin {
+                if b - a < view.bitsetMin && view.packable && p[a] & 0x8000 != 0 {
+                    try checkPacked(p, a, b, domain: arena.domain, what: what)
+                } else if b - a < view.bitsetMin {
                     for k in a..<(b - 1) where p[k] >= p[k + 1] {
                         throw SnapshotDecodingError(reason: "\(what): an array bitmap is not ascending")
                     }

@@ -3,7 +3,7 @@
 /// values. Printed by `tally load --bitmaps`.
 public struct BitmapBreakdown: Sendable {
     public struct Level: Sendable {
-        public var headers = 0, arrays = 0, bitsets = 0, runs = 0, starts = 0
+        public var headers = 0, arrays = 0, packed = 0, bitsets = 0, runs = 0, starts = 0
         public var appBytes = 0, classBytes = 0
         public var byCardinality = [Int](repeating: 0, count: 5)
         public var emptyBitmaps = 0, bitmaps = 0
@@ -37,6 +37,7 @@ public struct BitmapBreakdown: Sendable {
                             case .array: s.arrays += payload
                             case .bitset: s.bitsets += payload
                             case .run: s.runs += payload
+                            case .packed: s.packed += payload
                             }
                             let header = arena.headerless ? 0 : MemoryLayout<ContainerHeader>.stride
                             s.headers += header
@@ -58,6 +59,7 @@ public struct BitmapBreakdown: Sendable {
         case .array: 2 * c.cardinality
         case .bitset: view.chunkWords(c.key) * 8
         case .run: (1 + 2 * Int(c.values[0])) * 2
+        case .packed: 0  // headerless arenas only, whose payload is the range
         }
     }
 
@@ -67,7 +69,7 @@ public struct BitmapBreakdown: Sendable {
             out.append("bitmaps  class \(MemoryBreakdown.classes[k].name), \(rows[k]) rows; bytes per usage row")
             for (l, s) in levels[k].enumerated() where s.bitmaps > 0 {
                 func f(_ b: Int) -> String { String(format: "%.2f", Double(b) / Double(rows[k])) }
-                out.append("bitmaps    level \(l): headers \(f(s.headers)) arrays \(f(s.arrays)) bitsets \(f(s.bitsets)) runs \(f(s.runs)) starts \(f(s.starts))"
+                out.append("bitmaps    level \(l): headers \(f(s.headers)) arrays \(f(s.arrays)) packed \(f(s.packed)) bitsets \(f(s.bitsets)) runs \(f(s.runs)) starts \(f(s.starts))"
                            + " | apps \(f(s.appBytes)) classes \(f(s.classBytes)) | bitmaps \(s.bitmaps) empty \(s.emptyBitmaps)"
                            + " | containers by values 1/2/3-4/5-16/>16: \(s.byCardinality.map(String.init).joined(separator: "/"))")
             }

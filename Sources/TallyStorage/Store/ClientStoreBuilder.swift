@@ -39,6 +39,9 @@ public struct ClientStoreBuilder {
     /// The layout of the client's arenas (``BitmapArena/headerless``): `nil` lets the user
     /// domain decide (headerless up to 65,536 users); tests choose either.
     public var headerlessArenas: Bool?
+    /// Whether headerless arenas pack bitmaps where that is shorter (``BitmapArena``'s packed
+    /// arrays): `nil` packs; tests and `tally synth --unpacked` turn it off to compare.
+    public var packedArrays: Bool?
     /// Usage rows an entity needs for a range table (``RangeCounts``): `nil` takes the default,
     /// or every entity when ``extrasMinRows`` is 0 (tests); tests set it to keep the default
     /// tables beside every other extra, so that bounds are read from the cardinality rows.
@@ -150,7 +153,7 @@ public struct ClientStoreBuilder {
             }
             start.append(UInt32(list.count))
         }
-        var mb = BitmapArenaBuilder(domain: users.count, headerless: headerlessArenas)
+        var mb = BitmapArenaBuilder(domain: users.count, headerless: headerlessArenas, packed: packedArrays)
         let members = memberLists.map { mb.append(sorted: $0) }
         // Each user's departments as bits, `maskWords` words a user.
         let maskWords = ClientStore.departmentMaskWords(departments: departments.count)
@@ -230,7 +233,7 @@ public struct ClientStoreBuilder {
         }
 
         // Level 0 for apps: per app, a counting sort of its rows by day keeps users ascending.
-        var b0 = BitmapArenaBuilder(domain: users.count, headerless: headerlessArenas)
+        var b0 = BitmapArenaBuilder(domain: users.count, headerless: headerlessArenas, packed: packedArrays)
         var starts0 = [UInt32](repeating: 0, count: entityCount * dayCount + 1)
         var masks0: [UInt64] = departmentMasks == nil ? [] : [UInt64](repeating: 0, count: entityCount * dayCount * W)
         var prefix = [UInt32](repeating: 0, count: entityCount * (dayCount + 1))
@@ -315,7 +318,7 @@ public struct ClientStoreBuilder {
             let below = levels[k - 1].view, belowStarts = levelStarts[k - 1], belowCount = blockCounts[k - 1]
             let ratio = sizes[k] / sizes[k - 1]
             let count = (dayCount + sizes[k] - 1) / sizes[k]
-            var b = BitmapArenaBuilder(domain: users.count, headerless: headerlessArenas)
+            var b = BitmapArenaBuilder(domain: users.count, headerless: headerlessArenas, packed: packedArrays)
             var starts = [UInt32](repeating: 0, count: entityCount * count + 1)
             var masks = departmentMasks == nil ? [] : [UInt64](repeating: 0, count: entityCount * count * W)
             for e in 0..<entityCount {
