@@ -36,7 +36,7 @@ let package = Package(
         fuzzer("FuzzCompact", ["TallyWire"]),
         fuzzer("FuzzQuery", ["TallyAPI", "TallyQuery", "TallyStorage"]),
         fuzzer("FuzzAppendBody", ["TallyAPI", "TallyWrite", "TallyStorage"]),
-        fuzzer("FuzzSnapshot", ["TallyStorage", "TallyAPI"]),
+        fuzzer("FuzzSnapshot", ["TallyStorage", "TallyAPI", "TallyGenerate"]),
         fuzzer("FuzzWAL", ["TallyStorage"]),
     ]
 )

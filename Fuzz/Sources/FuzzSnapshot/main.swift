@@ -2,15 +2,16 @@
 // `tally serve --snapshot` and a reload read a file. Input: byte 0 says whether the input's
 // checksums (header, sections, chunks) and trailer length are fixed up before it is read —
 // without that almost every mutation is refused by a checksum — and whether a store that reads
-// is queried; the rest is the file. The seeds are snapshots of the tiny store written by
-// `Snapshot.write`, with their chunks also stored uncompressed, so that mutations reach the
-// decoders. A thrown `SnapshotError` is a correct refusal.
+// is queried; the rest is the file. The seeds are snapshots of the tiny store (and of a
+// generated client with packed arrays) written by `Snapshot.write`, with their chunks also
+// stored uncompressed, so that mutations reach the decoders. A thrown `SnapshotError` is a correct refusal.
 //
 // Checked: a snapshot that reads is one the product can serve: every query route answers for
 // every client without trapping.
 import Foundation
 import FuzzSupport
 import TallyAPI
+import TallyGenerate
 import TallyStorage
 
 @_cdecl("LLVMFuzzerInitialize")
@@ -119,6 +120,19 @@ func makeSeeds() throws -> [(name: String, bytes: [UInt8])] {
         stores.append(("client-\(i)", Store(catalog: full.catalog, clients: [c], walSequence: UInt64(i))))
     }
     stores.append(("catalog-only", Store(catalog: full.catalog, clients: [])))
+    // A client wide enough for packed arrays (snapshot format 3), which the tiny store's few
+    // users a day never make: 300 users × 4 apps × 4 days.
+    var shape = SyntheticShape(users: 300, apps: 4, days: 4)
+    shape.departments = 1
+    let (catalog, builder) = SyntheticClient.make(shape)
+    let packed = Store(catalog: catalog, clients: [builder.build()])
+    let index = packed.clients[0].usage!
+    let kinds = index.levels.indices.flatMap { l in
+        let (starts, blocks) = index.starts(level: l)
+        return (0..<(index.entityCount * blocks)).flatMap { index.levels[l].containerKinds(starts.bitmap($0)) }
+    }
+    guard kinds.contains(.packed) else { fuzzFailure("the packed seed holds no packed array") }
+    stores.append(("packed", packed))
     var seeds: [(String, [UInt8])] = []
     let path = scratchDirectory + "/seed.snapshot"
     for (name, store) in stores {
