@@ -2,8 +2,8 @@ import Testing
 import TallyStorage
 
 /// Range tables against a brute-force distinct count over every range, on seeded random
-/// per-day user sets: short histories, histories longer than the 366-day span, and a domain
-/// past 16-bit counts.
+/// per-day user sets: short histories, histories longer than the 366-day span, and counts of
+/// 12 bits (under 4,096 users), 16 bits and 32 bits (65,536 users or more).
 @Suite struct RangeCountsTests {
     /// The bitmap tests' seeded generator.
     typealias RNG = BitmapTests.RNG
@@ -59,6 +59,26 @@ import TallyStorage
     @Test func historyLongerThanTheSpan() { check(entities: 3, days: 420, users: 2_000, seed: 2, stride: 7) }
 
     @Test func wideCounts() { check(entities: 3, days: 30, users: 70_000, seed: 3, stride: 1) }
+
+    /// 16-bit counts: clients of 4,096 to 65,535 users (fewer take 12 bits, the tests above).
+    @Test func sixteenBitCounts() { check(entities: 3, days: 45, users: 5_000, seed: 6, stride: 1) }
+
+    /// 12-bit counts at their top: 4,095 users, every one active on the first day, so that every
+    /// range from it counts 4,095; the tables' odd lengths (41 days: 861 entries) end on a
+    /// padding entry.
+    @Test func twelveBitCountsAtTheirTop() {
+        let users = 4_095, days = 41
+        let all = (0..<UInt32(users)).map { $0 }
+        let t = RangeCounts(dayCount: days, userCount: users, entityRows: [users + days, 1], minRowsPerEntry: 0) { e, day, out in
+            if e == 0 { out += day == 0 ? all : [UInt32(day)] } else if day == days - 1 { out += [7] }
+        }
+        for hi in 0..<days {
+            #expect(t.count(entity: 0, 0, hi) == users)
+            #expect(t.count(entity: 0, hi, hi) == (hi == 0 ? users : 1))
+            #expect(t.count(entity: 1, 0, hi) == (hi == days - 1 ? 1 : 0))
+        }
+        #expect(t.count(entity: 1, days - 1, days - 1) == 1)
+    }
 
     @Test func thresholdKeepsBusyEntitiesOnly() {
         let d = Self.data(entities: 4, days: 50, users: 500, seed: 4)

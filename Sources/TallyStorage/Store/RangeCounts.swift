@@ -12,8 +12,8 @@ import Foundation
 ///
 /// A table is kept for an entity when it has at least `minRowsPerEntry` rows (user-days) per
 /// table entry — twice that when counts are 32-bit (clients of 65,536 users or more; 16-bit
-/// below) — so the tables cost at most `2 / minRowsPerEntry` bytes per row of the entities that
-/// have one, at either width. On the enterprise client (100,000 users) the 32-bit tables under
+/// below, 12-bit under 4,096) — so the tables cost at most `2 / minRowsPerEntry` bytes per row
+/// of the entities that have one, at any width. On the enterprise client (100,000 users) the 32-bit tables under
 /// the 16-bit rule took 208 of its 1,359 MB; under this one, 127 MB, with no endpoint of
 /// `tally synth --shape enterprise` slower by more than the run's noise (docs/BENCHMARKS.md).
 /// Immutable after `init`.
@@ -34,8 +34,13 @@ public final class RangeCounts: @unchecked Sendable {
     /// Per entity, the first entry of its table, or -1 when it has none.
     let tableStart: [Int]
     let wide: Bool
+    /// Counts of 12 bits, two in three bytes, for clients of fewer than 4,096 users (every
+    /// client of scale M): the tables were 0.64 of its 5.43 bytes a usage row in 16 bits. Each
+    /// table has an even number of entries, so that it starts on a byte.
+    let packed: Bool
     let counts16: UnsafeMutableBufferPointer<UInt16>
     let counts32: UnsafeMutableBufferPointer<UInt32>
+    let counts12: UnsafeMutableBufferPointer<UInt8>
     /// The region the tables are in (``StoreMemory``), or `nil` for the heap.
     let memory: StoreMemory?
     /// Number of entities with a table.
@@ -69,14 +74,16 @@ public final class RangeCounts: @unchecked Sendable {
         self.dayCount = dayCount
         span = min(dayCount, Self.maxSpan)
         wide = userCount > Int(UInt16.max)
-        let perEntity = dayCount > 0 ? Self.entries(dayCount: dayCount, span: span) : 0
+        packed = userCount < 1 << 12
+        let entries = dayCount > 0 ? Self.entries(dayCount: dayCount, span: span) : 0
+        let perEntity = packed ? (entries + 1) & ~1 : entries
         var starts = [Int](repeating: -1, count: entityRows.count)
         var total = 0
         // 32-bit counts need twice the rows per entry for the same bytes per row.
         let widthFactor = wide ? 2 : 1
         for (e, rows) in entityRows.enumerated() where perEntity > 0 && rows > 0 {
             let divisor = e < listed.count && listed[e] ? Self.listedRowsDivisor : 1
-            guard rows &* divisor >= minRowsPerEntry &* perEntity &* widthFactor else { continue }
+            guard rows &* divisor >= minRowsPerEntry &* entries &* widthFactor else { continue }
             starts[e] = total
             total += perEntity
         }
@@ -84,8 +91,10 @@ public final class RangeCounts: @unchecked Sendable {
         tableCount = starts.filter { $0 >= 0 }.count
         let memory = StoreMemory.current
         self.memory = memory
-        counts16 = StoreMemory.allocate(UInt16.self, capacity: wide ? 0 : total, in: memory)
+        counts16 = StoreMemory.allocate(UInt16.self, capacity: wide || packed ? 0 : total, in: memory)
         counts32 = StoreMemory.allocate(UInt32.self, capacity: wide ? total : 0, in: memory)
+        // Two bytes of padding: a count is read as the 16 bits that hold it.
+        counts12 = StoreMemory.allocate(UInt8.self, capacity: packed && total > 0 ? total / 2 * 3 + 2 : 0, in: memory)
         if total == 0 { return }
         // The tables are independent: entities are dealt to one part per core, heaviest first
         // to the lightest part, and the parts filled in parallel (each with its own scratch).
@@ -100,10 +109,25 @@ public final class RangeCounts: @unchecked Sendable {
         let dealt = parts
         withoutActuallyEscaping(usersOnDay) { usersOnDay in
             let source = UnsafeMutableSendable(usersOnDay)
-            let counts = UnsafeMutableSendable((counts16.baseAddress, counts32.baseAddress))
+            let counts = UnsafeMutableSendable((counts16.baseAddress, counts32.baseAddress, counts12.baseAddress))
             DispatchQueue.concurrentPerform(iterations: threads) { i in
                 if wide {
                     fill(counts.value.1!, userCount: userCount, entities: dealt[i], usersOnDay: source.value)
+                } else if packed {
+                    // Each table in 16 bits first, then packed into its place.
+                    let scratch = UnsafeMutablePointer<UInt16>.allocate(capacity: perEntity)
+                    defer { scratch.deallocate() }
+                    for e in dealt[i] {
+                        scratch.update(repeating: 0, count: perEntity)
+                        fill(scratch, userCount: userCount, entities: [e], usersOnDay: source.value, at: { _ in 0 })
+                        let out = counts.value.2! + tableStart[e] / 2 * 3
+                        for k in stride(from: 0, to: perEntity, by: 2) {
+                            let a = scratch[k], b = scratch[k + 1]
+                            out[k / 2 * 3] = UInt8(truncatingIfNeeded: a)
+                            out[k / 2 * 3 + 1] = UInt8(truncatingIfNeeded: a >> 8) | UInt8(truncatingIfNeeded: b << 4)
+                            out[k / 2 * 3 + 2] = UInt8(truncatingIfNeeded: b >> 4)
+                        }
+                    }
                 } else {
                     fill(counts.value.0!, userCount: userCount, entities: dealt[i], usersOnDay: source.value)
                 }
@@ -111,8 +135,10 @@ public final class RangeCounts: @unchecked Sendable {
         }
     }
 
+    /// Fills the tables of `entities`, each at `out + at(entity)` (by default its place in the buffer).
     private func fill<T: FixedWidthInteger>(_ out: UnsafeMutablePointer<T>, userCount: Int, entities: [Int],
-                                            usersOnDay: (_ entity: Int, _ day: Int, _ users: inout [UInt32]) -> Void) {
+                                            usersOnDay: (_ entity: Int, _ day: Int, _ users: inout [UInt32]) -> Void,
+                                            at: ((Int) -> Int)? = nil) {
         // Scratch: each user's previous active day (-1: none yet), and per day the number of
         // today's users whose previous active day it was.
         var last = [Int32](repeating: -1, count: userCount)
@@ -121,7 +147,7 @@ public final class RangeCounts: @unchecked Sendable {
         var users: [UInt32] = []
         for e in entities {
             for u in last.indices { last[u] = -1 }
-            let table = out + tableStart[e]
+            let table = out + (at?(e) ?? tableStart[e])
             for hi in 0..<dayCount {
                 touched.removeAll(keepingCapacity: true)
                 let oldest = hi - span
@@ -156,6 +182,7 @@ public final class RangeCounts: @unchecked Sendable {
     deinit {
         release(counts16, in: memory)
         release(counts32, in: memory)
+        release(counts12, in: memory)
     }
 
     /// Whether `entity` has a table.
@@ -171,8 +198,14 @@ public final class RangeCounts: @unchecked Sendable {
         let s = tableStart[entity]
         guard s >= 0, hi &- lo < span, lo >= 0, hi < dayCount, lo <= hi else { return nil }
         let i = s &+ rowOffset(lo) &+ (hi &- lo)
+        if packed {
+            // Entry i's 12 bits start at bit 12·i: byte 3·(i/2), low nibble or high.
+            let at = (i &>> 1) &* 3 &+ (i & 1)
+            let w = Int(UnsafeRawPointer(counts12.baseAddress!).loadUnaligned(fromByteOffset: at, as: UInt16.self))
+            return (w &>> ((i & 1) &<< 2)) & 0xFFF
+        }
         return wide ? Int(counts32[i]) : Int(counts16[i])
     }
 
-    public var byteCount: Int { counts16.count * 2 + counts32.count * 4 + tableStart.count * 8 }
+    public var byteCount: Int { counts16.count * 2 + counts32.count * 4 + counts12.count + tableStart.count * 8 }
 }
