@@ -30,7 +30,7 @@ struct Synth: ParsableCommand {
     var filterDepartments = 1
     @Option(name: .customLong("department-scan"), help: "Read a department filter `members` (user-major) or `bitmaps` (app-major) whatever it costs, to compare the two (default: `cheaper`).")
     var departmentScan: String?
-    @Flag(help: "Build the bitmaps without packed arrays (as before snapshot format 3), to compare the two.")
+    @Flag(help: "Build the levels and department members without packed arrays (as before snapshot format 3), to compare the two; category unions derived at query time still pack.")
     var unpacked = false
 
     func validate() throws {

@@ -36,7 +36,12 @@ public final class BitmapArena: @unchecked Sendable {
     public static let packableMaxDomain = 1 << 15
 
     /// Whether ranges may be packed arrays (see the type's notes).
-    public var packable: Bool { headerless && domain <= Self.packableMaxDomain }
+    public var packable: Bool { Self.packable(headerless: headerless, wordCount: wordCount) }
+
+    /// The one rule for ``packable``, by the domain's words: at most 32,768 users.
+    @inlinable public static func packable(headerless: Bool, wordCount: Int) -> Bool {
+        headerless && wordCount <= packableMaxDomain >> 6
+    }
 
     convenience init(domain: Int, headerless: Bool, headers: [ContainerHeader], pool16: [UInt16], pool64: [UInt64]) {
         let memory = StoreMemory.current
@@ -191,8 +196,13 @@ public struct ArenaView: @unchecked Sendable {
         self.wordCount = wordCount
         self.headerless = headerless
         bitsetMin = 4 &* wordCount &+ 2
-        packable = headerless && wordCount <= BitmapArena.packableMaxDomain >> 6
+        packable = BitmapArena.packable(headerless: headerless, wordCount: wordCount)
     }
+
+    /// Whether the headerless range of `n` entries at `p`, shorter than a bitset's, is a packed
+    /// array: its first entry has the top bit no value of a packable domain has.
+    @inlinable @inline(__always)
+    public func isPacked(_ p: UnsafePointer<UInt16>, _ n: Int) -> Bool { packable && n != 0 && p[0] & 0x8000 != 0 }
 
     /// Calls `body` with each value of the packed array at `p` (its range) of `n` values, ascending.
     /// The differences are all one byte, so the loads are independent of each other and only
@@ -233,7 +243,7 @@ public struct ArenaView: @unchecked Sendable {
             let s = Int(b.start), n = Int(b.end &- b.start)
             let p = pool16 + s
             if n < bitsetMin {
-                if packable && p[0] & 0x8000 != 0 {
+                if isPacked(p, n) {
                     return ContainerSlot(key: 0, kind: .packed, cardinality: Int(p[0] & 0x7FFF), values: p, words: pool64)
                 }
                 return ContainerSlot(key: 0, kind: .array, cardinality: n, values: p, words: pool64)
@@ -254,7 +264,7 @@ public struct ArenaView: @unchecked Sendable {
             let n = Int(b.end &- b.start)
             let p = pool16 + Int(b.start)
             if n < bitsetMin {
-                if packable && n != 0 && p[0] & 0x8000 != 0 { return Int(p[0] & 0x7FFF) }
+                if isPacked(p, n) { return Int(p[0] & 0x7FFF) }
                 return n
             }
             return Int(p[0]) | Int(p[1]) &<< 16

@@ -12,7 +12,8 @@ public struct BitmapArenaBuilder {
     public let packs: Bool
     /// A bitmap's values while its encoding is chosen.
     var scratch16: [UInt16] = []
-    var scratch8: [UInt8] = []
+    /// Headerless: the fewest entries a bitset takes (``ArenaView/bitsetMin``); shorter is an array.
+    var bitsetMin: Int { 4 * wordCount + 2 }
 
     /// - Parameter headerless: the layout; by default headerless when the domain allows it (tests
     ///   choose either).
@@ -24,7 +25,7 @@ public struct BitmapArenaBuilder {
         let allowed = domain <= BitmapArena.headerlessMaxDomain
         precondition(headerless != true || allowed, "a headerless arena holds one chunk")
         self.headerless = headerless ?? allowed
-        packs = self.headerless && domain <= BitmapArena.packableMaxDomain && packed != false
+        packs = BitmapArena.packable(headerless: self.headerless, wordCount: wordCount) && packed != false
     }
 
     /// Where the next bitmap starts: headers appended so far, or, headerless, the 16-bit pool's length.
@@ -36,7 +37,6 @@ public struct BitmapArenaBuilder {
     mutating func appendSingle(count: Int, _ values: (_ write: (UInt16) -> Void) -> Void) -> BitmapRef {
         let start = pool16.count
         guard count > 0 else { return BitmapRef(start: UInt32(start), end: UInt32(start)) }
-        let bitsetMin = 4 * wordCount + 2
         if packs && count >= 3 && (count < bitsetMin || wordCount <= BitmapTuning.packedInsteadOfBitsetMaxWords) {
             scratch16.removeAll(keepingCapacity: true)
             values { scratch16.append($0) }
@@ -53,7 +53,7 @@ public struct BitmapArenaBuilder {
     /// Headerless: appends one bitmap of `count > 0` values as an array or a bitset.
     mutating func appendUnpacked(count: Int, _ values: (_ write: (UInt16) -> Void) -> Void) {
         let start = pool16.count
-        if count < 4 * wordCount + 2 {
+        if count < bitsetMin {
             values { pool16.append($0) }
         } else {
             let at = ArenaView.bitsetWords(from: start)

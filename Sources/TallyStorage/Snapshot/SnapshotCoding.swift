@@ -273,7 +273,7 @@ extension BitmapArena {
             if arena.headerless {
                 guard a < b else { continue }
                 let view = arena.view, p = arena.pool16
-                if b - a < view.bitsetMin && view.packable && p[a] & 0x8000 != 0 {
+                if b - a < view.bitsetMin && view.isPacked(UnsafePointer(p.baseAddress! + a), b - a) {
                     try checkPacked(p, a, b, domain: arena.domain, what: what)
                 } else if b - a < view.bitsetMin {
                     for k in a..<(b - 1) where p[k] >= p[k + 1] {

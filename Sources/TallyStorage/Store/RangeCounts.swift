@@ -93,8 +93,9 @@ public final class RangeCounts: @unchecked Sendable {
         self.memory = memory
         counts16 = StoreMemory.allocate(UInt16.self, capacity: wide || packed ? 0 : total, in: memory)
         counts32 = StoreMemory.allocate(UInt32.self, capacity: wide ? total : 0, in: memory)
-        // Two bytes of padding: a count is read as the 16 bits that hold it.
-        counts12 = StoreMemory.allocate(UInt8.self, capacity: packed && total > 0 ? total / 2 * 3 + 2 : 0, in: memory)
+        // No padding: every table has an even number of entries, so the 16 bits read for a count
+        // (``count(entity:_:_:)``) never pass its table's last byte.
+        counts12 = StoreMemory.allocate(UInt8.self, capacity: packed ? total / 2 * 3 : 0, in: memory)
         if total == 0 { return }
         // The tables are independent: entities are dealt to one part per core, heaviest first
         // to the lightest part, and the parts filled in parallel (each with its own scratch).
@@ -112,33 +113,39 @@ public final class RangeCounts: @unchecked Sendable {
             let counts = UnsafeMutableSendable((counts16.baseAddress, counts32.baseAddress, counts12.baseAddress))
             DispatchQueue.concurrentPerform(iterations: threads) { i in
                 if wide {
-                    fill(counts.value.1!, userCount: userCount, entities: dealt[i], usersOnDay: source.value)
+                    fill(userCount: userCount, entities: dealt[i], usersOnDay: source.value) { counts.value.1! + tableStart[$0] }
                 } else if packed {
-                    // Each table in 16 bits first, then packed into its place.
+                    // Each table in 16 bits, then packed into its place. Every entry but the
+                    // padding one is written, so the scratch is cleared once.
                     let scratch = UnsafeMutablePointer<UInt16>.allocate(capacity: perEntity)
                     defer { scratch.deallocate() }
-                    for e in dealt[i] {
-                        scratch.update(repeating: 0, count: perEntity)
-                        fill(scratch, userCount: userCount, entities: [e], usersOnDay: source.value, at: { _ in 0 })
-                        let out = counts.value.2! + tableStart[e] / 2 * 3
-                        for k in stride(from: 0, to: perEntity, by: 2) {
-                            let a = scratch[k], b = scratch[k + 1]
-                            out[k / 2 * 3] = UInt8(truncatingIfNeeded: a)
-                            out[k / 2 * 3 + 1] = UInt8(truncatingIfNeeded: a >> 8) | UInt8(truncatingIfNeeded: b << 4)
-                            out[k / 2 * 3 + 2] = UInt8(truncatingIfNeeded: b >> 4)
-                        }
+                    scratch.initialize(repeating: 0, count: perEntity)
+                    fill(userCount: userCount, entities: dealt[i], usersOnDay: source.value, table: { _ in scratch }) { e in
+                        Self.pack12(scratch, count: perEntity, into: counts.value.2! + tableStart[e] / 2 * 3)
                     }
                 } else {
-                    fill(counts.value.0!, userCount: userCount, entities: dealt[i], usersOnDay: source.value)
+                    fill(userCount: userCount, entities: dealt[i], usersOnDay: source.value) { counts.value.0! + tableStart[$0] }
                 }
             }
         }
     }
 
-    /// Fills the tables of `entities`, each at `out + at(entity)` (by default its place in the buffer).
-    private func fill<T: FixedWidthInteger>(_ out: UnsafeMutablePointer<T>, userCount: Int, entities: [Int],
+    /// Packs `count` (even) counts below 4,096 two into three bytes at `out`: the first in bits
+    /// 0–11, the second in bits 12–23.
+    static func pack12(_ counts: UnsafePointer<UInt16>, count: Int, into out: UnsafeMutablePointer<UInt8>) {
+        for k in stride(from: 0, to: count, by: 2) {
+            let a = counts[k], b = counts[k + 1], o = out + k / 2 * 3
+            o[0] = UInt8(truncatingIfNeeded: a)
+            o[1] = UInt8(truncatingIfNeeded: a >> 8) | UInt8(truncatingIfNeeded: b << 4)
+            o[2] = UInt8(truncatingIfNeeded: b >> 4)
+        }
+    }
+
+    /// Fills the table of each of `entities` at `table(entity)`, calling `filled(entity)` after each.
+    private func fill<T: FixedWidthInteger>(userCount: Int, entities: [Int],
                                             usersOnDay: (_ entity: Int, _ day: Int, _ users: inout [UInt32]) -> Void,
-                                            at: ((Int) -> Int)? = nil) {
+                                            table tableOf: (Int) -> UnsafeMutablePointer<T>,
+                                            filled: (Int) -> Void = { _ in }) {
         // Scratch: each user's previous active day (-1: none yet), and per day the number of
         // today's users whose previous active day it was.
         var last = [Int32](repeating: -1, count: userCount)
@@ -147,7 +154,7 @@ public final class RangeCounts: @unchecked Sendable {
         var users: [UInt32] = []
         for e in entities {
             for u in last.indices { last[u] = -1 }
-            let table = out + (at?(e) ?? tableStart[e])
+            let table = tableOf(e)
             for hi in 0..<dayCount {
                 touched.removeAll(keepingCapacity: true)
                 let oldest = hi - span
@@ -176,6 +183,7 @@ public final class RangeCounts: @unchecked Sendable {
                 }
                 for p in touched { prevHistogram[Int(p)] = 0 }
             }
+            filled(e)
         }
     }
 
