@@ -1,9 +1,11 @@
 import ArgumentParser
 import Foundation
+import TallyAPI
 import TallyGenerate
 import TallyIngest
 import TallyQuery
 import TallyStorage
+import TallyWrite
 
 struct Load: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -45,17 +47,22 @@ extension Load {
         let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         var store: Store?
         var seconds = 0.0
-        var delta = 0
+        var delta = 0, parts = (anonymous: 0, file: 0), heap = (allocated: 0, free: 0)
         for _ in 0..<max(repetitions, 1) {
             store = nil
             _ = malloc_trim(0)
-            let before = residentBytes()
+            let before = residentBytes(), partsBefore = ServiceStatus.residentParts()
+            let heapBefore = MemoryReclaimer.heap() ?? (0, 0)
             let clock = ContinuousClock(), start = clock.now
             do { store = try Snapshot.read(path: path) } catch { throw ValidationError("\(error)") }
             let d = clock.now - start
             seconds = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
             _ = malloc_trim(0)
             delta = residentBytes() - before
+            let partsAfter = ServiceStatus.residentParts()
+            parts = (partsAfter.anonymous - partsBefore.anonymous, partsAfter.file - partsBefore.file)
+            let heapAfter = MemoryReclaimer.heap() ?? (0, 0)
+            heap = (heapAfter.allocated - heapBefore.allocated, heapAfter.free - heapBefore.free)
         }
         let s = store!, rows = s.usageRowCount
         print("snapshot    \(path) (\(bytes) bytes)")
@@ -66,6 +73,10 @@ extension Load {
               + "\(String(format: "%.0f", Double(bytes) / seconds / 1e6)) MB/s of snapshot")
         print("resident    \(String(format: "%.2f", Double(delta) / Double(max(rows, 1)))) bytes/row (RSS growth), "
               + "\(String(format: "%.2f", Double(s.byteCount) / Double(max(rows, 1)))) bytes/row (store accounting)")
+        print("            of the growth: \(String(format: "%.2f", Double(parts.anonymous) / Double(max(rows, 1)))) bytes/row anonymous, "
+              + "\(String(format: "%.2f", Double(parts.file) / Double(max(rows, 1)))) file pages (code); "
+              + "heap \(String(format: "%.2f", Double(heap.allocated) / Double(max(rows, 1)))) allocated, "
+              + "\(String(format: "%.2f", Double(heap.free) / Double(max(rows, 1)))) free")
         MemoryBreakdown(s).lines.forEach { print($0) }
         if bitmaps { BitmapBreakdown(s).lines.forEach { print($0) } }
     }

@@ -3,7 +3,8 @@ import TallyStorage
 
 /// Range tables against a brute-force distinct count over every range, on seeded random
 /// per-day user sets: short histories, histories longer than the 366-day span, and counts of
-/// 12 bits (under 4,096 users), 16 bits and 32 bits (65,536 users or more).
+/// 12 bits (under 4,096 users), 16 bits and 32 bits (65,536 users or more), by the client's
+/// users or each entity's own.
 @Suite struct RangeCountsTests {
     /// The bitmap tests' seeded generator.
     typealias RNG = BitmapTests.RNG
@@ -78,6 +79,47 @@ import TallyStorage
             #expect(t.count(entity: 1, 0, hi) == (hi == days - 1 ? 1 : 0))
         }
         #expect(t.count(entity: 1, days - 1, days - 1) == 1)
+    }
+
+    /// Each table as wide as its entity's users over the whole history: in one client of 70,000
+    /// users, tables of 12 bits (40 regulars; exactly 4,095 users), 16 bits (exactly 4,096;
+    /// 9,000) and 32 bits (70,000), every count exact. Without the entities' users every table
+    /// takes the client's width.
+    @Test func tablesOfEveryWidthInOneClient() {
+        let users = 70_000, days = 30
+        let regulars = Self.data(entities: 1, days: days, users: users, seed: 8)[0]
+        func span(_ from: Int, _ count: Int) -> [UInt32] { (from..<min(users, from + count)).map { UInt32($0) } }
+        let d: [[[UInt32]]] = [
+            regulars,
+            (0..<days).map { $0 == 0 ? span(0, 4_095) : span($0 * 7, 3) },
+            (0..<days).map { $0 == 0 ? span(0, 4_096) : span($0 * 7, 3) },
+            (0..<days).map { span($0 * 300, 300) },
+            (0..<days).map { span($0 * 2_400, 2_400) },
+        ]
+        let lifetime = d.map { Set($0.joined()).count }
+        #expect(lifetime[1] == 4_095 && lifetime[2] == 4_096 && lifetime[3] == 9_000 && lifetime[4] == users)
+        let rows = d.map { $0.reduce(0) { $0 + $1.count } }
+        let entries = days * (days + 1) / 2
+        for own in [true, false] {
+            let t = RangeCounts(dayCount: days, userCount: users, entityRows: rows, entityUsers: own ? lifetime : nil,
+                                minRowsPerEntry: 0) { e, day, out in out += d[e][day] }
+            let w = t.tablesByWidth
+            if own {
+                #expect(w.twelve == 2 && w.sixteen == 2 && w.thirtyTwo == 1)
+                #expect(t.byteCount == 2 * (entries + 1) / 2 * 3 + 2 * entries * 2 + entries * 4 + 5 * 8)
+            } else {
+                #expect(w.twelve == 0 && w.sixteen == 0 && w.thirtyTwo == 5)
+            }
+            for e in d.indices {
+                for lo in 0..<days {
+                    var seen = Set<UInt32>()
+                    for hi in lo..<days {
+                        seen.formUnion(d[e][hi])
+                        #expect(t.count(entity: e, lo, hi) == seen.count, "entity \(e), own widths \(own), range \(lo)…\(hi)")
+                    }
+                }
+            }
+        }
     }
 
     @Test func thresholdKeepsBusyEntitiesOnly() {

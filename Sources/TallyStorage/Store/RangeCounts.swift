@@ -11,9 +11,9 @@ import Foundation
 /// Per entity that is one pass over its rows plus `days × span` additions.
 ///
 /// A table is kept for an entity when it has at least `minRowsPerEntry` rows (user-days) per
-/// table entry — twice that when counts are 32-bit (clients of 65,536 users or more; 16-bit
-/// below, 12-bit under 4,096) — so the tables cost at most `2 / minRowsPerEntry` bytes per row
-/// of the entities that have one, at any width. On the enterprise client (100,000 users) the 32-bit tables under
+/// table entry — twice that in clients of 65,536 users or more — so the tables cost at most
+/// `2 / minRowsPerEntry` bytes per row of the entities that have one. Each table's counts are
+/// as wide as its entity's users need: 12 bits under 4,096, 16 up to 65,535, else 32. On the enterprise client (100,000 users) the 32-bit tables under
 /// the 16-bit rule took 208 of its 1,359 MB; under this one, 127 MB, with no endpoint of
 /// `tally synth --shape enterprise` slower by more than the run's noise (docs/BENCHMARKS.md).
 /// Immutable after `init`.
@@ -31,20 +31,45 @@ public final class RangeCounts: @unchecked Sendable {
 
     public let dayCount: Int
     public let span: Int
-    /// Per entity, the first entry of its table, or -1 when it has none.
+    /// The width of one table's counts: the fewest bits that hold every count it can have.
+    enum Width: Int {
+        /// Two counts in three bytes (below 4,096).
+        case twelve = 0
+        case sixteen = 1
+        case thirtyTwo = 2
+
+        init(maxCount: Int) {
+            self = maxCount < 1 << 12 ? .twelve : maxCount <= Int(UInt16.max) ? .sixteen : .thirtyTwo
+        }
+
+        /// Bytes of a table of `entries` counts (12-bit tables are padded to an even count).
+        func bytes(entries: Int) -> Int {
+            switch self {
+            case .twelve: return (entries + 1) / 2 * 3
+            case .sixteen: return entries * 2
+            case .thirtyTwo: return entries * 4
+            }
+        }
+    }
+    /// Per entity, where its table starts in ``counts`` (in bytes) shifted left by 2, with its
+    /// ``Width`` in the low two bits; -1 when it has none. One read tells a count where and how
+    /// wide it is.
+    ///
+    /// Each table takes the width of the most users its entity can have over any range (its
+    /// users over the whole history, ``init``'s `entityUsers`), not the client's: on scale L's
+    /// largest client (20,000 users) 144 of its 191 tables are of entities under 4,096 users,
+    /// and took 16 bits a count when the client's users set the width (docs/BENCHMARKS.md,
+    /// "Range tables as wide as their entity").
     let tableStart: [Int]
-    let wide: Bool
-    /// Counts of 12 bits, two in three bytes, for clients of fewer than 4,096 users (every
-    /// client of scale M): the tables were 0.64 of its 5.43 bytes a usage row in 16 bits. Each
-    /// table has an even number of entries, so that it starts on a byte.
-    let packed: Bool
-    let counts16: UnsafeMutableBufferPointer<UInt16>
-    let counts32: UnsafeMutableBufferPointer<UInt32>
-    let counts12: UnsafeMutableBufferPointer<UInt8>
+    /// The tables, one after another: 32-bit ones first, then 16-bit, then 12-bit, so that each
+    /// is aligned to its width.
+    let counts: UnsafeMutableBufferPointer<UInt8>
     /// The region the tables are in (``StoreMemory``), or `nil` for the heap.
     let memory: StoreMemory?
     /// Number of entities with a table.
     public let tableCount: Int
+    /// Number of tables of each width: 12, 16 and 32 bits.
+    public let tablesByWidth: (twelve: Int, sixteen: Int, thirtyTwo: Int)
 
     /// Entries of one entity's table: ranges starting on each day, at most `span` long, inside
     /// the client's days.
@@ -65,37 +90,43 @@ public final class RangeCounts: @unchecked Sendable {
     /// Builds the tables of the entities that qualify, reading each one's users day by day.
     /// - Parameters:
     ///   - entityRows: rows (user-days) of each entity.
+    ///   - entityUsers: distinct users of each entity over the whole history, or at least as
+    ///     many (its table's width follows: see ``tableStart``); `nil`: the client's users.
     ///   - listed: entities listed in full by some endpoint (see ``listedRowsDivisor``); may be
     ///     shorter than `entityRows` (the rest are not).
     ///   - usersOnDay: appends the users of `entity` on day `day` to its buffer (a day at a time:
     ///     one call per entity and day, not per user). Called from several threads at once.
-    public init(dayCount: Int, userCount: Int, entityRows: [Int], minRowsPerEntry: Int, listed: [Bool] = [],
+    public init(dayCount: Int, userCount: Int, entityRows: [Int], entityUsers: [Int]? = nil, minRowsPerEntry: Int, listed: [Bool] = [],
                 usersOnDay: (_ entity: Int, _ day: Int, _ users: inout [UInt32]) -> Void) {
         self.dayCount = dayCount
         span = min(dayCount, Self.maxSpan)
-        wide = userCount > Int(UInt16.max)
-        packed = userCount < 1 << 12
         let entries = dayCount > 0 ? Self.entries(dayCount: dayCount, span: span) : 0
-        let perEntity = packed ? (entries + 1) & ~1 : entries
-        var starts = [Int](repeating: -1, count: entityRows.count)
-        var total = 0
-        // 32-bit counts need twice the rows per entry for the same bytes per row.
-        let widthFactor = wide ? 2 : 1
-        for (e, rows) in entityRows.enumerated() where perEntity > 0 && rows > 0 {
+        // Which entities have a table follows the client's width, as before tables had widths of
+        // their own: 32-bit counts need twice the rows per entry for the same bytes per row.
+        let widthFactor = userCount > Int(UInt16.max) ? 2 : 1
+        var widths = [Width?](repeating: nil, count: entityRows.count)
+        for (e, rows) in entityRows.enumerated() where entries > 0 && rows > 0 {
             let divisor = e < listed.count && listed[e] ? Self.listedRowsDivisor : 1
             guard rows &* divisor >= minRowsPerEntry &* entries &* widthFactor else { continue }
-            starts[e] = total
-            total += perEntity
+            widths[e] = Width(maxCount: min(userCount, entityUsers.map { $0[e] } ?? userCount))
+        }
+        var starts = [Int](repeating: -1, count: entityRows.count)
+        var total = 0
+        for width in [Width.thirtyTwo, .sixteen, .twelve] {
+            for e in widths.indices where widths[e] == width {
+                starts[e] = total << 2 | width.rawValue
+                total += width.bytes(entries: entries)
+            }
         }
         tableStart = starts
-        tableCount = starts.filter { $0 >= 0 }.count
+        tableCount = widths.filter { $0 != nil }.count
+        tablesByWidth = (widths.filter { $0 == .twelve }.count, widths.filter { $0 == .sixteen }.count,
+                         widths.filter { $0 == .thirtyTwo }.count)
         let memory = StoreMemory.current
         self.memory = memory
-        counts16 = StoreMemory.allocate(UInt16.self, capacity: wide || packed ? 0 : total, in: memory)
-        counts32 = StoreMemory.allocate(UInt32.self, capacity: wide ? total : 0, in: memory)
-        // No padding: every table has an even number of entries, so the 16 bits read for a count
-        // (``count(entity:_:_:)``) never pass its table's last byte.
-        counts12 = StoreMemory.allocate(UInt8.self, capacity: packed ? total / 2 * 3 : 0, in: memory)
+        // No padding: every 12-bit table has an even number of entries, so the 16 bits read for a
+        // count (``count(entity:_:_:)``) never pass its table's last byte.
+        counts = StoreMemory.allocate(UInt8.self, capacity: total, in: memory)
         if total == 0 { return }
         // The tables are independent: entities are dealt to one part per core, heaviest first
         // to the lightest part, and the parts filled in parallel (each with its own scratch).
@@ -107,24 +138,27 @@ public final class RangeCounts: @unchecked Sendable {
             parts[p].append(e)
             load[p] += entityRows[e]
         }
-        let dealt = parts
+        let dealt = parts, placed = starts
         withoutActuallyEscaping(usersOnDay) { usersOnDay in
             let source = UnsafeMutableSendable(usersOnDay)
-            let counts = UnsafeMutableSendable((counts16.baseAddress, counts32.baseAddress, counts12.baseAddress))
+            let base = UnsafeMutableSendable(UnsafeMutableRawPointer(counts.baseAddress!))
             DispatchQueue.concurrentPerform(iterations: threads) { i in
-                if wide {
-                    fill(userCount: userCount, entities: dealt[i], usersOnDay: source.value) { counts.value.1! + tableStart[$0] }
-                } else if packed {
-                    // Each table in 16 bits, then packed into its place. Every entry but the
-                    // padding one is written, so the scratch is cleared once.
-                    let scratch = UnsafeMutablePointer<UInt16>.allocate(capacity: perEntity)
-                    defer { scratch.deallocate() }
-                    scratch.initialize(repeating: 0, count: perEntity)
-                    fill(userCount: userCount, entities: dealt[i], usersOnDay: source.value, table: { _ in scratch }) { e in
-                        Self.pack12(scratch, count: perEntity, into: counts.value.2! + tableStart[e] / 2 * 3)
+                // Each table is counted in 32 bits, then written at its width into its place.
+                // Every entry but a 12-bit table's padding one is written, so the scratch is
+                // cleared once.
+                let perEntity = (entries + 1) & ~1
+                let scratch = UnsafeMutablePointer<UInt32>.allocate(capacity: perEntity)
+                defer { scratch.deallocate() }
+                scratch.initialize(repeating: 0, count: perEntity)
+                fill(userCount: userCount, entities: dealt[i], usersOnDay: source.value, table: { _ in scratch }) { e in
+                    let at = base.value + (placed[e] >> 2)
+                    switch Width(rawValue: placed[e] & 3)! {
+                    case .twelve: Self.pack12(scratch, count: perEntity, into: at.assumingMemoryBound(to: UInt8.self))
+                    case .sixteen:
+                        let out = at.assumingMemoryBound(to: UInt16.self)
+                        for k in 0..<entries { out[k] = UInt16(truncatingIfNeeded: scratch[k]) }
+                    case .thirtyTwo: at.assumingMemoryBound(to: UInt32.self).update(from: scratch, count: entries)
                     }
-                } else {
-                    fill(userCount: userCount, entities: dealt[i], usersOnDay: source.value) { counts.value.0! + tableStart[$0] }
                 }
             }
         }
@@ -132,7 +166,7 @@ public final class RangeCounts: @unchecked Sendable {
 
     /// Packs `count` (even) counts below 4,096 two into three bytes at `out`: the first in bits
     /// 0–11, the second in bits 12–23.
-    static func pack12(_ counts: UnsafePointer<UInt16>, count: Int, into out: UnsafeMutablePointer<UInt8>) {
+    static func pack12(_ counts: UnsafePointer<UInt32>, count: Int, into out: UnsafeMutablePointer<UInt8>) {
         for k in stride(from: 0, to: count, by: 2) {
             let a = counts[k], b = counts[k + 1], o = out + k / 2 * 3
             o[0] = UInt8(truncatingIfNeeded: a)
@@ -187,11 +221,7 @@ public final class RangeCounts: @unchecked Sendable {
         }
     }
 
-    deinit {
-        release(counts16, in: memory)
-        release(counts32, in: memory)
-        release(counts12, in: memory)
-    }
+    deinit { release(counts, in: memory) }
 
     /// Whether `entity` has a table.
     @inline(__always)
@@ -205,15 +235,18 @@ public final class RangeCounts: @unchecked Sendable {
         guard entity < tableStart.count else { return nil }
         let s = tableStart[entity]
         guard s >= 0, hi &- lo < span, lo >= 0, hi < dayCount, lo <= hi else { return nil }
-        let i = s &+ rowOffset(lo) &+ (hi &- lo)
-        if packed {
+        let i = rowOffset(lo) &+ (hi &- lo)
+        let table = UnsafeRawPointer(counts.baseAddress!) + (s &>> 2)
+        switch s & 3 {
+        case 0:
             // Entry i's 12 bits start at bit 12·i: byte 3·(i/2), low nibble or high.
             let at = (i &>> 1) &* 3 &+ (i & 1)
-            let w = Int(UnsafeRawPointer(counts12.baseAddress!).loadUnaligned(fromByteOffset: at, as: UInt16.self))
+            let w = Int(table.loadUnaligned(fromByteOffset: at, as: UInt16.self))
             return (w &>> ((i & 1) &<< 2)) & 0xFFF
+        case 1: return Int(table.load(fromByteOffset: i &<< 1, as: UInt16.self))
+        default: return Int(table.load(fromByteOffset: i &<< 2, as: UInt32.self))
         }
-        return wide ? Int(counts32[i]) : Int(counts16[i])
     }
 
-    public var byteCount: Int { counts16.count * 2 + counts32.count * 4 + counts12.count + tableStart.count * 8 }
+    public var byteCount: Int { counts.count + tableStart.count * 8 }
 }

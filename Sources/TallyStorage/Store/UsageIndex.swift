@@ -194,11 +194,25 @@ public final class UsageIndex: @unchecked Sendable {
         let level0 = levels[0], starts0 = self.levelStarts[0]
         rangeCounts = RangeCounts(
             dayCount: dayCount, userCount: levels[0].domain,
-            entityRows: totals,
+            entityRows: totals, entityUsers: Self.lifetimeUsers(levels: levels, starts: self.levelStarts, blockCounts: levelBlockCounts, entities: entities),
             minRowsPerEntry: rangeCountsMinRowsPerEntry, listed: aiApps) { e, d, users in
                 let i = e * dayCount + d
                 level0.appendValues(of: BitmapRef(start: starts0[i], end: starts0[i + 1]), to: &users)
             }
+    }
+
+    /// Each entity's distinct users over the whole history (the union of its blocks of the top
+    /// level), for the widths of the range tables; `nil` for clients under 4,096 users, whose
+    /// tables are all 12-bit.
+    /// - Complexity: O(entities × (top blocks' bitmaps + users / 64)).
+    static func lifetimeUsers(levels: [BitmapArena], starts: [LevelStarts], blockCounts: [Int], entities: Int) -> [Int]? {
+        guard let top = levels.last, top.domain >= 1 << 12, let topStarts = starts.last, let blocks = blockCounts.last else { return nil }
+        let set = UserSet(domain: top.domain), view = top.view
+        return (0..<entities).map { e in
+            set.clear()
+            for b in 0..<blocks { view.formUnion(topStarts.bitmap(e &* blocks &+ b), into: set) }
+            return set.count
+        }
     }
 
     /// `base` (itself without a tail) read with `tail`'s rows: shares every buffer of `base`.
