@@ -365,7 +365,21 @@ extension UsageIndex {
         basePairs.encode(&e)
         e.int(segments.count)
         for s in segments {
-            e.day(s.month); e.int(s.rowCount); e.int(s.encodedByteCount); e.bool(s.isCompressed); e.pod(s.bytes)
+            e.day(s.month); e.int(s.rowCount); e.int(s.encodedByteCount)
+            // Version 4: the segment's codec; before, whether it was an LZ4 block (tests write
+            // older versions: a deflated segment is written as LZ4 there, or stored).
+            if e.version >= 4 {
+                e.u8(s.codec.rawValue)
+                e.pod(s.bytes)
+            } else if s.codec == .deflate {
+                let raw = s.encoded()!
+                let lz4 = raw.withUnsafeBufferPointer { LZ4Block.compress($0) }
+                e.bool(lz4 != nil)
+                e.pod(lz4 ?? raw)
+            } else {
+                e.bool(s.codec == .lz4)
+                e.pod(s.bytes)
+            }
         }
     }
 
@@ -401,8 +415,15 @@ extension UsageIndex {
         let pairs = try PairIndex.decode(&d, appCount: appCount, dayCount: dayCount)
         var segments: [Segment] = []
         for _ in 0..<(try d.count()) {
-            segments.append(Segment(month: try d.day(), rowCount: try d.int(), encodedByteCount: try d.int(),
-                                    isCompressed: try d.bool(), bytes: try d.pod(UInt8.self)))
+            let month = try d.day(), rows = try d.int(), encodedBytes = try d.int()
+            let codec: Segment.Codec
+            if d.version >= 4 {
+                guard let c = Segment.Codec(rawValue: try d.u8()) else { throw SnapshotDecodingError(reason: "a segment's codec is unknown") }
+                codec = c
+            } else {
+                codec = try d.bool() ? .lz4 : .stored
+            }
+            segments.append(Segment(month: month, rowCount: rows, encodedByteCount: encodedBytes, codec: codec, bytes: try d.pod(UInt8.self)))
         }
         let entities = appCount + AppClass.allCases.count + categoryClasses.count
         // The segments are decoded when the client is rebuilt (a merge, an append): checked now,

@@ -158,16 +158,20 @@ public final class ClientStore: @unchecked Sendable {
         self.memory = memory
         owner = nil
         self.info = info
-        self.users = users
+        // At their exact size: the loaders append to these, and an array grown by doubling
+        // keeps up to twice its elements' room. On scale L the users' arrays held 3.3 MB for
+        // about 1.7 MB of users (heaptrack of `tally load`; docs/BENCHMARKS.md, "Segments in
+        // planes, deflated").
+        self.users = exactSize(users)
         self.userIndex = userIndex
-        self.apps = apps
+        self.apps = exactSize(apps)
         self.appIndex = appIndex
-        self.departments = departments
+        self.departments = exactSize(departments)
         self.departmentIndex = departmentIndex
-        self.userDepartmentStart = userDepartmentStart
-        self.userDepartments = userDepartments
-        self.userDepartmentMasks = userDepartmentMasks
-        self.members = members
+        self.userDepartmentStart = exactSize(userDepartmentStart)
+        self.userDepartments = exactSize(userDepartments)
+        self.userDepartmentMasks = userDepartmentMasks.map(exactSize)
+        self.members = exactSize(members)
         self.membersArena = membersArena
         self.usage = usage
         appClassBits = apps.map { a in
@@ -475,4 +479,9 @@ public final class Store: Sendable {
     /// Distinct usage rows held, over all clients.
     public var usageRowCount: Int { clients.reduce(0) { $0 + ($1.usage?.rowCount ?? 0) } }
     public var byteCount: Int { clients.reduce(0) { $0 + $1.byteCount } }
+}
+
+/// `a` in storage of its own size: itself when it has no spare room, else a copy.
+func exactSize<T>(_ a: [T]) -> [T] {
+    a.capacity > a.count ? a.withUnsafeBufferPointer { Array($0) } : a
 }

@@ -1,3 +1,5 @@
+import Dispatch
+
 /// Collects one client's entities and usage rows (already mapped to dense ids), then builds an
 /// immutable ``ClientStore``. Ingest feeds it; nothing reads it until ``build()`` returns.
 public struct ClientStoreBuilder {
@@ -379,12 +381,22 @@ public struct ClientStoreBuilder {
                                        day: UInt8(monthStarts[m].distance(to: firstDay.adding(d))))
             fill[m] += 1
         }
-        var out: [Segment] = []
+        // Months are encoded in parallel: deflate is most of a segment's cost (on the 47.6 M-row
+        // client, 13 months took about a second more than LZ4 on one core).
+        let months = (0..<monthStarts.count).filter { bounds[$0 + 1] > bounds[$0] }
+        let out = UnsafeMutableBufferPointer<Segment?>.allocate(capacity: months.count)
+        out.initialize(repeating: nil)
+        defer {
+            out.deinitialize()
+            out.deallocate()
+        }
         rows.withUnsafeBufferPointer { p in
-            for m in 0..<monthStarts.count where bounds[m + 1] > bounds[m] {
-                out.append(Segment.encode(month: monthStarts[m], rows: UnsafeBufferPointer(rebasing: p[bounds[m]..<bounds[m + 1]])))
+            let shared = UnsafeMutableSendable((p, out)), starts = monthStarts, limits = bounds
+            DispatchQueue.concurrentPerform(iterations: months.count) { i in
+                let m = months[i], (rows, out) = shared.value
+                out[i] = Segment.encode(month: starts[m], rows: UnsafeBufferPointer(rebasing: rows[limits[m]..<limits[m + 1]]))
             }
         }
-        return out
+        return out.map { $0! }
     }
 }
