@@ -11,16 +11,18 @@ import TallyTestSupport
     func randomQueriesMatchBruteForce(seed: UInt64) throws {
         // Seed 2 builds what only large clients get by default: the per-category class unions,
         // the 4-day level, arenas with headers (past 65,536 users) and 32-bit running sums.
-        // Seed 1's are a small client's: headerless, no 4-day blocks, 16-bit sums. Seed 4 is a
+        // Seed 1's are a small client's: headerless, no 4-day blocks, sums in bytes from 16-bit
+        // checkpoints where they fit (seed 4: 16-bit sums throughout). Seed 4 is a
         // client of 200k rows and more of up to 65,535 users: headerless, every extra but range
         // tables for only the busiest entities, so that the apps' bounds (sorted A pages) are
         // read from the 16-bit cardinality rows.
         let (dump, store) = try Fixtures.randomStore(seed: seed, allClasses: seed != 1, headerless: seed == 2 ? false : nil,
                                                      levels: seed == 1 ? nil : ClientStoreBuilder.defaultLevelSizes,
-                                                     narrowSums: seed != 2,
+                                                     narrowSums: seed != 2, byteSums: seed != 4,
                                                      rangeTableMinRows: seed == 4 ? RangeCounts.defaultMinRowsPerEntry : nil)
         let indexes = store.clients.compactMap(\.usage)
         #expect(indexes.allSatisfy { $0.prefixByDay.isEmpty == (seed != 2) })
+        #expect(indexes.contains { !$0.prefixOffsets8.isEmpty } == (seed == 1), "sums in bytes")
         #expect(indexes.allSatisfy { $0.levels.allSatisfy { $0.headerless == (seed != 2) } })
         let sizes = seed == 1 ? [1, 16, 64, 256] : [1, 4, 16, 64, 256]
         #expect(indexes.allSatisfy { i in i.levelSizes == sizes.filter { $0 == 1 || $0 <= i.dayCount } })

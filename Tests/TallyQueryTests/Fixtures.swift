@@ -17,15 +17,16 @@ enum Fixtures {
     ///   a small client's (no 4-day blocks).
     static func randomStore(seed: UInt64, clients: Int = 5, rows: Int = 2500, allClasses: Bool = false,
                             headerless: Bool? = nil, packed: Bool? = nil, levels: [Int]? = nil, narrowSums: Bool = true,
-                            rangeTableMinRows: Int? = nil) throws -> (RandomDump, Store) {
+                            byteSums: Bool = true, rangeTableMinRows: Int? = nil) throws -> (RandomDump, Store) {
         let dump = RandomDump(seed: seed, clientCount: clients, maxRowsPerClient: rows)
         return (dump, try store(of: dump, seed: seed, allClasses: allClasses, headerless: headerless, packed: packed, levels: levels,
-                                narrowSums: narrowSums, rangeTableMinRows: rangeTableMinRows))
+                                narrowSums: narrowSums, byteSums: byteSums, rangeTableMinRows: rangeTableMinRows))
     }
 
     /// `dump` written and loaded as ``randomStore(seed:clients:rows:allClasses:)`` does.
     static func store(of dump: RandomDump, seed: UInt64, allClasses: Bool = false, headerless: Bool? = nil,
-                      packed: Bool? = nil, levels: [Int]? = nil, narrowSums: Bool = true, rangeTableMinRows: Int? = nil) throws -> Store {
+                      packed: Bool? = nil, levels: [Int]? = nil, narrowSums: Bool = true, byteSums: Bool = true,
+                      rangeTableMinRows: Int? = nil) throws -> Store {
         let folder = NSTemporaryDirectory() + "tally-random-\(seed)-\(getpid())-\(UUID().uuidString)"  // tests of one seed run concurrently
         try DumpWriter.write(dump.tables(), to: folder, usageParts: 3, compressions: [.lz4, .gzip, .none], manifest: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
@@ -35,6 +36,7 @@ enum Fixtures {
         loader.packedArrays = packed
         loader.levelSizes = levels
         loader.narrowRunningSums = narrowSums
+        loader.byteRunningSums = byteSums
         loader.rangeCountsMinRowsPerEntry = rangeTableMinRows
         let (store, _) = try loader.run()
         return store

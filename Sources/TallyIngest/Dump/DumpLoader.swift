@@ -74,6 +74,8 @@ public struct DumpLoader {
     public var levelSizes: [Int]?
     /// Overrides ``ClientStoreBuilder/narrowRunningSums``.
     public var narrowRunningSums = true
+    /// Overrides ``ClientStoreBuilder/byteRunningSums``.
+    public var byteRunningSums = true
     /// Overrides ``ClientStoreBuilder/rangeCountsMinRowsPerEntry``.
     public var rangeCountsMinRowsPerEntry: Int?
 
@@ -273,6 +275,7 @@ public struct DumpLoader {
             b.packedArrays = l.packedArrays
             if let sizes = l.levelSizes { b.levelSizes = sizes }
             b.narrowRunningSums = l.narrowRunningSums
+            b.byteRunningSums = l.byteRunningSums
             b.rangeCountsMinRowsPerEntry = l.rangeCountsMinRowsPerEntry
             l.builders.append(b)
         } }

@@ -51,6 +51,9 @@ public struct ClientStoreBuilder {
     /// Whether the running sums may be kept in 16 bits where they fit (``UsageIndex/prefixByDay``);
     /// tests turn it off to read the 32-bit sums on small data.
     public var narrowRunningSums = true
+    /// Whether 16-bit running sums may be kept as bytes from checkpoints where they fit
+    /// (``UsageIndex/prefixOffsets8``); tests turn it off to read the 16-bit rows on small data.
+    public var byteRunningSums = true
 
     public init(info: ClientInfo) { self.info = info }
 
@@ -355,7 +358,7 @@ public struct ClientStoreBuilder {
                           firstSeenOffset: firstSeen, pairs: pairs, segments: segments, aiApps: apps.map(\.isAI),
                           // "Every extra" (tests) also gives every entity a range table.
                           rangeCountsMinRowsPerEntry: rangeCountsMinRowsPerEntry ?? (extrasMinRows == 0 ? 0 : RangeCounts.defaultMinRowsPerEntry),
-                          keepsCardinalityRows: n >= extrasMinRows, narrowSums: narrowRunningSums)
+                          keepsCardinalityRows: n >= extrasMinRows, narrowSums: narrowRunningSums, byteSums: byteRunningSums)
     }
 
     /// Column segments, one per calendar month: a stable counting sort by month keeps the

@@ -93,8 +93,15 @@ public final class UsageIndex: @unchecked Sendable {
     /// under 100,000 usage rows: at scale M the sums were 5.0 bytes a row on clients under 10k
     /// rows, and 2.1 on those of 10k–100k.
     let prefixByDay: UnsafeMutableBufferPointer<UInt32>
-    /// The running sums in 16 bits, or empty (see ``prefixByDay``).
+    /// The running sums in 16 bits, or empty (see ``prefixByDay``). With ``prefixOffsets8``,
+    /// only every 16th day's row: the checkpoints (row `g` the sums before day `16·g`).
     let prefixByDay16: UnsafeMutableBufferPointer<UInt16>
+    /// The running sums as 8-bit offsets from their checkpoint (``prefixByDay16``), day-major
+    /// like them: the sum before day `d` of entity `e` is checkpoint `d / 16` plus the byte at
+    /// `d · entityCount + e`. Kept when every entity's sums grow by at most 255 within each 16
+    /// days (small clients, fewer than about 16 users a day), else empty: at scale M the 16-bit
+    /// sums took 0.51 of its 5.18 bytes a row (docs/BENCHMARKS.md, "Running sums in bytes").
+    let prefixOffsets8: UnsafeMutableBufferPointer<UInt8>
     /// Per app, the first day offset with activity, or -1.
     public let firstSeenOffset: [Int32]
     /// The base's rows, user-major: apps and days per user.
@@ -121,7 +128,7 @@ public final class UsageIndex: @unchecked Sendable {
          levelStarts: [LevelStarts], levelDepartmentMasks: [Masks]?, departmentMaskWords: Int = 1, maskLaneBits: Int = 64, levelBlockCounts: [Int],
          dayCardPrefix: Prefix, firstSeenOffset: [Int32], pairs: PairIndex,
          segments: [Segment], aiApps: [Bool], rangeCountsMinRowsPerEntry: Int = RangeCounts.defaultMinRowsPerEntry,
-         keepsCardinalityRows: Bool? = nil, narrowSums: Bool = true) where Masks.Index == Int, Prefix.Index == Int {
+         keepsCardinalityRows: Bool? = nil, narrowSums: Bool = true, byteSums: Bool = true) where Masks.Index == Int, Prefix.Index == Int {
         let memory = StoreMemory.current
         self.memory = memory
         self.firstDay = firstDay
@@ -189,7 +196,26 @@ public final class UsageIndex: @unchecked Sendable {
             }
             return rows
         }
-        prefixByDay16 = narrow ? byDay(UInt16.self) : StoreMemory.allocate(UInt16.self, capacity: 0, in: memory)
+        // Bytes from checkpoints when every sum grows by at most 255 from its checkpoint.
+        let bytes = narrow && byteSums && (0..<entities).allSatisfy { e in
+            (0...dayCount).allSatisfy { d in dayCardPrefix[e * (dayCount + 1) + d] - dayCardPrefix[e * (dayCount + 1) + (d & ~15)] <= 255 }
+        }
+        if bytes {
+            let checkpoints = StoreMemory.allocate(UInt16.self, capacity: ((dayCount >> 4) + 1) * entities, in: memory)
+            let offsets = StoreMemory.allocate(UInt8.self, capacity: (dayCount + 1) * entities, in: memory)
+            for e in 0..<entities {
+                for d in 0...dayCount {
+                    let sum = dayCardPrefix[e * (dayCount + 1) + d], base = dayCardPrefix[e * (dayCount + 1) + (d & ~15)]
+                    if d & 15 == 0 { checkpoints[(d >> 4) * entities + e] = UInt16(sum) }
+                    offsets[d * entities + e] = UInt8(sum - base)
+                }
+            }
+            prefixByDay16 = checkpoints
+            prefixOffsets8 = offsets
+        } else {
+            prefixByDay16 = narrow ? byDay(UInt16.self) : StoreMemory.allocate(UInt16.self, capacity: 0, in: memory)
+            prefixOffsets8 = StoreMemory.allocate(UInt8.self, capacity: 0, in: memory)
+        }
         prefixByDay = narrow ? StoreMemory.allocate(UInt32.self, capacity: 0, in: memory) : byDay(UInt32.self)
         let level0 = levels[0], starts0 = self.levelStarts[0]
         rangeCounts = RangeCounts(
@@ -240,6 +266,7 @@ public final class UsageIndex: @unchecked Sendable {
         cardinalitiesAreNarrow = base.cardinalitiesAreNarrow
         prefixByDay = base.prefixByDay
         prefixByDay16 = base.prefixByDay16
+        prefixOffsets8 = base.prefixOffsets8
         firstSeenOffset = tail.firstSeenOffset
         basePairs = base.basePairs
         segments = base.segments
@@ -256,12 +283,26 @@ public final class UsageIndex: @unchecked Sendable {
         }
         release(prefixByDay, in: memory)
         release(prefixByDay16, in: memory)
+        release(prefixOffsets8, in: memory)
     }
 
     /// Sets `active[a]` to whether app `a` has activity within day offsets `lo…hi`.
     /// - Complexity: O(apps), two contiguous rows.
     public func activeApps(_ lo: Int, _ hi: Int, into active: UnsafeMutablePointer<Bool>) {
         let n = appCount, stride = entityCount
+        if !prefixOffsets8.isEmpty {
+            // Checkpoint plus offset for both rows (the tail's last row as below).
+            let fromBase = prefixByDay16.baseAddress! + (lo &>> 4) &* stride, fromOffset = prefixOffsets8.baseAddress! + lo &* stride
+            if hi &+ 1 == dayCount, let tail {
+                let to = tail.lastPrefix.baseAddress!
+                for a in 0..<n { active[a] = to[a] != UInt32(fromBase[a]) &+ UInt32(fromOffset[a]) }
+            } else {
+                let toBase = prefixByDay16.baseAddress! + ((hi &+ 1) &>> 4) &* stride
+                let toOffset = prefixOffsets8.baseAddress! + (hi &+ 1) &* stride
+                for a in 0..<n { active[a] = toBase[a] &+ UInt16(toOffset[a]) != fromBase[a] &+ UInt16(fromOffset[a]) }
+            }
+            return
+        }
         if prefixByDay.isEmpty {
             // 16 bits: the tail's last row is 32-bit (its sums may pass 65,535).
             let from = prefixByDay16.baseAddress! + lo &* stride
@@ -430,6 +471,9 @@ public final class UsageIndex: @unchecked Sendable {
     /// Users of `entity` summed over the days before offset `d`.
     @inline(__always) func prefixSum(_ entity: Int, _ d: Int) -> Int {
         if d == dayCount, let tail { return Int(tail.lastPrefix[entity]) }
+        if !prefixOffsets8.isEmpty {
+            return Int(prefixByDay16[(d &>> 4) &* entityCount &+ entity]) &+ Int(prefixOffsets8[d &* entityCount &+ entity])
+        }
         if prefixByDay.isEmpty { return Int(prefixByDay16[d &* entityCount &+ entity]) }
         return Int(prefixByDay[d &* entityCount &+ entity])
     }
@@ -491,7 +535,7 @@ public final class UsageIndex: @unchecked Sendable {
         let bitmaps = levelBlockCounts.reduce(0, +) * entityCount
         return (segmentByteCount, levels.reduce(0) { $0 + $1.byteCount },
                 levelStarts.reduce(0) { $0 + $1.byteCount } + (cardinalityRows == nil ? 0 : bitmaps * (cardinalitiesAreNarrow ? 2 : 4)),
-                departmentMaskRows == nil ? 0 : levelBlockCounts.reduce(0, +) * maskRowWords * 8, prefixByDay.count * 4 + prefixByDay16.count * 2 + firstSeenOffset.count * 4,
+                departmentMaskRows == nil ? 0 : levelBlockCounts.reduce(0, +) * maskRowWords * 8, prefixByDay.count * 4 + prefixByDay16.count * 2 + prefixOffsets8.count + firstSeenOffset.count * 4,
                 basePairs.byteCount + (tail?.byteCount ?? 0), rangeCounts.byteCount)
     }
 
