@@ -22,9 +22,9 @@ public struct SegmentRow: Hashable, Sendable {
 /// (every mask's first byte, then every mask's second, …), and the whole is deflated (zlib).
 /// A plane holds the same week days of every pair, so weekly routines repeat in it; deflate's
 /// Huffman codes then take the masks close to their entropy by day of the month. On scale L's
-/// largest client a month took 0.437 bytes a row with LZ4 over interleaved masks, 0.351 with
-/// deflate, 0.331 with deflate over planes, against 0.265 for the masks' entropy by day plus the
-/// user column (docs/BENCHMARKS.md, "Segments in planes, deflated").
+/// largest client a month took 0.437 bytes a row with LZ4 over interleaved masks, 0.359 with
+/// deflate, 0.331 with deflate over planes: the masks' entropy by day (0.265) plus the deflated
+/// user column (0.066) (docs/BENCHMARKS.md, "Segments in planes, deflated").
 public struct Segment: Sendable {
     /// How a segment's bytes hold its encoded columns.
     public enum Codec: UInt8, Sendable {
