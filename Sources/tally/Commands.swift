@@ -65,18 +65,16 @@ extension Load {
             heap = (heapAfter.allocated - heapBefore.allocated, heapAfter.free - heapBefore.free)
         }
         let s = store!, rows = s.usageRowCount
+        func perRow(_ b: Int) -> String { String(format: "%.2f", Double(b) / Double(max(rows, 1))) }
         print("snapshot    \(path) (\(bytes) bytes)")
         print("clients     \(s.clients.count)")
         print("usage rows  \(rows)")
         print("load time   \(String(format: "%.3f", seconds)) s")
         print("rate        \(String(format: "%.1f", Double(rows) / seconds / 1e6)) M usage rows/s, "
               + "\(String(format: "%.0f", Double(bytes) / seconds / 1e6)) MB/s of snapshot")
-        print("resident    \(String(format: "%.2f", Double(delta) / Double(max(rows, 1)))) bytes/row (RSS growth), "
-              + "\(String(format: "%.2f", Double(s.byteCount) / Double(max(rows, 1)))) bytes/row (store accounting)")
-        print("            of the growth: \(String(format: "%.2f", Double(parts.anonymous) / Double(max(rows, 1)))) bytes/row anonymous, "
-              + "\(String(format: "%.2f", Double(parts.file) / Double(max(rows, 1)))) file pages (code); "
-              + "heap \(String(format: "%.2f", Double(heap.allocated) / Double(max(rows, 1)))) allocated, "
-              + "\(String(format: "%.2f", Double(heap.free) / Double(max(rows, 1)))) free")
+        print("resident    \(perRow(delta)) bytes/row (RSS growth), \(perRow(s.byteCount)) bytes/row (store accounting)")
+        print("            of the growth: \(perRow(parts.anonymous)) bytes/row anonymous, \(perRow(parts.file)) file pages (code); "
+              + "heap \(perRow(heap.allocated)) allocated, \(perRow(heap.free)) free")
         MemoryBreakdown(s).lines.forEach { print($0) }
         if bitmaps { BitmapBreakdown(s).lines.forEach { print($0) } }
     }

@@ -1,6 +1,7 @@
 import CLZ4
 
-/// LZ4 block compression, the one path the column segments and the snapshots' chunks take.
+/// LZ4 block compression, the one path the snapshots' chunks take, and the column segments read
+/// from snapshots of format 3 and before (new segments are deflated: ``Deflate``).
 enum LZ4Block {
     /// `raw` compressed into an array of its exact size, or `nil` when LZ4 does not make it
     /// smaller (the caller then stores it as it is). A buffer sized for LZ4's bound and trimmed

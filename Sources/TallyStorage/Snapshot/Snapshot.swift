@@ -74,17 +74,13 @@ public enum Snapshot {
         store.catalog.encode(&e)
         sections.append((1, e.bytes))
         let clients = store.clients
-        var encoded = [[UInt8]](repeating: [], count: clients.count)
-        encoded.withUnsafeMutableBufferPointer { out in
-            let o = UnsafeMutableSendable(out)
-            DispatchQueue.concurrentPerform(iterations: clients.count) { i in
-                var e = SnapshotEncoder()
-                e.version = version
-                // A client with a tail is stored whole, its tail's rows in its base (a rebuild, on
-                // the snapshot's thread): the format has one index per client.
-                clients[i].merged().encode(&e)
-                o.value[i] = e.bytes
-            }
+        let encoded = concurrentMap(clients.count) { i in
+            var e = SnapshotEncoder()
+            e.version = version
+            // A client with a tail is stored whole, its tail's rows in its base (a rebuild, on
+            // the snapshot's thread): the format has one index per client.
+            clients[i].merged().encode(&e)
+            return e.bytes
         }
         for b in encoded { sections.append((2, b)) }
         return sections
@@ -103,16 +99,11 @@ public enum Snapshot {
                 at += chunkSize
             } while at < sec.bytes.count
         }
-        var stored = [[UInt8]](repeating: [], count: chunks.count)
-        let chunkList = chunks, sectionList = sections
-        stored.withUnsafeMutableBufferPointer { out in
-            let o = UnsafeMutableSendable(out)
-            DispatchQueue.concurrentPerform(iterations: chunkList.count) { i in
-                let c = chunkList[i]
-                o.value[i] = sectionList[c.section].bytes.withUnsafeBufferPointer { b in
-                    let raw = UnsafeBufferPointer(rebasing: b[c.range])
-                    return LZ4Block.compress(raw) ?? Array(raw)  // incompressible chunks are stored as they are
-                }
+        let stored = concurrentMap(chunks.count) { i in
+            let c = chunks[i]
+            return sections[c.section].bytes.withUnsafeBufferPointer { b in
+                let raw = UnsafeBufferPointer(rebasing: b[c.range])
+                return LZ4Block.compress(raw) ?? Array(raw)  // incompressible chunks are stored as they are
             }
         }
 
@@ -323,6 +314,20 @@ public struct SnapshotError: Error, CustomStringConvertible, Sendable {
 struct UnsafeMutableSendable<T>: @unchecked Sendable {
     let value: T
     init(_ v: T) { value = v }
+}
+
+/// `transform` of `0..<count`, computed in parallel (`DispatchQueue.concurrentPerform`), in
+/// order. `transform` is called from several threads at once.
+func concurrentMap<T>(_ count: Int, _ transform: (Int) -> T) -> [T] {
+    var out = [T?](repeating: nil, count: count)
+    withoutActuallyEscaping(transform) { transform in
+        let f = UnsafeMutableSendable(transform)
+        out.withUnsafeMutableBufferPointer { out in
+            let o = UnsafeMutableSendable(out)
+            DispatchQueue.concurrentPerform(iterations: count) { o.value[$0] = f.value($0) }
+        }
+    }
+    return out.map { $0! }
 }
 
 /// The first error (by index) reported by a parallel loop.

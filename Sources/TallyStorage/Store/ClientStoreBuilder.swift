@@ -1,5 +1,3 @@
-import Dispatch
-
 /// Collects one client's entities and usage rows (already mapped to dense ids), then builds an
 /// immutable ``ClientStore``. Ingest feeds it; nothing reads it until ``build()`` returns.
 public struct ClientStoreBuilder {
@@ -387,19 +385,11 @@ public struct ClientStoreBuilder {
         // Months are encoded in parallel: deflate is most of a segment's cost (on the 47.6 M-row
         // client, 13 months took about a second more than LZ4 on one core).
         let months = (0..<monthStarts.count).filter { bounds[$0 + 1] > bounds[$0] }
-        let out = UnsafeMutableBufferPointer<Segment?>.allocate(capacity: months.count)
-        out.initialize(repeating: nil)
-        defer {
-            out.deinitialize()
-            out.deallocate()
-        }
-        rows.withUnsafeBufferPointer { p in
-            let shared = UnsafeMutableSendable((p, out)), starts = monthStarts, limits = bounds
-            DispatchQueue.concurrentPerform(iterations: months.count) { i in
-                let m = months[i], (rows, out) = shared.value
-                out[i] = Segment.encode(month: starts[m], rows: UnsafeBufferPointer(rebasing: rows[limits[m]..<limits[m + 1]]))
+        return rows.withUnsafeBufferPointer { p in
+            concurrentMap(months.count) { i in
+                let m = months[i]
+                return Segment.encode(month: monthStarts[m], rows: UnsafeBufferPointer(rebasing: p[bounds[m]..<bounds[m + 1]]))
             }
         }
-        return out.map { $0! }
     }
 }

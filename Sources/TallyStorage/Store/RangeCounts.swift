@@ -13,9 +13,11 @@ import Foundation
 /// A table is kept for an entity when it has at least `minRowsPerEntry` rows (user-days) per
 /// table entry — twice that in clients of 65,536 users or more — so the tables cost at most
 /// `2 / minRowsPerEntry` bytes per row of the entities that have one. Each table's counts are
-/// as wide as its entity's users need: 12 bits under 4,096, 16 up to 65,535, else 32. On the enterprise client (100,000 users) the 32-bit tables under
-/// the 16-bit rule took 208 of its 1,359 MB; under this one, 127 MB, with no endpoint of
-/// `tally synth --shape enterprise` slower by more than the run's noise (docs/BENCHMARKS.md).
+/// as wide as its entity's users need: 12 bits under 4,096, 16 up to 65,535, else 32. On the
+/// enterprise client (100,000 users) the tables, all 32-bit, took 208 of its 1,359 MB under the
+/// one-row rule and 127 MB under the two-row rule, with no endpoint of `tally synth --shape
+/// enterprise` slower by more than the run's noise; as wide as their entities, 52 MB
+/// (docs/BENCHMARKS.md, "The enterprise client").
 /// Immutable after `init`.
 public final class RangeCounts: @unchecked Sendable {
     /// Longest range a table answers, in days (the API refuses ranges over 366 days).

@@ -113,12 +113,9 @@ public struct Segment: Sendable {
     /// Decodes the rows, sorted by (app, user, day).
     /// - Complexity: O(rows).
     public func decode() -> [SegmentRow] {
-        guard let raw = encoded() else { preconditionFailure("corrupt segment") }
-        var pos = 0
-        let runs = Int(Segment.getVarint(raw, &pos))
-        let appBytes = Int(Segment.getVarint(raw, &pos)), userBytes = Int(Segment.getVarint(raw, &pos))
-        var userPos = pos + appBytes
-        var dayPos = userPos + userBytes
+        guard let raw = encoded(), let columns = Self.columns(raw) else { preconditionFailure("corrupt segment") }
+        let runs = Int(columns.runs)
+        var pos = columns.apps, userPos = columns.users, dayPos = columns.days
         var out: [SegmentRow] = []
         out.reserveCapacity(rowCount)
         var app: UInt32 = 0
@@ -155,13 +152,7 @@ public struct Segment: Sendable {
         case .deflate:
             var planes = [UInt8](repeating: 0, count: encodedByteCount)
             let ok = bytes.withUnsafeBytes { src in planes.withUnsafeMutableBytes { Deflate.decompress(src, into: $0) } }
-            guard ok else { return nil }
-            // Where the day column starts: after the three sizes and the app and user columns.
-            var pos = 0
-            guard let _ = Self.varint(planes, &pos), let appBytes = Self.varint(planes, &pos), let userBytes = Self.varint(planes, &pos),
-                  appBytes <= UInt64(planes.count), userBytes <= UInt64(planes.count) else { return nil }
-            let dayStart = pos + Int(appBytes) + Int(userBytes)
-            guard dayStart <= planes.count, (planes.count - dayStart) % 4 == 0 else { return nil }
+            guard ok, let dayStart = Self.columns(planes)?.days, (planes.count - dayStart) % 4 == 0 else { return nil }
             let n = (planes.count - dayStart) / 4
             var raw = planes
             planes.withUnsafeBufferPointer { p in
@@ -173,6 +164,16 @@ public struct Segment: Sendable {
             }
             return raw
         }
+    }
+
+    /// Where the encoded columns are: the number of app runs, then where the app, user and day
+    /// columns start (after the three sizes, one after another); `nil` when the sizes overrun `raw`.
+    static func columns(_ raw: [UInt8]) -> (runs: UInt64, apps: Int, users: Int, days: Int)? {
+        var pos = 0
+        guard let runs = varint(raw, &pos), let appBytes = varint(raw, &pos), let userBytes = varint(raw, &pos),
+              appBytes <= UInt64(raw.count), userBytes <= UInt64(raw.count),
+              pos + Int(appBytes) + Int(userBytes) <= raw.count else { return nil }
+        return (runs, pos, pos + Int(appBytes), pos + Int(appBytes) + Int(userBytes))
     }
 
     /// A LEB128 value at `pos` (moved past it), or `nil` when it runs past `end` (the end of
@@ -207,13 +208,10 @@ public struct Segment: Sendable {
             return "a segment's sizes are implausible"
         }
         guard let raw = encoded() else { return "a segment does not decompress, or is stored, at its stated size" }
-        var pos = 0
+        guard let columns = Self.columns(raw) else { return "a segment's columns overrun it" }
         func varint(_ p: inout Int, below end: Int) -> UInt64? { Self.varint(raw, &p, below: end) }
-        guard let runs = varint(&pos, below: raw.count), let appBytes = varint(&pos, below: raw.count),
-              let userBytes = varint(&pos, below: raw.count), appBytes <= UInt64(raw.count), userBytes <= UInt64(raw.count),
-              pos + Int(appBytes) + Int(userBytes) <= raw.count else { return "a segment's columns overrun it" }
-        let userStart = pos + Int(appBytes), dayStart = userStart + Int(userBytes)
-        var userPos = userStart, dayPos = dayStart
+        let runs = columns.runs, userStart = columns.users, dayStart = columns.days
+        var pos = columns.apps, userPos = userStart, dayPos = dayStart
         let (y, m, _) = month.civil
         let monthDays = Day.daysIn(year: y, month: m)
         var app: UInt64 = 0, rows = 0

@@ -99,7 +99,8 @@ public final class UsageIndex: @unchecked Sendable {
     /// The running sums as 8-bit offsets from their checkpoint (``prefixByDay16``), day-major
     /// like them: the sum before day `d` of entity `e` is checkpoint `d / 16` plus the byte at
     /// `d · entityCount + e`. Kept when every entity's sums grow by at most 255 within each 16
-    /// days (small clients, fewer than about 16 users a day), else empty: at scale M the 16-bit
+    /// days (small clients: at most 255 user-days in any group's first 15 days, about 17 users a
+    /// day), else empty: at scale M the 16-bit
     /// sums took 0.51 of its 5.18 bytes a row (docs/BENCHMARKS.md, "Running sums in bytes").
     let prefixOffsets8: UnsafeMutableBufferPointer<UInt8>
     /// Per app, the first day offset with activity, or -1.
@@ -220,21 +221,24 @@ public final class UsageIndex: @unchecked Sendable {
         let level0 = levels[0], starts0 = self.levelStarts[0]
         rangeCounts = RangeCounts(
             dayCount: dayCount, userCount: levels[0].domain,
-            entityRows: totals, entityUsers: Self.lifetimeUsers(levels: levels, starts: self.levelStarts, blockCounts: levelBlockCounts, entities: entities),
+            entityRows: totals, entityUsers: Self.lifetimeUsers(levels: levels, starts: self.levelStarts, blockCounts: levelBlockCounts,
+                                                                  entities: entities, appCount: appCount, pairs: pairs),
             minRowsPerEntry: rangeCountsMinRowsPerEntry, listed: aiApps) { e, d, users in
                 let i = e * dayCount + d
                 level0.appendValues(of: BitmapRef(start: starts0[i], end: starts0[i + 1]), to: &users)
             }
     }
 
-    /// Each entity's distinct users over the whole history (the union of its blocks of the top
-    /// level), for the widths of the range tables; `nil` for clients under 4,096 users, whose
-    /// tables are all 12-bit.
-    /// - Complexity: O(entities × (top blocks' bitmaps + users / 64)).
-    static func lifetimeUsers(levels: [BitmapArena], starts: [LevelStarts], blockCounts: [Int], entities: Int) -> [Int]? {
+    /// Each entity's distinct users over the whole history, for the widths of the range tables:
+    /// an app's from the pair index (its pairs), a class's the union of its blocks of the top
+    /// level; `nil` for clients under 4,096 users, whose tables are all 12-bit.
+    /// - Complexity: O(apps + classes × (top blocks' bitmaps + users / 64)).
+    static func lifetimeUsers(levels: [BitmapArena], starts: [LevelStarts], blockCounts: [Int], entities: Int, appCount: Int,
+                              pairs: PairIndex) -> [Int]? {
         guard let top = levels.last, top.domain >= 1 << 12, let topStarts = starts.last, let blocks = blockCounts.last else { return nil }
         let set = UserSet(domain: top.domain), view = top.view
         return (0..<entities).map { e in
+            if e < appCount { return pairs.lifetimeUsers(app: e) }
             set.clear()
             for b in 0..<blocks { view.formUnion(topStarts.bitmap(e &* blocks &+ b), into: set) }
             return set.count
