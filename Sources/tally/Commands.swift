@@ -27,6 +27,7 @@ struct Load: ParsableCommand {
     var bitmaps = false
 
     func run() throws {
+        tuneAllocator()  // as `tally serve` runs: the resident figures are the server's
         let path = dump ?? defaultDumpPath()
         if Snapshot.looksLikeSnapshot(path: path) { return try loadSnapshot(path) }
         let dates = try dateWindow(dateRange)

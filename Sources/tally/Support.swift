@@ -85,8 +85,17 @@ func printSummary(_ d: LoadedDump, path: String) {
 /// with a 32 MiB threshold (glibc's largest) the 10-minute soak's resident size drifted 10.7%
 /// in one run, with 4 MiB 2.8% and 5.2% in two (the aim, < 5%, is at the edge), and the dashboard mix ran as fast within noise (`tools/load/ab_mix.sh`, 5
 /// alternated rounds: 4 MiB at 107.5% of 32 MiB's median req/s; 3 rounds the day before: 97.2%).
-/// Setting M_TRIM_THRESHOLD (-1) to 512 MiB also turns off glibc's own raising of the
-/// thresholds. docs/BENCHMARKS.md, "A soak".
+/// docs/BENCHMARKS.md, "A soak". Setting either threshold turns off glibc's own raising of both.
+///
+/// The trim threshold (M_TRIM_THRESHOLD, -1) is 8 MiB, twice the `mmap` threshold (the ratio
+/// glibc's own raising keeps): an arena's free top larger than that goes back to the system when
+/// a chunk beside it is freed. `malloc_trim` cannot do this for the tops of the other threads'
+/// arenas, where loads, merges and rebuilds leave their transient arrays. With 512 MiB (before
+/// 2026-12-02) a process serving the scale-M dump held 117 MiB resident against 89 MiB now (87
+/// from a snapshot of the same data), and after appends and merges on the 47.6 M-row client
+/// 1.023–1.078 of a fresh process's resident size in four runs, against 1.012–1.023 now; the
+/// dashboard mix ran as fast (28,301 against 28,511 req/s, medians of five alternated rounds).
+/// docs/BENCHMARKS.md, "Memory after appends and merges".
 ///
 /// Arenas (M_ARENA_MAX, -8): one per core, at least two, instead of glibc's bound of eight per
 /// core. Measured with `tools/load/soak.py --minutes 6 --connections 192` on the scale-M snapshot
@@ -101,7 +110,7 @@ func tuneAllocator() {
     func set(_ param: Int32, _ value: Int, unless variable: String) -> Bool {
         getenv(variable) != nil || mallopt(param, Int32(value)) == 1
     }
-    let done = [set(-3, 4 << 20, unless: "MALLOC_MMAP_THRESHOLD_"), set(-1, 512 << 20, unless: "MALLOC_TRIM_THRESHOLD_"),
+    let done = [set(-3, 4 << 20, unless: "MALLOC_MMAP_THRESHOLD_"), set(-1, 8 << 20, unless: "MALLOC_TRIM_THRESHOLD_"),
                 set(-8, max(2, ProcessInfo.processInfo.activeProcessorCount), unless: "MALLOC_ARENA_MAX")]
     if done.contains(false) {
         FileHandle.standardError.write(Data("warning: mallopt refused the allocator settings\n".utf8))
