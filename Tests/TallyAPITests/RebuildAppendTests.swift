@@ -40,6 +40,45 @@ import TallyTestSupport
         }
     }
 
+    /// A batch sent again — rows of older days the client holds already, beside new rows of its
+    /// newest day — changes nothing but its newest day's rows: it goes into the tail and is
+    /// acknowledged without a rebuild (one held here would keep it waiting), and the served data
+    /// answers as the dump. One row of an older day the client lacks parks the next batch.
+    @Test func aBatchSentAgainIsNotRebuilt() throws {
+        let rig = try AppendTests.rig("sent-again", seed: 85, tailMinRows: 0, mergeMinRows: 1_000_000)
+        defer { rig.shutdown() }
+        var dump = rig.dump
+        var r = SeededRandom(seed: 85)
+        let (held, release) = Self.holdFirstRebuild(rig.writer)
+        defer { release.signal() }
+        let a = rig.client
+        let newest = try #require(rig.writer.store?.client(a)?.usage?.newestDay)
+        let older = dump.usage.filter { $0.client == a && $0.day < newest }
+        try #require(older.count > 20, "the client has rows of older days")
+        let again = (0..<20).map { _ in older.randomElement(using: &r)! }
+        let today = AppendTests.randomEvents(dump, client: a, day: newest, 15, &r)
+        let body = "[" + (again + today.rows).shuffled(using: &r).map { AppendTests.event($0.user, $0.app, $0.day.description) }.joined(separator: ",") + "]"
+        let first = Pending(rig, body, client: a)
+        #expect(first.wait(30) == 200, "acknowledged without waiting for a rebuild")
+        #expect(held.wait(timeout: .now() + 0.5) == .timedOut, "no rebuild began")
+        #expect(rig.writer.store!.client(a)!.usage!.tail != nil, "the newest day's rows are in the tail")
+        dump.usage += today.rows
+        try DirectoryAppendTests.compare(rig.writer, dump, &r, "after a batch sent again")
+
+        // A row of an older day the client does not hold: rebuilt (parked, held here).
+        let users = dump.users.filter { $0.client == a }.map(\.id), apps = dump.apps.filter { $0.client == a }.map(\.id)
+        let heldRows = Set(dump.usage.filter { $0.client == a }.map { "\($0.user) \($0.app) \($0.day)" })
+        let firstDay = try #require(older.map(\.day).min())
+        let (u, p) = try #require(users.lazy.flatMap { u in apps.lazy.map { (u, $0) } }.first { !heldRows.contains("\($0.0) \($0.1) \(firstDay)") })
+        let second = Pending(rig, "[" + AppendTests.event(u, p, firstDay.description) + "]", client: a)
+        #expect(held.wait(timeout: .now() + 30) == .success, "a rebuild began")
+        #expect(second.wait(0.3) == nil, "the batch waits for the rebuild")
+        release.signal()
+        #expect(second.wait() == 200)
+        dump.usage.append(RandomDump.Usage(client: a, user: u, app: p, day: firstDay))
+        try DirectoryAppendTests.compare(rig.writer, dump, &r, "after a backdated row")
+    }
+
     @Test func aNewDaysBatchIsRebuiltOffTheCommitThread() throws {
         let name = "rebuild-off-thread"
         let rig = try AppendTests.rig(name, seed: 83, tailMinRows: 0, mergeMinRows: 1_000_000)

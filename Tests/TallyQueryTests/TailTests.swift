@@ -40,6 +40,22 @@ import TallyTestSupport
                     ds.append(day.raw)
                     dump.usage.append(RandomDump.Usage(client: c.info.id, user: c.users[Int(u)].id, app: c.apps[Int(a)].id, day: day))
                 }
+                // Rows of older days the client holds, sent again: they change nothing.
+                let older = dump.usage.filter { $0.client == c.info.id && $0.day < day }
+                var heldUs: [UInt32] = [], heldAp: [UInt32] = [], heldDs: [Int32] = []
+                for _ in 0..<Int.random(in: 0...8, using: &r) {
+                    guard let h = older.randomElement(using: &r) else { break }
+                    heldUs.append(c.userIndex[h.user]!)
+                    heldAp.append(c.appIndex[h.app]!)
+                    heldDs.append(h.day.raw)
+                }
+                if !heldUs.isEmpty {
+                    #expect(c.appending(users: heldUs, apps: heldAp, days: heldDs, tailMinRows: 0) === c, "seed \(seed) round \(round): held rows change nothing")
+                }
+                let at = Int.random(in: 0...us.count, using: &r)
+                us.insert(contentsOf: heldUs, at: at)
+                ap.insert(contentsOf: heldAp, at: at)
+                ds.insert(contentsOf: heldDs, at: at)
                 let next = c.appending(users: us, apps: ap, days: ds, tailMinRows: 0)
                 #expect(next.usage?.tail != nil, "seed \(seed) round \(round): the rows went to a tail")
                 try Self.expectSameStructures(next, next.merged(extrasMinRows: seed == 4 ? 0 : nil), "seed \(seed) round \(round) client \(c.info.name)", &r)
@@ -54,13 +70,41 @@ import TallyTestSupport
                 + UserPagesTests.checkPages(dump, store, seed: s, sort: [.apps, .activeDays, .name][round % 3], queries: 25)
             #expect(paged > 100, "round \(round): only \(paged) rows paged through")
         }
-        // A row of another day rebuilds the client, the tail's rows in it.
+        // A row of another day the client lacks rebuilds it, the tail's rows in it.
         let c = try #require(store.clients.first { $0.usage?.tail != nil })
         let day = c.usage!.firstDay
-        let rebuilt = c.appending(users: [0], apps: [0], days: [day.raw], tailMinRows: 0)
-        #expect(rebuilt.usage?.tail == nil && rebuilt.usage!.rowCount >= c.usage!.rowCount)
-        dump.usage.append(RandomDump.Usage(client: c.info.id, user: c.users[0].id, app: c.apps[0].id, day: day))
+        let (u, a) = try #require((0..<UInt32(c.users.count)).lazy.flatMap { u in (0..<UInt32(c.apps.count)).lazy.map { (u, $0) } }
+            .first { !c.holds(user: $0.0, app: $0.1, day: day.raw) })
+        #expect(!dump.usage.contains { $0.client == c.info.id && $0.user == c.users[Int(u)].id && $0.app == c.apps[Int(a)].id && $0.day == day })
+        let rebuilt = c.appending(users: [u], apps: [a], days: [day.raw], tailMinRows: 0)
+        #expect(rebuilt.usage?.tail == nil && rebuilt.usage!.rowCount == c.usage!.rowCount + 1)
+        #expect(rebuilt.holds(user: u, app: a, day: day.raw))
+        dump.usage.append(RandomDump.Usage(client: c.info.id, user: c.users[Int(u)].id, app: c.apps[Int(a)].id, day: day))
         try EquivalenceTests().check(dump, store.replacing([rebuilt], walSequence: 0), seed: seed &* 1000, queries: 150)
+    }
+
+    /// ``ClientStore/holds(user:app:day:)`` against the dump's rows: every row held, and random
+    /// (user, app, day) triples — days before, inside and after each client's span — held
+    /// exactly when the dump has them.
+    @Test func holdsIsWhatTheDumpHolds() throws {
+        let (dump, store) = try Fixtures.randomStore(seed: 6)
+        var r = SeededRandom(seed: 61)
+        var checked = 0
+        for c in store.clients {
+            guard let usage = c.usage else { continue }
+            let rows = Set(dump.usage.filter { $0.client == c.info.id }.map { "\($0.user) \($0.app) \($0.day.raw)" })
+            for row in dump.usage where row.client == c.info.id {
+                #expect(c.holds(user: c.userIndex[row.user]!, app: c.appIndex[row.app]!, day: row.day.raw))
+            }
+            for _ in 0..<400 {
+                let u = UInt32.random(in: 0..<UInt32(c.users.count), using: &r), a = UInt32.random(in: 0..<UInt32(c.apps.count), using: &r)
+                let d = usage.firstDay.raw + Int32.random(in: -2...Int32(usage.dayCount + 1), using: &r)
+                let expected = rows.contains("\(c.users[Int(u)].id) \(c.apps[Int(a)].id) \(d)")
+                #expect(c.holds(user: u, app: a, day: d) == expected, "client \(c.info.name) user \(u) app \(a) day \(d)")
+                checked += expected ? 1 : 0
+            }
+        }
+        #expect(checked > 20, "only \(checked) random triples were held")
     }
 
     /// A tail past 65,536 rows is grouped by user off the commit thread, the result taken by a

@@ -321,8 +321,10 @@ public final class ClientStore: @unchecked Sendable {
     /// starts long before, at 1%.
     public static func tailMaxRows(baseRows: Int) -> Int { max(100_000, baseRows / 10) }
 
-    /// This client with the rows in a tail, when they are all on its newest day, the client has
-    /// `minRows` rows or more and the tail stays under ``tailMaxRows(baseRows:)``; else `nil`.
+    /// This client with the rows in a tail, when each is on its newest day or held by it
+    /// already (``holds(user:app:day:)``: a batch sent again, a pipeline's retry), the client
+    /// has `minRows` rows or more and the tail stays under ``tailMaxRows(baseRows:)``; else `nil`.
+    /// Held rows of other days change nothing, so they cost no rebuild.
     /// - Complexity: O(rows × the users' pairs + users), not the client's rows.
     func appendingToTail(users newUsers: [UInt32], apps newApps: [UInt32], days newDays: [Int32], minRows: Int, maxRows: Int? = nil) -> ClientStore? {
         guard let usage, !newUsers.isEmpty else { return nil }
@@ -331,10 +333,31 @@ public final class ClientStore: @unchecked Sendable {
         guard base.rowCount >= minRows, base.dayCount <= 65_536,
               tailRows + newUsers.count <= maxRows ?? Self.tailMaxRows(baseRows: base.rowCount) else { return nil }
         let last = base.newestDay.raw
-        guard newDays.allSatisfy({ $0 == last }) else { return nil }
-        guard let (tail, added, newPairUsers) = UsageTail.appending(to: usage.tail, base: base, client: self, users: newUsers, apps: newApps)
+        var users = newUsers, apps = newApps
+        if !newDays.allSatisfy({ $0 == last }) {
+            users = []
+            apps = []
+            for i in newDays.indices {
+                if newDays[i] == last {
+                    users.append(newUsers[i])
+                    apps.append(newApps[i])
+                } else if !base.holds(user: newUsers[i], app: newApps[i], day: newDays[i]) {
+                    return nil
+                }
+            }
+            if users.isEmpty { return self }
+        }
+        guard let (tail, added, newPairUsers) = UsageTail.appending(to: usage.tail, base: base, client: self, users: users, apps: apps)
         else { return self }
         return ClientStore(previous: self, base: base, tail: tail, added: added, newPairUsers: newPairUsers)
+    }
+
+    /// Whether this client holds a usage row of dense user `user` and app `app` on `day` (days
+    /// since 1970): one binary search of the user's pairs. Rows of the tail (the newest day) are
+    /// not looked at: only the base's.
+    public func holds(user: UInt32, app: UInt32, day: Int32) -> Bool {
+        guard let usage else { return false }
+        return (usage.base ?? usage).holds(user: user, app: app, day: day)
     }
 
     /// This client with `tail`'s rows from the `from`-th on (a tail of another version of this

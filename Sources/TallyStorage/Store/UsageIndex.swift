@@ -513,6 +513,16 @@ public final class UsageIndex: @unchecked Sendable {
         (0..<entityCount).flatMap { e in (0...dayCount).map { UInt32(prefixSum(e, $0)) } }
     }
 
+    /// Whether the base's pairs hold a row of dense user `user` and app `app` on `day` (days
+    /// since 1970); a tail's rows are not looked at.
+    /// - Complexity: O(log pairs of the user + log days of the pair).
+    public func holds(user: UInt32, app: UInt32, day: Int32) -> Bool {
+        let o = Int(day) - Int(firstDay.raw)
+        guard o >= 0, o < dayCount, Int(user) + 1 < basePairs.userStart.count,
+              let p = basePairs.pair(user: Int(user), app: Int(app)) else { return false }
+        return basePairs.hasDay(pair: p, o, o)
+    }
+
     /// Whether `entity` has any activity in `range`.
     @inlinable public func isActive(entity: Int, _ range: DayRange) -> Bool { userDays(entity: entity, range) > 0 }
 
