@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""A batch sent again (issue 14): rows of older days a client holds already, as an at-least-once
+pipeline re-sends them after a timeout, posted to a running `tally serve --wal` (loopback only).
+Reads rows from the dump's usage files (the first part's rows, older days than the client's
+newest), posts --batches batches of --batch of them one after another on one connection, then
+as many batches of new rows of the client's newest day, and prints each kind's acknowledgement
+times (median and largest). Before such rows were checked against what the client holds, each
+re-sent batch of a large client rebuilt it (seconds).
+
+Usage: python3 tools/load/append_again.py --port P --dump DIR [--batch 1000] [--batches 10]"""
+import argparse
+import csv
+import http.client
+import io
+import json
+import statistics
+import subprocess
+import time
+import os
+import random
+
+from append_bench import users_and_apps
+
+TOKEN = {"Authorization": "Bearer YOUR_API_TOKEN"}
+
+
+def held_rows(folder, client, newest, n):
+    """Up to n usage rows of `client` dated before `newest`, from the dump's first usage file."""
+    parts = sorted(os.listdir(os.path.join(folder, "app_usage_reports")))
+    path = os.path.join(folder, "app_usage_reports", parts[0])
+    data = subprocess.run(["lz4", "-dc", path], capture_output=True, check=True).stdout if path.endswith(".lz4") else open(path, "rb").read()
+    rows = []
+    for r in csv.DictReader(io.StringIO(data.decode())):
+        if r["client_id"] == client and r["activity_date"] < newest:
+            rows.append({"user_id": r["user_id"], "application_id": r["application_id"], "activity_date": r["activity_date"]})
+            if len(rows) >= n:
+                break
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--dump", required=True)
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--batches", type=int, default=10)
+    a = ap.parse_args()
+    by_client = users_and_apps(a.dump)
+    client = max(by_client, key=lambda c: len(by_client[c][0]))
+    users, apps = by_client[client]
+    conn = http.client.HTTPConnection("127.0.0.1", a.port, timeout=600)
+
+    def get(path):
+        conn.request("GET", path, headers=TOKEN)
+        r = conn.getresponse()
+        body = r.read()
+        assert r.status == 200, (path, r.status, body[:200])
+        return json.loads(body)
+
+    newest = get(f"/v2/clients/{client}/users?page_size=1")["as_of"]
+    rows = held_rows(a.dump, client, newest, a.batch * a.batches)
+    assert len(rows) == a.batch * a.batches, f"only {len(rows)} older rows of {client} in the first usage file"
+    rnd = random.Random(7)
+    fresh = [{"user_id": rnd.choice(users), "application_id": rnd.choice(apps), "activity_date": newest}
+             for _ in range(a.batch * a.batches)]
+
+    def post(batch):
+        body = json.dumps(batch).encode()
+        t = time.perf_counter()
+        conn.request("POST", f"/v2/clients/{client}/usage-events", body=body,
+                     headers={**TOKEN, "Content-Type": "application/json"})
+        r = conn.getresponse()
+        r.read()
+        assert r.status == 200, r.status
+        return (time.perf_counter() - t) * 1000
+
+    for label, source in (("sent again (older days, held)", rows), (f"new rows of the newest day ({newest})", fresh)):
+        times = [post(source[i * a.batch:(i + 1) * a.batch]) for i in range(a.batches)]
+        print(f"{label}: {a.batches} batches of {a.batch}, acknowledged in median {statistics.median(times):.1f} ms, "
+              f"largest {max(times):.1f} ms (first {times[0]:.1f} ms)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
