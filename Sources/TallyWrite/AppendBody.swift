@@ -452,7 +452,25 @@ public enum AppendBody {
         }
         var rebuilt: [ClientStore] = []
         for c in store.clients {
-            if let acc = byClient[c.info.id] {
+            let catalogChanged = !changedCatalog.isEmpty && c.apps.contains(where: { changedCatalog.contains($0.catalogIndex) })
+            if let acc = byClient[c.info.id], !catalogChanged, acc.directory.changeNothing(in: c, catalog: catalog) {
+                // Directory rows sent again: the events alone, as a batch of events only (a
+                // large client's newest day into its tail).
+                var us: [UInt32] = [], ap: [UInt32] = [], ds: [Int32] = []
+                for e in acc.events {
+                    guard let u = c.userIndex[e.user], let a = c.appIndex[e.app] else {
+                        skipped += 1
+                        continue
+                    }
+                    us.append(u)
+                    ap.append(a)
+                    ds.append(e.day.raw)
+                }
+                if !us.isEmpty {
+                    let next = c.appending(users: us, apps: ap, days: ds, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows)
+                    if next !== c { rebuilt.append(next) }
+                }
+            } else if let acc = byClient[c.info.id] {
                 let (client, missing) = c.upserting(acc.directory, catalog: catalog, events: acc.events)
                 rebuilt.append(client)
                 skipped += missing

@@ -4,8 +4,8 @@ import TallyStorage
 // MARK: Merges
 
 extension StoreWriter {
-    /// Backpressure: when `batch` would go into its client's tail (events only, all of the
-    /// newest day) but take the tail past ``ClientStore/tailMaxRows(baseRows:)`` while the
+    /// Backpressure: when `batch` would go into its client's tail (nothing but rows of its
+    /// newest day: ``addsOnlyNewestDay(_:to:base:catalog:)``) but take the tail past ``ClientStore/tailMaxRows(baseRows:)`` while the
     /// client's merge runs, the tail's rows (the cap that is reached); else `nil`. Without this
     /// the apply rebuilds the client on the commit thread — about 8.5 s on the 47.6 M-row client
     /// (a merge's time, docs/BENCHMARKS.md) during which no client's batch is acknowledged; with
@@ -13,8 +13,8 @@ extension StoreWriter {
     /// the merge is installed. `pending` counts the rows of the group's batches let through.
     /// Commit thread only.
     func tailCap(_ batch: AppendBatch, in store: Store, pending: inout [UUID128: Int]) -> Int? {
-        guard merging.contains(batch.client), parked[batch.client] == nil, batch.directory.isEmpty, let c = store.client(batch.client), let usage = c.usage,
-              let tail = usage.tail, let base = usage.base, batch.rows.allSatisfy({ $0.day == base.newestDay }) else { return nil }
+        guard merging.contains(batch.client), parked[batch.client] == nil, let c = store.client(batch.client), let usage = c.usage,
+              let tail = usage.tail, let base = usage.base, addsOnlyNewestDay(batch, to: c, base: base, catalog: store.catalog) else { return nil }
         let rows = pending[batch.client, default: tail.rowCount] + batch.rows.count
         if rows > tailCap(of: base) { return pending[batch.client, default: tail.rowCount] }
         pending[batch.client] = rows

@@ -34,11 +34,17 @@ extension StoreWriter {
         guard batch.directory.catalogApps.isEmpty, let c = store.client(batch.client), let usage = c.usage else { return false }
         let base = usage.base ?? usage
         guard base.rowCount >= tailMinRows else { return false }
-        // Rows of other days the client holds already (a batch sent again) change nothing.
-        guard batch.directory.isEmpty, batch.rows.allSatisfy({ r in
-            r.day == base.newestDay || c.userIndex[r.user].flatMap { u in c.appIndex[r.app].map { c.holds(user: u, app: $0, day: r.day.raw) } } == true
-        }) else { return true }
+        guard addsOnlyNewestDay(batch, to: c, base: base, catalog: store.catalog) else { return true }
         return (usage.tail?.rowCount ?? 0) + batch.rows.count > tailCap(of: base)
+    }
+
+    /// Whether all `batch` adds to client `c` is rows of its newest day: its directory rows
+    /// leave the client's directory as it is, and its rows of other days are held already (a
+    /// batch sent again: ``ClientStore/holds(user:app:day:)``, ``DirectoryRows/changeNothing(in:catalog:)``).
+    func addsOnlyNewestDay(_ batch: AppendBatch, to c: ClientStore, base: UsageIndex, catalog: Catalog) -> Bool {
+        (batch.directory.isEmpty || batch.directory.changeNothing(in: c, catalog: catalog)) && batch.rows.allSatisfy { r in
+            r.day == base.newestDay || c.userIndex[r.user].flatMap { u in c.appIndex[r.app].map { c.holds(user: u, app: $0, day: r.day.raw) } } == true
+        }
     }
 
     /// The most rows `base`'s tail holds: ``tailMaxRows`` if given, else ``ClientStore/tailMaxRows(baseRows:)``.

@@ -34,6 +34,20 @@ import TallyWire
         "{" + fields.map { "\"\($0.0)\":\(json($0.1))" }.joined(separator: ",") + "}"
     }
 
+    /// The client's own directory rows of users `users` — the users, their memberships and
+    /// departments — and of apps `apps`, as the dump holds them: a batch sending them again.
+    static func sentAgain(_ dump: RandomDump, client: UUID128, users: Set<UUID128>, apps: Set<UUID128>) -> [(String, [String])] {
+        let us = dump.users.filter { $0.client == client && users.contains($0.id) }
+        let ms = dump.memberships.filter { users.contains($0.user) }
+        let ds = dump.departments.filter { d in d.client == client && ms.contains { $0.department == d.id } }
+        let ap = dump.apps.filter { $0.client == client && apps.contains($0.id) }
+        return [("users", us.map { object([("id", $0.id), ("email", $0.email), ("display_name", $0.displayName), ("is_active", $0.isActive),
+                                           ("role", $0.role), ("created_at", $0.createdAt)]) }),
+                ("departments", ds.map { object([("id", $0.id), ("name", $0.name), ("description", $0.description)]) }),
+                ("user_departments", ms.map { object([("user_id", $0.user), ("department_id", $0.department)]) }),
+                ("apps", ap.map { object([("id", $0.id), ("catalog_application_id", $0.catalog), ("is_approved", $0.approved), ("is_favorite", $0.favorite)]) })]
+    }
+
     /// A batch body from its tables (JSON rows).
     static func body(_ tables: [(String, [String])]) -> String {
         "{" + tables.filter { !$0.1.isEmpty }.map { "\"\($0.0)\":[" + $0.1.joined(separator: ",") + "]" }.joined(separator: ",") + "}"

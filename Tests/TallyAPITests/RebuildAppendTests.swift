@@ -40,10 +40,12 @@ import TallyTestSupport
         }
     }
 
-    /// A batch sent again — rows of older days the client holds already, beside new rows of its
-    /// newest day — changes nothing but its newest day's rows: it goes into the tail and is
-    /// acknowledged without a rebuild (one held here would keep it waiting), and the served data
-    /// answers as the dump. One row of an older day the client lacks parks the next batch.
+    /// A batch sent again — rows of older days the client holds already and the directory rows
+    /// of every user and app it names as the client holds them, beside new rows of its newest
+    /// day — changes nothing but its newest day's rows: it goes into the tail and is acknowledged
+    /// without a rebuild (one held here would keep it waiting), and the served data answers as
+    /// the dump. One row of an older day the client lacks, or a user row with one field
+    /// changed, parks the next batch for a rebuild.
     @Test func aBatchSentAgainIsNotRebuilt() throws {
         let rig = try AppendTests.rig("sent-again", seed: 85, tailMinRows: 0, mergeMinRows: 1_000_000)
         defer { rig.shutdown() }
@@ -57,8 +59,12 @@ import TallyTestSupport
         try #require(older.count > 20, "the client has rows of older days")
         let again = (0..<20).map { _ in older.randomElement(using: &r)! }
         let today = AppendTests.randomEvents(dump, client: a, day: newest, 15, &r)
-        let body = "[" + (again + today.rows).shuffled(using: &r).map { AppendTests.event($0.user, $0.app, $0.day.description) }.joined(separator: ",") + "]"
-        let first = Pending(rig, body, client: a)
+        // With the directory rows of every user and app it names, as the client holds them.
+        let named = again + today.rows
+        var tables = DirectoryAppendTests.sentAgain(dump, client: a, users: Set(named.map(\.user)), apps: Set(named.map(\.app)))
+        try #require(tables.allSatisfy { !$0.1.isEmpty }, "users, departments, memberships and apps are sent again")
+        tables.append(("events", named.shuffled(using: &r).map { AppendTests.event($0.user, $0.app, $0.day.description) }))
+        let first = Pending(rig, DirectoryAppendTests.body(tables), client: a)
         #expect(first.wait(30) == 200, "acknowledged without waiting for a rebuild")
         #expect(held.wait(timeout: .now() + 0.5) == .timedOut, "no rebuild began")
         #expect(rig.writer.store!.client(a)!.usage!.tail != nil, "the newest day's rows are in the tail")
@@ -77,6 +83,22 @@ import TallyTestSupport
         #expect(second.wait() == 200)
         dump.usage.append(RandomDump.Usage(client: a, user: u, app: p, day: firstDay))
         try DirectoryAppendTests.compare(rig.writer, dump, &r, "after a backdated row")
+
+        // A user row that differs in one field changes the directory: rebuilt.
+        let (held2, release2) = Self.holdFirstRebuild(rig.writer)
+        defer { release2.signal() }
+        let i = try #require(dump.users.indices.first { dump.users[$0].client == a })
+        dump.users[i].displayName = (dump.users[i].displayName ?? "") + " (renamed)"
+        var renamed = DirectoryAppendTests.sentAgain(dump, client: a, users: [dump.users[i].id], apps: [])
+        let event = AppendTests.randomEvents(dump, client: a, day: newest, 1, &r)
+        renamed.append(("events", event.rows.map { AppendTests.event($0.user, $0.app, $0.day.description) }))
+        let third = Pending(rig, DirectoryAppendTests.body(renamed), client: a)
+        #expect(held2.wait(timeout: .now() + 30) == .success, "a rebuild began for the renamed user")
+        #expect(third.wait(0.3) == nil, "the batch waits for the rebuild")
+        release2.signal()
+        #expect(third.wait() == 200)
+        dump.usage += event.rows
+        try DirectoryAppendTests.compare(rig.writer, dump, &r, "after a renamed user")
     }
 
     @Test func aNewDaysBatchIsRebuiltOffTheCommitThread() throws {

@@ -107,6 +107,62 @@ import TallyTestSupport
         #expect(checked > 20, "only \(checked) random triples were held")
     }
 
+    /// ``DirectoryRows/changeNothing(in:catalog:)``: a client's own rows change nothing; a row
+    /// with one field changed, an id the client lacks, a membership it lacks or a catalog row
+    /// change something; only the last upsert of an id counts.
+    @Test func directoryRowsSentAgainChangeNothing() throws {
+        let (_, store) = try Fixtures.randomStore(seed: 7)
+        let c = try #require(store.clients.first { !$0.users.isEmpty && !$0.departments.isEmpty && !$0.apps.isEmpty })
+        let catalog = store.catalog
+        var own = DirectoryRows()
+        own.users = c.users
+        own.departments = c.departments
+        own.apps = c.apps.map { DirectoryRows.App(id: $0.id, catalogApp: catalog.applications[Int($0.catalogIndex)].id, isApproved: $0.isApproved, isFavorite: $0.isFavorite) }
+        for u in 0..<c.users.count {
+            for d in c.departments(ofUser: UInt32(u)) { own.memberships.append(.init(user: c.users[u].id, department: c.departments[Int(d)].id)) }
+        }
+        try #require(!own.memberships.isEmpty)
+        #expect(own.changeNothing(in: c, catalog: catalog))
+        #expect(DirectoryRows().changeNothing(in: c, catalog: catalog))
+        func changed(_ what: String, _ edit: (inout DirectoryRows) -> Void) {
+            var rows = own
+            edit(&rows)
+            #expect(!rows.changeNothing(in: c, catalog: catalog), "\(what) changes the directory")
+        }
+        changed("an email") { $0.users[0].email += "x" }
+        changed("a display name") { $0.users[0].displayName = ($0.users[0].displayName ?? "") + "x" }
+        changed("is_active") { $0.users[0].isActive.toggle() }
+        changed("a role") { $0.users[0].role = ($0.users[0].role ?? "") + "x" }
+        changed("created_at") { $0.users[0].createdAt = $0.users[0].createdAt == nil ? "2024-01-01 00:00:00" : nil }
+        changed("a new user") { $0.users[0].id = UUID128(high: 1, low: 2) }
+        changed("a department's name") { $0.departments[0].name += "x" }
+        changed("a department's description") { $0.departments[0].description = ($0.departments[0].description ?? "") + "x" }
+        changed("an approval") { $0.apps[0].isApproved.toggle() }
+        changed("a favourite") { $0.apps[0].isFavorite.toggle() }
+        changed("an app's catalog application") { rows in
+            rows.apps[0].catalogApp = catalog.applications.first { $0.id != rows.apps[0].catalogApp }!.id
+        }
+        changed("a membership the client lacks") { rows in
+            let u = (0..<c.users.count).first { c.departments(ofUser: UInt32($0)).count < c.departments.count }!
+            let d = (0..<c.departments.count).first { !c.departments(ofUser: UInt32(u)).contains(UInt32($0)) }!
+            rows.memberships.append(.init(user: c.users[u].id, department: c.departments[d].id))
+        }
+        changed("a catalog row") { rows in
+            let a = catalog.applications[0]
+            rows.catalogApps = [.init(id: a.id, canonicalName: a.canonicalName, logo: a.logo, type: a.type, category: nil, vendor: nil)]
+        }
+        changed("a changed row after the held one") { rows in
+            var u = rows.users[0]
+            u.email += "x"
+            rows.users.append(u)
+        }
+        var back = own
+        var u = back.users[0]
+        u.email += "x"
+        back.users.insert(u, at: 0)  // changed first, then as held: the last upsert wins
+        #expect(back.changeNothing(in: c, catalog: catalog), "only the last upsert of an id counts")
+    }
+
     /// A tail past 65,536 rows is grouped by user off the commit thread, the result taken by a
     /// later version: at points along 120,000 random rows of the newest day, every structure the
     /// query layer reads (the pairs through ``PairView``: grouped rows and chains) equals the

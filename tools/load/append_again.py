@@ -7,7 +7,10 @@ as many batches of new rows of the client's newest day, and prints each kind's a
 times (median and largest). Before such rows were checked against what the client holds, each
 re-sent batch of a large client rebuilt it (seconds).
 
-Usage: python3 tools/load/append_again.py --port P --dump DIR [--batch 1000] [--batches 10]"""
+With --with-directory each re-sent batch also carries the directory rows of the users and apps
+it names (users, apps, the users' memberships) as the dump holds them: rows that change nothing.
+
+Usage: python3 tools/load/append_again.py --port P --dump DIR [--batch 1000] [--batches 10] [--with-directory]"""
 import argparse
 import csv
 import http.client
@@ -19,7 +22,7 @@ import time
 import os
 import random
 
-from append_bench import users_and_apps
+from append_bench import read_table, users_and_apps
 
 TOKEN = {"Authorization": "Bearer YOUR_API_TOKEN"}
 
@@ -44,6 +47,7 @@ def main():
     ap.add_argument("--dump", required=True)
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--batches", type=int, default=10)
+    ap.add_argument("--with-directory", action="store_true", help="re-send the named users' and apps' directory rows too")
     a = ap.parse_args()
     by_client = users_and_apps(a.dump)
     client = max(by_client, key=lambda c: len(by_client[c][0]))
@@ -64,8 +68,27 @@ def main():
     fresh = [{"user_id": rnd.choice(users), "application_id": rnd.choice(apps), "activity_date": newest}
              for _ in range(a.batch * a.batches)]
 
+    truth = ("t", "true", "1")
+    null = lambda v: v if v != "" else None  # noqa: E731
+    user_rows = {u["id"]: {"id": u["id"], "email": u["email"], "display_name": null(u["display_name"]),
+                           "is_active": u["is_active"].lower() in truth, "role": null(u["role"]), "created_at": null(u["created_at"])}
+                 for u in read_table(a.dump, "users") if u["client_id"] == client} if a.with_directory else {}
+    app_rows = {x["id"]: {"id": x["id"], "catalog_application_id": x["catalog_application_id"],
+                          "is_approved": x["is_approved"].lower() in truth, "is_favorite": x["is_favorite"].lower() in truth}
+                for x in read_table(a.dump, "apps") if x["client_id"] == client} if a.with_directory else {}
+    memberships = {}
+    for m in (read_table(a.dump, "user_departments") if a.with_directory else []):
+        if m["user_id"] in user_rows:
+            memberships.setdefault(m["user_id"], []).append({"user_id": m["user_id"], "department_id": m["department_id"]})
+
+    def directory(batch):
+        users = sorted({e["user_id"] for e in batch})
+        apps = sorted({e["application_id"] for e in batch})
+        return {"users": [user_rows[u] for u in users], "apps": [app_rows[x] for x in apps],
+                "user_departments": [m for u in users for m in memberships.get(u, [])], "events": batch}
+
     def post(batch):
-        body = json.dumps(batch).encode()
+        body = json.dumps(directory(batch) if a.with_directory else batch).encode()
         t = time.perf_counter()
         conn.request("POST", f"/v2/clients/{client}/usage-events", body=body,
                      headers={**TOKEN, "Content-Type": "application/json"})
@@ -74,7 +97,8 @@ def main():
         assert r.status == 200, r.status
         return (time.perf_counter() - t) * 1000
 
-    for label, source in (("sent again (older days, held)", rows), (f"new rows of the newest day ({newest})", fresh)):
+    again = "sent again (older days, held" + (", with their directory rows)" if a.with_directory else ")")
+    for label, source in ((again, rows), (f"new rows of the newest day ({newest})", fresh)):
         times = [post(source[i * a.batch:(i + 1) * a.batch]) for i in range(a.batches)]
         print(f"{label}: {a.batches} batches of {a.batch}, acknowledged in median {statistics.median(times):.1f} ms, "
               f"largest {max(times):.1f} ms (first {times[0]:.1f} ms)", flush=True)

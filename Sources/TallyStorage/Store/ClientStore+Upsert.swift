@@ -76,6 +76,41 @@ extension ClientStore {
     }
 }
 
+extension DirectoryRows {
+    /// Whether these rows, upserted in order into `client`, leave its directory as it is: each
+    /// user, department and app's last row equals what the client holds (an app by its catalog
+    /// application in `catalog`, approval and favourite), and each membership is held. Catalog
+    /// rows change the catalog: never nothing. A pipeline that sends its directory rows again
+    /// with every batch then costs no rebuild: the events alone are applied (docs/APPENDS.md,
+    /// "Which batches").
+    /// - Complexity: O(rows × log) — the rows and a look-up each, not the client.
+    public func changeNothing(in client: ClientStore, catalog: Catalog) -> Bool {
+        guard catalogApps.isEmpty else { return false }
+        var lastUser: [UUID128: UserInfo] = [:]
+        for u in users { lastUser[u.id] = u }
+        for (id, u) in lastUser {
+            guard let i = client.userIndex[id], client.users[Int(i)] == u else { return false }
+        }
+        var lastDepartment: [UUID128: DepartmentInfo] = [:]
+        for d in departments { lastDepartment[d.id] = d }
+        for (id, d) in lastDepartment {
+            guard let i = client.departmentIndex[id], client.departments[Int(i)] == d else { return false }
+        }
+        var lastApp: [UUID128: App] = [:]
+        for a in apps { lastApp[a.id] = a }
+        for (id, a) in lastApp {
+            guard let i = client.appIndex[id], let ci = catalog.applicationIndex[a.catalogApp] else { return false }
+            let held = client.apps[Int(i)]
+            guard held.catalogIndex == ci, held.isApproved == a.isApproved, held.isFavorite == a.isFavorite else { return false }
+        }
+        for m in memberships {
+            guard let u = client.userIndex[m.user], let d = client.departmentIndex[m.department],
+                  client.departments(ofUser: u).contains(d) else { return false }
+        }
+        return true
+    }
+}
+
 extension Catalog {
     /// This catalog with `rows` upserted by id: a changed application keeps its index, a new one
     /// is added at the end (so every client's catalog indexes stay valid). Rows naming a category
