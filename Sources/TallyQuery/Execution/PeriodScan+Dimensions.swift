@@ -30,6 +30,7 @@ extension PeriodScan {
     /// department's members, stopping at the first shared word (dense apps).
     /// - Complexity: O(Σ over apps of min(users, departments × words to first overlap)).
     func byDepartment() -> [Metrics] {
+        if departmentsReadMembers { return byDepartmentOfMembers() }
         let client = scope.client
         let deptCount = client.departments.count
         var m = [Metrics](repeating: Metrics(), count: deptCount)

@@ -63,6 +63,100 @@ extension PeriodScan {
         return out
     }
 
+    /// Whether ``byDepartment()`` reads the members' pairs rather than every app's unions: when
+    /// asked to (``DepartmentScan/members``), or, left to choose, when the members' pairs plus 40
+    /// a member (a member's fixed cost, in pairs) are at most 2,000 per app of the scope.
+    /// Measured on the 20,000-user client (`tally synth --filter department --filter-departments
+    /// N`, 30 days, p50): B reading pairs took 0.13 ms for one department of 24 and 0.93 ms for
+    /// six, against 1.9 and 2.8 ms from the unions; H (the AI apps, a few of them) 0.07 against
+    /// 0.21 ms for one department, but 0.67 against 0.25 ms for six, where the members are many
+    /// and the apps few (docs/BENCHMARKS.md, "B and H under a department filter").
+    var departmentsReadMembers: Bool {
+        guard scope.readsMembers else { return false }
+        if scope.departmentScan == .members { return true }
+        let pairs = index.pairs.base
+        var cost = 0
+        for u in scope.members { cost &+= 40 &+ pairs.pairCount(user: Int(u)) }
+        return cost <= scope.apps.count &* 2_000
+    }
+
+    /// Per department of the client, for the filter's members (B, H under a department
+    /// filter): users of the scope's apps (all, approved, unapproved) and apps, in one pass over
+    /// the members' pairs. A member with a day in the range counts in each of their
+    /// departments, and the apps they used there join the department's set of apps. The
+    /// bitmaps' way (every app's users over the range, intersected with each department) took
+    /// 1.9 ms p50 on the 20,000-user client, 30 days, one department of 24 (`tally synth
+    /// --filter department --only departments`).
+    /// - Complexity: O(Σ over members of pairs × range words + members × their departments ×
+    ///   app words).
+    func byDepartmentOfMembers() -> [Metrics] {
+        let client = scope.client
+        let deptCount = client.departments.count
+        var m = [Metrics](repeating: Metrics(), count: deptCount)
+        guard deptCount > 0 else { return m }
+        let n = index.appCount, words = (n + 63) >> 6
+        let approved = UnsafeMutablePointer<UInt64>.allocate(capacity: max(1, words))
+        let mine = UnsafeMutablePointer<UInt64>.allocate(capacity: max(1, words))
+        let deptApps = UnsafeMutablePointer<UInt64>.allocate(capacity: max(1, deptCount &* words))
+        defer {
+            approved.deallocate()
+            mine.deallocate()
+            deptApps.deallocate()
+        }
+        approved.initialize(repeating: 0, count: words)
+        deptApps.initialize(repeating: 0, count: deptCount &* words)
+        for (a, app) in client.apps.enumerated() where app.isApproved { approved[a >> 6] |= 1 << UInt64(a & 63) }
+        let view = index.pairs, pairs = view.base
+        let lo = self.lo, hi = self.hi
+        let tailInRange = view.tailDay.map { lo <= $0 && $0 <= hi } ?? false
+        scope.appMask.withUnsafeBufferPointer { wanted in
+            for u in scope.members {
+                mine.initialize(repeating: 0, count: words)
+                var any = false
+                for p in Int(pairs.userStart[Int(u)])..<Int(pairs.userStart[Int(u) &+ 1]) {
+                    let a = Int(pairs.pairApp[p])
+                    guard wanted[a], pairs.hasDay(pair: p, lo, hi) else { continue }
+                    mine[a >> 6] |= 1 << UInt64(a & 63)
+                    any = true
+                }
+                // The tail's rows are on its day: in the range when the day is.
+                if tailInRange {
+                    view.forEachTailPair(user: Int(u)) { a, _, _ in
+                        guard wanted[a] else { return }
+                        mine[a >> 6] |= 1 << UInt64(a & 63)
+                        any = true
+                    }
+                }
+                guard any else { continue }
+                var anyApproved = false, anyUnapproved = false
+                for w in 0..<words {
+                    anyApproved = anyApproved || mine[w] & approved[w] != 0
+                    anyUnapproved = anyUnapproved || mine[w] & ~approved[w] != 0
+                }
+                for d in client.departments(ofUser: u) {
+                    let d = Int(d)
+                    m[d].users &+= 1
+                    if anyApproved { m[d].approvedUsers &+= 1 }
+                    if anyUnapproved { m[d].unapprovedUsers &+= 1 }
+                    let row = deptApps + d &* words
+                    for w in 0..<words { row[w] |= mine[w] }
+                }
+            }
+        }
+        for d in 0..<deptCount {
+            let row = deptApps + d &* words
+            var all = 0, yes = 0
+            for w in 0..<words {
+                all &+= row[w].nonzeroBitCount
+                yes &+= (row[w] & approved[w]).nonzeroBitCount
+            }
+            m[d].apps = all
+            m[d].approvedApps = yes
+            m[d].unapprovedApps = all &- yes
+        }
+        return m
+    }
+
     /// Per category row (``byCategory(rowCount:only:)``'s rows), for the filter's members: users
     /// and apps, in one pass over the members' pairs.
     /// - Complexity: O(Σ over members of pairs × range words).
