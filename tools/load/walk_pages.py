@@ -10,7 +10,8 @@ Each list is a path under /v2/clients/{client}/analytics/apps/ (the snapshot's l
 the period is the last `--days` days ending on the client's newest day. A list starting with `/`
 is a path under /v2/clients/{client} taken as it is, with only `page_size` added (the directory
 and insight lists of SPEC §3b: `/users?sort_by=email`, `/analytics/users/champions?report_interval=30`).
-`--reports` walks every §3b list in every sort and order, with and without filters.
+`--reports` walks every §3b list in every sort and order, with and without filters; `--dashboards`
+every list of A, C and D the same way.
 """
 import argparse
 import datetime
@@ -29,6 +30,15 @@ DEFAULT_LISTS = [
     "utilization/users?sort_by=app_count&sort_order=desc&is_approved=true",
     "utilization/users?sort_by=app_count&sort_order=asc&is_approved=true",
 ]
+
+
+def dashboard_lists(department, category):
+    """Every paged list of A, C and D in every sort and order, without a filter and under each
+    kind: approval, the client's first department, one category."""
+    sorts = {"utilization": ("unique_users", "canonical_name"), "utilization/categories": ("user_count", "app_count", "name"),
+             "utilization/users": ("app_count", "active_days", "email")}
+    filters = ("", "&is_approved=true", f"&department_ids={department}", f"&category_ids={category}")
+    return [f"{path}?sort_by={s}&sort_order={o}{f}" for path, ss in sorts.items() for s in ss for o in ("desc", "asc") for f in filters]
 
 
 def report_lists(department, category):
@@ -75,6 +85,7 @@ def main():
     ap.add_argument("--days", type=int, default=366)
     ap.add_argument("--port", type=int, default=18791)
     ap.add_argument("--reports", action="store_true", help="walk every list of SPEC §3b instead (see report_lists)")
+    ap.add_argument("--dashboards", action="store_true", help="walk every list of A, C and D instead (see dashboard_lists)")
     a = ap.parse_args()
     with served_snapshot(a.tally, a.snapshot, a.port):
         c = http.client.HTTPConnection("127.0.0.1", a.port, timeout=30)
@@ -84,11 +95,11 @@ def main():
         end = datetime.date.fromisoformat(largest["newest_date"])
         start = end - datetime.timedelta(days=a.days - 1)
         lists = a.lists
-        if a.reports:
+        if a.reports or a.dashboards:
             deps, _ = get(c, f"/v2/clients/{client}/departments?page_size=1")
             cats, _ = get(c, f"/v2/clients/{client}/analytics/apps/utilization/categories?start_date={start}&end_date={end}&granularity=monthly")
             category = next(x["category"]["id"] for x in cats["data"] if x.get("category"))
-            lists = report_lists(deps["data"][0]["department"]["id"], category)
+            lists = (report_lists if a.reports else dashboard_lists)(deps["data"][0]["department"]["id"], category)
         failed = []
         for lst in lists:
             path, _, query = lst.partition("?")
