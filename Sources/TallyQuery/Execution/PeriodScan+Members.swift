@@ -74,10 +74,7 @@ extension PeriodScan {
     var departmentsReadMembers: Bool {
         guard scope.readsMembers else { return false }
         if scope.departmentScan == .members { return true }
-        let pairs = index.pairs.base
-        var cost = 0
-        for u in scope.members { cost &+= 40 &+ pairs.pairCount(user: Int(u)) }
-        return cost <= scope.apps.count &* 2_000
+        return scope.members.count &* 40 &+ scope.memberPairs <= scope.apps.count &* 2_000
     }
 
     /// Per department of the client, for the filter's members (B, H under a department
