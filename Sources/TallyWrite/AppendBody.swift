@@ -456,20 +456,9 @@ public enum AppendBody {
             if let acc = byClient[c.info.id], !catalogChanged, acc.directory.changeNothing(in: c, catalog: catalog) {
                 // Directory rows sent again: the events alone, as a batch of events only (a
                 // large client's newest day into its tail).
-                var us: [UInt32] = [], ap: [UInt32] = [], ds: [Int32] = []
-                for e in acc.events {
-                    guard let u = c.userIndex[e.user], let a = c.appIndex[e.app] else {
-                        skipped += 1
-                        continue
-                    }
-                    us.append(u)
-                    ap.append(a)
-                    ds.append(e.day.raw)
-                }
-                if !us.isEmpty {
-                    let next = c.appending(users: us, apps: ap, days: ds, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows)
-                    if next !== c { rebuilt.append(next) }
-                }
+                var rows = DenseRows()
+                rows.add(acc.events, of: c, skipped: &skipped)
+                if let next = rows.appended(to: c, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows) { rebuilt.append(next) }
             } else if let acc = byClient[c.info.id] {
                 let (client, missing) = c.upserting(acc.directory, catalog: catalog, events: acc.events)
                 rebuilt.append(client)
@@ -484,31 +473,44 @@ public enum AppendBody {
     /// ``apply(_:onto:)`` for batches of events only.
     static func applyEvents(_ records: [(sequence: UInt64, batch: AppendBatch)], onto store: Store, last: UInt64,
                             tailMinRows: Int, tailMaxRows: Int?) -> (store: Store, skipped: Int) {
-        var byClient: [UUID128: (users: [UInt32], apps: [UInt32], days: [Int32])] = [:]
+        var byClient: [UUID128: DenseRows] = [:]
         var skipped = 0
         for (_, batch) in records {
             guard let c = store.client(batch.client) else {
                 skipped += batch.rows.count
                 continue
             }
-            var acc = byClient[batch.client] ?? ([], [], [])
-            for r in batch.rows {
+            byClient[batch.client, default: DenseRows()].add(batch.rows, of: c, skipped: &skipped)
+        }
+        let rebuilt = byClient.compactMap { id, rows -> ClientStore? in
+            store.client(id).flatMap { rows.appended(to: $0, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows) }
+        }
+        return (store.replacing(rebuilt, walSequence: max(last, store.walSequence)), skipped)
+    }
+
+    /// Events as one client's dense user and app indexes and days, for ``ClientStore/appending(users:apps:days:tailMinRows:tailMaxRows:)``.
+    struct DenseRows {
+        var users: [UInt32] = [], apps: [UInt32] = [], days: [Int32] = []
+
+        /// With `rows`; a row naming a user or app `c` does not hold is skipped and counted.
+        mutating func add(_ rows: [AppendBatch.Row], of c: ClientStore, skipped: inout Int) {
+            for r in rows {
                 guard let u = c.userIndex[r.user], let a = c.appIndex[r.app] else {
                     skipped += 1
                     continue
                 }
-                acc.users.append(u)
-                acc.apps.append(a)
-                acc.days.append(r.day.raw)
+                users.append(u)
+                apps.append(a)
+                days.append(r.day.raw)
             }
-            byClient[batch.client] = acc
         }
-        let rebuilt = byClient.compactMap { id, rows -> ClientStore? in
-            guard !rows.users.isEmpty, let c = store.client(id) else { return nil }
-            let next = c.appending(users: rows.users, apps: rows.apps, days: rows.days, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows)
+
+        /// `c` with these rows, or `nil` when they change nothing.
+        func appended(to c: ClientStore, tailMinRows: Int, tailMaxRows: Int?) -> ClientStore? {
+            guard !users.isEmpty else { return nil }
+            let next = c.appending(users: users, apps: apps, days: days, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows)
             return next === c ? nil : next
         }
-        return (store.replacing(rebuilt, walSequence: max(last, store.walSequence)), skipped)
     }
 
     /// What `batch` names that neither `store` nor the batches before it in the same group

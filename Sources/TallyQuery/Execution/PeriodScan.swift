@@ -69,14 +69,12 @@ final class PeriodScan {
 
     /// With a department filter read from the masks: each block's mask row, and the filter's
     /// bits (``Scope/departmentBits``), as raw buffers (``isActive(entity:)``).
-    let blockMasks: UnsafeMutableBufferPointer<UnsafePointer<UInt64>>?
-    let filterBits: UnsafeMutablePointer<UInt64>
-    let filterBitCount: Int
+    let departmentMasks: (rows: UnsafeMutableBufferPointer<UnsafePointer<UInt64>>, bits: UnsafeMutableBufferPointer<UInt64>)?
 
     deinit {
         activeApps.deallocate()
-        blockMasks?.deallocate()
-        filterBits.deallocate()
+        departmentMasks?.rows.deallocate()
+        departmentMasks?.bits.deallocate()
     }
 
     /// `nil` when the client has no usage in the range. The scratch sets are the query's
@@ -99,16 +97,13 @@ final class PeriodScan {
         (a, b) = scope.scratch.sets
         activeApps = .allocate(capacity: max(1, index.appCount))
         index.activeApps(lo, hi, into: activeApps)
-        let bits = scope.departmentBits ?? []
-        filterBitCount = bits.count
-        filterBits = .allocate(capacity: max(1, bits.count))
-        for (w, x) in bits.enumerated() { filterBits[w] = x }
-        if scope.departmentBits != nil {
+        let blocks = self.blocks
+        departmentMasks = scope.departmentBits.map { bits in
             let rows = UnsafeMutableBufferPointer<UnsafePointer<UInt64>>.allocate(capacity: blocks.count)
             for (i, b) in blocks.enumerated() { rows[i] = b.masks! }
-            blockMasks = rows
-        } else {
-            blockMasks = nil
+            let copy = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: bits.count)
+            _ = copy.initialize(from: bits)
+            return (rows, copy)
         }
     }
 
@@ -154,16 +149,13 @@ final class PeriodScan {
     func isActive(entity: Int) -> Bool {
         guard scope.users != nil else { return hasActivity(entity) }
         if !hasActivity(entity) { return false }
-        if let rows = blockMasks {
+        if let (rows, bits) = departmentMasks {
             // The filter's bits are below the lane's width: the AND ignores the other lanes.
             let (at, shift) = index.maskPosition(entity)
-            let bits = filterBits, words = filterBitCount
-            var w = 0
-            while w < words {
+            for w in 0..<bits.count {
                 var m: UInt64 = 0
                 for i in 0..<rows.count { m |= rows[i][at &+ w] }
                 if m >> UInt64(shift) & bits[w] != 0 { return true }
-                w &+= 1
             }
             return false
         }

@@ -354,10 +354,9 @@ public final class ClientStore: @unchecked Sendable {
 
     /// Whether this client holds a usage row of dense user `user` and app `app` on `day` (days
     /// since 1970): one binary search of the user's pairs. Rows of the tail (the newest day) are
-    /// not looked at: only the base's.
+    /// not looked at: only the base's (``UsageIndex/holds(user:app:day:)``).
     public func holds(user: UInt32, app: UInt32, day: Int32) -> Bool {
-        guard let usage else { return false }
-        return (usage.base ?? usage).holds(user: user, app: app, day: day)
+        usage?.holds(user: user, app: app, day: day) ?? false
     }
 
     /// This client with `tail`'s rows from the `from`-th on (a tail of another version of this

@@ -382,8 +382,9 @@ public struct ClientStoreBuilder {
                                        day: UInt8(monthStarts[m].distance(to: firstDay.adding(d))))
             fill[m] += 1
         }
-        // Months are encoded in parallel: deflate is most of a segment's cost (on the 47.6 M-row
-        // client, 13 months took about a second more than LZ4 on one core).
+        // Months are encoded in parallel: deflate is most of a segment's cost (the 47.6 M-row
+        // client's build took 7.8–8.4 s with its months deflated one after another, 6.0–6.6 s
+        // with LZ4, 6.7 s deflated in parallel).
         let months = (0..<monthStarts.count).filter { bounds[$0 + 1] > bounds[$0] }
         return rows.withUnsafeBufferPointer { p in
             concurrentMap(months.count) { i in
