@@ -45,6 +45,10 @@ extension StoreWriter {
     func merge(_ client: ClientStore, base: UsageIndex) {
         let start = ContinuousClock.now
         var merged = client.merged()
+        // What the served version had derived from its base (per-category unions of a class, user
+        // days, pair recency), made again for the merged base here rather than by the first
+        // request that needs it after the swap.
+        merged.baseDerived.warm(from: client.baseDerived, client: merged)
         var rows = client.usage!.tail!.rowCount
         mergeBuilt.withLock { $0 }?()
         while let now = store?.client(client.info.id), let usage = now.usage, usage.base === base, let tail = usage.tail,

@@ -99,6 +99,7 @@ extension StoreWriter {
             rebuildStarted.withLock { $0 }?()
             let one = Store(catalog: catalog, clients: [from])
             let next = AppendBody.apply(records, onto: one, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows).clients[0]
+            next.baseDerived.warm(from: from.baseDerived, client: next)  // as a merge does
             enqueue(.rebuilt(Rebuilt(id: id, from: from, client: next, count: records.count)))
         }
     }

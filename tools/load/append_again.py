@@ -22,7 +22,7 @@ import time
 import os
 import random
 
-from append_bench import read_table, users_and_apps
+from append_bench import largest_client, read_table
 
 TOKEN = {"Authorization": "Bearer YOUR_API_TOKEN"}
 
@@ -49,9 +49,7 @@ def main():
     ap.add_argument("--batches", type=int, default=10)
     ap.add_argument("--with-directory", action="store_true", help="re-send the named users' and apps' directory rows too")
     a = ap.parse_args()
-    by_client = users_and_apps(a.dump)
-    client = max(by_client, key=lambda c: len(by_client[c][0]))
-    users, apps = by_client[client]
+    client, users, apps = largest_client(a.dump)
     conn = http.client.HTTPConnection("127.0.0.1", a.port, timeout=600)
 
     def get(path):

@@ -36,6 +36,13 @@ def users_and_apps(folder):
     return by_client
 
 
+def largest_client(folder):
+    """The dump's client with the most users: (client_id, its user ids, its app ids)."""
+    by_client = users_and_apps(folder)
+    client = max(by_client, key=lambda c: len(by_client[c][0]))
+    return client, by_client[client][0], by_client[client][1]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)

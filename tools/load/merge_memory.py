@@ -26,7 +26,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
-from append_bench import users_and_apps  # noqa: E402
+from append_bench import largest_client  # noqa: E402
 from metrics_check import ensure_packages  # noqa: E402
 from soak import ROOT, call, rss_mib, serve_with_log  # noqa: E402
 
@@ -72,8 +72,7 @@ def main():
     ap.add_argument("--bodies", type=int, default=2000, help="distinct batches sent (then reused, adding nothing)")
     a = ap.parse_args()
     ensure_packages()
-    by_client = users_and_apps(a.dump)
-    client = max(by_client, key=lambda c: len(by_client[c][0]))
+    client = largest_client(a.dump)[0]
     tag = f"/tmp/tally-merge-memory-{os.getpid()}"
     merged_snap = tag + ".tsnap"
     # serve_with_log starts the server with this process's environment.

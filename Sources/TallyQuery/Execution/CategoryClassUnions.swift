@@ -135,3 +135,10 @@ final class CategoryClassUnions: @unchecked Sendable {
         rowApps = grouped
     }
 }
+
+extension CategoryClassUnions: UsageDerived {
+    static func remade(for client: ClientStore, variant: Int) -> (any UsageDerived)? {
+        guard let index = client.usage, let appClass = AppClass(rawValue: variant) else { return nil }
+        return CategoryClassUnions(client, index.base ?? index, appClass)
+    }
+}

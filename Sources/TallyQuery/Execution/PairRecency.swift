@@ -86,3 +86,11 @@ final class PairRecency: Sendable {
         return n
     }
 }
+
+extension PairRecency: UsageDerived {
+    static func remade(for client: ClientStore, variant: Int) -> (any UsageDerived)? {
+        guard let index = client.usage else { return nil }
+        let base = index.base ?? index
+        return PairRecency(client, base, keeps: UserDays.apps(ofVariant: variant, client, base))
+    }
+}

@@ -143,3 +143,22 @@ final class UserDays: Sendable {
         PairIndex.bitCount(w + u &* width, lo, hi)
     }
 }
+
+extension UserDays: UsageDerived {
+    /// The apps of `variant` (as ``PairRecency/set(of:)`` numbers them): a class's, or past the
+    /// classes the apps of the category whose class is entity `variant − classes`.
+    static func apps(ofVariant variant: Int, _ client: ClientStore, _ index: UsageIndex) -> [Bool] {
+        let classes = AppClass.allCases.count
+        if variant < classes {
+            let bit = UInt8(1) << UInt8(variant)
+            return client.appClassBits.map { $0 & bit != 0 }
+        }
+        return client.apps.map { index.entity(category: $0.category) == variant - classes }
+    }
+
+    static func remade(for client: ClientStore, variant: Int) -> (any UsageDerived)? {
+        guard let index = client.usage else { return nil }
+        let base = index.base ?? index
+        return UserDays(client, base, keeps: apps(ofVariant: variant, client, base), days: variant < AppClass.allCases.count)
+    }
+}

@@ -121,6 +121,43 @@ public final class DerivedSlot: Sendable {
     }
 }
 
+extension DerivedSlot {
+    /// Makes here, for `client` (whose base index this slot belongs to), each ``UsageDerived``
+    /// value `other` holds and this slot lacks: what a client rebuilt with more rows (a merge,
+    /// a rebuild off the commit thread) makes on its writer's thread before it is served, so
+    /// that the first request after the swap does not pay for it. Returns how many were made.
+    /// - Complexity: each value's own derivation (57 ms for the 20,000-user client's per-category
+    ///   unions of its approved apps, docs/BENCHMARKS.md).
+    @discardableResult
+    public func warm(from other: DerivedSlot, client: ClientStore) -> Int {
+        guard other !== self else { return 0 }
+        let wanted: [(Key, any UsageDerived)] = other.cells.withLock { c in
+            c.compactMap { key, cell in cell.value.withLock { $0 as? any UsageDerived }.map { (key, $0) } }
+        }
+        var made = 0
+        for (key, value) in wanted {
+            let present = cells.withLock { $0[key]?.value.withLock { $0 != nil } ?? false }
+            guard !present, let next = type(of: value).remade(for: client, variant: key.variant) else { continue }
+            precondition(ObjectIdentifier(type(of: next)) == key.type, "a value is remade as its own type")
+            cells.withLock { c in
+                let cell = c[key] ?? Cell()
+                cell.value.withLock { if $0 == nil { $0 = next } }
+                c[key] = cell
+            }
+            made += 1
+        }
+        return made
+    }
+}
+
+/// A value derived from a client's usage (``DerivedSlot``, per base index) that can be made
+/// again for a client rebuilt with more rows: ``DerivedSlot/warm(from:client:)``.
+public protocol UsageDerived: AnyObject, Sendable {
+    /// The value of the same `variant` made for `client`'s base index (its index without a tail),
+    /// or `nil` when it does not apply to that client.
+    static func remade(for client: ClientStore, variant: Int) -> (any UsageDerived)?
+}
+
 /// A derived value (``DerivedSlot``) made only from a client's directory — its users, departments
 /// and memberships, its apps (rows and dense numbering) — and not from its usage: a client
 /// rebuilt with new usage rows and the same directory keeps it (``ClientStore/appending(users:apps:days:)``)
