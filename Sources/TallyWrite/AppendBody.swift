@@ -453,12 +453,19 @@ public enum AppendBody {
         var rebuilt: [ClientStore] = []
         for c in store.clients {
             let catalogChanged = !changedCatalog.isEmpty && c.apps.contains(where: { changedCatalog.contains($0.catalogIndex) })
-            if let acc = byClient[c.info.id], !catalogChanged, acc.directory.changeNothing(in: c, catalog: catalog) {
-                // Directory rows sent again: the events alone, as a batch of events only (a
-                // large client's newest day into its tail).
+            let effect = byClient[c.info.id].map { catalogChanged ? .more : $0.directory.effect(on: c, catalog: catalog) }
+            if let acc = byClient[c.info.id], let effect, effect != .more {
+                // Directory rows sent again, or changing only attributes the usage index does not
+                // read (names, activity flags, favourites): the client keeps its index, and the
+                // events go in as a batch of events only (a large client's newest day into its tail).
+                let d = effect == .attributes ? c.withAttributes(acc.directory, catalog: catalog) : c
                 var rows = DenseRows()
-                rows.add(acc.events, of: c, skipped: &skipped)
-                if let next = rows.appended(to: c, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows) { rebuilt.append(next) }
+                rows.add(acc.events, of: d, skipped: &skipped)
+                if let next = rows.appended(to: d, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows) {
+                    rebuilt.append(next)
+                } else if d !== c {
+                    rebuilt.append(d)
+                }
             } else if let acc = byClient[c.info.id] {
                 let (client, missing) = c.upserting(acc.directory, catalog: catalog, events: acc.events)
                 rebuilt.append(client)

@@ -24,7 +24,8 @@ extension StoreWriter {
     /// Whether `batch` would rebuild a large client (one of ``tailMinRows`` usage rows or more)
     /// on the commit thread: anything but events of its newest day that fit its tail (beside rows
     /// of other days it holds already, which change nothing) — a new day's first events, backdated
-    /// events, directory rows. Such a rebuild takes about 8.5 s on
+    /// events, directory rows that add an entity or a membership or change an app's classes.
+    /// Such a rebuild takes about 8.5 s on
     /// the 47.6 M-row client, and held every client's acknowledgements meanwhile; it now runs on
     /// the merge queue while only that client's batches wait (``park(_:)``). Batches with
     /// catalog rows stay on the commit thread (they change other clients too); so do small
@@ -39,10 +40,11 @@ extension StoreWriter {
     }
 
     /// Whether all `batch` adds to client `c` is rows of its newest day: its directory rows
-    /// leave the client's directory as it is, and its rows of other days are held already (a
-    /// batch sent again: ``ClientStore/holds(user:app:day:)``, ``DirectoryRows/changeNothing(in:catalog:)``).
+    /// change at most attributes the usage index does not read (names, activity flags,
+    /// favourites: ``DirectoryRows/effect(on:catalog:)``), and its rows of other days are held
+    /// already (a batch sent again: ``ClientStore/holds(user:app:day:)``).
     func addsOnlyNewestDay(_ batch: AppendBatch, to c: ClientStore, base: UsageIndex, catalog: Catalog) -> Bool {
-        (batch.directory.isEmpty || batch.directory.changeNothing(in: c, catalog: catalog)) && batch.rows.allSatisfy { r in
+        (batch.directory.isEmpty || batch.directory.effect(on: c, catalog: catalog) != .more) && batch.rows.allSatisfy { r in
             r.day == base.newestDay || c.userIndex[r.user].flatMap { u in c.appIndex[r.app].map { c.holds(user: u, app: $0, day: r.day.raw) } } == true
         }
     }

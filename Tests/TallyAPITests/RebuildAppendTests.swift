@@ -84,7 +84,8 @@ import TallyTestSupport
         dump.usage.append(RandomDump.Usage(client: a, user: u, app: p, day: firstDay))
         try DirectoryAppendTests.compare(rig.writer, dump, &r, "after a backdated row")
 
-        // A user row that differs in one field changes the directory: rebuilt.
+        // A renamed user changes only attributes the index does not read: no rebuild
+        // (TailAppendTests.attributeChangesKeepTheUsageIndex).
         let (held2, release2) = Self.holdFirstRebuild(rig.writer)
         defer { release2.signal() }
         let i = try #require(dump.users.indices.first { dump.users[$0].client == a })
@@ -92,13 +93,21 @@ import TallyTestSupport
         var renamed = DirectoryAppendTests.sentAgain(dump, client: a, users: [dump.users[i].id], apps: [])
         let event = AppendTests.randomEvents(dump, client: a, day: newest, 1, &r)
         renamed.append(("events", event.rows.map { AppendTests.event($0.user, $0.app, $0.day.description) }))
-        let third = Pending(rig, DirectoryAppendTests.body(renamed), client: a)
-        #expect(held2.wait(timeout: .now() + 30) == .success, "a rebuild began for the renamed user")
+        #expect(Pending(rig, DirectoryAppendTests.body(renamed), client: a).wait(30) == 200, "acknowledged without a rebuild")
+        dump.usage += event.rows
+        try DirectoryAppendTests.compare(rig.writer, dump, &r, "after a renamed user")
+
+        // A membership the user lacks changes the department masks: rebuilt.
+        let u4 = dump.users[i].id
+        let lacked = try #require(dump.departments.first { d in d.client == a && !dump.memberships.contains { $0.user == u4 && $0.department == d.id } })
+        dump.memberships.append((u4, lacked.id))
+        let joined = DirectoryAppendTests.body([("user_departments", [DirectoryAppendTests.object([("user_id", u4), ("department_id", lacked.id)])])])
+        let third = Pending(rig, joined, client: a)
+        #expect(held2.wait(timeout: .now() + 30) == .success, "a rebuild began for the new membership")
         #expect(third.wait(0.3) == nil, "the batch waits for the rebuild")
         release2.signal()
         #expect(third.wait() == 200)
-        dump.usage += event.rows
-        try DirectoryAppendTests.compare(rig.writer, dump, &r, "after a renamed user")
+        try DirectoryAppendTests.compare(rig.writer, dump, &r, "after a new membership")
     }
 
     @Test func aNewDaysBatchIsRebuiltOffTheCommitThread() throws {

@@ -203,7 +203,8 @@ import TallyTestSupport
                 dump.usage.append(RandomDump.Usage(client: client, user: u, app: a, day: d))
                 events.append(AppendTests.event(u, a, d.description))
             }
-            let kind = n < 2 ? "today" : ["today", "today", "today", "backdated", "new user", "approval", "sent again"].randomElement(using: &r)!
+            let kind = n < 2 ? "today" : n == 2 ? "attributes"
+                : ["today", "today", "today", "backdated", "new user", "approval", "sent again", "attributes"].randomElement(using: &r)!
             kinds[kind, default: 0] += 1
             switch kind {
             case "backdated":
@@ -232,6 +233,9 @@ import TallyTestSupport
                 }
                 tables += DirectoryAppendTests.sentAgain(dump, client: client, users: Set(named.map(\.user)), apps: Set(named.map(\.app)))
                 events += named.map { AppendTests.event($0.user, $0.app, $0.day.description) }
+            case "attributes":
+                tables += Self.attributeChanges(&dump, client: client, n, &r)
+                for _ in 0..<Int.random(in: 0...10, using: &r) { event(users.randomElement(using: &r)!, apps.randomElement(using: &r)!, day) }
             case "approval":
                 let i = dump.apps.indices.filter { dump.apps[$0].client == client }.randomElement(using: &r)!
                 dump.apps[i].approved.toggle()
@@ -262,6 +266,77 @@ import TallyTestSupport
             }
             try DirectoryAppendTests.compare(rig.writer, dump, &r, "after batch \(n) (\(kind))")
         }
-        #expect(kinds["today", default: 0] >= 4 && kinds.count == 5, "\(kinds)")
+        #expect(kinds["today", default: 0] >= 4 && kinds.count >= 5 && kinds["attributes"] != nil, "\(kinds)")
+    }
+
+    /// Directory rows of `client` that change only attributes the usage index does not read, each
+    /// mirrored into `dump`: users renamed, given a new email, role or creation time, or
+    /// deactivated; a department renamed; an app's favourite flag flipped.
+    static func attributeChanges(_ dump: inout RandomDump, client: UUID128, _ n: Int, _ r: inout SeededRandom) -> [(String, [String])] {
+        var users: [String] = [], departments: [String] = [], apps: [String] = []
+        // Each user once: a batch naming an id twice is refused.
+        for i in dump.users.indices.filter({ dump.users[$0].client == client }).shuffled(using: &r).prefix(Int.random(in: 1...4, using: &r)) {
+            switch Int.random(in: 0..<4, using: &r) {
+            case 0: dump.users[i].displayName = "Renamed \(n) \(Int.random(in: 0..<1000, using: &r))"
+            case 1: dump.users[i].email = "moved\(n)-\(Int.random(in: 0..<1000, using: &r))@example.com"
+            case 2: dump.users[i].isActive.toggle()
+            default: dump.users[i].role = ["admin", "member", nil].randomElement(using: &r)!
+            }
+            let u = dump.users[i]
+            users.append(DirectoryAppendTests.object([("id", u.id), ("email", u.email), ("display_name", u.displayName),
+                                                      ("is_active", u.isActive), ("role", u.role), ("created_at", u.createdAt)]))
+        }
+        if r.chance(0.5), let i = dump.departments.indices.filter({ dump.departments[$0].client == client }).randomElement(using: &r) {
+            dump.departments[i].name = "Department \(n)"
+            let d = dump.departments[i]
+            departments.append(DirectoryAppendTests.object([("id", d.id), ("name", d.name), ("description", d.description)]))
+        }
+        if r.chance(0.5), let i = dump.apps.indices.filter({ dump.apps[$0].client == client }).randomElement(using: &r) {
+            dump.apps[i].favorite.toggle()
+            let a = dump.apps[i]
+            apps.append(DirectoryAppendTests.object([("id", a.id), ("catalog_application_id", a.catalog), ("is_approved", a.approved),
+                                                     ("is_favorite", a.favorite)]))
+        }
+        return [("users", users), ("departments", departments), ("apps", apps)]
+    }
+
+    /// Directory rows that change only attributes (an HR system's renames and deactivations, a
+    /// favourite) cost a large client no rebuild: its usage index and tail are kept, the batch's
+    /// newest-day events go into the tail, and every route answers as a store loaded from scratch
+    /// from the mirrored dump. A row that adds a membership, or flips an approval, still rebuilds.
+    @Test func attributeChangesKeepTheUsageIndex() throws {
+        let rig = try AppendTests.rig("tail-attributes", seed: 91, tailMinRows: 0)
+        defer { rig.shutdown() }
+        var dump = rig.dump
+        var r = SeededRandom(seed: 91)
+        let client = rig.client
+        let day = try #require(rig.writer.store!.client(client)?.usage?.newestDay)
+        let first = AppendTests.randomEvents(rig.dump, client: client, day: day, 10, &r)
+        dump.usage += first.rows
+        #expect(try AppendTests.post(rig, first.body).status == 200)
+        for n in 0..<4 {
+            let before = try #require(rig.writer.store!.client(client))
+            let base = try #require(before.usage?.base, "round \(n): a tail")
+            var tables = Self.attributeChanges(&dump, client: client, n, &r)
+            let events = AppendTests.randomEvents(dump, client: client, day: day, n == 0 ? 0 : 8, &r)
+            dump.usage += events.rows
+            tables.append(("events", events.rows.map { AppendTests.event($0.user, $0.app, $0.day.description) }))
+            let response = try AppendTests.post(rig, DirectoryAppendTests.body(tables))
+            try #require(response.status == 200, "round \(n): \(response.text)")
+            let after = try #require(rig.writer.store!.client(client))
+            #expect(after !== before && after.usage?.base === base, "round \(n): the usage index and its tail were kept")
+            try DirectoryAppendTests.compare(rig.writer, dump, &r, "after attribute changes, round \(n)")
+        }
+        // An approval flipped changes the app's classes: rebuilt.
+        let before = try #require(rig.writer.store!.client(client))
+        let i = dump.apps.indices.first { dump.apps[$0].client == client }!
+        dump.apps[i].approved.toggle()
+        let a = dump.apps[i]
+        let flip = DirectoryAppendTests.body([("apps", [DirectoryAppendTests.object([("id", a.id), ("catalog_application_id", a.catalog),
+                                                                                      ("is_approved", a.approved), ("is_favorite", a.favorite)])])])
+        #expect(try AppendTests.post(rig, flip).status == 200)
+        let rebuilt = try #require(rig.writer.store!.client(client))
+        #expect((rebuilt.usage?.base ?? rebuilt.usage) !== before.usage?.base, "an approval flipped rebuilds the client")
+        try DirectoryAppendTests.compare(rig.writer, dump, &r, "after an approval flipped")
     }
 }

@@ -10,7 +10,11 @@ re-sent batch of a large client rebuilt it (seconds).
 With --with-directory each re-sent batch also carries the directory rows of the users and apps
 it names (users, apps, the users' memberships) as the dump holds them: rows that change nothing.
 
-Usage: python3 tools/load/append_again.py --port P --dump DIR [--batch 1000] [--batches 10] [--with-directory]"""
+With --renames the script then posts --batches more batches of new rows of the newest day, each
+with the rows of 5 users renamed (display name, email, one deactivated): an HR system's sync.
+Before such rows kept the usage index, each batch rebuilt a large client.
+
+Usage: python3 tools/load/append_again.py --port P --dump DIR [--batch 1000] [--batches 10] [--with-directory] [--renames]"""
 import argparse
 import csv
 import http.client
@@ -48,6 +52,7 @@ def main():
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--batches", type=int, default=10)
     ap.add_argument("--with-directory", action="store_true", help="re-send the named users' and apps' directory rows too")
+    ap.add_argument("--renames", action="store_true", help="then batches of new rows with 5 users renamed each")
     a = ap.parse_args()
     client, users, apps = largest_client(a.dump)
     conn = http.client.HTTPConnection("127.0.0.1", a.port, timeout=600)
@@ -70,7 +75,7 @@ def main():
     null = lambda v: v if v != "" else None  # noqa: E731
     user_rows = {u["id"]: {"id": u["id"], "email": u["email"], "display_name": null(u["display_name"]),
                            "is_active": u["is_active"].lower() in truth, "role": null(u["role"]), "created_at": null(u["created_at"])}
-                 for u in read_table(a.dump, "users") if u["client_id"] == client} if a.with_directory else {}
+                 for u in read_table(a.dump, "users") if u["client_id"] == client} if a.with_directory or a.renames else {}
     app_rows = {x["id"]: {"id": x["id"], "catalog_application_id": x["catalog_application_id"],
                           "is_approved": x["is_approved"].lower() in truth, "is_favorite": x["is_favorite"].lower() in truth}
                 for x in read_table(a.dump, "apps") if x["client_id"] == client} if a.with_directory else {}
@@ -100,6 +105,29 @@ def main():
         times = [post(source[i * a.batch:(i + 1) * a.batch]) for i in range(a.batches)]
         print(f"{label}: {a.batches} batches of {a.batch}, acknowledged in median {statistics.median(times):.1f} ms, "
               f"largest {max(times):.1f} ms (first {times[0]:.1f} ms)", flush=True)
+    if a.renames:
+        times = []
+        ids = sorted(user_rows)
+        for k in range(a.batches):
+            renamed = []
+            for j, uid in enumerate(rnd.sample(ids, 5)):
+                u = dict(user_rows[uid])
+                u["display_name"] = f"Renamed {k}-{j}"
+                u["email"] = f"renamed-{k}-{j}-" + u["email"]
+                if j == 0:
+                    u["is_active"] = not u["is_active"]
+                user_rows[uid] = u
+                renamed.append(u)
+            batch = [{"user_id": rnd.choice(users), "application_id": rnd.choice(apps), "activity_date": newest} for _ in range(a.batch)]
+            body = json.dumps({"users": renamed, "events": batch}).encode()
+            t = time.perf_counter()
+            conn.request("POST", f"/v2/clients/{client}/usage-events", body=body, headers={**TOKEN, "Content-Type": "application/json"})
+            r = conn.getresponse()
+            r.read()
+            assert r.status == 200, r.status
+            times.append((time.perf_counter() - t) * 1000)
+        print(f"new rows of the newest day with 5 users renamed: {a.batches} batches of {a.batch}, acknowledged in median "
+              f"{statistics.median(times):.1f} ms, largest {max(times):.1f} ms (first {times[0]:.1f} ms)", flush=True)
 
 
 if __name__ == "__main__":

@@ -77,6 +77,19 @@ extension ClientStore {
 }
 
 extension DirectoryRows {
+    /// What directory rows do to a client (``effect(on:catalog:)``).
+    public enum Effect: Sendable {
+        /// They leave its directory as it is.
+        case nothing
+        /// They change only what the usage index does not read: users' email, name, activity
+        /// flag, role and creation time; departments' name and description; apps' favourite flag.
+        /// The client keeps its usage index (``ClientStore/withAttributes(_:catalog:)``).
+        case attributes
+        /// They add a user, department, app or membership, or change an app's catalog
+        /// application or approval (its classes), or the catalog: the client is rebuilt.
+        case more
+    }
+
     /// Whether these rows, upserted in order into `client`, leave its directory as it is: each
     /// user, department and app's last row equals what the client holds (an app by its catalog
     /// application in `catalog`, approval and favourite), and each membership is held. Catalog
@@ -85,29 +98,63 @@ extension DirectoryRows {
     /// "Which batches").
     /// - Complexity: O(rows × log) — the rows and a look-up each, not the client.
     public func changeNothing(in client: ClientStore, catalog: Catalog) -> Bool {
-        guard catalogApps.isEmpty else { return false }
+        if case .nothing = effect(on: client, catalog: catalog) { return true }
+        return false
+    }
+
+    /// What these rows, upserted in order into `client`, change (``Effect``): judged on each
+    /// id's last row.
+    /// - Complexity: O(rows × log) — the rows and a look-up each, not the client.
+    public func effect(on client: ClientStore, catalog: Catalog) -> Effect {
+        guard catalogApps.isEmpty else { return .more }
+        var changed = false
         var lastUser: [UUID128: UserInfo] = [:]
         for u in users { lastUser[u.id] = u }
         for (id, u) in lastUser {
-            guard let i = client.userIndex[id], client.users[Int(i)] == u else { return false }
+            guard let i = client.userIndex[id] else { return .more }
+            if client.users[Int(i)] != u { changed = true }
         }
         var lastDepartment: [UUID128: DepartmentInfo] = [:]
         for d in departments { lastDepartment[d.id] = d }
         for (id, d) in lastDepartment {
-            guard let i = client.departmentIndex[id], client.departments[Int(i)] == d else { return false }
+            guard let i = client.departmentIndex[id] else { return .more }
+            if client.departments[Int(i)] != d { changed = true }
         }
         var lastApp: [UUID128: App] = [:]
         for a in apps { lastApp[a.id] = a }
         for (id, a) in lastApp {
-            guard let i = client.appIndex[id], let ci = catalog.applicationIndex[a.catalogApp] else { return false }
+            guard let i = client.appIndex[id], let ci = catalog.applicationIndex[a.catalogApp] else { return .more }
             let held = client.apps[Int(i)]
-            guard held.catalogIndex == ci, held.isApproved == a.isApproved, held.isFavorite == a.isFavorite else { return false }
+            guard held.catalogIndex == ci, held.isApproved == a.isApproved else { return .more }
+            if held.isFavorite != a.isFavorite { changed = true }
         }
         for m in memberships {
             guard let u = client.userIndex[m.user], let d = client.departmentIndex[m.department],
-                  client.departments(ofUser: u).contains(d) else { return false }
+                  client.departments(ofUser: u).contains(d) else { return .more }
         }
-        return true
+        return changed ? .attributes : .nothing
+    }
+}
+
+extension ClientStore {
+    /// This client with `rows` upserted, when they change only attributes the usage index does
+    /// not read (``DirectoryRows/Effect/attributes``): the same usage index (and tail), dense
+    /// indexes, memberships and everything derived from usage; the users, departments and apps
+    /// with each id's last row. Values derived from the directory (the users' orders by name and
+    /// email, …) are derived again on first use. An HR system's renames and deactivations then
+    /// cost O(directory), not a rebuild of the client.
+    /// - Complexity: O(users + departments + apps + rows).
+    public func withAttributes(_ rows: DirectoryRows, catalog: Catalog) -> ClientStore {
+        var users = self.users, departments = self.departments, apps = self.apps
+        for u in rows.users { users[Int(userIndex[u.id]!)] = u }
+        for d in rows.departments { departments[Int(departmentIndex[d.id]!)] = d }
+        for a in rows.apps {
+            let i = Int(appIndex[a.id]!)
+            precondition(apps[i].catalogIndex == catalog.applicationIndex[a.catalogApp] && apps[i].isApproved == a.isApproved,
+                         "an app's catalog application or approval changes its classes: a rebuild")
+            apps[i].isFavorite = a.isFavorite
+        }
+        return ClientStore(attributesOf: self, users: users, departments: departments, apps: apps)
     }
 }
 

@@ -145,8 +145,10 @@ public final class ClientStore: @unchecked Sendable {
     public var baseDerived: DerivedSlot { (owner ?? self).derived }
     /// The region this client's raw buffers are in (``StoreMemory``), or `nil` for the heap.
     let memory: StoreMemory?
-    /// The client whose directory buffers (``memberWords``) this one reads and keeps alive: set
-    /// for a client whose usage has a tail (``appending(users:apps:days:tailMinRows:)``).
+    /// The client whose directory buffers (``memberWords``) this one reads and keeps alive, and
+    /// whose usage index is this one's base: set for a client whose usage has a tail
+    /// (``appending(users:apps:days:tailMinRows:)``) and for one with other attributes of its
+    /// directory (``withAttributes(_:catalog:)``).
     let owner: ClientStore?
 
     init(info: ClientInfo, users: [UserInfo], userIndex: [UUID128: UInt32], apps: [AppInfo],
@@ -222,31 +224,8 @@ public final class ClientStore: @unchecked Sendable {
     /// corrected for the rows the tail added after `previous`'s (`added`: `user << 32 | app`,
     /// `newPairUsers`: users with a new pair among them).
     /// - Complexity: O(users + added rows), not the client's rows.
-    init(previous: ClientStore, base: UsageIndex, tail: UsageTail, added: [UInt64], newPairUsers: [UInt32]) {
-        let root = previous.owner ?? previous
-        precondition(root.usage === base, "a tail's client version owns its base")
-        owner = root
-        memory = root.memory
-        info = root.info
-        users = root.users
-        userIndex = root.userIndex
-        apps = root.apps
-        appIndex = root.appIndex
-        departments = root.departments
-        departmentIndex = root.departmentIndex
-        userDepartmentStart = root.userDepartmentStart
-        userDepartments = root.userDepartments
-        userDepartmentMasks = root.userDepartmentMasks
-        members = root.members
-        membersArena = root.membersArena
-        memberWords = root.memberWords
-        memberWordCount = root.memberWordCount
-        memberSpans = root.memberSpans
-        appClassBits = root.appClassBits
-        allApps = root.allApps
-        allAppsMask = root.allAppsMask
-        let usage = UsageIndex(base: base, tail: tail)
-        self.usage = usage
+    convenience init(previous: ClientStore, base: UsageIndex, tail: UsageTail, added: [UInt64], newPairUsers: [UInt32]) {
+        precondition((previous.owner ?? previous).usage === base, "a tail's client version owns its base")
         // First and last days: the tail's day is the last of all, so it is every added user's
         // last day, and the first of those who had none.
         var first = previous.activity.firstOffset, last = previous.activity.lastOffset
@@ -259,13 +238,11 @@ public final class ClientStore: @unchecked Sendable {
                 sortedFirst.append(Int32(tail.day))
             }
         }
-        activity = UserActivity(firstOffset: first, lastOffset: last, sortedFirst: sortedFirst)
         // Users whose pair count grew leave their place and come back in order.
-        if newPairUsers.isEmpty {
-            usersByPairCount = previous.usersByPairCount
-        } else {
+        var order = previous.usersByPairCount
+        if !newPairUsers.isEmpty {
             // The writer's counts are this version's: it was just made from them.
-            let counts = tail.state.pairCounts, users = root.users
+            let counts = tail.state.pairCounts, users = previous.users
             var moved = [Bool](repeating: false, count: users.count)
             for u in newPairUsers { moved[Int(u)] = true }
             func before(_ a: UInt32, _ b: UInt32) -> Bool {
@@ -273,7 +250,7 @@ public final class ClientStore: @unchecked Sendable {
                 return ca != cb ? ca > cb : users[Int(a)].id < users[Int(b)].id
             }
             let back = Set(newPairUsers).sorted(by: before)
-            var order: [UInt32] = []
+            order = []
             order.reserveCapacity(previous.usersByPairCount.count)
             var i = 0
             for u in previous.usersByPairCount where !moved[Int(u)] {
@@ -285,9 +262,54 @@ public final class ClientStore: @unchecked Sendable {
                 order.append(u)
             }
             order.append(contentsOf: back[i...])
-            usersByPairCount = order
         }
+        self.init(sharing: previous, users: previous.users, departments: previous.departments, apps: previous.apps,
+                  usage: UsageIndex(base: base, tail: tail), activity: UserActivity(firstOffset: first, lastOffset: last, sortedFirst: sortedFirst),
+                  usersByPairCount: order)
         derived.inherit(from: previous.derived)
+    }
+
+    /// `previous` with other attributes of its users, departments and apps (same ids, dense
+    /// indexes, memberships, approvals and catalog applications): its usage index (with its
+    /// tail), activity and orders shared. Values derived from the directory are not inherited.
+    /// - Complexity: O(1) beyond the arrays given.
+    convenience init(attributesOf previous: ClientStore, users: [UserInfo], departments: [DepartmentInfo], apps: [AppInfo]) {
+        precondition(users.count == previous.users.count && departments.count == previous.departments.count
+                     && apps.count == previous.apps.count, "attributes only: no entity added")
+        self.init(sharing: previous, users: users, departments: departments, apps: apps, usage: previous.usage,
+                  activity: previous.activity, usersByPairCount: previous.usersByPairCount)
+    }
+
+    /// A version of `previous`'s client with the given directory arrays (same ids and dense
+    /// indexes), usage, activity and order, and `previous`'s memberships, classes and buffers:
+    /// owned by the client that owns its base (``owner``), whose memberships' buffers it reads and
+    /// whose slot keeps the values derived from that base (``baseDerived``).
+    private init(sharing previous: ClientStore, users: [UserInfo], departments: [DepartmentInfo], apps: [AppInfo],
+                 usage: UsageIndex?, activity: UserActivity, usersByPairCount: [UInt32]) {
+        let root = previous.owner ?? previous
+        owner = root
+        memory = root.memory
+        info = previous.info
+        self.users = users
+        userIndex = previous.userIndex
+        self.apps = apps
+        appIndex = previous.appIndex
+        self.departments = departments
+        departmentIndex = previous.departmentIndex
+        userDepartmentStart = previous.userDepartmentStart
+        userDepartments = previous.userDepartments
+        userDepartmentMasks = previous.userDepartmentMasks
+        members = previous.members
+        membersArena = previous.membersArena
+        memberWords = previous.memberWords
+        memberWordCount = previous.memberWordCount
+        memberSpans = previous.memberSpans
+        appClassBits = previous.appClassBits
+        allApps = previous.allApps
+        allAppsMask = previous.allAppsMask
+        self.usage = usage
+        self.activity = activity
+        self.usersByPairCount = usersByPairCount
     }
 
     deinit { if owner == nil, let w = memberWords { release(w, in: memory) } }
