@@ -306,7 +306,8 @@ import TallyTestSupport
     /// from the mirrored dump. A row that adds a membership, or flips an approval, still rebuilds.
     @Test func attributeChangesKeepTheUsageIndex() throws {
         let rig = try AppendTests.rig("tail-attributes", seed: 91, tailMinRows: 0)
-        defer { rig.shutdown() }
+        var running = true
+        defer { if running { rig.shutdown() } }
         var dump = rig.dump
         var r = SeededRandom(seed: 91)
         let client = rig.client
@@ -338,5 +339,24 @@ import TallyTestSupport
         let rebuilt = try #require(rig.writer.store!.client(client))
         #expect((rebuilt.usage?.base ?? rebuilt.usage) !== before.usage?.base, "an approval flipped rebuilds the client")
         try DirectoryAppendTests.compare(rig.writer, dump, &r, "after an approval flipped")
+        // A snapshot of a client with changed attributes (and a tail) holds them; a restart from
+        // it and the log (which holds a later attribute change) answers the same.
+        let snapshot = NSTemporaryDirectory() + "tally-tail-attributes-\(getpid()).tsnap"
+        defer { try? FileManager.default.removeItem(atPath: snapshot) }
+        var changes = Self.attributeChanges(&dump, client: client, 8, &r)
+        let more = AppendTests.randomEvents(dump, client: client, day: day, 5, &r)
+        dump.usage += more.rows
+        changes.append(("events", more.rows.map { AppendTests.event($0.user, $0.app, $0.day.description) }))
+        let rebuiltBase = try #require(rig.writer.store!.client(client)?.usage.map { $0.base ?? $0 })
+        #expect(try AppendTests.post(rig, DirectoryAppendTests.body(changes)).status == 200)
+        #expect(rig.writer.store!.client(client)?.usage?.base === rebuiltBase, "served with changed attributes and a tail")
+        #expect(try AppendTests.saveSnapshot(rig.server.port, snapshot).status == 200)
+        let last = Self.attributeChanges(&dump, client: client, 9, &r)
+        #expect(try AppendTests.post(rig, DirectoryAppendTests.body(last)).status == 200)
+        rig.shutdown()
+        running = false
+        let again = try AppendTests.rig("tail-attributes", seed: 91, wal: rig.wal, snapshot: snapshot, tailMinRows: 0)
+        defer { again.shutdown() }
+        try DirectoryAppendTests.compare(again.writer, dump, &r, "after a restart from the snapshot and the log")
     }
 }
