@@ -286,7 +286,18 @@ public final class StoreWriter: @unchecked Sendable {
         }
         do {
             let (loaded, description) = try source.load(request)
+            let before = store
             let served = try swapIn(loaded)
+            // What the clients served before had derived from their usage on first use, made
+            // again for the ones served now (as merges do), on this thread: the first dashboard
+            // requests after a reload do not pay for it, unless they come first (a value a
+            // request made meanwhile is kept). After the swap, so that a client the log's
+            // records rebuilt gets them too.
+            if let before {
+                for c in served.clients {
+                    if let old = before.client(c.info.id) { c.baseDerived.warm(from: old.baseDerived, client: c) }
+                }
+            }
             let s = seconds()
             observer.reloaded(ReloadRecord(finishedAt: Date(), source: description, seconds: s, error: nil))
             return ReloadOutcome(source: description, clients: served.clients.count, usageRows: served.usageRowCount, seconds: s)

@@ -6,13 +6,14 @@ import Testing
 import TallyTestSupport
 @testable import TallyWrite
 
-/// The writer serves a merged client, and a client rebuilt off the commit thread, with what the
-/// version before it had derived from its base on first use, made again on the merge queue
+/// The writer serves a merged client, a client rebuilt off the commit thread, and a reloaded
+/// client with what the version before it had derived from its base on first use, made again on
+/// the merge queue (the reload's thread for a reload)
 /// (``DerivedSlot/warm(from:client:)``): a dashboard's first request after a merge does not
 /// pay for it (docs/BENCHMARKS.md, "The first request after a merge"). The answers are checked
 /// against the mirrored dump by TailAppendTests' and MergeWarmTests' comparisons.
 @Suite(.serialized) struct MergeWarmAppendTests {
-    @Test func mergesAndRebuildsServeWhatTheVersionBeforeThemDerived() throws {
+    @Test func mergesRebuildsAndReloadsServeWhatTheVersionBeforeThemDerived() throws {
         let rig = try AppendTests.rig("merge-warm", seed: 83, tailMinRows: 0)
         defer { rig.shutdown() }
         var r = SeededRandom(seed: 83)
@@ -55,5 +56,11 @@ import TallyTestSupport
         #expect(rebuilt.baseDerived.existing(UserDays.self, variant: variant) != nil, "the rebuild made them again")
         // Values never derived are not made.
         #expect(rebuilt.baseDerived.existing(UserDays.self, variant: AppClass.ai.rawValue) == nil)
+        // A reload (the dump, the log replayed onto it): the served client has them too.
+        _ = try rig.writer.reload(nil)
+        let reloaded = try served()
+        #expect((reloaded.usage?.base ?? reloaded.usage) !== (rebuilt.usage?.base ?? rebuilt.usage), "a new base")
+        #expect(reloaded.baseDerived.existing(UserDays.self, variant: variant) != nil, "the reload made them again")
+        #expect(reloaded.baseDerived.existing(UserDays.self, variant: AppClass.ai.rawValue) == nil)
     }
 }
