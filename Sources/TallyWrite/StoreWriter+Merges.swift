@@ -56,7 +56,7 @@ extension StoreWriter {
             merged = merged.appendingTailRows(of: tail, from: rows)
             rows = tail.rowCount
         }
-        enqueue(.merge(Merge(id: client.info.id, base: base, client: merged, rows: rows, started: start)))
+        enqueue(.merge(Merge(id: client.info.id, base: base, from: client, client: merged, rows: rows, started: start)))
     }
 
     /// Serves a merged client in place of the one with the tail, with the rows appended since the
@@ -71,7 +71,13 @@ extension StoreWriter {
             observer.merged(installed: false, rows: m.rows, seconds: seconds)
             return
         }
-        let next = m.client.appendingTailRows(of: tail, from: m.rows)
+        var next = m.client.appendingTailRows(of: tail, from: m.rows)
+        // Attributes changed while the merge ran (names, activity flags, favourites: they keep
+        // the base, ``ClientStore/withAttributes(_:catalog:)``): the merged client takes them.
+        // Unchanged versions share their arrays, so the comparison is that of their buffers.
+        if now.users != m.from.users || now.departments != m.from.departments || now.apps != m.from.apps {
+            next = next.takingAttributes(of: now)
+        }
         publish(store.replacing([next], walSequence: store.walSequence), replacesData: false)
         observer.merged(installed: true, rows: m.rows, seconds: seconds)
         startMerges(self.store!)

@@ -62,6 +62,8 @@ public final class StoreWriter: @unchecked Sendable {
     struct Merge: @unchecked Sendable {
         let id: UUID128
         let base: UsageIndex
+        /// The version merged, and the merged client.
+        let from: ClientStore
         let client: ClientStore
         let rows: Int
         let started: ContinuousClock.Instant

@@ -88,9 +88,10 @@ import TallyTestSupport
         try DirectoryAppendTests.compare(again.writer, dump, &r, "after a restart from the snapshot and the log")
     }
 
-    /// Rows that arrive while a merge runs are not lost: the merge is held after its rebuild
-    /// while a batch is acknowledged, and installed with that batch's rows as the merged client's
-    /// tail; every route then answers as a store loaded from scratch.
+    /// Rows that arrive while a merge runs are not lost, nor attributes changed meanwhile: the
+    /// merge is held after its rebuild while a batch is acknowledged, and installed with that
+    /// batch's rows as the merged client's tail and its renames; every route then answers as a
+    /// store loaded from scratch.
     /// Holds the writer's first merge after its rebuild: `held` is signalled then, and the merge
     /// goes on when `release` is.
     static func holdFirstMerge(_ writer: StoreWriter) -> (held: DispatchSemaphore, release: DispatchSemaphore) {
@@ -118,14 +119,18 @@ import TallyTestSupport
         let (held, release) = Self.holdFirstMerge(rig.writer)
         let client = rig.client
         let day = try #require(rig.writer.store!.client(client)?.usage?.newestDay)
-        func post(_ n: Int) throws {
+        func post(_ n: Int, attributes: Bool = false) throws {
             let b = AppendTests.randomEvents(rig.dump, client: client, day: day, n, &r)
             dump.usage += b.rows
-            #expect(try AppendTests.post(rig, b.body).status == 200)
+            var tables = attributes ? Self.attributeChanges(&dump, client: client, 0, &r) : []
+            tables.append(("events", b.rows.map { AppendTests.event($0.user, $0.app, $0.day.description) }))
+            #expect(try AppendTests.post(rig, DirectoryAppendTests.body(tables)).status == 200)
         }
         try post(30)  // starts a merge, held after its rebuild
         #expect(held.wait(timeout: .now() + 30) == .success)
-        try post(30)  // acknowledged into the tail the merge did not see
+        // Acknowledged into the tail the merge did not see, with attributes changed (they keep
+        // the base, so the merge is still installed, and the merged client takes them).
+        try post(30, attributes: true)
         let before = rig.writer.store!.client(client)!
         #expect(before.usage?.tail != nil && before.usage?.base != nil)
         release.signal()

@@ -156,6 +156,21 @@ extension ClientStore {
         }
         return ClientStore(attributesOf: self, users: users, departments: departments, apps: apps)
     }
+
+    /// This client with `other`'s users, departments and apps (matched by id), when they differ
+    /// from this client's only in attributes: a merge that ran while they changed is installed
+    /// with them (``withAttributes(_:catalog:)``).
+    /// - Complexity: O(users + departments + apps).
+    public func takingAttributes(of other: ClientStore) -> ClientStore {
+        let users = self.users.map { other.users[Int(other.userIndex[$0.id]!)] }
+        let departments = self.departments.map { other.departments[Int(other.departmentIndex[$0.id]!)] }
+        let apps = self.apps.map { a in
+            let b = other.apps[Int(other.appIndex[a.id]!)]
+            precondition(a.catalogIndex == b.catalogIndex && a.isApproved == b.isApproved, "attributes only")
+            return b
+        }
+        return ClientStore(attributesOf: self, users: users, departments: departments, apps: apps)
+    }
 }
 
 extension Catalog {

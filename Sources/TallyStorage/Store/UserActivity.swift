@@ -81,16 +81,19 @@ public final class DerivedSlot: Sendable {
 
     public init() {}
 
-    /// The kept value of type `T` (and `variant`), made by `make` the first time.
-    public func get<T: AnyObject & Sendable>(variant: Int = 0, _ make: () -> T) -> T {
-        let key = Key(type: ObjectIdentifier(T.self), variant: variant)
-        let cell = cells.withLock { c in
+    /// The cell of `key`, made empty the first time.
+    private func cell(_ key: Key) -> Cell {
+        cells.withLock { c in
             if let cell = c[key] { return cell }
             let cell = Cell()
             c[key] = cell
             return cell
         }
-        return cell.value.withLock { v in
+    }
+
+    /// The kept value of type `T` (and `variant`), made by `make` the first time.
+    public func get<T: AnyObject & Sendable>(variant: Int = 0, _ make: () -> T) -> T {
+        cell(Key(type: ObjectIdentifier(T.self), variant: variant)).value.withLock { v in
             if let t = v as? T { return t }
             let t = make()
             v = t
@@ -123,9 +126,11 @@ public final class DerivedSlot: Sendable {
 
 extension DerivedSlot {
     /// Makes here, for `client` (whose base index this slot belongs to), each ``UsageDerived``
-    /// value `other` holds and this slot lacks: what a client rebuilt with more rows (a merge,
-    /// a rebuild off the commit thread) makes on its writer's thread before it is served, so
-    /// that the first request after the swap does not pay for it. Returns how many were made.
+    /// value `other` holds and this slot lacks: what a client rebuilt with more rows (a merge, a
+    /// rebuild off the commit thread) makes on its writer's thread before it is served, and a
+    /// reloaded client just after, so that the first request after the swap does not pay for it.
+    /// Made under the value's own lock, as ``get(variant:_:)`` makes it: a request that asks
+    /// for it meanwhile waits for it rather than making it twice. Returns how many were made.
     /// - Complexity: each value's own derivation (57 ms for the 20,000-user client's per-category
     ///   unions of its approved apps, docs/BENCHMARKS.md).
     @discardableResult
@@ -136,15 +141,12 @@ extension DerivedSlot {
         }
         var made = 0
         for (key, value) in wanted {
-            let present = cells.withLock { $0[key]?.value.withLock { $0 != nil } ?? false }
-            guard !present, let next = type(of: value).remade(for: client, variant: key.variant) else { continue }
-            precondition(ObjectIdentifier(type(of: next)) == key.type, "a value is remade as its own type")
-            cells.withLock { c in
-                let cell = c[key] ?? Cell()
-                cell.value.withLock { if $0 == nil { $0 = next } }
-                c[key] = cell
+            cell(key).value.withLock { v in
+                guard v == nil, let next = type(of: value).remade(for: client, variant: key.variant) else { return }
+                precondition(ObjectIdentifier(type(of: next)) == key.type, "a value is remade as its own type")
+                v = next
+                made += 1
             }
-            made += 1
         }
         return made
     }
