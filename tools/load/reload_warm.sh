@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The first request after a reload: serves a snapshot (its own reload source), asks the category
-# list under is_approved=true over 90 days twice (the first derives its per-category unions),
-# then reloads three times, each followed by the same request twice; prints curl's times.
+# The first requests on a fresh server and after a reload: serves a snapshot (its own reload
+# source), asks the category list under is_approved=true over 90 days three times in a row and
+# twice more after 0.3 s (the first starts the derivation of its per-category unions), then
+# reloads three times, each followed by the same request twice; prints curl's times.
 # Loopback only.
 #   SNAP=/tmp/s20k5.tsnap tools/load/reload_warm.sh [tally binary]
 set -uo pipefail
@@ -16,7 +17,7 @@ END=$(curl -s "http://127.0.0.1:$P/v2/clients/$C/users?page_size=1" -H "$H" | py
 START=$(python3 -c "import datetime; print(datetime.date.fromisoformat('$END') - datetime.timedelta(days=89))")
 Q="/v2/clients/$C/analytics/apps/utilization/categories?start_date=$START&end_date=$END&granularity=weekly&is_approved=true"
 t() { curl -s -o /dev/null -w "%{time_total}" -H "$H" "http://127.0.0.1:$P$Q"; }
-echo "first request $(t) s, second $(t) s"
+echo "fresh server: requests $(t) $(t) $(t) s; after 0.3 s: $(sleep 0.3; t) $(t) s"
 for _ in 1 2 3; do
   R=$(curl -s -o /dev/null -w "%{http_code} in %{time_total} s" -X POST -H "$H" "http://127.0.0.1:$P/v2/admin/reload")
   echo "reload $R; first request after it $(t) s, second $(t) s"

@@ -8,9 +8,11 @@ import TallyStorage
 /// by the apps' unions, 0.054 and 0.091 ms with these: `tally synth --filter approved --only
 /// categories --period 90`, docs/BENCHMARKS.md).
 ///
-/// Derived on first use per base index and class (``ClientStore/baseDerived``), and only for
+/// Derived on first use per base index and class (``ClientStore/baseDerived``), in the background
+/// while that first request answers from the apps' unions (``available(_:_:_:)``), and only for
 /// clients whose index keeps category classes (``ClientStoreBuilder/extrasMinRows``): a client
-/// never asked pays nothing. A version with a tail reads its base's unions and ORs the tail's
+/// never asked pays nothing. Merges, rebuilds and reloads make them again for the new base when
+/// the old one had them (``DerivedSlot/warm(from:client:)``). A version with a tail reads its base's unions and ORs the tail's
 /// users of the row's apps into the blocks that hold the tail's day (``userCount(row:_:filter:set:index:)``):
 /// derived per version, as before, the category list under an approval filter over 90 days had
 /// p50 88 ms and p99 468 ms with appends streaming in, and held the appends to 42,437 events/s
@@ -27,6 +29,16 @@ final class CategoryClassUnions: @unchecked Sendable {
 
     static func of(_ client: ClientStore, _ index: UsageIndex, _ appClass: AppClass) -> CategoryClassUnions {
         client.baseDerived.get(variant: appClass.rawValue) { CategoryClassUnions(client, index.base ?? index, appClass) }
+    }
+
+    /// The class's unions if they are derived; if not, `nil`, and they are derived on a
+    /// background queue (``DerivedSlot/madeOrStarted(variant:_:)``): the category list answers
+    /// from its apps' unions meanwhile. The first such request on the 20,000-user client took
+    /// 105–125 ms over HTTP when it derived them (docs/BENCHMARKS.md, "The first request after a
+    /// merge or a reload").
+    static func available(_ client: ClientStore, _ index: UsageIndex, _ appClass: AppClass) -> CategoryClassUnions? {
+        let base = index.base ?? index
+        return client.baseDerived.madeOrStarted(variant: appClass.rawValue) { CategoryClassUnions(client, base, appClass) }
     }
 
     /// The class's apps of each row: `rowApps[rowStart[r] ..< rowStart[r + 1]]`.

@@ -221,9 +221,10 @@ extension PeriodScan {
         }
         let classes = scope.appClass == .all
         // Under a class filter (approval, AI), each category's apps of the class have their own
-        // unions once derived: only for clients that keep category classes (the large ones).
+        // unions once derived: only for clients that keep category classes (the large ones). The
+        // first request starts their derivation in the background and answers from the apps.
         let classUnions = scope.appClass.flatMap { c -> CategoryClassUnions? in
-            c == .all || index.categoryClasses.isEmpty ? nil : CategoryClassUnions.of(scope.client, index, c)
+            c == .all || index.categoryClasses.isEmpty ? nil : CategoryClassUnions.available(scope.client, index, c)
         }
         for r in 0..<rowCount where start[r] < start[r + 1] && only?[r] != false {
             let apps = grouped[start[r]..<start[r + 1]]

@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 
 /// Each user's first and last day with any activity over the client's whole history, derived
@@ -76,6 +77,8 @@ public final class DerivedSlot: Sendable {
     }
     final class Cell: Sendable {
         let value = Mutex<AnyObject?>(nil)
+        /// Whether ``DerivedSlot/madeOrStarted(variant:_:)`` started making the value.
+        let started = Mutex(false)
     }
     private let cells = Mutex<[Key: Cell]>([:])
 
@@ -99,6 +102,20 @@ public final class DerivedSlot: Sendable {
             v = t
             return t
         }
+    }
+
+    /// The kept value of type `T` (and `variant`) if it is made; if not, `nil` at once, and the
+    /// value is made by `make` on a background queue (started once): a request that can answer
+    /// another way does so meanwhile, instead of waiting for a derivation that takes longer than
+    /// the answer (the 20,000-user client's per-category unions of its approved apps: 57 ms in
+    /// process, against 1–4 ms for the category list without them).
+    public func madeOrStarted<T: AnyObject & Sendable>(variant: Int = 0, _ make: @escaping @Sendable () -> T) -> T? {
+        let c = cell(Key(type: ObjectIdentifier(T.self), variant: variant))
+        // Being made (or read) elsewhere: not waited for.
+        if case let t?? = c.value.withLockIfAvailable({ $0 as? T }) { return t }
+        guard c.started.withLock({ s in defer { s = true }; return !s }) else { return nil }
+        DispatchQueue.global(qos: .utility).async { _ = self.get(variant: variant, make) }
+        return nil
     }
 
     /// The kept value of type `T` (and `variant`) if one was made, without making it.
