@@ -12,8 +12,9 @@ import TallyStorage
 /// while that first request answers from the apps' unions (``available(_:_:_:)``), and only for
 /// clients whose index keeps category classes (``ClientStoreBuilder/extrasMinRows``): a client
 /// never asked pays nothing. Merges, rebuilds and reloads make them again for the new base when
-/// the old one had them (``DerivedSlot/warm(from:client:)``). A version with a tail reads its base's unions and ORs the tail's
-/// users of the row's apps into the blocks that hold the tail's day (``userCount(row:_:filter:set:index:)``):
+/// the old one had them (``DerivedSlot/warm(from:client:)``). A version with a tail reads its
+/// base's unions and ORs the tail's users of the row's apps into the blocks that hold the tail's
+/// day (``userCount(row:_:filter:set:index:)``):
 /// derived per version, as before, the category list under an approval filter over 90 days had
 /// p50 88 ms and p99 468 ms with appends streaming in, and held the appends to 42,437 events/s
 /// (`tools/load/append_today.py --probe`, docs/BENCHMARKS.md). On the 20,000-user client: 57 ms and 23.3 MB for the approved apps,

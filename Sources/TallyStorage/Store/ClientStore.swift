@@ -264,8 +264,8 @@ public final class ClientStore: @unchecked Sendable {
             order.append(contentsOf: back[i...])
         }
         self.init(sharing: previous, users: previous.users, departments: previous.departments, apps: previous.apps,
-                  usage: UsageIndex(base: base, tail: tail), activity: UserActivity(firstOffset: first, lastOffset: last, sortedFirst: sortedFirst),
-                  usersByPairCount: order)
+                  usage: UsageIndex(base: base, tail: tail),
+                  activity: UserActivity(firstOffset: first, lastOffset: last, sortedFirst: sortedFirst), usersByPairCount: order)
         derived.inherit(from: previous.derived)
     }
 
