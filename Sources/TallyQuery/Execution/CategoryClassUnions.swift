@@ -35,7 +35,7 @@ final class CategoryClassUnions: @unchecked Sendable {
     /// The class's unions if they are derived; if not, `nil`, and they are derived on a
     /// background queue (``DerivedSlot/madeOrStarted(variant:_:)``): the category list answers
     /// from its apps' unions meanwhile. The first such request on the 20,000-user client took
-    /// 105–125 ms over HTTP when it derived them (docs/BENCHMARKS.md, "The first request after a
+    /// 100–125 ms over HTTP when it derived them (docs/BENCHMARKS.md, "The first request after a
     /// merge or a reload").
     static func available(_ client: ClientStore, _ index: UsageIndex, _ appClass: AppClass) -> CategoryClassUnions? {
         let base = index.base ?? index

@@ -25,10 +25,7 @@ final class PairRecency: Sendable {
     /// the classes a category's entity, as ``UserDays``), with its apps; `nil` when the scope's
     /// apps are not one entity (as in ``Executor/pairCountOrder(_:_:)``).
     static func set(of scope: Scope) -> (variant: Int, apps: () -> [Bool])? {
-        if let c = scope.appClass {
-            let bit = UInt8(1) << UInt8(c.rawValue)
-            return (c.rawValue, { scope.client.appClassBits.map { $0 & bit != 0 } })
-        }
+        if let c = scope.appClass { return (c.rawValue, { UserDays.apps(of: c, scope.client) }) }
         if let es = scope.splitEntities[Split.all.rawValue], es.count == 1 {
             return (AppClass.allCases.count + es[0], { scope.appMask })
         }

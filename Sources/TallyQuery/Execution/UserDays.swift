@@ -24,8 +24,7 @@ final class UserDays: Sendable {
     let byPairCount: [UInt32]
 
     static func of(_ client: ClientStore, _ index: UsageIndex, _ appClass: AppClass) -> UserDays {
-        let bit = UInt8(1) << UInt8(appClass.rawValue)
-        return of(client, index, variant: appClass.rawValue, days: true) { client.appClassBits.map { $0 & bit != 0 } }
+        of(client, index, variant: appClass.rawValue, days: true) { apps(of: appClass, client) }
     }
 
     /// The value of `variant` for `index`: derived from the pairs for an index without a tail;
@@ -148,12 +147,14 @@ extension UserDays: UsageDerived {
     /// The apps of `variant` (as ``PairRecency/set(of:)`` numbers them): a class's, or past the
     /// classes the apps of the category whose class is entity `variant − classes`.
     static func apps(ofVariant variant: Int, _ client: ClientStore, _ index: UsageIndex) -> [Bool] {
-        let classes = AppClass.allCases.count
-        if variant < classes {
-            let bit = UInt8(1) << UInt8(variant)
-            return client.appClassBits.map { $0 & bit != 0 }
-        }
-        return client.apps.map { index.entity(category: $0.category) == variant - classes }
+        if let c = AppClass(rawValue: variant) { return apps(of: c, client) }
+        return client.apps.map { index.entity(category: $0.category) == variant - AppClass.allCases.count }
+    }
+
+    /// The apps of class `c`, as a mask.
+    static func apps(of c: AppClass, _ client: ClientStore) -> [Bool] {
+        let bit = UInt8(1) << UInt8(c.rawValue)
+        return client.appClassBits.map { $0 & bit != 0 }
     }
 
     static func remade(for client: ClientStore, variant: Int) -> (any UsageDerived)? {
