@@ -73,8 +73,7 @@ struct Synth: ParsableCommand {
               + String(format: "%.2f", Double(client.byteCount) / Double(distinct)) + " B/row (accounting); "
               + "resident growth \(resident) bytes = " + String(format: "%.2f", Double(resident) / Double(distinct))
               + " B/row (RSS after the raw rows are freed)")
-        print("levels (bytes): \(u.levelByteCounts)  segments: \(u.segmentByteCount)  "
-              + "encoded segments: \(u.segments.reduce(0) { $0 + $1.encodedByteCount })  "
+        print("levels (bytes): \(u.levelByteCounts)  pairs: \(u.pairs.base.byteCount)  "
               + "range tables: \(u.rangeCounts.tableCount) of \(u.entityCount) entities, \(u.rangeCounts.byteCount) bytes")
         if filter == "department" {
             let set = UserSet(domain: client.users.count)

@@ -202,10 +202,9 @@ struct StoreDigest: Equatable {
             for u in c.users.indices {
                 for d in c.departments(ofUser: UInt32(u)) { memberships.insert("\(c.users[u].id) \(c.departments[Int(d)].id)") }
             }
-            for seg in c.usage?.segments ?? [] {
-                for r in seg.decode() {
-                    usage.insert("\(id) \(c.users[Int(r.user)].id) \(c.apps[Int(r.app)].id) \(seg.month.adding(Int(r.day)))")
-                }
+            let rows = c.storedRows()
+            for i in rows.users.indices {
+                usage.insert("\(id) \(c.users[Int(rows.users[i])].id) \(c.apps[Int(rows.apps[i])].id) \(Day(raw: rows.days[i]))")
             }
         }
         usageRowCount = store.usageRowCount

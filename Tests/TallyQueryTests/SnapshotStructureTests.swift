@@ -240,22 +240,66 @@ import TallyTestSupport
         Self.refused(Self.file(m), "headerless bitset cut short")
     }
 
-    /// A segment whose stated rows are not what it holds is refused with the file: it would
-    /// trap, or be misread, only when a merge or an append decodes it to rebuild the client.
+    /// A file of format 4 or before holds the rows again in month segments: one whose stated
+    /// rows are not what it holds is refused with the file, as when segments were read.
     @Test func aSegmentThatDoesNotHoldItsRowsIsRefused() throws {
-        let l = try Self.locate()
-        let segment = try #require(Self.store.clients[l.section - 1].usage?.segments.first)
+        let sections = Snapshot.encodeSections(Self.store, version: 4)
+        let (i, client) = try #require(Self.store.clients.enumerated().first { $0.element.usage != nil })
+        let segment = try #require(client.usage!.monthSegments().first)
         var e = SnapshotEncoder()
         e.day(segment.month); e.int(segment.rowCount); e.int(segment.encodedByteCount)
-        let at = try #require(Self.find(e.bytes, in: l.sections[l.section].bytes), "the first segment's header") + 4
-        var m = l.sections
-        m[l.section].bytes.replaceSubrange(at..<(at + 8), with: Self.le(Int64(segment.rowCount + 1)))
-        do {
-            _ = try Snapshot.read(bytes: Self.file(m), name: "segment")
-            Issue.record("a segment stating one row more than it holds was accepted")
-        } catch let e as SnapshotError {
-            #expect("\(e)".contains("segment"), "\(e)")
+        let at = try #require(Self.find(e.bytes, in: sections[i + 1].bytes), "the first segment's header") + 4
+        var m = sections
+        m[i + 1].bytes.replaceSubrange(at..<(at + 8), with: Self.le(Int64(segment.rowCount + 1)))
+        for (bytes, name) in [(sections, "unchanged"), (m, "segment")] {
+            let file = Snapshot.assemble(bytes, usageRows: Self.store.usageRowCount, walSequence: 0, version: 4)
+            do {
+                let back = try Snapshot.read(bytes: file, name: name)
+                #expect(name == "unchanged" && back.byteCount == Self.store.byteCount, "a segment stating one row more than it holds was accepted")
+            } catch let e as SnapshotError {
+                #expect(name == "segment" && "\(e)".contains("segment"), "\(e)")
+            }
         }
+    }
+
+    /// The pair index is the only copy of the rows a client keeps (a rebuild and the next
+    /// snapshot read them from it): a pair index that does not hold the index's rows — a bitset
+    /// counting a day more than it holds, a day past the index's, an app twice for one user — is
+    /// refused with the file.
+    @Test func aPairIndexThatDoesNotHoldItsRowsIsRefused() throws {
+        let (i, client) = try #require(Self.store.clients.enumerated().first { c in
+            c.element.usage.map { u in (0..<u.pairs.base.pairCount).contains { u.pairs.base.pairInfo[$0] >> 63 != 0 } } ?? false
+        })
+        let pairs = client.usage!.pairs.base
+        let sections = Snapshot.encodeSections(Self.store)
+        var e = SnapshotEncoder()
+        e.pod(UnsafeBufferPointer(pairs.pairInfo))
+        let infoAt = try #require(Self.find(e.bytes, in: sections[i + 1].bytes), "the pair index's pair information") + 8
+        let bitset = try #require((0..<pairs.pairCount).first { pairs.pairInfo[$0] >> 63 != 0 })
+        var m = sections
+        m[i + 1].bytes.replaceSubrange((infoAt + 8 * bitset)..<(infoAt + 8 * bitset + 8), with: Self.le(pairs.pairInfo[bitset] + (1 << 32)))
+        Self.refused(Self.file(m), "a bitset counting a day more")
+        // A day past the index's, in the last word of a bitset (when its days leave room).
+        let dayCount = client.usage!.dayCount
+        if dayCount & 63 != 0 {
+            e = SnapshotEncoder()
+            e.pod(UnsafeBufferPointer(pairs.words))
+            let wordsAt = try #require(Self.find(e.bytes, in: sections[i + 1].bytes)) + 8
+            let off = Int(pairs.pairInfo[bitset] & 0xFFFF_FFFF), last = off + pairs.wordsPerPair - 1
+            m = sections
+            m[i + 1].bytes.replaceSubrange((wordsAt + 8 * last)..<(wordsAt + 8 * last + 8), with: Self.le(pairs.words[last] | 1 << 63))
+            m[i + 1].bytes.replaceSubrange((infoAt + 8 * bitset)..<(infoAt + 8 * bitset + 8), with: Self.le(pairs.pairInfo[bitset] + (1 << 32)))
+            Self.refused(Self.file(m), "a day past the index's")
+        }
+        // One user's second app made their first.
+        let u = try #require((0..<(pairs.userStart.count - 1)).first { pairs.pairCount(user: $0) >= 2 })
+        e = SnapshotEncoder()
+        e.pod(UnsafeBufferPointer(pairs.pairApp))
+        let appsAt = try #require(Self.find(e.bytes, in: sections[i + 1].bytes)) + 8
+        let p = Int(pairs.userStart[u])
+        m = sections
+        m[i + 1].bytes.replaceSubrange((appsAt + 4 * (p + 1))..<(appsAt + 4 * (p + 2)), with: Self.le(pairs.pairApp[p]))
+        Self.refused(Self.file(m), "an app twice for one user")
     }
 
     /// Packed arrays (``BitmapArena``) that claim one value more or fewer than their range
@@ -300,9 +344,8 @@ import TallyTestSupport
             }
         }
         #expect(Set(kinds) == [.array, .bitset])
-        // Its segments are LZ4 (format 4 brought deflate); everything else is as it was written.
-        #expect(Self.withoutSegments(back) == Self.withoutSegments(unpacked) && back.byteCount > Self.headerlessStore.byteCount)
-        #expect(back.clients.compactMap(\.usage).flatMap(\.segments).allSatisfy { $0.codec != .deflate })
+        // Its segments are set aside; everything else is as it was written.
+        #expect(back.byteCount == unpacked.byteCount && back.byteCount > Self.headerlessStore.byteCount)
         let range = DayRange(RandomDump.firstDay, RandomDump.lastDay)
         for c in unpacked.clients {
             for e in [Endpoint.utilization, .users, .summary, .trend, .departments, .categories] {
@@ -314,34 +357,25 @@ import TallyTestSupport
         }
     }
 
-    /// The store's bytes but its segments' (older formats hold LZ4 segments where the store
-    /// written had deflated ones).
-    static func withoutSegments(_ s: Store) -> Int {
-        s.byteCount - s.clients.compactMap(\.usage).reduce(0) { $0 + $1.segmentByteCount }
-    }
-
-    /// Files of format 3 hold LZ4 segments: read as they are, a client rebuilt from them (an
-    /// append's, a merge's) decodes them to the rows the store was written with, and the
-    /// snapshot written again is of format 4 with those segments as they were read.
+    /// Files of format 3 hold LZ4 segments: read, their rows are the pair index's, a client
+    /// rebuilt from them (an append's, a merge's) holds the rows the store was written with, and
+    /// the snapshot written again is of this build's format, with no segments.
     @Test func aVersionThreeFileIsReadAndRebuilt() throws {
         let v3 = Snapshot.assemble(Snapshot.encodeSections(Self.headerlessStore, version: 3), usageRows: Self.headerlessStore.usageRowCount,
                                    walSequence: 0, version: 3)
         #expect(v3[8] == 3)
         let back = try Snapshot.read(bytes: v3, name: "version 3")
-        let codecs = Set(back.clients.compactMap(\.usage).flatMap(\.segments).map(\.codec))
-        #expect(codecs.contains(.lz4) && !codecs.contains(.deflate), "\(codecs)")
-        #expect(Self.withoutSegments(back) == Self.withoutSegments(Self.headerlessStore))
+        #expect(back.byteCount == Self.headerlessStore.byteCount)
         for (a, b) in zip(back.clients, Self.headerlessStore.clients) {
             let (ra, rb) = (a.storedRows(), b.storedRows())
             #expect(ra.users == rb.users && ra.apps == rb.apps && ra.days == rb.days, "client \(a.info.id)")
             let rebuilt = a.rebuilt(users: [], apps: [], days: [])
-            #expect(rebuilt.usage?.segments.allSatisfy { $0.codec != .lz4 } ?? true)
             let rr = rebuilt.storedRows()
             #expect(rr.users == rb.users && rr.apps == rb.apps && rr.days == rb.days, "client \(a.info.id) rebuilt")
         }
-        let v4 = Snapshot.assemble(Snapshot.encodeSections(back), usageRows: back.usageRowCount, walSequence: 0)
-        #expect(v4[8] == 4)
-        #expect(try Snapshot.read(bytes: v4, name: "version 4").byteCount == back.byteCount)
+        let v5 = Snapshot.assemble(Snapshot.encodeSections(back), usageRows: back.usageRowCount, walSequence: 0)
+        #expect(v5[8] == 5 && v5.count < v3.count)
+        #expect(try Snapshot.read(bytes: v5, name: "version 5").byteCount == back.byteCount)
     }
 
     /// Files of format 1 (every arena with headers, no layout byte) are still read, and answer
@@ -352,7 +386,7 @@ import TallyTestSupport
         #expect(v1[8] == 1)
         let back = try Snapshot.read(bytes: v1, name: "version 1")
         #expect(back.clients.compactMap(\.usage).allSatisfy { $0.levels.allSatisfy { !$0.headerless } })
-        #expect(Self.withoutSegments(back) == Self.withoutSegments(Self.store) && back.usageRowCount == Self.store.usageRowCount)
+        #expect(back.byteCount == Self.store.byteCount && back.usageRowCount == Self.store.usageRowCount)
         let range = DayRange(RandomDump.firstDay, RandomDump.lastDay)
         for c in Self.store.clients {
             for e in [Endpoint.utilization, .users, .summary, .trend, .departments, .categories] {

@@ -3,12 +3,12 @@ import Dispatch
 import Foundation
 
 /// Native snapshots (SPEC §6): the built store written as it is held — arenas, level offsets,
-/// pair index, column segments — so that loading is reading, checking and decompressing, with
+/// pair index — so that loading is reading, checking and decompressing, with
 /// no parsing and no index building.
 ///
 /// Layout (integers little-endian):
 /// ```
-/// header   "TALLYSNP"  u32 version (4; 1 to 3 are read too)  u32 flags (0)  u64 sections  u64 usage rows  u64 write-ahead-log
+/// header   "TALLYSNP"  u32 version (5; 1 to 4 are read too)  u32 flags (0)  u64 sections  u64 usage rows  u64 write-ahead-log
 ///          sequence held  u32 crc32 of the 40 bytes before
 /// section  u32 kind (1 catalog, 2 client)  u32 chunks  u64 raw bytes  u32 crc32 of the 16 bytes before
 ///   chunk  u32 raw bytes  u32 stored bytes  u32 crc32 of the stored bytes  u32 crc32 of the 12 bytes before
@@ -21,10 +21,11 @@ public enum Snapshot {
     /// 2: an arena starts with its layout (``BitmapArena/headerless``). 3: headerless arenas of
     /// at most 32,768 users may hold packed arrays (``BitmapArena``); the layout is version 2's.
     /// 4: each column segment states its codec (``Segment/Codec``: deflate, LZ4 or stored)
-    /// where it said whether it was LZ4. Files of versions 1 (every arena with headers), 2 and 3
-    /// are read as they are (their segments stay LZ4 until their client is rebuilt).
-    public static let version: UInt32 = 4
-    static let readableVersions: ClosedRange<UInt32> = 1...4
+    /// where it said whether it was LZ4. 5: no column segments; the pair index holds the rows.
+    /// Files of versions 1 (every arena with headers), 2, 3 and 4 are read as they are; their
+    /// segments are checked and set aside.
+    public static let version: UInt32 = 5
+    static let readableVersions: ClosedRange<UInt32> = 1...5
     static let magic = Array("TALLYSNP".utf8), endMagic = Array("TALLYEND".utf8)
     static let chunkSize = 4 << 20
 

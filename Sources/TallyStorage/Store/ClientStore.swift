@@ -427,21 +427,20 @@ public final class ClientStore: @unchecked Sendable {
         return next
     }
 
-    /// Every usage row this client holds, decoded from its segments: dense user and app indexes
-    /// and days (since 1970-01-01), for a rebuild.
-    func storedRows() -> (users: [UInt32], apps: [UInt32], days: [Int32]) {
+    /// Every usage row this client holds, read from its pair index and its tail: dense user and
+    /// app indexes and days (since 1970-01-01), for a rebuild.
+    public func storedRows() -> (users: [UInt32], apps: [UInt32], days: [Int32]) {
         guard let usage else { return ([], [], []) }
         var us: [UInt32] = [], ap: [UInt32] = [], ds: [Int32] = []
-        us.reserveCapacity(usage.rowCount)
-        ap.reserveCapacity(usage.rowCount)
-        ds.reserveCapacity(usage.rowCount)
-        for segment in usage.segments {
-            let month = segment.month.raw
-            for r in segment.decode() {
-                us.append(r.user)
-                ap.append(r.app)
-                ds.append(month + Int32(r.day))
-            }
+        let total = usage.rowCount  // the tail's rows included
+        us.reserveCapacity(total)
+        ap.reserveCapacity(total)
+        ds.reserveCapacity(total)
+        let first = usage.firstDay.raw
+        usage.basePairs.forEachRow { u, a, d in
+            us.append(u)
+            ap.append(a)
+            ds.append(first + Int32(d))
         }
         if let tail = usage.tail {
             let day = usage.firstDay.adding(tail.day).raw
@@ -471,8 +470,8 @@ public final class ClientStore: @unchecked Sendable {
         let departments = departments.count * 96 + userDepartmentStart.count * 4 + userDepartments.count * 4
             + members.count * 8 + (userDepartmentMasks?.count ?? 0) * 8 + membersArena.byteCount + (memberWords?.count ?? 0) * 8
         let activity = usersByPairCount.count * 4 + activity.byteCount
-        let u = usage?.byteParts ?? (segments: 0, unionBitmaps: 0, unionOffsets: 0, unionMasks: 0, daySums: 0, pairs: 0, ranges: 0)
-        return [users, apps, departments, activity, u.segments, u.unionBitmaps, u.unionOffsets, u.unionMasks, u.daySums, u.pairs, u.ranges]
+        let u = usage?.byteParts ?? (unionBitmaps: 0, unionOffsets: 0, unionMasks: 0, daySums: 0, pairs: 0, ranges: 0)
+        return [users, apps, departments, activity, u.unionBitmaps, u.unionOffsets, u.unionMasks, u.daySums, u.pairs, u.ranges]
     }
 }
 

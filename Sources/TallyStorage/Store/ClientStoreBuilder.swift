@@ -343,8 +343,6 @@ public struct ClientStoreBuilder {
             blockCounts.append(count)
         }
 
-        let segments = Self.monthSegments(keys: keys, firstDay: firstDay, dayCount: dayCount,
-                                          app: app, user: user, day: day)
         let pairs = keys.withUnsafeBufferPointer { k in
             PairIndex.build(rowCount: n, userCount: users.count, dayCount: dayCount) { (app(k[$0]), user(k[$0]), day(k[$0])) }
         }
@@ -353,44 +351,9 @@ public struct ClientStoreBuilder {
                           levelStarts: levelStarts.map { s in s.withUnsafeBufferPointer { LevelStarts.make($0, in: StoreMemory.current) } },
                           levelDepartmentMasks: departmentMasks == nil ? nil : levelMasks, departmentMaskWords: W,
                           maskLaneBits: UsageIndex.maskLaneBits(departments: departments.count), levelBlockCounts: blockCounts, dayCardPrefix: prefix,
-                          firstSeenOffset: firstSeen, pairs: pairs, segments: segments, aiApps: apps.map(\.isAI),
+                          firstSeenOffset: firstSeen, pairs: pairs, aiApps: apps.map(\.isAI),
                           // "Every extra" (tests) also gives every entity a range table.
                           rangeCountsMinRowsPerEntry: rangeCountsMinRowsPerEntry ?? (extrasMinRows == 0 ? 0 : RangeCounts.defaultMinRowsPerEntry),
                           keepsCardinalityRows: n >= extrasMinRows, narrowSums: narrowRunningSums, byteSums: byteRunningSums)
-    }
-
-    /// Column segments, one per calendar month: a stable counting sort by month keeps the
-    /// (app, user, day) order inside each.
-    static func monthSegments(keys: [UInt64], firstDay: Day, dayCount: Int, app: (UInt64) -> Int,
-                              user: (UInt64) -> UInt32, day: (UInt64) -> Int) -> [Segment] {
-        var monthOf = [Int](repeating: 0, count: dayCount)
-        var monthStarts: [Day] = []
-        for d in 0..<dayCount {
-            let c = firstDay.adding(d).civil
-            let start = Day(year: c.year, month: c.month, day: 1)!
-            if monthStarts.last != start { monthStarts.append(start) }
-            monthOf[d] = monthStarts.count - 1
-        }
-        var bounds = [Int](repeating: 0, count: monthStarts.count + 1)
-        for k in keys { bounds[monthOf[day(k)] + 1] += 1 }
-        for m in 0..<monthStarts.count { bounds[m + 1] += bounds[m] }
-        var rows = [SegmentRow](repeating: SegmentRow(app: 0, user: 0, day: 0), count: keys.count)
-        var fill = bounds
-        for k in keys {
-            let d = day(k), m = monthOf[d]
-            rows[fill[m]] = SegmentRow(app: UInt32(app(k)), user: user(k),
-                                       day: UInt8(monthStarts[m].distance(to: firstDay.adding(d))))
-            fill[m] += 1
-        }
-        // Months are encoded in parallel: deflate is most of a segment's cost (the 47.6 M-row
-        // client's build took 7.8–8.4 s with its months deflated one after another, 6.0–6.6 s
-        // with LZ4, 6.7 s deflated in parallel).
-        let months = (0..<monthStarts.count).filter { bounds[$0 + 1] > bounds[$0] }
-        return rows.withUnsafeBufferPointer { p in
-            concurrentMap(months.count) { i in
-                let m = months[i]
-                return Segment.encode(month: monthStarts[m], rows: UnsafeBufferPointer(rebasing: p[bounds[m]..<bounds[m + 1]]))
-            }
-        }
     }
 }

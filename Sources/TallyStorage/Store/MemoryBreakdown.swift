@@ -4,7 +4,7 @@
 public struct MemoryBreakdown: Sendable {
     /// The structures, in the order of ``ClientStore/byteParts``.
     public static let parts = ["users (emails, names, index)", "apps", "departments and memberships", "user activity (first/last days)",
-                               "usage segments (compressed rows)", "block unions: bitmaps", "block unions: offsets", "block unions: dept. masks",
+                               "block unions: bitmaps", "block unions: offsets", "block unions: dept. masks",
                                "per-day sums, first days",
                                "pair index", "range tables"]
     /// Client sizes: usage rows from `lower` up to the next class's.

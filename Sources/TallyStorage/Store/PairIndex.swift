@@ -270,6 +270,38 @@ public final class PairIndex: @unchecked Sendable {
         (words.baseAddress! + off, lo >> 6, hi >> 6, ~UInt64(0) << UInt64(lo & 63), ~UInt64(0) >> UInt64(63 - (hi & 63)))
     }
 
+    /// Rows held: the days of every pair.
+    public var rowCount: Int {
+        var n = 0
+        for info in pairInfo { n &+= Int((info >> 32) & 0x7FFF_FFFF) }
+        return n
+    }
+
+    /// Calls `body` with every row, `(user, app, day offset)`, in (user, app, day) order: the
+    /// client's rows as the pair index holds them, for a rebuild or an older snapshot format.
+    /// The index is the only copy of the rows a client keeps (docs/BENCHMARKS.md, "The rows
+    /// kept once").
+    /// - Complexity: O(rows + bitset words).
+    public func forEachRow(_ body: (UInt32, UInt32, Int) -> Void) {
+        for u in 0..<(userStart.count - 1) {
+            for p in Int(userStart[u])..<Int(userStart[u + 1]) {
+                let info = pairInfo[p], a = pairApp[p]
+                let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF), n = Int((info >> 32) & 0x7FFF_FFFF)
+                if info >> 63 != 0 {
+                    for k in 0..<wordsPerPair {
+                        var w = words[off + k]
+                        while w != 0 {
+                            body(UInt32(u), a, k << 6 | w.trailingZeroBitCount)
+                            w &= w &- 1
+                        }
+                    }
+                } else {
+                    for k in off..<(off + n) { body(UInt32(u), a, Int(days[k])) }
+                }
+            }
+        }
+    }
+
     /// Index of the first of `count` ascending day offsets at `d` that is `lo` or later.
     @inlinable @inline(__always)
     static func firstDay(atLeast lo: Int, _ d: UnsafeMutablePointer<UInt16>, _ count: Int) -> Int {

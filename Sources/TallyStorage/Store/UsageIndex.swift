@@ -19,7 +19,8 @@ public enum AppClass: Int, CaseIterable, Sendable {
 /// users per day, plus the unions over aligned power-of-two blocks of days (the levels), so
 /// that any range is the union of O(log n) stored bitmaps per app. Alongside: per-day
 /// cardinality prefix sums (user-days, "any activity" tests), first-seen days, the user-major
-/// pair index, and the LZ4 column segments the index was built from. Immutable after
+/// pair index (the rows themselves are kept only there and in the per-day bitmaps: a rebuild
+/// reads them from the pairs, ``PairIndex/forEachRow(_:)``). Immutable after
 /// `init` (the raw level offsets are written once there), hence `@unchecked Sendable`.
 public final class UsageIndex: @unchecked Sendable {
     /// Day offset 0. Block `b` of level `k` covers offsets `b·size ..< (b+1)·size`.
@@ -115,7 +116,6 @@ public final class UsageIndex: @unchecked Sendable {
     public let tail: UsageTail?
     /// The index whose buffers this one reads (and keeps alive), when it has a tail.
     public let base: UsageIndex?
-    public let segments: [Segment]
     /// Exact distinct users over every range, for the busiest entities.
     public let rangeCounts: RangeCounts
     /// The region the raw buffers are in (``StoreMemory``), or `nil` for the heap.
@@ -128,7 +128,7 @@ public final class UsageIndex: @unchecked Sendable {
          firstDay: Day, dayCount: Int, rowCount: Int, appCount: Int, categoryClasses: [Int32?], levelSizes: [Int], levels: [BitmapArena],
          levelStarts: [LevelStarts], levelDepartmentMasks: [Masks]?, departmentMaskWords: Int = 1, maskLaneBits: Int = 64, levelBlockCounts: [Int],
          dayCardPrefix: Prefix, firstSeenOffset: [Int32], pairs: PairIndex,
-         segments: [Segment], aiApps: [Bool], rangeCountsMinRowsPerEntry: Int = RangeCounts.defaultMinRowsPerEntry,
+         aiApps: [Bool], rangeCountsMinRowsPerEntry: Int = RangeCounts.defaultMinRowsPerEntry,
          keepsCardinalityRows: Bool? = nil, narrowSums: Bool = true, byteSums: Bool = true) where Masks.Index == Int, Prefix.Index == Int {
         let memory = StoreMemory.current
         self.memory = memory
@@ -186,7 +186,6 @@ public final class UsageIndex: @unchecked Sendable {
         self.basePairs = pairs
         self.tail = nil
         self.base = nil
-        self.segments = segments
         let totals = (0..<entities).map { Int(dayCardPrefix[$0 * (dayCount + 1) + dayCount]) }
         // Day-major, in 16 bits when every sum fits (the other buffer then empty).
         let narrow = narrowSums && totals.allSatisfy { $0 <= Int(UInt16.max) }
@@ -273,7 +272,6 @@ public final class UsageIndex: @unchecked Sendable {
         prefixOffsets8 = base.prefixOffsets8
         firstSeenOffset = tail.firstSeenOffset
         basePairs = base.basePairs
-        segments = base.segments
         rangeCounts = base.rangeCounts
     }
 
@@ -539,21 +537,19 @@ public final class UsageIndex: @unchecked Sendable {
 
     public var byteCount: Int {
         let p = byteParts
-        return p.segments + p.unionBitmaps + p.unionOffsets + p.unionMasks + p.daySums + p.pairs + p.ranges
+        return p.unionBitmaps + p.unionOffsets + p.unionMasks + p.daySums + p.pairs + p.ranges
     }
 
-    /// ``byteCount`` by structure: the compressed segments; the per-block unions (the level
+    /// ``byteCount`` by structure: the per-block unions (the level
     /// arenas' bitmaps, their header offsets and starts, the department masks of every bitmap);
     /// the per-day running sums and first days; the pair index; the range tables.
-    public var byteParts: (segments: Int, unionBitmaps: Int, unionOffsets: Int, unionMasks: Int, daySums: Int, pairs: Int, ranges: Int) {
+    public var byteParts: (unionBitmaps: Int, unionOffsets: Int, unionMasks: Int, daySums: Int, pairs: Int, ranges: Int) {
         let bitmaps = levelBlockCounts.reduce(0, +) * entityCount
-        return (segmentByteCount, levels.reduce(0) { $0 + $1.byteCount },
+        return (levels.reduce(0) { $0 + $1.byteCount },
                 levelStarts.reduce(0) { $0 + $1.byteCount } + (cardinalityRows == nil ? 0 : bitmaps * (cardinalitiesAreNarrow ? 2 : 4)),
                 departmentMaskRows == nil ? 0 : levelBlockCounts.reduce(0, +) * maskRowWords * 8, prefixByDay.count * 4 + prefixByDay16.count * 2 + prefixOffsets8.count + firstSeenOffset.count * 4,
                 basePairs.byteCount + (tail?.byteCount ?? 0), rangeCounts.byteCount)
     }
-
-    public var segmentByteCount: Int { segments.reduce(0) { $0 + $1.bytes.count + 32 } }
 
     /// Bytes per level arena, level 0 first.
     public var levelByteCounts: [Int] { levels.map(\.byteCount) }
