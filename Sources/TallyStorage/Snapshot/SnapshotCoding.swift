@@ -311,14 +311,15 @@ extension PairIndex {
         e.int(wordsPerPair)
     }
 
-    static func decode(_ d: inout SnapshotDecoder, appCount: Int, dayCount: Int) throws(SnapshotDecodingError) -> PairIndex {
+    static func decode(_ d: inout SnapshotDecoder, appCount: Int, dayCount: Int, rowCount: Int) throws(SnapshotDecodingError) -> PairIndex {
         let userStart = try d.frozen(UInt32.self), pairApp = try d.frozen(UInt32.self), pairInfo = try d.frozen(UInt64.self)
         let words = try d.frozen(UInt64.self), days = try d.frozen(UInt16.self), wordsPerPair = try d.int()
         try check(userStart: UnsafeBufferPointer(userStart.buffer), pairApp: UnsafeBufferPointer(pairApp.buffer),
                   pairInfo: UnsafeBufferPointer(pairInfo.buffer), words: UnsafeBufferPointer(words.buffer), days: UnsafeBufferPointer(days.buffer),
                   wordsPerPair: wordsPerPair, appCount: appCount, dayCount: dayCount)
         return PairIndex(adopting: userStart.adopt(), pairApp: pairApp.adopt(), pairInfo: pairInfo.adopt(), words: words.adopt(),
-                         days: days.adopt(), wordsPerPair: wordsPerPair, memory: userStart.region)
+                         days: days.adopt(), wordsPerPair: wordsPerPair, memory: userStart.region, dayCount: dayCount,
+                         keepsRecent: rowCount >= recentMinRows)
     }
 
     /// The parts of a decoded pair index, checked before anything reads them: users' pair
@@ -428,7 +429,7 @@ extension UsageIndex {
         guard dayCount >= 1, dayCount <= 1 << 24, appCount >= 0, appCount <= 1 << 31, categoryClasses.count <= 1 << 20 else {
             throw SnapshotDecodingError(reason: "the usage index's day or app count is implausible")
         }
-        let pairs = try PairIndex.decode(&d, appCount: appCount, dayCount: dayCount)
+        let pairs = try PairIndex.decode(&d, appCount: appCount, dayCount: dayCount, rowCount: rowCount)
         // Files of versions 1–4 hold the rows again in month segments, checked and set aside.
         var segments: [Segment] = []
         for _ in 0..<(d.version >= 5 ? 0 : try d.count()) {

@@ -344,7 +344,8 @@ public struct ClientStoreBuilder {
         }
 
         let pairs = keys.withUnsafeBufferPointer { k in
-            PairIndex.build(rowCount: n, userCount: users.count, dayCount: dayCount) { (app(k[$0]), user(k[$0]), day(k[$0])) }
+            PairIndex.build(rowCount: n, userCount: users.count, dayCount: dayCount,
+                            recentMinRows: extrasMinRows == 0 ? 0 : PairIndex.recentMinRows) { (app(k[$0]), user(k[$0]), day(k[$0])) }
         }
         return UsageIndex(firstDay: firstDay, dayCount: dayCount, rowCount: n, appCount: apps.count,
                           categoryClasses: categories, levelSizes: sizes, levels: levels,

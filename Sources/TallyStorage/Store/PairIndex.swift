@@ -18,21 +18,36 @@ public final class PairIndex: @unchecked Sendable {
     public let wordsPerPair: Int
     /// Distinct users of each app over the whole history (its number of pairs).
     public let appUsers: [UInt32]
+    /// Per pair, its days from offset ``recentStart`` on (the client's last 64 days), bit 0 =
+    /// that day — kept by clients of at least ``recentMinRows`` rows, empty otherwise. A range
+    /// inside those days (a 30-day period and its comparison ending on the newest day) is one
+    /// 8-byte read a pair, read in pair order, instead of the pair's information and its words
+    /// or day list: docs/BENCHMARKS.md, "The pairs' recent days".
+    public let recent: UnsafeMutableBufferPointer<UInt64>
+    /// The first day offset ``recent`` holds; `Int.max` when it is empty.
+    public let recentStart: Int
+    /// Rows from which a client keeps ``recent`` (8 bytes a pair).
+    public static let recentMinRows = 1_000_000
 
     /// The region the buffers are in (``StoreMemory``), or `nil` for the heap.
     let memory: StoreMemory?
 
-    convenience init(userStart: [UInt32], pairApp: [UInt32], pairInfo: [UInt64], words: [UInt64], days: [UInt16], wordsPerPair: Int) {
+    convenience init(userStart: [UInt32], pairApp: [UInt32], pairInfo: [UInt64], words: [UInt64], days: [UInt16], wordsPerPair: Int,
+                     dayCount: Int, keepsRecent: Bool) {
         let memory = StoreMemory.current
         self.init(adopting: frozenCopy(userStart, in: memory), pairApp: frozenCopy(pairApp, in: memory),
                   pairInfo: frozenCopy(pairInfo, in: memory), words: frozenCopy(words, in: memory), days: frozenCopy(days, in: memory),
-                  wordsPerPair: wordsPerPair, memory: memory)
+                  wordsPerPair: wordsPerPair, memory: memory, dayCount: dayCount, keepsRecent: keepsRecent)
     }
 
     /// Takes buffers allocated from `memory` (``StoreMemory/allocate(_:capacity:in:)``) and frees them with itself.
+    /// - Parameters:
+    ///   - dayCount: the client's days (``recent`` holds the last 64).
+    ///   - keepsRecent: whether to keep ``recent`` (a client of ``recentMinRows`` rows or more;
+    ///     tests keep it on small ones).
     init(adopting userStart: UnsafeMutableBufferPointer<UInt32>, pairApp: UnsafeMutableBufferPointer<UInt32>,
          pairInfo: UnsafeMutableBufferPointer<UInt64>, words: UnsafeMutableBufferPointer<UInt64>, days: UnsafeMutableBufferPointer<UInt16>,
-         wordsPerPair: Int, memory: StoreMemory?) {
+         wordsPerPair: Int, memory: StoreMemory?, dayCount: Int, keepsRecent: Bool) {
         self.memory = memory
         self.userStart = userStart
         self.pairApp = pairApp
@@ -46,6 +61,40 @@ public final class PairIndex: @unchecked Sendable {
             counts[Int(a)] += 1
         }
         appUsers = counts
+        // Past 64 days only: within them a bitset pair is one word already.
+        if keepsRecent && dayCount > 64 && !pairInfo.isEmpty {
+            let start = dayCount - 64
+            recentStart = start
+            recent = StoreMemory.allocate(UInt64.self, capacity: pairInfo.count, in: memory)
+            for p in 0..<pairInfo.count {
+                let info = pairInfo[p]
+                let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF)
+                var x: UInt64 = 0
+                if info >> 63 != 0 {
+                    let k = off + start >> 6, shift = UInt64(start & 63)
+                    x = words[k] >> shift
+                    if shift != 0 && start >> 6 + 1 < wordsPerPair { x |= words[k + 1] << (64 - shift) }
+                } else {
+                    let count = Int(truncatingIfNeeded: (info >> 32) & 0x7FFF_FFFF)
+                    for i in off..<(off + count) where Int(days[i]) >= start { x |= 1 << UInt64(Int(days[i]) - start) }
+                }
+                recent[p] = x
+            }
+        } else {
+            recentStart = Int.max
+            recent = UnsafeMutableBufferPointer(start: nil, count: 0)
+        }
+    }
+
+    /// The days of pair `p` within `lo…hi` from ``recent`` (bit 0 = day `lo`), when the range
+    /// lies within it; `nil` otherwise.
+    @inlinable @inline(__always)
+    func recentDays(pair p: Int, _ lo: Int, _ hi: Int) -> UInt64? {
+        let shift = lo &- recentStart
+        guard shift >= 0 && shift < 64 else { return nil }
+        let n = hi &- lo &+ 1
+        let x = recent[p] &>> UInt64(shift)
+        return n >= 64 ? x : x & ((1 &<< UInt64(n)) &- 1)
     }
 
     /// Number of pairs (apps over the whole history) of user `u`.
@@ -78,6 +127,7 @@ public final class PairIndex: @unchecked Sendable {
     public func lifetimeUsers(app a: Int) -> Int { a < appUsers.count ? Int(appUsers[a]) : 0 }
 
     deinit {
+        release(recent, in: memory)
         release(userStart, in: memory)
         release(pairApp, in: memory)
         release(pairInfo, in: memory)
@@ -89,12 +139,13 @@ public final class PairIndex: @unchecked Sendable {
 
     public var byteCount: Int {
         userStart.count * 4 + pairApp.count * 4 + pairInfo.count * 8 + words.count * 8 + days.count * 2
-            + appUsers.count * 4
+            + appUsers.count * 4 + recent.count * 8
     }
 
     /// Builds from rows sorted by (app, user, day), unique, as `(app, user, day offset)`.
+    /// - Parameter recentMinRows: the rows from which ``recent`` is kept.
     /// - Complexity: O(rows + pairs log pairs).
-    static func build(rowCount n: Int, userCount: Int, dayCount: Int, row: (Int) -> (app: Int, user: UInt32, day: Int)) -> PairIndex {
+    static func build(rowCount n: Int, userCount: Int, dayCount: Int, recentMinRows: Int = PairIndex.recentMinRows, row: (Int) -> (app: Int, user: UInt32, day: Int)) -> PairIndex {
         // Pairs in (app, user) order, with where their rows start.
         var pairs: [(key: UInt64, first: Int, count: Int)] = []
         var i = 0
@@ -134,7 +185,7 @@ public final class PairIndex: @unchecked Sendable {
             }
         }
         return PairIndex(userStart: userStart, pairApp: pairApp, pairInfo: pairInfo, words: words, days: days,
-                         wordsPerPair: wordsPerPair)
+                         wordsPerPair: wordsPerPair, dayCount: dayCount, keepsRecent: n >= recentMinRows)
     }
 
     /// ORs the days of pair `p` within offsets `lo…hi` into `acc` (bit 0 = day `lo`), and tells
@@ -142,6 +193,10 @@ public final class PairIndex: @unchecked Sendable {
     /// - Complexity: O(words of the range) for a bitset, O(log days + days in range) for a list.
     @inlinable @inline(__always)
     public func days(pair p: Int, _ lo: Int, _ hi: Int, into acc: UnsafeMutablePointer<UInt64>) -> Bool {
+        if let x = recentDays(pair: p, lo, hi) {
+            acc[0] |= x
+            return x != 0
+        }
         let info = pairInfo[p]
         let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF)
         if info >> 63 != 0 {
@@ -216,6 +271,7 @@ public final class PairIndex: @unchecked Sendable {
     /// - Complexity: O(words of the range) for a bitset, O(log days) for a list.
     @inlinable @inline(__always)
     public func hasDay(pair p: Int, _ lo: Int, _ hi: Int) -> Bool {
+        if let x = recentDays(pair: p, lo, hi) { return x != 0 }
         let info = pairInfo[p]
         let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF)
         if info >> 63 != 0 { return Self.hasBit(words.baseAddress! + off, lo, hi) }
@@ -229,6 +285,7 @@ public final class PairIndex: @unchecked Sendable {
     /// - Complexity: O(words of the range) for a bitset, O(log days) for a list.
     @inlinable @inline(__always)
     public func dayCount(pair p: Int, _ lo: Int, _ hi: Int) -> Int {
+        if let x = recentDays(pair: p, lo, hi) { return x.nonzeroBitCount }
         let info = pairInfo[p]
         let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF)
         if info >> 63 != 0 { return Self.bitCount(words.baseAddress! + off, lo, hi) }
