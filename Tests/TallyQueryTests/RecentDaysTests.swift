@@ -6,7 +6,8 @@ import TallyTestSupport
 /// The pairs' recent days (``PairIndex/recent``): one word a pair of its days over the client's
 /// last 64, read instead of the pair's words or list for ranges inside them. Kept by clients of
 /// a million rows or more, and, as every other extra, by the small clients of stores built with
-/// `allClasses` (the equivalence tests' among them).
+/// `allClasses` (the equivalence tests' among them). And a range holding the whole history,
+/// answered from each pair's count.
 @Suite struct RecentDaysTests {
     /// Every pair's day counts and tests, over ranges inside the recent days and over ranges
     /// that start before them, are what its rows hold.
@@ -31,6 +32,10 @@ import TallyTestSupport
             }
             #expect(days.count == pairs.pairCount)
             for p in 0..<pairs.pairCount {
+                // The whole history (read from the pair's count) and past both ends.
+                for (lo, hi) in [(0, u.dayCount - 1), (-3, u.dayCount + 5)] {
+                    #expect(pairs.dayCount(pair: p, lo, hi) == days[p].count && pairs.hasDay(pair: p, lo, hi), "pair \(p), \(lo)…\(hi)")
+                }
                 for k in 0..<6 {
                     // Half the ranges start inside the recent days, half anywhere.
                     let from = k % 2 == 0 ? pairs.recentStart : 0

@@ -26,6 +26,8 @@ public final class PairIndex: @unchecked Sendable {
     public let recent: UnsafeMutableBufferPointer<UInt64>
     /// The first day offset ``recent`` holds; `Int.max` when it is empty.
     public let recentStart: Int
+    /// The client's last day offset: a range from 0 to it holds every day of every pair.
+    public let lastDayOffset: Int
     /// Rows from which a client keeps ``recent`` (8 bytes a pair).
     public static let recentMinRows = 1_000_000
 
@@ -61,6 +63,7 @@ public final class PairIndex: @unchecked Sendable {
             counts[Int(a)] += 1
         }
         appUsers = counts
+        lastDayOffset = dayCount - 1
         // Past 64 days only: within them a bitset pair is one word already.
         if keepsRecent && dayCount > 64 && !pairInfo.isEmpty {
             let start = dayCount - 64
@@ -84,6 +87,17 @@ public final class PairIndex: @unchecked Sendable {
             recentStart = Int.max
             recent = UnsafeMutableBufferPointer(start: nil, count: 0)
         }
+    }
+
+    /// How a range `lo…hi` inside ``recent`` is read from it: a pair's days there are
+    /// `recent[p] >> shift & mask` (bit 0 = day `lo`); `nil` when the range is not inside it.
+    /// For loops over many pairs, which then read one word a pair with no test of the range.
+    @inlinable @inline(__always)
+    public func recentWindow(_ lo: Int, _ hi: Int) -> (shift: UInt64, mask: UInt64)? {
+        let shift = lo &- recentStart
+        guard shift >= 0 && shift < 64 else { return nil }
+        let n = hi &- lo &+ 1
+        return (UInt64(shift), n >= 64 ? ~0 : (1 &<< UInt64(n)) &- 1)
     }
 
     /// The days of pair `p` within `lo…hi` from ``recent`` (bit 0 = day `lo`), when the range
@@ -272,6 +286,7 @@ public final class PairIndex: @unchecked Sendable {
     @inlinable @inline(__always)
     public func hasDay(pair p: Int, _ lo: Int, _ hi: Int) -> Bool {
         if let x = recentDays(pair: p, lo, hi) { return x != 0 }
+        if lo <= 0 && hi >= lastDayOffset { return true }  // every pair has a day
         let info = pairInfo[p]
         let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF)
         if info >> 63 != 0 { return Self.hasBit(words.baseAddress! + off, lo, hi) }
@@ -287,6 +302,7 @@ public final class PairIndex: @unchecked Sendable {
     public func dayCount(pair p: Int, _ lo: Int, _ hi: Int) -> Int {
         if let x = recentDays(pair: p, lo, hi) { return x.nonzeroBitCount }
         let info = pairInfo[p]
+        if lo <= 0 && hi >= lastDayOffset { return Int(truncatingIfNeeded: (info >> 32) & 0x7FFF_FFFF) }
         let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF)
         if info >> 63 != 0 { return Self.bitCount(words.baseAddress! + off, lo, hi) }
         let count = Int(truncatingIfNeeded: (info >> 32) & 0x7FFF_FFFF)
