@@ -86,7 +86,7 @@ struct Synth: ParsableCommand {
         var ex = Executor(store: store)
         if let departmentScan, let scan = DepartmentScan(rawValue: departmentScan) { ex.departmentScan = scan }
         let end = u.newestDay
-        for len in period.map { [$0] } ?? [30, 366] {
+        for len in (period.map { [$0] } ?? [30, 366]) {
             let period = DayRange(end.adding(-(len - 1)), end)
             let cmp = DayRange(period.start.adding(-len), period.start.adding(-1))
             for ep in Endpoint.allCases where only == nil || only == ep.rawValue {
