@@ -95,7 +95,7 @@ public final class PairIndex: @unchecked Sendable {
     @inlinable @inline(__always)
     public func recentWindow(_ lo: Int, _ hi: Int) -> (shift: UInt64, mask: UInt64)? {
         let shift = lo &- recentStart
-        guard shift >= 0 && shift < 64 else { return nil }
+        guard shift >= 0 && shift < 64 && hi >= lo else { return nil }
         let n = hi &- lo &+ 1
         return (UInt64(shift), n >= 64 ? ~0 : (1 &<< UInt64(n)) &- 1)
     }
@@ -105,7 +105,7 @@ public final class PairIndex: @unchecked Sendable {
     @inlinable @inline(__always)
     func recentDays(pair p: Int, _ lo: Int, _ hi: Int) -> UInt64? {
         let shift = lo &- recentStart
-        guard shift >= 0 && shift < 64 else { return nil }
+        guard shift >= 0 && shift < 64 && hi >= lo else { return nil }  // (an empty range: as before)
         let n = hi &- lo &+ 1
         let x = recent[p] &>> UInt64(shift)
         return n >= 64 ? x : x & ((1 &<< UInt64(n)) &- 1)
