@@ -23,6 +23,8 @@ extension PeriodScan {
         wanted.withUnsafeBufferPointer { wanted in
             users.withUnsafeMutableBufferPointer { users in
                 days.withUnsafeMutableBufferPointer { days in
+                    // The range's kind is decided once for the pass, not per pair: `dayCount`
+                    // tests it per pair, and was not inlined here (a call a pair under `perf`).
                     let window = pairs.recentWindow(lo, hi)
                     for u in scope.members {
                         let from = Int(pairs.userStart[Int(u)]), to = Int(pairs.userStart[Int(u) &+ 1])
@@ -43,7 +45,7 @@ extension PeriodScan {
                                 let a = Int(pairs.pairApp[p])
                                 guard wanted[a] else { continue }
                                 users[a] &+= 1
-                                days[a] &+= Int(truncatingIfNeeded: (pairs.pairInfo[p] >> 32) & 0x7FFF_FFFF)
+                                days[a] &+= PairIndex.dayCount(info: pairs.pairInfo[p])
                             }
                         } else {
                             for p in from..<to {

@@ -78,7 +78,7 @@ public final class PairIndex: @unchecked Sendable {
                     x = words[k] >> shift
                     if shift != 0 && start >> 6 + 1 < wordsPerPair { x |= words[k + 1] << (64 - shift) }
                 } else {
-                    let count = Int(truncatingIfNeeded: (info >> 32) & 0x7FFF_FFFF)
+                    let count = Self.dayCount(info: info)
                     for i in off..<(off + count) where Int(days[i]) >= start { x |= 1 << UInt64(Int(days[i]) - start) }
                 }
                 recent[p] = x
@@ -89,13 +89,17 @@ public final class PairIndex: @unchecked Sendable {
         }
     }
 
+    /// The number of days a pair's information (``pairInfo``) states: bits 32…62.
+    @inlinable @inline(__always)
+    public static func dayCount(info: UInt64) -> Int { Int(truncatingIfNeeded: (info >> 32) & 0x7FFF_FFFF) }
+
     /// How a range `lo…hi` inside ``recent`` is read from it: a pair's days there are
     /// `recent[p] >> shift & mask` (bit 0 = day `lo`); `nil` when the range is not inside it.
     /// For loops over many pairs, which then read one word a pair with no test of the range.
     @inlinable @inline(__always)
     public func recentWindow(_ lo: Int, _ hi: Int) -> (shift: UInt64, mask: UInt64)? {
         let shift = lo &- recentStart
-        guard shift >= 0 && shift < 64 && hi >= lo else { return nil }
+        guard shift >= 0 && shift < 64 && hi >= lo else { return nil }  // (an empty range: as before)
         let n = hi &- lo &+ 1
         return (UInt64(shift), n >= 64 ? ~0 : (1 &<< UInt64(n)) &- 1)
     }
@@ -104,11 +108,8 @@ public final class PairIndex: @unchecked Sendable {
     /// lies within it; `nil` otherwise.
     @inlinable @inline(__always)
     func recentDays(pair p: Int, _ lo: Int, _ hi: Int) -> UInt64? {
-        let shift = lo &- recentStart
-        guard shift >= 0 && shift < 64 && hi >= lo else { return nil }  // (an empty range: as before)
-        let n = hi &- lo &+ 1
-        let x = recent[p] &>> UInt64(shift)
-        return n >= 64 ? x : x & ((1 &<< UInt64(n)) &- 1)
+        guard let (shift, mask) = recentWindow(lo, hi) else { return nil }
+        return recent[p] &>> shift & mask
     }
 
     /// Number of pairs (apps over the whole history) of user `u`.
@@ -234,7 +235,7 @@ public final class PairIndex: @unchecked Sendable {
             }
             return any != 0
         }
-        let count = Int(truncatingIfNeeded: (info >> 32) & 0x7FFF_FFFF)
+        let count = Self.dayCount(info: info)
         let d = days.baseAddress! + off
         var a = Self.firstDay(atLeast: lo, d, count)
         var any = false
@@ -265,7 +266,7 @@ public final class PairIndex: @unchecked Sendable {
             return any != 0
         }
         out.update(repeating: 0, count: n)
-        let count = Int(truncatingIfNeeded: (info >> 32) & 0x7FFF_FFFF)
+        let count = Self.dayCount(info: info)
         let d = days.baseAddress! + off
         let base = first &<< 6, end = (last &+ 1) &<< 6
         var a = count <= 8 ? 0 : Self.firstDay(atLeast: base, d, count)
@@ -290,7 +291,7 @@ public final class PairIndex: @unchecked Sendable {
         let info = pairInfo[p]
         let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF)
         if info >> 63 != 0 { return Self.hasBit(words.baseAddress! + off, lo, hi) }
-        let count = Int(truncatingIfNeeded: (info >> 32) & 0x7FFF_FFFF)
+        let count = Self.dayCount(info: info)
         let d = days.baseAddress! + off
         let a = Self.firstDay(atLeast: lo, d, count)
         return a < count && Int(d[a]) <= hi
@@ -302,10 +303,10 @@ public final class PairIndex: @unchecked Sendable {
     public func dayCount(pair p: Int, _ lo: Int, _ hi: Int) -> Int {
         if let x = recentDays(pair: p, lo, hi) { return x.nonzeroBitCount }
         let info = pairInfo[p]
-        if lo <= 0 && hi >= lastDayOffset { return Int(truncatingIfNeeded: (info >> 32) & 0x7FFF_FFFF) }
+        if lo <= 0 && hi >= lastDayOffset { return Self.dayCount(info: info) }
         let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF)
         if info >> 63 != 0 { return Self.bitCount(words.baseAddress! + off, lo, hi) }
-        let count = Int(truncatingIfNeeded: (info >> 32) & 0x7FFF_FFFF)
+        let count = Self.dayCount(info: info)
         let d = days.baseAddress! + off
         return Self.firstDay(atLeast: hi &+ 1, d, count) &- Self.firstDay(atLeast: lo, d, count)
     }
@@ -346,7 +347,7 @@ public final class PairIndex: @unchecked Sendable {
     /// Rows held: the days of every pair.
     public var rowCount: Int {
         var n = 0
-        for info in pairInfo { n &+= Int((info >> 32) & 0x7FFF_FFFF) }
+        for info in pairInfo { n &+= Self.dayCount(info: info) }
         return n
     }
 
@@ -359,7 +360,7 @@ public final class PairIndex: @unchecked Sendable {
         for u in 0..<(userStart.count - 1) {
             for p in Int(userStart[u])..<Int(userStart[u + 1]) {
                 let info = pairInfo[p], a = pairApp[p]
-                let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF), n = Int((info >> 32) & 0x7FFF_FFFF)
+                let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF), n = Self.dayCount(info: info)
                 if info >> 63 != 0 {
                     for k in 0..<wordsPerPair {
                         var w = words[off + k]

@@ -197,7 +197,7 @@ extension PairIndex {
     @inline(__always) func list(pair p: Int) -> (days: UnsafeMutablePointer<UInt16>, count: Int)? {
         let info = pairInfo[p]
         guard info >> 63 == 0 else { return nil }
-        return (days.baseAddress! + Int(truncatingIfNeeded: info & 0xFFFF_FFFF), Int(truncatingIfNeeded: (info >> 32) & 0x7FFF_FFFF))
+        return (days.baseAddress! + Int(truncatingIfNeeded: info & 0xFFFF_FFFF), Self.dayCount(info: info))
     }
 
     /// The last day offset of pair `p` within `lo…hi`, or `nil`.
