@@ -44,7 +44,14 @@ extension StoreWriter {
     /// are left for the commit thread to take at the install.
     func merge(_ client: ClientStore, base: UsageIndex) {
         let start = ContinuousClock.now
-        var merged = client.merged()
+        // A tail with rows of its base's last day and of the day after: while the next day's
+        // rows are recent (a day just turned), only the last day's are folded in, so that the
+        // base still ends on that day and its late rows still go into the tail; once they are
+        // `mergeAfterSeconds` old (or many), everything is (docs/APPENDS.md, "Two days in the tail").
+        let tail = client.usage!.tail!
+        let keepNext = tail.hasNext && Date().timeIntervalSince1970 - (tail.nextSince ?? 0) < mergeAfterSeconds
+            && tail.nextRows < (mergeMinRows ?? Self.mergeRows(baseRows: base.rowCount)) / 2
+        var merged = client.merged(keepingNextDay: keepNext)
         // What the served version had derived from its base (per-category unions of a class, user
         // days, pair recency), made again for the merged base here rather than by the first
         // request that needs it after the swap.
@@ -68,6 +75,14 @@ extension StoreWriter {
         // A client with batches parked is being rebuilt whole: that rebuild takes its tail too.
         guard parked[m.id] == nil, let store, let now = store.client(m.id), let usage = now.usage, usage.base === m.base, let tail = usage.tail,
               tail.rowCount >= m.rows else {
+            observer.merged(installed: false, rows: m.rows, seconds: seconds)
+            return
+        }
+        // Rows appended since the last catch-up that the merged client's tail cannot take (late
+        // rows of a day the merge moved the base past) would rebuild it here, on the commit
+        // thread: the merge is dropped instead, and runs again.
+        let (us, ap, ds) = ClientStore.rows(of: tail, from: m.rows)
+        guard m.client.takesInTail(users: us, apps: ap, days: ds) else {
             observer.merged(installed: false, rows: m.rows, seconds: seconds)
             return
         }

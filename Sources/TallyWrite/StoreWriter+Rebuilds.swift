@@ -39,13 +39,17 @@ extension StoreWriter {
         return (usage.tail?.rowCount ?? 0) + batch.rows.count > tailCap(of: base)
     }
 
-    /// Whether all `batch` adds to client `c` is rows of its newest day: its directory rows
+    /// Whether all `batch` adds to client `c` is rows of the tail's days — its base's last day
+    /// and the day after (docs/APPENDS.md, "Two days in the tail") — : its directory rows
     /// change at most attributes the usage index does not read (names, activity flags,
     /// favourites: ``DirectoryRows/effect(on:catalog:)``), and its rows of other days are held
-    /// already (a batch sent again: ``ClientStore/holds(user:app:day:)``).
+    /// already (a batch sent again: ``ClientStore/holds(user:app:day:)``). The same test as
+    /// ``ClientStore/takesInTail(users:apps:days:)``'s.
     func addsOnlyNewestDay(_ batch: AppendBatch, to c: ClientStore, base: UsageIndex, catalog: Catalog) -> Bool {
-        (batch.directory.isEmpty || batch.directory.effect(on: c, catalog: catalog) != .more) && batch.rows.allSatisfy { r in
-            r.day == base.newestDay || c.userIndex[r.user].flatMap { u in c.appIndex[r.app].map { c.holds(user: u, app: $0, day: r.day.raw) } } == true
+        let next = base.newestDay.adding(1), twoDays = base.dayCount < 65_536
+        return (batch.directory.isEmpty || batch.directory.effect(on: c, catalog: catalog) != .more) && batch.rows.allSatisfy { r in
+            (twoDays && (r.day == base.newestDay || r.day == next))
+                || c.userIndex[r.user].flatMap { u in c.appIndex[r.app].map { c.holds(user: u, app: $0, day: r.day.raw) } } == true
         }
     }
 

@@ -127,8 +127,9 @@ import TallyTestSupport
         }
         let rowsBefore = rig.rows(), sequenceBefore = rig.writer.freshness.ackedSequence
 
-        // A new day for A: logged, parked, its rebuild held.
-        let newDay = rows(a, newestA.adding(1), 25)
+        // Two days past A's newest (the day after it would go into A's tail): logged, parked,
+        // its rebuild held.
+        let newDay = rows(a, newestA.adding(2), 25)
         let first = Pending(rig, newDay.body, client: a)
         try #require(held.wait(timeout: .now() + 30) == .success, "the rebuild began")
         // A's next batch (its old newest day) waits behind it.
@@ -150,7 +151,7 @@ import TallyTestSupport
         release.signal()
         #expect(first.wait() == 200 && second.wait() == 200)
         dump.usage += newDay.rows + next.rows
-        #expect(rig.writer.store!.client(a)!.usage!.newestDay == newestA.adding(1))
+        #expect(rig.writer.store!.client(a)!.usage!.newestDay == newestA.adding(2))
         #expect(rig.rows() > rowsBefore)
         try DirectoryAppendTests.compare(rig.writer, dump, &r, "after a rebuild off the commit thread")
 

@@ -11,18 +11,23 @@ import TallyTestSupport
 /// rebuilt whole from the same rows.
 @Suite struct TailTests {
     /// Random batches on each client's newest day — rows the base holds already, rows of users
-    /// with no activity yet, new (user, app) pairs, rows repeated across batches — in rounds;
-    /// after each round every client's structures are compared with its rebuild and random
-    /// queries (filters, departments, periods ending on the newest day or not) with the reference.
+    /// with no activity yet, new (user, app) pairs, rows repeated across batches — and, from the
+    /// second round on, on the day after its base's last day (a new day's first rows, with late
+    /// rows of the day before mixed in: two days in the tail), in rounds; after each round every
+    /// client's structures are compared with its rebuild (and with a merge that keeps the next
+    /// day in the tail) and random queries (filters, departments, periods ending on either day
+    /// or not) with the reference.
     @Test(arguments: [UInt64(4), 5])
     func newestDayRowsAnswerAsTheReference(seed: UInt64) throws {
         var (dump, store) = try Fixtures.randomStore(seed: seed, allClasses: seed == 4)
         var r = SeededRandom(seed: seed &* 31)
-        for round in 0..<4 {
+        for round in 0..<5 {
             var replaced: [ClientStore] = []
+            // The share of each batch's rows on the day after the base's last day.
+            let nextShare = [0, 0.5, 0.9, 0.3, 0.6][round]
             for c in store.clients {
                 guard let usage = c.usage else { continue }
-                let day = usage.newestDay
+                let day = (usage.base ?? usage).newestDay, nextDay = day.adding(1)
                 // Rows the client holds on that day: some are sent again (the tail drops them).
                 let held = dump.usage.filter { $0.client == c.info.id && $0.day == day }
                 var us: [UInt32] = [], ap: [UInt32] = [], ds: [Int32] = []
@@ -35,10 +40,11 @@ import TallyTestSupport
                     } else {
                         (u, a) = (UInt32.random(in: 0..<UInt32(c.users.count), using: &r), UInt32.random(in: 0..<UInt32(c.apps.count), using: &r))
                     }
+                    let d = r.chance(nextShare) ? nextDay : day
                     us.append(u)
                     ap.append(a)
-                    ds.append(day.raw)
-                    dump.usage.append(RandomDump.Usage(client: c.info.id, user: c.users[Int(u)].id, app: c.apps[Int(a)].id, day: day))
+                    ds.append(d.raw)
+                    dump.usage.append(RandomDump.Usage(client: c.info.id, user: c.users[Int(u)].id, app: c.apps[Int(a)].id, day: d))
                 }
                 // Rows of older days the client holds, sent again: they change nothing.
                 let older = dump.usage.filter { $0.client == c.info.id && $0.day < day }
@@ -58,7 +64,15 @@ import TallyTestSupport
                 ds.insert(contentsOf: heldDs, at: at)
                 let next = c.appending(users: us, apps: ap, days: ds, tailMinRows: 0)
                 #expect(next.usage?.tail != nil, "seed \(seed) round \(round): the rows went to a tail")
-                try Self.expectSameStructures(next, next.merged(extrasMinRows: seed == 4 ? 0 : nil), "seed \(seed) round \(round) client \(c.info.name)", &r)
+                let whole = next.merged(extrasMinRows: seed == 4 ? 0 : nil)
+                try Self.expectSameStructures(next, whole, "seed \(seed) round \(round) client \(c.info.name)", &r)
+                if let tail = next.usage?.tail, tail.hasNext && tail.nextRows < tail.rowCount {
+                    // A merge that folds the base's last day in and keeps the next day's rows in the tail.
+                    let kept = next.merged(extrasMinRows: seed == 4 ? 0 : nil, keepingNextDay: true)
+                    #expect(kept.usage?.tail?.rowCount == tail.nextRows && kept.usage?.base?.newestDay == day,
+                            "seed \(seed) round \(round): the next day's rows are the merged client's tail")
+                    try Self.expectSameStructures(kept, whole, "seed \(seed) round \(round) client \(c.info.name), next day kept", &r)
+                }
                 replaced.append(next)
             }
             store = store.replacing(replaced, walSequence: 0)
@@ -70,6 +84,11 @@ import TallyTestSupport
                 + UserPagesTests.checkPages(dump, store, seed: s, sort: [.apps, .activeDays, .name][round % 3], queries: 25)
             #expect(paged > 100, "round \(round): only \(paged) rows paged through")
         }
+        // A row two days past the base's last day rebuilds the client.
+        let twoDays = try #require(store.clients.first { $0.usage?.tail?.hasNext == true })
+        let past = twoDays.usage!.newestDay.adding(1)
+        let moved = twoDays.appending(users: [0], apps: [0], days: [past.raw], tailMinRows: 0)
+        #expect(moved.usage?.tail == nil && moved.usage!.newestDay == past, "a row two days on rebuilds")
         // A row of another day the client lacks rebuilds it, the tail's rows in it.
         let c = try #require(store.clients.first { $0.usage?.tail != nil })
         let day = c.usage!.firstDay
@@ -209,7 +228,8 @@ import TallyTestSupport
                 break
             }
             for k in 0..<t.levelSizes.count {
-                let blocks = t.starts(level: k).blockCount
+                // The rebuild's blocks: a tail's next day may start one past the base's.
+                let blocks = w.starts(level: k).blockCount
                 for block in 0..<blocks {
                     a.clear()
                     b.clear()
@@ -240,10 +260,11 @@ import TallyTestSupport
             b.clear()
         }
         // The tailed version's pairs as its view reads them (the base's, the tail's rows on the
-        // last day beside them) against the pair index of the client rebuilt whole.
+        // last days beside them) against the pair index of the client rebuilt whole.
         let tp = t.pairs, wp = w.pairs.base, L = t.dayCount - 1
         #expect(tp.pairCount == wp.pairCount, "\(what): pairs")
-        #expect(tp.tailDay == (t.tail == nil ? nil : L), "\(what): tail day")
+        #expect(tp.tailDay == t.tail?.day && (t.tail == nil || t.tail!.lastDay == L), "\(what): tail days")
+        let B = t.tail?.day ?? L
         for u in 0..<tailed.users.count {
             struct Days: Equatable { var count = 0, half = 0, first = -1, last = -1 }
             var mine: [UInt32: Days] = [:], theirs: [UInt32: Days] = [:]
@@ -252,15 +273,24 @@ import TallyTestSupport
                 let (a, b) = base.bounds(pair: p)!
                 mine[base.pairApp[p]] = Days(count: base.dayCount(pair: p, 0, L), half: base.dayCount(pair: p, L / 2, L), first: a, last: b)
             }
-            tp.forEachTailPair(user: u) { a, p, baseLast in
-                #expect((p < 0) == (mine[UInt32(a)] == nil), "\(what): user \(u) app \(a): base pair \(p)")
-                #expect(baseLast == (mine[UInt32(a)]?.last ?? -1), "\(what): user \(u) app \(a): base's last day \(baseLast)")
-                var d = mine[UInt32(a)] ?? Days(first: L)
-                #expect(d.last < L, "\(what): user \(u) app \(a): the base holds the tail's day")
-                d.count += 1
-                d.half += 1
-                d.last = L
-                mine[UInt32(a)] = d
+            var tailRows: [UInt32: [UsageTail.TailPair]] = [:]
+            tp.forEachTailPair(user: u) { tailRows[$0.app, default: []].append($0) }
+            for (a, rows) in tailRows {
+                let inBase = base.pair(user: u, app: Int(a)).map { base.bounds(pair: $0)! }
+                #expect(rows.count <= 2 && Set(rows.map(\.day)).count == rows.count, "\(what): user \(u) app \(a): one row a day")
+                #expect(rows.filter { !$0.twin }.count == 1, "\(what): user \(u) app \(a): one row first, the other its twin")
+                var d = mine[a] ?? Days()
+                for row in rows {
+                    #expect((row.basePair < 0) == (inBase == nil), "\(what): user \(u) app \(a): base pair \(row.basePair)")
+                    #expect(Int(row.baseLast) == (inBase?.1 ?? -1), "\(what): user \(u) app \(a): base's last day \(row.baseLast)")
+                    #expect(Int(row.day) == B || Int(row.day) == B + 1, "\(what): user \(u) app \(a): day \(row.day)")
+                    #expect((inBase?.1 ?? -1) < Int(row.day), "\(what): user \(u) app \(a): the base holds the tail's day")
+                    d.count += 1
+                    if Int(row.day) >= L / 2 { d.half += 1 }
+                    d.last = max(d.last, Int(row.day))
+                    if inBase == nil { d.first = d.first < 0 ? Int(row.day) : min(d.first, Int(row.day)) }
+                }
+                mine[a] = d
             }
             for q in Int(wp.userStart[u])..<Int(wp.userStart[u + 1]) {
                 let (a, b) = wp.bounds(pair: q)!
@@ -271,8 +301,8 @@ import TallyTestSupport
             // Counts over ranges, with and without a mask, against the rebuilt index.
             let mask = (0..<t.appCount).map { ($0 * 7 + u) % 3 != 0 }
             mask.withUnsafeBufferPointer { m in
-                for lo in [0, L / 2, L - 1, L].filter({ $0 >= 0 }) {
-                    for hi in Set([L, max(lo, L - 1)]) {
+                for lo in [0, L / 2, L - 2, L - 1, L].filter({ $0 >= 0 }) {
+                    for hi in Set([L, max(lo, L - 1), max(lo, L - 2)]) {
                         #expect(tp.appCount(user: u, lo, hi) == wp.appCount(user: u, lo, hi), "\(what): apps of user \(u) in \(lo)…\(hi)")
                         #expect(tp.appCount(user: u, lo, hi, mask: m) == wp.appCount(user: u, lo, hi, mask: m), "\(what): masked apps of user \(u)")
                         #expect(tp.lastDay(user: u, lo, hi, mask: mask) == wp.lastDay(user: u, lo, hi, mask: mask), "\(what): last day of user \(u)")

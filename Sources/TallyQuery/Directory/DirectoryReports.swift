@@ -269,16 +269,25 @@ extension DirectoryReports {
                 let name = store.catalog.applications[Int(client.apps[app].catalogIndex)].canonicalName
                 apps.append(AppRow(app: UInt32(app), days: n, first: index.firstDay.adding(a), last: index.firstDay.adding(b), name: .name(name)))
             }
-            // The tail's rows (on the index's last day) first: their pairs get that day.
-            var tailPairs = Set<Int>()
-            if let L = view.tailDay, lo <= L, L <= hi {
-                view.forEachTailPair(user: Int(u)) { app, p, _ in
-                    tailPairs.insert(app)
+            // The tail's rows (on the index's last days) first: their pairs get those days.
+            var tailPairs: [Int: (basePair: Int, days: Int, first: Int, last: Int)] = [:]
+            if view.tailOverlaps(lo, hi) {
+                view.forEachTailPair(user: Int(u)) { row in
+                    guard row.isIn(lo, hi) else { return }
+                    let d = Int(row.day)
+                    if let t = tailPairs[Int(row.app)] {
+                        tailPairs[Int(row.app)] = (t.basePair, t.days + 1, min(t.first, d), max(t.last, d))
+                    } else {
+                        tailPairs[Int(row.app)] = (Int(row.basePair), 1, d, d)
+                    }
+                }
+                for (app, t) in tailPairs {
+                    let p = t.basePair
                     let n = p < 0 ? 0 : pairs.dayCount(pair: p, lo, hi)
-                    add(app, days: n + 1, p < 0 ? L : pairs.firstDay(pair: p, lo, hi) ?? L, L)
+                    add(app, days: n + t.days, p < 0 ? t.first : pairs.firstDay(pair: p, lo, hi) ?? t.first, t.last)
                 }
             }
-            for p in Int(pairs.userStart[Int(u)])..<Int(pairs.userStart[Int(u) + 1]) where !tailPairs.contains(Int(pairs.pairApp[p])) {
+            for p in Int(pairs.userStart[Int(u)])..<Int(pairs.userStart[Int(u) + 1]) where tailPairs[Int(pairs.pairApp[p])] == nil {
                 let n = pairs.dayCount(pair: p, lo, hi)
                 guard n > 0, let a = pairs.firstDay(pair: p, lo, hi), let b = pairs.lastDay(pair: p, lo, hi) else { continue }
                 add(Int(pairs.pairApp[p]), days: n, a, b)

@@ -66,16 +66,17 @@ final class CategoryClassUnions: @unchecked Sendable {
     /// the row's apps.
     func userCount(row: Int, _ blocks: [PeriodScan.Block], filter: UserSet?, set: UserSet, index: UsageIndex) -> Int {
         let tail = index.tail
-        if filter == nil && blocks.count == 1 && (tail == nil || blocks[0].block != tail!.day / index.levelSizes[blocks[0].level]) {
+        if filter == nil && blocks.count == 1 && (tail == nil || tail!.days(inBlock: blocks[0].block, size: index.levelSizes[blocks[0].level]) == 0) {
             let k = blocks[0]
             return levels[k.level].cardinality(bitmap(row: row, level: k.level, block: k.block))
         }
         set.clear()
         for k in blocks {
-            levels[k.level].formUnion(bitmap(row: row, level: k.level, block: k.block), into: set)
+            // The block a tail's next day starts past the stored ones has only the tail's users.
+            if k.block < blockCounts[k.level] { levels[k.level].formUnion(bitmap(row: row, level: k.level, block: k.block), into: set) }
             guard tail != nil else { continue }
             for i in rowStart[row]..<rowStart[row + 1] {
-                if let (users, n) = index.tailUsers(entity: rowApps[i], level: k.level, block: k.block) { set.insert(users, count: n) }
+                index.forEachTailUsers(entity: rowApps[i], level: k.level, block: k.block) { set.insert($0, count: $1) }
             }
         }
         if let filter { set.formIntersection(filter) }

@@ -141,7 +141,7 @@ extension Executor {
                         ub &+= 1
                         if !active && base.hasDay(pair: p, lo, hi) { active = true }
                     }
-                    pairs.forEachTailPair(user: u) { a, p, _ in if p < 0 && mask[a] { ub &+= 1 } }
+                    pairs.forEachTailPair(user: u) { if $0.basePair < 0 && !$0.twin && mask[Int($0.app)] { ub &+= 1 } }
                     if !active && pairs.hasTailDay(user: u, lo, hi, mask: mask) { active = true }
                     if active { candidates.append((UInt32(u), ub)) }
                 }

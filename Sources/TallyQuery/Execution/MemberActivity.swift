@@ -54,11 +54,12 @@ final class MemberActivity {
                     or(into: m &* width)
                     or(into: appBase &+ a &* width)
                 }
-                // The tail's rows: the index's last day, for the member and each app.
-                if let L = view.tailDay, first <= L >> 6, L >> 6 <= last {
-                    let k = (L >> 6) &- first, bit = UInt64(1) << UInt64(L & 63)
-                    view.forEachTailPair(user: Int(u)) { a, _, _ in
-                        guard kept[a] else { return }
+                // The tail's rows: the index's last days, for the member and each app.
+                if view.tailOverlaps(first << 6, (last << 6) | 63) {
+                    view.forEachTailPair(user: Int(u)) { row in
+                        let a = Int(row.app), L = Int(row.day)
+                        guard kept[a], first <= L >> 6, L >> 6 <= last else { return }
+                        let k = (L >> 6) &- first, bit = UInt64(1) << UInt64(L & 63)
                         words[m &* width &+ k] |= bit
                         words[appBase &+ a &* width &+ k] |= bit
                     }

@@ -348,12 +348,13 @@ extension PeriodScan {
         for p in Int(pairs.userStart[u])..<Int(pairs.userStart[u &+ 1]) where mask[Int(pairs.pairApp[p])] {
             if pairs.days(pair: p, lo, hi, into: acc) { count &+= 1 }
         }
-        if view.tailDay != nil {
-            let more = view.tailApps(user: u, lo, hi, mask: mask)
-            if more > 0 || view.hasTailDay(user: u, lo, hi, mask: mask) {
-                let x = view.tailDay! &- lo
+        if view.tailOverlaps(lo, hi) {
+            count &+= view.tailApps(user: u, lo, hi, mask: mask)
+            let lo = self.lo, hi = self.hi
+            view.forEachTailPair(user: u) { row in
+                guard row.isIn(lo, hi), mask[Int(row.app)] else { return }
+                let x = Int(row.day) &- lo
                 acc[x &>> 6] |= 1 << UInt64(x & 63)
-                count &+= more
             }
         }
         if count == 0 { return (0, 0) }

@@ -19,7 +19,7 @@ extension PeriodScan {
         }
         let view = index.pairs, pairs = view.base
         let lo = self.lo, hi = self.hi
-        let tailDay = view.tailDay.flatMap { lo <= $0 && $0 <= hi ? $0 : nil }
+        let tailInRange = view.tailOverlaps(lo, hi), B = view.tailDay ?? 0
         wanted.withUnsafeBufferPointer { wanted in
             users.withUnsafeMutableBufferPointer { users in
                 days.withUnsafeMutableBufferPointer { days in
@@ -58,12 +58,13 @@ extension PeriodScan {
                                 }
                             }
                         }
-                        // The tail's rows: one more day of the pair, and a user when the base
-                        // pair had no day in the range.
-                        if tailDay != nil {
-                            view.forEachTailPair(user: Int(u)) { a, _, baseLast in
-                                guard wanted[a] else { return }
-                                if baseLast < lo { users[a] &+= 1 }
+                        // The tail's rows: one more day of the pair each, and a user when
+                        // neither the base pair nor the pair's other tail row was in the range.
+                        if tailInRange {
+                            view.forEachTailPair(user: Int(u)) { row in
+                                let a = Int(row.app)
+                                guard wanted[a], row.isIn(lo, hi) else { return }
+                                if row.isNew(lo, hi, B) { users[a] &+= 1 }
                                 days[a] &+= 1
                             }
                         }
@@ -134,7 +135,7 @@ extension PeriodScan {
         for (a, app) in client.apps.enumerated() where app.isApproved { approved[a >> 6] |= 1 << UInt64(a & 63) }
         let view = index.pairs, pairs = view.base
         let lo = self.lo, hi = self.hi
-        let tailInRange = view.tailDay.map { lo <= $0 && $0 <= hi } ?? false
+        let tailInRange = view.tailOverlaps(lo, hi)
         scope.appMask.withUnsafeBufferPointer { wanted in
             let window = pairs.recentWindow(lo, hi)
             for u in scope.members {
@@ -157,10 +158,11 @@ extension PeriodScan {
                         any = true
                     }
                 }
-                // The tail's rows are on its day: in the range when the day is.
+                // The tail's rows are on its days: in the range when their day is.
                 if tailInRange {
-                    view.forEachTailPair(user: Int(u)) { a, _, _ in
-                        guard wanted[a] else { return }
+                    view.forEachTailPair(user: Int(u)) { row in
+                        let a = Int(row.app)
+                        guard wanted[a], row.isIn(lo, hi) else { return }
                         mine[a >> 6] |= 1 << UInt64(a & 63)
                         any = true
                     }
@@ -215,7 +217,7 @@ extension PeriodScan {
         var active = [Bool](repeating: false, count: n)
         let view = index.pairs, pairs = view.base
         let lo = self.lo, hi = self.hi
-        let tailDay = view.tailDay.flatMap { lo <= $0 && $0 <= hi ? $0 : nil }
+        let tailInRange = view.tailOverlaps(lo, hi)
         rowOf.withUnsafeBufferPointer { rowOf in
             for (m, u) in scope.members.enumerated() {
                 for p in Int(pairs.userStart[Int(u)])..<Int(pairs.userStart[Int(u) &+ 1]) {
@@ -228,10 +230,10 @@ extension PeriodScan {
                         users[r] &+= 1
                     }
                 }
-                if tailDay != nil {
-                    view.forEachTailPair(user: Int(u)) { a, _, _ in
-                        let r = Int(rowOf[a])
-                        guard r >= 0 else { return }
+                if tailInRange {
+                    view.forEachTailPair(user: Int(u)) { row in
+                        let a = Int(row.app), r = Int(rowOf[a])
+                        guard r >= 0, row.isIn(lo, hi) else { return }
                         active[a] = true
                         if lastMember[r] != m {
                             lastMember[r] = m

@@ -23,12 +23,19 @@ final class PeriodScan {
         /// Every entity's department mask in this block, when the index keeps them: a row of
         /// masks, entity `e`'s at ``UsageIndex/maskPosition(_:)``.
         let masks: UnsafePointer<UInt64>?
-        /// The index's tail when this block holds its day (the last block of its level): each
-        /// entity's stored bitmap here lacks the tail's users (``UsageTail``).
+        /// The index's tail when this block holds one of its days (the last block of its
+        /// level, or the block its next day starts past them): each entity's stored bitmap here
+        /// lacks the tail's users of those days (``UsageTail``).
         let tail: UsageTail?
+        /// Which of the tail's days the block holds (``UsageTail/days(inBlock:size:)``).
+        let tailDays: UInt8
+
+        /// Where the block's bitmaps are in `starts`: `block`, or 0 for the block a tail's next
+        /// day starts (no stored bitmaps: `starts` empty, `stride` 0).
+        let slot: Int
 
         @inline(__always) func bitmap(_ entity: Int) -> BitmapRef {
-            let i = entity &* stride &+ block
+            let i = entity &* stride &+ slot
             return starts.bitmap(i)
         }
 
@@ -36,14 +43,16 @@ final class PeriodScan {
         /// ORs the users of `entity` in this block into `set`.
         @inline(__always) func formUnion(_ entity: Int, into set: UserSet) {
             view.formUnion(bitmap(entity), into: set)
-            if let tail, let users = tail.users(entity) { users.withPointer { set.insert($0, count: $1) } }
+            if let tail { tail.forEachUsers(entity, days: tailDays) { set.insert($0, count: $1) } }
         }
 
         /// Whether `entity` has a user of `set` in this block.
         @inline(__always) func intersects(_ entity: Int, _ set: UserSet) -> Bool {
             if view.intersects(bitmap(entity), set) { return true }
-            if let tail, let users = tail.users(entity) { return users.withPointer { set.containsAny($0, count: $1) } }
-            return false
+            guard let tail else { return false }
+            var any = false
+            tail.forEachUsers(entity, days: tailDays) { any = any || set.containsAny($0, count: $1) }
+            return any
         }
 
         @inline(__always) func cardinality(_ entity: Int) -> Int {
@@ -88,9 +97,13 @@ final class PeriodScan {
         self.hi = hi
         func block(_ k: Int, _ b: Int) -> Block {
             let (starts, stride) = index.starts(level: k)
-            return Block(view: index.levels[k].view, level: k, starts: starts, stride: stride, block: b,
-                         cards: index.cardinalityRow(level: k, block: b), masks: index.departmentMaskRow(level: k, block: b),
-                         tail: index.tail.flatMap { b == $0.day / index.levelSizes[k] ? $0 : nil })
+            let days = index.tail?.days(inBlock: b, size: index.levelSizes[k]) ?? 0
+            // The block a tail's next day starts past the stored ones: no stored bitmap (an
+            // empty one for every entity: offsets of zeros, stride 0).
+            let stored = b < stride
+            return Block(view: index.levels[k].view, level: k, starts: stored ? starts : LevelStarts.empty, stride: stored ? stride : 0,
+                         block: b, cards: index.cardinalityRow(level: k, block: b), masks: index.departmentMaskRow(level: k, block: b),
+                         tail: days != 0 ? index.tail : nil, tailDays: days, slot: stored ? b : 0)
         }
         blocks = index.blocks(range).map { block($0.level, $0.block) }
         domain = scope.client.users.count

@@ -95,18 +95,25 @@ final class UserDays: Sendable {
     /// to their place in the order.
     /// - Complexity: O(users × words + the tail's rows + k log k), k users with a new pair.
     func adding(_ pairs: PairView, _ client: ClientStore, keeps: [Bool]) -> UserDays {
-        guard let L = pairs.tailDay else { return self }
+        guard let B = pairs.tailDay else { return self }
         var words = self.words, counts = pairCount
-        var moved: [UInt32] = []
-        let bit = UInt64(1) << UInt64(L & 63), at = L >> 6
-        for u in 0..<counts.count {
-            var any = false, added: UInt32 = 0
-            pairs.forEachTailPair(user: u) { a, p, _ in
-                guard keeps[a] else { return }
-                any = true
-                if p < 0 { added &+= 1 }
+        // The tail's next day may start a word past the base's days: one more word a user.
+        let width = self.width == 0 ? 0 : max(self.width, ((B + 1) >> 6) + 1)
+        if width > self.width {
+            words = [UInt64](repeating: 0, count: counts.count * width)
+            for u in 0..<counts.count {
+                for k in 0..<self.width { words[u * width + k] = self.words[u * self.width + k] }
             }
-            if any && width > 0 { words[u &* width &+ at] |= bit }
+        }
+        var moved: [UInt32] = []
+        for u in 0..<counts.count {
+            var added: UInt32 = 0
+            pairs.forEachTailPair(user: u) { row in
+                guard keeps[Int(row.app)] else { return }
+                let L = Int(row.day)
+                if L >> 6 < width { words[u &* width &+ L >> 6] |= UInt64(1) << UInt64(L & 63) }
+                if row.basePair < 0 && !row.twin { added &+= 1 }
+            }
             if added > 0 {
                 counts[u] &+= added
                 moved.append(UInt32(u))

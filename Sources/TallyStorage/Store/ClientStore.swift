@@ -226,16 +226,21 @@ public final class ClientStore: @unchecked Sendable {
     /// - Complexity: O(users + added rows), not the client's rows.
     convenience init(previous: ClientStore, base: UsageIndex, tail: UsageTail, added: [UInt64], newPairUsers: [UInt32]) {
         precondition((previous.owner ?? previous).usage === base, "a tail's client version owns its base")
-        // First and last days: the tail's day is the last of all, so it is every added user's
-        // last day, and the first of those who had none.
+        // First and last days: the tail's days are the last of all (`B`, `B + 1`), so an added
+        // row's day is its user's last day unless they have a later one, and the first of those
+        // who had none (or only `B + 1`, for a row of `B`).
         var first = previous.activity.firstOffset, last = previous.activity.lastOffset
         var sortedFirst = previous.activity.sortedFirst
         for r in added {
-            let u = Int(r >> 32)
-            last[u] = Int32(tail.day)
-            if first[u] < 0 {
-                first[u] = Int32(tail.day)
-                sortedFirst.append(Int32(tail.day))
+            let row = UsageTail.row(r), u = Int(row.user), d = Int32(row.next ? tail.day + 1 : tail.day)
+            last[u] = max(last[u], d)
+            if first[u] < 0 || first[u] > d {
+                // The first days from `B` on are the sorted list's last; `B + 1` sorts after `B`.
+                if first[u] >= 0, let i = sortedFirst.lastIndex(of: first[u]) { sortedFirst.remove(at: i) }
+                first[u] = d
+                var i = sortedFirst.count
+                while i > 0 && sortedFirst[i - 1] > d { i -= 1 }
+                sortedFirst.insert(d, at: i)
             }
         }
         // Users whose pair count grew leave their place and come back in order.
@@ -343,35 +348,49 @@ public final class ClientStore: @unchecked Sendable {
     /// starts long before, at 1%.
     public static func tailMaxRows(baseRows: Int) -> Int { max(100_000, baseRows / 10) }
 
-    /// This client with the rows in a tail, when each is on its newest day or held by it
-    /// already (``holds(user:app:day:)``: a batch sent again, a pipeline's retry), the client
-    /// has `minRows` rows or more and the tail stays under ``tailMaxRows(baseRows:)``; else `nil`.
-    /// Held rows of other days change nothing, so they cost no rebuild.
+    /// This client with the rows in a tail, when each is on its base's last day `B`, on the
+    /// day after it (``UsageTail/nextDay``: a new day's first rows, and with them the late rows
+    /// of the day before) or held by it already (``holds(user:app:day:)``: a batch sent again, a
+    /// pipeline's retry), the client has `minRows` rows or more and the tail stays under
+    /// ``tailMaxRows(baseRows:)``; else `nil`. Held rows of other days change nothing, so they
+    /// cost no rebuild.
     /// - Complexity: O(rows × the users' pairs + users), not the client's rows.
     func appendingToTail(users newUsers: [UInt32], apps newApps: [UInt32], days newDays: [Int32], minRows: Int, maxRows: Int? = nil) -> ClientStore? {
         guard let usage, !newUsers.isEmpty else { return nil }
         let base = usage.base ?? usage
         let tailRows = usage.tail?.rowCount ?? 0
-        guard base.rowCount >= minRows, base.dayCount <= 65_536,
+        guard base.rowCount >= minRows, base.dayCount < 65_536,
               tailRows + newUsers.count <= maxRows ?? Self.tailMaxRows(baseRows: base.rowCount) else { return nil }
         let last = base.newestDay.raw
-        var users = newUsers, apps = newApps
+        var users = newUsers, apps = newApps, next: [Bool] = []
         if !newDays.allSatisfy({ $0 == last }) {
             users = []
             apps = []
             for i in newDays.indices {
-                if newDays[i] == last {
+                if newDays[i] == last || newDays[i] == last + 1 {
                     users.append(newUsers[i])
                     apps.append(newApps[i])
+                    next.append(newDays[i] != last)
                 } else if !base.holds(user: newUsers[i], app: newApps[i], day: newDays[i]) {
                     return nil
                 }
             }
             if users.isEmpty { return self }
         }
-        guard let (tail, added, newPairUsers) = UsageTail.appending(to: usage.tail, base: base, client: self, users: users, apps: apps)
+        guard let (tail, added, newPairUsers) = UsageTail.appending(to: usage.tail, base: base, client: self, users: users, apps: apps, next: next)
         else { return self }
         return ClientStore(previous: self, base: base, tail: tail, added: added, newPairUsers: newPairUsers)
+    }
+
+    /// Whether rows of these days (days since 1970) all go into this client's tail by their
+    /// day (its base's last day or the day after), or are held already: what
+    /// ``appending(users:apps:days:tailMinRows:tailMaxRows:)`` decides before its size checks.
+    public func takesInTail(users: [UInt32], apps: [UInt32], days: [Int32]) -> Bool {
+        guard let usage else { return false }
+        let base = usage.base ?? usage
+        guard base.dayCount < 65_536 else { return false }
+        let last = base.newestDay.raw
+        return days.indices.allSatisfy { days[$0] == last || days[$0] == last + 1 || base.holds(user: users[$0], app: apps[$0], day: days[$0]) }
     }
 
     /// Whether this client holds a usage row of dense user `user` and app `app` on `day` (days
@@ -385,27 +404,52 @@ public final class ClientStore: @unchecked Sendable {
     /// client's data: the rows appended while a merge ran), as its own tail when they fit one,
     /// else rebuilt with them.
     public func appendingTailRows(of tail: UsageTail, from: Int) -> ClientStore {
-        guard tail.rowCount > from else { return self }
-        let day = tail.dayRaw
-        var us: [UInt32] = [], ap: [UInt32] = []
+        let (us, ap, ds) = Self.rows(of: tail, from: from)
+        guard !us.isEmpty else { return self }
+        return appending(users: us, apps: ap, days: ds, tailMinRows: 0)
+    }
+
+    /// `tail`'s rows from the `from`-th on: dense users and apps, days since 1970.
+    public static func rows(of tail: UsageTail, from: Int) -> (users: [UInt32], apps: [UInt32], days: [Int32]) {
+        var us: [UInt32] = [], ap: [UInt32] = [], ds: [Int32] = []
+        guard tail.rowCount > from else { return (us, ap, ds) }
         us.reserveCapacity(tail.rowCount - from)
         ap.reserveCapacity(tail.rowCount - from)
+        ds.reserveCapacity(tail.rowCount - from)
         for i in from..<tail.rowCount {
-            let r = tail.rows[i]
-            us.append(UInt32(truncatingIfNeeded: r >> 32))
-            ap.append(UInt32(truncatingIfNeeded: r))
+            let r = UsageTail.row(tail.rows[i])
+            us.append(r.user)
+            ap.append(r.app)
+            ds.append(r.next ? tail.dayRaw + 1 : tail.dayRaw)
         }
-        return appending(users: us, apps: ap, days: [Int32](repeating: day, count: us.count), tailMinRows: 0)
+        return (us, ap, ds)
     }
 
     /// This client rebuilt whole (its tail's rows in its base): what a merge makes, and what a
-    /// snapshot stores.
+    /// snapshot stores. With `keepingNextDay`, a tail's rows of the day after its base's last
+    /// day are left out of the rebuild and go into the rebuilt client's tail: the base then
+    /// still ends on the day it ended on, so that late rows of that day still go into a tail
+    /// (docs/APPENDS.md, "Two days in the tail").
     /// - Parameter extrasMinRows: the builder's (``ClientStoreBuilder/extrasMinRows``), if not its default.
-    public func merged(extrasMinRows: Int? = nil) -> ClientStore {
-        usage?.tail == nil ? self : rebuilt(users: [], apps: [], days: [], extrasMinRows: extrasMinRows)
+    public func merged(extrasMinRows: Int? = nil, keepingNextDay: Bool = false) -> ClientStore {
+        guard let tail = usage?.tail else { return self }
+        guard keepingNextDay && tail.hasNext && tail.nextRows < tail.rowCount else {
+            return rebuilt(users: [], apps: [], days: [], extrasMinRows: extrasMinRows)
+        }
+        let next = tail.dayRaw + 1
+        let whole = rebuilt(users: [], apps: [], days: [], extrasMinRows: extrasMinRows, before: next)
+        let (us, ap, ds) = Self.rows(of: tail, from: 0)
+        var nu: [UInt32] = [], na: [UInt32] = []
+        for i in ds.indices where ds[i] == next {
+            nu.append(us[i])
+            na.append(ap[i])
+        }
+        return whole.appending(users: nu, apps: na, days: [Int32](repeating: next, count: nu.count), tailMinRows: 0,
+                               tailMaxRows: max(nu.count, Self.tailMaxRows(baseRows: whole.usage?.rowCount ?? 0)))
     }
 
-    func rebuilt(users newUsers: [UInt32], apps newApps: [UInt32], days newDays: [Int32], extrasMinRows: Int? = nil) -> ClientStore {
+    func rebuilt(users newUsers: [UInt32], apps newApps: [UInt32], days newDays: [Int32], extrasMinRows: Int? = nil,
+                 before: Int32? = nil) -> ClientStore {
         var b = ClientStoreBuilder(info: info)
         if let extrasMinRows { b.extrasMinRows = extrasMinRows }
         for u in users { _ = b.addUser(u) }
@@ -414,7 +458,13 @@ public final class ClientStore: @unchecked Sendable {
         for u in 0..<users.count {
             for d in self.departments(ofUser: UInt32(u)) { b.addMembership(user: UInt32(u), department: d) }
         }
-        let (us, ap, ds) = storedRows()
+        var (us, ap, ds) = storedRows()
+        if let before, ds.contains(where: { $0 >= before }) {
+            let keep = ds.indices.filter { ds[$0] < before }
+            us = keep.map { us[$0] }
+            ap = keep.map { ap[$0] }
+            ds = keep.map { ds[$0] }
+        }
         b.appendUsage(users: us, apps: ap, days: ds)
         b.appendUsage(users: newUsers, apps: newApps, days: newDays)
         let next = b.build()
@@ -443,12 +493,10 @@ public final class ClientStore: @unchecked Sendable {
             ds.append(first + Int32(d))
         }
         if let tail = usage.tail {
-            let day = usage.firstDay.adding(tail.day).raw
-            tail.rows.forEach { r in
-                us.append(UInt32(truncatingIfNeeded: r >> 32))
-                ap.append(UInt32(truncatingIfNeeded: r))
-                ds.append(day)
-            }
+            let (tu, ta, td) = Self.rows(of: tail, from: 0)
+            us += tu
+            ap += ta
+            ds += td
         }
         return (us, ap, ds)
     }

@@ -80,6 +80,14 @@
         self.count = count
     }
 
+    /// Two entries of zero: bitmap 0 is empty. For a block with no stored bitmaps (read with
+    /// stride 0): the one a tail's next day starts past its level's blocks.
+    public static let empty: LevelStarts = {
+        let zeros = UnsafeMutablePointer<UInt32>.allocate(capacity: 2)  // never freed: one for the process
+        zeros.initialize(repeating: 0, count: 2)
+        return LevelStarts(flat: UnsafePointer(zeros), bases: nil, offsets: nil, offsets8: nil, count: 2)
+    }()
+
     /// The offsets' width in bits: 8 or 16, or 32 when flat (tests, diagnostics).
     public var offsetBits: Int { flat != nil ? 32 : offsets8 != nil ? 8 : 16 }
 

@@ -215,6 +215,9 @@ public final class PairIndex: @unchecked Sendable {
         let info = pairInfo[p]
         let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF)
         if info >> 63 != 0 {
+            // A range past the last day (a tail's next day) reads no word past the pair's.
+            let hi = min(hi, lastDayOffset)
+            guard lo <= hi else { return false }
             let w = words.baseAddress! + off
             var any: UInt64 = 0
             let shift = lo & 63
@@ -257,12 +260,15 @@ public final class PairIndex: @unchecked Sendable {
         let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF)
         let n = last &- first &+ 1
         if info >> 63 != 0 {
+            // Words past the pair's (a tail's next day in a word of its own) are empty.
+            let stored = min(n, (lastDayOffset >> 6) &+ 1 &- first)
             let w = words.baseAddress! + off + first
             var any: UInt64 = 0
-            for k in 0..<n {
+            for k in 0..<max(0, stored) {
                 out[k] = w[k]
                 any |= w[k]
             }
+            if stored < n { (out + max(0, stored)).update(repeating: 0, count: n &- max(0, stored)) }
             return any != 0
         }
         out.update(repeating: 0, count: n)
@@ -290,7 +296,10 @@ public final class PairIndex: @unchecked Sendable {
         if lo <= 0 && hi >= lastDayOffset { return true }  // every pair has a day
         let info = pairInfo[p]
         let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF)
-        if info >> 63 != 0 { return Self.hasBit(words.baseAddress! + off, lo, hi) }
+        if info >> 63 != 0 {
+            let hi = min(hi, lastDayOffset)  // (a tail's next day: past every pair's words)
+            return lo <= hi && Self.hasBit(words.baseAddress! + off, lo, hi)
+        }
         let count = Self.dayCount(info: info)
         let d = days.baseAddress! + off
         let a = Self.firstDay(atLeast: lo, d, count)
@@ -305,7 +314,10 @@ public final class PairIndex: @unchecked Sendable {
         let info = pairInfo[p]
         if lo <= 0 && hi >= lastDayOffset { return Self.dayCount(info: info) }
         let off = Int(truncatingIfNeeded: info & 0xFFFF_FFFF)
-        if info >> 63 != 0 { return Self.bitCount(words.baseAddress! + off, lo, hi) }
+        if info >> 63 != 0 {
+            let hi = min(hi, lastDayOffset)  // (a tail's next day: past every pair's words)
+            return lo <= hi ? Self.bitCount(words.baseAddress! + off, lo, hi) : 0
+        }
         let count = Self.dayCount(info: info)
         let d = days.baseAddress! + off
         return Self.firstDay(atLeast: hi &+ 1, d, count) &- Self.firstDay(atLeast: lo, d, count)

@@ -1,8 +1,9 @@
 /// A client version's (user, app) pairs as the query layer reads them: the base's
 /// ``PairIndex``, and when the version has a tail (``UsageTail``), the tail's rows read beside it
-/// instead of a pair index made again with them. Every tail row is on the base's last day `L`, so
-/// a tail row either gives a base pair the day `L` (its `basePair`) or is a new pair whose only
-/// day is `L`; and a base pair never holds `L` for a row the tail has.
+/// instead of a pair index made again with them. Every tail row is on the base's last day `B` or
+/// the day after (`B + 1`), so a tail row either gives a base pair one of those days (its
+/// `basePair`) or belongs to a new pair whose only days are those; a base pair never holds a day
+/// a tail row of it has, and a pair has at most one tail row a day.
 ///
 /// Why not a copy: the copy cost O(pairs + stored days) per version — 27–28 ms on the 47.6 M-row
 /// client with a 1% tail, paid by the first request of each version that read the pairs (D, L,
@@ -10,15 +11,17 @@
 /// streaming in, D's pages over HTTP had p99 77 ms (docs/BENCHMARKS.md, "Appends into tails").
 /// The view costs nothing to make. A user's tail rows are read contiguously (the tail's rows
 /// grouped by user, ``UsageTail/Grouped``) and through a short chain for the rows appended
-/// since the last grouping; each row carries its base pair's last day.
+/// since the last grouping; each row carries its day and its base pair's last day.
 ///
 /// Loops over a user's pairs read `base`'s pairs as before, then the user's tail rows
 /// (``forEachTailPair(user:_:)``), with what the tail changes:
-/// - a count of apps with a day in `lo…hi` adds a tail row when `lo ≤ L ≤ hi` and its base pair
-///   (if any) has no day in `lo…hi`, that is when the pair's last base day is before `lo`
-///   (``tailApps(user:_:_:mask:)``);
-/// - a union of days adds `L` when `lo ≤ L ≤ hi` and the user has a tail row of the apps;
-/// - a pair's last day becomes `L`, its day count one more.
+/// - a count of apps with a day in `lo…hi` adds a tail row when its day is in the range, its base
+///   pair (if any) has no day in it (the pair's last base day is before `lo`) and the pair's
+///   other tail row, if it came first, is not in it (``UsageTail/TailPair/isNew(_:_:_:)``,
+///   ``tailApps(user:_:_:mask:)``);
+/// - a union of days adds each tail row's day in the range;
+/// - a pair's last day becomes its last tail row's, its day count one more a row.
+/// Pair reads of the base past its last day (a range ending on `B + 1`) read no word past a pair's.
 public struct PairView: Sendable {
     /// The base's pairs: a version without a tail reads only these.
     public let base: PairIndex
@@ -29,16 +32,24 @@ public struct PairView: Sendable {
         self.tail = tail
     }
 
-    /// The tail's day offset (the index's last day), or `nil` without a tail.
+    /// The base's last day offset `B` (the day of the tail's rows, or of those not on `B + 1`),
+    /// or `nil` without a tail.
     @inlinable public var tailDay: Int? { tail?.day }
 
-    /// Calls `body` with the app, the base pair (or -1, a pair only the tail has) and that
-    /// pair's last day in the base (or -1) of each of user `u`'s tail rows. Nothing without a
-    /// tail.
+    /// Whether the version has tail rows on a day of `lo…hi` (the tail's days are `B` and, with
+    /// rows on it, `B + 1`).
+    @inlinable public func tailOverlaps(_ lo: Int, _ hi: Int) -> Bool {
+        guard let tail else { return false }
+        return lo <= tail.lastDay && tail.day <= hi
+    }
+
+    /// Calls `body` with each of user `u`'s tail rows (``UsageTail/TailPair``: the app, the
+    /// base pair or -1, that pair's last base day or -1, the row's day and whether it is the
+    /// pair's second tail row), newest first. Nothing without a tail.
     @inlinable @inline(__always)
-    public func forEachTailPair(user u: Int, _ body: (_ app: Int, _ basePair: Int, _ baseLast: Int) -> Void) {
+    public func forEachTailPair(user u: Int, _ body: (UsageTail.TailPair) -> Void) {
         guard let tail, tail.hasPairs(user: u) else { return }
-        tail.forEachPair(user: u) { body(Int($0.app), Int($0.basePair), Int($0.baseLast)) }
+        tail.forEachPair(user: u, body)
     }
 
     /// Number of pairs (apps over the whole history) of user `u`, the tail's new ones included.
@@ -51,7 +62,7 @@ public struct PairView: Sendable {
     /// Every pair of the version.
     public var pairCount: Int {
         var n = base.pairCount
-        if let tail { for i in 0..<tail.rows.count where tail.links[i].pair.basePair < 0 { n += 1 } }
+        if let tail { for i in 0..<tail.rows.count where tail.links[i].pair.basePair < 0 && !tail.links[i].pair.twin { n += 1 } }
         return n
     }
 
@@ -59,8 +70,14 @@ public struct PairView: Sendable {
     /// and the base does not: what a count of the base's pairs misses.
     @inlinable @inline(__always)
     public func tailApps(user u: Int, _ lo: Int, _ hi: Int, mask: UnsafeBufferPointer<Bool>? = nil) -> Int {
-        guard let tail, tail.hasPairs(user: u), lo <= tail.day, tail.day <= hi else { return 0 }
+        guard let tail, tail.hasPairs(user: u), lo <= tail.lastDay, tail.day <= hi else { return 0 }
         var n = 0
+        if tail.hasNext {
+            // Two days: each row tested on its own (``UsageTail/TailPair/isNew(_:_:_:)``).
+            let B = tail.day
+            tail.forEachPair(user: u) { n &+= $0.isNew(lo, hi, B) && (mask == nil || mask![Int($0.app)]) ? 1 : 0 }
+            return n
+        }
         if let mask {
             tail.forEachPair(user: u) { n &+= mask[Int($0.app)] && Int($0.baseLast) < lo ? 1 : 0 }
             return n
@@ -84,10 +101,10 @@ public struct PairView: Sendable {
     /// Whether user `u` has a tail row (of an app `mask` keeps) within `lo…hi`.
     @inlinable @inline(__always)
     public func hasTailDay(user u: Int, _ lo: Int, _ hi: Int, mask: UnsafeBufferPointer<Bool>? = nil) -> Bool {
-        guard let tail, tail.hasPairs(user: u), lo <= tail.day, tail.day <= hi else { return false }
-        guard let mask else { return true }
+        guard let tail, tail.hasPairs(user: u), lo <= tail.lastDay, tail.day <= hi else { return false }
+        guard mask != nil || tail.hasNext else { return true }
         var any = false
-        tail.forEachPair(user: u) { any = any || mask[Int($0.app)] }
+        tail.forEachPair(user: u) { any = any || ($0.isIn(lo, hi) && (mask == nil || mask![Int($0.app)])) }
         return any
     }
 
@@ -104,10 +121,10 @@ public struct PairView: Sendable {
     /// The last day offset within `lo…hi` on which user `u` used any app (or any app `mask`
     /// keeps), or `nil`.
     public func lastDay(user u: Int, _ lo: Int, _ hi: Int, mask: [Bool]? = nil) -> Int? {
-        if let tail, tail.hasPairs(user: u), lo <= tail.day, tail.day <= hi {
-            var kept = mask == nil
-            tail.forEachPair(user: u) { kept = kept || mask![Int($0.app)] }
-            if kept { return tail.day }
+        if let tail, tail.hasPairs(user: u), lo <= tail.lastDay, tail.day <= hi {
+            var last = -1
+            tail.forEachPair(user: u) { if $0.isIn(lo, hi) && (mask == nil || mask![Int($0.app)]) { last = max(last, Int($0.day)) } }
+            if last >= 0 { return last }
         }
         return base.lastDay(user: u, lo, hi, mask: mask)
     }
@@ -116,9 +133,9 @@ public struct PairView: Sendable {
     /// keeps), or `nil`.
     public func firstDay(user u: Int, _ lo: Int, _ hi: Int, mask: [Bool]? = nil) -> Int? {
         if let d = base.firstDay(user: u, lo, hi, mask: mask) { return d }
-        guard let tail, tail.hasPairs(user: u), lo <= tail.day, tail.day <= hi else { return nil }
-        var kept = mask == nil
-        tail.forEachPair(user: u) { kept = kept || mask![Int($0.app)] }
-        return kept ? tail.day : nil
+        guard let tail, tail.hasPairs(user: u), lo <= tail.lastDay, tail.day <= hi else { return nil }
+        var first = Int.max
+        tail.forEachPair(user: u) { if $0.isIn(lo, hi) && (mask == nil || mask![Int($0.app)]) { first = min(first, Int($0.day)) } }
+        return first == .max ? nil : first
     }
 }

@@ -252,7 +252,7 @@ public final class UsageIndex: @unchecked Sendable {
         self.tail = tail
         memory = base.memory
         firstDay = base.firstDay
-        dayCount = base.dayCount
+        dayCount = base.dayCount + (tail.hasNext ? 1 : 0)
         rowCount = base.rowCount + tail.rowCount
         appCount = base.appCount
         categoryClasses = base.categoryClasses
@@ -292,10 +292,16 @@ public final class UsageIndex: @unchecked Sendable {
     /// - Complexity: O(apps), two contiguous rows.
     public func activeApps(_ lo: Int, _ hi: Int, into active: UnsafeMutablePointer<Bool>) {
         let n = appCount, stride = entityCount
+        if let tail, tail.hasNext, hi > tail.day || lo > tail.day {
+            // A range reaching the tail's next day: its sums are the tail's rows.
+            for a in 0..<n { active[a] = prefixSum(a, hi &+ 1) != prefixSum(a, lo) }
+            return
+        }
+        let lastRow = base?.dayCount ?? dayCount  // the row after the base's last day (the tail's `lastPrefix`)
         if !prefixOffsets8.isEmpty {
             // Checkpoint plus offset for both rows (the tail's last row as below).
             let fromBase = prefixByDay16.baseAddress! + (lo &>> 4) &* stride, fromOffset = prefixOffsets8.baseAddress! + lo &* stride
-            if hi &+ 1 == dayCount, let tail {
+            if hi &+ 1 == lastRow, let tail {
                 let to = tail.lastPrefix.baseAddress!
                 for a in 0..<n { active[a] = to[a] != UInt32(fromBase[a]) &+ UInt32(fromOffset[a]) }
             } else {
@@ -308,7 +314,7 @@ public final class UsageIndex: @unchecked Sendable {
         if prefixByDay.isEmpty {
             // 16 bits: the tail's last row is 32-bit (its sums may pass 65,535).
             let from = prefixByDay16.baseAddress! + lo &* stride
-            if hi &+ 1 == dayCount, let tail {
+            if hi &+ 1 == lastRow, let tail {
                 let to = tail.lastPrefix.baseAddress!
                 for a in 0..<n { active[a] = to[a] != UInt32(from[a]) }
             } else {
@@ -318,7 +324,7 @@ public final class UsageIndex: @unchecked Sendable {
             return
         }
         let from = prefixByDay.baseAddress! + lo &* stride
-        let to = hi &+ 1 == dayCount && tail != nil ? UnsafeMutablePointer(tail!.lastPrefix.baseAddress!)
+        let to = hi &+ 1 == lastRow && tail != nil ? UnsafeMutablePointer(tail!.lastPrefix.baseAddress!)
             : prefixByDay.baseAddress! + (hi &+ 1) &* stride
         var a = 0
         while a < n {
@@ -348,7 +354,10 @@ public final class UsageIndex: @unchecked Sendable {
     /// The department masks of every entity's bitmap of one block, ``maskRowWords`` words:
     /// entity `e`'s are read with ``mask(_:entity:word:)``.
     public func departmentMaskRow(level: Int, block: Int) -> UnsafePointer<UInt64>? {
-        if let tail, let rows = tail.lastMasks, block == tail.day / levelSizes[level] { return UnsafePointer(rows[level].baseAddress!) }
+        if let tail, let rows = tail.lastMasks {
+            if block == tail.day / levelSizes[level] { return UnsafePointer(rows[level].baseAddress!) }
+            if block >= levelBlockCounts[level], let row = tail.nextMasks[level] { return UnsafePointer(row.baseAddress!) }
+        }
         return departmentMaskRows.map { UnsafePointer($0[level] + block &* maskRowWords) }
     }
 
@@ -383,7 +392,10 @@ public final class UsageIndex: @unchecked Sendable {
     /// The cardinalities of every entity's bitmap of one block: `row[entity]`, when the index
     /// keeps them (``cardinalityRows``).
     public func cardinalityRow(level: Int, block: Int) -> CardinalityRow? {
-        if let tail, block == tail.day / levelSizes[level] { return .wide(UnsafePointer(tail.lastCards[level].baseAddress!)) }
+        if let tail {
+            if block == tail.day / levelSizes[level] { return .wide(UnsafePointer(tail.lastCards[level].baseAddress!)) }
+            if block >= levelBlockCounts[level], let row = tail.nextCards[level] { return .wide(UnsafePointer(row.baseAddress!)) }
+        }
         guard let rows = cardinalityRows else { return nil }
         return cardinalitiesAreNarrow
             ? .narrow(UnsafePointer(rows[level].assumingMemoryBound(to: UInt16.self)) + block &* entityCount)
@@ -402,12 +414,18 @@ public final class UsageIndex: @unchecked Sendable {
         }
     }
 
-    /// The stored bitmap of `entity` for block `block` of `level`.
+    /// The stored bitmap of `entity` for block `block` of `level`: empty for the block a tail's
+    /// next day starts past the stored ones.
     /// - Complexity: O(1).
     @inlinable @inline(__always)
     public func bitmap(entity: Int, level: Int, block: Int) -> BitmapRef {
-        levelStarts[level].bitmap(entity &* levelBlockCounts[level] &+ block)
+        let blocks = levelBlockCounts[level]
+        guard block < blocks else { return BitmapRef(start: 0, end: 0) }
+        return levelStarts[level].bitmap(entity &* blocks &+ block)
     }
+
+    /// Whether block `block` of `level` is stored (not the block a tail's next day starts).
+    @inlinable public func isStored(level: Int, block: Int) -> Bool { block < levelBlockCounts[level] }
 
     /// Day offsets `lo…hi` of `range` inside the index, or `nil` when they do not overlap.
     public func offsets(_ range: DayRange) -> (lo: Int, hi: Int)? {
@@ -472,7 +490,7 @@ public final class UsageIndex: @unchecked Sendable {
 
     /// Users of `entity` summed over the days before offset `d`.
     @inline(__always) func prefixSum(_ entity: Int, _ d: Int) -> Int {
-        if d == dayCount, let tail { return Int(tail.lastPrefix[entity]) }
+        if let tail, d >= tail.day &+ 1 { return Int(d == tail.day &+ 1 ? tail.lastPrefix[entity] : tail.nextPrefix[entity]) }
         if !prefixOffsets8.isEmpty {
             return Int(prefixByDay16[(d &>> 4) &* entityCount &+ entity]) &+ Int(prefixOffsets8[d &* entityCount &+ entity])
         }
@@ -483,27 +501,30 @@ public final class UsageIndex: @unchecked Sendable {
     /// Exact distinct users of `entity` over day offsets `lo…hi` from its range table, if it has
     /// one (with the tail's users new to it over the range).
     @inline(__always) public func rangeCount(entity: Int, _ lo: Int, _ hi: Int) -> Int? {
-        guard let n = rangeCounts.count(entity: entity, lo, hi) else { return nil }
-        guard let tail, hi == tail.day else { return n }
-        return n &+ tail.novel(entity: entity, from: lo)
+        guard let tail, hi >= tail.day else { return rangeCounts.count(entity: entity, lo, hi) }
+        // A range on the next day alone: its users are the tail's.
+        if lo > tail.day { return tail.novel(entity: entity, lo, hi) }
+        guard let n = rangeCounts.count(entity: entity, lo, tail.day) else { return nil }
+        return n &+ tail.novel(entity: entity, lo, hi)
     }
 
-    /// The tail's users of `entity` when block `block` of `level` is the last one (the tail's
-    /// day is in it) and the entity has any: what that block's stored bitmap lacks.
-    @inline(__always) public func tailUsers(entity: Int, level: Int, block: Int) -> (UnsafePointer<UInt32>, Int)? {
-        guard let tail, block == tail.day / levelSizes[level], let list = tail.users(entity) else { return nil }
-        return (UnsafePointer(list.storage!.base), list.count)
+    /// Calls `body` with the tail's users of `entity` in block `block` of `level` (lists of
+    /// the tail's days that block holds): what its stored bitmap lacks.
+    @inline(__always) public func forEachTailUsers(entity: Int, level: Int, block: Int, _ body: (UnsafePointer<UInt32>, Int) -> Void) {
+        guard let tail else { return }
+        let days = tail.days(inBlock: block, size: levelSizes[level])
+        if days != 0 { tail.forEachUsers(entity, days: days, body) }
     }
 
     /// Distinct users of app `a` over the whole history, the tail's new ones included.
     @inline(__always) public func lifetimeUsers(app a: Int) -> Int {
-        basePairs.lifetimeUsers(app: a) &+ (tail?.novel(entity: a, from: 0) ?? 0)
+        basePairs.lifetimeUsers(app: a) &+ (tail?.novelUsers(entity: a) ?? 0)
     }
 
     /// ORs the users of `entity` in block `block` of `level` into `set`, the tail's included.
     public func formUnion(entity: Int, level: Int, block: Int, into set: UserSet) {
         levels[level].view.formUnion(bitmap(entity: entity, level: level, block: block), into: set)
-        if let (users, n) = tailUsers(entity: entity, level: level, block: block) { set.insert(users, count: n) }
+        forEachTailUsers(entity: entity, level: level, block: block) { set.insert($0, count: $1) }
     }
 
     /// The running sums entity-major, as snapshots store them.

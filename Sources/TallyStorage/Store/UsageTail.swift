@@ -63,21 +63,28 @@ public struct TailList<T: BitwiseCopyable>: @unchecked Sendable {
     var array: [T] { (0..<count).map { storage!.base[$0] } }
 }
 
-/// Usage rows appended on a client's newest day, kept beside the client's immutable usage
+/// Usage rows appended on a client's newest days, kept beside the client's immutable usage
 /// index (the base) instead of rebuilding it: docs/APPENDS.md, "the tail". Every row is new to
 /// the base (a row the base or an earlier version of the tail holds is dropped at apply), and on
-/// the base's last day `L`, so every stored structure changes only where it covers day `L`:
-/// the last block of each level, the last running sum, the range tables' ranges that end on
-/// `L`, the pairs' last days. The index that serves a client with a tail
-/// (``UsageIndex/init(base:tail:)``) reads its base and adds the tail there:
-/// - unions OR, per entity (app or class), the users new to it on `L` (``EntityTail/users``);
+/// the base's last day `L` or the day after, `L + 1` (a new day's first rows: "Two days in the
+/// tail"), so every stored structure changes only where it covers those days: the last block of
+/// each level (and the block `L + 1` starts past them, which has no stored bitmap), the last
+/// running sums, the range tables' ranges that end on `L` or later, the pairs' last days. The
+/// index that serves a client with a tail (``UsageIndex/init(base:tail:)``) reads its base and
+/// adds the tail there:
+/// - unions OR, per entity (app or class), the users new to it on `L` (``EntityTail/users``) and
+///   its users on `L + 1` (``EntityTail/next``), in the blocks holding those days;
 /// - counts over a range `lo…L` add the users of the entity on `L` whose last base day with it is
 ///   before `lo` (``EntityTail/before``: `before[lo]`), exact because no base day is after `L`;
-/// - the last block's cardinalities and department masks, the last running sums and the apps'
+///   over `lo…L + 1`, the users of either day whose last base day is before `lo`, each once
+///   (``EntityTail/beforeEither``); over `L + 1` alone, the next day's users;
+/// - the last blocks' cardinalities and department masks, the last running sums and the apps'
 ///   first days are corrected once per version, here;
 /// - the pairs are read with the tail's rows beside them (``PairView``): each user's rows are a
 ///   contiguous run (``grouped``, remade every ``regroupRows`` rows) and a chain of the rows
-///   since (``links``, ``pairHead``), read by the pair loops after the base's pairs.
+///   since (``links``, ``pairHead``), read by the pair loops after the base's pairs. A row knows
+///   its day and whether it is its pair's second tail row (``TailPair/twin``: counted only when
+///   the first is out of the range), so that the order rows come in does not matter.
 /// A class's users on `L` are only those new to the class that day (not active in it on `L` in
 /// the base through another app), so that counts stay sums. Immutable once made.
 public final class UsageTail: @unchecked Sendable {
@@ -88,14 +95,30 @@ public final class UsageTail: @unchecked Sendable {
     }
 
     /// A tail row as the pair loops read it.
-    @usableFromInline struct TailPair: BitwiseCopyable, Sendable {
-        @usableFromInline var app: UInt32
+    public struct TailPair: BitwiseCopyable, Sendable {
+        public var app: UInt32
         /// The user's pair with the app in the base, or -1 (a pair the tail adds).
-        @usableFromInline var basePair: Int32
+        public var basePair: Int32
         /// The pair's last day in the base, or -1: the row makes the app active in a range
-        /// `lo…hi` holding the tail's day that the base's pair is not active in iff this is
-        /// before `lo` (no base day is on or after the tail's).
-        @usableFromInline var baseLast: Int32
+        /// `lo…hi` holding the row's day that the base's pair is not active in iff this is
+        /// before `lo` (no base day is after the base's last day).
+        public var baseLast: Int32
+        /// The row's day offset: the base's last day `B`, or `B + 1` (``UsageTail/nextDay``).
+        public var day: UInt16
+        /// Whether the tail held a row of the same pair on the other of its two days when this
+        /// one came: in a range holding both days, the pair is counted by that row, not this one.
+        public var twin: Bool
+
+        /// Whether this row makes its app active in `lo…hi` where neither the base's pair nor
+        /// the pair's other tail row (when both days are in the range) already does.
+        /// `B` is the tail's ``UsageTail/day``.
+        /// Whether the row's day is in `lo…hi`.
+        @inlinable @inline(__always) public func isIn(_ lo: Int, _ hi: Int) -> Bool { lo <= Int(day) && Int(day) <= hi }
+
+        @inlinable @inline(__always) public func isNew(_ lo: Int, _ hi: Int, _ B: Int) -> Bool {
+            let d = Int(day)
+            return lo <= d && d <= hi && Int(baseLast) < lo && !(twin && lo <= B && hi > B)
+        }
     }
 
     /// The first `count` rows of a chain of tails, grouped by user (each user's rows contiguous):
@@ -130,7 +153,7 @@ public final class UsageTail: @unchecked Sendable {
             for i in count..<rows.count { start[Int(rows[i] >> 32) + 1] += 1 }
             for u in 0..<userCount { start[u + 1] += start[u] }
             var at = start
-            var out = [TailPair](repeating: TailPair(app: 0, basePair: 0, baseLast: 0), count: Int(start[userCount]))
+            var out = [TailPair](repeating: TailPair(app: 0, basePair: 0, baseLast: 0, day: 0, twin: false), count: Int(start[userCount]))
             if !self.start.isEmpty {
                 for u in 0..<userCount {
                     for k in Int(self.start[u])..<Int(self.start[u + 1]) { out[Int(at[u])] = pairs[k]; at[u] += 1 }
@@ -156,7 +179,7 @@ public final class UsageTail: @unchecked Sendable {
 
     /// What the tail adds to one entity.
     struct EntityTail {
-        /// Users new to the entity on the last day, unsorted.
+        /// Users new to the entity on the base's last day, unsorted.
         var users: TailList<UInt32>
         /// `before[j]`: how many of them had no base day with the entity at offset `j` or later
         /// (their last base day is before `j`), for `j` in `0…dayCount`.
@@ -164,10 +187,30 @@ public final class UsageTail: @unchecked Sendable {
         /// The OR of their departments' bits (``UsageIndex/departmentMaskWords`` words), when the
         /// index keeps masks.
         var mask: [UInt64]
+        /// Users of the entity on the next day (``UsageTail/nextDay``), unsorted.
+        var next: TailList<UInt32> = .empty
+        /// Like ``before`` over the users of either day (``users`` and ``next``, each once), or
+        /// `nil` while ``next`` is empty (then ``before``): a count over `lo…B + 1` adds
+        /// `beforeEither[lo]` for `lo ≤ B`.
+        var beforeEither: [UInt32]? = nil
+        /// The OR of ``next``'s departments' bits.
+        var nextMask: [UInt64] = []
     }
 
-    /// Offset of the base's last day (the day of every row of the tail).
+    /// Offset of the base's last day `B`: the day of the tail's rows, or of those not on the
+    /// next day.
     public let day: Int
+    /// Whether some row is on the next day, `B + 1` (the index then has one more day): a client's
+    /// first rows of a new day and its late rows of the day before go into the same tail
+    /// (docs/APPENDS.md, "Two days in the tail").
+    public let hasNext: Bool
+    /// The next day's offset, `B + 1`.
+    @inlinable public var nextDay: Int { day &+ 1 }
+    /// The tail's last day: `B + 1` with rows on it, else `B`.
+    @inlinable public var lastDay: Int { hasNext ? day &+ 1 : day }
+    /// Rows on the next day, and when the first of them came (seconds since 1970).
+    public let nextRows: Int
+    public let nextSince: Double?
     /// The same day, as days since 1970.
     public let dayRaw: Int32
     /// When the first row of this tail (of its chain of versions) was applied: seconds since
@@ -176,13 +219,20 @@ public final class UsageTail: @unchecked Sendable {
     let entities: [EntityTail?]
     /// Rows of the tail, `user << 32 | app`, in arrival order (for merges and snapshots).
     let rows: TailList<UInt64>
-    /// Per level, the last block's cardinality of every entity with the tail's users.
+    /// Per level, the last block's cardinality of every entity with the tail's users (the next
+    /// day's too when it is in that block).
     let lastCards: [UnsafeMutableBufferPointer<UInt32>]
     /// Per level, the last block's department masks of every entity with the tail's, when the
     /// base keeps masks.
     let lastMasks: [UnsafeMutableBufferPointer<UInt64>]?
-    /// Every entity's running sum after the last day, with the tail's users.
+    /// Per level where the next day starts a block of its own (past the base's blocks): that
+    /// block's cardinalities and masks, from the next day's users alone; `nil` at other levels.
+    let nextCards: [UnsafeMutableBufferPointer<UInt32>?]
+    let nextMasks: [UnsafeMutableBufferPointer<UInt64>?]
+    /// Every entity's running sum after the base's last day, with the tail's users of that day.
     let lastPrefix: UnsafeMutableBufferPointer<UInt32>
+    /// Every entity's running sum after the next day (``lastPrefix`` when none is on it).
+    let nextPrefix: UnsafeMutableBufferPointer<UInt32>
     /// Each app's first day with the tail's (an app first used on the last day).
     let firstSeenOffset: [Int32]
     /// What only the writer reads, shared along one chain of versions (``WriterState``).
@@ -202,17 +252,45 @@ public final class UsageTail: @unchecked Sendable {
     /// Rows grouped by user (``grouped``); the rest are read through their chains.
     public var groupedRows: Int { grouped.count }
 
-    /// The entity's tail users, when it has any.
+    /// The entity's tail users of the base's last day, when it has any.
     @inline(__always) public func users(_ e: Int) -> TailList<UInt32>? {
         guard let t = entities[e], t.users.count > 0 else { return nil }
         return t.users
     }
 
-    /// Users of entity `e` on the last day who had no base day with it at offset `lo` or later:
-    /// what a count over `lo…last day` adds to the base's.
-    @inline(__always) public func novel(entity e: Int, from lo: Int) -> Int {
+    /// The entity's users of the next day, when it has any.
+    @inline(__always) public func nextUsers(_ e: Int) -> TailList<UInt32>? {
+        guard let t = entities[e], t.next.count > 0 else { return nil }
+        return t.next
+    }
+
+    /// Which of the tail's days block `block` of a level of `size` days holds: bit 0 the base's
+    /// last day, bit 1 the next day (with rows on it).
+    @inline(__always) public func days(inBlock block: Int, size: Int) -> UInt8 {
+        (block == day / size ? 1 : 0) | (hasNext && block == (day &+ 1) / size ? 2 : 0)
+    }
+
+    /// Calls `body` with each list of entity `e`'s tail users of the days `days` (bits as in
+    /// ``days(inBlock:size:)``); a user may be in both lists.
+    @inline(__always) public func forEachUsers(_ e: Int, days: UInt8, _ body: (UnsafePointer<UInt32>, Int) -> Void) {
+        guard let t = entities[e] else { return }
+        if days & 1 != 0, t.users.count > 0 { t.users.withPointer(body) }
+        if days & 2 != 0, t.next.count > 0 { t.next.withPointer(body) }
+    }
+
+    /// Users of entity `e` the tail adds to the range `lo…hi` (`hi ≥ B`, the base's last
+    /// day): those with a tail day in it and no base day in it.
+    @inline(__always) public func novel(entity e: Int, _ lo: Int, _ hi: Int) -> Int {
         guard let t = entities[e] else { return 0 }
-        return Int(t.before[lo])
+        if hi <= day { return Int(t.before[lo]) }
+        if lo > day { return t.next.count }
+        return Int((t.beforeEither ?? t.before)[lo])
+    }
+
+    /// Users of entity `e` in the tail with no base day with it at all.
+    @inline(__always) public func novelUsers(entity e: Int) -> Int {
+        guard let t = entities[e] else { return 0 }
+        return Int((t.beforeEither ?? t.before)[0])
     }
 
     /// The writer's bookkeeping for one chain of tails: the (user, entity) pairs settled on the
@@ -234,9 +312,12 @@ public final class UsageTail: @unchecked Sendable {
         }
     }
 
-    init(day: Int, since: Double, entities: [EntityTail?], rows: TailList<UInt64>, links: TailList<PairLink>, pairHead: [Int32],
-         grouped: Grouped, base: UsageIndex, state: WriterState, serial: Int) {
+    init(day: Int, since: Double, nextSince: Double?, nextRows: Int, entities: [EntityTail?], rows: TailList<UInt64>,
+         links: TailList<PairLink>, pairHead: [Int32], grouped: Grouped, base: UsageIndex, state: WriterState, serial: Int) {
         self.day = day
+        hasNext = nextRows > 0
+        self.nextRows = nextRows
+        self.nextSince = nextSince
         self.links = links
         self.pairHead = pairHead
         self.grouped = grouped
@@ -247,40 +328,72 @@ public final class UsageTail: @unchecked Sendable {
         self.rows = rows
         self.state = state
         self.serial = serial
-        let E = base.entityCount, W = base.departmentMaskWords
+        let E = base.entityCount, W = base.departmentMaskWords, hasNext = nextRows > 0
+        // Whether the next day is in the last block of level `k` (else it starts a block past it).
+        let sameBlock = base.levelSizes.map { (day + 1) / $0 == day / $0 }
         lastCards = (0..<base.levelSizes.count).map { k in
             let b = day / base.levelSizes[k], start = b * base.levelSizes[k]
             let row = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: max(1, E))
             for e in 0..<E {
                 let card = base.levels[k].view.cardinality(base.bitmap(entity: e, level: k, block: b))
-                row[e] = UInt32(card) &+ (entities[e].map { $0.before[start] } ?? 0)
+                let added = entities[e].map { hasNext && sameBlock[k] ? ($0.beforeEither ?? $0.before)[start] : $0.before[start] } ?? 0
+                row[e] = UInt32(card) &+ added
             }
             return row
+        }
+        nextCards = (0..<base.levelSizes.count).map { k in
+            guard hasNext && !sameBlock[k] else { return nil }
+            let row = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: max(1, E))
+            for e in 0..<E { row[e] = UInt32(entities[e]?.next.count ?? 0) }
+            return row
+        }
+        func orMasks(into row: UnsafeMutableBufferPointer<UInt64>, _ mask: (EntityTail) -> [UInt64]) {
+            for e in 0..<E {
+                guard let t = entities[e] else { continue }
+                let m = mask(t)
+                guard !m.isEmpty else { continue }
+                let (at, shift) = base.maskPosition(e)
+                for w in 0..<W { row[at + w] |= m[w] << UInt64(shift) }
+            }
         }
         lastMasks = base.hasDepartmentMasks ? (0..<base.levelSizes.count).map { k in
             let b = day / base.levelSizes[k]
             let from = base.departmentMaskRow(level: k, block: b)!
             let row = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: max(1, base.maskRowWords))
             for i in 0..<base.maskRowWords { row[i] = from[i] }
-            for e in 0..<E {
-                guard let mask = entities[e]?.mask else { continue }
-                let (at, shift) = base.maskPosition(e)
-                for w in 0..<W { row[at + w] |= mask[w] << UInt64(shift) }
-            }
+            orMasks(into: row) { $0.mask }
+            if hasNext && sameBlock[k] { orMasks(into: row) { $0.nextMask } }
             return row
         } : nil
+        nextMasks = (0..<base.levelSizes.count).map { k in
+            guard base.hasDepartmentMasks && hasNext && !sameBlock[k] else { return nil }
+            let row = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: max(1, base.maskRowWords))
+            row.initialize(repeating: 0)
+            orMasks(into: row) { $0.nextMask }
+            return row
+        }
         let prefix = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: max(1, E))
-        for e in 0..<E { prefix[e] = UInt32(base.prefixSum(e, base.dayCount)) &+ UInt32(entities[e]?.users.count ?? 0) }
+        let after = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: max(1, E))
+        for e in 0..<E {
+            prefix[e] = UInt32(base.prefixSum(e, base.dayCount)) &+ UInt32(entities[e]?.users.count ?? 0)
+            after[e] = prefix[e] &+ UInt32(entities[e]?.next.count ?? 0)
+        }
         lastPrefix = prefix
+        nextPrefix = after
         var first = base.firstSeenOffset
-        for a in 0..<base.appCount where first[a] < 0 && (entities[a]?.users.count ?? 0) > 0 { first[a] = Int32(day) }
+        for a in 0..<base.appCount where first[a] < 0 {
+            if (entities[a]?.users.count ?? 0) > 0 { first[a] = Int32(day) } else if (entities[a]?.next.count ?? 0) > 0 { first[a] = Int32(day + 1) }
+        }
         firstSeenOffset = first
     }
 
     deinit {
         for r in lastCards { r.deallocate() }
         for r in lastMasks ?? [] { r.deallocate() }
+        for case let r? in nextCards { r.deallocate() }
+        for case let r? in nextMasks { r.deallocate() }
         lastPrefix.deallocate()
+        nextPrefix.deallocate()
     }
 
     /// Calls `body` with the app and the base pair (or -1: a pair new in the tail) of each of
@@ -320,17 +433,32 @@ public final class UsageTail: @unchecked Sendable {
     func hasPairs(user u: Int) -> Bool { pairHead[u] >= 0 }
 
     var byteCount: Int {
-        var n = rows.count * 24 + pairHead.count * 4 + grouped.pairs.count * 12 + grouped.start.count * 4
-        for case let t? in entities { n += t.users.count * 4 + t.before.count * 4 + t.mask.count * 8 }
-        return n + lastCards.reduce(0) { $0 + $1.count * 4 } + (lastMasks?.reduce(0) { $0 + $1.count * 8 } ?? 0) + lastPrefix.count * 4
+        var n = rows.count * 28 + pairHead.count * 4 + grouped.pairs.count * 18 + grouped.start.count * 4
+        for case let t? in entities {
+            n += (t.users.count + t.next.count) * 4 + (t.before.count + (t.beforeEither?.count ?? 0)) * 4 + (t.mask.count + t.nextMask.count) * 8
+        }
+        n += nextCards.reduce(0) { $0 + ($1?.count ?? 0) * 4 } + nextMasks.reduce(0) { $0 + ($1?.count ?? 0) * 8 }
+        return n + lastCards.reduce(0) { $0 + $1.count * 4 } + (lastMasks?.reduce(0) { $0 + $1.count * 8 } ?? 0) + lastPrefix.count * 8
     }
 
-    /// `previous` (or nothing) with the rows `users[i]`, `apps[i]`, all on the base's last day,
-    /// that neither the base nor `previous` holds; with those rows (`user << 32 | app`) and the
-    /// users they gave a new pair. `nil` when no row is new.
+    /// A row's key in ``rows`` and the writer's ``WriterState/held``: `user << 32`, bit 31 set
+    /// for the next day, then the app (or, in `held`, the entity).
+    @inline(__always) static func key(_ u: UInt32, _ e: Int, next: Bool) -> UInt64 {
+        UInt64(u) << 32 | (next ? 1 << 31 : 0) | UInt64(e)
+    }
+
+    /// The user, app and whether on the next day of a row of ``rows``.
+    @inline(__always) public static func row(_ r: UInt64) -> (user: UInt32, app: UInt32, next: Bool) {
+        (UInt32(truncatingIfNeeded: r >> 32), UInt32(truncatingIfNeeded: r) & 0x7FFF_FFFF, r & (1 << 31) != 0)
+    }
+
+    /// `previous` (or nothing) with the rows `users[i]`, `apps[i]`, each on the base's last day
+    /// `B` or, where `next[i]`, on `B + 1` (`next` empty: all on `B`), that neither the base nor
+    /// `previous` holds; with those rows (``key(_:_:next:)``) and the users they gave a new pair.
+    /// `nil` when no row is new.
     /// - Complexity: O(rows × (the user's pairs + days)) — the batch, not the client.
     static func appending(to previous: UsageTail?, base: UsageIndex, client: ClientStore,
-                          users: [UInt32], apps: [UInt32]) -> (tail: UsageTail, added: [UInt64], newPairUsers: [UInt32])? {
+                          users: [UInt32], apps: [UInt32], next: [Bool] = []) -> (tail: UsageTail, added: [UInt64], newPairUsers: [UInt32])? {
         let L = base.dayCount - 1, E = base.entityCount, W = base.departmentMaskWords
         let pairs = base.basePairs
         // The writer's state: the previous tail's if it is the newest of its chain, else rebuilt.
@@ -340,10 +468,14 @@ public final class UsageTail: @unchecked Sendable {
         } else {
             state = WriterState(pairs: pairs, userCount: client.users.count)
             if let previous {
-                for e in 0..<E { previous.users(e)?.forEach { state.held.insert(UInt64($0) << 32 | UInt64(e)) } }
-                previous.rows.forEach { r in
-                    let u = UInt32(truncatingIfNeeded: r >> 32), a = Int(UInt32(truncatingIfNeeded: r))
-                    if pairs.pair(user: Int(u), app: a) == nil { state.pairCounts[Int(u)] += 1 }
+                for e in 0..<E {
+                    previous.users(e)?.forEach { state.held.insert(key($0, e, next: false)) }
+                    previous.nextUsers(e)?.forEach { state.held.insert(key($0, e, next: true)) }
+                }
+                for i in 0..<previous.rows.count {
+                    let r = row(previous.rows[i]), p = previous.links[i].pair
+                    state.held.insert(key(r.user, Int(r.app), next: r.next))
+                    if p.basePair < 0 && !p.twin { state.pairCounts[Int(r.user)] += 1 }
                 }
             }
         }
@@ -353,45 +485,66 @@ public final class UsageTail: @unchecked Sendable {
         var head = previous?.pairHead ?? [Int32](repeating: -1, count: client.users.count)
         let rowBase = previous?.rows.count ?? 0
         var newPairUsers: [UInt32] = []
-        var added: [[UInt32]] = .init(repeating: [], count: E)
+        var added: [[UInt32]] = .init(repeating: [], count: E), addedNext: [[UInt32]] = .init(repeating: [], count: E)
+        var nextRows = previous?.nextRows ?? 0
         let classBits = client.appClassBits
         let masks = client.userDepartmentMasks
-        func add(_ u: UInt32, _ e: Int, baseLast: Int) {
+        /// User `u` joins entity `e`'s users of the day (`onNext`), their last base day with it `baseLast`.
+        func add(_ u: UInt32, _ e: Int, baseLast: Int, onNext: Bool) {
             if entities[e] == nil {
                 entities[e] = EntityTail(users: .empty, before: [UInt32](repeating: 0, count: base.dayCount + 1),
                                          mask: [UInt64](repeating: 0, count: base.hasDepartmentMasks ? W : 0))
             }
-            entities[e]!.before.withUnsafeMutableBufferPointer { b in
+            // Counted once over both days: not when the user is settled on the other day already
+            // (in the tail, or, for the base's last day, active in the base that day: then their
+            // last base day is `B`, which no count over a range `lo…` with `lo ≤ B` reads).
+            let either = !state.held.contains(key(u, e, next: !onNext))
+            if onNext && entities[e]!.beforeEither == nil { entities[e]!.beforeEither = entities[e]!.before }
+            func count(_ b: inout UnsafeMutableBufferPointer<UInt32>) {
                 var j = baseLast + 1
                 while j <= base.dayCount { b[j] &+= 1; j &+= 1 }
             }
+            if !onNext { entities[e]!.before.withUnsafeMutableBufferPointer(count) }
+            if either, entities[e]!.beforeEither != nil { entities[e]!.beforeEither!.withUnsafeMutableBufferPointer(count) }
             if base.hasDepartmentMasks, let masks {
-                for w in 0..<W { entities[e]!.mask[w] |= masks[Int(u) * W + w] }
+                if onNext {
+                    if entities[e]!.nextMask.isEmpty { entities[e]!.nextMask = [UInt64](repeating: 0, count: W) }
+                    for w in 0..<W { entities[e]!.nextMask[w] |= masks[Int(u) * W + w] }
+                } else {
+                    for w in 0..<W { entities[e]!.mask[w] |= masks[Int(u) * W + w] }
+                }
             }
-            added[e].append(u)
+            if onNext { addedNext[e].append(u) } else { added[e].append(u) }
         }
-        for (u, a) in zip(users, apps) {
-            let ai = Int(a), key = UInt64(u) << 32 | UInt64(a)
+        for i in users.indices {
+            let u = users[i], a = apps[i], ai = Int(a), onNext = next.isEmpty ? false : next[i]
+            let key = Self.key(u, ai, next: onNext)
             guard !state.held.contains(key) else { continue }
-            state.held.insert(key)  // added now, or held by the base: nothing more to do for it
             let pair = pairs.pair(user: Int(u), app: ai)
             let last = pair.flatMap { pairs.lastDay(pair: $0, 0, L) } ?? -1
-            guard last < L else { continue }  // the base holds the row
-            if pair == nil {
+            if !onNext && last >= L {  // the base holds the row
+                state.held.insert(key)
+                continue
+            }
+            let twin = state.held.contains(Self.key(u, ai, next: !onNext)) && (onNext ? last < L : true)
+            if pair == nil && !twin {
                 state.pairCounts[Int(u)] += 1
                 newPairUsers.append(u)
             }
-            links.append(PairLink(pair: TailPair(app: a, basePair: pair.map { Int32($0) } ?? -1, baseLast: Int32(last)), next: head[Int(u)]))
+            if onNext { nextRows += 1 }
+            links.append(PairLink(pair: TailPair(app: a, basePair: pair.map { Int32($0) } ?? -1, baseLast: Int32(last),
+                                                 day: UInt16(onNext ? L + 1 : L), twin: twin), next: head[Int(u)]))
             head[Int(u)] = Int32(rowBase + rows.count)
             rows.append(key)
-            add(u, ai, baseLast: last)
-            // Each class with the app the user is not settled in yet: the user's last base day
-            // over the class's apps, all such classes in one pass over the user's pairs; the
-            // user is new to a class on the last day when that is before it. Settled either way.
+            add(u, ai, baseLast: last, onNext: onNext)
+            state.held.insert(key)  // after `add`, which reads whether the other day holds it
+            // Each class with the app the user is not settled in yet on the row's day: the user's
+            // last base day over the class's apps, all such classes in one pass over the user's
+            // pairs; on the base's last day the user is new to a class when that is before it.
             var classes: [(entity: Int, last: Int)] = []
             for c in AppClass.allCases where classBits[ai] & (1 << UInt8(c.rawValue)) != 0 { classes.append((base.entity(c), -1)) }
             if let e = base.entity(category: client.apps[ai].category) { classes.append((e, -1)) }
-            classes.removeAll { state.held.contains(UInt64(u) << 32 | UInt64($0.entity)) }
+            classes.removeAll { state.held.contains(Self.key(u, $0.entity, next: onNext)) }
             guard !classes.isEmpty else { continue }
             for p in Int(pairs.userStart[Int(u)])..<Int(pairs.userStart[Int(u) + 1]) {
                 let x = Int(pairs.pairApp[p])
@@ -402,15 +555,20 @@ public final class UsageTail: @unchecked Sendable {
                 }
             }
             for (e, classLast) in classes {
-                state.held.insert(UInt64(u) << 32 | UInt64(e))
-                if classLast < L { add(u, e, baseLast: classLast) }  // else active in the class on the last day already
+                // On the base's last day, a user active in the class that day already adds nothing.
+                if onNext || classLast < L { add(u, e, baseLast: classLast, onNext: onNext) }
+                state.held.insert(Self.key(u, e, next: onNext))
             }
         }
         guard !rows.isEmpty else { return nil }
-        for e in 0..<E where !added[e].isEmpty { entities[e]!.users = entities[e]!.users.appending(added[e]) }
+        for e in 0..<E {
+            if !added[e].isEmpty { entities[e]!.users = entities[e]!.users.appending(added[e]) }
+            if !addedNext[e].isEmpty { entities[e]!.next = entities[e]!.next.appending(addedNext[e]) }
+        }
         state.serial += 1
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
+        let seconds = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
         let allRows = (previous?.rows ?? .empty).appending(rows), allLinks = (previous?.links ?? .empty).appending(links)
         var grouped = previous?.grouped ?? .empty
         if let made = state.regrouped.withLock({ r in defer { r.made = nil }; return r.made }), made.count > grouped.count { grouped = made }
@@ -430,8 +588,9 @@ public final class UsageTail: @unchecked Sendable {
                 }
             }
         }
-        let tail = UsageTail(day: L, since: previous?.since ?? Double(now.tv_sec) + Double(now.tv_nsec) / 1e9, entities: entities, rows: allRows,
-                             links: allLinks, pairHead: head, grouped: grouped, base: base,
+        let tail = UsageTail(day: L, since: previous?.since ?? seconds,
+                             nextSince: previous?.nextSince ?? (nextRows > 0 ? seconds : nil), nextRows: nextRows,
+                             entities: entities, rows: allRows, links: allLinks, pairHead: head, grouped: grouped, base: base,
                              state: state, serial: state.serial)
         return (tail, rows, newPairUsers)
     }

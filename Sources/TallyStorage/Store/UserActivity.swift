@@ -203,6 +203,7 @@ extension PairIndex {
     /// The last day offset of pair `p` within `lo…hi`, or `nil`.
     /// - Complexity: O(log days) for a list, O(words of the range) for a bitset.
     public func lastDay(pair p: Int, _ lo: Int, _ hi: Int) -> Int? {
+        let hi = min(hi, lastDayOffset)  // (a tail's next day: past every pair's words)
         guard lo <= hi else { return nil }
         if let (d, count) = list(pair: p) {
             let i = Self.firstDay(atLeast: hi + 1, d, count) - 1
@@ -219,6 +220,7 @@ extension PairIndex {
     /// The first day offset of pair `p` within `lo…hi`, or `nil`.
     /// - Complexity: O(log days) for a list, O(words of the range) for a bitset.
     public func firstDay(pair p: Int, _ lo: Int, _ hi: Int) -> Int? {
+        let hi = min(hi, lastDayOffset)  // (a tail's next day: past every pair's words)
         guard lo <= hi else { return nil }
         if let (d, count) = list(pair: p) {
             let i = Self.firstDay(atLeast: lo, d, count)
