@@ -1,0 +1,183 @@
+import Dispatch
+import Glibc
+
+// MARK: Appending
+
+extension UsageTail {
+    /// A row's key in ``rows`` and the writer's ``WriterState/held``: `user << 32`, bit 31 set
+    /// for the next day, then the app (or, in `held`, the entity).
+    @inline(__always) static func key(_ u: UInt32, _ e: Int, next: Bool) -> UInt64 {
+        UInt64(u) << 32 | (next ? 1 << 31 : 0) | UInt64(e)
+    }
+
+    /// The user, app and whether on the next day of a row of ``rows``.
+    @inline(__always) public static func row(_ r: UInt64) -> (user: UInt32, app: UInt32, next: Bool) {
+        (UInt32(truncatingIfNeeded: r >> 32), UInt32(truncatingIfNeeded: r) & 0x7FFF_FFFF, r & (1 << 31) != 0)
+    }
+
+    /// `previous` (or nothing) with the rows `users[i]`, `apps[i]`, each on the base's last day
+    /// `B` or, where `next[i]`, on `B + 1` (`next` empty: all on `B`), that neither the base nor
+    /// `previous` holds; with those rows (``key(_:_:next:)``) and the users they gave a new pair.
+    /// `nil` when no row is new.
+    /// - Complexity: O(rows × (the user's pairs + days)) — the batch, not the client.
+    static func appending(to previous: UsageTail?, base: UsageIndex, client: ClientStore,
+                          users: [UInt32], apps: [UInt32], next: [Bool] = []) -> (tail: UsageTail, added: [UInt64], newPairUsers: [UInt32])? {
+        let L = base.dayCount - 1, E = base.entityCount, W = base.departmentMaskWords
+        let pairs = base.basePairs
+        // The writer's state: the previous tail's if it is the newest of its chain, else rebuilt.
+        let state: WriterState
+        if let previous, previous.state.serial == previous.serial {
+            state = previous.state
+        } else {
+            state = WriterState(pairs: pairs, userCount: client.users.count)
+            if let previous {
+                for e in 0..<E {
+                    previous.users(e)?.forEach { state.held.insert(key($0, e, next: false)) }
+                    previous.nextUsers(e)?.forEach { state.held.insert(key($0, e, next: true)) }
+                }
+                for i in 0..<previous.rows.count {
+                    let r = row(previous.rows[i]), p = previous.links[i].pair
+                    state.held.insert(key(r.user, Int(r.app), next: r.next))
+                    if p.basePair < 0 && !p.twin { state.pairCounts[Int(r.user)] += 1 }
+                }
+            }
+        }
+        var entities = previous?.entities ?? [EntityTail?](repeating: nil, count: E)
+        var rows: [UInt64] = []
+        var links: [PairLink] = []
+        var head = previous?.pairHead ?? [Int32](repeating: -1, count: client.users.count)
+        let rowBase = previous?.rows.count ?? 0
+        var newPairUsers: [UInt32] = []
+        var added: [[UInt32]] = .init(repeating: [], count: E), addedNext: [[UInt32]] = .init(repeating: [], count: E)
+        var nextRows = previous?.nextRows ?? 0
+        let classBits = client.appClassBits
+        let masks = client.userDepartmentMasks
+        /// User `u` joins entity `e`'s users of the day (`onNext`), their last base day with it `baseLast`.
+        func add(_ u: UInt32, _ e: Int, baseLast: Int, onNext: Bool) {
+            if entities[e] == nil {
+                entities[e] = EntityTail(users: .empty, before: [UInt32](repeating: 0, count: base.dayCount + 1),
+                                         mask: [UInt64](repeating: 0, count: base.hasDepartmentMasks ? W : 0))
+            }
+            // Counted once over both days: not when the user is settled on the other day already
+            // (in the tail, or, for the base's last day, active in the base that day: then their
+            // last base day is `B`, which no count over a range `lo…` with `lo ≤ B` reads).
+            let either = !state.held.contains(key(u, e, next: !onNext))
+            if onNext && entities[e]!.beforeEither == nil { entities[e]!.beforeEither = entities[e]!.before }
+            func count(_ b: inout UnsafeMutableBufferPointer<UInt32>) {
+                var j = baseLast + 1
+                while j <= base.dayCount { b[j] &+= 1; j &+= 1 }
+            }
+            if !onNext { entities[e]!.before.withUnsafeMutableBufferPointer(count) }
+            if either, entities[e]!.beforeEither != nil { entities[e]!.beforeEither!.withUnsafeMutableBufferPointer(count) }
+            if base.hasDepartmentMasks, let masks {
+                if onNext {
+                    if entities[e]!.nextMask.isEmpty { entities[e]!.nextMask = [UInt64](repeating: 0, count: W) }
+                    for w in 0..<W { entities[e]!.nextMask[w] |= masks[Int(u) * W + w] }
+                } else {
+                    for w in 0..<W { entities[e]!.mask[w] |= masks[Int(u) * W + w] }
+                }
+            }
+            if onNext { addedNext[e].append(u) } else { added[e].append(u) }
+        }
+        for i in users.indices {
+            let u = users[i], a = apps[i], ai = Int(a), onNext = next.isEmpty ? false : next[i]
+            let key = Self.key(u, ai, next: onNext)
+            guard !state.held.contains(key) else { continue }
+            let pair = pairs.pair(user: Int(u), app: ai)
+            let last = pair.flatMap { pairs.lastDay(pair: $0, 0, L) } ?? -1
+            if !onNext && last >= L {  // the base holds the row
+                state.held.insert(key)
+                continue
+            }
+            let twin = state.held.contains(Self.key(u, ai, next: !onNext)) && (onNext ? last < L : true)
+            if pair == nil && !twin {
+                state.pairCounts[Int(u)] += 1
+                newPairUsers.append(u)
+            }
+            if onNext { nextRows += 1 }
+            links.append(PairLink(pair: TailPair(app: a, basePair: pair.map { Int32($0) } ?? -1, baseLast: Int32(last),
+                                                 day: UInt16(onNext ? L + 1 : L), twin: twin), next: head[Int(u)]))
+            head[Int(u)] = Int32(rowBase + rows.count)
+            rows.append(key)
+            add(u, ai, baseLast: last, onNext: onNext)
+            state.held.insert(key)  // after `add`, which reads whether the other day holds it
+            // Each class with the app the user is not settled in yet on the row's day: the user's
+            // last base day over the class's apps, all such classes in one pass over the user's
+            // pairs; on the base's last day the user is new to a class when that is before it.
+            var classes: [(entity: Int, last: Int)] = []
+            for c in AppClass.allCases where classBits[ai] & (1 << UInt8(c.rawValue)) != 0 { classes.append((base.entity(c), -1)) }
+            if let e = base.entity(category: client.apps[ai].category) { classes.append((e, -1)) }
+            classes.removeAll { state.held.contains(Self.key(u, $0.entity, next: onNext)) }
+            guard !classes.isEmpty else { continue }
+            for p in Int(pairs.userStart[Int(u)])..<Int(pairs.userStart[Int(u) + 1]) {
+                let x = Int(pairs.pairApp[p])
+                var d: Int?? = .none  // the pair's last day, read once if some class needs it
+                for j in classes.indices where Self.app(x, isIn: classes[j].entity, base: base, client: client) {
+                    if d == nil { d = .some(pairs.lastDay(pair: p, 0, L)) }
+                    if let day = d!, day > classes[j].last { classes[j].last = day }
+                }
+            }
+            for (e, classLast) in classes {
+                // On the base's last day, a user active in the class that day already adds nothing.
+                if onNext || classLast < L { add(u, e, baseLast: classLast, onNext: onNext) }
+                state.held.insert(Self.key(u, e, next: onNext))
+            }
+        }
+        guard !rows.isEmpty else { return nil }
+        for e in 0..<E {
+            if !added[e].isEmpty { entities[e]!.users = entities[e]!.users.appending(added[e]) }
+            if !addedNext[e].isEmpty { entities[e]!.next = entities[e]!.next.appending(addedNext[e]) }
+        }
+        state.serial += 1
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let seconds = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+        let allRows = (previous?.rows ?? .empty).appending(rows), allLinks = (previous?.links ?? .empty).appending(links)
+        var grouped = previous?.grouped ?? .empty
+        if let made = state.regrouped.withLock({ r in defer { r.made = nil }; return r.made }), made.count > grouped.count { grouped = made }
+        let recent = allRows.count - grouped.count
+        if recent > min(regroupRows, max(16, grouped.count / 4)) {
+            // A large tail is grouped again off the commit thread, taken by a later version
+            // (3–10 ms on the commit thread at 476,537 rows, every eighth 1,000-row batch: a
+            // tenth of the acknowledgements, in `tally bench --tail-fraction 0.01` timed per
+            // batch); a small one, or one whose regrouping fell far behind, here.
+            if allRows.count <= 65_536 || recent > 4 * regroupRows {
+                grouped = grouped.adding(allLinks, rows: allRows, userCount: client.users.count)
+            } else if state.regrouped.withLock({ r in defer { r.running = true }; return !r.running }) {
+                let from = grouped, users = client.users.count
+                DispatchQueue.global(qos: .utility).async {
+                    let made = from.adding(allLinks, rows: allRows, userCount: users)
+                    state.regrouped.withLock { $0 = (made, false) }
+                }
+            }
+        }
+        let tail = UsageTail(day: L, since: previous?.since ?? seconds,
+                             nextSince: previous?.nextSince ?? (nextRows > 0 ? seconds : nil), nextRows: nextRows,
+                             entities: entities, rows: allRows, links: allLinks, pairHead: head, grouped: grouped, base: base,
+                             state: state, serial: state.serial)
+        return (tail, rows, newPairUsers)
+    }
+
+    /// Whether app `a` is in class entity `e` (a fixed class or a category's).
+    @inline(__always)
+    static func app(_ a: Int, isIn e: Int, base: UsageIndex, client: ClientStore) -> Bool {
+        let fixed = e - base.appCount
+        if fixed < AppClass.allCases.count { return client.appClassBits[a] & (1 << UInt8(fixed)) != 0 }
+        return base.entity(category: client.apps[a].category) == e
+    }
+}
+
+extension PairIndex {
+    /// The pair of user `u` and app `a`, if the user ever used the app: a binary search of the
+    /// user's apps (ascending).
+    public func pair(user u: Int, app a: Int) -> Int? {
+        var lo = Int(userStart[u]), hi = Int(userStart[u + 1])
+        while lo < hi {
+            let m = (lo + hi) >> 1
+            let x = Int(pairApp[m])
+            if x == a { return m }
+            if x < a { lo = m + 1 } else { hi = m }
+        }
+        return nil
+    }
+}
