@@ -45,12 +45,14 @@ extension StoreWriter {
     func merge(_ client: ClientStore, base: UsageIndex) {
         let start = ContinuousClock.now
         // A tail with rows of its base's last day and of the day after: while the next day's
-        // rows are recent (a day just turned), only the last day's are folded in, so that the
-        // base still ends on that day and its late rows still go into the tail; once they are
-        // `mergeAfterSeconds` old (or many), everything is (docs/APPENDS.md, "Two days in the tail").
-        let tail = client.usage!.tail!
-        let keepNext = tail.hasNext && Date().timeIntervalSince1970 - (tail.nextSince ?? 0) < mergeAfterSeconds
-            && tail.nextRows < (mergeMinRows ?? Self.mergeRows(baseRows: base.rowCount)) / 2
+        // rows are recent (a day just turned) or late rows of the last day still come, only the
+        // last day's are folded in, so that the base still ends on that day and its late rows
+        // still go into the tail; once the next day's rows are `mergeAfterSeconds` old and the
+        // late rows have stopped as long (or the next day's rows are many), everything is
+        // (docs/APPENDS.md, "Two days in the tail").
+        let tail = client.usage!.tail!, now = Date().timeIntervalSince1970
+        let keepNext = tail.hasNext && tail.nextRows < (mergeMinRows ?? Self.mergeRows(baseRows: base.rowCount)) / 2
+            && (now - (tail.nextSince ?? 0) < mergeAfterSeconds || now - (tail.lateAt ?? 0) < mergeAfterSeconds)
         var merged = client.merged(keepingNextDay: keepNext)
         // What the served version had derived from its base (per-category unions of a class, user
         // days, pair recency), made again for the merged base here rather than by the first

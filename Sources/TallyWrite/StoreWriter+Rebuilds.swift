@@ -22,9 +22,10 @@ struct Rebuilt: @unchecked Sendable {
 
 extension StoreWriter {
     /// Whether `batch` would rebuild a large client (one of ``tailMinRows`` usage rows or more)
-    /// on the commit thread: anything but events of its newest day that fit its tail (beside rows
-    /// of other days it holds already, which change nothing) — a new day's first events, backdated
-    /// events, directory rows that add an entity or a membership or change an app's classes.
+    /// on the commit thread: anything but events of its base's last day or the day after that
+    /// fit its tail (beside rows of other days it holds already, which change nothing) — events
+    /// two days past its base or backdated before it, directory rows that add an entity or a
+    /// membership or change an app's classes.
     /// Such a rebuild takes about 8.5 s on
     /// the 47.6 M-row client, and held every client's acknowledgements meanwhile; it now runs on
     /// the merge queue while only that client's batches wait (``park(_:)``). Batches with

@@ -6,8 +6,12 @@ Prints events/s, batches/s and the acknowledgement time's p50/p99/p99.9/max (an 
 means: in the write-ahead log, fdatasync'ed, applied and visible to queries), and — with
 `--probe` — the p50/p99 of a dashboard request sent on its own connection meanwhile.
 
+With `--turn-at S`, the day changes S seconds in: later batches are dated the day after, a
+share `--late F` of their events still on the day before (late rows of a stream across
+midnight), and the figures are printed for the batches before and after the change too.
+
 Usage: python3 tools/load/append_today.py --port P --dump DIR [--client ID] [--batch 1000]
-       [--connections 1] [--seconds 20] [--probe PATH?QUERY]
+       [--connections 1] [--seconds 20] [--probe PATH?QUERY] [--turn-at S [--late 0.1]]
 The dump folder (as `tally generate` or `tally synth --write-dump` writes it) gives the users
 and apps; the client defaults to the one with the most users."""
 import argparse
@@ -39,6 +43,8 @@ def main():
     ap.add_argument("--bodies", type=int, default=200, help="distinct pre-encoded bodies, reused in turn")
     ap.add_argument("--probe", help="a GET path (under /v2/clients/CLIENT/) timed meanwhile on its own connection")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--turn-at", type=float, help="seconds in: later batches are dated the next day")
+    ap.add_argument("--late", type=float, default=0.1, help="after the turn, the share of events still on the day before")
     a = ap.parse_args()
     by_client = users_and_apps(a.dump)
     client = a.client or max(by_client, key=lambda c: len(by_client[c][0]))
@@ -48,20 +54,31 @@ def main():
     r = conn.getresponse()
     day = json.loads(r.read())["as_of"]
     rnd = random.Random(a.seed)
-    bodies = []
+    bodies, next_bodies = [], []
     for _ in range(a.bodies):
         events = [{"user_id": rnd.choice(us), "application_id": rnd.choice(ps), "activity_date": day} for _ in range(a.batch)]
         bodies.append(json.dumps({"events": events}).encode())
+    if a.turn_at is not None:
+        from datetime import date, timedelta
+        nxt = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+        for _ in range(a.bodies):
+            events = [{"user_id": rnd.choice(us), "application_id": rnd.choice(ps),
+                       "activity_date": day if rnd.random() < a.late else nxt} for _ in range(a.batch)]
+            next_bodies.append(json.dumps({"events": events}).encode())
     latencies, probes, errors = [], [], []
+    phases = []  # per acknowledged batch: sent after the day's change
     accepted = [0]
     lock = threading.Lock()
     stop = time.time() + a.seconds
+
+    turn = None if a.turn_at is None else time.time() + a.turn_at
 
     def worker(k):
         c = http.client.HTTPConnection("127.0.0.1", a.port, timeout=120)
         i = k
         while time.time() < stop:
-            body = bodies[i % len(bodies)]
+            after = turn is not None and time.time() >= turn
+            body = (next_bodies if after else bodies)[i % len(bodies)]
             i += a.connections
             t0 = time.perf_counter()
             c.request("POST", f"/v2/clients/{client}/usage-events", body, dict(TOKEN, **{"Content-Type": "application/json"}))
@@ -71,6 +88,7 @@ def main():
             with lock:
                 if resp.status == 200:
                     latencies.append(dt)
+                    phases.append(after)
                     accepted[0] += a.batch
                 else:
                     errors.append((resp.status, data[:200]))
@@ -101,6 +119,12 @@ def main():
            "batches": len(ms), "events_per_s": round(len(ms) * a.batch / elapsed), "errors": len(errors),
            "ack_ms": {"p50": round(pct(ms, 0.5), 2), "p99": round(pct(ms, 0.99), 2), "p999": round(pct(ms, 0.999), 2),
                       "max": round(max(ms), 2) if ms else None, "mean": round(statistics.mean(ms), 2) if ms else None}}
+    if turn is not None:
+        for name, want in (("before_turn", False), ("after_turn", True)):
+            xs = [m for m, p in zip(ms, phases) if p == want]
+            out[name] = {"batches": len(xs), "p50": round(pct(xs, 0.5), 2), "p99": round(pct(xs, 0.99), 2),
+                         "p999": round(pct(xs, 0.999), 2), "max": round(max(xs), 2) if xs else None}
+        out["late_share"] = a.late
     if a.probe:
         pm = [x * 1000 for x in probes]
         out["probe_ms"] = {"n": len(pm), "p50": round(pct(pm, 0.5), 2), "p99": round(pct(pm, 0.99), 2), "max": round(max(pm), 2) if pm else None}

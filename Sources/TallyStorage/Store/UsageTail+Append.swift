@@ -49,7 +49,7 @@ extension UsageTail {
         let rowBase = previous?.rows.count ?? 0
         var newPairUsers: [UInt32] = []
         var added: [[UInt32]] = .init(repeating: [], count: E), addedNext: [[UInt32]] = .init(repeating: [], count: E)
-        var nextRows = previous?.nextRows ?? 0
+        var nextRows = previous?.nextRows ?? 0, lastDayRows = 0
         let classBits = client.appClassBits
         let masks = client.userDepartmentMasks
         /// User `u` joins entity `e`'s users of the day (`onNext`), their last base day with it `baseLast`.
@@ -94,7 +94,7 @@ extension UsageTail {
                 state.pairCounts[Int(u)] += 1
                 newPairUsers.append(u)
             }
-            if onNext { nextRows += 1 }
+            if onNext { nextRows += 1 } else { lastDayRows += 1 }
             links.append(PairLink(pair: TailPair(app: a, basePair: pair.map { Int32($0) } ?? -1, baseLast: Int32(last),
                                                  day: UInt16(onNext ? L + 1 : L), twin: twin), next: head[Int(u)]))
             head[Int(u)] = Int32(rowBase + rows.count)
@@ -152,7 +152,8 @@ extension UsageTail {
             }
         }
         let tail = UsageTail(day: L, since: previous?.since ?? seconds,
-                             nextSince: previous?.nextSince ?? (nextRows > 0 ? seconds : nil), nextRows: nextRows,
+                             nextSince: previous?.nextSince ?? (nextRows > 0 ? seconds : nil),
+                             lateAt: lastDayRows > 0 && (previous?.hasNext ?? false) ? seconds : previous?.lateAt, nextRows: nextRows,
                              entities: entities, rows: allRows, links: allLinks, pairHead: head, grouped: grouped, base: base,
                              state: state, serial: state.serial)
         return (tail, rows, newPairUsers)

@@ -211,6 +211,9 @@ public final class UsageTail: @unchecked Sendable {
     /// Rows on the next day, and when the first of them came (seconds since 1970).
     public let nextRows: Int
     public let nextSince: Double?
+    /// When the newest row of the base's last day came after the first of the next day's (a
+    /// late row), if one did: merges keep the next day in the tail while they come.
+    public let lateAt: Double?
     /// The same day, as days since 1970.
     public let dayRaw: Int32
     /// When the first row of this tail (of its chain of versions) was applied: seconds since
@@ -312,12 +315,13 @@ public final class UsageTail: @unchecked Sendable {
         }
     }
 
-    init(day: Int, since: Double, nextSince: Double?, nextRows: Int, entities: [EntityTail?], rows: TailList<UInt64>,
+    init(day: Int, since: Double, nextSince: Double?, lateAt: Double?, nextRows: Int, entities: [EntityTail?], rows: TailList<UInt64>,
          links: TailList<PairLink>, pairHead: [Int32], grouped: Grouped, base: UsageIndex, state: WriterState, serial: Int) {
         self.day = day
         hasNext = nextRows > 0
         self.nextRows = nextRows
         self.nextSince = nextSince
+        self.lateAt = lateAt
         self.links = links
         self.pairHead = pairHead
         self.grouped = grouped
