@@ -41,17 +41,24 @@ extension StoreWriter {
     }
 
     /// Whether all `batch` adds to client `c` is rows of the tail's days — its base's last day
-    /// and the day after (docs/APPENDS.md, "Two days in the tail") — : its directory rows
-    /// change at most attributes the usage index does not read (names, activity flags,
-    /// favourites: ``DirectoryRows/effect(on:catalog:)``), and its rows of other days are held
-    /// already (a batch sent again: ``ClientStore/holds(user:app:day:)``). The same test as
-    /// ``ClientStore/takesInTail(users:apps:days:)``'s.
+    /// and its next day (the day after, or the first after days without rows: docs/APPENDS.md,
+    /// "Two days in the tail") — : its directory rows change at most attributes the usage index
+    /// does not read (names, activity flags, favourites: ``DirectoryRows/effect(on:catalog:)``),
+    /// and its rows of other days are held already (a batch sent again:
+    /// ``ClientStore/holds(user:app:day:)``). The test is ``ClientStore/takesInTail(users:apps:days:)``.
     func addsOnlyNewestDay(_ batch: AppendBatch, to c: ClientStore, base: UsageIndex, catalog: Catalog) -> Bool {
-        let next = base.newestDay.adding(1), twoDays = base.dayCount < 65_536
-        return (batch.directory.isEmpty || batch.directory.effect(on: c, catalog: catalog) != .more) && batch.rows.allSatisfy { r in
-            (twoDays && (r.day == base.newestDay || r.day == next))
-                || c.userIndex[r.user].flatMap { u in c.appIndex[r.app].map { c.holds(user: u, app: $0, day: r.day.raw) } } == true
+        guard batch.directory.isEmpty || batch.directory.effect(on: c, catalog: catalog) != .more else { return false }
+        var us: [UInt32] = [], ap: [UInt32] = [], ds: [Int32] = []
+        us.reserveCapacity(batch.rows.count)
+        ap.reserveCapacity(batch.rows.count)
+        ds.reserveCapacity(batch.rows.count)
+        for r in batch.rows {
+            guard let u = c.userIndex[r.user], let a = c.appIndex[r.app] else { return false }
+            us.append(u)
+            ap.append(a)
+            ds.append(r.day.raw)
         }
+        return c.takesInTail(users: us, apps: ap, days: ds)
     }
 
     /// The most rows `base`'s tail holds: ``tailMaxRows`` if given, else ``ClientStore/tailMaxRows(baseRows:)``.

@@ -127,9 +127,9 @@ import TallyTestSupport
         }
         let rowsBefore = rig.rows(), sequenceBefore = rig.writer.freshness.ackedSequence
 
-        // Two days past A's newest (the day after it would go into A's tail): logged, parked,
-        // its rebuild held.
-        let newDay = rows(a, newestA.adding(2), 25)
+        // Past the furthest day A's tail takes (a day up to a week after A's newest would go
+        // into it): logged, parked, its rebuild held.
+        let newDay = rows(a, newestA.adding(UsageTail.maxGap + 1), 25)
         let first = Pending(rig, newDay.body, client: a)
         try #require(held.wait(timeout: .now() + 30) == .success, "the rebuild began")
         // A's next batch (its old newest day) waits behind it.
@@ -151,7 +151,7 @@ import TallyTestSupport
         release.signal()
         #expect(first.wait() == 200 && second.wait() == 200)
         dump.usage += newDay.rows + next.rows
-        #expect(rig.writer.store!.client(a)!.usage!.newestDay == newestA.adding(2))
+        #expect(rig.writer.store!.client(a)!.usage!.newestDay == newestA.adding(UsageTail.maxGap + 1))
         #expect(rig.rows() > rowsBefore)
         try DirectoryAppendTests.compare(rig.writer, dump, &r, "after a rebuild off the commit thread")
 

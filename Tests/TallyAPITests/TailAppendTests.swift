@@ -269,15 +269,18 @@ import TallyTestSupport
                 dump.usage.append(RandomDump.Usage(client: client, user: u, app: a, day: d))
                 events.append(AppendTests.event(u, a, d.description))
             }
-            let kind = n < 2 ? "today" : n == 2 ? "attributes" : n == 3 ? "next day"
+            let kind = n < 2 || n == 4 ? "today" : n == 2 ? "attributes" : n == 3 ? "next day"
                 : ["today", "today", "next day", "next day", "backdated", "new user", "approval", "sent again", "attributes"].randomElement(using: &r)!
             kinds[kind, default: 0] += 1
             switch kind {
             case "next day":
-                // The day after the base's last: a new day's first rows, or more of them, with
-                // late rows of the base's last day among them.
+                // A day after the base's last (the next, or one after a day or two without rows;
+                // the tail's once it has rows on one): a new day's first rows, or more of them,
+                // with late rows of the base's last day among them.
+                let next = usage.tail.flatMap { $0.hasNext ? baseDay.adding($0.nextDay - $0.day) : nil }
+                    ?? baseDay.adding(Int.random(in: 1...3, using: &r))
                 for _ in 0..<Int.random(in: 1...60, using: &r) {
-                    event(users.randomElement(using: &r)!, apps.randomElement(using: &r)!, r.chance(0.7) ? baseDay.adding(1) : baseDay)
+                    event(users.randomElement(using: &r)!, apps.randomElement(using: &r)!, r.chance(0.7) ? next : baseDay)
                 }
             case "backdated":
                 for _ in 0..<Int.random(in: 1...20, using: &r) {

@@ -19,7 +19,7 @@ extension PeriodScan {
         }
         let view = index.pairs, pairs = view.base
         let lo = self.lo, hi = self.hi
-        let tailInRange = view.tailOverlaps(lo, hi), B = view.tailDay ?? 0
+        let tailInRange = view.tailOverlaps(lo, hi)
         wanted.withUnsafeBufferPointer { wanted in
             users.withUnsafeMutableBufferPointer { users in
                 days.withUnsafeMutableBufferPointer { days in
@@ -64,7 +64,7 @@ extension PeriodScan {
                             view.forEachTailPair(user: Int(u)) { row in
                                 let a = Int(row.app)
                                 guard wanted[a], row.isIn(lo, hi) else { return }
-                                if row.isNew(lo, hi, B) { users[a] &+= 1 }
+                                if row.isNew(lo, hi) { users[a] &+= 1 }
                                 days[a] &+= 1
                             }
                         }

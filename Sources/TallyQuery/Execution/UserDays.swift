@@ -95,10 +95,10 @@ final class UserDays: Sendable {
     /// to their place in the order.
     /// - Complexity: O(users × words + the tail's rows + k log k), k users with a new pair.
     func adding(_ pairs: PairView, _ client: ClientStore, keeps: [Bool]) -> UserDays {
-        guard let B = pairs.tailDay else { return self }
+        guard pairs.tailDay != nil, let last = pairs.tailLastDay else { return self }
         var words = self.words, counts = pairCount
-        // The tail's next day may start a word past the base's days: one more word a user.
-        let width = self.width == 0 ? 0 : max(self.width, ((B + 1) >> 6) + 1)
+        // The tail's next day may be in a word past the base's days: more words a user.
+        let width = self.width == 0 ? 0 : max(self.width, (last >> 6) + 1)
         if width > self.width {
             words = [UInt64](repeating: 0, count: counts.count * width)
             for u in 0..<counts.count {

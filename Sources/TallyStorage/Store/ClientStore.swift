@@ -226,16 +226,16 @@ public final class ClientStore: @unchecked Sendable {
     /// - Complexity: O(users + added rows), not the client's rows.
     convenience init(previous: ClientStore, base: UsageIndex, tail: UsageTail, added: [UInt64], newPairUsers: [UInt32]) {
         precondition((previous.owner ?? previous).usage === base, "a tail's client version owns its base")
-        // First and last days: the tail's days are the last of all (`B`, `B + 1`), so an added
+        // First and last days: the tail's days are the last of all (`B`, `D`), so an added
         // row's day is its user's last day unless they have a later one, and the first of those
-        // who had none (or only `B + 1`, for a row of `B`).
+        // who had none (or only `D`, for a row of `B`).
         var first = previous.activity.firstOffset, last = previous.activity.lastOffset
         var sortedFirst = previous.activity.sortedFirst
         for r in added {
-            let row = UsageTail.row(r), u = Int(row.user), d = Int32(row.next ? tail.day + 1 : tail.day)
+            let row = UsageTail.row(r), u = Int(row.user), d = Int32(row.next ? tail.nextDay : tail.day)
             last[u] = max(last[u], d)
             if first[u] < 0 || first[u] > d {
-                // The first days from `B` on are the sorted list's last; `B + 1` sorts after `B`.
+                // The first days from `B` on are the sorted list's last; `D` sorts after `B`.
                 if first[u] >= 0, let i = sortedFirst.lastIndex(of: first[u]) { sortedFirst.remove(at: i) }
                 first[u] = d
                 var i = sortedFirst.count
@@ -349,48 +349,61 @@ public final class ClientStore: @unchecked Sendable {
     public static func tailMaxRows(baseRows: Int) -> Int { max(100_000, baseRows / 10) }
 
     /// This client with the rows in a tail, when each is on its base's last day `B`, on the
-    /// day after it (``UsageTail/nextDay``: a new day's first rows, and with them the late rows
-    /// of the day before) or held by it already (``holds(user:app:day:)``: a batch sent again, a
-    /// pipeline's retry), the client has `minRows` rows or more and the tail stays under
-    /// ``tailMaxRows(baseRows:)``; else `nil`. Held rows of other days change nothing, so they
-    /// cost no rebuild.
+    /// tail's next day (``UsageTail/nextDay``: a new day's first rows, and with them the late
+    /// rows of the day before; while the tail has none, one day after `B` within
+    /// ``UsageTail/maxGap`` days) or held by it already (``holds(user:app:day:)``: a batch sent
+    /// again, a pipeline's retry), the client has `minRows` rows or more and the tail stays
+    /// under ``tailMaxRows(baseRows:)``; else `nil`. Held rows of other days change nothing, so
+    /// they cost no rebuild.
     /// - Complexity: O(rows × the users' pairs + users), not the client's rows.
     func appendingToTail(users newUsers: [UInt32], apps newApps: [UInt32], days newDays: [Int32], minRows: Int, maxRows: Int? = nil) -> ClientStore? {
         guard let usage, !newUsers.isEmpty else { return nil }
         let base = usage.base ?? usage
         let tailRows = usage.tail?.rowCount ?? 0
-        guard base.rowCount >= minRows, base.dayCount < 65_536,
-              tailRows + newUsers.count <= maxRows ?? Self.tailMaxRows(baseRows: base.rowCount) else { return nil }
+        guard base.rowCount >= minRows, tailRows + newUsers.count <= maxRows ?? Self.tailMaxRows(baseRows: base.rowCount),
+              let nextDay = tailNextDay(users: newUsers, apps: newApps, days: newDays) else { return nil }
         let last = base.newestDay.raw
         var users = newUsers, apps = newApps, next: [Bool] = []
         if !newDays.allSatisfy({ $0 == last }) {
             users = []
             apps = []
-            for i in newDays.indices {
-                if newDays[i] == last || newDays[i] == last + 1 {
-                    users.append(newUsers[i])
-                    apps.append(newApps[i])
-                    next.append(newDays[i] != last)
-                } else if !base.holds(user: newUsers[i], app: newApps[i], day: newDays[i]) {
-                    return nil
-                }
+            for i in newDays.indices where newDays[i] == last || newDays[i] == nextDay {
+                users.append(newUsers[i])
+                apps.append(newApps[i])
+                next.append(newDays[i] != last)
             }
             if users.isEmpty { return self }
         }
-        guard let (tail, added, newPairUsers) = UsageTail.appending(to: usage.tail, base: base, client: self, users: users, apps: apps, next: next)
+        guard let (tail, added, newPairUsers) = UsageTail.appending(to: usage.tail, base: base, client: self, users: users, apps: apps,
+                                                                     next: next, nextDay: Int(nextDay - base.firstDay.raw))
         else { return self }
         return ClientStore(previous: self, base: base, tail: tail, added: added, newPairUsers: newPairUsers)
     }
 
     /// Whether rows of these days (days since 1970) all go into this client's tail by their
-    /// day (its base's last day or the day after), or are held already: what
-    /// ``appending(users:apps:days:tailMinRows:tailMaxRows:)`` decides before its size checks.
+    /// day, or are held already: what ``appending(users:apps:days:tailMinRows:tailMaxRows:)``
+    /// decides before its size checks.
     public func takesInTail(users: [UInt32], apps: [UInt32], days: [Int32]) -> Bool {
-        guard let usage else { return false }
+        tailNextDay(users: users, apps: apps, days: days) != nil
+    }
+
+    /// The tail's next day (days since 1970) with these rows, when every row is on its base's
+    /// last day, on that next day — the tail's, or while it has none the one later day the rows
+    /// name, at most ``UsageTail/maxGap`` days on — or held already; else `nil`.
+    func tailNextDay(users: [UInt32], apps: [UInt32], days: [Int32]) -> Int32? {
+        guard let usage else { return nil }
         let base = usage.base ?? usage
-        guard base.dayCount < 65_536 else { return false }
         let last = base.newestDay.raw
-        return days.indices.allSatisfy { days[$0] == last || days[$0] == last + 1 || base.holds(user: users[$0], app: apps[$0], day: days[$0]) }
+        var next: Int32? = usage.tail.flatMap { $0.hasNext ? base.firstDay.raw + Int32($0.nextDay) : nil }
+        for i in days.indices where days[i] != last && days[i] != next {
+            if days[i] > last && next == nil && days[i] - last <= Int32(UsageTail.maxGap) {
+                next = days[i]
+            } else if !base.holds(user: users[i], app: apps[i], day: days[i]) {
+                return nil
+            }
+        }
+        let n = next ?? last + 1
+        return Int(n - base.firstDay.raw) < Int(UInt16.max) ? n : nil
     }
 
     /// Whether this client holds a usage row of dense user `user` and app `app` on `day` (days
@@ -420,7 +433,7 @@ public final class ClientStore: @unchecked Sendable {
             let r = UsageTail.row(tail.rows[i])
             us.append(r.user)
             ap.append(r.app)
-            ds.append(r.next ? tail.dayRaw + 1 : tail.dayRaw)
+            ds.append(r.next ? tail.dayRaw + Int32(tail.nextDay - tail.day) : tail.dayRaw)
         }
         return (us, ap, ds)
     }
@@ -436,7 +449,7 @@ public final class ClientStore: @unchecked Sendable {
         guard keepingNextDay && tail.hasNext && tail.nextRows < tail.rowCount else {
             return rebuilt(users: [], apps: [], days: [], extrasMinRows: extrasMinRows)
         }
-        let next = tail.dayRaw + 1
+        let next = tail.dayRaw + Int32(tail.nextDay - tail.day)
         let whole = rebuilt(users: [], apps: [], days: [], extrasMinRows: extrasMinRows, before: next)
         let (us, ap, ds) = Self.rows(of: tail, from: 0)
         var nu: [UInt32] = [], na: [UInt32] = []

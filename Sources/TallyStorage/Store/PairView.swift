@@ -1,7 +1,7 @@
 /// A client version's (user, app) pairs as the query layer reads them: the base's
 /// ``PairIndex``, and when the version has a tail (``UsageTail``), the tail's rows read beside it
 /// instead of a pair index made again with them. Every tail row is on the base's last day `B` or
-/// the day after (`B + 1`), so a tail row either gives a base pair one of those days (its
+/// the tail's next day `D` (the day after, or up to a week on), so a tail row either gives a base pair one of those days (its
 /// `basePair`) or belongs to a new pair whose only days are those; a base pair never holds a day
 /// a tail row of it has, and a pair has at most one tail row a day.
 ///
@@ -17,11 +17,11 @@
 /// (``forEachTailPair(user:_:)``), with what the tail changes:
 /// - a count of apps with a day in `lo…hi` adds a tail row when its day is in the range, its base
 ///   pair (if any) has no day in it (the pair's last base day is before `lo`) and the pair's
-///   other tail row, if it came first, is not in it (``UsageTail/TailPair/isNew(_:_:_:)``,
+///   other tail row, if it came first, is not in it (``UsageTail/TailPair/isNew(_:_:)``,
 ///   ``tailApps(user:_:_:mask:)``);
 /// - a union of days adds each tail row's day in the range;
 /// - a pair's last day becomes its last tail row's, its day count one more a row.
-/// Pair reads of the base past its last day (a range ending on `B + 1`) read no word past a pair's.
+/// Pair reads of the base past its last day (a range ending on `D`) read no word past a pair's.
 public struct PairView: Sendable {
     /// The base's pairs: a version without a tail reads only these.
     public let base: PairIndex
@@ -32,12 +32,15 @@ public struct PairView: Sendable {
         self.tail = tail
     }
 
-    /// The base's last day offset `B` (the day of the tail's rows, or of those not on `B + 1`),
+    /// The base's last day offset `B` (the day of the tail's rows, or of those not on its next day),
     /// or `nil` without a tail.
     @inlinable public var tailDay: Int? { tail?.day }
 
+    /// The tail's last day (its next day with rows on it, else `B`), or `nil` without a tail.
+    @inlinable public var tailLastDay: Int? { tail?.lastDay }
+
     /// Whether the version has tail rows on a day of `lo…hi` (the tail's days are `B` and, with
-    /// rows on it, `B + 1`).
+    /// rows on it, its next day `D`).
     @inlinable public func tailOverlaps(_ lo: Int, _ hi: Int) -> Bool {
         guard let tail else { return false }
         return lo <= tail.lastDay && tail.day <= hi
@@ -73,9 +76,8 @@ public struct PairView: Sendable {
         guard let tail, tail.hasPairs(user: u), lo <= tail.lastDay, tail.day <= hi else { return 0 }
         var n = 0
         if tail.hasNext {
-            // Two days: each row tested on its own (``UsageTail/TailPair/isNew(_:_:_:)``).
-            let B = tail.day
-            tail.forEachPair(user: u) { n &+= $0.isNew(lo, hi, B) && (mask == nil || mask![Int($0.app)]) ? 1 : 0 }
+            // Two days: each row tested on its own (``UsageTail/TailPair/isNew(_:_:)``).
+            tail.forEachPair(user: u) { n &+= $0.isNew(lo, hi) && (mask == nil || mask![Int($0.app)]) ? 1 : 0 }
             return n
         }
         if let mask {

@@ -252,7 +252,7 @@ public final class UsageIndex: @unchecked Sendable {
         self.tail = tail
         memory = base.memory
         firstDay = base.firstDay
-        dayCount = base.dayCount + (tail.hasNext ? 1 : 0)
+        dayCount = tail.hasNext ? tail.nextDay + 1 : base.dayCount
         rowCount = base.rowCount + tail.rowCount
         appCount = base.appCount
         categoryClasses = base.categoryClasses
@@ -356,7 +356,10 @@ public final class UsageIndex: @unchecked Sendable {
     public func departmentMaskRow(level: Int, block: Int) -> UnsafePointer<UInt64>? {
         if let tail, let rows = tail.lastMasks {
             if block == tail.day / levelSizes[level] { return UnsafePointer(rows[level].baseAddress!) }
-            if block >= levelBlockCounts[level], let row = tail.nextMasks[level] { return UnsafePointer(row.baseAddress!) }
+            if block >= levelBlockCounts[level] {
+                if block == tail.nextDay / levelSizes[level], let row = tail.nextMasks[level] { return UnsafePointer(row.baseAddress!) }
+                return UnsafePointer(tail.zeros.baseAddress!)  // a block of days without rows
+            }
         }
         return departmentMaskRows.map { UnsafePointer($0[level] + block &* maskRowWords) }
     }
@@ -394,7 +397,10 @@ public final class UsageIndex: @unchecked Sendable {
     public func cardinalityRow(level: Int, block: Int) -> CardinalityRow? {
         if let tail {
             if block == tail.day / levelSizes[level] { return .wide(UnsafePointer(tail.lastCards[level].baseAddress!)) }
-            if block >= levelBlockCounts[level], let row = tail.nextCards[level] { return .wide(UnsafePointer(row.baseAddress!)) }
+            if block >= levelBlockCounts[level] {
+                if block == tail.nextDay / levelSizes[level], let row = tail.nextCards[level] { return .wide(UnsafePointer(row.baseAddress!)) }
+                return .wide(UnsafeRawPointer(tail.zeros.baseAddress!).assumingMemoryBound(to: UInt32.self))  // days without rows
+            }
         }
         guard let rows = cardinalityRows else { return nil }
         return cardinalitiesAreNarrow
@@ -490,7 +496,9 @@ public final class UsageIndex: @unchecked Sendable {
 
     /// Users of `entity` summed over the days before offset `d`.
     @inline(__always) func prefixSum(_ entity: Int, _ d: Int) -> Int {
-        if let tail, d >= tail.day &+ 1 { return Int(d == tail.day &+ 1 ? tail.lastPrefix[entity] : tail.nextPrefix[entity]) }
+        // Past the base's last day: its sums with the tail's users of that day up to the next
+        // day (days without rows between add nothing), and the next day's users after it.
+        if let tail, d > tail.day { return Int(d <= tail.nextDay || !tail.hasNext ? tail.lastPrefix[entity] : tail.nextPrefix[entity]) }
         if !prefixOffsets8.isEmpty {
             return Int(prefixByDay16[(d &>> 4) &* entityCount &+ entity]) &+ Int(prefixOffsets8[d &* entityCount &+ entity])
         }

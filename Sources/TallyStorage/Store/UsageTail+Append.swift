@@ -16,13 +16,16 @@ extension UsageTail {
     }
 
     /// `previous` (or nothing) with the rows `users[i]`, `apps[i]`, each on the base's last day
-    /// `B` or, where `next[i]`, on `B + 1` (`next` empty: all on `B`), that neither the base nor
-    /// `previous` holds; with those rows (``key(_:_:next:)``) and the users they gave a new pair.
-    /// `nil` when no row is new.
+    /// `B` or, where `next[i]`, on the next day `nextDay` (`next` empty: all on `B`; `previous`'s
+    /// next day if it has rows on one), that neither the base nor `previous` holds; with those
+    /// rows (``key(_:_:next:)``) and the users they gave a new pair. `nil` when no row is new.
     /// - Complexity: O(rows × (the user's pairs + days)) — the batch, not the client.
     static func appending(to previous: UsageTail?, base: UsageIndex, client: ClientStore,
-                          users: [UInt32], apps: [UInt32], next: [Bool] = []) -> (tail: UsageTail, added: [UInt64], newPairUsers: [UInt32])? {
+                          users: [UInt32], apps: [UInt32], next: [Bool] = [], nextDay: Int? = nil)
+        -> (tail: UsageTail, added: [UInt64], newPairUsers: [UInt32])? {
         let L = base.dayCount - 1, E = base.entityCount, W = base.departmentMaskWords
+        let D = previous.flatMap { $0.hasNext ? $0.nextDay : nil } ?? nextDay ?? L + 1
+        precondition(D > L && D - L <= maxGap && D < Int(UInt16.max), "the next day is after the base's last, within a week")
         let pairs = base.basePairs
         // The writer's state: the previous tail's if it is the newest of its chain, else rebuilt.
         let state: WriterState
@@ -89,14 +92,16 @@ extension UsageTail {
                 state.held.insert(key)
                 continue
             }
+            // The pair's row of the other day, if the tail has one (not a base row of `B`).
             let twin = state.held.contains(Self.key(u, ai, next: !onNext)) && (onNext ? last < L : true)
+            let day = onNext ? D : L
             if pair == nil && !twin {
                 state.pairCounts[Int(u)] += 1
                 newPairUsers.append(u)
             }
             if onNext { nextRows += 1 } else { lastDayRows += 1 }
             links.append(PairLink(pair: TailPair(app: a, basePair: pair.map { Int32($0) } ?? -1, baseLast: Int32(last),
-                                                 day: UInt16(onNext ? L + 1 : L), twin: twin), next: head[Int(u)]))
+                                                 day: UInt16(day), firstDay: UInt16(twin ? (onNext ? L : D) : day)), next: head[Int(u)]))
             head[Int(u)] = Int32(rowBase + rows.count)
             rows.append(key)
             add(u, ai, baseLast: last, onNext: onNext)
@@ -151,7 +156,7 @@ extension UsageTail {
                 }
             }
         }
-        let tail = UsageTail(day: L, since: previous?.since ?? seconds,
+        let tail = UsageTail(day: L, nextDay: D, since: previous?.since ?? seconds,
                              nextSince: previous?.nextSince ?? (nextRows > 0 ? seconds : nil),
                              lateAt: lastDayRows > 0 && (previous?.hasNext ?? false) ? seconds : previous?.lateAt, nextRows: nextRows,
                              entities: entities, rows: allRows, links: allLinks, pairHead: head, grouped: grouped, base: base,

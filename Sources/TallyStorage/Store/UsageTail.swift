@@ -103,21 +103,25 @@ public final class UsageTail: @unchecked Sendable {
         /// `lo…hi` holding the row's day that the base's pair is not active in iff this is
         /// before `lo` (no base day is after the base's last day).
         public var baseLast: Int32
-        /// The row's day offset: the base's last day `B`, or `B + 1` (``UsageTail/nextDay``).
+        /// The row's day offset: the base's last day `B`, or the tail's next day `D`
+        /// (``UsageTail/nextDay``).
         public var day: UInt16
-        /// Whether the tail held a row of the same pair on the other of its two days when this
-        /// one came: in a range holding both days, the pair is counted by that row, not this one.
-        public var twin: Bool
+        /// The day of the same pair's row on the other of the tail's two days when the tail held
+        /// one as this one came, else ``day``: in a range holding that day, the pair is counted
+        /// by that row, not this one.
+        public var firstDay: UInt16
 
-        /// Whether this row makes its app active in `lo…hi` where neither the base's pair nor
-        /// the pair's other tail row (when both days are in the range) already does.
-        /// `B` is the tail's ``UsageTail/day``.
+        /// Whether the tail held a row of the same pair on its other day when this one came.
+        @inlinable public var twin: Bool { firstDay != day }
+
         /// Whether the row's day is in `lo…hi`.
         @inlinable @inline(__always) public func isIn(_ lo: Int, _ hi: Int) -> Bool { lo <= Int(day) && Int(day) <= hi }
 
-        @inlinable @inline(__always) public func isNew(_ lo: Int, _ hi: Int, _ B: Int) -> Bool {
-            let d = Int(day)
-            return lo <= d && d <= hi && Int(baseLast) < lo && !(twin && lo <= B && hi > B)
+        /// Whether this row makes its app active in `lo…hi` where neither the base's pair nor
+        /// the pair's other tail row (when it came first and is in the range) already does.
+        @inlinable @inline(__always) public func isNew(_ lo: Int, _ hi: Int) -> Bool {
+            let d = Int(day), f = Int(firstDay)
+            return lo <= d && d <= hi && Int(baseLast) < lo && !(f != d && lo <= f && f <= hi)
         }
     }
 
@@ -153,7 +157,7 @@ public final class UsageTail: @unchecked Sendable {
             for i in count..<rows.count { start[Int(rows[i] >> 32) + 1] += 1 }
             for u in 0..<userCount { start[u + 1] += start[u] }
             var at = start
-            var out = [TailPair](repeating: TailPair(app: 0, basePair: 0, baseLast: 0, day: 0, twin: false), count: Int(start[userCount]))
+            var out = [TailPair](repeating: TailPair(app: 0, basePair: 0, baseLast: 0, day: 0, firstDay: 0), count: Int(start[userCount]))
             if !self.start.isEmpty {
                 for u in 0..<userCount {
                     for k in Int(self.start[u])..<Int(self.start[u + 1]) { out[Int(at[u])] = pairs[k]; at[u] += 1 }
@@ -200,14 +204,17 @@ public final class UsageTail: @unchecked Sendable {
     /// Offset of the base's last day `B`: the day of the tail's rows, or of those not on the
     /// next day.
     public let day: Int
-    /// Whether some row is on the next day, `B + 1` (the index then has one more day): a client's
-    /// first rows of a new day and its late rows of the day before go into the same tail
-    /// (docs/APPENDS.md, "Two days in the tail").
+    /// Whether some row is on the next day `D` (the index then ends on it): a client's first rows
+    /// of a new day — the day after `B`, or after days without rows, up to ``maxGap`` days on —
+    /// and its late rows of `B` go into the same tail (docs/APPENDS.md, "Two days in the tail").
     public let hasNext: Bool
-    /// The next day's offset, `B + 1`.
-    @inlinable public var nextDay: Int { day &+ 1 }
-    /// The tail's last day: `B + 1` with rows on it, else `B`.
-    @inlinable public var lastDay: Int { hasNext ? day &+ 1 : day }
+    /// The next day's offset `D` (`B + 1` while no row is on one).
+    public let nextDay: Int
+    /// The tail's last day: `D` with rows on it, else `B`.
+    @inlinable public var lastDay: Int { hasNext ? nextDay : day }
+    /// The furthest a tail's next day is from the base's last day: a week, so that a client
+    /// with no rows over a weekend or a holiday still takes the first day after into its tail.
+    public static let maxGap = 7
     /// Rows on the next day, and when the first of them came (seconds since 1970).
     public let nextRows: Int
     public let nextSince: Double?
@@ -228,10 +235,13 @@ public final class UsageTail: @unchecked Sendable {
     /// Per level, the last block's department masks of every entity with the tail's, when the
     /// base keeps masks.
     let lastMasks: [UnsafeMutableBufferPointer<UInt64>]?
-    /// Per level where the next day starts a block of its own (past the base's blocks): that
+    /// Per level where the next day is in a block of its own (past the base's blocks): that
     /// block's cardinalities and masks, from the next day's users alone; `nil` at other levels.
     let nextCards: [UnsafeMutableBufferPointer<UInt32>?]
     let nextMasks: [UnsafeMutableBufferPointer<UInt64>?]
+    /// A row of zeros (cardinalities, or masks: the wider), for the blocks past the base's that
+    /// hold no tail day (days without rows between `B` and `D`).
+    let zeros: UnsafeMutableBufferPointer<UInt64>
     /// Every entity's running sum after the base's last day, with the tail's users of that day.
     let lastPrefix: UnsafeMutableBufferPointer<UInt32>
     /// Every entity's running sum after the next day (``lastPrefix`` when none is on it).
@@ -270,7 +280,7 @@ public final class UsageTail: @unchecked Sendable {
     /// Which of the tail's days block `block` of a level of `size` days holds: bit 0 the base's
     /// last day, bit 1 the next day (with rows on it).
     @inline(__always) public func days(inBlock block: Int, size: Int) -> UInt8 {
-        (block == day / size ? 1 : 0) | (hasNext && block == (day &+ 1) / size ? 2 : 0)
+        (block == day / size ? 1 : 0) | (hasNext && block == nextDay / size ? 2 : 0)
     }
 
     /// Calls `body` with each list of entity `e`'s tail users of the days `days` (bits as in
@@ -285,8 +295,8 @@ public final class UsageTail: @unchecked Sendable {
     /// day): those with a tail day in it and no base day in it.
     @inline(__always) public func novel(entity e: Int, _ lo: Int, _ hi: Int) -> Int {
         guard let t = entities[e] else { return 0 }
-        if hi <= day { return Int(t.before[lo]) }
-        if lo > day { return t.next.count }
+        if lo > day { return hasNext && hi >= nextDay && lo <= nextDay ? t.next.count : 0 }
+        if !hasNext || hi < nextDay { return Int(t.before[lo]) }
         return Int((t.beforeEither ?? t.before)[lo])
     }
 
@@ -315,9 +325,10 @@ public final class UsageTail: @unchecked Sendable {
         }
     }
 
-    init(day: Int, since: Double, nextSince: Double?, lateAt: Double?, nextRows: Int, entities: [EntityTail?], rows: TailList<UInt64>,
+    init(day: Int, nextDay: Int, since: Double, nextSince: Double?, lateAt: Double?, nextRows: Int, entities: [EntityTail?], rows: TailList<UInt64>,
          links: TailList<PairLink>, pairHead: [Int32], grouped: Grouped, base: UsageIndex, state: WriterState, serial: Int) {
         self.day = day
+        self.nextDay = nextDay
         hasNext = nextRows > 0
         self.nextRows = nextRows
         self.nextSince = nextSince
@@ -333,8 +344,8 @@ public final class UsageTail: @unchecked Sendable {
         self.state = state
         self.serial = serial
         let E = base.entityCount, W = base.departmentMaskWords, hasNext = nextRows > 0
-        // Whether the next day is in the last block of level `k` (else it starts a block past it).
-        let sameBlock = base.levelSizes.map { (day + 1) / $0 == day / $0 }
+        // Whether the next day is in the last block of level `k` (else in a block past it).
+        let sameBlock = base.levelSizes.map { nextDay / $0 == day / $0 }
         lastCards = (0..<base.levelSizes.count).map { k in
             let b = day / base.levelSizes[k], start = b * base.levelSizes[k]
             let row = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: max(1, E))
@@ -376,6 +387,8 @@ public final class UsageTail: @unchecked Sendable {
             orMasks(into: row) { $0.nextMask }
             return row
         }
+        zeros = .allocate(capacity: max(1, E, base.maskRowWords))
+        zeros.initialize(repeating: 0)
         let prefix = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: max(1, E))
         let after = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: max(1, E))
         for e in 0..<E {
@@ -386,7 +399,7 @@ public final class UsageTail: @unchecked Sendable {
         nextPrefix = after
         var first = base.firstSeenOffset
         for a in 0..<base.appCount where first[a] < 0 {
-            if (entities[a]?.users.count ?? 0) > 0 { first[a] = Int32(day) } else if (entities[a]?.next.count ?? 0) > 0 { first[a] = Int32(day + 1) }
+            if (entities[a]?.users.count ?? 0) > 0 { first[a] = Int32(day) } else if (entities[a]?.next.count ?? 0) > 0 { first[a] = Int32(nextDay) }
         }
         firstSeenOffset = first
     }
@@ -398,6 +411,7 @@ public final class UsageTail: @unchecked Sendable {
         for case let r? in nextMasks { r.deallocate() }
         lastPrefix.deallocate()
         nextPrefix.deallocate()
+        zeros.deallocate()
     }
 
     /// Calls `body` with the app and the base pair (or -1: a pair new in the tail) of each of
