@@ -8,7 +8,8 @@ means: in the write-ahead log, fdatasync'ed, applied and visible to queries), an
 
 With `--turn-at S`, the day changes S seconds in: later batches are dated the day after, a
 share `--late F` of their events still on the day before (late rows of a stream across
-midnight), and the figures are printed for the batches before and after the change too.
+midnight; `--gap 2`: the day after a day without rows), and the figures are printed for the
+batches before and after the change too.
 
 Usage: python3 tools/load/append_today.py --port P --dump DIR [--client ID] [--batch 1000]
        [--connections 1] [--seconds 20] [--probe PATH?QUERY] [--turn-at S [--late 0.1]]
@@ -45,6 +46,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--turn-at", type=float, help="seconds in: later batches are dated the next day")
     ap.add_argument("--late", type=float, default=0.1, help="after the turn, the share of events still on the day before")
+    ap.add_argument("--gap", type=int, default=1, help="days from the newest day to the day after the turn (2: a day without rows between)")
     a = ap.parse_args()
     by_client = users_and_apps(a.dump)
     client = a.client or max(by_client, key=lambda c: len(by_client[c][0]))
@@ -60,7 +62,7 @@ def main():
         bodies.append(json.dumps({"events": events}).encode())
     if a.turn_at is not None:
         from datetime import date, timedelta
-        nxt = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+        nxt = (date.fromisoformat(day) + timedelta(days=a.gap)).isoformat()
         for _ in range(a.bodies):
             events = [{"user_id": rnd.choice(us), "application_id": rnd.choice(ps),
                        "activity_date": day if rnd.random() < a.late else nxt} for _ in range(a.batch)]
@@ -125,6 +127,7 @@ def main():
             out[name] = {"batches": len(xs), "p50": round(pct(xs, 0.5), 2), "p99": round(pct(xs, 0.99), 2),
                          "p999": round(pct(xs, 0.999), 2), "max": round(max(xs), 2) if xs else None}
         out["late_share"] = a.late
+        out["gap_days"] = a.gap
     if a.probe:
         pm = [x * 1000 for x in probes]
         out["probe_ms"] = {"n": len(pm), "p50": round(pct(pm, 0.5), 2), "p99": round(pct(pm, 0.99), 2), "max": round(max(pm), 2) if pm else None}
