@@ -22,21 +22,27 @@ struct Rebuilt: @unchecked Sendable {
 
 extension StoreWriter {
     /// Whether `batch` would rebuild a large client (one of ``tailMinRows`` usage rows or more)
-    /// on the commit thread: anything but events of its base's last day or the day after that
-    /// fit its tail (beside rows of other days it holds already, which change nothing) — events
-    /// two days past its base or backdated before it, directory rows that add an entity or a
-    /// membership or change an app's classes.
+    /// on the commit thread: anything but events of its base's last day or its tail's next day
+    /// (the day after, or up to a week on) that fit its tail (beside rows of other days it holds
+    /// already, which change nothing) — events of a third day or backdated before its base,
+    /// directory rows that add an entity or a membership or change an app's classes.
     /// Such a rebuild takes about 8.5 s on
     /// the 47.6 M-row client, and held every client's acknowledgements meanwhile; it now runs on
     /// the merge queue while only that client's batches wait (``park(_:)``). Batches with
     /// catalog rows stay on the commit thread (they change other clients too); so do small
     /// clients', whose rebuild takes milliseconds.
     /// Commit thread only.
-    func rebuildsLargeClient(_ batch: AppendBatch, in store: Store) -> Bool {
+    /// `nextDays`: the next day the group's batches before this one put in each client's tail
+    /// (they are applied together, as one append): a batch naming another is rebuilt.
+    func rebuildsLargeClient(_ batch: AppendBatch, in store: Store, nextDays: inout [UUID128: Int32]) -> Bool {
         guard batch.directory.catalogApps.isEmpty, let c = store.client(batch.client), let usage = c.usage else { return false }
         let base = usage.base ?? usage
         guard base.rowCount >= tailMinRows else { return false }
-        guard addsOnlyNewestDay(batch, to: c, base: base, catalog: store.catalog) else { return true }
+        guard let fit = tailFit(batch, to: c, catalog: store.catalog) else { return true }
+        if fit.named {
+            if let earlier = nextDays[batch.client], earlier != fit.nextDay { return true }
+            nextDays[batch.client] = fit.nextDay
+        }
         return (usage.tail?.rowCount ?? 0) + batch.rows.count > tailCap(of: base)
     }
 
@@ -47,18 +53,24 @@ extension StoreWriter {
     /// and its rows of other days are held already (a batch sent again:
     /// ``ClientStore/holds(user:app:day:)``). The test is ``ClientStore/takesInTail(users:apps:days:)``.
     func addsOnlyNewestDay(_ batch: AppendBatch, to c: ClientStore, base: UsageIndex, catalog: Catalog) -> Bool {
-        guard batch.directory.isEmpty || batch.directory.effect(on: c, catalog: catalog) != .more else { return false }
+        tailFit(batch, to: c, catalog: catalog) != nil
+    }
+
+    /// ``addsOnlyNewestDay(_:to:base:catalog:)``'s test, with the next day the batch names
+    /// (``ClientStore/tailFit(users:apps:days:)``).
+    func tailFit(_ batch: AppendBatch, to c: ClientStore, catalog: Catalog) -> (nextDay: Int32, named: Bool)? {
+        guard batch.directory.isEmpty || batch.directory.effect(on: c, catalog: catalog) != .more else { return nil }
         var us: [UInt32] = [], ap: [UInt32] = [], ds: [Int32] = []
         us.reserveCapacity(batch.rows.count)
         ap.reserveCapacity(batch.rows.count)
         ds.reserveCapacity(batch.rows.count)
         for r in batch.rows {
-            guard let u = c.userIndex[r.user], let a = c.appIndex[r.app] else { return false }
+            guard let u = c.userIndex[r.user], let a = c.appIndex[r.app] else { return nil }
             us.append(u)
             ap.append(a)
             ds.append(r.day.raw)
         }
-        return c.takesInTail(users: us, apps: ap, days: ds)
+        return c.tailFit(users: us, apps: ap, days: ds)
     }
 
     /// The most rows `base`'s tail holds: ``tailMaxRows`` if given, else ``ClientStore/tailMaxRows(baseRows:)``.

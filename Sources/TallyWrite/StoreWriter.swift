@@ -476,9 +476,10 @@ public final class StoreWriter: @unchecked Sendable {
         // A large client's rebuild waits off the commit thread, with that client's later batches
         // (StoreWriter+Rebuilds.swift); the others are applied now.
         var now: [LoggedBatch] = []
+        var nextDays: [UUID128: Int32] = [:]
         for (i, (batch, done)) in group.enumerated() {
             let logged = LoggedBatch(sequence: sequences[i], batch: batch, done: done)
-            if let store, parked[batch.client] != nil || rebuildsLargeClient(batch, in: store) {
+            if let store, parked[batch.client] != nil || rebuildsLargeClient(batch, in: store, nextDays: &nextDays) {
                 park(logged)
             } else {
                 now.append(logged)

@@ -204,6 +204,30 @@ import TallyTestSupport
         try DirectoryAppendTests.compare(again.writer, dump, &r, "after a restart from the log")
     }
 
+    /// Batches of one client committed in one group are applied together, as one append: the
+    /// first to name a next day sets it for the group, and a later one naming another day is
+    /// rebuilt off the commit thread (applied together they would rebuild the client on it).
+    @Test func aGroupsBatchesAgreeOnTheNextDay() throws {
+        let rig = try AppendTests.rig("tail-group-day", seed: 82, tailMinRows: 0, mergeMinRows: 1_000_000)
+        defer { rig.shutdown() }
+        let client = rig.client
+        let store = try #require(rig.writer.store), c = try #require(store.client(client))
+        let day = try #require(c.usage?.newestDay)
+        let user = rig.dump.users.first { $0.client == client }!.id, app = rig.dump.apps.first { $0.client == client }!.id
+        func batch(_ d: Day) -> AppendBatch { AppendBatch(client: client, rows: [AppendBatch.Row(user: user, app: app, day: d)]) }
+        var nextDays: [UUID128: Int32] = [:]
+        #expect(!rig.writer.rebuildsLargeClient(batch(day), in: store, nextDays: &nextDays), "the newest day: into the tail")
+        #expect(nextDays.isEmpty, "no next day named")
+        #expect(!rig.writer.rebuildsLargeClient(batch(day.adding(2)), in: store, nextDays: &nextDays), "a day two on: into the tail")
+        #expect(nextDays[client] == day.adding(2).raw)
+        #expect(!rig.writer.rebuildsLargeClient(batch(day.adding(2)), in: store, nextDays: &nextDays), "the same next day again")
+        #expect(rig.writer.rebuildsLargeClient(batch(day.adding(1)), in: store, nextDays: &nextDays), "another next day in the same group")
+        #expect(!rig.writer.rebuildsLargeClient(batch(day), in: store, nextDays: &nextDays), "the newest day still")
+        var fresh: [UUID128: Int32] = [:]
+        #expect(!rig.writer.rebuildsLargeClient(batch(day.adding(1)), in: store, nextDays: &fresh), "in a group of its own: into the tail")
+        #expect(rig.writer.rebuildsLargeClient(batch(day.adding(UsageTail.maxGap + 1)), in: store, nextDays: &fresh), "past a week: rebuilt")
+    }
+
     /// Backpressure: while a client's merge runs, a batch of its newest day that would take its
     /// tail past the cap (which would rebuild the client on the commit thread, holding every
     /// client's appends) is refused with 503 `merge_behind` and `Retry-After`, and nothing of it

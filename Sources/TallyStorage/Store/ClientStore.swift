@@ -361,7 +361,7 @@ public final class ClientStore: @unchecked Sendable {
         let base = usage.base ?? usage
         let tailRows = usage.tail?.rowCount ?? 0
         guard base.rowCount >= minRows, tailRows + newUsers.count <= maxRows ?? Self.tailMaxRows(baseRows: base.rowCount),
-              let nextDay = tailNextDay(users: newUsers, apps: newApps, days: newDays) else { return nil }
+              let nextDay = tailFit(users: newUsers, apps: newApps, days: newDays)?.nextDay else { return nil }
         let last = base.newestDay.raw
         var users = newUsers, apps = newApps, next: [Bool] = []
         if !newDays.allSatisfy({ $0 == last }) {
@@ -384,13 +384,16 @@ public final class ClientStore: @unchecked Sendable {
     /// day, or are held already: what ``appending(users:apps:days:tailMinRows:tailMaxRows:)``
     /// decides before its size checks.
     public func takesInTail(users: [UInt32], apps: [UInt32], days: [Int32]) -> Bool {
-        tailNextDay(users: users, apps: apps, days: days) != nil
+        tailFit(users: users, apps: apps, days: days) != nil
     }
 
-    /// The tail's next day (days since 1970) with these rows, when every row is on its base's
-    /// last day, on that next day — the tail's, or while it has none the one later day the rows
-    /// name, at most ``UsageTail/maxGap`` days on — or held already; else `nil`.
-    func tailNextDay(users: [UInt32], apps: [UInt32], days: [Int32]) -> Int32? {
+    /// How rows of these days (days since 1970) go into this client's tail: `nil` when one does
+    /// not — it is on neither the base's last day nor the tail's next day (the tail's, or while
+    /// it has none the one later day the rows name, at most ``UsageTail/maxGap`` days on) and not
+    /// held already; else that next day (the day after the base's last when nothing names one)
+    /// and whether a row is on it. Batches of one client applied together (a group) must agree
+    /// on it (``StoreWriter``'s commit checks).
+    public func tailFit(users: [UInt32], apps: [UInt32], days: [Int32]) -> (nextDay: Int32, named: Bool)? {
         guard let usage else { return nil }
         let base = usage.base ?? usage
         let last = base.newestDay.raw
@@ -403,7 +406,7 @@ public final class ClientStore: @unchecked Sendable {
             }
         }
         let n = next ?? last + 1
-        return Int(n - base.firstDay.raw) < Int(UInt16.max) ? n : nil
+        return Int(n - base.firstDay.raw) < Int(UInt16.max) ? (n, next != nil && days.contains(n)) : nil
     }
 
     /// Whether this client holds a usage row of dense user `user` and app `app` on `day` (days

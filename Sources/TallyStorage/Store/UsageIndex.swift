@@ -420,8 +420,8 @@ public final class UsageIndex: @unchecked Sendable {
         }
     }
 
-    /// The stored bitmap of `entity` for block `block` of `level`: empty for the block a tail's
-    /// next day starts past the stored ones.
+    /// The stored bitmap of `entity` for block `block` of `level`: empty for a block past the
+    /// stored ones (a tail's days after the base's last: ``UsageTail/nextDay``).
     /// - Complexity: O(1).
     @inlinable @inline(__always)
     public func bitmap(entity: Int, level: Int, block: Int) -> BitmapRef {
@@ -429,9 +429,6 @@ public final class UsageIndex: @unchecked Sendable {
         guard block < blocks else { return BitmapRef(start: 0, end: 0) }
         return levelStarts[level].bitmap(entity &* blocks &+ block)
     }
-
-    /// Whether block `block` of `level` is stored (not the block a tail's next day starts).
-    @inlinable public func isStored(level: Int, block: Int) -> Bool { block < levelBlockCounts[level] }
 
     /// Day offsets `lo…hi` of `range` inside the index, or `nil` when they do not overlap.
     public func offsets(_ range: DayRange) -> (lo: Int, hi: Int)? {
@@ -507,7 +504,8 @@ public final class UsageIndex: @unchecked Sendable {
     }
 
     /// Exact distinct users of `entity` over day offsets `lo…hi` from its range table, if it has
-    /// one (with the tail's users new to it over the range).
+    /// one (with the tail's users new to it over the range); over the tail's days after the
+    /// base's last alone, from the tail, table or not.
     @inline(__always) public func rangeCount(entity: Int, _ lo: Int, _ hi: Int) -> Int? {
         guard let tail, hi >= tail.day else { return rangeCounts.count(entity: entity, lo, hi) }
         // A range on the next day alone: its users are the tail's.
