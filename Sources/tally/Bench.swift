@@ -158,12 +158,14 @@ struct BenchQueries: ParsableCommand {
     var tailFraction: Double = 0
     @Flag(name: .customLong("tail-merged"), help: "With --tail-fraction: time the clients rebuilt with those rows instead (the same data, no tail).")
     var tailMerged = false
+    @Option(name: .customLong("tail-next-share"), help: "With --tail-fraction: this share of the rows dated the day after the newest instead (a new day's first rows, the tail's second day).")
+    var tailNextShare: Double = 0
 
     func run() throws {
         tuneAllocator()
         var store: Store
         do { store = try loadSource(dump, lenient: false) } catch { throw ValidationError("\(error)") }
-        if tailFraction > 0 { store = Self.withTails(store, fraction: tailFraction, merged: tailMerged) }
+        if tailFraction > 0 { store = Self.withTails(store, fraction: tailFraction, merged: tailMerged, nextShare: tailNextShare) }
         guard let data = FileManager.default.contents(atPath: queries),
               let list = try JSONSerialization.jsonObject(with: data) as? [[String: Any]] else {
             throw ValidationError("\(queries): expected a JSON list of {id, client, path, params}")
@@ -238,7 +240,7 @@ struct BenchQueries: ParsableCommand {
 
     /// `store` with random new rows on each large client's newest day, `fraction` of its rows,
     /// appended 1,000 at a time into a tail (or, `merged`, rebuilt into the client), seeded.
-    static func withTails(_ store: Store, fraction: Double, merged: Bool) -> Store {
+    static func withTails(_ store: Store, fraction: Double, merged: Bool, nextShare: Double = 0) -> Store {
         var replaced: [ClientStore] = []
         var r = SplitMix64(seed: 0x9E37_79B9_7F4A_7C15)
         for c in store.clients {
@@ -247,13 +249,14 @@ struct BenchQueries: ParsableCommand {
             var client = c
             var applied: [Double] = []
             while (client.usage?.rowCount ?? 0) - usage.rowCount < want {
-                var us: [UInt32] = [], ap: [UInt32] = []
+                var us: [UInt32] = [], ap: [UInt32] = [], ds: [Int32] = []
                 for _ in 0..<1000 {
                     us.append(UInt32(r.next() % UInt64(c.users.count)))
                     ap.append(UInt32(r.next() % UInt64(c.apps.count)))
+                    ds.append(Double(r.next() % 1_000_000) < nextShare * 1_000_000 ? day + 1 : day)
                 }
                 let start = ContinuousClock.now
-                client = client.appending(users: us, apps: ap, days: [Int32](repeating: day, count: us.count))
+                client = client.appending(users: us, apps: ap, days: ds)
                 applied.append((ContinuousClock.now - start).seconds * 1000)
             }
             let tail = client.usage?.tail?.rowCount ?? 0
@@ -262,7 +265,8 @@ struct BenchQueries: ParsableCommand {
             // Each batch's apply (what the commit thread does for it), as a check on the tail's cost.
             applied.sort()
             let q = { (p: Double) in String(format: "%.2f", applied[min(applied.count - 1, Int(p * Double(applied.count)))]) }
-            FileHandle.standardError.write(Data(("\(c.info.name): \(client.usage!.rowCount - usage.rowCount) rows added on \(usage.newestDay) \(how); "
+            let on = nextShare > 0 ? "\(usage.newestDay) and the day after" : "\(usage.newestDay)"
+            FileHandle.standardError.write(Data(("\(c.info.name): \(client.usage!.rowCount - usage.rowCount) rows added on \(on) \(how); "
                 + "\(applied.count) batches applied in p50 \(q(0.5)) / p90 \(q(0.9)) / p99 \(q(0.99)) / max \(q(1)) ms\n").utf8))
             replaced.append(client)
         }

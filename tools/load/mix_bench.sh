@@ -11,11 +11,13 @@ SNAP=$1; CLIENT=$2; ROUNDS=${3:-30}
 TALLY_BIN=${TALLY_BIN:-.build/release/tally}
 Q=$(mktemp); OUT=$(mktemp)
 trap 'rm -f "$Q" "$OUT"' EXIT
-python3 - "$CLIENT" "$ROUNDS" > "$Q" <<'PY'
-import json, sys
-client, rounds = sys.argv[1], int(sys.argv[2])
+python3 - "$CLIENT" "$ROUNDS" "${MIX_SHIFT_DAYS:-0}" > "$Q" <<'PY'
+import json, sys, datetime
+client, rounds, shift = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 periods = [("2025-12-03", "2026-01-01", "2025-11-03", "2025-12-02"), ("2025-10-04", "2026-01-01", "2025-07-06", "2025-10-03"),
            ("2025-01-01", "2026-01-01", "2024-01-01", "2024-12-31"), ("2025-06-01", "2025-06-30", "2025-05-01", "2025-05-31")]
+# MIX_SHIFT_DAYS=1: every period a day later (ending on the day after the client's newest).
+periods = [tuple((datetime.date.fromisoformat(d) + datetime.timedelta(days=shift)).isoformat() for d in p) for p in periods]
 monthly = {"granularity": "monthly"}
 endpoints = [("utilization/summary", monthly), ("utilization", monthly),
              ("utilization/departments", dict(monthly, is_approved="false")), ("utilization/categories", monthly),
@@ -28,7 +30,8 @@ for e, p in endpoints:
                     "params": dict(p, start_date=s, end_date=en, compare_start_date=cs, compare_end_date=ce)})
 print(json.dumps(out * rounds))
 PY
-# BENCH_ARGS: more options of `tally bench`, e.g. "--tail-fraction 0.01" (a 1% tail on the newest day).
+# BENCH_ARGS: more options of `tally bench`, e.g. "--tail-fraction 0.01" (a 1% tail on the newest day),
+# "--tail-fraction 0.01 --tail-next-share 0.5" (half of it on the day after: two days in the tail).
 "$TALLY_BIN" bench --dump "$SNAP" --queries "$Q" --runs 1 --first-page-only ${BENCH_ARGS:-} > "$OUT"
 python3 - "$OUT" <<'PY'
 import json, sys, collections
