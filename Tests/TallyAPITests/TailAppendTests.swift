@@ -151,8 +151,8 @@ import TallyTestSupport
     /// rebuild; a merge while the new day's rows are few folds the day before into the base and
     /// keeps them in the tail, so that later late rows still go there; a merge once they are many
     /// folds everything, after which a late row of the day before is a backdated row (a rebuild).
-    /// Every route is compared with the reference after each step, and a restart from the log
-    /// serves the same.
+    /// Every route is compared with the reference after each step, and a restart from a snapshot
+    /// taken while the tail held both days, and the log, serves the same.
     @Test func aNewDayGoesIntoTheTailWithoutARebuild() throws {
         let rig = try AppendTests.rig("tail-next-day", seed: 81, tailMinRows: 0, mergeMinRows: 200, mergeAfterSeconds: 1_000)
         var dump = rig.dump
@@ -187,6 +187,12 @@ import TallyTestSupport
         try post(20, on: next)
         #expect(rebuilds.withLock { $0 } == 0 && usage().base?.newestDay == day, "late rows of the day before go into the tail")
         try DirectoryAppendTests.compare(rig.writer, dump, &r, "after late rows")
+        // A snapshot while the tail holds both days: it stores the client whole.
+        let snapshot = NSTemporaryDirectory() + "tally-tail-next-day-\(getpid()).tsnap"
+        defer { try? FileManager.default.removeItem(atPath: snapshot) }
+        #expect(usage().tail?.hasNext == true && (usage().tail?.nextRows ?? 0) < (usage().tail?.rowCount ?? 0), "two days in the tail")
+        #expect(try AppendTests.saveSnapshot(rig.server.port, snapshot).status == 200)
+        let snapshotDump = dump
         // Past half the merge's threshold of new-day rows, a merge folds everything.
         try post(400, on: next)
         waitFor("a merge folded the new day into the base") { usage().tail == nil && usage().newestDay == next }
@@ -198,10 +204,16 @@ import TallyTestSupport
         try DirectoryAppendTests.compare(rig.writer, dump, &r, "after a backdated row")
         let served = rig.rows()
         rig.shutdown()
-        let again = try AppendTests.rig("tail-next-day", seed: 81, wal: rig.wal, tailMinRows: 0, mergeMinRows: 200, mergeAfterSeconds: 1_000)
-        defer { again.shutdown() }
-        #expect(again.rows() == served)
-        try DirectoryAppendTests.compare(again.writer, dump, &r, "after a restart from the log")
+        // From the snapshot taken with two days in the tail, and the log (which the snapshot cut:
+        // a start from the dump and the log alone is refused): every row once.
+        let fromSnapshot = try AppendTests.rig("tail-next-day", seed: 81, wal: rig.wal, snapshot: snapshot, tailMinRows: 0,
+                                               mergeMinRows: 200, mergeAfterSeconds: 1_000)
+        defer { fromSnapshot.shutdown() }
+        #expect(try Snapshot.read(path: snapshot).clients.first { $0.info.id == client }?.usage?.rowCount
+                == snapshotDump.usage.filter { $0.client == client }.map { "\($0.user)|\($0.app)|\($0.day)" }.reduce(into: Set<String>()) { $0.insert($1) }.count,
+                "the snapshot holds the base and both tail days")
+        #expect(fromSnapshot.rows() == served)
+        try DirectoryAppendTests.compare(fromSnapshot.writer, dump, &r, "after a restart from a snapshot taken with two days in the tail")
     }
 
     /// Batches of one client committed in one group are applied together, as one append: the
