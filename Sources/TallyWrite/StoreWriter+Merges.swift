@@ -5,7 +5,7 @@ import TallyStorage
 
 extension StoreWriter {
     /// Backpressure: when `batch` would go into its client's tail (nothing but rows of its
-    /// newest day: ``addsOnlyNewestDay(_:to:base:catalog:)``) but take the tail past ``ClientStore/tailMaxRows(baseRows:)`` while the
+    /// tail's days: ``tailFit(_:to:catalog:)``) but take the tail past ``ClientStore/tailMaxRows(baseRows:)`` while the
     /// client's merge runs, the tail's rows (the cap that is reached); else `nil`. Without this
     /// the apply rebuilds the client on the commit thread — about 8.5 s on the 47.6 M-row client
     /// (a merge's time, docs/BENCHMARKS.md) during which no client's batch is acknowledged; with
@@ -14,7 +14,7 @@ extension StoreWriter {
     /// Commit thread only.
     func tailCap(_ batch: AppendBatch, in store: Store, pending: inout [UUID128: Int]) -> Int? {
         guard merging.contains(batch.client), parked[batch.client] == nil, let c = store.client(batch.client), let usage = c.usage,
-              let tail = usage.tail, let base = usage.base, addsOnlyNewestDay(batch, to: c, base: base, catalog: store.catalog) else { return nil }
+              let tail = usage.tail, let base = usage.base, tailFit(batch, to: c, catalog: store.catalog) != nil else { return nil }
         let rows = pending[batch.client, default: tail.rowCount] + batch.rows.count
         if rows > tailCap(of: base) { return pending[batch.client, default: tail.rowCount] }
         pending[batch.client] = rows
@@ -88,7 +88,7 @@ extension StoreWriter {
             observer.merged(installed: false, rows: m.rows, seconds: seconds)
             return
         }
-        var next = m.client.appendingTailRows(of: tail, from: m.rows)
+        var next = us.isEmpty ? m.client : m.client.appending(users: us, apps: ap, days: ds, tailMinRows: 0)  // as `appendingTailRows`
         // Attributes changed while the merge ran (names, activity flags, favourites: they keep
         // the base, ``ClientStore/withAttributes(_:catalog:)``): the merged client takes them.
         // Unchanged versions share their arrays, so the comparison is that of their buffers.

@@ -46,31 +46,20 @@ extension StoreWriter {
         return (usage.tail?.rowCount ?? 0) + batch.rows.count > tailCap(of: base)
     }
 
-    /// Whether all `batch` adds to client `c` is rows of the tail's days — its base's last day
-    /// and its next day (the day after, or the first after days without rows: docs/APPENDS.md,
-    /// "Two days in the tail") — : its directory rows change at most attributes the usage index
-    /// does not read (names, activity flags, favourites: ``DirectoryRows/effect(on:catalog:)``),
-    /// and its rows of other days are held already (a batch sent again:
-    /// ``ClientStore/holds(user:app:day:)``). The test is ``ClientStore/takesInTail(users:apps:days:)``.
-    func addsOnlyNewestDay(_ batch: AppendBatch, to c: ClientStore, base: UsageIndex, catalog: Catalog) -> Bool {
-        tailFit(batch, to: c, catalog: catalog) != nil
-    }
-
-    /// ``addsOnlyNewestDay(_:to:base:catalog:)``'s test, with the next day the batch names
-    /// (``ClientStore/tailFit(users:apps:days:)``).
+    /// How `batch` goes into client `c`'s tail (``ClientStore/tailFit(days:holds:)``), or `nil`
+    /// when it does not: all it adds must be rows of the tail's days — its base's last day and
+    /// its next day (the day after, or the first after days without rows: docs/APPENDS.md, "Two
+    /// days in the tail") — its directory rows change at most attributes the usage index does
+    /// not read (names, activity flags, favourites: ``DirectoryRows/effect(on:catalog:)``), and
+    /// its rows of other days are held already (a batch sent again:
+    /// ``ClientStore/holds(user:app:day:)``). Only those rows' ids are looked up.
     func tailFit(_ batch: AppendBatch, to c: ClientStore, catalog: Catalog) -> (nextDay: Int32, named: Bool)? {
         guard batch.directory.isEmpty || batch.directory.effect(on: c, catalog: catalog) != .more else { return nil }
-        var us: [UInt32] = [], ap: [UInt32] = [], ds: [Int32] = []
-        us.reserveCapacity(batch.rows.count)
-        ap.reserveCapacity(batch.rows.count)
-        ds.reserveCapacity(batch.rows.count)
-        for r in batch.rows {
-            guard let u = c.userIndex[r.user], let a = c.appIndex[r.app] else { return nil }
-            us.append(u)
-            ap.append(a)
-            ds.append(r.day.raw)
+        return c.tailFit(days: batch.rows.map(\.day.raw)) { i in
+            let r = batch.rows[i]
+            guard let u = c.userIndex[r.user], let a = c.appIndex[r.app] else { return false }
+            return c.holds(user: u, app: a, day: r.day.raw)
         }
-        return c.tailFit(users: us, apps: ap, days: ds)
     }
 
     /// The most rows `base`'s tail holds: ``tailMaxRows`` if given, else ``ClientStore/tailMaxRows(baseRows:)``.

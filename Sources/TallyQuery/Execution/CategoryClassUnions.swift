@@ -72,7 +72,7 @@ final class CategoryClassUnions: @unchecked Sendable {
         }
         set.clear()
         for k in blocks {
-            // The block a tail's next day starts past the stored ones has only the tail's users.
+            // A block past the stored ones (a tail's days after the base's) has only the tail's users.
             if k.block < blockCounts[k.level] { levels[k.level].formUnion(bitmap(row: row, level: k.level, block: k.block), into: set) }
             guard tail != nil else { continue }
             for i in rowStart[row]..<rowStart[row + 1] {

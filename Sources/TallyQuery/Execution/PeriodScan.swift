@@ -24,14 +24,14 @@ final class PeriodScan {
         /// masks, entity `e`'s at ``UsageIndex/maskPosition(_:)``.
         let masks: UnsafePointer<UInt64>?
         /// The index's tail when this block holds one of its days (the last block of its
-        /// level, or the block its next day starts past them): each entity's stored bitmap here
-        /// lacks the tail's users of those days (``UsageTail``).
+        /// level, or the block past them that holds its next day): each entity's stored bitmap
+        /// here lacks the tail's users of those days (``UsageTail``).
         let tail: UsageTail?
         /// Which of the tail's days the block holds (``UsageTail/days(inBlock:size:)``).
         let tailDays: UInt8
 
-        /// Where the block's bitmaps are in `starts`: `block`, or 0 for the block a tail's next
-        /// day starts (no stored bitmaps: `starts` empty, `stride` 0).
+        /// Where the block's bitmaps are in `starts`: `block`, or 0 for a block past the stored
+        /// ones, which only a tail's days reach (no stored bitmaps: `starts` empty, `stride` 0).
         let slot: Int
 
         @inline(__always) func bitmap(_ entity: Int) -> BitmapRef {
@@ -98,8 +98,8 @@ final class PeriodScan {
         func block(_ k: Int, _ b: Int) -> Block {
             let (starts, stride) = index.starts(level: k)
             let days = index.tail?.days(inBlock: b, size: index.levelSizes[k]) ?? 0
-            // The block a tail's next day starts past the stored ones: no stored bitmap (an
-            // empty one for every entity: offsets of zeros, stride 0).
+            // A block past the stored ones (a tail's next day, or days without rows before it): no
+            // stored bitmap (an empty one for every entity: offsets of zeros, stride 0).
             let stored = b < stride
             return Block(view: index.levels[k].view, level: k, starts: stored ? starts : LevelStarts.empty, stride: stored ? stride : 0,
                          block: b, cards: index.cardinalityRow(level: k, block: b), masks: index.departmentMaskRow(level: k, block: b),

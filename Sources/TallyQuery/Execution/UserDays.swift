@@ -95,7 +95,7 @@ final class UserDays: Sendable {
     /// to their place in the order.
     /// - Complexity: O(users × words + the tail's rows + k log k), k users with a new pair.
     func adding(_ pairs: PairView, _ client: ClientStore, keeps: [Bool]) -> UserDays {
-        guard pairs.tailDay != nil, let last = pairs.tailLastDay else { return self }
+        guard let last = pairs.tailLastDay else { return self }
         var words = self.words, counts = pairCount
         // The tail's next day may be in a word past the base's days: more words a user.
         let width = self.width == 0 ? 0 : max(self.width, (last >> 6) + 1)

@@ -387,26 +387,36 @@ public final class ClientStore: @unchecked Sendable {
         tailFit(users: users, apps: apps, days: days) != nil
     }
 
+    /// ``tailFit(days:holds:)`` of dense rows.
+    public func tailFit(users: [UInt32], apps: [UInt32], days: [Int32]) -> (nextDay: Int32, named: Bool)? {
+        let base = usage.map { $0.base ?? $0 }
+        return tailFit(days: days) { base?.holds(user: users[$0], app: apps[$0], day: days[$0]) ?? false }
+    }
+
     /// How rows of these days (days since 1970) go into this client's tail: `nil` when one does
     /// not — it is on neither the base's last day nor the tail's next day (the tail's, or while
-    /// it has none the one later day the rows name, at most ``UsageTail/maxGap`` days on) and not
-    /// held already; else that next day (the day after the base's last when nothing names one)
-    /// and whether a row is on it. Batches of one client applied together (a group) must agree
-    /// on it (``StoreWriter``'s commit checks).
-    public func tailFit(users: [UInt32], apps: [UInt32], days: [Int32]) -> (nextDay: Int32, named: Bool)? {
+    /// it has none the one later day the rows name, at most ``UsageTail/maxGap`` days on) and
+    /// row `i` is not held already (`holds(i)`, asked only of such rows); else that next day (the
+    /// day after the base's last when nothing names one) and whether a row is on it. Batches of
+    /// one client applied together (a group) must agree on it (``StoreWriter``'s commit checks).
+    public func tailFit(days: [Int32], holds: (Int) -> Bool) -> (nextDay: Int32, named: Bool)? {
         guard let usage else { return nil }
         let base = usage.base ?? usage
         let last = base.newestDay.raw
-        var next: Int32? = usage.tail.flatMap { $0.hasNext ? base.firstDay.raw + Int32($0.nextDay) : nil }
-        for i in days.indices where days[i] != last && days[i] != next {
-            if days[i] > last && next == nil && days[i] - last <= Int32(UsageTail.maxGap) {
+        var next: Int32? = usage.tail.flatMap { $0.hasNext ? $0.nextDayRaw : nil }
+        var named = false
+        for i in days.indices where days[i] != last {
+            if days[i] == next {
+                named = true
+            } else if next == nil && days[i] > last && days[i] - last <= Int32(UsageTail.maxGap) {
                 next = days[i]
-            } else if !base.holds(user: users[i], app: apps[i], day: days[i]) {
+                named = true
+            } else if !holds(i) {
                 return nil
             }
         }
         let n = next ?? last + 1
-        return Int(n - base.firstDay.raw) < Int(UInt16.max) ? (n, next != nil && days.contains(n)) : nil
+        return Int(n - base.firstDay.raw) < Int(UInt16.max) ? (n, named) : nil
     }
 
     /// Whether this client holds a usage row of dense user `user` and app `app` on `day` (days
@@ -432,11 +442,10 @@ public final class ClientStore: @unchecked Sendable {
         us.reserveCapacity(tail.rowCount - from)
         ap.reserveCapacity(tail.rowCount - from)
         ds.reserveCapacity(tail.rowCount - from)
-        for i in from..<tail.rowCount {
-            let r = UsageTail.row(tail.rows[i])
-            us.append(r.user)
-            ap.append(r.app)
-            ds.append(r.next ? tail.dayRaw + Int32(tail.nextDay - tail.day) : tail.dayRaw)
+        tail.forEachRow(from: from) { u, a, d, _ in
+            us.append(u)
+            ap.append(a)
+            ds.append(d)
         }
         return (us, ap, ds)
     }
@@ -452,20 +461,22 @@ public final class ClientStore: @unchecked Sendable {
         guard keepingNextDay && tail.hasNext && tail.nextRows < tail.rowCount else {
             return rebuilt(users: [], apps: [], days: [], extrasMinRows: extrasMinRows)
         }
-        let next = tail.dayRaw + Int32(tail.nextDay - tail.day)
-        let whole = rebuilt(users: [], apps: [], days: [], extrasMinRows: extrasMinRows, before: next)
-        let (us, ap, ds) = Self.rows(of: tail, from: 0)
+        let next = tail.nextDayRaw
+        let whole = rebuilt(users: [], apps: [], days: [], extrasMinRows: extrasMinRows, withoutNextDay: true)
         var nu: [UInt32] = [], na: [UInt32] = []
-        for i in ds.indices where ds[i] == next {
-            nu.append(us[i])
-            na.append(ap[i])
+        tail.forEachRow { u, a, _, onNext in
+            if onNext {
+                nu.append(u)
+                na.append(a)
+            }
         }
         return whole.appending(users: nu, apps: na, days: [Int32](repeating: next, count: nu.count), tailMinRows: 0,
                                tailMaxRows: max(nu.count, Self.tailMaxRows(baseRows: whole.usage?.rowCount ?? 0)))
     }
 
+    /// - Parameter withoutNextDay: leave out the tail's rows of its next day.
     func rebuilt(users newUsers: [UInt32], apps newApps: [UInt32], days newDays: [Int32], extrasMinRows: Int? = nil,
-                 before: Int32? = nil) -> ClientStore {
+                 withoutNextDay: Bool = false) -> ClientStore {
         var b = ClientStoreBuilder(info: info)
         if let extrasMinRows { b.extrasMinRows = extrasMinRows }
         for u in users { _ = b.addUser(u) }
@@ -474,13 +485,7 @@ public final class ClientStore: @unchecked Sendable {
         for u in 0..<users.count {
             for d in self.departments(ofUser: UInt32(u)) { b.addMembership(user: UInt32(u), department: d) }
         }
-        var (us, ap, ds) = storedRows()
-        if let before, ds.contains(where: { $0 >= before }) {
-            let keep = ds.indices.filter { ds[$0] < before }
-            us = keep.map { us[$0] }
-            ap = keep.map { ap[$0] }
-            ds = keep.map { ds[$0] }
-        }
+        let (us, ap, ds) = storedRows(withNextDay: !withoutNextDay)
         b.appendUsage(users: us, apps: ap, days: ds)
         b.appendUsage(users: newUsers, apps: newApps, days: newDays)
         let next = b.build()
@@ -494,8 +499,9 @@ public final class ClientStore: @unchecked Sendable {
     }
 
     /// Every usage row this client holds, read from its pair index and its tail: dense user and
-    /// app indexes and days (since 1970-01-01), for a rebuild.
-    public func storedRows() -> (users: [UInt32], apps: [UInt32], days: [Int32]) {
+    /// app indexes and days (since 1970-01-01), for a rebuild. Without `withNextDay`, the tail's
+    /// rows of its next day are left out (a merge that keeps them in a tail).
+    public func storedRows(withNextDay: Bool = true) -> (users: [UInt32], apps: [UInt32], days: [Int32]) {
         guard let usage else { return ([], [], []) }
         var us: [UInt32] = [], ap: [UInt32] = [], ds: [Int32] = []
         let total = usage.rowCount  // the tail's rows included
@@ -509,10 +515,12 @@ public final class ClientStore: @unchecked Sendable {
             ds.append(first + Int32(d))
         }
         if let tail = usage.tail {
-            let (tu, ta, td) = Self.rows(of: tail, from: 0)
-            us += tu
-            ap += ta
-            ds += td
+            tail.forEachRow { u, a, d, onNext in
+                guard withNextDay || !onNext else { return }
+                us.append(u)
+                ap.append(a)
+                ds.append(d)
+            }
         }
         return (us, ap, ds)
     }

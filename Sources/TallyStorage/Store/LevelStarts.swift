@@ -81,7 +81,7 @@
     }
 
     /// Two entries of zero: bitmap 0 is empty. For a block with no stored bitmaps (read with
-    /// stride 0): the one a tail's next day starts past its level's blocks.
+    /// stride 0): one past its level's blocks, which only a tail's days after the base's reach.
     public static let empty: LevelStarts = {
         let zeros = UnsafeMutablePointer<UInt32>.allocate(capacity: 2)  // never freed: one for the process
         zeros.initialize(repeating: 0, count: 2)

@@ -1,9 +1,9 @@
 /// A client version's (user, app) pairs as the query layer reads them: the base's
 /// ``PairIndex``, and when the version has a tail (``UsageTail``), the tail's rows read beside it
 /// instead of a pair index made again with them. Every tail row is on the base's last day `B` or
-/// the tail's next day `D` (the day after, or up to a week on), so a tail row either gives a base pair one of those days (its
-/// `basePair`) or belongs to a new pair whose only days are those; a base pair never holds a day
-/// a tail row of it has, and a pair has at most one tail row a day.
+/// the tail's next day `D` (the day after, or up to a week on), so a tail row either gives a base
+/// pair one of those days (its `basePair`) or belongs to a new pair whose only days are those; a
+/// base pair never holds a day a tail row of it has, and a pair has at most one tail row a day.
 ///
 /// Why not a copy: the copy cost O(pairs + stored days) per version — 27–28 ms on the 47.6 M-row
 /// client with a 1% tail, paid by the first request of each version that read the pairs (D, L,
@@ -47,8 +47,8 @@ public struct PairView: Sendable {
     }
 
     /// Calls `body` with each of user `u`'s tail rows (``UsageTail/TailPair``: the app, the
-    /// base pair or -1, that pair's last base day or -1, the row's day and whether it is the
-    /// pair's second tail row), newest first. Nothing without a tail.
+    /// base pair or -1, that pair's last base day or -1, the row's day and the pair's first tail
+    /// day), newest first. Nothing without a tail.
     @inlinable @inline(__always)
     public func forEachTailPair(user u: Int, _ body: (UsageTail.TailPair) -> Void) {
         guard let tail, tail.hasPairs(user: u) else { return }
@@ -73,7 +73,7 @@ public struct PairView: Sendable {
     /// and the base does not: what a count of the base's pairs misses.
     @inlinable @inline(__always)
     public func tailApps(user u: Int, _ lo: Int, _ hi: Int, mask: UnsafeBufferPointer<Bool>? = nil) -> Int {
-        guard let tail, tail.hasPairs(user: u), lo <= tail.lastDay, tail.day <= hi else { return 0 }
+        guard let tail, tailOverlaps(lo, hi), tail.hasPairs(user: u) else { return 0 }
         var n = 0
         if tail.hasNext {
             // Two days: each row tested on its own (``UsageTail/TailPair/isNew(_:_:)``).
@@ -103,7 +103,7 @@ public struct PairView: Sendable {
     /// Whether user `u` has a tail row (of an app `mask` keeps) within `lo…hi`.
     @inlinable @inline(__always)
     public func hasTailDay(user u: Int, _ lo: Int, _ hi: Int, mask: UnsafeBufferPointer<Bool>? = nil) -> Bool {
-        guard let tail, tail.hasPairs(user: u), lo <= tail.lastDay, tail.day <= hi else { return false }
+        guard let tail, tailOverlaps(lo, hi), tail.hasPairs(user: u) else { return false }
         guard mask != nil || tail.hasNext else { return true }
         var any = false
         tail.forEachPair(user: u) { any = any || ($0.isIn(lo, hi) && (mask == nil || mask![Int($0.app)])) }
@@ -123,7 +123,7 @@ public struct PairView: Sendable {
     /// The last day offset within `lo…hi` on which user `u` used any app (or any app `mask`
     /// keeps), or `nil`.
     public func lastDay(user u: Int, _ lo: Int, _ hi: Int, mask: [Bool]? = nil) -> Int? {
-        if let tail, tail.hasPairs(user: u), lo <= tail.lastDay, tail.day <= hi {
+        if let tail, tailOverlaps(lo, hi), tail.hasPairs(user: u) {
             var last = -1
             tail.forEachPair(user: u) { if $0.isIn(lo, hi) && (mask == nil || mask![Int($0.app)]) { last = max(last, Int($0.day)) } }
             if last >= 0 { return last }
@@ -135,7 +135,7 @@ public struct PairView: Sendable {
     /// keeps), or `nil`.
     public func firstDay(user u: Int, _ lo: Int, _ hi: Int, mask: [Bool]? = nil) -> Int? {
         if let d = base.firstDay(user: u, lo, hi, mask: mask) { return d }
-        guard let tail, tail.hasPairs(user: u), lo <= tail.lastDay, tail.day <= hi else { return nil }
+        guard let tail, tailOverlaps(lo, hi), tail.hasPairs(user: u) else { return nil }
         var first = Int.max
         tail.forEachPair(user: u) { if $0.isIn(lo, hi) && (mask == nil || mask![Int($0.app)]) { first = min(first, Int($0.day)) } }
         return first == .max ? nil : first

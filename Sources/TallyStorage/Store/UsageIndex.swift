@@ -292,7 +292,7 @@ public final class UsageIndex: @unchecked Sendable {
     /// - Complexity: O(apps), two contiguous rows.
     public func activeApps(_ lo: Int, _ hi: Int, into active: UnsafeMutablePointer<Bool>) {
         let n = appCount, stride = entityCount
-        if let tail, tail.hasNext, hi > tail.day || lo > tail.day {
+        if let tail, tail.hasNext, hi > tail.day {
             // A range reaching the tail's next day: its sums are the tail's rows.
             for a in 0..<n { active[a] = prefixSum(a, hi &+ 1) != prefixSum(a, lo) }
             return
@@ -358,7 +358,7 @@ public final class UsageIndex: @unchecked Sendable {
             if block == tail.day / levelSizes[level] { return UnsafePointer(rows[level].baseAddress!) }
             if block >= levelBlockCounts[level] {
                 if block == tail.nextDay / levelSizes[level], let row = tail.nextMasks[level] { return UnsafePointer(row.baseAddress!) }
-                return UnsafePointer(tail.zeros.baseAddress!)  // a block of days without rows
+                return UnsafePointer(tail.zeroMasks.baseAddress!)  // a block of days without rows
             }
         }
         return departmentMaskRows.map { UnsafePointer($0[level] + block &* maskRowWords) }
@@ -399,7 +399,7 @@ public final class UsageIndex: @unchecked Sendable {
             if block == tail.day / levelSizes[level] { return .wide(UnsafePointer(tail.lastCards[level].baseAddress!)) }
             if block >= levelBlockCounts[level] {
                 if block == tail.nextDay / levelSizes[level], let row = tail.nextCards[level] { return .wide(UnsafePointer(row.baseAddress!)) }
-                return .wide(UnsafeRawPointer(tail.zeros.baseAddress!).assumingMemoryBound(to: UInt32.self))  // days without rows
+                return .wide(UnsafePointer(tail.zeroCards.baseAddress!))  // a block of days without rows
             }
         }
         guard let rows = cardinalityRows else { return nil }

@@ -11,8 +11,17 @@ extension UsageTail {
     }
 
     /// The user, app and whether on the next day of a row of ``rows``.
-    @inline(__always) public static func row(_ r: UInt64) -> (user: UInt32, app: UInt32, next: Bool) {
+    @inline(__always) static func row(_ r: UInt64) -> (user: UInt32, app: UInt32, next: Bool) {
         (UInt32(truncatingIfNeeded: r >> 32), UInt32(truncatingIfNeeded: r) & 0x7FFF_FFFF, r & (1 << 31) != 0)
+    }
+
+    /// Calls `body` with the user, app, day (days since 1970) and whether on the next day of each
+    /// of the tail's rows from the `from`-th on, in arrival order.
+    public func forEachRow(from: Int = 0, _ body: (_ user: UInt32, _ app: UInt32, _ day: Int32, _ next: Bool) -> Void) {
+        for i in from..<rows.count {
+            let r = Self.row(rows[i])
+            body(r.user, r.app, r.next ? nextDayRaw : dayRaw, r.next)
+        }
     }
 
     /// `previous` (or nothing) with the rows `users[i]`, `apps[i]`, each on the base's last day

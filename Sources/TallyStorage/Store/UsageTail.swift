@@ -66,25 +66,25 @@ public struct TailList<T: BitwiseCopyable>: @unchecked Sendable {
 /// Usage rows appended on a client's newest days, kept beside the client's immutable usage
 /// index (the base) instead of rebuilding it: docs/APPENDS.md, "the tail". Every row is new to
 /// the base (a row the base or an earlier version of the tail holds is dropped at apply), and on
-/// the base's last day `L` or the day after, `L + 1` (a new day's first rows: "Two days in the
-/// tail"), so every stored structure changes only where it covers those days: the last block of
-/// each level (and the block `L + 1` starts past them, which has no stored bitmap), the last
-/// running sums, the range tables' ranges that end on `L` or later, the pairs' last days. The
-/// index that serves a client with a tail (``UsageIndex/init(base:tail:)``) reads its base and
-/// adds the tail there:
+/// the base's last day `L` or on a next day `D` after it (``nextDay``: a new day's first rows,
+/// the day after `L` or up to ``maxGap`` days on: "Two days in the tail"), so every stored
+/// structure changes only where it covers those days: the last block of each level (and the
+/// blocks past them up to `D`'s, which have no stored bitmap), the last running sums, the range
+/// tables' ranges that end on `L` or later, the pairs' last days. The index that serves a client
+/// with a tail (``UsageIndex/init(base:tail:)``) reads its base and adds the tail there:
 /// - unions OR, per entity (app or class), the users new to it on `L` (``EntityTail/users``) and
-///   its users on `L + 1` (``EntityTail/next``), in the blocks holding those days;
+///   its users on `D` (``EntityTail/next``), in the blocks holding those days;
 /// - counts over a range `lo…L` add the users of the entity on `L` whose last base day with it is
 ///   before `lo` (``EntityTail/before``: `before[lo]`), exact because no base day is after `L`;
-///   over `lo…L + 1`, the users of either day whose last base day is before `lo`, each once
-///   (``EntityTail/beforeEither``); over `L + 1` alone, the next day's users;
+///   over `lo…D`, the users of either day whose last base day is before `lo`, each once
+///   (``EntityTail/beforeEither``); over `D` alone, the next day's users;
 /// - the last blocks' cardinalities and department masks, the last running sums and the apps'
 ///   first days are corrected once per version, here;
 /// - the pairs are read with the tail's rows beside them (``PairView``): each user's rows are a
 ///   contiguous run (``grouped``, remade every ``regroupRows`` rows) and a chain of the rows
 ///   since (``links``, ``pairHead``), read by the pair loops after the base's pairs. A row knows
-///   its day and whether it is its pair's second tail row (``TailPair/twin``: counted only when
-///   the first is out of the range), so that the order rows come in does not matter.
+///   its day and its pair's first tail day (``TailPair/firstDay``: a second row is counted only
+///   when the first is out of the range), so that the order rows come in does not matter.
 /// A class's users on `L` are only those new to the class that day (not active in it on `L` in
 /// the base through another app), so that counts stay sums. Immutable once made.
 public final class UsageTail: @unchecked Sendable {
@@ -194,7 +194,7 @@ public final class UsageTail: @unchecked Sendable {
         /// Users of the entity on the next day (``UsageTail/nextDay``), unsorted.
         var next: TailList<UInt32> = .empty
         /// Like ``before`` over the users of either day (``users`` and ``next``, each once), or
-        /// `nil` while ``next`` is empty (then ``before``): a count over `lo…B + 1` adds
+        /// `nil` while ``next`` is empty (then ``before``): a count over `lo…D` adds
         /// `beforeEither[lo]` for `lo ≤ B`.
         var beforeEither: [UInt32]? = nil
         /// The OR of ``next``'s departments' bits.
@@ -212,6 +212,8 @@ public final class UsageTail: @unchecked Sendable {
     public let nextDay: Int
     /// The tail's last day: `D` with rows on it, else `B`.
     @inlinable public var lastDay: Int { hasNext ? nextDay : day }
+    /// The next day as days since 1970.
+    public var nextDayRaw: Int32 { dayRaw + Int32(nextDay - day) }
     /// The furthest a tail's next day is from the base's last day: a week, so that a client
     /// with no rows over a weekend or a holiday still takes the first day after into its tail.
     public static let maxGap = 7
@@ -221,13 +223,14 @@ public final class UsageTail: @unchecked Sendable {
     /// When the newest row of the base's last day came after the first of the next day's (a
     /// late row), if one did: merges keep the next day in the tail while they come.
     public let lateAt: Double?
-    /// The same day, as days since 1970.
+    /// The base's last day ``day`` as days since 1970.
     public let dayRaw: Int32
     /// When the first row of this tail (of its chain of versions) was applied: seconds since
     /// 1970 (the freshness figures' "oldest unmerged row").
     public let since: Double
     let entities: [EntityTail?]
-    /// Rows of the tail, `user << 32 | app`, in arrival order (for merges and snapshots).
+    /// Rows of the tail (``key(_:_:next:)``: user, whether on the next day, app), in arrival
+    /// order (for merges and snapshots).
     let rows: TailList<UInt64>
     /// Per level, the last block's cardinality of every entity with the tail's users (the next
     /// day's too when it is in that block).
@@ -239,9 +242,10 @@ public final class UsageTail: @unchecked Sendable {
     /// block's cardinalities and masks, from the next day's users alone; `nil` at other levels.
     let nextCards: [UnsafeMutableBufferPointer<UInt32>?]
     let nextMasks: [UnsafeMutableBufferPointer<UInt64>?]
-    /// A row of zeros (cardinalities, or masks: the wider), for the blocks past the base's that
-    /// hold no tail day (days without rows between `B` and `D`).
-    let zeros: UnsafeMutableBufferPointer<UInt64>
+    /// Rows of zeros (every entity's cardinality, and, when the base keeps masks, every mask) for
+    /// the blocks past the base's that hold no tail day (days without rows between `B` and `D`).
+    let zeroCards: UnsafeMutableBufferPointer<UInt32>
+    let zeroMasks: UnsafeMutableBufferPointer<UInt64>
     /// Every entity's running sum after the base's last day, with the tail's users of that day.
     let lastPrefix: UnsafeMutableBufferPointer<UInt32>
     /// Every entity's running sum after the next day (``lastPrefix`` when none is on it).
@@ -387,8 +391,10 @@ public final class UsageTail: @unchecked Sendable {
             orMasks(into: row) { $0.nextMask }
             return row
         }
-        zeros = .allocate(capacity: max(1, E, base.maskRowWords))
-        zeros.initialize(repeating: 0)
+        zeroCards = .allocate(capacity: max(1, E))
+        zeroCards.initialize(repeating: 0)
+        zeroMasks = .allocate(capacity: base.hasDepartmentMasks ? max(1, base.maskRowWords) : 1)
+        zeroMasks.initialize(repeating: 0)
         let prefix = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: max(1, E))
         let after = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: max(1, E))
         for e in 0..<E {
@@ -411,7 +417,8 @@ public final class UsageTail: @unchecked Sendable {
         for case let r? in nextMasks { r.deallocate() }
         lastPrefix.deallocate()
         nextPrefix.deallocate()
-        zeros.deallocate()
+        zeroCards.deallocate()
+        zeroMasks.deallocate()
     }
 
     /// Calls `body` with the app and the base pair (or -1: a pair new in the tail) of each of
@@ -456,6 +463,7 @@ public final class UsageTail: @unchecked Sendable {
             n += (t.users.count + t.next.count) * 4 + (t.before.count + (t.beforeEither?.count ?? 0)) * 4 + (t.mask.count + t.nextMask.count) * 8
         }
         n += nextCards.reduce(0) { $0 + ($1?.count ?? 0) * 4 } + nextMasks.reduce(0) { $0 + ($1?.count ?? 0) * 8 }
+            + zeroCards.count * 4 + zeroMasks.count * 8
         return n + lastCards.reduce(0) { $0 + $1.count * 4 } + (lastMasks?.reduce(0) { $0 + $1.count * 8 } ?? 0) + lastPrefix.count * 8
     }
 }
