@@ -152,6 +152,7 @@ extension PeriodScan {
     /// carry that usually stops after a plane or two, instead of one increment per department bit.
     private func countAppsFromMasks(into m: inout [Metrics]) {
         let W = index.departmentMaskWords, words = index.maskWords(entities: index.appCount), lane = index.maskLaneMask
+        let stride = index.maskWordStride
         let reached = UnsafeMutablePointer<UInt64>.allocate(capacity: max(1, words))
         defer { reached.deallocate() }
         reached.initialize(repeating: 0, count: words)
@@ -169,7 +170,7 @@ extension PeriodScan {
                     let split = bits[Int(app)] & approvedBit != 0 ? 64 : 0
                     let (at, shift) = index.maskPosition(Int(app))
                     for w in 0..<W {
-                        var carry = reached[at &+ w] >> UInt64(shift) & lane
+                        var carry = reached[at &+ w &* stride] >> UInt64(shift) & lane
                         let base = w &* 128 &+ split
                         var k = 0
                         while carry != 0 {
@@ -364,6 +365,42 @@ extension PeriodScan {
     }
 
     /// Totals over the scope. `full` adds the approval splits and users of any app.
+    /// Under a department filter read from the masks (``departmentMasks``): for every app,
+    /// whether a user of the filter used it in the range — the blocks' rows of masks ORed word by
+    /// word (only the words that hold the filter's departments), then each app's lanes tested.
+    /// `nil` without masks. The caller deallocates the flags.
+    ///
+    /// Why not ``isActive(entity:)`` per app: a trend asks it of every app in every bucket, and
+    /// that one call a app and bucket, reading each block's word, was half of a 366-day weekly
+    /// trend under a department of the enterprise client (docs/BENCHMARKS.md, "Masks word by word").
+    func appsReachedFromMasks() -> UnsafeMutablePointer<Bool>? {
+        guard let (rows, bits) = departmentMasks else { return nil }
+        let n = index.appCount, W = index.departmentMaskWords, stride = index.maskWordStride
+        let lane = index.maskLaneMask, laneBits = index.maskLaneBits
+        // Words of one plane that hold the apps: packed lanes when a mask is under a word.
+        let planeWords = W > 1 ? n : index.maskWords(entities: n)
+        let flags = UnsafeMutablePointer<Bool>.allocate(capacity: max(1, n))
+        flags.initialize(repeating: false, count: max(1, n))
+        let reached = UnsafeMutablePointer<UInt64>.allocate(capacity: max(1, planeWords))
+        defer { reached.deallocate() }
+        for w in 0..<bits.count where bits[w] != 0 {
+            let start = W > 1 ? w &* stride : 0
+            reached.initialize(repeating: 0, count: planeWords)
+            for i in 0..<rows.count {
+                let row = rows[i] + start
+                for k in 0..<planeWords { reached[k] |= row[k] }
+            }
+            let want = bits[w]
+            if laneBits == 64 {
+                for a in 0..<n where reached[a] & want != 0 { flags[a] = true }
+            } else {
+                let lanes = 64 / laneBits
+                for a in 0..<n where (reached[a / lanes] >> UInt64((a % lanes) &* laneBits)) & lane & want != 0 { flags[a] = true }
+            }
+        }
+        return flags
+    }
+
     func totals(full: Bool) -> Metrics {
         var m = Metrics()
         if scope.users == nil {
@@ -384,12 +421,15 @@ extension PeriodScan {
             m.approvedApps = approved
             m.unapprovedApps = active - approved
         } else {
-            // The members' activity, when the query made it (a trend), else each app's bitmaps.
+            // The members' activity, when the query made it (a trend), else every app's masks
+            // at once, else each app's bitmaps.
             let act = scope.scratch.activity(covering: lo, hi)
+            let reached = act == nil ? appsReachedFromMasks() : nil
+            defer { reached?.deallocate() }
             scope.client.appClassBits.withUnsafeBufferPointer { bits in
                 let approvedBit = UInt8(1) << UInt8(AppClass.approved.rawValue)
                 for app in scope.apps where appIsActive(Int(app)) {
-                    guard act?.appIsActive(Int(app), lo, hi) ?? isActive(entity: Int(app)) else { continue }
+                    guard act?.appIsActive(Int(app), lo, hi) ?? reached.map({ $0[Int(app)] }) ?? isActive(entity: Int(app)) else { continue }
                     m.apps &+= 1
                     if bits[Int(app)] & approvedBit != 0 { m.approvedApps &+= 1 } else { m.unapprovedApps &+= 1 }
                 }

@@ -164,10 +164,13 @@ final class PeriodScan {
         if !hasActivity(entity) { return false }
         if let (rows, bits) = departmentMasks {
             // The filter's bits are below the lane's width: the AND ignores the other lanes.
+            // Only the words that hold a department of the filter are read.
             let (at, shift) = index.maskPosition(entity)
-            for w in 0..<bits.count {
+            let stride = index.maskWordStride
+            for w in 0..<bits.count where bits[w] != 0 {
                 var m: UInt64 = 0
-                for i in 0..<rows.count { m |= rows[i][at &+ w] }
+                let position = at &+ w &* stride
+                for i in 0..<rows.count { m |= rows[i][position] }
                 if m >> UInt64(shift) & bits[w] != 0 { return true }
             }
             return false

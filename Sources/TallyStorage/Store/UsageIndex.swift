@@ -47,7 +47,12 @@ public final class UsageIndex: @unchecked Sendable {
     @usableFromInline let levelBlockCounts: [Int]
     /// Per level, for each (entity, block) bitmap, the OR of its users' department bits in
     /// ``departmentMaskWords`` words, block-major: a row of ``maskRowWords`` words per block,
-    /// entity `e`'s mask at ``maskPosition(_:)`` (packed ``maskLaneBits`` bits wide).
+    /// entity `e`'s mask at ``maskPosition(_:)`` (packed ``maskLaneBits`` bits wide). Masks of
+    /// several words are laid out word by word in the row (``maskWordStride``): every entity's
+    /// word 0, then every entity's word 1, … — a department filter's departments are usually in
+    /// one word, and reading that word of every app is then a contiguous run (with the words of
+    /// each entity side by side, a 366-day weekly trend on the enterprise client under one
+    /// department read four times the cache lines it used: docs/BENCHMARKS.md, "Masks word by word").
     /// The departments an app reached over a range are then the OR of a few masks, without
     /// touching its users, and every app's over a range is a few contiguous rows. Snapshots and
     /// the builder hand them over entity-major. Kept for clients with enough rows and at most
@@ -65,6 +70,9 @@ public final class UsageIndex: @unchecked Sendable {
     public let maskLaneBits: Int
     /// Words of one block's row of masks: every entity's, packed.
     public var maskRowWords: Int { maskWords(entities: entityCount) }
+    /// Words between an entity's mask word `w` and word `w + 1` in a row: every entity's word
+    /// `w` comes before every entity's word `w + 1` (one word a mask: unused).
+    public var maskWordStride: Int { entityCount }
     /// The mask width for `departments` departments (see ``maskLaneBits``).
     public static func maskLaneBits(departments: Int) -> Int {
         departments <= 8 ? 8 : departments <= 16 ? 16 : departments <= 32 ? 32 : 64
@@ -157,9 +165,9 @@ public final class UsageIndex: @unchecked Sendable {
                 let rows = StoreMemory.allocate(UInt64.self, capacity: max(1, blocks &* rowWords), in: memory)
                 rows.initialize(repeating: 0)
                 for e in 0..<entities {
-                    let (at, shift) = Self.maskPosition(e, laneBits: maskLaneBits, words: W)
+                    let (at, shift) = Self.maskPosition(e, laneBits: maskLaneBits)
                     for b in 0..<blocks {
-                        for w in 0..<W { rows[b &* rowWords &+ at &+ w] |= m[(e &* blocks &+ b) &* W &+ w] << UInt64(shift) }
+                        for w in 0..<W { rows[b &* rowWords &+ at &+ w &* entities] |= m[(e &* blocks &+ b) &* W &+ w] << UInt64(shift) }
                     }
                 }
                 return rows.baseAddress!
@@ -348,50 +356,6 @@ public final class UsageIndex: @unchecked Sendable {
         (levelStarts[level], levelBlockCounts[level])
     }
 
-    /// Whether the index keeps department masks per bitmap (see ``departmentMaskRows``).
-    public var hasDepartmentMasks: Bool { departmentMaskRows != nil }
-
-    /// The department masks of every entity's bitmap of one block, ``maskRowWords`` words:
-    /// entity `e`'s are read with ``mask(_:entity:word:)``.
-    public func departmentMaskRow(level: Int, block: Int) -> UnsafePointer<UInt64>? {
-        if let tail, let rows = tail.lastMasks {
-            if block == tail.day / levelSizes[level] { return UnsafePointer(rows[level].baseAddress!) }
-            if block >= levelBlockCounts[level] {
-                if block == tail.nextDay / levelSizes[level], let row = tail.nextMasks[level] { return UnsafePointer(row.baseAddress!) }
-                return UnsafePointer(tail.zeroMasks.baseAddress!)  // a block of days without rows
-            }
-        }
-        return departmentMaskRows.map { UnsafePointer($0[level] + block &* maskRowWords) }
-    }
-
-    /// Where entity `e`'s mask is in a row of masks: word `word + w` holds its word `w`, in the
-    /// lane at `shift` (0 for whole words).
-    @inline(__always) static func maskPosition(_ e: Int, laneBits: Int, words: Int) -> (word: Int, shift: Int) {
-        if laneBits == 64 { return (e &* words, 0) }
-        let lanes = 64 / laneBits
-        return (e / lanes, (e % lanes) &* laneBits)
-    }
-
-    /// Where entity `e`'s mask is in a row of masks (``departmentMaskRow(level:block:)``): its
-    /// word `w` is lane `shift` of word `word + w`, read as `row[word + w] >> shift & maskLaneMask`.
-    @inline(__always) public func maskPosition(_ e: Int) -> (word: Int, shift: Int) {
-        Self.maskPosition(e, laneBits: maskLaneBits, words: departmentMaskWords)
-    }
-
-    /// Words of a row of masks that hold entities `0..<n` (the apps: `n` = ``appCount``).
-    public func maskWords(entities n: Int) -> Int {
-        Self.maskRowWords(entities: n, laneBits: maskLaneBits, words: departmentMaskWords)
-    }
-
-    /// The bits of one lane (every bit for whole words).
-    public var maskLaneMask: UInt64 { maskLaneBits == 64 ? ~0 : (1 << UInt64(maskLaneBits)) &- 1 }
-
-    /// Word `w` of entity `e`'s mask in `row`, a row of masks.
-    @inline(__always) public func mask(_ row: UnsafePointer<UInt64>, entity e: Int, word w: Int) -> UInt64 {
-        let (at, shift) = maskPosition(e)
-        return row[at &+ w] >> UInt64(shift) & maskLaneMask
-    }
-
     /// The cardinalities of every entity's bitmap of one block: `row[entity]`, when the index
     /// keeps them (``cardinalityRows``).
     public func cardinalityRow(level: Int, block: Int) -> CardinalityRow? {
@@ -406,18 +370,6 @@ public final class UsageIndex: @unchecked Sendable {
         return cardinalitiesAreNarrow
             ? .narrow(UnsafePointer(rows[level].assumingMemoryBound(to: UInt16.self)) + block &* entityCount)
             : .wide(UnsafePointer(rows[level].assumingMemoryBound(to: UInt32.self)) + block &* entityCount)
-    }
-
-    /// The masks entity-major, as snapshots store them.
-    var levelDepartmentMasks: [[UInt64]]? {
-        let W = departmentMaskWords
-        return departmentMaskRows.map { rows in
-            zip(rows, levelBlockCounts).map { m, blocks in
-                (0..<entityCount).flatMap { e in
-                    (0..<blocks).flatMap { b in (0..<W).map { mask(UnsafePointer(m + b &* maskRowWords), entity: e, word: $0) } }
-                }
-            }
-        }
     }
 
     /// The stored bitmap of `entity` for block `block` of `level`: empty for a block past the

@@ -372,7 +372,7 @@ public final class UsageTail: @unchecked Sendable {
                 let m = mask(t)
                 guard !m.isEmpty else { continue }
                 let (at, shift) = base.maskPosition(e)
-                for w in 0..<W { row[at + w] |= m[w] << UInt64(shift) }
+                for w in 0..<W { row[at + w * base.maskWordStride] |= m[w] << UInt64(shift) }
             }
         }
         lastMasks = base.hasDepartmentMasks ? (0..<base.levelSizes.count).map { k in
