@@ -46,6 +46,52 @@ import TallyTestSupport
         try check(dump, store, seed: 3, queries: 400, client: client, scan: .bitmaps)
     }
 
+    /// A page of A under a department filter read from the members' pairs, its period and
+    /// comparison both in the pairs' recent days: the period's pass counts the comparison too
+    /// (``Scratch/companion``). Every row and compare value against the reference, on pages of
+    /// 50 (the comparison for the page's rows only) and whole.
+    @Test func aPeriodAndItsComparisonInTheRecentDaysAnswerAsTheReference() throws {
+        let (dump, store) = try Fixtures.randomStore(seed: 6, clients: 3, rows: 6000, allClasses: true)
+        let ref = Reference(dump)
+        var ex = Executor(store: store)
+        ex.departmentScan = .members
+        var r = SeededRandom(seed: 61)
+        let staffed = Set(dump.memberships.map(\.department))
+        var checked = 0, compared = 0
+        for c in dump.clients {
+            guard let u = store.client(c.id)?.usage, u.dayCount > 64, !u.pairs.base.recent.isEmpty else { continue }
+            let own = dump.departments.filter { $0.client == c.id && staffed.contains($0.id) }.map(\.id)
+            guard !own.isEmpty else { continue }
+            for _ in 0..<120 {
+                let length = Int.random(in: 1...32, using: &r)
+                let end = u.newestDay.adding(-Int.random(in: 0...(64 - 2 * length), using: &r))
+                let period = DayRange(end.adding(-(length - 1)), end)
+                let comparison = DayRange(period.start.adding(-length), period.start.adding(-1))
+                var f = Filters()
+                f.departmentIds = (0..<Int.random(in: 1...2, using: &r)).map { _ in own.randomElement(using: &r)! }
+                if r.chance(0.3) { f.approved = r.chance(0.5) }
+                var q = Query(client: c.id, period: period, comparison: comparison, filters: f, dimension: .app)
+                q.pageSize = r.chance(0.5) ? 50 : nil
+                let result = try ex.run(q)
+                let want = ref.evaluate(q, period), wantCompare = ref.evaluate(q, comparison)
+                for row in result.rows {
+                    guard case .app(let a) = row.key else { continue }
+                    let id = store.client(c.id)!.apps[Int(a)].id.description
+                    #expect(relevant(row.value, .app) == relevant(want[id] ?? Metrics(), .app), "\(q): app \(id)")
+                    let wc = wantCompare[id].flatMap { $0.users > 0 ? $0 : nil }
+                    #expect((row.compare != nil) == (wc != nil), "\(q): app \(id) compare presence")
+                    if let rc = row.compare, let wc {
+                        #expect(relevant(rc, .app) == relevant(wc, .app), "\(q): app \(id) compare \(rc), want \(wc)")
+                        compared += 1
+                    }
+                }
+                #expect(result.rows.count == min(q.pageSize ?? .max, want.values.filter { $0.users > 0 }.count))
+                checked += 1
+            }
+        }
+        #expect(checked >= 240 && compared > 400, "\(checked) queries, \(compared) compare values")
+    }
+
     /// Runs `queries` random queries (on `client` alone, mostly department-filtered, and read
     /// with `scan`, when given) against the reference.
     func check(_ dump: RandomDump, _ store: Store, seed: UInt64, queries: Int, client only: UUID128? = nil,

@@ -48,6 +48,9 @@ public struct Executor: Sendable {
                                compareSeries: compareBuckets.map(series))
         }
         let rows = RowSpace(dimension: q.dimension, client: client, catalog: store.catalog)
+        if q.dimension == .app, scope.readsMembers, let c = q.comparison, let o = client.usage?.offsets(c) {
+            scope.scratch.companion = o  // counted beside the period where that is free
+        }
         let keep = q.dimension == .none
         let primary: MetricsTable, ordered: [Entry], total: Int
         // A paged list evaluated whole for a cursor page is kept for its next pages

@@ -8,16 +8,70 @@ extension PeriodScan {
     /// one pass over the members' pairs (a pair with a day in the range is one user of its app,
     /// its days in the range that user's user-days).
     /// - Complexity: O(Σ over members of pairs × range words).
+    ///
+    /// A whole pass (`only` nil) whose range and the query's other range (``Scratch/companion``,
+    /// a list's comparison period) both lie in the pairs' recent days counts both in the same
+    /// reads, and leaves the other's counts for its own call: the comparison of a page of A
+    /// under a department filter was a second pass over every member's pairs, 38% of the
+    /// query on the enterprise client (docs/BENCHMARKS.md, "Masks word by word").
     func byAppOfMembers(only: [UInt32]?) -> [(app: UInt32, metrics: Metrics)] {
         let n = index.appCount
+        if let kept = scope.scratch.companionCounts(lo, hi) { return memberRows(kept.users, kept.days, only: only) }
         var users = [Int32](repeating: 0, count: n)
         var days = [Int](repeating: 0, count: n)
+        let view = index.pairs, pairs = view.base
+        if only == nil, let (clo, chi) = scope.scratch.companion, let window = pairs.recentWindow(lo, hi),
+           let other = pairs.recentWindow(clo, chi) {
+            var otherUsers = [Int32](repeating: 0, count: n)
+            var otherDays = [Int](repeating: 0, count: n)
+            let lo = self.lo, hi = self.hi
+            let tailInRange = view.tailOverlaps(min(lo, clo), max(hi, chi))
+            scope.appMask.withUnsafeBufferPointer { wanted in
+                users.withUnsafeMutableBufferPointer { users in
+                    days.withUnsafeMutableBufferPointer { days in
+                        otherUsers.withUnsafeMutableBufferPointer { otherUsers in
+                            otherDays.withUnsafeMutableBufferPointer { otherDays in
+                                for u in scope.members {
+                                    let from = Int(pairs.userStart[Int(u)]), to = Int(pairs.userStart[Int(u) &+ 1])
+                                    for p in from..<to {
+                                        let a = Int(pairs.pairApp[p])
+                                        guard wanted[a] else { continue }
+                                        let r = pairs.recent[p]
+                                        let d = (r &>> window.shift & window.mask).nonzeroBitCount
+                                        let e = (r &>> other.shift & other.mask).nonzeroBitCount
+                                        users[a] &+= d != 0 ? 1 : 0
+                                        days[a] &+= d
+                                        otherUsers[a] &+= e != 0 ? 1 : 0
+                                        otherDays[a] &+= e
+                                    }
+                                    if tailInRange {
+                                        view.forEachTailPair(user: Int(u)) { row in
+                                            let a = Int(row.app)
+                                            guard wanted[a] else { return }
+                                            if row.isIn(lo, hi) {
+                                                if row.isNew(lo, hi) { users[a] &+= 1 }
+                                                days[a] &+= 1
+                                            }
+                                            if row.isIn(clo, chi) {
+                                                if row.isNew(clo, chi) { otherUsers[a] &+= 1 }
+                                                otherDays[a] &+= 1
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            scope.scratch.keepCompanion(clo, chi, users: otherUsers, days: otherDays)
+            return memberRows(users, days, only: nil)
+        }
         var wanted = scope.appMask
         if let only {
             wanted = [Bool](repeating: false, count: n)
             for a in only where scope.appMask[Int(a)] { wanted[Int(a)] = true }
         }
-        let view = index.pairs, pairs = view.base
         let lo = self.lo, hi = self.hi
         let tailInRange = view.tailOverlaps(lo, hi)
         wanted.withUnsafeBufferPointer { wanted in
@@ -33,11 +87,11 @@ extension PeriodScan {
                             for p in from..<to {
                                 let a = Int(pairs.pairApp[p])
                                 guard wanted[a] else { continue }
+                                // No branch on the pair's days (about half the pairs of a
+                                // month are idle: a branch mispredicted that often).
                                 let d = (pairs.recent[p] &>> shift & mask).nonzeroBitCount
-                                if d > 0 {
-                                    users[a] &+= 1
-                                    days[a] &+= d
-                                }
+                                users[a] &+= d != 0 ? 1 : 0
+                                days[a] &+= d
                             }
                         } else if lo <= 0 && hi >= pairs.lastDayOffset {
                             // The range holds every day: each pair's count, no day read.
@@ -72,6 +126,11 @@ extension PeriodScan {
                 }
             }
         }
+        return memberRows(users, days, only: only)
+    }
+
+    /// The rows of ``byAppOfMembers(only:)`` from its counts per app.
+    private func memberRows(_ users: [Int32], _ days: [Int], only: [UInt32]?) -> [(app: UInt32, metrics: Metrics)] {
         var out: [(UInt32, Metrics)] = []
         let apps = scope.client.apps
         for app in only ?? scope.apps where users[Int(app)] > 0 {

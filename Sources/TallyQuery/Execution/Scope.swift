@@ -219,6 +219,24 @@ final class Scratch {
         return nil
     }
 
+    /// Day offsets of the query's other range (a list's comparison period), set before its
+    /// first: a members' pass over one counts the other too when that costs no more reads
+    /// (``PeriodScan/byAppOfMembers(only:)``).
+    var companion: (lo: Int, hi: Int)?
+    /// Per-app counts of the members' pairs over ``companion``, made by the first range's pass.
+    private var companionKept: (lo: Int, hi: Int, users: [Int32], days: [Int])?
+
+    func keepCompanion(_ lo: Int, _ hi: Int, users: [Int32], days: [Int]) {
+        companionKept = (lo, hi, users, days)
+    }
+
+    /// The counts over day offsets `lo…hi` made beside another range's pass, once (given up).
+    func companionCounts(_ lo: Int, _ hi: Int) -> (users: [Int32], days: [Int])? {
+        guard let k = companionKept, k.lo == lo, k.hi == hi else { return nil }
+        companionKept = nil
+        return (k.users, k.days)
+    }
+
     init(domain: Int) { self.domain = domain }
 
     var sets: (UserSet, UserSet) {
