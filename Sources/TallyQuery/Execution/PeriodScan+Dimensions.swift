@@ -394,8 +394,7 @@ extension PeriodScan {
             if laneBits == 64 {
                 for a in 0..<n where reached[a] & want != 0 { flags[a] = true }
             } else {
-                // Lanes a word: a power of two, so a shift and a mask (a division an app made
-                // this pass slower than the calls it replaces on scale M's largest client).
+                // Lanes a word: a power of two, so a shift and a mask, not a division an app.
                 let lanes = 64 / laneBits, laneShift = lanes.trailingZeroBitCount
                 for a in 0..<n where (reached[a &>> laneShift] >> UInt64((a & (lanes &- 1)) &* laneBits)) & lane & want != 0 {
                     flags[a] = true
