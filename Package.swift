@@ -15,8 +15,9 @@ import PackageDescription
 // baseline): without it `nonzeroBitCount` is a dozen instructions of bit tricks, and the
 // members' pass of a department-filtered list counts the days of every pair with it. A under
 // the enterprise client's first department (30 days) took 1.14 ms p50 without and 0.61–0.64
-// with it (docs/BENCHMARKS.md, "Hardware popcount"). Swift takes the target features of its
-// clang importer, so the one clang flag is enough.
+// with it (as `-target-cpu nehalem`; with this flag 0.60–0.71 in later runs: docs/BENCHMARKS.md,
+// "Hardware popcount"). Swift takes the target features of its clang importer, so the one
+// clang flag is enough.
 #if arch(x86_64)
 let hardware: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-mpopcnt"])]
 #else

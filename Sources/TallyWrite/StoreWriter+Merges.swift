@@ -62,7 +62,7 @@ extension StoreWriter {
         mergeBuilt.withLock { $0 }?()
         while let now = store?.client(client.info.id), let usage = now.usage, usage.base === base, let tail = usage.tail,
               tail.rowCount - rows >= 20_000 {
-            merged = merged.appendingTailRows(of: tail, from: rows)
+            merged = merged.appendingTailRows(ClientStore.rows(of: tail, from: rows))
             rows = tail.rowCount
         }
         enqueue(.merge(Merge(id: client.info.id, base: base, from: client, client: merged, rows: rows, started: start)))
@@ -83,12 +83,12 @@ extension StoreWriter {
         // Rows appended since the last catch-up that the merged client's tail cannot take (late
         // rows of a day the merge moved the base past) would rebuild it here, on the commit
         // thread: the merge is dropped instead, and runs again.
-        let (us, ap, ds) = ClientStore.rows(of: tail, from: m.rows)
-        guard m.client.takesInTail(users: us, apps: ap, days: ds) else {
+        let rows = ClientStore.rows(of: tail, from: m.rows)
+        guard m.client.takesInTail(users: rows.users, apps: rows.apps, days: rows.days) else {
             observer.merged(installed: false, rows: m.rows, seconds: seconds)
             return
         }
-        var next = us.isEmpty ? m.client : m.client.appending(users: us, apps: ap, days: ds, tailMinRows: 0)  // as `appendingTailRows`
+        var next = m.client.appendingTailRows(rows)
         // Attributes changed while the merge ran (names, activity flags, favourites: they keep
         // the base, ``ClientStore/withAttributes(_:catalog:)``): the merged client takes them.
         // Unchanged versions share their arrays, so the comparison is that of their buffers.

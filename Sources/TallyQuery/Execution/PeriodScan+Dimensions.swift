@@ -364,27 +364,25 @@ extension PeriodScan {
         return (count, d)
     }
 
-    /// Totals over the scope. `full` adds the approval splits and users of any app.
     /// Under a department filter read from the masks (``departmentMasks``): for every app,
     /// whether a user of the filter used it in the range — the blocks' rows of masks ORed word by
     /// word (only the words that hold the filter's departments), then each app's lanes tested.
-    /// `nil` without masks. The caller deallocates the flags.
+    /// `nil` without masks.
     ///
     /// Why not ``isActive(entity:)`` per app: a trend asks it of every app in every bucket, and
-    /// that one call a app and bucket, reading each block's word, was half of a 366-day weekly
+    /// that one call an app and bucket, reading each block's word, was half of a 366-day weekly
     /// trend under a department of the enterprise client (docs/BENCHMARKS.md, "Masks word by word").
-    func appsReachedFromMasks() -> UnsafeMutablePointer<Bool>? {
+    func appsReachedFromMasks() -> [Bool]? {
         guard let (rows, bits) = departmentMasks else { return nil }
         let n = index.appCount, W = index.departmentMaskWords, stride = index.maskWordStride
         let lane = index.maskLaneMask, laneBits = index.maskLaneBits
-        // Words of one plane that hold the apps: packed lanes when a mask is under a word.
+        // Words of one word's plane that hold the apps: packed lanes when a mask is under a word.
         let planeWords = W > 1 ? n : index.maskWords(entities: n)
-        let flags = UnsafeMutablePointer<Bool>.allocate(capacity: max(1, n))
-        flags.initialize(repeating: false, count: max(1, n))
+        var flags = [Bool](repeating: false, count: n)
         let reached = UnsafeMutablePointer<UInt64>.allocate(capacity: max(1, planeWords))
         defer { reached.deallocate() }
         for w in 0..<bits.count where bits[w] != 0 {
-            let start = W > 1 ? w &* stride : 0
+            let start = w &* stride  // w is 0 when masks are one word
             reached.initialize(repeating: 0, count: planeWords)
             for i in 0..<rows.count {
                 let row = rows[i] + start
@@ -404,6 +402,7 @@ extension PeriodScan {
         return flags
     }
 
+    /// Totals over the scope. `full` adds the approval splits and users of any app.
     func totals(full: Bool) -> Metrics {
         var m = Metrics()
         if scope.users == nil {
@@ -428,11 +427,10 @@ extension PeriodScan {
             // at once, else each app's bitmaps.
             let act = scope.scratch.activity(covering: lo, hi)
             let reached = act == nil ? appsReachedFromMasks() : nil
-            defer { reached?.deallocate() }
             scope.client.appClassBits.withUnsafeBufferPointer { bits in
                 let approvedBit = UInt8(1) << UInt8(AppClass.approved.rawValue)
                 for app in scope.apps where appIsActive(Int(app)) {
-                    guard act?.appIsActive(Int(app), lo, hi) ?? reached.map({ $0[Int(app)] }) ?? isActive(entity: Int(app)) else { continue }
+                    guard act?.appIsActive(Int(app), lo, hi) ?? reached?[Int(app)] ?? isActive(entity: Int(app)) else { continue }
                     m.apps &+= 1
                     if bits[Int(app)] & approvedBit != 0 { m.approvedApps &+= 1 } else { m.unapprovedApps &+= 1 }
                 }

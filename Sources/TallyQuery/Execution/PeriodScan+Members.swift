@@ -11,62 +11,15 @@ extension PeriodScan {
     ///
     /// A whole pass (`only` nil) whose range and the query's other range (``Scratch/companion``,
     /// a list's comparison period) both lie in the pairs' recent days counts both in the same
-    /// reads, and leaves the other's counts for its own call: the comparison of a page of A
-    /// under a department filter was a second pass over every member's pairs, 38% of the
-    /// query on the enterprise client (docs/BENCHMARKS.md, "Masks word by word").
+    /// reads (``byAppOfMembersWithCompanion(_:)``), and leaves the other's counts for its own
+    /// call.
     func byAppOfMembers(only: [UInt32]?) -> [(app: UInt32, metrics: Metrics)] {
         let n = index.appCount
         if let kept = scope.scratch.companionCounts(lo, hi) { return memberRows(kept.users, kept.days, only: only) }
+        if only == nil, let companion = scope.scratch.companion, let rows = byAppOfMembersWithCompanion(companion) { return rows }
         var users = [Int32](repeating: 0, count: n)
         var days = [Int](repeating: 0, count: n)
         let view = index.pairs, pairs = view.base
-        if only == nil, let (clo, chi) = scope.scratch.companion, let window = pairs.recentWindow(lo, hi),
-           let other = pairs.recentWindow(clo, chi) {
-            var otherUsers = [Int32](repeating: 0, count: n)
-            var otherDays = [Int](repeating: 0, count: n)
-            let lo = self.lo, hi = self.hi
-            let tailInRange = view.tailOverlaps(min(lo, clo), max(hi, chi))
-            scope.appMask.withUnsafeBufferPointer { wanted in
-                users.withUnsafeMutableBufferPointer { users in
-                    days.withUnsafeMutableBufferPointer { days in
-                        otherUsers.withUnsafeMutableBufferPointer { otherUsers in
-                            otherDays.withUnsafeMutableBufferPointer { otherDays in
-                                for u in scope.members {
-                                    let from = Int(pairs.userStart[Int(u)]), to = Int(pairs.userStart[Int(u) &+ 1])
-                                    for p in from..<to {
-                                        let a = Int(pairs.pairApp[p])
-                                        guard wanted[a] else { continue }
-                                        let r = pairs.recent[p]
-                                        let d = (r &>> window.shift & window.mask).nonzeroBitCount
-                                        let e = (r &>> other.shift & other.mask).nonzeroBitCount
-                                        users[a] &+= d != 0 ? 1 : 0
-                                        days[a] &+= d
-                                        otherUsers[a] &+= e != 0 ? 1 : 0
-                                        otherDays[a] &+= e
-                                    }
-                                    if tailInRange {
-                                        view.forEachTailPair(user: Int(u)) { row in
-                                            let a = Int(row.app)
-                                            guard wanted[a] else { return }
-                                            if row.isIn(lo, hi) {
-                                                if row.isNew(lo, hi) { users[a] &+= 1 }
-                                                days[a] &+= 1
-                                            }
-                                            if row.isIn(clo, chi) {
-                                                if row.isNew(clo, chi) { otherUsers[a] &+= 1 }
-                                                otherDays[a] &+= 1
-                                            }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            scope.scratch.keepCompanion(clo, chi, users: otherUsers, days: otherDays)
-            return memberRows(users, days, only: nil)
-        }
         var wanted = scope.appMask
         if let only {
             wanted = [Bool](repeating: false, count: n)
@@ -116,10 +69,8 @@ extension PeriodScan {
                         // neither the base pair nor the pair's other tail row was in the range.
                         if tailInRange {
                             view.forEachTailPair(user: Int(u)) { row in
-                                let a = Int(row.app)
-                                guard wanted[a], row.isIn(lo, hi) else { return }
-                                if row.isNew(lo, hi) { users[a] &+= 1 }
-                                days[a] &+= 1
+                                guard wanted[Int(row.app)] else { return }
+                                Self.count(row, lo, hi, users, days)
                             }
                         }
                     }
@@ -127,6 +78,62 @@ extension PeriodScan {
             }
         }
         return memberRows(users, days, only: only)
+    }
+
+    /// ``byAppOfMembers(only:)`` of every app of the scope, its range and `other`'s counted from
+    /// each member pair's one word of recent days, when both ranges lie in them (else `nil`);
+    /// `other`'s counts are kept for its own call (``Scratch/keepCompanion(_:_:users:days:)``).
+    /// The comparison of a page of A under a department filter was a second pass over every
+    /// member's pairs, 38% of the query on the enterprise client; with one, A at 30 days took
+    /// 0.62–1.00 ms p50 against 0.92–1.36 in four alternated pairs, lower in each (docs/BENCHMARKS.md,
+    /// "Hardware popcount").
+    private func byAppOfMembersWithCompanion(_ other: (lo: Int, hi: Int)) -> [(app: UInt32, metrics: Metrics)]? {
+        let view = index.pairs, pairs = view.base
+        guard let window = pairs.recentWindow(lo, hi), let otherWindow = pairs.recentWindow(other.lo, other.hi) else { return nil }
+        let n = index.appCount, lo = self.lo, hi = self.hi
+        // Raw counters, freed here: the rows are made from arrays of them at the end.
+        let users = UnsafeMutableBufferPointer<Int32>.allocate(capacity: n), days = UnsafeMutableBufferPointer<Int>.allocate(capacity: n)
+        let otherUsers = UnsafeMutableBufferPointer<Int32>.allocate(capacity: n), otherDays = UnsafeMutableBufferPointer<Int>.allocate(capacity: n)
+        defer { users.deallocate(); days.deallocate(); otherUsers.deallocate(); otherDays.deallocate() }
+        users.initialize(repeating: 0); days.initialize(repeating: 0)
+        otherUsers.initialize(repeating: 0); otherDays.initialize(repeating: 0)
+        let tailInRange = view.tailOverlaps(min(lo, other.lo), max(hi, other.hi))
+        scope.appMask.withUnsafeBufferPointer { wanted in
+            for u in scope.members {
+                for p in Int(pairs.userStart[Int(u)])..<Int(pairs.userStart[Int(u) &+ 1]) {
+                    let a = Int(pairs.pairApp[p])
+                    guard wanted[a] else { continue }
+                    let r = pairs.recent[p]
+                    let d = (r &>> window.shift & window.mask).nonzeroBitCount
+                    let e = (r &>> otherWindow.shift & otherWindow.mask).nonzeroBitCount
+                    users[a] &+= d != 0 ? 1 : 0
+                    days[a] &+= d
+                    otherUsers[a] &+= e != 0 ? 1 : 0
+                    otherDays[a] &+= e
+                }
+                if tailInRange {
+                    view.forEachTailPair(user: Int(u)) { row in
+                        guard wanted[Int(row.app)] else { return }
+                        Self.count(row, lo, hi, users, days)
+                        Self.count(row, other.lo, other.hi, otherUsers, otherDays)
+                    }
+                }
+            }
+        }
+        scope.scratch.keepCompanion(other.lo, other.hi, users: Array(otherUsers), days: Array(otherDays))
+        return memberRows(Array(users), Array(days), only: nil)
+    }
+
+    /// Counts a member's tail row (``PairView/forEachTailPair(user:_:)``) for its app within
+    /// `lo…hi`: one more day of the pair, and a user when neither the base pair nor the pair's
+    /// other tail row was in the range (``UsageTail/TailPair/isNew(_:_:)``).
+    @inline(__always)
+    private static func count(_ row: UsageTail.TailPair, _ lo: Int, _ hi: Int,
+                              _ users: UnsafeMutableBufferPointer<Int32>, _ days: UnsafeMutableBufferPointer<Int>) {
+        guard row.isIn(lo, hi) else { return }
+        let a = Int(row.app)
+        if row.isNew(lo, hi) { users[a] &+= 1 }
+        days[a] &+= 1
     }
 
     /// The rows of ``byAppOfMembers(only:)`` from its counts per app.

@@ -88,13 +88,11 @@ extension ClientStore {
         usage?.holds(user: user, app: app, day: day) ?? false
     }
 
-    /// This client with `tail`'s rows from the `from`-th on (a tail of another version of this
-    /// client's data: the rows appended while a merge ran), as its own tail when they fit one,
-    /// else rebuilt with them.
-    public func appendingTailRows(of tail: UsageTail, from: Int) -> ClientStore {
-        let (us, ap, ds) = Self.rows(of: tail, from: from)
-        guard !us.isEmpty else { return self }
-        return appending(users: us, apps: ap, days: ds, tailMinRows: 0)
+    /// This client with rows of another version's tail (``rows(of:from:)``: the rows appended
+    /// while a merge ran), as its own tail when they fit one, else rebuilt with them.
+    public func appendingTailRows(_ rows: (users: [UInt32], apps: [UInt32], days: [Int32])) -> ClientStore {
+        guard !rows.users.isEmpty else { return self }
+        return appending(users: rows.users, apps: rows.apps, days: rows.days, tailMinRows: 0)
     }
 
     /// `tail`'s rows from the `from`-th on: dense users and apps, days since 1970.

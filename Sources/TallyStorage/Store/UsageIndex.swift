@@ -50,9 +50,8 @@ public final class UsageIndex: @unchecked Sendable {
     /// entity `e`'s mask at ``maskPosition(_:)`` (packed ``maskLaneBits`` bits wide). Masks of
     /// several words are laid out word by word in the row (``maskWordStride``): every entity's
     /// word 0, then every entity's word 1, … — a department filter's departments are usually in
-    /// one word, and reading that word of every app is then a contiguous run (with the words of
-    /// each entity side by side, a 366-day weekly trend on the enterprise client under one
-    /// department read four times the cache lines it used: docs/BENCHMARKS.md, "Masks word by word").
+    /// one word, and that word of every app is then a contiguous run, ORed over a range's blocks
+    /// at once (``PeriodScan`` `appsReachedFromMasks`; docs/BENCHMARKS.md, "Masks word by word").
     /// The departments an app reached over a range are then the OR of a few masks, without
     /// touching its users, and every app's over a range is a few contiguous rows. Snapshots and
     /// the builder hand them over entity-major. Kept for clients with enough rows and at most
