@@ -454,11 +454,13 @@ public enum AppendBody {
         for c in store.clients {
             let catalogChanged = !changedCatalog.isEmpty && c.apps.contains(where: { changedCatalog.contains($0.catalogIndex) })
             let effect = byClient[c.info.id].map { catalogChanged ? .more : $0.directory.effect(on: c, catalog: catalog) }
-            if let acc = byClient[c.info.id], let effect, effect != .more {
-                // Directory rows sent again, or changing only attributes the usage index does not
-                // read (names, activity flags, favourites): the client keeps its index, and the
-                // events go in as a batch of events only (a large client's newest day into its tail).
-                let d = effect == .attributes ? c.withAttributes(acc.directory, catalog: catalog) : c
+            if let acc = byClient[c.info.id], let effect, effect != .more, effect != .users || c.takesNewUsers(minRows: tailMinRows) {
+                // Directory rows sent again, changing only attributes the usage index does not
+                // read (names, activity flags, favourites), or adding users to a client whose
+                // events go into a tail: the client keeps its index, and the events go in as a
+                // batch of events only (a large client's newest day into its tail).
+                let d = effect == .attributes ? c.withAttributes(acc.directory, catalog: catalog)
+                    : effect == .users ? c.withNewUsers(acc.directory, catalog: catalog) : c
                 var rows = DenseRows()
                 rows.add(acc.events, of: d, skipped: &skipped)
                 if let next = rows.appended(to: d, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows) {

@@ -60,9 +60,12 @@ extension StoreWriter {
         merged.baseDerived.warm(from: client.baseDerived, client: merged)
         var rows = client.usage!.tail!.rowCount
         mergeBuilt.withLock { $0 }?()
+        // (Not once users were added meanwhile: the merged client lacks them; the install drops it.)
         while let now = store?.client(client.info.id), let usage = now.usage, usage.base === base, let tail = usage.tail,
-              tail.rowCount - rows >= 20_000 {
-            merged = merged.appendingTailRows(ClientStore.rows(of: tail, from: rows))
+              now.users.count == client.users.count, tail.rowCount - rows >= 20_000 {
+            var caught = ClientStore.rows(of: tail, from: rows)
+            caught.users = merged.renumbering(caught.users, from: now)
+            merged = merged.appendingTailRows(caught)
             rows = tail.rowCount
         }
         enqueue(.merge(Merge(id: client.info.id, base: base, from: client, client: merged, rows: rows, started: start)))
@@ -75,15 +78,19 @@ extension StoreWriter {
         merging.remove(m.id)
         let seconds = (ContinuousClock.now - m.started).seconds
         // A client with batches parked is being rebuilt whole: that rebuild takes its tail too.
+        // Users added while it ran (``ClientStore/withNewUsers(_:catalog:)``) are not in the merged
+        // client: it is dropped, and runs again.
         guard parked[m.id] == nil, let store, let now = store.client(m.id), let usage = now.usage, usage.base === m.base, let tail = usage.tail,
-              tail.rowCount >= m.rows else {
+              tail.rowCount >= m.rows, now.users.count == m.from.users.count else {
             observer.merged(installed: false, rows: m.rows, seconds: seconds)
             return
         }
         // Rows appended since the last catch-up that the merged client's tail cannot take (late
         // rows of a day the merge moved the base past) would rebuild it here, on the commit
-        // thread: the merge is dropped instead, and runs again.
-        let rows = ClientStore.rows(of: tail, from: m.rows)
+        // thread: the merge is dropped instead, and runs again. The merged client numbers users
+        // added before the merge with their departments: the rows are renumbered to it.
+        var rows = ClientStore.rows(of: tail, from: m.rows)
+        rows.users = m.client.renumbering(rows.users, from: now)
         guard m.client.takesInTail(users: rows.users, apps: rows.apps, days: rows.days) else {
             observer.merged(installed: false, rows: m.rows, seconds: seconds)
             return

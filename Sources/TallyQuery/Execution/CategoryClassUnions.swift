@@ -106,12 +106,14 @@ final class CategoryClassUnions: @unchecked Sendable {
             grouped[next[rowOf(a)]] = i
             next[rowOf(a)] += 1
         }
-        let set = UserSet(domain: client.users.count)
+        // The base's users: users added to the client since hold no day of it.
+        let domain = index.levels[0].domain
+        let set = UserSet(domain: domain)
         var scratch: [UInt32] = []
         var levels: [BitmapArena] = [], starts: [UnsafeMutableBufferPointer<UInt32>] = []
         for level in 0..<index.levelSizes.count {
             let blocks = blockCounts[level]
-            var builder = BitmapArenaBuilder(domain: client.users.count)
+            var builder = BitmapArenaBuilder(domain: domain)
             let s = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: rowCount * blocks + 1)
             // Days from the apps' bitmaps; each coarser block from the blocks one level down that
             // it covers, as the index builds its own levels (levels 1… then cost a fraction).

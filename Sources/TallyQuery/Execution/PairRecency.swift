@@ -47,7 +47,7 @@ final class PairRecency: Sendable {
     init(_ client: ClientStore, _ index: UsageIndex, keeps: [Bool]) {
         precondition(index.tail == nil, "derived from a base: a tail's rows are read beside it")
         let pairs = index.pairs.base
-        let users = client.users.count
+        let users = pairs.userCount  // the base's: users added since have no pair in it (``appCount(user:from:_:)``)
         let top = index.dayCount - 1
         var start = [UInt32](repeating: 0, count: users + 1)
         var last: [UInt16] = []
@@ -72,6 +72,7 @@ final class PairRecency: Sendable {
     /// Apps of user `u` in the set with a day from offset `lo` on (to the index's last day).
     @inline(__always)
     func appCount(user u: Int, from lo: Int, _ days: UnsafePointer<UInt16>) -> Int {
+        guard u &+ 1 < start.count else { return 0 }  // a user added since the base was built
         let key = UInt16(clamping: lo)
         var n = 0
         var p = Int(start[u])

@@ -55,7 +55,7 @@ final class UserDays: Sendable {
     init(_ client: ClientStore, _ index: UsageIndex, keeps: [Bool], days: Bool) {
         precondition(index.tail == nil, "derived from a base, read with a tail by adding(_:_:keeps:)")
         let pairs = index.pairs.base
-        let users = client.users.count
+        let users = pairs.userCount  // the base's: users added since have no pair in it
         let top = index.dayCount - 1
         let width = days ? max(1, (index.dayCount + 63) >> 6) : 0
         var words = [UInt64](repeating: 0, count: users * width)
@@ -97,13 +97,18 @@ final class UserDays: Sendable {
     func adding(_ pairs: PairView, _ client: ClientStore, keeps: [Bool]) -> UserDays {
         guard let last = pairs.tailLastDay else { return self }
         var words = self.words, counts = pairCount
+        // Users added to the client since the base was built: no day and no pair in it.
+        let had = counts.count, n = max(had, client.users.count)
+        counts += repeatElement(0, count: n - had)
         // The tail's next day may be in a word past the base's days: more words a user.
         let width = self.width == 0 ? 0 : max(self.width, (last >> 6) + 1)
         if width > self.width {
-            words = [UInt64](repeating: 0, count: counts.count * width)
-            for u in 0..<counts.count {
+            words = [UInt64](repeating: 0, count: n * width)
+            for u in 0..<had {
                 for k in 0..<self.width { words[u * width + k] = self.words[u * self.width + k] }
             }
+        } else {
+            words += repeatElement(0, count: (n - had) * width)
         }
         var moved: [UInt32] = []
         for u in 0..<counts.count {

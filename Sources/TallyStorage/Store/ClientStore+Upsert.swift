@@ -85,8 +85,14 @@ extension DirectoryRows {
         /// flag, role and creation time; departments' name and description; apps' favourite flag.
         /// The client keeps its usage index (``ClientStore/withAttributes(_:catalog:)``).
         case attributes
-        /// They add a user, department, app or membership, or change an app's catalog
-        /// application or approval (its classes), or the catalog: the client is rebuilt.
+        /// They add users — with memberships of departments the client holds, and no other
+        /// membership — and change at most attributes otherwise: a client with a tail keeps its
+        /// usage index (``ClientStore/withNewUsers(_:catalog:)``; docs/APPENDS.md, "New users in
+        /// the tail").
+        case users
+        /// They add a department, app or a membership of a user the client holds, or change an
+        /// app's catalog application or approval (its classes), or the catalog: the client is
+        /// rebuilt.
         case more
     }
 
@@ -110,8 +116,12 @@ extension DirectoryRows {
         var changed = false
         var lastUser: [UUID128: UserInfo] = [:]
         for u in users { lastUser[u.id] = u }
+        var added: Set<UUID128> = []
         for (id, u) in lastUser {
-            guard let i = client.userIndex[id] else { return .more }
+            guard let i = client.userIndex[id] else {
+                added.insert(id)
+                continue
+            }
             if client.users[Int(i)] != u { changed = true }
         }
         var lastDepartment: [UUID128: DepartmentInfo] = [:]
@@ -129,10 +139,11 @@ extension DirectoryRows {
             if held.isFavorite != a.isFavorite { changed = true }
         }
         for m in memberships {
-            guard let u = client.userIndex[m.user], let d = client.departmentIndex[m.department],
-                  client.departments(ofUser: u).contains(d) else { return .more }
+            guard let d = client.departmentIndex[m.department] else { return .more }
+            if added.contains(m.user) { continue }
+            guard let u = client.userIndex[m.user], client.departments(ofUser: u).contains(d) else { return .more }
         }
-        return changed ? .attributes : .nothing
+        return !added.isEmpty ? .users : changed ? .attributes : .nothing
     }
 }
 
@@ -145,8 +156,25 @@ extension ClientStore {
     /// cost O(directory), not a rebuild of the client.
     /// - Complexity: O(users + departments + apps + rows).
     public func withAttributes(_ rows: DirectoryRows, catalog: Catalog) -> ClientStore {
-        var users = self.users, departments = self.departments, apps = self.apps
-        for u in rows.users { users[Int(userIndex[u.id]!)] = u }
+        let d = upserted(rows, catalog: catalog)
+        precondition(d.users.count == users.count, "users added: withNewUsers(_:catalog:)")
+        return ClientStore(attributesOf: self, users: d.users, departments: d.departments, apps: d.apps)
+    }
+
+    /// This client's users, departments and apps with `rows` upserted, when they change no app's
+    /// classes: held ids replaced by their last row (an app's favourite flag only), and users the
+    /// client does not hold numbered after its own, in the order of their first row.
+    func upserted(_ rows: DirectoryRows, catalog: Catalog)
+        -> (users: [UserInfo], userIndex: [UUID128: UInt32], departments: [DepartmentInfo], apps: [AppInfo]) {
+        var users = self.users, userIndex = self.userIndex, departments = self.departments, apps = self.apps
+        for u in rows.users {
+            if let i = userIndex[u.id] {
+                users[Int(i)] = u
+            } else {
+                userIndex[u.id] = UInt32(users.count)
+                users.append(u)
+            }
+        }
         for d in rows.departments { departments[Int(departmentIndex[d.id]!)] = d }
         for a in rows.apps {
             let i = Int(appIndex[a.id]!)
@@ -154,7 +182,7 @@ extension ClientStore {
                          "an app's catalog application or approval changes its classes: a rebuild")
             apps[i].isFavorite = a.isFavorite
         }
-        return ClientStore(attributesOf: self, users: users, departments: departments, apps: apps)
+        return (users, userIndex, departments, apps)
     }
 
     /// This client with `other`'s users, departments and apps (matched by id), when they differ

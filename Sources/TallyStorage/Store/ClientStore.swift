@@ -150,6 +150,9 @@ public final class ClientStore: @unchecked Sendable {
     /// (``appending(users:apps:days:tailMinRows:)``) and for one with other attributes of its
     /// directory (``withAttributes(_:catalog:)``).
     let owner: ClientStore?
+    /// What holds ``memberWords`` when they were made for a version with users added
+    /// (``withNewUsers(_:catalog:)``) rather than read from its owner's region.
+    let heapWords: HeapWords?
 
     init(info: ClientInfo, users: [UserInfo], userIndex: [UUID128: UInt32], apps: [AppInfo],
          appIndex: [UUID128: UInt32], departments: [DepartmentInfo], departmentIndex: [UUID128: UInt32],
@@ -159,6 +162,7 @@ public final class ClientStore: @unchecked Sendable {
         let memory = StoreMemory.current
         self.memory = memory
         owner = nil
+        heapWords = nil
         self.info = info
         // At their exact size: the loaders append to these, and an array grown by doubling
         // keeps up to twice its elements' room. On scale L the users' arrays held 3.3 MB for
@@ -289,26 +293,66 @@ public final class ClientStore: @unchecked Sendable {
     /// indexes), usage, activity and order, and `previous`'s memberships, classes and buffers:
     /// owned by the client that owns its base (``owner``), whose memberships' buffers it reads and
     /// whose slot keeps the values derived from that base (``baseDerived``).
-    private init(sharing previous: ClientStore, users: [UserInfo], departments: [DepartmentInfo], apps: [AppInfo],
-                 usage: UsageIndex?, activity: UserActivity, usersByPairCount: [UInt32]) {
+    private convenience init(sharing previous: ClientStore, users: [UserInfo], departments: [DepartmentInfo], apps: [AppInfo],
+                             usage: UsageIndex?, activity: UserActivity, usersByPairCount: [UInt32]) {
+        self.init(sharing: previous, users: users, userIndex: previous.userIndex, departments: departments, apps: apps,
+                  membership: previous.membership, usage: usage, activity: activity, usersByPairCount: usersByPairCount)
+    }
+
+    /// Who belongs to which department, and the structures made of it.
+    struct Membership {
+        var userDepartmentStart: [UInt32]
+        var userDepartments: [UInt32]
+        var userDepartmentMasks: [UInt64]?
+        var members: [BitmapRef]
+        var membersArena: BitmapArena
+        var memberWords: UnsafeMutableBufferPointer<UInt64>?
+        var memberWordCount: Int
+        var memberSpans: [(words: Range<Int>, outside: [UInt32])]
+        /// The heap words ``memberWords`` are, for a version with users added (not its owner's).
+        var heapWords: HeapWords?
+    }
+
+    /// Member words made for a version with users added (``withNewUsers(_:catalog:)``), on the
+    /// heap, freed when the last version reading them is.
+    final class HeapWords: @unchecked Sendable {
+        let words: UnsafeMutableBufferPointer<UInt64>
+        init(count: Int) {
+            words = .allocate(capacity: max(1, count))
+            words.initialize(repeating: 0)
+        }
+        deinit { words.deallocate() }
+    }
+
+    var membership: Membership {
+        Membership(userDepartmentStart: userDepartmentStart, userDepartments: userDepartments,
+                   userDepartmentMasks: userDepartmentMasks, members: members, membersArena: membersArena,
+                   memberWords: memberWords, memberWordCount: memberWordCount, memberSpans: memberSpans, heapWords: heapWords)
+    }
+
+    /// A version of `previous`'s client (the same info, apps' classes, usage's base and
+    /// buffers) with the given directory and membership: owned by the client that owns its base.
+    init(sharing previous: ClientStore, users: [UserInfo], userIndex: [UUID128: UInt32], departments: [DepartmentInfo],
+         apps: [AppInfo], membership m: Membership, usage: UsageIndex?, activity: UserActivity, usersByPairCount: [UInt32]) {
         let root = previous.owner ?? previous
         owner = root
         memory = root.memory
         info = previous.info
         self.users = users
-        userIndex = previous.userIndex
+        self.userIndex = userIndex
         self.apps = apps
         appIndex = previous.appIndex
         self.departments = departments
         departmentIndex = previous.departmentIndex
-        userDepartmentStart = previous.userDepartmentStart
-        userDepartments = previous.userDepartments
-        userDepartmentMasks = previous.userDepartmentMasks
-        members = previous.members
-        membersArena = previous.membersArena
-        memberWords = previous.memberWords
-        memberWordCount = previous.memberWordCount
-        memberSpans = previous.memberSpans
+        userDepartmentStart = m.userDepartmentStart
+        userDepartments = m.userDepartments
+        userDepartmentMasks = m.userDepartmentMasks
+        members = m.members
+        membersArena = m.membersArena
+        memberWords = m.memberWords
+        memberWordCount = m.memberWordCount
+        memberSpans = m.memberSpans
+        heapWords = m.heapWords
         appClassBits = previous.appClassBits
         allApps = previous.allApps
         allAppsMask = previous.allAppsMask
@@ -317,7 +361,9 @@ public final class ClientStore: @unchecked Sendable {
         self.usersByPairCount = usersByPairCount
     }
 
-    deinit { if owner == nil, let w = memberWords { release(w, in: memory) } }
+    deinit {
+        if owner == nil, heapWords == nil, let w = memberWords { release(w, in: memory) }
+    }
 
     /// ORs the members of department `d` into `set`: from the dense copy when the client keeps
     /// one, else from the membership arena.
@@ -359,8 +405,19 @@ public final class ClientStore: @unchecked Sendable {
                 na.append(a)
             }
         }
+        nu = whole.renumbering(nu, from: self)
         return whole.appending(users: nu, apps: na, days: [Int32](repeating: next, count: nu.count), tailMinRows: 0,
                                tailMaxRows: max(nu.count, Self.tailMaxRows(baseRows: whole.usage?.rowCount ?? 0)))
+    }
+
+    /// Dense users of `other` (a version of this client, holding the same users or fewer) as
+    /// this client numbers them: the same indexes unless users were added to `other` since its
+    /// base was built — a rebuild numbers them with their departments (``withNewUsers(_:catalog:)``).
+    /// - Complexity: O(users) to compare the numberings, O(users + rows) when they differ.
+    public func renumbering(_ dense: [UInt32], from other: ClientStore) -> [UInt32] {
+        if other.users.count == users.count && zip(other.users, users).allSatisfy({ $0.id == $1.id }) { return dense }
+        let map = other.users.map { userIndex[$0.id]! }
+        return dense.map { map[Int($0)] }
     }
 
     /// - Parameter withoutNextDay: leave out the tail's rows of its next day.

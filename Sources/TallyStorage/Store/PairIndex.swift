@@ -33,6 +33,36 @@ public final class PairIndex: @unchecked Sendable {
 
     /// The region the buffers are in (``StoreMemory``), or `nil` for the heap.
     let memory: StoreMemory?
+    /// The index whose buffers this one reads (and keeps alive) beside user starts of its own,
+    /// for a user domain grown past it (``init(padding:users:)``).
+    let source: PairIndex?
+
+    /// Users the index covers: `userStart.count - 1`.
+    @inlinable public var userCount: Int { userStart.count &- 1 }
+
+    /// `source`'s pairs over a domain of `users` users (at least its own): the users past its
+    /// own, added to the client since (docs/APPENDS.md, "New users in the tail"), have no pair.
+    /// Every buffer is `source`'s but the user starts.
+    /// - Complexity: O(users).
+    init(padding source: PairIndex, users: Int) {
+        let n = source.userCount
+        precondition(users >= n, "a domain grows")
+        let s = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: users + 1)
+        _ = s.initialize(from: source.userStart)
+        s[(n + 1)...].initialize(repeating: source.userStart[n])
+        self.source = source
+        memory = nil
+        userStart = s
+        pairApp = source.pairApp
+        pairInfo = source.pairInfo
+        words = source.words
+        days = source.days
+        wordsPerPair = source.wordsPerPair
+        appUsers = source.appUsers
+        recent = source.recent
+        recentStart = source.recentStart
+        lastDayOffset = source.lastDayOffset
+    }
 
     convenience init(userStart: [UInt32], pairApp: [UInt32], pairInfo: [UInt64], words: [UInt64], days: [UInt16], wordsPerPair: Int,
                      dayCount: Int, keepsRecent: Bool) {
@@ -51,6 +81,7 @@ public final class PairIndex: @unchecked Sendable {
          pairInfo: UnsafeMutableBufferPointer<UInt64>, words: UnsafeMutableBufferPointer<UInt64>, days: UnsafeMutableBufferPointer<UInt16>,
          wordsPerPair: Int, memory: StoreMemory?, dayCount: Int, keepsRecent: Bool) {
         self.memory = memory
+        source = nil
         self.userStart = userStart
         self.pairApp = pairApp
         self.pairInfo = pairInfo
@@ -142,6 +173,10 @@ public final class PairIndex: @unchecked Sendable {
     public func lifetimeUsers(app a: Int) -> Int { a < appUsers.count ? Int(appUsers[a]) : 0 }
 
     deinit {
+        guard source == nil else {  // the other buffers are the source's
+            userStart.deallocate()
+            return
+        }
         release(recent, in: memory)
         release(userStart, in: memory)
         release(pairApp, in: memory)

@@ -85,7 +85,7 @@ public struct PairView: Sendable {
             return n
         }
         let g = tail.grouped
-        if !g.start.isEmpty {
+        if u &+ 1 < g.start.count {
             let s = Int(g.start[u]), e = Int(g.start[u &+ 1])
             let key = UInt16(truncatingIfNeeded: lo)  // baseLast < lo ⇔ baseLast + 1 ≤ lo (lo ≤ the tail's day < 65,536)
             g.lastPlusOne.withUnsafeBufferPointer { b in

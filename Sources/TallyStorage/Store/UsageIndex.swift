@@ -278,7 +278,7 @@ public final class UsageIndex: @unchecked Sendable {
         prefixByDay16 = base.prefixByDay16
         prefixOffsets8 = base.prefixOffsets8
         firstSeenOffset = tail.firstSeenOffset
-        basePairs = base.basePairs
+        basePairs = tail.pairs  // the base's, over the version's users
         rangeCounts = base.rangeCounts
     }
 

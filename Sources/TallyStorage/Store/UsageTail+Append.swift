@@ -35,13 +35,24 @@ extension UsageTail {
         let L = base.dayCount - 1, E = base.entityCount, W = base.departmentMaskWords
         let D = previous.flatMap { $0.hasNext ? $0.nextDay : nil } ?? nextDay ?? L + 1
         precondition(D > L && D - L <= maxGap && D < Int(UInt16.max), "the next day is after the base's last, within a week")
-        let pairs = base.basePairs
+        // The base's pairs over the client's users: users added since the base was built (a new
+        // employee) have none (docs/APPENDS.md, "New users in the tail").
+        let N = client.users.count
+        let pairs: PairIndex
+        if base.basePairs.userCount == N {
+            pairs = base.basePairs
+        } else if let p = previous?.pairs, p.userCount == N {
+            pairs = p
+        } else {
+            pairs = PairIndex(padding: base.basePairs, users: N)
+        }
         // The writer's state: the previous tail's if it is the newest of its chain, else rebuilt.
         let state: WriterState
         if let previous, previous.state.serial == previous.serial {
             state = previous.state
+            if state.pairCounts.count < N { state.pairCounts += repeatElement(0, count: N - state.pairCounts.count) }
         } else {
-            state = WriterState(pairs: pairs, userCount: client.users.count)
+            state = WriterState(pairs: pairs, userCount: N)
             if let previous {
                 for e in 0..<E {
                     previous.users(e)?.forEach { state.held.insert(key($0, e, next: false)) }
@@ -57,7 +68,11 @@ extension UsageTail {
         var entities = previous?.entities ?? [EntityTail?](repeating: nil, count: E)
         var rows: [UInt64] = []
         var links: [PairLink] = []
-        var head = previous?.pairHead ?? [Int32](repeating: -1, count: client.users.count)
+        // Users added since the previous version (or the base): a version of its own, even
+        // without a row, so that every per-user array read with it covers them.
+        let grew = N > (previous?.pairHead.count ?? base.basePairs.userCount)
+        var head = previous?.pairHead ?? []
+        if head.count < N { head += repeatElement(-1, count: N - head.count) }
         let rowBase = previous?.rows.count ?? 0
         var newPairUsers: [UInt32] = []
         var added: [[UInt32]] = .init(repeating: [], count: E), addedNext: [[UInt32]] = .init(repeating: [], count: E)
@@ -137,7 +152,7 @@ extension UsageTail {
                 state.held.insert(Self.key(u, e, next: onNext))
             }
         }
-        guard !rows.isEmpty else { return nil }
+        guard !rows.isEmpty || grew else { return nil }
         for e in 0..<E {
             if !added[e].isEmpty { entities[e]!.users = entities[e]!.users.appending(added[e]) }
             if !addedNext[e].isEmpty { entities[e]!.next = entities[e]!.next.appending(addedNext[e]) }
@@ -156,9 +171,9 @@ extension UsageTail {
             // tenth of the acknowledgements, in `tally bench --tail-fraction 0.01` timed per
             // batch); a small one, or one whose regrouping fell far behind, here.
             if allRows.count <= 65_536 || recent > 4 * regroupRows {
-                grouped = grouped.adding(allLinks, rows: allRows, userCount: client.users.count)
+                grouped = grouped.adding(allLinks, rows: allRows, userCount: N)
             } else if state.regrouped.withLock({ r in defer { r.running = true }; return !r.running }) {
-                let from = grouped, users = client.users.count
+                let from = grouped, users = N
                 DispatchQueue.global(qos: .utility).async {
                     let made = from.adding(allLinks, rows: allRows, userCount: users)
                     state.regrouped.withLock { $0 = (made, false) }
@@ -169,7 +184,7 @@ extension UsageTail {
                              nextSince: previous?.nextSince ?? (nextRows > 0 ? seconds : nil),
                              lateAt: lastDayRows > 0 && (previous?.hasNext ?? false) ? seconds : previous?.lateAt, nextRows: nextRows,
                              entities: entities, rows: allRows, links: allLinks, pairHead: head, grouped: grouped, base: base,
-                             state: state, serial: state.serial)
+                             pairs: pairs, state: state, serial: state.serial)
         return (tail, rows, newPairUsers)
     }
 

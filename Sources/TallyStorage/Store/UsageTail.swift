@@ -153,13 +153,15 @@ public final class UsageTail: @unchecked Sendable {
         /// - Complexity: O(users + rows).
         func adding(_ links: TailList<PairLink>, rows: TailList<UInt64>, userCount: Int) -> Grouped {
             var start = [UInt32](repeating: 0, count: userCount + 1)
-            for u in 0..<userCount { start[u + 1] = self.start.isEmpty ? 0 : self.start[u + 1] - self.start[u] }
+            // Users added to the client since these rows were grouped have none here.
+            let had = max(0, self.start.count - 1)
+            for u in 0..<min(userCount, had) { start[u + 1] = self.start[u + 1] - self.start[u] }
             for i in count..<rows.count { start[Int(rows[i] >> 32) + 1] += 1 }
             for u in 0..<userCount { start[u + 1] += start[u] }
             var at = start
             var out = [TailPair](repeating: TailPair(app: 0, basePair: 0, baseLast: 0, day: 0, firstDay: 0), count: Int(start[userCount]))
             if !self.start.isEmpty {
-                for u in 0..<userCount {
+                for u in 0..<min(userCount, had) {
                     for k in Int(self.start[u])..<Int(self.start[u + 1]) { out[Int(at[u])] = pairs[k]; at[u] += 1 }
                 }
             }
@@ -264,6 +266,13 @@ public final class UsageTail: @unchecked Sendable {
     @usableFromInline let grouped: Grouped
     /// Each user's pairs, the base's and the tail's (the writer's counts when this was made).
     @usableFromInline let pairCounts: [UInt32]
+    /// The base's pairs over the client version's users: the base's own, or, when users were
+    /// added since the base was built, the same pairs with empty ones for them
+    /// (``PairIndex/init(padding:users:)``). ``pairHead``, ``pairCounts`` and the index read
+    /// with this tail cover the same users.
+    let pairs: PairIndex
+    /// Users of the client version this tail was made for.
+    public var userCount: Int { pairHead.count }
 
     public var rowCount: Int { rows.count }
     /// Rows grouped by user (``grouped``); the rest are read through their chains.
@@ -330,7 +339,9 @@ public final class UsageTail: @unchecked Sendable {
     }
 
     init(day: Int, nextDay: Int, since: Double, nextSince: Double?, lateAt: Double?, nextRows: Int, entities: [EntityTail?], rows: TailList<UInt64>,
-         links: TailList<PairLink>, pairHead: [Int32], grouped: Grouped, base: UsageIndex, state: WriterState, serial: Int) {
+         links: TailList<PairLink>, pairHead: [Int32], grouped: Grouped, base: UsageIndex, pairs: PairIndex, state: WriterState, serial: Int) {
+        precondition(pairs.userCount == pairHead.count && state.pairCounts.count == pairHead.count, "one user domain")
+        self.pairs = pairs
         self.day = day
         self.nextDay = nextDay
         hasNext = nextRows > 0
@@ -427,7 +438,7 @@ public final class UsageTail: @unchecked Sendable {
     @inlinable @inline(__always)
     func forEachPair(user u: Int, _ body: (TailPair) -> Void) {
         let g = grouped
-        if !g.start.isEmpty {
+        if u &+ 1 < g.start.count {  // (users added since the grouping have no grouped rows)
             let s = Int(g.start[u]), end = Int(g.start[u &+ 1])
             if s < end {
                 g.pairs.withUnsafeBufferPointer { p in

@@ -1,0 +1,239 @@
+import Foundation
+import Synchronization
+import Testing
+import TallyGenerate
+@testable import TallyAPI
+import TallyIngest
+import TallyServer
+@testable import TallyStorage
+import TallyTestSupport
+@testable import TallyWrite
+
+/// New users — a new employee with their departments, and their first events — go beside a
+/// client's usage index (``ClientStore/withNewUsers(_:catalog:)``) instead of rebuilding it
+/// (docs/APPENDS.md, "New users in the tail"): after every batch every route answers as a store
+/// loaded from scratch from the mirrored dump, the department-filtered ones asked of every
+/// department a new user joined; merges renumber the new users with their departments and take
+/// the rows appended meanwhile; a restart from a snapshot and the log answers the same.
+@Suite(.serialized) struct NewUserAppendTests {
+    @Test func newUsersGoIntoTheTailWithoutARebuild() throws {
+        let rig = try AppendTests.rig("new-users", seed: 91, tailMinRows: 0, mergeMinRows: 1_000_000, mergeAfterSeconds: 1_000)
+        var running = true
+        defer { if running { rig.shutdown() } }
+        var dump = rig.dump
+        var r = SeededRandom(seed: 91)
+        let client = rig.client
+        let rebuilds = Mutex(0)
+        rig.writer.rebuildStarted.withLock { $0 = { rebuilds.withLock { $0 += 1 } } }
+        func served() -> ClientStore { rig.writer.store!.client(client)! }
+        func base() -> UsageIndex { served().usage!.base ?? served().usage! }
+        let departments = dump.departments.filter { $0.client == client }.map(\.id)
+        let apps = dump.apps.filter { $0.client == client }.map(\.id)
+        var joined: Set<UUID128> = []  // departments a new user joined
+        var added: [UUID128] = []
+        func post(_ tables: [(String, [String])], _ what: String) throws {
+            let response = try AppendTests.post(rig, DirectoryAppendTests.body(tables))
+            try #require(response.status == 200, "\(what): \(response.text)")
+        }
+        /// Every dashboard route under each department a new user joined, over the last week
+        /// (sorted every way the route sorts), against the store loaded from scratch.
+        func compareDepartments(_ when: String) throws {
+            try DirectoryAppendTests.compare(rig.writer, dump, &r, when)
+            let folder = NSTemporaryDirectory() + "tally-new-users-scratch-\(getpid())"
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            try DumpWriter.write(dump.tables(), to: folder)
+            let scratch = try DumpLoader.load(folder: folder).0
+            let api = API(writer: rig.writer, tokens: .demo), fresh = API(serving: scratch, tokens: .demo)
+            let token = TokenStore.demo.entries[0]
+            let end = served().usage!.newestDay
+            for d in joined {
+                for route in Registry.dashboardRoutes where route.parameters.contains(where: { $0.name == "department_ids" }) {
+                    for sort in route.sortBy.isEmpty ? [nil] : route.sortBy.map(Optional.some) {
+                        var q = [("start_date", end.adding(-6).description), ("end_date", end.description), ("department_ids", d.description)]
+                        if route.parameters.contains(where: { $0.name == "granularity" }) { q.append(("granularity", "daily")) }
+                        if let sort { q += [("sort_by", sort), ("page_size", "200")] }
+                        func answer(_ a: API) -> String {
+                            do throws(APIError) {
+                                return String(decoding: try a.answer(route, client: client, pathValue: nil, token: token, query: q), as: UTF8.self)
+                            } catch { return "error \(error.status): \(error.message)" }
+                        }
+                        let a = answer(api), b = answer(fresh)
+                        #expect(a == b, "\(when): \(route.name) \(q): served \(a.prefix(300)) — from scratch \(b.prefix(300))")
+                    }
+                }
+            }
+        }
+        /// A batch of 1–3 new users (in none, one or two departments), events of theirs and of
+        /// others on the newest day (on the next day too when `nextDay`), and at times a held
+        /// user renamed.
+        func newUsers(_ n: Int, nextDay: Bool) throws {
+            let day = served().usage!.newestDay
+            var users: [String] = [], memberships: [String] = [], events: [String] = []
+            func event(_ u: UUID128, _ a: UUID128, _ d: Day) {
+                dump.usage.append(RandomDump.Usage(client: client, user: u, app: a, day: d))
+                events.append(AppendTests.event(u, a, d.description))
+            }
+            for k in 0..<Int.random(in: 1...3, using: &r) {
+                let u = RandomDump.User(id: r.uuid(), client: client, email: "new\(n)-\(k)@example.com", displayName: "New \(n) \(k)")
+                dump.users.append(u)
+                added.append(u.id)
+                users.append(DirectoryAppendTests.object([("id", u.id), ("email", u.email), ("display_name", u.displayName), ("is_active", true)]))
+                for d in departments.shuffled(using: &r).prefix(Int.random(in: 0...2, using: &r)) {
+                    dump.memberships.append((u.id, d))
+                    joined.insert(d)
+                    memberships.append(DirectoryAppendTests.object([("user_id", u.id), ("department_id", d)]))
+                }
+                for _ in 0..<Int.random(in: 0...6, using: &r) { event(u.id, apps.randomElement(using: &r)!, day) }
+                if nextDay { event(u.id, apps.randomElement(using: &r)!, day.adding(1)) }
+            }
+            let held = dump.users.filter { $0.client == client }.map(\.id)
+            for _ in 0..<Int.random(in: 0...20, using: &r) { event(held.randomElement(using: &r)!, apps.randomElement(using: &r)!, day) }
+            var tables = [("users", users), ("user_departments", memberships), ("events", events)]
+            if r.chance(0.4) {
+                // Held users, departments and apps changed in the same batch (one list a table).
+                for (name, rows) in TailAppendTests.attributeChanges(&dump, client: client, n, &r) {
+                    if let i = tables.firstIndex(where: { $0.0 == name }) { tables[i].1 = rows + tables[i].1 } else { tables.insert((name, rows), at: 0) }
+                }
+            }
+            let before = base(), count = rebuilds.withLock { $0 }
+            try post(tables, "batch \(n)")
+            #expect(base() === before && rebuilds.withLock { $0 } == count, "batch \(n): new users beside the same index, no rebuild")
+            #expect(served().users.count == dump.users.filter { $0.client == client }.count, "batch \(n): every user served")
+        }
+        func mergeAndWait(_ what: String) {
+            rig.writer.mergeNow()
+            for _ in 0..<1_000 where served().usage?.tail?.rowCount ?? 0 > (served().usage?.tail?.nextRows ?? 0) { usleep(10_000) }
+            #expect((served().usage?.tail?.rowCount ?? 0) == (served().usage?.tail?.nextRows ?? 0), "\(what): merged")
+        }
+        try newUsers(0, nextDay: false)
+        try compareDepartments("after the first new users")
+        try newUsers(1, nextDay: false)
+        try compareDepartments("after more new users")
+        // Events of the new users alone, in a batch of events only.
+        let day = served().usage!.newestDay
+        var events: [String] = []
+        for u in added {
+            let a = apps.randomElement(using: &r)!
+            dump.usage.append(RandomDump.Usage(client: client, user: u, app: a, day: day))
+            events.append(AppendTests.event(u, a, day.description))
+        }
+        try post([("events", events)], "the new users' events")
+        try compareDepartments("after the new users' events")
+        // A merge numbers them with their departments; rows and users after it go on as before.
+        mergeAndWait("the first merge")
+        #expect(served().users.count == dump.users.filter { $0.client == client }.count)
+        try compareDepartments("after a merge")
+        try newUsers(2, nextDay: true)
+        try compareDepartments("after new users with rows of the next day")
+        try newUsers(3, nextDay: false)
+        try compareDepartments("after new users with late rows")
+        // A merge held after its rebuild while users are added: dropped at its install (it lacks
+        // them), and the next one installed.
+        let (held, release) = TailAppendTests.holdFirstMerge(rig.writer)
+        rig.writer.mergeNow()
+        held.wait()
+        try newUsers(4, nextDay: false)
+        release.signal()
+        try compareDepartments("after users added while a merge ran")
+        mergeAndWait("the merge after the dropped one")
+        try compareDepartments("after the merge after the dropped one")
+        #expect(rebuilds.withLock { $0 } == 0, "no rebuild for new users")
+        // A department for a user held already is a membership the index's masks do not have:
+        // that client is rebuilt, and answers the same.
+        let (later, d) = try #require(added.lazy.flatMap { u in departments.map { (u, $0) } }
+            .first { p in !dump.memberships.contains { $0.0 == p.0 && $0.1 == p.1 } })
+        dump.memberships.append((later, d))
+        joined.insert(d)
+        try post([("user_departments", [DirectoryAppendTests.object([("user_id", later), ("department_id", d)])])], "a held user's department")
+        #expect(rebuilds.withLock { $0 } == 1, "a new membership of a held user rebuilds")
+        try compareDepartments("after a held user's new department")
+        try newUsers(5, nextDay: false)
+        try compareDepartments("after new users on the rebuilt client")
+        // A snapshot while new users are in the tail, and a restart from it and the log.
+        let snapshot = NSTemporaryDirectory() + "tally-new-users-\(getpid()).tsnap"
+        defer { try? FileManager.default.removeItem(atPath: snapshot) }
+        #expect(try AppendTests.saveSnapshot(rig.server.port, snapshot).status == 200)
+        try newUsers(6, nextDay: false)
+        let rows = rig.rows()
+        rig.shutdown()
+        running = false
+        let again = try AppendTests.rig("new-users", seed: 91, wal: rig.wal, snapshot: snapshot, tailMinRows: 0,
+                                        mergeMinRows: 1_000_000, mergeAfterSeconds: 1_000)
+        defer { again.shutdown() }
+        #expect(again.rows() == rows)
+        try DirectoryAppendTests.compare(again.writer, dump, &r, "after a restart from a snapshot and the log")
+    }
+
+    /// On a client of 1,500 users in 24 departments (so that new users, numbered after every
+    /// held one, fall outside their departments' spans of member words), rounds of new users
+    /// with their departments and events of the newest day and the next: every dashboard route
+    /// under every department a new user joined, and without a filter, answers as the same
+    /// client rebuilt whole (``ClientStore/merged()``, which numbers the new users with their
+    /// departments), byte for byte.
+    @Test func newUsersOfALargerClientAnswerAsItsRebuild() throws {
+        let (catalog, builder) = SyntheticClient.make(SyntheticShape(users: 1_500, apps: 60, days: 40, seed: 12))
+        var client = builder.build()
+        var r = SeededRandom(seed: 1_212)  // (not the shape's seed: its ids would come again)
+        var sm = SplitMix64(seed: 13)
+        let token = TokenStore.demo.entries[0]
+        let day = client.usage!.newestDay
+        var joined: Set<Int> = []
+        for round in 0..<4 {
+            var rows = DirectoryRows()
+            for k in 0..<Int.random(in: 1...40, using: &r) {
+                let id = r.uuid()
+                rows.users.append(UserInfo(id: id, email: "new\(round)-\(k)@example.com", displayName: nil, isActive: true, role: nil, createdAt: nil))
+                for d in (0..<client.departments.count).shuffled(using: &r).prefix(Int.random(in: 0...2, using: &r)) {
+                    rows.memberships.append(DirectoryRows.Membership(user: id, department: client.departments[d].id))
+                    joined.insert(d)
+                }
+            }
+            #expect(rows.effect(on: client, catalog: catalog) == .users, "round \(round): \(client.departmentIndex.count) of \(client.departments.count) departments indexed")
+            client = client.withNewUsers(rows, catalog: catalog)
+            var us: [UInt32] = [], ap: [UInt32] = [], ds: [Int32] = []
+            for _ in 0..<2_000 {
+                // Half the rows the first half of the new users' (the others have none yet), the
+                // rest anyone's; a third on the next day.
+                let u = r.chance(0.5) ? client.userIndex[rows.users.prefix(max(1, rows.users.count / 2)).randomElement(using: &r)!.id]!
+                    : UInt32(sm.next() % UInt64(client.users.count))
+                us.append(u)
+                ap.append(UInt32(sm.next() % UInt64(client.apps.count)))
+                ds.append(round > 0 && r.chance(0.3) ? day.raw + 1 : day.raw)
+            }
+            client = client.appending(users: us, apps: ap, days: ds, tailMinRows: 0, tailMaxRows: 1_000_000)
+            try #require(client.usage?.tail != nil, "round \(round): rows and users beside the index")
+            let whole = client.merged()
+            // What the query layer reads per user, by id (the rebuild numbers users otherwise).
+            func ids(_ c: ClientStore, _ order: [UInt32]) -> [UUID128] { order.map { c.users[Int($0)].id } }
+            #expect(ids(client, client.usersByPairCount) == ids(whole, whole.usersByPairCount), "round \(round): users by pair count")
+            for (u, info) in client.users.enumerated() {
+                let w = Int(whole.userIndex[info.id]!)
+                #expect(client.activity.firstOffset[u] == whole.activity.firstOffset[w] && client.activity.lastOffset[u] == whole.activity.lastOffset[w]
+                        && client.departments(ofUser: UInt32(u)).map { client.departments[Int($0)].id }.sorted()
+                        == whole.departments(ofUser: UInt32(w)).map { whole.departments[Int($0)].id }.sorted(), "round \(round): user \(info.id)")
+            }
+            let served = API(serving: Store(catalog: catalog, clients: [client]), tokens: .demo)
+            let rebuilt = API(serving: Store(catalog: catalog, clients: [whole]), tokens: .demo)
+            let end = client.usage!.newestDay
+            for d in [nil] + joined.sorted().map(Optional.some) {
+                for route in Registry.dashboardRoutes {
+                    let names = Set(route.parameters.map(\.name))
+                    if d != nil && !names.contains("department_ids") { continue }
+                    for (length, sort) in [(1, nil), (7, route.sortBy.first), (30, route.sortBy.last)] as [(Int, String?)] {
+                        var q = [("start_date", end.adding(1 - length).description), ("end_date", end.description)]
+                        if let d { q.append(("department_ids", client.departments[d].id.description)) }
+                        if names.contains("granularity") { q.append(("granularity", "daily")) }
+                        if let sort { q += [("sort_by", sort), ("page_size", "50")] }
+                        func answer(_ a: API) -> String {
+                            do throws(APIError) {
+                                return String(decoding: try a.answer(route, client: client.info.id, pathValue: nil, token: token, query: q), as: UTF8.self)
+                            } catch { return "error \(error.status): \(error.message)" }
+                        }
+                        let a = answer(served), b = answer(rebuilt)
+                        #expect(a == b, "round \(round): \(route.name) \(q): served \(a.prefix(300)) — rebuilt \(b.prefix(300))")
+                    }
+                }
+            }
+        }
+    }
+}
