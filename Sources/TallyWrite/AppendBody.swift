@@ -459,8 +459,15 @@ public enum AppendBody {
                 // read (names, activity flags, favourites), or adding users to a client whose
                 // events go into a tail: the client keeps its index, and the events go in as a
                 // batch of events only (a large client's newest day into its tail).
-                let d = effect == .attributes ? c.withAttributes(acc.directory, catalog: catalog)
-                    : effect == .users ? c.withNewUsers(acc.directory, catalog: catalog) : c
+                if effect == .users {
+                    // One version: the users, their memberships and the events (into the tail).
+                    let (next, missing) = c.withNewUsers(acc.directory, catalog: catalog, events: acc.events,
+                                                         tailMinRows: tailMinRows, tailMaxRows: tailMaxRows)
+                    rebuilt.append(next)
+                    skipped += missing
+                    continue
+                }
+                let d = effect == .attributes ? c.withAttributes(acc.directory, catalog: catalog) : c
                 var rows = DenseRows()
                 rows.add(acc.events, of: d, skipped: &skipped)
                 if let next = rows.appended(to: d, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows) {

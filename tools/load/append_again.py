@@ -14,7 +14,12 @@ With --renames the script then posts --batches more batches of new rows of the n
 with the rows of 5 users renamed (display name, email, one deactivated): an HR system's sync.
 Before such rows kept the usage index, each batch rebuilt a large client.
 
-Usage: python3 tools/load/append_again.py --port P --dump DIR [--batch 1000] [--batches 10] [--with-directory] [--renames]"""
+With --new-users N the script then posts --batches more batches of new rows of the newest day,
+each with N new users (new employees: each in one or two of the client's departments, with 20 of
+the batch's events). Before such rows kept the usage index, each batch rebuilt a large client.
+
+Usage: python3 tools/load/append_again.py --port P --dump DIR [--batch 1000] [--batches 10] [--with-directory] [--renames]
+       [--new-users N]"""
 import argparse
 import csv
 import http.client
@@ -53,6 +58,8 @@ def main():
     ap.add_argument("--batches", type=int, default=10)
     ap.add_argument("--with-directory", action="store_true", help="re-send the named users' and apps' directory rows too")
     ap.add_argument("--renames", action="store_true", help="then batches of new rows with 5 users renamed each")
+    ap.add_argument("--new-users", type=int, default=0, help="then batches of new rows with this many new users each")
+    ap.add_argument("--skip-again", action="store_true", help="leave out the re-sent and plain batches")
     a = ap.parse_args()
     client, users, apps = largest_client(a.dump)
     conn = http.client.HTTPConnection("127.0.0.1", a.port, timeout=600)
@@ -101,7 +108,7 @@ def main():
         return (time.perf_counter() - t) * 1000
 
     again = "sent again (older days, held" + (", with their directory rows)" if a.with_directory else ")")
-    for label, source in ((again, rows), (f"new rows of the newest day ({newest})", fresh)):
+    for label, source in ((again, rows), (f"new rows of the newest day ({newest})", fresh)) if not a.skip_again else ():
         times = [post(source[i * a.batch:(i + 1) * a.batch]) for i in range(a.batches)]
         print(f"{label}: {a.batches} batches of {a.batch}, acknowledged in median {statistics.median(times):.1f} ms, "
               f"largest {max(times):.1f} ms (first {times[0]:.1f} ms)", flush=True)
@@ -127,6 +134,29 @@ def main():
             assert r.status == 200, r.status
             times.append((time.perf_counter() - t) * 1000)
         print(f"new rows of the newest day with 5 users renamed: {a.batches} batches of {a.batch}, acknowledged in median "
+              f"{statistics.median(times):.1f} ms, largest {max(times):.1f} ms (first {times[0]:.1f} ms)", flush=True)
+
+    if a.new_users:
+        departments = [d["id"] for d in read_table(a.dump, "departments") if d["client_id"] == client]
+        times = []
+        for k in range(a.batches):
+            added, joined, batch = [], [], []
+            for j in range(a.new_users):
+                uid = "%08x-%04x-%04x-%04x-%012x" % (0x7a11e000 + k, j, 0x4000, 0x8000, rnd.getrandbits(48))
+                added.append({"id": uid, "email": f"hire-{k}-{j}@example.com", "display_name": f"New hire {k}-{j}", "is_active": True})
+                for d in rnd.sample(departments, rnd.choice((1, 2))):
+                    joined.append({"user_id": uid, "department_id": d})
+                batch += [{"user_id": uid, "application_id": rnd.choice(apps), "activity_date": newest} for _ in range(20)]
+            batch += [{"user_id": rnd.choice(users), "application_id": rnd.choice(apps), "activity_date": newest}
+                      for _ in range(a.batch - len(batch))]
+            body = json.dumps({"users": added, "user_departments": joined, "events": batch}).encode()
+            t = time.perf_counter()
+            conn.request("POST", f"/v2/clients/{client}/usage-events", body=body, headers={**TOKEN, "Content-Type": "application/json"})
+            r = conn.getresponse()
+            r.read()
+            assert r.status == 200, r.status
+            times.append((time.perf_counter() - t) * 1000)
+        print(f"new rows of the newest day with {a.new_users} new users each: {a.batches} batches of {a.batch}, acknowledged in median "
               f"{statistics.median(times):.1f} ms, largest {max(times):.1f} ms (first {times[0]:.1f} ms)", flush=True)
 
 

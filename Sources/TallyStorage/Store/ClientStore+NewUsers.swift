@@ -21,9 +21,42 @@ extension ClientStore {
     /// docs/APPENDS.md, "New users in the tail".
     /// - Complexity: O(users + departments × member words + memberships + rows), not the
     ///   client's usage rows.
+    /// With `events` (ids; a row naming a user or app the client does not hold, the new users
+    /// included, is skipped and counted) appended as ``appending(users:apps:days:tailMinRows:tailMaxRows:)``
+    /// appends them — into the tail when they fit it — in the same version: one version a batch.
+    /// - Complexity: O(users + departments × member words + memberships + rows + events).
+    public func withNewUsers(_ rows: DirectoryRows, catalog: Catalog, events: [AppendBatch.Row] = [],
+                             tailMinRows: Int = ClientStore.tailMinRows, tailMaxRows: Int? = nil) -> (client: ClientStore, skipped: Int) {
+        let directory = addingUsers(rows, catalog: catalog)
+        var skipped = 0
+        var us: [UInt32] = [], ap: [UInt32] = [], ds: [Int32] = []
+        for e in events {
+            guard let u = directory.userIndex[e.user], let a = directory.appIndex[e.app] else {
+                skipped += 1
+                continue
+            }
+            us.append(u)
+            ap.append(a)
+            ds.append(e.day.raw)
+        }
+        if !us.isEmpty {
+            // Into a tail over the grown domain, or rebuilt; not when every row was held already.
+            let next = directory.appending(users: us, apps: ap, days: ds, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows)
+            if next !== directory, let u = next.usage, u.basePairs.userCount == next.users.count { return (next, skipped) }
+        }
+        return (directory.readingNewUsers(), skipped)
+    }
+
+    /// ``withNewUsers(_:catalog:events:tailMinRows:tailMaxRows:)`` without events.
     public func withNewUsers(_ rows: DirectoryRows, catalog: Catalog) -> ClientStore {
+        withNewUsers(rows, catalog: catalog, events: []).client
+    }
+
+    /// This client's directory with `rows`' users added, beside its usage as it is: its per-user
+    /// arrays do not cover the new users yet, so it is not served as such — an append to its tail
+    /// or ``readingNewUsers()`` makes the version that is.
+    private func addingUsers(_ rows: DirectoryRows, catalog: Catalog) -> ClientStore {
         guard let usage else { preconditionFailure("a client with usage: takesNewUsers()") }
-        let base = usage.base ?? usage
         let (users, userIndex, departments, apps) = upserted(rows, catalog: catalog)
         let n0 = self.users.count, n1 = users.count
         // Memberships: only the new users' are new (``DirectoryRows/effect(on:catalog:)``).
@@ -97,14 +130,19 @@ extension ClientStore {
             }
         }
         order.replaceSubrange(zeroFrom..., with: merged)
-        let directory = ClientStore(sharing: self, users: users, userIndex: userIndex, departments: departments, apps: apps,
-                                    membership: m, usage: usage,
-                                    activity: UserActivity(firstOffset: first, lastOffset: last, sortedFirst: activity.sortedFirst),
-                                    usersByPairCount: order)
-        // The usage read over the grown domain: a tail of no new row.
-        guard let (tail, _, _) = UsageTail.appending(to: usage.tail, base: base, client: directory, users: [], apps: []) else {
+        return ClientStore(sharing: self, users: users, userIndex: userIndex, departments: departments, apps: apps,
+                           membership: m, usage: usage,
+                           activity: UserActivity(firstOffset: first, lastOffset: last, sortedFirst: activity.sortedFirst),
+                           usersByPairCount: order)
+    }
+
+    /// This version (from ``addingUsers(_:catalog:)``) with its usage read over its users: a
+    /// tail of no new row, whose per-user arrays cover them.
+    private func readingNewUsers() -> ClientStore {
+        let usage = usage!, base = usage.base ?? usage
+        guard let (tail, _, _) = UsageTail.appending(to: usage.tail, base: base, client: self, users: [], apps: []) else {
             preconditionFailure("users were added: a tail over them")
         }
-        return ClientStore(previous: directory, base: base, tail: tail, added: [], newPairUsers: [])
+        return ClientStore(previous: self, base: base, tail: tail, added: [], newPairUsers: [])
     }
 }
