@@ -168,6 +168,12 @@ import TallyTestSupport
         let port = 18_800 + Int(getpid() % 50) * 2
         var r = SeededRandom(seed: 52)
         var acknowledged = Set<Int>(), sent = 0, trialsRun = 0, merges = 0
+        // New employees, one a batch from a third writer: a user in a department, with one
+        // event of the newest day (their index in `hires`). They go beside the index too
+        // (docs/APPENDS.md, "New users in the tail"), and merges renumber them.
+        let departments = dump.departments.filter { $0.client == client }.map(\.id)
+        let hires = (0..<400).map { k in (user: r.uuid(), department: departments[k % departments.count], app: apps[k % apps.count]) }
+        var hired = Set<Int>(), hiresSent = 0
         let dumpRows = try DumpLoaderRows.count(folder)
         let index = Dictionary(uniqueKeysWithValues: rows.enumerated().map { ("\($1.0)|\($1.1)|\($1.2)", $0) })
 
@@ -188,11 +194,24 @@ import TallyTestSupport
                     }
                 }
             }
+            // Each new user sent: served with their event if acknowledged; never sent, unknown.
+            var hiresPresent = Set<Int>()
+            for (k, h) in hires.enumerated() where k < hiresSent + 1 {
+                let resp = try http.request("GET", "/v2/clients/\(client)/users/\(h.user)?start_date=\(day)&end_date=\(day)", token: Self.token)
+                if resp.status == 200 {
+                    let apps = (resp.object["apps"] as? [[String: Any]] ?? []).compactMap { ($0["app"] as? [String: Any])?["id"] as? String }
+                    #expect(apps == [h.app.description], "trial \(trial): new user \(k)'s event: \(apps)")
+                    hiresPresent.insert(k)
+                }
+            }
+            #expect(hired.subtracting(hiresPresent).isEmpty, "trial \(trial): acknowledged new users lost: \(hired.subtracting(hiresPresent).sorted().prefix(5))")
+            #expect(hiresPresent.allSatisfy { $0 < hiresSent }, "trial \(trial): a new user never sent is served")
+            hired.formUnion(hiresPresent)
             let lost = acknowledged.subtracting(present)
             #expect(lost.isEmpty, "trial \(trial): \(lost.count) acknowledged rows lost, e.g. \(lost.sorted().prefix(5))")
             #expect(present.allSatisfy { $0 < sent }, "trial \(trial): a row that was never sent is served")
             let ready = try http.request("GET", "/readyz").object
-            #expect(ready["usage_rows"] as? Int == dumpRows + present.count, "trial \(trial): usage rows")
+            #expect(ready["usage_rows"] as? Int == dumpRows + present.count + hiresPresent.count, "trial \(trial): usage rows")
             acknowledged.formUnion(present)
         }
 
@@ -223,7 +242,25 @@ import TallyTestSupport
                     }
                 }
             }
+            let nextHire = Mutex(hiresSent)
+            let hiresAcked = Mutex<[Int]>([])
+            let hiring = Thread {
+                guard let c = try? HTTPTestClient(port: port) else { return }
+                while !stop.load(ordering: .relaxed) {
+                    let k: Int = nextHire.withLock { n in defer { n += 1 }; return n }
+                    guard k < hires.count else { return }
+                    let h = hires[k]
+                    let body = "{\"users\":[{\"id\":\"\(h.user)\",\"email\":\"hire\(k)@example.com\",\"is_active\":true}],"
+                        + "\"user_departments\":[{\"user_id\":\"\(h.user)\",\"department_id\":\"\(h.department)\"}],"
+                        + "\"events\":[{\"user_id\":\"\(h.user)\",\"application_id\":\"\(h.app)\",\"activity_date\":\"\(day)\"}]}"
+                    guard let resp = try? c.request("POST", "/v2/clients/\(client)/usage-events", token: Self.token,
+                                                    headers: [("Content-Type", "application/json")], body: body) else { return }
+                    if resp.status == 200 { hiresAcked.withLock { $0.append(k) } } else { return }
+                    Thread.sleep(forTimeInterval: 0.04)
+                }
+            }
             writers.forEach { $0.start() }
+            hiring.start()
             Thread.sleep(forTimeInterval: Double.random(in: 0.05...0.3, using: &r))
             if let text = try? HTTPTestClient(port: port).request("GET", "/metrics").text {
                 merges += Int(AppendTests.metric("tally_merges_total{result=\"ok\"}", in: text) ?? 0)
@@ -231,9 +268,11 @@ import TallyTestSupport
             kill(server.processIdentifier, SIGKILL)
             server.waitUntilExit()
             stop.store(true, ordering: .relaxed)
-            while writers.contains(where: { !$0.isFinished }) { Thread.sleep(forTimeInterval: 0.005) }
+            while writers.contains(where: { !$0.isFinished }) || !hiring.isFinished { Thread.sleep(forTimeInterval: 0.005) }
             acknowledged.formUnion(acked.withLock { $0 })
             sent = next.withLock { $0 }
+            hired.formUnion(hiresAcked.withLock { $0 })
+            hiresSent = min(hires.count, nextHire.withLock { $0 })
             server = try start()
             try verify(trial)
             trialsRun += 1
@@ -243,8 +282,8 @@ import TallyTestSupport
         server.waitUntilExit()
         // (Fewer merges than with one day: once a merge has folded the next day in, the newest
         // day's late rows rebuild the client instead, and a merge that meets them is dropped.)
-        #expect(trialsRun == trials && acknowledged.count > 300 && merges >= trials / 2,
-                "\(trialsRun) kills, \(acknowledged.count) of \(rows.count) rows acknowledged, \(merges) merges installed before the kills")
+        #expect(trialsRun == trials && acknowledged.count > 300 && merges >= trials / 2 && hired.count > 50,
+                "\(trialsRun) kills, \(acknowledged.count) of \(rows.count) rows and \(hired.count) new users acknowledged, \(merges) merges installed before the kills")
     }
 
     /// `tally serve` on `folder` with the log `wal` on `port` (settings `environment` added to
