@@ -454,15 +454,17 @@ public enum AppendBody {
         for c in store.clients {
             let catalogChanged = !changedCatalog.isEmpty && c.apps.contains(where: { changedCatalog.contains($0.catalogIndex) })
             let effect = byClient[c.info.id].map { catalogChanged ? .more : $0.directory.effect(on: c, catalog: catalog) }
-            if let acc = byClient[c.info.id], let effect, effect != .more, effect != .users || c.takesNewUsers(minRows: tailMinRows) {
+            if let acc = byClient[c.info.id], let effect, effect != .more,
+               effect != .organization || c.takesOrganization(minRows: tailMinRows) {
                 // Directory rows sent again, changing only attributes the usage index does not
-                // read (names, activity flags, favourites), or adding users to a client whose
-                // events go into a tail: the client keeps its index, and the events go in as a
-                // batch of events only (a large client's newest day into its tail).
-                if effect == .users {
-                    // One version: the users, their memberships and the events (into the tail).
-                    let (next, missing) = c.withNewUsers(acc.directory, catalog: catalog, events: acc.events,
-                                                         tailMinRows: tailMinRows, tailMaxRows: tailMaxRows)
+                // read (names, activity flags, favourites), or adding users, departments or
+                // memberships to a client whose events go into a tail: the client keeps its
+                // index, and the events go in as a batch of events only (a large client's newest
+                // day into its tail).
+                if effect == .organization {
+                    // One version: the users, departments, memberships and the events (into the tail).
+                    let (next, missing) = c.withOrganization(acc.directory, catalog: catalog, events: acc.events,
+                                                             tailMinRows: tailMinRows, tailMaxRows: tailMaxRows)
                     rebuilt.append(next)
                     skipped += missing
                     continue

@@ -62,7 +62,8 @@ extension StoreWriter {
         mergeBuilt.withLock { $0 }?()
         // (Not once users were added meanwhile: the merged client lacks them; the install drops it.)
         while let now = store?.client(client.info.id), let usage = now.usage, usage.base === base, let tail = usage.tail,
-              now.users.count == client.users.count, tail.rowCount - rows >= 20_000 {
+              now.users.count == client.users.count, now.userDepartments.count == client.userDepartments.count,
+              tail.rowCount - rows >= 20_000 {
             var caught = ClientStore.rows(of: tail, from: rows)
             caught.users = merged.renumbering(caught.users, from: now)
             merged = merged.appendingTailRows(caught)
@@ -78,10 +79,11 @@ extension StoreWriter {
         merging.remove(m.id)
         let seconds = (ContinuousClock.now - m.started).seconds
         // A client with batches parked is being rebuilt whole: that rebuild takes its tail too.
-        // Users added while it ran (``ClientStore/withNewUsers(_:catalog:)``) are not in the merged
-        // client: it is dropped, and runs again.
+        // Users, departments or memberships added while it ran (``ClientStore/withOrganization(_:catalog:)``;
+        // memberships are only ever added) are not in the merged client: it is dropped, and runs again.
         guard parked[m.id] == nil, let store, let now = store.client(m.id), let usage = now.usage, usage.base === m.base, let tail = usage.tail,
-              tail.rowCount >= m.rows, now.users.count == m.from.users.count else {
+              tail.rowCount >= m.rows, now.users.count == m.from.users.count, now.departments.count == m.from.departments.count,
+              now.userDepartments.count == m.from.userDepartments.count else {
             observer.merged(installed: false, rows: m.rows, seconds: seconds)
             return
         }

@@ -10,7 +10,7 @@ import TallyTestSupport
 @testable import TallyWrite
 
 /// New users — a new employee with their departments, and their first events — go beside a
-/// client's usage index (``ClientStore/withNewUsers(_:catalog:)``) instead of rebuilding it
+/// client's usage index (``ClientStore/withOrganization(_:catalog:)``) instead of rebuilding it
 /// (docs/APPENDS.md, "New users in the tail"): after every batch every route answers as a store
 /// loaded from scratch from the mirrored dump, the department-filtered ones asked of every
 /// department a new user joined; merges renumber the new users with their departments and take
@@ -138,15 +138,44 @@ import TallyTestSupport
         mergeAndWait("the merge after the dropped one")
         try compareDepartments("after the merge after the dropped one")
         #expect(rebuilds.withLock { $0 } == 0, "no rebuild for new users")
-        // A department for a user held already is a membership the index's masks do not have:
-        // that client is rebuilt, and answers the same.
-        let (later, d) = try #require(added.lazy.flatMap { u in departments.map { (u, $0) } }
+        // A user held since the dump joins another department (a move): the base's department
+        // masks no longer hold, so the version marks them stale and counts departments without
+        // them; no rebuild.
+        let original = rig.dump.users.filter { $0.client == client }.map(\.id)
+        let (mover, d) = try #require(original.lazy.flatMap { u in departments.map { (u, $0) } }
             .first { p in !dump.memberships.contains { $0.0 == p.0 && $0.1 == p.1 } })
-        dump.memberships.append((later, d))
+        dump.memberships.append((mover, d))
         joined.insert(d)
-        try post([("user_departments", [DirectoryAppendTests.object([("user_id", later), ("department_id", d)])])], "a held user's department")
-        #expect(rebuilds.withLock { $0 } == 1, "a new membership of a held user rebuilds")
+        let beforeMove = base()
+        try post([("user_departments", [DirectoryAppendTests.object([("user_id", mover), ("department_id", d)])])], "a held user's department")
+        #expect(rebuilds.withLock { $0 } == 0 && base() === beforeMove, "a held user's new department keeps the index")
+        #expect(served().usage?.tail?.masksStale == true && served().usage?.hasDepartmentMasks == false, "the base's masks marked stale")
         try compareDepartments("after a held user's new department")
+        // A new department, with two held users, a new one and their events.
+        let team = RandomDump.Department(id: r.uuid(), client: client, name: "Team \(added.count)", description: "new")
+        dump.departments.append(team)
+        joined.insert(team.id)
+        let hire = RandomDump.User(id: r.uuid(), client: client, email: "team@example.com", displayName: "Team hire")
+        dump.users.append(hire)
+        added.append(hire.id)
+        var teamEvents: [String] = []
+        var memberRows: [String] = []
+        for u in Array(original.shuffled(using: &r).prefix(2)) + [hire.id] {
+            dump.memberships.append((u, team.id))
+            memberRows.append(DirectoryAppendTests.object([("user_id", u), ("department_id", team.id)]))
+            let a = apps.randomElement(using: &r)!, day = served().usage!.newestDay
+            dump.usage.append(RandomDump.Usage(client: client, user: u, app: a, day: day))
+            teamEvents.append(AppendTests.event(u, a, day.description))
+        }
+        try post([("departments", [DirectoryAppendTests.object([("id", team.id), ("name", team.name), ("description", team.description)])]),
+                  ("users", [DirectoryAppendTests.object([("id", hire.id), ("email", hire.email), ("display_name", hire.displayName), ("is_active", true)])]),
+                  ("user_departments", memberRows), ("events", teamEvents)], "a new department")
+        #expect(rebuilds.withLock { $0 } == 0 && base() === beforeMove, "a new department keeps the index")
+        try compareDepartments("after a new department")
+        // A merge makes the masks again.
+        mergeAndWait("the merge after the moves")
+        #expect(served().usage?.hasDepartmentMasks == served().usage.map { ($0.base ?? $0).hasDepartmentMasks }, "masks hold again after a merge")
+        try compareDepartments("after the merge after the moves")
         try newUsers(5, nextDay: false)
         try compareDepartments("after new users on the rebuilt client")
         // A snapshot while new users are in the tail, and a restart from it and the log.
@@ -188,8 +217,26 @@ import TallyTestSupport
                     joined.insert(d)
                 }
             }
-            #expect(rows.effect(on: client, catalog: catalog) == .users, "round \(round): \(client.departmentIndex.count) of \(client.departments.count) departments indexed")
-            client = client.withNewUsers(rows, catalog: catalog)
+            if round >= 2 {
+                // Moves: held users join departments they were not in; in the last round a new
+                // department too, with held and new members. The base's masks go stale.
+                for _ in 0..<Int.random(in: 5...20, using: &r) {
+                    let u = Int(sm.next() % UInt64(client.users.count)), d = Int(sm.next() % UInt64(client.departments.count))
+                    guard !client.departments(ofUser: UInt32(u)).contains(UInt32(d)) else { continue }
+                    rows.memberships.append(DirectoryRows.Membership(user: client.users[u].id, department: client.departments[d].id))
+                    joined.insert(d)
+                }
+                if round == 3 {
+                    let team = DepartmentInfo(id: r.uuid(), name: "Team", description: nil)
+                    rows.departments.append(team)
+                    for u in (0..<3).map({ _ in client.users[Int(sm.next() % UInt64(client.users.count))].id }) + [rows.users[0].id] {
+                        rows.memberships.append(DirectoryRows.Membership(user: u, department: team.id))
+                    }
+                    joined.insert(client.departments.count)  // its index in the version
+                }
+            }
+            #expect(rows.effect(on: client, catalog: catalog) == .organization, "round \(round): \(client.departmentIndex.count) of \(client.departments.count) departments indexed")
+            client = client.withOrganization(rows, catalog: catalog)
             var us: [UInt32] = [], ap: [UInt32] = [], ds: [Int32] = []
             for _ in 0..<2_000 {
                 // Half the rows the first half of the new users' (the others have none yet), the
@@ -202,6 +249,7 @@ import TallyTestSupport
             }
             client = client.appending(users: us, apps: ap, days: ds, tailMinRows: 0, tailMaxRows: 1_000_000)
             try #require(client.usage?.tail != nil, "round \(round): rows and users beside the index")
+            #expect(client.usage!.hasDepartmentMasks == (round < 2), "round \(round): masks stale once a held user moved")
             let whole = client.merged()
             // What the query layer reads per user, by id (the rebuild numbers users otherwise).
             func ids(_ c: ClientStore, _ order: [UInt32]) -> [UUID128] { order.map { c.users[Int($0)].id } }

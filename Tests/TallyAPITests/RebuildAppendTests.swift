@@ -44,8 +44,8 @@ import TallyTestSupport
     /// of every user and app it names as the client holds them, beside new rows of its newest
     /// day — changes nothing but its newest day's rows: it goes into the tail and is acknowledged
     /// without a rebuild (one held here would keep it waiting), and the served data answers as
-    /// the dump. One row of an older day the client lacks, or a user row with one field
-    /// changed, parks the next batch for a rebuild.
+    /// the dump. One row of an older day the client lacks parks the next batch for a rebuild; a
+    /// renamed user and a user's new department do not; an app's approval flipped does.
     @Test func aBatchSentAgainIsNotRebuilt() throws {
         let rig = try AppendTests.rig("sent-again", seed: 85, tailMinRows: 0, mergeMinRows: 1_000_000)
         defer { rig.shutdown() }
@@ -97,17 +97,27 @@ import TallyTestSupport
         dump.usage += event.rows
         try DirectoryAppendTests.compare(rig.writer, dump, &r, "after a renamed user")
 
-        // A membership the user lacks changes the department masks: rebuilt.
+        // A membership the user lacks: no rebuild either (the base's department masks are marked
+        // stale until the next merge: NewUserAppendTests).
         let u4 = dump.users[i].id
         let lacked = try #require(dump.departments.first { d in d.client == a && !dump.memberships.contains { $0.user == u4 && $0.department == d.id } })
         dump.memberships.append((u4, lacked.id))
         let joined = DirectoryAppendTests.body([("user_departments", [DirectoryAppendTests.object([("user_id", u4), ("department_id", lacked.id)])])])
-        let third = Pending(rig, joined, client: a)
-        #expect(held2.wait(timeout: .now() + 30) == .success, "a rebuild began for the new membership")
+        #expect(Pending(rig, joined, client: a).wait(30) == 200, "acknowledged without a rebuild")
+        try DirectoryAppendTests.compare(rig.writer, dump, &r, "after a new membership")
+
+        // An app's approval flipped moves it between classes: rebuilt.
+        let k = try #require(dump.apps.indices.first { dump.apps[$0].client == a })
+        dump.apps[k].approved.toggle()
+        let flipped = dump.apps[k]
+        let third = Pending(rig, DirectoryAppendTests.body([("apps", [DirectoryAppendTests.object([
+            ("id", flipped.id), ("catalog_application_id", flipped.catalog), ("is_approved", flipped.approved), ("is_favorite", flipped.favorite)])])]),
+            client: a)
+        #expect(held2.wait(timeout: .now() + 30) == .success, "a rebuild began for the approval")
         #expect(third.wait(0.3) == nil, "the batch waits for the rebuild")
         release2.signal()
         #expect(third.wait() == 200)
-        try DirectoryAppendTests.compare(rig.writer, dump, &r, "after a new membership")
+        try DirectoryAppendTests.compare(rig.writer, dump, &r, "after an approval flipped")
     }
 
     @Test func aNewDaysBatchIsRebuiltOffTheCommitThread() throws {

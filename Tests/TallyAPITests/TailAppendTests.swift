@@ -282,8 +282,8 @@ import TallyTestSupport
     }
 
     /// A seeded stream of batches of random sizes and kinds — events of the newest day (tails),
-    /// backdated events, new users with memberships and their events, an app's approval flipped
-    /// (directory rows: rebuilds) — with merges forced at random points, some awaited and some
+    /// backdated events, new users with memberships and their events, a held user's new
+    /// department (tails too), an app's approval flipped (directory rows: a rebuild) — with merges forced at random points, some awaited and some
     /// left to run under the next batches: after every batch every route answers as a store
     /// loaded from scratch from the mirrored dump, and the reports as the reference.
     @Test func aRandomStreamOfEventsAndDirectoryRowsAnswersAsIfTheDumpHeldThem() throws {
@@ -306,7 +306,7 @@ import TallyTestSupport
                 events.append(AppendTests.event(u, a, d.description))
             }
             let kind = n < 2 || n == 4 ? "today" : n == 2 ? "attributes" : n == 3 ? "next day"
-                : ["today", "today", "next day", "next day", "backdated", "new user", "approval", "sent again", "attributes"].randomElement(using: &r)!
+                : ["today", "today", "next day", "next day", "backdated", "new user", "move", "approval", "sent again", "attributes"].randomElement(using: &r)!
             kinds[kind, default: 0] += 1
             switch kind {
             case "next day":
@@ -331,6 +331,16 @@ import TallyTestSupport
                 tables.append(("users", [DirectoryAppendTests.object([("id", u.id), ("email", u.email), ("display_name", u.displayName), ("is_active", true)])]))
                 tables.append(("user_departments", [DirectoryAppendTests.object([("user_id", u.id), ("department_id", d)])]))
                 for _ in 0..<Int.random(in: 1...5, using: &r) { event(u.id, apps.randomElement(using: &r)!, day) }
+            case "move":
+                // A held user joins a department they were not in (the base's masks go stale
+                // until the next merge), with a few events of the newest day.
+                let departments = dump.departments.filter { $0.client == client }.map(\.id)
+                if let (u, d) = users.shuffled(using: &r).lazy.flatMap({ u in departments.map { (u, $0) } })
+                    .first(where: { p in !dump.memberships.contains { $0.user == p.0 && $0.department == p.1 } }) {
+                    dump.memberships.append((u, d))
+                    tables.append(("user_departments", [DirectoryAppendTests.object([("user_id", u), ("department_id", d)])]))
+                }
+                for _ in 0..<Int.random(in: 0...5, using: &r) { event(users.randomElement(using: &r)!, apps.randomElement(using: &r)!, day) }
             case "sent again":
                 // Held rows of older days and the directory rows of what they name, as held, with
                 // a few new rows of the newest day.

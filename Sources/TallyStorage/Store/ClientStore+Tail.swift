@@ -18,7 +18,8 @@ extension ClientStore {
     /// under ``tailMaxRows(baseRows:)``; else `nil`. Held rows of other days change nothing, so
     /// they cost no rebuild.
     /// - Complexity: O(rows × the users' pairs + users), not the client's rows.
-    func appendingToTail(users newUsers: [UInt32], apps newApps: [UInt32], days newDays: [Int32], minRows: Int, maxRows: Int? = nil) -> ClientStore? {
+    func appendingToTail(users newUsers: [UInt32], apps newApps: [UInt32], days newDays: [Int32], minRows: Int, maxRows: Int? = nil,
+                         masksStale: Bool = false) -> ClientStore? {
         guard let usage, !newUsers.isEmpty else { return nil }
         let base = usage.base ?? usage
         let tailRows = usage.tail?.rowCount ?? 0
@@ -37,7 +38,7 @@ extension ClientStore {
             if users.isEmpty { return self }
         }
         guard let (tail, added, newPairUsers) = UsageTail.appending(to: usage.tail, base: base, client: self, users: users, apps: apps,
-                                                                     next: next, nextDay: Int(nextDay - base.firstDay.raw))
+                                                                     next: next, nextDay: Int(nextDay - base.firstDay.raw), masksStale: masksStale)
         else { return self }
         return ClientStore(previous: self, base: base, tail: tail, added: added, newPairUsers: newPairUsers)
     }

@@ -85,14 +85,13 @@ extension DirectoryRows {
         /// flag, role and creation time; departments' name and description; apps' favourite flag.
         /// The client keeps its usage index (``ClientStore/withAttributes(_:catalog:)``).
         case attributes
-        /// They add users — with memberships of departments the client holds, and no other
-        /// membership — and change at most attributes otherwise: a client with a tail keeps its
-        /// usage index (``ClientStore/withNewUsers(_:catalog:)``; docs/APPENDS.md, "New users in
-        /// the tail").
-        case users
-        /// They add a department, app or a membership of a user the client holds, or change an
-        /// app's catalog application or approval (its classes), or the catalog: the client is
-        /// rebuilt.
+        /// They add users, departments or memberships (a new employee, a new team, a move), and
+        /// change at most attributes otherwise: a client whose events go into a tail keeps its
+        /// usage index (``ClientStore/withOrganization(_:catalog:events:tailMinRows:tailMaxRows:)``;
+        /// docs/APPENDS.md, "New users, departments and memberships in the tail").
+        case organization
+        /// They add an app or change an app's catalog application or approval (its classes), or
+        /// the catalog: the client is rebuilt.
         case more
     }
 
@@ -126,8 +125,12 @@ extension DirectoryRows {
         }
         var lastDepartment: [UUID128: DepartmentInfo] = [:]
         for d in departments { lastDepartment[d.id] = d }
+        var organization = !added.isEmpty
         for (id, d) in lastDepartment {
-            guard let i = client.departmentIndex[id] else { return .more }
+            guard let i = client.departmentIndex[id] else {
+                organization = true
+                continue
+            }
             if client.departments[Int(i)] != d { changed = true }
         }
         var lastApp: [UUID128: App] = [:]
@@ -139,11 +142,16 @@ extension DirectoryRows {
             if held.isFavorite != a.isFavorite { changed = true }
         }
         for m in memberships {
-            guard let d = client.departmentIndex[m.department] else { return .more }
-            if added.contains(m.user) { continue }
-            guard let u = client.userIndex[m.user], client.departments(ofUser: u).contains(d) else { return .more }
+            // Each side held or added by these rows (the checks before the commit refuse others).
+            guard client.userIndex[m.user] != nil || added.contains(m.user),
+                  client.departmentIndex[m.department] != nil || lastDepartment[m.department] != nil else { return .more }
+            guard let u = client.userIndex[m.user], let d = client.departmentIndex[m.department],
+                  client.departments(ofUser: u).contains(d) else {
+                organization = true
+                continue
+            }
         }
-        return !added.isEmpty ? .users : changed ? .attributes : .nothing
+        return organization ? .organization : changed ? .attributes : .nothing
     }
 }
 
@@ -157,16 +165,18 @@ extension ClientStore {
     /// - Complexity: O(users + departments + apps + rows).
     public func withAttributes(_ rows: DirectoryRows, catalog: Catalog) -> ClientStore {
         let d = upserted(rows, catalog: catalog)
-        precondition(d.users.count == users.count, "users added: withNewUsers(_:catalog:)")
+        precondition(d.users.count == users.count && d.departments.count == departments.count, "added: withOrganization(_:catalog:)")
         return ClientStore(attributesOf: self, users: d.users, departments: d.departments, apps: d.apps)
     }
 
     /// This client's users, departments and apps with `rows` upserted, when they change no app's
-    /// classes: held ids replaced by their last row (an app's favourite flag only), and users the
-    /// client does not hold numbered after its own, in the order of their first row.
+    /// classes: held ids replaced by their last row (an app's favourite flag only), and users and
+    /// departments the client does not hold numbered after its own, in the order of their first row.
     func upserted(_ rows: DirectoryRows, catalog: Catalog)
-        -> (users: [UserInfo], userIndex: [UUID128: UInt32], departments: [DepartmentInfo], apps: [AppInfo]) {
+        -> (users: [UserInfo], userIndex: [UUID128: UInt32], departments: [DepartmentInfo], departmentIndex: [UUID128: UInt32],
+            apps: [AppInfo]) {
         var users = self.users, userIndex = self.userIndex, departments = self.departments, apps = self.apps
+        var departmentIndex = self.departmentIndex
         for u in rows.users {
             if let i = userIndex[u.id] {
                 users[Int(i)] = u
@@ -175,14 +185,21 @@ extension ClientStore {
                 users.append(u)
             }
         }
-        for d in rows.departments { departments[Int(departmentIndex[d.id]!)] = d }
+        for d in rows.departments {
+            if let i = departmentIndex[d.id] {
+                departments[Int(i)] = d
+            } else {
+                departmentIndex[d.id] = UInt32(departments.count)
+                departments.append(d)
+            }
+        }
         for a in rows.apps {
             let i = Int(appIndex[a.id]!)
             precondition(apps[i].catalogIndex == catalog.applicationIndex[a.catalogApp] && apps[i].isApproved == a.isApproved,
                          "an app's catalog application or approval changes its classes: a rebuild")
             apps[i].isFavorite = a.isFavorite
         }
-        return (users, userIndex, departments, apps)
+        return (users, userIndex, departments, departmentIndex, apps)
     }
 
     /// This client with `other`'s users, departments and apps (matched by id), when they differ

@@ -151,7 +151,7 @@ public final class ClientStore: @unchecked Sendable {
     /// directory (``withAttributes(_:catalog:)``).
     let owner: ClientStore?
     /// What holds ``memberWords`` when they were made for a version with users added
-    /// (``withNewUsers(_:catalog:)``) rather than read from its owner's region.
+    /// (``withOrganization(_:catalog:)``) rather than read from its owner's region.
     let heapWords: HeapWords?
 
     init(info: ClientInfo, users: [UserInfo], userIndex: [UUID128: UInt32], apps: [AppInfo],
@@ -295,7 +295,8 @@ public final class ClientStore: @unchecked Sendable {
     /// whose slot keeps the values derived from that base (``baseDerived``).
     private convenience init(sharing previous: ClientStore, users: [UserInfo], departments: [DepartmentInfo], apps: [AppInfo],
                              usage: UsageIndex?, activity: UserActivity, usersByPairCount: [UInt32]) {
-        self.init(sharing: previous, users: users, userIndex: previous.userIndex, departments: departments, apps: apps,
+        self.init(sharing: previous, users: users, userIndex: previous.userIndex, departments: departments,
+                  departmentIndex: previous.departmentIndex, apps: apps,
                   membership: previous.membership, usage: usage, activity: activity, usersByPairCount: usersByPairCount)
     }
 
@@ -313,7 +314,7 @@ public final class ClientStore: @unchecked Sendable {
         var heapWords: HeapWords?
     }
 
-    /// Member words made for a version with users added (``withNewUsers(_:catalog:)``), on the
+    /// Member words made for a version with users added (``withOrganization(_:catalog:)``), on the
     /// heap, freed when the last version reading them is.
     final class HeapWords: @unchecked Sendable {
         let words: UnsafeMutableBufferPointer<UInt64>
@@ -333,7 +334,8 @@ public final class ClientStore: @unchecked Sendable {
     /// A version of `previous`'s client (the same info, apps' classes, usage's base and
     /// buffers) with the given directory and membership: owned by the client that owns its base.
     init(sharing previous: ClientStore, users: [UserInfo], userIndex: [UUID128: UInt32], departments: [DepartmentInfo],
-         apps: [AppInfo], membership m: Membership, usage: UsageIndex?, activity: UserActivity, usersByPairCount: [UInt32]) {
+         departmentIndex: [UUID128: UInt32], apps: [AppInfo], membership m: Membership, usage: UsageIndex?, activity: UserActivity,
+         usersByPairCount: [UInt32]) {
         let root = previous.owner ?? previous
         owner = root
         memory = root.memory
@@ -343,7 +345,7 @@ public final class ClientStore: @unchecked Sendable {
         self.apps = apps
         appIndex = previous.appIndex
         self.departments = departments
-        departmentIndex = previous.departmentIndex
+        self.departmentIndex = departmentIndex
         userDepartmentStart = m.userDepartmentStart
         userDepartments = m.userDepartments
         userDepartmentMasks = m.userDepartmentMasks
@@ -379,9 +381,12 @@ public final class ClientStore: @unchecked Sendable {
     /// rebuilt from its own rows (decoded from its segments) plus the new ones.
     /// - Complexity: O(rows) — a full build of the client.
     /// `tailMaxRows`: the most rows a tail holds (``tailMaxRows(baseRows:)`` unless given).
+    /// `masksStale`: this version's memberships no longer match its base's department masks
+    /// (``UsageTail/masksStale``).
     public func appending(users newUsers: [UInt32], apps newApps: [UInt32], days newDays: [Int32],
-                          tailMinRows: Int = ClientStore.tailMinRows, tailMaxRows: Int? = nil) -> ClientStore {
-        if let next = appendingToTail(users: newUsers, apps: newApps, days: newDays, minRows: tailMinRows, maxRows: tailMaxRows) { return next }
+                          tailMinRows: Int = ClientStore.tailMinRows, tailMaxRows: Int? = nil, masksStale: Bool = false) -> ClientStore {
+        if let next = appendingToTail(users: newUsers, apps: newApps, days: newDays, minRows: tailMinRows, maxRows: tailMaxRows,
+                                      masksStale: masksStale) { return next }
         return rebuilt(users: newUsers, apps: newApps, days: newDays)
     }
 
@@ -412,7 +417,7 @@ public final class ClientStore: @unchecked Sendable {
 
     /// Dense users of `other` (a version of this client, holding the same users or fewer) as
     /// this client numbers them: the same indexes unless users were added to `other` since its
-    /// base was built — a rebuild numbers them with their departments (``withNewUsers(_:catalog:)``).
+    /// base was built — a rebuild numbers them with their departments (``withOrganization(_:catalog:)``).
     /// - Complexity: O(users) to compare the numberings, O(users + rows) when they differ.
     public func renumbering(_ dense: [UInt32], from other: ClientStore) -> [UInt32] {
         if other.users.count == users.count && zip(other.users, users).allSatisfy({ $0.id == $1.id }) { return dense }

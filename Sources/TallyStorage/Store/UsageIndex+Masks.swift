@@ -1,12 +1,15 @@
 /// The department masks' rows (``UsageIndex/departmentMaskRows``): where an entity's mask is in
 /// a block's row, and the rows as snapshots store them.
 extension UsageIndex {
-    /// Whether the index keeps department masks per bitmap (see ``departmentMaskRows``).
-    public var hasDepartmentMasks: Bool { departmentMaskRows != nil }
+    /// Whether the index keeps department masks per bitmap (see ``departmentMaskRows``) that
+    /// hold for its client version: not once its tail's memberships moved past the base's
+    /// (``UsageTail/masksStale``).
+    public var hasDepartmentMasks: Bool { departmentMaskRows != nil && tail?.masksStale != true }
 
     /// The department masks of every entity's bitmap of one block, ``maskRowWords`` words:
     /// entity `e`'s are read with ``mask(_:entity:word:)``.
     public func departmentMaskRow(level: Int, block: Int) -> UnsafePointer<UInt64>? {
+        if let tail, tail.masksStale { return nil }
         if let tail, let rows = tail.lastMasks {
             if block == tail.day / levelSizes[level] { return UnsafePointer(rows[level].baseAddress!) }
             if block >= levelBlockCounts[level] {

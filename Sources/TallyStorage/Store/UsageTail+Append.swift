@@ -29,9 +29,13 @@ extension UsageTail {
     /// next day if it has rows on one), that neither the base nor `previous` holds; with those
     /// rows (``key(_:_:next:)``) and the users they gave a new pair. `nil` when no row is new.
     /// - Complexity: O(rows × (the user's pairs + days)) — the batch, not the client.
+    /// `masksStale`: the client's memberships no longer match the base's department masks
+    /// (``masksStale``); a tail whose previous version's do not match stays so.
     static func appending(to previous: UsageTail?, base: UsageIndex, client: ClientStore,
-                          users: [UInt32], apps: [UInt32], next: [Bool] = [], nextDay: Int? = nil)
+                          users: [UInt32], apps: [UInt32], next: [Bool] = [], nextDay: Int? = nil, masksStale: Bool = false)
         -> (tail: UsageTail, added: [UInt64], newPairUsers: [UInt32])? {
+        let stale = masksStale || previous?.masksStale == true
+        let keepsMasks = base.hasDepartmentMasks && !stale
         let L = base.dayCount - 1, E = base.entityCount, W = base.departmentMaskWords
         let D = previous.flatMap { $0.hasNext ? $0.nextDay : nil } ?? nextDay ?? L + 1
         precondition(D > L && D - L <= maxGap && D < Int(UInt16.max), "the next day is after the base's last, within a week")
@@ -83,7 +87,7 @@ extension UsageTail {
         func add(_ u: UInt32, _ e: Int, baseLast: Int, onNext: Bool) {
             if entities[e] == nil {
                 entities[e] = EntityTail(users: .empty, before: [UInt32](repeating: 0, count: base.dayCount + 1),
-                                         mask: [UInt64](repeating: 0, count: base.hasDepartmentMasks ? W : 0))
+                                         mask: [UInt64](repeating: 0, count: keepsMasks ? W : 0))
             }
             // Counted once over both days: not when the user is settled on the other day already
             // (in the tail, or, for the base's last day, active in the base that day: then their
@@ -96,7 +100,7 @@ extension UsageTail {
             }
             if !onNext { entities[e]!.before.withUnsafeMutableBufferPointer(count) }
             if either, entities[e]!.beforeEither != nil { entities[e]!.beforeEither!.withUnsafeMutableBufferPointer(count) }
-            if base.hasDepartmentMasks, let masks {
+            if keepsMasks, let masks {
                 if onNext {
                     if entities[e]!.nextMask.isEmpty { entities[e]!.nextMask = [UInt64](repeating: 0, count: W) }
                     for w in 0..<W { entities[e]!.nextMask[w] |= masks[Int(u) * W + w] }
@@ -152,7 +156,7 @@ extension UsageTail {
                 state.held.insert(Self.key(u, e, next: onNext))
             }
         }
-        guard !rows.isEmpty || grew else { return nil }
+        guard !rows.isEmpty || grew || stale != (previous?.masksStale ?? false) else { return nil }
         for e in 0..<E {
             if !added[e].isEmpty { entities[e]!.users = entities[e]!.users.appending(added[e]) }
             if !addedNext[e].isEmpty { entities[e]!.next = entities[e]!.next.appending(addedNext[e]) }
@@ -184,7 +188,7 @@ extension UsageTail {
                              nextSince: previous?.nextSince ?? (nextRows > 0 ? seconds : nil),
                              lateAt: lastDayRows > 0 && (previous?.hasNext ?? false) ? seconds : previous?.lateAt, nextRows: nextRows,
                              entities: entities, rows: allRows, links: allLinks, pairHead: head, grouped: grouped, base: base,
-                             pairs: pairs, state: state, serial: state.serial)
+                             pairs: pairs, masksStale: stale, state: state, serial: state.serial)
         return (tail, rows, newPairUsers)
     }
 

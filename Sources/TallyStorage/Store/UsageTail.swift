@@ -273,6 +273,12 @@ public final class UsageTail: @unchecked Sendable {
     let pairs: PairIndex
     /// Users of the client version this tail was made for.
     public var userCount: Int { pairHead.count }
+    /// Whether the base's department masks no longer hold for the client version: a user it
+    /// held joined a department, or a department was added (``ClientStore/withOrganization(_:catalog:events:tailMinRows:tailMaxRows:)``).
+    /// The index read with this tail then keeps no masks (``UsageIndex/hasDepartmentMasks``), and
+    /// queries count departments from the users' own, until a merge makes them again. Kept
+    /// along the chain of versions.
+    public let masksStale: Bool
 
     public var rowCount: Int { rows.count }
     /// Rows grouped by user (``grouped``); the rest are read through their chains.
@@ -339,7 +345,9 @@ public final class UsageTail: @unchecked Sendable {
     }
 
     init(day: Int, nextDay: Int, since: Double, nextSince: Double?, lateAt: Double?, nextRows: Int, entities: [EntityTail?], rows: TailList<UInt64>,
-         links: TailList<PairLink>, pairHead: [Int32], grouped: Grouped, base: UsageIndex, pairs: PairIndex, state: WriterState, serial: Int) {
+         links: TailList<PairLink>, pairHead: [Int32], grouped: Grouped, base: UsageIndex, pairs: PairIndex, masksStale: Bool,
+         state: WriterState, serial: Int) {
+        self.masksStale = masksStale
         precondition(pairs.userCount == pairHead.count && state.pairCounts.count == pairHead.count, "one user domain")
         self.pairs = pairs
         self.day = day
@@ -358,7 +366,7 @@ public final class UsageTail: @unchecked Sendable {
         self.rows = rows
         self.state = state
         self.serial = serial
-        let E = base.entityCount, W = base.departmentMaskWords, hasNext = nextRows > 0
+        let E = base.entityCount, W = base.departmentMaskWords, hasNext = nextRows > 0, masks = base.hasDepartmentMasks && !masksStale
         // Whether the next day is in the last block of level `k` (else in a block past it).
         let sameBlock = base.levelSizes.map { nextDay / $0 == day / $0 }
         lastCards = (0..<base.levelSizes.count).map { k in
@@ -386,7 +394,7 @@ public final class UsageTail: @unchecked Sendable {
                 for w in 0..<W { row[at + w * base.maskWordStride] |= m[w] << UInt64(shift) }
             }
         }
-        lastMasks = base.hasDepartmentMasks ? (0..<base.levelSizes.count).map { k in
+        lastMasks = masks ? (0..<base.levelSizes.count).map { k in
             let b = day / base.levelSizes[k]
             let from = base.departmentMaskRow(level: k, block: b)!
             let row = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: max(1, base.maskRowWords))
@@ -396,7 +404,7 @@ public final class UsageTail: @unchecked Sendable {
             return row
         } : nil
         nextMasks = (0..<base.levelSizes.count).map { k in
-            guard base.hasDepartmentMasks && hasNext && !sameBlock[k] else { return nil }
+            guard masks && hasNext && !sameBlock[k] else { return nil }
             let row = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: max(1, base.maskRowWords))
             row.initialize(repeating: 0)
             orMasks(into: row) { $0.nextMask }

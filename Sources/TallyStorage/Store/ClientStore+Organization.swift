@@ -1,0 +1,186 @@
+// MARK: New users, departments and memberships beside the usage index
+
+extension ClientStore {
+    /// Whether this client takes directory rows that add users, departments or memberships
+    /// without a rebuild (``withOrganization(_:catalog:events:tailMinRows:tailMaxRows:)``): one
+    /// with a usage index of `minRows` rows or more — the clients whose events go into a tail. A
+    /// smaller client is rebuilt in milliseconds.
+    public func takesOrganization(minRows: Int = ClientStore.tailMinRows) -> Bool {
+        guard let usage else { return false }
+        return (usage.base ?? usage).rowCount >= minRows
+    }
+
+    /// This client with `rows` upserted when they add users, departments or memberships
+    /// (``DirectoryRows/Effect/organization``), and `events` (ids; a row naming a user or app
+    /// the client does not hold, the new users included, is skipped and counted) appended as
+    /// ``appending(users:apps:days:tailMinRows:tailMaxRows:masksStale:)`` appends them — into the
+    /// tail when they fit it — in the same version. New users and departments are numbered after
+    /// the client's (`users.count…`, `departments.count…`), in the order of their first row; the
+    /// other rows change attributes only, as ``withAttributes(_:catalog:)``'s. The usage index,
+    /// its base and its tail are kept: the version gets a tail (with no row when it had none)
+    /// over the grown user domain, whose base pairs give the new users none
+    /// (``PairIndex/init(padding:users:)``). When a held user joined a department or a department
+    /// was added, the base's department masks no longer hold: the tail marks them stale
+    /// (``UsageTail/masksStale``) and queries count departments without them until the next merge,
+    /// which numbers users department by department again (every tail has one within
+    /// ``StoreWriter``'s age limit). docs/APPENDS.md, "New users, departments and memberships in
+    /// the tail".
+    /// - Complexity: O(users + departments × member words + memberships + rows + events), not
+    ///   the client's usage rows.
+    public func withOrganization(_ rows: DirectoryRows, catalog: Catalog, events: [AppendBatch.Row] = [],
+                                 tailMinRows: Int = ClientStore.tailMinRows, tailMaxRows: Int? = nil) -> (client: ClientStore, skipped: Int) {
+        let (directory, stale) = addingOrganization(rows, catalog: catalog)
+        var skipped = 0
+        var us: [UInt32] = [], ap: [UInt32] = [], ds: [Int32] = []
+        for e in events {
+            guard let u = directory.userIndex[e.user], let a = directory.appIndex[e.app] else {
+                skipped += 1
+                continue
+            }
+            us.append(u)
+            ap.append(a)
+            ds.append(e.day.raw)
+        }
+        if !us.isEmpty {
+            // Into a tail over the grown domain, or rebuilt; not when every row was held already.
+            let next = directory.appending(users: us, apps: ap, days: ds, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows,
+                                           masksStale: stale)
+            if next !== directory, let u = next.usage, u.basePairs.userCount == next.users.count { return (next, skipped) }
+        }
+        return (directory.readingOrganization(masksStale: stale), skipped)
+    }
+
+    /// ``withOrganization(_:catalog:events:tailMinRows:tailMaxRows:)`` without events.
+    public func withOrganization(_ rows: DirectoryRows, catalog: Catalog) -> ClientStore {
+        withOrganization(rows, catalog: catalog, events: []).client
+    }
+
+    /// This client's directory with `rows`' users, departments and memberships added, beside its
+    /// usage as it is: its per-user arrays do not cover new users yet and its masks may not hold,
+    /// so it is not served as such — an append to its tail or ``readingOrganization(masksStale:)``
+    /// makes the version that is. Also whether the base's department masks no longer hold.
+    private func addingOrganization(_ rows: DirectoryRows, catalog: Catalog) -> (client: ClientStore, masksStale: Bool) {
+        guard let usage else { preconditionFailure("a client with usage: takesOrganization()") }
+        let (users, userIndex, departments, departmentIndex, apps) = upserted(rows, catalog: catalog)
+        let n0 = self.users.count, n1 = users.count, d0 = self.departments.count
+        // The memberships these rows add, by user (those held change nothing).
+        var joined: [Int: [UInt32]] = [:]
+        for m in rows.memberships {
+            let u = Int(userIndex[m.user]!), d = departmentIndex[m.department]!
+            if (u < n0 && self.departments(ofUser: UInt32(u)).contains(d)) || joined[u]?.contains(d) == true { continue }
+            joined[u, default: []].append(d)
+        }
+        let heldJoined = joined.keys.contains { $0 < n0 }
+        let stale = heldJoined || departments.count > d0
+        var m = membership
+        if heldJoined {
+            // Every user's list again (a held user's grows in place).
+            var start: [UInt32] = [0], list: [UInt32] = []
+            start.reserveCapacity(n1 + 1)
+            list.reserveCapacity(userDepartments.count + rows.memberships.count)
+            for u in 0..<n1 {
+                var ds = u < n0 ? Array(self.departments(ofUser: UInt32(u))) : []
+                if let more = joined[u] { ds = (ds + more).sorted() }
+                list += ds
+                start.append(UInt32(list.count))
+            }
+            m.userDepartmentStart = start
+            m.userDepartments = list
+        } else {
+            m.userDepartmentStart.reserveCapacity(n1 + 1)
+            for u in n0..<n1 {
+                m.userDepartments += (joined[u] ?? []).sorted()
+                m.userDepartmentStart.append(UInt32(m.userDepartments.count))
+            }
+        }
+        // Each user's departments as bits, at the grown count's width (none past 512 departments).
+        if departments.count > Self.maxMaskDepartments {
+            m.userDepartmentMasks = nil
+        } else if userDepartmentMasks != nil {
+            let W = Self.departmentMaskWords(departments: departments.count)
+            var masks = [UInt64](repeating: 0, count: n1 * W)
+            for u in 0..<n1 {
+                for d in m.userDepartments[Int(m.userDepartmentStart[u])..<Int(m.userDepartmentStart[u + 1])] {
+                    masks[u * W + Int(d) >> 6] |= 1 << UInt64(d & 63)
+                }
+            }
+            m.userDepartmentMasks = masks
+        }
+        // Each department's members, over the grown domain: the arena made again (O(memberships)).
+        var newMembers = [[UInt32]](repeating: [], count: departments.count)
+        for (u, ds) in joined { for d in ds { newMembers[Int(d)].append(UInt32(u)) } }
+        var builder = BitmapArenaBuilder(domain: n1)
+        var values: [UInt32] = []
+        m.members = departments.indices.map { d in
+            values.removeAll(keepingCapacity: true)
+            if d < d0 { membersArena.appendValues(of: members[d], to: &values) }
+            if !newMembers[d].isEmpty {
+                values += newMembers[d]
+                values.sort()
+            }
+            return builder.append(sorted: values)
+        }
+        m.membersArena = builder.finish()
+        // The dense copy, when the client keeps one: the same rows, wider, with the new bits and
+        // rows; each new member outside their department's span (the words of the users numbered
+        // with it) joins its `outside` list, in order.
+        if let old = memberWords {
+            let words = max(1, (n1 + 63) >> 6), heap = HeapWords(count: departments.count * words)
+            m.memberSpans += repeatElement((words: 0..<0, outside: [UInt32]()), count: departments.count - d0)
+            for d in departments.indices {
+                if d < d0 { for w in 0..<memberWordCount { heap.words[d * words + w] = old[d * memberWordCount + w] } }
+                for u in newMembers[d] {
+                    heap.words[d * words + Int(u >> 6)] |= 1 << UInt64(u & 63)
+                    if !m.memberSpans[d].words.contains(Int(u >> 6)) {
+                        let outside = m.memberSpans[d].outside
+                        var i = outside.count
+                        while i > 0 && outside[i - 1] > u { i -= 1 }
+                        m.memberSpans[d].outside.insert(u, at: i)
+                    }
+                }
+            }
+            m.memberWords = heap.words
+            m.memberWordCount = words
+            m.heapWords = heap
+        }
+        // No activity and no pair yet: -1 days, and last in the order by pair count among the
+        // users with none, by id.
+        var first = activity.firstOffset, last = activity.lastOffset
+        first += repeatElement(-1, count: n1 - n0)
+        last += repeatElement(-1, count: n1 - n0)
+        func pairCount(_ u: UInt32) -> Int { usage.pairs.pairCount(user: Int(u)) }
+        var order = usersByPairCount
+        var zeroFrom = order.count
+        while zeroFrom > 0 && pairCount(order[zeroFrom - 1]) == 0 { zeroFrom -= 1 }
+        let added = (UInt32(n0)..<UInt32(n1)).sorted { users[Int($0)].id < users[Int($1)].id }
+        var merged: [UInt32] = []
+        merged.reserveCapacity(order.count - zeroFrom + added.count)
+        var i = zeroFrom, j = 0
+        while i < order.count || j < added.count {
+            if j == added.count || (i < order.count && users[Int(order[i])].id < users[Int(added[j])].id) {
+                merged.append(order[i])
+                i += 1
+            } else {
+                merged.append(added[j])
+                j += 1
+            }
+        }
+        order.replaceSubrange(zeroFrom..., with: merged)
+        let client = ClientStore(sharing: self, users: users, userIndex: userIndex, departments: departments,
+                                 departmentIndex: departmentIndex, apps: apps, membership: m, usage: usage,
+                                 activity: UserActivity(firstOffset: first, lastOffset: last, sortedFirst: activity.sortedFirst),
+                                 usersByPairCount: order)
+        return (client, stale)
+    }
+
+    /// This version (from ``addingOrganization(_:catalog:)``) with its usage read over its users
+    /// and memberships: a tail of no new row, whose per-user arrays cover them.
+    private func readingOrganization(masksStale: Bool) -> ClientStore {
+        let usage = usage!, base = usage.base ?? usage
+        guard let (tail, _, _) = UsageTail.appending(to: usage.tail, base: base, client: self, users: [], apps: [],
+                                                     masksStale: masksStale) else {
+            return self  // nothing the index reads changed (rows held already): the same usage serves
+        }
+        return ClientStore(previous: self, base: base, tail: tail, added: [], newPairUsers: [])
+    }
+}
