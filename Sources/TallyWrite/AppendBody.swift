@@ -512,15 +512,11 @@ public enum AppendBody {
 
         /// With `rows`; a row naming a user or app `c` does not hold is skipped and counted.
         mutating func add(_ rows: [AppendBatch.Row], of c: ClientStore, skipped: inout Int) {
-            for r in rows {
-                guard let u = c.userIndex[r.user], let a = c.appIndex[r.app] else {
-                    skipped += 1
-                    continue
-                }
-                users.append(u)
-                apps.append(a)
-                days.append(r.day.raw)
-            }
+            let d = c.dense(rows)
+            users += d.users
+            apps += d.apps
+            days += d.days
+            skipped += d.skipped
         }
 
         /// `c` with these rows, or `nil` when they change nothing.

@@ -30,17 +30,7 @@ extension ClientStore {
     public func withOrganization(_ rows: DirectoryRows, catalog: Catalog, events: [AppendBatch.Row] = [],
                                  tailMinRows: Int = ClientStore.tailMinRows, tailMaxRows: Int? = nil) -> (client: ClientStore, skipped: Int) {
         let (directory, stale) = addingOrganization(rows, catalog: catalog)
-        var skipped = 0
-        var us: [UInt32] = [], ap: [UInt32] = [], ds: [Int32] = []
-        for e in events {
-            guard let u = directory.userIndex[e.user], let a = directory.appIndex[e.app] else {
-                skipped += 1
-                continue
-            }
-            us.append(u)
-            ap.append(a)
-            ds.append(e.day.raw)
-        }
+        let (us, ap, ds, skipped) = directory.dense(events)
         if !us.isEmpty {
             // Into a tail over the grown domain, or rebuilt; not when every row was held already.
             let next = directory.appending(users: us, apps: ap, days: ds, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows,

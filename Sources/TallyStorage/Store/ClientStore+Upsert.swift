@@ -61,9 +61,30 @@ extension ClientStore {
         // then the new ones.
         let stored = storedRows()
         b.appendUsage(users: stored.users, apps: stored.apps, days: stored.days)
+        let (us, ap, ds, missing) = Self.dense(events, user: { userAt[$0] }, app: { appAt[$0] })
+        b.appendUsage(users: us, apps: ap, days: ds)
+        return (b.build(), skipped + missing)
+    }
+}
+
+extension ClientStore {
+    /// `events` as this client's dense user and app indexes and days (since 1970), for
+    /// ``appending(users:apps:days:tailMinRows:tailMaxRows:masksStale:)``; a row naming a user or
+    /// app the client does not hold is skipped and counted.
+    public func dense(_ events: [AppendBatch.Row]) -> (users: [UInt32], apps: [UInt32], days: [Int32], skipped: Int) {
+        Self.dense(events, user: { userIndex[$0] }, app: { appIndex[$0] })
+    }
+
+    /// `events` with each user and app numbered by `user` and `app` (`nil`: skipped and counted).
+    static func dense(_ events: [AppendBatch.Row], user: (UUID128) -> UInt32?, app: (UUID128) -> UInt32?)
+        -> (users: [UInt32], apps: [UInt32], days: [Int32], skipped: Int) {
         var us: [UInt32] = [], ap: [UInt32] = [], ds: [Int32] = []
+        var skipped = 0
+        us.reserveCapacity(events.count)
+        ap.reserveCapacity(events.count)
+        ds.reserveCapacity(events.count)
         for e in events {
-            guard let u = userAt[e.user], let a = appAt[e.app] else {
+            guard let u = user(e.user), let a = app(e.app) else {
                 skipped += 1
                 continue
             }
@@ -71,8 +92,7 @@ extension ClientStore {
             ap.append(a)
             ds.append(e.day.raw)
         }
-        b.appendUsage(users: us, apps: ap, days: ds)
-        return (b.build(), skipped)
+        return (us, ap, ds, skipped)
     }
 }
 
@@ -177,22 +197,19 @@ extension ClientStore {
             apps: [AppInfo]) {
         var users = self.users, userIndex = self.userIndex, departments = self.departments, apps = self.apps
         var departmentIndex = self.departmentIndex
-        for u in rows.users {
-            if let i = userIndex[u.id] {
-                users[Int(i)] = u
-            } else {
-                userIndex[u.id] = UInt32(users.count)
-                users.append(u)
+        /// Each row in place of the held one of its id, or numbered after the others.
+        func upsert<T>(_ rows: [T], into list: inout [T], _ index: inout [UUID128: UInt32], id: (T) -> UUID128) {
+            for row in rows {
+                if let i = index[id(row)] {
+                    list[Int(i)] = row
+                } else {
+                    index[id(row)] = UInt32(list.count)
+                    list.append(row)
+                }
             }
         }
-        for d in rows.departments {
-            if let i = departmentIndex[d.id] {
-                departments[Int(i)] = d
-            } else {
-                departmentIndex[d.id] = UInt32(departments.count)
-                departments.append(d)
-            }
-        }
+        upsert(rows.users, into: &users, &userIndex) { $0.id }
+        upsert(rows.departments, into: &departments, &departmentIndex) { $0.id }
         for a in rows.apps {
             let i = Int(appIndex[a.id]!)
             precondition(apps[i].catalogIndex == catalog.applicationIndex[a.catalogApp] && apps[i].isApproved == a.isApproved,
