@@ -18,8 +18,12 @@ With --new-users N the script then posts --batches more batches of new rows of t
 each with N new users (new employees: each in one or two of the client's departments, with 20 of
 the batch's events). Before such rows kept the usage index, each batch rebuilt a large client.
 
+With --moves N the script then posts --batches more batches of new rows of the newest day, each
+with N held users joining a department they were not in. Before such rows kept the usage index,
+each batch rebuilt a large client.
+
 Usage: python3 tools/load/append_again.py --port P --dump DIR [--batch 1000] [--batches 10] [--with-directory] [--renames]
-       [--new-users N]"""
+       [--new-users N] [--moves N]"""
 import argparse
 import csv
 import http.client
@@ -59,6 +63,7 @@ def main():
     ap.add_argument("--with-directory", action="store_true", help="re-send the named users' and apps' directory rows too")
     ap.add_argument("--renames", action="store_true", help="then batches of new rows with 5 users renamed each")
     ap.add_argument("--new-users", type=int, default=0, help="then batches of new rows with this many new users each")
+    ap.add_argument("--moves", type=int, default=0, help="then batches of new rows with this many held users joining a department")
     ap.add_argument("--skip-again", action="store_true", help="leave out the re-sent and plain batches")
     a = ap.parse_args()
     client, users, apps = largest_client(a.dump)
@@ -158,6 +163,28 @@ def main():
             times.append((time.perf_counter() - t) * 1000)
         print(f"new rows of the newest day with {a.new_users} new users each: {a.batches} batches of {a.batch}, acknowledged in median "
               f"{statistics.median(times):.1f} ms, largest {max(times):.1f} ms (first {times[0]:.1f} ms)", flush=True)
+    if a.moves:
+        departments = [d["id"] for d in read_table(a.dump, "departments") if d["client_id"] == client]
+        held = {}
+        for m in read_table(a.dump, "user_departments"):
+            held.setdefault(m["user_id"], set()).add(m["department_id"])
+        times = []
+        for k in range(a.batches):
+            joined = []
+            for uid in rnd.sample(users, a.moves):
+                d = rnd.choice([x for x in departments if x not in held.get(uid, set())])
+                held.setdefault(uid, set()).add(d)
+                joined.append({"user_id": uid, "department_id": d})
+            batch = [{"user_id": rnd.choice(users), "application_id": rnd.choice(apps), "activity_date": newest} for _ in range(a.batch)]
+            body = json.dumps({"user_departments": joined, "events": batch}).encode()
+            t = time.perf_counter()
+            conn.request("POST", f"/v2/clients/{client}/usage-events", body=body, headers={**TOKEN, "Content-Type": "application/json"})
+            r = conn.getresponse()
+            r.read()
+            assert r.status == 200, r.status
+            times.append((time.perf_counter() - t) * 1000)
+        print(f"new rows of the newest day with {a.moves} held users joining a department each: {a.batches} batches of {a.batch}, "
+              f"acknowledged in median {statistics.median(times):.1f} ms, largest {max(times):.1f} ms (first {times[0]:.1f} ms)", flush=True)
 
 
 if __name__ == "__main__":
