@@ -41,7 +41,7 @@ public final class PairIndex: @unchecked Sendable {
     @inlinable public var userCount: Int { userStart.count &- 1 }
 
     /// `source`'s pairs over a domain of `users` users (at least its own): the users past its
-    /// own, added to the client since (docs/APPENDS.md, "New users in the tail"), have no pair.
+    /// own, added to the client since (docs/APPENDS.md, "New users, departments and memberships in the tail"), have no pair.
     /// Every buffer is `source`'s but the user starts.
     /// - Complexity: O(users).
     init(padding source: PairIndex, users: Int) {

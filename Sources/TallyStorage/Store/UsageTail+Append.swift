@@ -40,7 +40,7 @@ extension UsageTail {
         let D = previous.flatMap { $0.hasNext ? $0.nextDay : nil } ?? nextDay ?? L + 1
         precondition(D > L && D - L <= maxGap && D < Int(UInt16.max), "the next day is after the base's last, within a week")
         // The base's pairs over the client's users: users added since the base was built (a new
-        // employee) have none (docs/APPENDS.md, "New users in the tail").
+        // employee) have none (docs/APPENDS.md, "New users, departments and memberships in the tail").
         let N = client.users.count
         let pairs: PairIndex
         if base.basePairs.userCount == N {
