@@ -63,13 +63,11 @@ extension StoreWriter {
         merged.baseDerived.warm(from: client.baseDerived, client: merged)
         var rows = client.usage!.tail!.rowCount
         mergeBuilt.withLock { $0 }?()
-        // (Not once users were added meanwhile: the merged client lacks them; the install drops it.)
+        // (Not once users, departments or memberships were added meanwhile: the merged client
+        // lacks them, and the install drops it.)
         while let now = store?.client(client.info.id), let usage = now.usage, usage.base === base, let tail = usage.tail,
-              now.users.count == client.users.count, now.userDepartments.count == client.userDepartments.count,
-              tail.rowCount - rows >= 20_000 {
-            var caught = ClientStore.rows(of: tail, from: rows)
-            caught.users = merged.renumbering(caught.users, from: now)
-            merged = merged.appendingTailRows(caught)
+              client.sameOrganization(as: now), tail.rowCount - rows >= 20_000 {
+            merged = merged.appendingTailRows(merged.tailRows(of: now, from: rows))
             rows = tail.rowCount
         }
         enqueue(.merge(Merge(id: client.info.id, base: base, from: client, client: merged, rows: rows, started: start)))
@@ -82,11 +80,11 @@ extension StoreWriter {
         merging.remove(m.id)
         let seconds = (ContinuousClock.now - m.started).seconds
         // A client with batches parked is being rebuilt whole: that rebuild takes its tail too.
-        // Users, departments or memberships added while it ran (``ClientStore/withOrganization(_:catalog:)``;
-        // memberships are only ever added) are not in the merged client: it is dropped, and runs again.
+        // Users, departments or memberships added while it ran
+        // (``ClientStore/withOrganization(_:catalog:events:tailMinRows:tailMaxRows:)``) are not in
+        // the merged client: it is dropped, and runs again.
         guard parked[m.id] == nil, let store, let now = store.client(m.id), let usage = now.usage, usage.base === m.base, let tail = usage.tail,
-              tail.rowCount >= m.rows, now.users.count == m.from.users.count, now.departments.count == m.from.departments.count,
-              now.userDepartments.count == m.from.userDepartments.count else {
+              tail.rowCount >= m.rows, m.from.sameOrganization(as: now) else {
             observer.merged(installed: false, rows: m.rows, seconds: seconds)
             return
         }
@@ -94,8 +92,7 @@ extension StoreWriter {
         // rows of a day the merge moved the base past) would rebuild it here, on the commit
         // thread: the merge is dropped instead, and runs again. The merged client numbers users
         // added before the merge with their departments: the rows are renumbered to it.
-        var rows = ClientStore.rows(of: tail, from: m.rows)
-        rows.users = m.client.renumbering(rows.users, from: now)
+        let rows = m.client.tailRows(of: now, from: m.rows)
         guard m.client.takesInTail(users: rows.users, apps: rows.apps, days: rows.days) else {
             observer.merged(installed: false, rows: m.rows, seconds: seconds)
             return

@@ -102,8 +102,9 @@ def main():
         return {"users": [user_rows[u] for u in users], "apps": [app_rows[x] for x in apps],
                 "user_departments": [m for u in users for m in memberships.get(u, [])], "events": batch}
 
-    def post(batch):
-        body = json.dumps(directory(batch) if a.with_directory else batch).encode()
+    def ack(payload):
+        """Posts `payload` (a batch or a body of tables) and returns its acknowledgement time (ms)."""
+        body = json.dumps(payload).encode()
         t = time.perf_counter()
         conn.request("POST", f"/v2/clients/{client}/usage-events", body=body,
                      headers={**TOKEN, "Content-Type": "application/json"})
@@ -112,15 +113,21 @@ def main():
         assert r.status == 200, r.status
         return (time.perf_counter() - t) * 1000
 
-    again = "sent again (older days, held" + (", with their directory rows)" if a.with_directory else ")")
-    for label, source in ((again, rows), (f"new rows of the newest day ({newest})", fresh)) if not a.skip_again else ():
-        times = [post(source[i * a.batch:(i + 1) * a.batch]) for i in range(a.batches)]
+    def report(label, times):
         print(f"{label}: {a.batches} batches of {a.batch}, acknowledged in median {statistics.median(times):.1f} ms, "
               f"largest {max(times):.1f} ms (first {times[0]:.1f} ms)", flush=True)
+
+    def today(n):
+        return [{"user_id": rnd.choice(users), "application_id": rnd.choice(apps), "activity_date": newest} for _ in range(n)]
+
+    again = "sent again (older days, held" + (", with their directory rows)" if a.with_directory else ")")
+    for label, source in ((again, rows), (f"new rows of the newest day ({newest})", fresh)) if not a.skip_again else ():
+        batches = (source[i * a.batch:(i + 1) * a.batch] for i in range(a.batches))
+        report(label, [ack(directory(b) if a.with_directory else b) for b in batches])
     if a.renames:
-        times = []
         ids = sorted(user_rows)
-        for k in range(a.batches):
+
+        def renames(k):
             renamed = []
             for j, uid in enumerate(rnd.sample(ids, 5)):
                 u = dict(user_rows[uid])
@@ -130,21 +137,11 @@ def main():
                     u["is_active"] = not u["is_active"]
                 user_rows[uid] = u
                 renamed.append(u)
-            batch = [{"user_id": rnd.choice(users), "application_id": rnd.choice(apps), "activity_date": newest} for _ in range(a.batch)]
-            body = json.dumps({"users": renamed, "events": batch}).encode()
-            t = time.perf_counter()
-            conn.request("POST", f"/v2/clients/{client}/usage-events", body=body, headers={**TOKEN, "Content-Type": "application/json"})
-            r = conn.getresponse()
-            r.read()
-            assert r.status == 200, r.status
-            times.append((time.perf_counter() - t) * 1000)
-        print(f"new rows of the newest day with 5 users renamed: {a.batches} batches of {a.batch}, acknowledged in median "
-              f"{statistics.median(times):.1f} ms, largest {max(times):.1f} ms (first {times[0]:.1f} ms)", flush=True)
-
+            return {"users": renamed, "events": today(a.batch)}
+        report("new rows of the newest day with 5 users renamed", [ack(renames(k)) for k in range(a.batches)])
+    departments = [d["id"] for d in read_table(a.dump, "departments") if d["client_id"] == client] if a.new_users or a.moves else []
     if a.new_users:
-        departments = [d["id"] for d in read_table(a.dump, "departments") if d["client_id"] == client]
-        times = []
-        for k in range(a.batches):
+        def hires(k):
             added, joined, batch = [], [], []
             for j in range(a.new_users):
                 uid = "%08x-%04x-%04x-%04x-%012x" % (0x7a11e000 + k, j, 0x4000, 0x8000, rnd.getrandbits(48))
@@ -152,40 +149,21 @@ def main():
                 for d in rnd.sample(departments, rnd.choice((1, 2))):
                     joined.append({"user_id": uid, "department_id": d})
                 batch += [{"user_id": uid, "application_id": rnd.choice(apps), "activity_date": newest} for _ in range(20)]
-            batch += [{"user_id": rnd.choice(users), "application_id": rnd.choice(apps), "activity_date": newest}
-                      for _ in range(a.batch - len(batch))]
-            body = json.dumps({"users": added, "user_departments": joined, "events": batch}).encode()
-            t = time.perf_counter()
-            conn.request("POST", f"/v2/clients/{client}/usage-events", body=body, headers={**TOKEN, "Content-Type": "application/json"})
-            r = conn.getresponse()
-            r.read()
-            assert r.status == 200, r.status
-            times.append((time.perf_counter() - t) * 1000)
-        print(f"new rows of the newest day with {a.new_users} new users each: {a.batches} batches of {a.batch}, acknowledged in median "
-              f"{statistics.median(times):.1f} ms, largest {max(times):.1f} ms (first {times[0]:.1f} ms)", flush=True)
+            return {"users": added, "user_departments": joined, "events": batch + today(a.batch - len(batch))}
+        report(f"new rows of the newest day with {a.new_users} new users each", [ack(hires(k)) for k in range(a.batches)])
     if a.moves:
-        departments = [d["id"] for d in read_table(a.dump, "departments") if d["client_id"] == client]
         held = {}
         for m in read_table(a.dump, "user_departments"):
             held.setdefault(m["user_id"], set()).add(m["department_id"])
-        times = []
-        for k in range(a.batches):
+
+        def moves():
             joined = []
             for uid in rnd.sample(users, a.moves):
                 d = rnd.choice([x for x in departments if x not in held.get(uid, set())])
                 held.setdefault(uid, set()).add(d)
                 joined.append({"user_id": uid, "department_id": d})
-            batch = [{"user_id": rnd.choice(users), "application_id": rnd.choice(apps), "activity_date": newest} for _ in range(a.batch)]
-            body = json.dumps({"user_departments": joined, "events": batch}).encode()
-            t = time.perf_counter()
-            conn.request("POST", f"/v2/clients/{client}/usage-events", body=body, headers={**TOKEN, "Content-Type": "application/json"})
-            r = conn.getresponse()
-            r.read()
-            assert r.status == 200, r.status
-            times.append((time.perf_counter() - t) * 1000)
-        print(f"new rows of the newest day with {a.moves} held users joining a department each: {a.batches} batches of {a.batch}, "
-              f"acknowledged in median {statistics.median(times):.1f} ms, largest {max(times):.1f} ms (first {times[0]:.1f} ms)", flush=True)
-
+            return {"user_departments": joined, "events": today(a.batch)}
+        report(f"new rows of the newest day with {a.moves} held users joining a department each", [ack(moves()) for _ in range(a.batches)])
 
 if __name__ == "__main__":
     main()

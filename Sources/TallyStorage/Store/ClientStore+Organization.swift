@@ -35,14 +35,9 @@ extension ClientStore {
             // Into a tail over the grown domain, or rebuilt; not when every row was held already.
             let next = directory.appending(users: us, apps: ap, days: ds, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows,
                                            masksStale: stale)
-            if next !== directory, let u = next.usage, u.basePairs.userCount == next.users.count { return (next, skipped) }
+            if next !== directory { return (next, skipped) }  // a tail over its users, or rebuilt
         }
         return (directory.readingOrganization(masksStale: stale), skipped)
-    }
-
-    /// ``withOrganization(_:catalog:events:tailMinRows:tailMaxRows:)`` without events.
-    public func withOrganization(_ rows: DirectoryRows, catalog: Catalog) -> ClientStore {
-        withOrganization(rows, catalog: catalog, events: []).client
     }
 
     /// This client's directory with `rows`' users, departments and memberships added, beside its
@@ -60,16 +55,42 @@ extension ClientStore {
             if (u < n0 && self.departments(ofUser: UInt32(u)).contains(d)) || joined[u]?.contains(d) == true { continue }
             joined[u, default: []].append(d)
         }
-        let heldJoined = joined.keys.contains { $0 < n0 }
-        let stale = heldJoined || departments.count > d0
+        let stale = joined.keys.contains { $0 < n0 } || departments.count > d0
+        let m = membership(adding: joined, users: n1, departments: departments.count)
+        // No activity and no pair yet: -1 days, and last in the order by pair count among the
+        // users with none, by id.
+        var first = activity.firstOffset, last = activity.lastOffset
+        first += repeatElement(-1, count: n1 - n0)
+        last += repeatElement(-1, count: n1 - n0)
+        var order = usersByPairCount
+        var zeroFrom = order.count
+        while zeroFrom > 0 && usage.pairs.pairCount(user: Int(order[zeroFrom - 1])) == 0 { zeroFrom -= 1 }
+        let none = order[zeroFrom...] + (UInt32(n0)..<UInt32(n1))
+        order.replaceSubrange(zeroFrom..., with: none.sorted { users[Int($0)].id < users[Int($1)].id })
+        let client = ClientStore(sharing: self, users: users, userIndex: userIndex, departments: departments,
+                                 departmentIndex: departmentIndex, apps: apps, membership: m, usage: usage,
+                                 activity: UserActivity(firstOffset: first, lastOffset: last, sortedFirst: activity.sortedFirst),
+                                 usersByPairCount: order)
+        return (client, stale)
+    }
+
+    /// This client's memberships with `joined` (departments a user joins, by dense user; the
+    /// users past the client's are new) over `n1` users and `departmentCount` departments: every
+    /// user's list (a held user's grows in place), their department bits at the grown count's
+    /// width (none past ``maxMaskDepartments``), each department's member bitmap made again over
+    /// the grown domain, and, when the client keeps them, the member words a row wider with the
+    /// new bits and rows, each new member outside their department's span (the words of the users
+    /// numbered with it) in its `outside` list.
+    /// - Complexity: O(users × mask words + memberships + departments × member words).
+    private func membership(adding joined: [Int: [UInt32]], users n1: Int, departments departmentCount: Int) -> Membership {
+        let n0 = users.count, d0 = departments.count
         var m = membership
-        if heldJoined {
-            // Every user's list again (a held user's grows in place).
+        if joined.keys.contains(where: { $0 < n0 }) {
             var start: [UInt32] = [0], list: [UInt32] = []
             start.reserveCapacity(n1 + 1)
-            list.reserveCapacity(userDepartments.count + rows.memberships.count)
+            list.reserveCapacity(userDepartments.count + joined.values.reduce(0) { $0 + $1.count })
             for u in 0..<n1 {
-                var ds = u < n0 ? Array(self.departments(ofUser: UInt32(u))) : []
+                var ds = u < n0 ? Array(departments(ofUser: UInt32(u))) : []
                 if let more = joined[u] { ds = (ds + more).sorted() }
                 list += ds
                 start.append(UInt32(list.count))
@@ -83,11 +104,10 @@ extension ClientStore {
                 m.userDepartmentStart.append(UInt32(m.userDepartments.count))
             }
         }
-        // Each user's departments as bits, at the grown count's width (none past 512 departments).
-        if departments.count > Self.maxMaskDepartments {
+        if departmentCount > Self.maxMaskDepartments {
             m.userDepartmentMasks = nil
         } else if userDepartmentMasks != nil {
-            let W = Self.departmentMaskWords(departments: departments.count)
+            let W = Self.departmentMaskWords(departments: departmentCount)
             var masks = [UInt64](repeating: 0, count: n1 * W)
             for u in 0..<n1 {
                 for d in m.userDepartments[Int(m.userDepartmentStart[u])..<Int(m.userDepartmentStart[u + 1])] {
@@ -96,12 +116,12 @@ extension ClientStore {
             }
             m.userDepartmentMasks = masks
         }
-        // Each department's members, over the grown domain: the arena made again (O(memberships)).
-        var newMembers = [[UInt32]](repeating: [], count: departments.count)
+        var newMembers = [[UInt32]](repeating: [], count: departmentCount)
         for (u, ds) in joined { for d in ds { newMembers[Int(d)].append(UInt32(u)) } }
+        for d in newMembers.indices { newMembers[d].sort() }
         var builder = BitmapArenaBuilder(domain: n1)
         var values: [UInt32] = []
-        m.members = departments.indices.map { d in
+        m.members = (0..<departmentCount).map { d in
             values.removeAll(keepingCapacity: true)
             if d < d0 { membersArena.appendValues(of: members[d], to: &values) }
             if !newMembers[d].isEmpty {
@@ -111,56 +131,20 @@ extension ClientStore {
             return builder.append(sorted: values)
         }
         m.membersArena = builder.finish()
-        // The dense copy, when the client keeps one: the same rows, wider, with the new bits and
-        // rows; each new member outside their department's span (the words of the users numbered
-        // with it) joins its `outside` list, in order.
         if let old = memberWords {
-            let words = max(1, (n1 + 63) >> 6), heap = HeapWords(count: departments.count * words)
-            m.memberSpans += repeatElement((words: 0..<0, outside: [UInt32]()), count: departments.count - d0)
-            for d in departments.indices {
+            let words = max(1, (n1 + 63) >> 6), heap = HeapWords(count: departmentCount * words)
+            m.memberSpans += repeatElement((words: 0..<0, outside: [UInt32]()), count: departmentCount - d0)
+            for d in 0..<departmentCount {
                 if d < d0 { for w in 0..<memberWordCount { heap.words[d * words + w] = old[d * memberWordCount + w] } }
-                for u in newMembers[d] {
-                    heap.words[d * words + Int(u >> 6)] |= 1 << UInt64(u & 63)
-                    if !m.memberSpans[d].words.contains(Int(u >> 6)) {
-                        let outside = m.memberSpans[d].outside
-                        var i = outside.count
-                        while i > 0 && outside[i - 1] > u { i -= 1 }
-                        m.memberSpans[d].outside.insert(u, at: i)
-                    }
-                }
+                for u in newMembers[d] { heap.words[d * words + Int(u >> 6)] |= 1 << UInt64(u & 63) }
+                let outside = newMembers[d].filter { !m.memberSpans[d].words.contains(Int($0 >> 6)) }
+                if !outside.isEmpty { m.memberSpans[d].outside = (m.memberSpans[d].outside + outside).sorted() }
             }
             m.memberWords = heap.words
             m.memberWordCount = words
             m.heapWords = heap
         }
-        // No activity and no pair yet: -1 days, and last in the order by pair count among the
-        // users with none, by id.
-        var first = activity.firstOffset, last = activity.lastOffset
-        first += repeatElement(-1, count: n1 - n0)
-        last += repeatElement(-1, count: n1 - n0)
-        func pairCount(_ u: UInt32) -> Int { usage.pairs.pairCount(user: Int(u)) }
-        var order = usersByPairCount
-        var zeroFrom = order.count
-        while zeroFrom > 0 && pairCount(order[zeroFrom - 1]) == 0 { zeroFrom -= 1 }
-        let added = (UInt32(n0)..<UInt32(n1)).sorted { users[Int($0)].id < users[Int($1)].id }
-        var merged: [UInt32] = []
-        merged.reserveCapacity(order.count - zeroFrom + added.count)
-        var i = zeroFrom, j = 0
-        while i < order.count || j < added.count {
-            if j == added.count || (i < order.count && users[Int(order[i])].id < users[Int(added[j])].id) {
-                merged.append(order[i])
-                i += 1
-            } else {
-                merged.append(added[j])
-                j += 1
-            }
-        }
-        order.replaceSubrange(zeroFrom..., with: merged)
-        let client = ClientStore(sharing: self, users: users, userIndex: userIndex, departments: departments,
-                                 departmentIndex: departmentIndex, apps: apps, membership: m, usage: usage,
-                                 activity: UserActivity(firstOffset: first, lastOffset: last, sortedFirst: activity.sortedFirst),
-                                 usersByPairCount: order)
-        return (client, stale)
+        return m
     }
 
     /// This version (from ``addingOrganization(_:catalog:)``) with its usage read over its users
@@ -169,7 +153,7 @@ extension ClientStore {
         let usage = usage!, base = usage.base ?? usage
         guard let (tail, _, _) = UsageTail.appending(to: usage.tail, base: base, client: self, users: [], apps: [],
                                                      masksStale: masksStale) else {
-            return self  // nothing the index reads changed (rows held already): the same usage serves
+            return self  // no user added and the tail's masks stale already: its per-user arrays cover them
         }
         return ClientStore(previous: self, base: base, tail: tail, added: [], newPairUsers: [])
     }

@@ -163,13 +163,10 @@ extension DirectoryRows {
         }
         for m in memberships {
             // Each side held or added by these rows (the checks before the commit refuse others).
-            guard client.userIndex[m.user] != nil || added.contains(m.user),
-                  client.departmentIndex[m.department] != nil || lastDepartment[m.department] != nil else { return .more }
-            guard let u = client.userIndex[m.user], let d = client.departmentIndex[m.department],
-                  client.departments(ofUser: u).contains(d) else {
-                organization = true
-                continue
-            }
+            let u = client.userIndex[m.user], d = client.departmentIndex[m.department]
+            guard u != nil || added.contains(m.user), d != nil || lastDepartment[m.department] != nil else { return .more }
+            if let u, let d, client.departments(ofUser: u).contains(d) { continue }
+            organization = true
         }
         return organization ? .organization : changed ? .attributes : .nothing
     }
@@ -185,7 +182,7 @@ extension ClientStore {
     /// - Complexity: O(users + departments + apps + rows).
     public func withAttributes(_ rows: DirectoryRows, catalog: Catalog) -> ClientStore {
         let d = upserted(rows, catalog: catalog)
-        precondition(d.users.count == users.count && d.departments.count == departments.count, "added: withOrganization(_:catalog:)")
+        precondition(d.users.count == users.count && d.departments.count == departments.count, "added: withOrganization(_:catalog:events:tailMinRows:tailMaxRows:)")
         return ClientStore(attributesOf: self, users: d.users, departments: d.departments, apps: d.apps)
     }
 

@@ -151,7 +151,7 @@ public final class ClientStore: @unchecked Sendable {
     /// directory (``withAttributes(_:catalog:)``).
     let owner: ClientStore?
     /// What holds ``memberWords`` when they were made for a version with users added
-    /// (``withOrganization(_:catalog:)``) rather than read from its owner's region.
+    /// (``withOrganization(_:catalog:events:tailMinRows:tailMaxRows:)``) rather than read from its owner's region.
     let heapWords: HeapWords?
 
     init(info: ClientInfo, users: [UserInfo], userIndex: [UUID128: UInt32], apps: [AppInfo],
@@ -314,7 +314,7 @@ public final class ClientStore: @unchecked Sendable {
         var heapWords: HeapWords?
     }
 
-    /// Member words made for a version with users added (``withOrganization(_:catalog:)``), on the
+    /// Member words made for a version with users added (``withOrganization(_:catalog:events:tailMinRows:tailMaxRows:)``), on the
     /// heap, freed when the last version reading them is.
     final class HeapWords: @unchecked Sendable {
         let words: UnsafeMutableBufferPointer<UInt64>
@@ -417,12 +417,29 @@ public final class ClientStore: @unchecked Sendable {
 
     /// Dense users of `other` (a version of this client, holding the same users or fewer) as
     /// this client numbers them: the same indexes unless users were added to `other` since its
-    /// base was built — a rebuild numbers them with their departments (``withOrganization(_:catalog:)``).
+    /// base was built — a rebuild numbers them with their departments (``withOrganization(_:catalog:events:tailMinRows:tailMaxRows:)``).
     /// - Complexity: O(users) to compare the numberings, O(users + rows) when they differ.
     public func renumbering(_ dense: [UInt32], from other: ClientStore) -> [UInt32] {
         if other.users.count == users.count && zip(other.users, users).allSatisfy({ $0.id == $1.id }) { return dense }
         let map = other.users.map { userIndex[$0.id]! }
         return dense.map { map[Int($0)] }
+    }
+
+    /// The rows `version`'s tail holds from the `from`-th on (``rows(of:from:)``), with its users
+    /// as this client numbers them (``renumbering(_:from:)``): the rows appended to the served
+    /// version while this one, its merge, was built.
+    public func tailRows(of version: ClientStore, from: Int) -> (users: [UInt32], apps: [UInt32], days: [Int32]) {
+        guard let tail = version.usage?.tail else { return ([], [], []) }
+        var rows = Self.rows(of: tail, from: from)
+        rows.users = renumbering(rows.users, from: version)
+        return rows
+    }
+
+    /// Whether `other` (a later version of this client's data) holds the same users, departments
+    /// and memberships: memberships are only ever added, so their counts tell.
+    public func sameOrganization(as other: ClientStore) -> Bool {
+        users.count == other.users.count && departments.count == other.departments.count
+            && userDepartments.count == other.userDepartments.count
     }
 
     /// - Parameter withoutNextDay: leave out the tail's rows of its next day.

@@ -160,10 +160,8 @@ public final class UsageTail: @unchecked Sendable {
             for u in 0..<userCount { start[u + 1] += start[u] }
             var at = start
             var out = [TailPair](repeating: TailPair(app: 0, basePair: 0, baseLast: 0, day: 0, firstDay: 0), count: Int(start[userCount]))
-            if !self.start.isEmpty {
-                for u in 0..<min(userCount, had) {
-                    for k in Int(self.start[u])..<Int(self.start[u + 1]) { out[Int(at[u])] = pairs[k]; at[u] += 1 }
-                }
+            for u in 0..<min(userCount, had) {
+                for k in Int(self.start[u])..<Int(self.start[u + 1]) { out[Int(at[u])] = pairs[k]; at[u] += 1 }
             }
             for i in count..<rows.count {
                 let u = Int(rows[i] >> 32)
@@ -271,8 +269,6 @@ public final class UsageTail: @unchecked Sendable {
     /// (``PairIndex/init(padding:users:)``). ``pairHead``, ``pairCounts`` and the index read
     /// with this tail cover the same users.
     let pairs: PairIndex
-    /// Users of the client version this tail was made for.
-    public var userCount: Int { pairHead.count }
     /// Whether the base's department masks no longer hold for the client version: a user it
     /// held joined a department, or a department was added (``ClientStore/withOrganization(_:catalog:events:tailMinRows:tailMaxRows:)``).
     /// The index read with this tail then keeps no masks (``UsageIndex/hasDepartmentMasks``), and
