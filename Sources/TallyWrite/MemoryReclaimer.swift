@@ -11,7 +11,9 @@ import CMalloc
 /// scale-M snapshot (247 MiB resident), one reload a minute grew the server to 552 MiB after
 /// four reloads, and reloads with appends to 717 MiB in ten minutes (2026-11-30). Once a
 /// replaced store is gone, `malloc_trim(0)` returns the free pages of every arena (at most once
-/// a second; it walks the heap).
+/// a second; it walks the heap). Only stores whose replacement let a client's index go are
+/// watched (``StoreWriter/freesIndexes(_:keptBy:)``): a version that only grew a tail frees
+/// next to nothing, and trimming after each one walked the free chunks every second.
 public final class MemoryReclaimer: Sendable {
     static let shared = MemoryReclaimer()
 

@@ -211,7 +211,7 @@ public final class StoreWriter: @unchecked Sendable {
         }
         pins.published(store, replacesData: replacesData)
         if let old {
-            if old !== store { MemoryReclaimer.shared.watch(old) }
+            if old !== store && (replacesData || Self.freesIndexes(old, keptBy: store)) { MemoryReclaimer.shared.watch(old) }
         } else {
             MemoryReclaimer.trim()  // the first data: what loading it left free goes back now
         }
@@ -220,6 +220,23 @@ public final class StoreWriter: @unchecked Sendable {
             return f
         }
         observer.published(f)
+    }
+
+    /// Whether replacing `old` by `new` lets a client's usage index go (a merge, a rebuild, a
+    /// client dropped): only then is there memory for ``MemoryReclaimer`` to give back. An append
+    /// into a tail or a directory change keeps every index (the versions share it), and a trim
+    /// after each of them walked the allocator's free chunks once a second under its arenas'
+    /// locks: on the 47.6 M-row client, batches of 1,000 events on one connection, about 2,000
+    /// `madvise` calls a second and acknowledgements stalled behind them (docs/BENCHMARKS.md,
+    /// "Acknowledgements while merges run").
+    static func freesIndexes(_ old: Store, keptBy new: Store) -> Bool {
+        func index(_ c: ClientStore) -> UsageIndex? { c.usage.map { $0.base ?? $0 } }
+        for (i, c) in old.clients.enumerated() {
+            let n = i < new.clients.count && new.clients[i].info.id == c.info.id ? new.clients[i] : new.client(c.info.id)
+            guard let n else { return true }
+            if n !== c && index(n) !== index(c) { return true }
+        }
+        return false
     }
 
     /// Stops taking jobs: the commit thread finishes what is queued (every batch submitted is

@@ -63,4 +63,54 @@ import TallyTestSupport
         #expect(reloaded.baseDerived.existing(UserDays.self, variant: variant) != nil, "the reload made them again")
         #expect(reloaded.baseDerived.existing(UserDays.self, variant: AppClass.ai.rawValue) == nil)
     }
+
+    /// The memory of a replaced version is given back (``MemoryReclaimer``: a heap trim) only when
+    /// an index was let go — a merge, a rebuild, a reload — not after an append into a tail or a
+    /// rename, which keep it (``StoreWriter/freesIndexes(_:keptBy:)``).
+    @Test func onlyVersionsThatLetAnIndexGoAreTrimmedFor() throws {
+        let rig = try AppendTests.rig("trim-watch", seed: 89, tailMinRows: 0)
+        defer { rig.shutdown() }
+        var r = SeededRandom(seed: 89)
+        let client = rig.client
+        func store() throws -> Store { try #require(rig.writer.store) }
+        func index(_ s: Store) -> UsageIndex? { s.client(client)?.usage.map { $0.base ?? $0 } }
+        func waitForNewIndex(from old: Store) throws -> Store {
+            for _ in 0..<500 {
+                let now = try store()
+                if index(now) !== index(old) { return now }
+                usleep(10_000)
+            }
+            Issue.record("no new index was served")
+            return try store()
+        }
+        let s0 = try store(), day = try #require(s0.client(client)?.usage?.newestDay)
+        #expect(!StoreWriter.freesIndexes(s0, keptBy: s0))
+        // Newest-day rows: a tail beside the same index.
+        #expect(try AppendTests.post(rig, AppendTests.randomEvents(rig.dump, client: client, day: day, 20, &r).body).status == 200)
+        let s1 = try store()
+        #expect(s1.client(client)?.usage?.tail != nil && index(s1) === index(s0))
+        #expect(!StoreWriter.freesIndexes(s0, keptBy: s1))
+        // A rename keeps the index too.
+        let user = try #require(rig.dump.users.first { $0.client == client })
+        let rename = DirectoryAppendTests.body([("users", [DirectoryAppendTests.object([
+            ("id", user.id), ("email", "renamed-" + user.email), ("display_name", user.displayName), ("is_active", user.isActive),
+            ("role", user.role), ("created_at", user.createdAt)])])])
+        #expect(try AppendTests.post(rig, rename).status == 200)
+        let s2 = try store()
+        #expect(s2 !== s1 && index(s2) === index(s0))
+        #expect(!StoreWriter.freesIndexes(s1, keptBy: s2))
+        // A merge lets the old index go.
+        rig.writer.mergeNow()
+        let s3 = try waitForNewIndex(from: s2)
+        #expect(StoreWriter.freesIndexes(s2, keptBy: s3))
+        // A backdated row rebuilds the client: so does its rebuild.
+        let back = AppendTests.randomEvents(rig.dump, client: client, day: day.adding(-3), 1, &r)
+        #expect(try AppendTests.post(rig, back.body).status == 200)
+        let s4 = try waitForNewIndex(from: s3)
+        #expect(StoreWriter.freesIndexes(s3, keptBy: s4))
+        // A store without one of the clients lets its index go.
+        let others = Store(catalog: s4.catalog, clients: s4.clients.filter { $0.info.id != client })
+        #expect(StoreWriter.freesIndexes(s4, keptBy: others))
+        #expect(!StoreWriter.freesIndexes(others, keptBy: s4))
+    }
 }
