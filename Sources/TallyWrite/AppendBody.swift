@@ -25,8 +25,8 @@ public enum AppendBody {
     public static func parse(client: UUID128, body: [UInt8], store: Store?, mayChangeCatalog: Bool = false) throws(WriteError) -> AppendBatch {
         guard let store else { throw .notReady }
         guard let c = store.client(client) else { throw .clientNotFound }
-        if let rows = scanEvents(body, Validator(client: client, c: c, store: store, mayChangeCatalog: mayChangeCatalog)) {
-            return AppendBatch(client: client, rows: rows)
+        if let batch = parseScanned(client: client, c: c, body: body, store: store, mayChangeCatalog: mayChangeCatalog) {
+            return batch
         }
         return try parseJSON(client: client, c: c, body: body, store: store, mayChangeCatalog: mayChangeCatalog)
     }
@@ -64,22 +64,7 @@ public enum AppendBody {
             throw .invalid("body", "at most \(maxEvents) directory rows per batch; this one has \(total - eventCount)")
         }
         var v = Validator(client: client, c: c, store: store, mayChangeCatalog: mayChangeCatalog)
-        var directory = DirectoryRows()
-        for (i, row) in (tables["catalog_applications"] ?? []).enumerated() {
-            if let r = v.catalogApp(i, row) { directory.catalogApps.append(r) }
-        }
-        for (i, row) in (tables["departments"] ?? []).enumerated() {
-            if let r = v.department(i, row) { directory.departments.append(r) }
-        }
-        for (i, row) in (tables["users"] ?? []).enumerated() {
-            if let r = v.user(i, row) { directory.users.append(r) }
-        }
-        for (i, row) in (tables["apps"] ?? []).enumerated() {
-            if let r = v.app(i, row) { directory.apps.append(r) }
-        }
-        for (i, row) in (tables["user_departments"] ?? []).enumerated() {
-            if let r = v.membership(i, row) { directory.memberships.append(r) }
-        }
+        let directory = v.directory(tables)
         var rows: [AppendBatch.Row] = []
         for (i, row) in (tables["events"] ?? []).enumerated() {
             if let r = v.event(i, row) { rows.append(r) }
@@ -91,83 +76,6 @@ public enum AppendBody {
                              "\(refusedRows) of \(total) \(what) are refused; nothing was applied", rows: v.refused)
         }
         return AppendBatch(client: client, rows: rows, directory: directory)
-    }
-
-    /// The events of a body in the form clients send — `{"events": [...]}` or a bare array of
-    /// objects with exactly `user_id`, `application_id` and `activity_date`, as strings without
-    /// escapes — when every one is valid (a user and an app of the client, a date in the window);
-    /// `nil` for anything else, which ``parse(client:body:store:mayChangeCatalog:)`` then reads
-    /// with `JSONSerialization` and checks row by row, naming what it refuses. The same rows
-    /// either way (`AppendBodyTests`). Hand-written because Foundation's parse was about 15% of
-    /// the samples of a server taking 1,000-event batches (`perf`, 2026-12-01; docs/BENCHMARKS.md,
-    /// "Appends into tails").
-    static func scanEvents(_ body: [UInt8], _ v: Validator) -> [AppendBatch.Row]? {
-        body.withUnsafeBufferPointer { b -> [AppendBatch.Row]? in
-            let n = b.count
-            var i = 0
-            @inline(__always) func skip() {
-                while i < n, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i &+= 1 }
-            }
-            @inline(__always) func take(_ c: UInt8) -> Bool {
-                skip()
-                guard i < n, b[i] == c else { return false }
-                i &+= 1
-                return true
-            }
-            /// A string without escapes: its bytes' range.
-            func string() -> Range<Int>? {
-                guard take(0x22) else { return nil }
-                let start = i
-                while i < n, b[i] != 0x22 {
-                    if b[i] == 0x5C || b[i] < 0x20 { return nil }
-                    i &+= 1
-                }
-                guard i < n else { return nil }
-                i &+= 1
-                return start..<(i &- 1)
-            }
-            func equals(_ r: Range<Int>, _ s: StaticString) -> Bool {
-                guard r.count == s.utf8CodeUnitCount else { return false }
-                let p = s.utf8Start
-                for k in 0..<r.count where b[r.lowerBound &+ k] != p[k] { return false }
-                return true
-            }
-            skip()
-            var wrapped = false
-            if take(0x7B) {  // {"events": [...]}
-                guard let key = string(), equals(key, "events"), take(0x3A) else { return nil }
-                wrapped = true
-            }
-            guard take(0x5B) else { return nil }
-            var rows: [AppendBatch.Row] = []
-            rows.reserveCapacity(min(AppendBody.maxEvents, n / 100))
-            let latest = v.latest
-            repeat {
-                guard rows.count < AppendBody.maxEvents, take(0x7B) else { return nil }
-                var user: UUID128?, app: UUID128?, day: Day?
-                for k in 0..<3 {
-                    guard k == 0 || take(0x2C), let key = string(), take(0x3A), let value = string() else { return nil }
-                    let field = UnsafeBufferPointer(rebasing: b[value])
-                    if equals(key, "user_id"), user == nil {
-                        guard let u = UUID128(bytes: field), v.c.userIndex[u] != nil else { return nil }
-                        user = u
-                    } else if equals(key, "application_id"), app == nil {
-                        guard let a = UUID128(bytes: field), v.c.appIndex[a] != nil else { return nil }
-                        app = a
-                    } else if equals(key, "activity_date"), day == nil {
-                        guard let d = Day(iso: field), d >= v.earliest, d <= latest else { return nil }
-                        day = d
-                    } else {
-                        return nil
-                    }
-                }
-                guard take(0x7D), let user, let app, let day else { return nil }
-                rows.append(AppendBatch.Row(user: user, app: app, day: day))
-            } while take(0x2C)
-            guard take(0x5D), !wrapped || take(0x7D) else { return nil }
-            skip()
-            return i == n ? rows : nil
-        }
     }
 
     /// Checks rows one by one against the served data and the rows of the batch before them,
@@ -189,6 +97,28 @@ public enum AppendBody {
             self.c = c
             self.store = store
             self.mayChangeCatalog = mayChangeCatalog
+        }
+
+        /// The directory tables' rows checked in the order they are applied (catalog
+        /// applications, departments, users, apps, memberships), before any event.
+        mutating func directory(_ tables: [String: [Any]]) -> DirectoryRows {
+            var directory = DirectoryRows()
+            for (i, row) in (tables["catalog_applications"] ?? []).enumerated() {
+                if let r = catalogApp(i, row) { directory.catalogApps.append(r) }
+            }
+            for (i, row) in (tables["departments"] ?? []).enumerated() {
+                if let r = department(i, row) { directory.departments.append(r) }
+            }
+            for (i, row) in (tables["users"] ?? []).enumerated() {
+                if let r = user(i, row) { directory.users.append(r) }
+            }
+            for (i, row) in (tables["apps"] ?? []).enumerated() {
+                if let r = app(i, row) { directory.apps.append(r) }
+            }
+            for (i, row) in (tables["user_departments"] ?? []).enumerated() {
+                if let r = membership(i, row) { directory.memberships.append(r) }
+            }
+            return directory
         }
 
         /// One row's fields, read with its refusals recorded.

@@ -85,4 +85,91 @@ import TallyTestSupport
         }
         #expect(scanned > 200 && leftToJSON > 100, "\(scanned) scanned, \(leftToJSON) left to JSONSerialization")
     }
+
+    /// Bodies with directory tables beside the events (new users with their memberships and
+    /// events, renamed users, new departments, apps sent again), keys in any order: the scanned
+    /// batch (``AppendBody/parseScanned(client:c:body:store:mayChangeCatalog:)``) is the batch
+    /// `JSONSerialization`'s path gives, or the body is left to that path — always when that
+    /// path refuses it (a bad row, an unknown table, a table twice, an event naming a user
+    /// neither held nor added), never when it is in the canonical form and accepted.
+    @Test func scannedBatchesWithDirectoryRowsAreTheParsedBatches() throws {
+        let dump = RandomDump(seed: 93, clientCount: 2, maxRowsPerClient: 300)
+        let folder = NSTemporaryDirectory() + "tally-scan-dir-\(getpid())"
+        try DumpWriter.write(dump.tables(), to: folder)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let store = try DumpLoader.load(folder: folder).0
+        let client = try #require(dump.clients.first { (store.client($0.id)?.departments.count ?? 0) > 1 }?.id)
+        let c = try #require(store.client(client))
+        let apps = c.apps.map(\.id), departments = c.departments.map(\.id)
+        let other = try #require(store.clients.first { $0.info.id != client && !$0.users.isEmpty })
+        var r = SeededRandom(seed: 93)
+        var scanned = 0, leftToJSON = 0, withNewUsers = 0
+        let o = DirectoryAppendTests.object
+        for n in 0..<500 {
+            let ws = { (r: inout SeededRandom) -> String in r.chance(0.2) ? [" ", "\n", "\t ", "\r\n  "].randomElement(using: &r)! : "" }
+            let variant = n % 3 == 0 ? Int.random(in: 0..<12, using: &r) : -1
+            var tables: [(String, [String])] = []
+            // New users, each in a department or two, with events; some held users renamed.
+            let newUsers = (0..<Int.random(in: 0...3, using: &r)).map { _ in UUID128(high: r.next(), low: r.next()) }
+            var users = newUsers.map { o([("id", $0), ("email", "new-\($0)@example.com"), ("display_name", r.chance(0.5) ? "N\u{e9}w \\ \"one\"" : nil),
+                                          ("is_active", true), ("role", r.chance(0.3) ? "admin" : nil), ("created_at", r.chance(0.3) ? "2025-03-01 10:00:00" : nil)]) }
+            for u in c.users.shuffled(using: &r).prefix(Int.random(in: 0...2, using: &r)) {
+                users.append(o([("id", u.id), ("email", "renamed-" + u.email), ("display_name", u.displayName), ("is_active", u.isActive),
+                                ("role", u.role), ("created_at", nil)]))
+            }
+            var memberships = newUsers.flatMap { u in departments.shuffled(using: &r).prefix(Int.random(in: 1...2, using: &r)).map {
+                o([("user_id", u), ("department_id", $0)]) } }
+            let newDepartment = UUID128(high: r.next(), low: r.next())
+            var departmentRows: [String] = []
+            if r.chance(0.2) {
+                departmentRows.append(o([("id", newDepartment), ("name", "Dept \(n)"), ("description", nil)]))
+                if let u = newUsers.first ?? c.users.first?.id { memberships.append(o([("user_id", u), ("department_id", newDepartment)])) }
+            }
+            let appRows = dump.apps.filter { $0.client == client }.shuffled(using: &r).prefix(r.chance(0.3) ? 1 : 0).map {
+                o([("id", $0.id), ("catalog_application_id", $0.catalog), ("is_approved", !$0.approved), ("is_favorite", $0.favorite)]) }
+            let pool = c.users.map(\.id) + newUsers
+            var events = (0..<Int.random(in: 0...10, using: &r)).map { _ in
+                AppendTests.event(pool.randomElement(using: &r)!, apps.randomElement(using: &r)!, RandomDump.lastDay.adding(-Int.random(in: 0...30, using: &r)).description) }
+            switch variant {
+            case 0: users.append(o([("id", UUID128(high: 7, low: 7)), ("is_active", true)]))              // no email
+            case 1: events.append(AppendTests.event(UUID128(high: 9, low: 9), apps[0], RandomDump.lastDay.description))  // a user never added
+            case 2: memberships.append(o([("user_id", UUID128(high: 8, low: 8)), ("department_id", departments[0])]))
+            case 3: tables.append(("groups", [o([("id", UUID128(high: 1, low: 1))])]))
+            case 4: users.append(o([("id", other.users[0].id), ("email", "x@y"), ("is_active", true)]))  // another client's user
+            case 5: users.append(users.first ?? o([("id", c.users[0].id), ("email", "x@y"), ("is_active", "yes")]))
+            default: break
+            }
+            tables += [("users", users), ("departments", departmentRows), ("user_departments", memberships), ("apps", appRows), ("events", events)]
+            tables = tables.filter { !$0.1.isEmpty || r.chance(0.1) }.shuffled(using: &r)
+            var body = "{" + tables.map { ws(&r) + "\"\($0.0)\"" + ws(&r) + ":" + ws(&r) + "[" + $0.1.joined(separator: "," + ws(&r)) + "]" + ws(&r) }
+                .joined(separator: ",") + "}"
+            switch variant {
+            case 6: body = String(body.dropLast())
+            case 7: if let t = tables.first { body = String(body.dropLast()) + ",\"\(t.0)\":[" + t.1.joined(separator: ",") + "]}" }  // a table twice
+            case 8: body = body.replacingOccurrences(of: "\"users\":[", with: "\"users\":{\"x\":[") + ""
+            case 9: body += " x"
+            default: break
+            }
+            let bytes = Array(body.utf8)
+            let fast = AppendBody.parseScanned(client: client, c: c, body: bytes, store: store, mayChangeCatalog: false)
+            let slow: Result<AppendBatch, WriteError>
+            do { slow = .success(try AppendBody.parseJSON(client: client, c: c, body: bytes, store: store, mayChangeCatalog: false)) }
+            catch { slow = .failure(error) }
+            if let fast {
+                scanned += 1
+                if !newUsers.isEmpty { withNewUsers += 1 }
+                guard case .success(let batch) = slow else {
+                    Issue.record("body \(n) scanned, refused by JSONSerialization's path: \(body)")
+                    continue
+                }
+                #expect(batch.rows == fast.rows && batch.directory == fast.directory && batch.client == fast.client, "body \(n): \(body)")
+            } else {
+                leftToJSON += 1
+                if case .success = slow, variant < 0 || variant > 9 {
+                    Issue.record("body \(n) in the canonical form was left to JSONSerialization: \(body)")
+                }
+            }
+        }
+        #expect(scanned > 200 && withNewUsers > 100 && leftToJSON > 80, "\(scanned) scanned (\(withNewUsers) with new users), \(leftToJSON) left to JSONSerialization")
+    }
 }

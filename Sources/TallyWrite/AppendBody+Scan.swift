@@ -1,0 +1,166 @@
+import Foundation
+import TallyStorage
+
+/// The hand-written reading of append bodies in the forms clients send. Foundation's
+/// `JSONSerialization` was about 15% of the samples of a server taking 1,000-event batches
+/// (`perf`, 2026-12-01; docs/BENCHMARKS.md, "Appends into tails"), and 17% of one taking
+/// batches with new users (2026-12-03, "New users in the tail"), where every body went to it.
+extension AppendBody {
+    /// What ``scan(_:_:)`` read: the events, the ids of users and apps they name that the client
+    /// does not hold (the batch's directory rows must add them), and where each directory table's
+    /// array is in the body.
+    struct Scanned {
+        var rows: [AppendBatch.Row] = []
+        var newUsers: [UUID128] = [], newApps: [UUID128] = []
+        var tables: [(name: String, bytes: Range<Int>)] = []
+    }
+
+    /// The batch of a body read by ``scan(_:_:)`` — its events scanned, its directory tables (a few
+    /// rows beside them, as a rule) parsed alone with `JSONSerialization` and checked as
+    /// ``parseJSON(client:c:body:store:mayChangeCatalog:)`` checks them — when every row is
+    /// accepted; `nil` for anything else (a refused row, a table not of an append, a table named
+    /// twice, a batch over the limits, an event naming an id neither held nor added), which
+    /// `parseJSON` then reads whole, naming what it refuses. The same batch either way
+    /// (`AppendBodyScanTests`).
+    static func parseScanned(client: UUID128, c: ClientStore, body: [UInt8], store: Store, mayChangeCatalog: Bool) -> AppendBatch? {
+        var v = Validator(client: client, c: c, store: store, mayChangeCatalog: mayChangeCatalog)
+        guard let scanned = scan(body, v) else { return nil }
+        if scanned.tables.isEmpty {
+            return !scanned.rows.isEmpty && scanned.newUsers.isEmpty && scanned.newApps.isEmpty ? AppendBatch(client: client, rows: scanned.rows) : nil
+        }
+        var tables: [String: [Any]] = [:]
+        for (name, bytes) in scanned.tables {
+            guard directoryTables.contains(name), tables[name] == nil,
+                  let rows = try? JSONSerialization.jsonObject(with: Data(body[bytes])) as? [Any] else { return nil }
+            tables[name] = rows
+        }
+        let directoryRows = tables.values.reduce(0) { $0 + $1.count }
+        guard directoryRows + scanned.rows.count > 0, directoryRows <= maxEvents else { return nil }
+        let directory = v.directory(tables)
+        guard v.refused.isEmpty, scanned.newUsers.allSatisfy(v.users.contains), scanned.newApps.allSatisfy(v.apps.contains) else {
+            return nil
+        }
+        return AppendBatch(client: client, rows: scanned.rows, directory: directory)
+    }
+
+    /// The events of a body that holds nothing else — `{"events": [...]}` or a bare array — when
+    /// every one is valid; `nil` otherwise (``scan(_:_:)``).
+    static func scanEvents(_ body: [UInt8], _ v: Validator) -> [AppendBatch.Row]? {
+        guard let s = scan(body, v), !s.rows.isEmpty, s.tables.isEmpty, s.newUsers.isEmpty, s.newApps.isEmpty else { return nil }
+        return s.rows
+    }
+
+    /// Reads a body in the form clients send: a bare array of events, or an object whose keys
+    /// (in any order, each once) are `events` and directory tables. Events are objects with
+    /// exactly `user_id`, `application_id` and `activity_date`, as strings without escapes, and
+    /// each must be valid (ids well formed, a date in the window); an id the client does not hold
+    /// is listed for the directory rows to add. A directory table's array is only delimited here.
+    /// `nil` for anything else.
+    static func scan(_ body: [UInt8], _ v: Validator) -> Scanned? {
+        body.withUnsafeBufferPointer { b -> Scanned? in
+            let n = b.count
+            var i = 0
+            @inline(__always) func skip() {
+                while i < n, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i &+= 1 }
+            }
+            @inline(__always) func take(_ c: UInt8) -> Bool {
+                skip()
+                guard i < n, b[i] == c else { return false }
+                i &+= 1
+                return true
+            }
+            /// A string without escapes: its bytes' range.
+            func string() -> Range<Int>? {
+                guard take(0x22) else { return nil }
+                let start = i
+                while i < n, b[i] != 0x22 {
+                    if b[i] == 0x5C || b[i] < 0x20 { return nil }
+                    i &+= 1
+                }
+                guard i < n else { return nil }
+                i &+= 1
+                return start..<(i &- 1)
+            }
+            func equals(_ r: Range<Int>, _ s: StaticString) -> Bool {
+                guard r.count == s.utf8CodeUnitCount else { return false }
+                let p = s.utf8Start
+                for k in 0..<r.count where b[r.lowerBound &+ k] != p[k] { return false }
+                return true
+            }
+            /// Past an array (strings with escapes inside), without checking it: the bytes go to
+            /// `JSONSerialization`, which does.
+            func array() -> Range<Int>? {
+                skip()
+                guard i < n, b[i] == 0x5B else { return nil }
+                let start = i
+                var depth = 0
+                repeat {
+                    switch b[i] {
+                    case 0x22:
+                        i &+= 1
+                        while i < n, b[i] != 0x22 { i &+= b[i] == 0x5C ? 2 : 1 }
+                    case 0x5B, 0x7B: depth &+= 1
+                    case 0x5D, 0x7D: depth &-= 1
+                    default: break
+                    }
+                    i &+= 1
+                } while depth > 0 && i < n
+                return depth == 0 && i <= n ? start..<i : nil
+            }
+            var s = Scanned()
+            let latest = v.latest
+            /// The events' array.
+            func events() -> Bool {
+                guard take(0x5B) else { return false }
+                if take(0x5D) { return true }  // none: beside directory tables
+                s.rows.reserveCapacity(min(AppendBody.maxEvents, n / 100))
+                repeat {
+                    guard s.rows.count < AppendBody.maxEvents, take(0x7B) else { return false }
+                    var user: UUID128?, app: UUID128?, day: Day?
+                    for k in 0..<3 {
+                        guard k == 0 || take(0x2C), let key = string(), take(0x3A), let value = string() else { return false }
+                        let field = UnsafeBufferPointer(rebasing: b[value])
+                        if equals(key, "user_id"), user == nil {
+                            guard let u = UUID128(bytes: field) else { return false }
+                            if v.c.userIndex[u] == nil { s.newUsers.append(u) }
+                            user = u
+                        } else if equals(key, "application_id"), app == nil {
+                            guard let a = UUID128(bytes: field) else { return false }
+                            if v.c.appIndex[a] == nil { s.newApps.append(a) }
+                            app = a
+                        } else if equals(key, "activity_date"), day == nil {
+                            guard let d = Day(iso: field), d >= v.earliest, d <= latest else { return false }
+                            day = d
+                        } else {
+                            return false
+                        }
+                    }
+                    guard take(0x7D), let user, let app, let day else { return false }
+                    s.rows.append(AppendBatch.Row(user: user, app: app, day: day))
+                } while take(0x2C)
+                return take(0x5D)
+            }
+            skip()
+            if i < n, b[i] == 0x5B {
+                guard events() else { return nil }
+            } else {
+                guard take(0x7B) else { return nil }
+                var sawEvents = false
+                repeat {
+                    guard let key = string(), take(0x3A) else { return nil }
+                    if equals(key, "events") {
+                        guard !sawEvents, events() else { return nil }
+                        sawEvents = true
+                    } else {
+                        guard let bytes = array(),
+                              let name = String(validating: UnsafeBufferPointer(rebasing: b[key]), as: UTF8.self) else { return nil }
+                        s.tables.append((name, bytes))
+                    }
+                } while take(0x2C)
+                guard take(0x7D) else { return nil }
+            }
+            skip()
+            return i == n ? s : nil
+        }
+    }
+}
