@@ -48,4 +48,42 @@ import TallyGenerate
         // Both sides of 4,096 occur among the entities checked.
         #expect(wide > 0 && checked > wide, "\(checked) tables checked, \(wide) of entities with 4,096 users or more")
     }
+
+    /// AI apps' tables at a sixteenth of the rows only in clients of a million rows or more
+    /// (``RangeCounts/listedMinClientRows``): in a small client an AI app under a row per entry
+    /// has none; with the bar lowered the same app has one (so the check is not empty), and its
+    /// every count equals its raw rows' distinct users.
+    @Test func smallClientsKeepNoTablesForAIAppsUnderTheBusyBar() throws {
+        var shape = SyntheticShape(users: 300, apps: 40, days: 60, seed: 23)
+        shape.categories = 4  // a tenth of the apps in the AI category
+        shape.portfolio = 5
+        let (_, builder) = SyntheticClient.make(shape)
+        var lowered = builder
+        lowered.listedTablesMinRows = 0
+        let client = builder.build(), other = lowered.build()
+        let usage = try #require(client.usage), low = try #require(other.usage)
+        #expect(usage.rowCount < RangeCounts.listedMinClientRows)
+        let entries = RangeCounts.entries(dayCount: usage.dayCount, span: usage.rangeCounts.span)
+        let rows = client.storedRows()
+        var appRows = [Int](repeating: 0, count: usage.appCount)
+        var byDay = [[Set<UInt32>]](repeating: [Set<UInt32>](repeating: [], count: usage.dayCount), count: usage.appCount)
+        for i in rows.users.indices {
+            let a = Int(rows.apps[i])
+            appRows[a] += 1
+            byDay[a][usage.firstDay.distance(to: Day(raw: rows.days[i]))].insert(rows.users[i])
+        }
+        let thin = client.apps.indices.filter { client.apps[$0].isAI && appRows[$0] < entries && appRows[$0] * RangeCounts.listedRowsDivisor >= entries }
+        #expect(!thin.isEmpty, "AI apps under a row per entry but over a sixteenth: none in this shape")
+        for a in thin {
+            #expect(!usage.rangeCounts.has(entity: a), "AI app \(a) (\(appRows[a]) rows, \(entries) entries) has a table")
+            #expect(low.rangeCounts.has(entity: a))
+            for lo in 0..<usage.dayCount {
+                var seen = Set<UInt32>()
+                for hi in lo..<usage.dayCount {
+                    seen.formUnion(byDay[a][hi])
+                    if low.rangeCount(entity: a, lo, hi) != seen.count { Issue.record("app \(a) \(lo)…\(hi)"); return }
+                }
+            }
+        }
+    }
 }

@@ -46,6 +46,9 @@ public struct ClientStoreBuilder {
     /// or every entity when ``extrasMinRows`` is 0 (tests); tests set it to keep the default
     /// tables beside every other extra, so that bounds are read from the cardinality rows.
     public var rangeCountsMinRowsPerEntry: Int?
+    /// Usage rows a client needs for its AI apps' tables at a sixteenth of the rows
+    /// (``RangeCounts/listedMinClientRows``); tests lower it.
+    public var listedTablesMinRows = RangeCounts.listedMinClientRows
     /// Whether the running sums may be kept in 16 bits where they fit (``UsageIndex/prefixByDay``);
     /// tests turn it off to read the 32-bit sums on small data.
     public var narrowRunningSums = true
@@ -355,6 +358,7 @@ public struct ClientStoreBuilder {
                           firstSeenOffset: firstSeen, pairs: pairs, aiApps: apps.map(\.isAI),
                           // "Every extra" (tests) also gives every entity a range table.
                           rangeCountsMinRowsPerEntry: rangeCountsMinRowsPerEntry ?? (extrasMinRows == 0 ? 0 : RangeCounts.defaultMinRowsPerEntry),
+                          listedTablesMinRows: listedTablesMinRows,
                           keepsCardinalityRows: n >= extrasMinRows, narrowSums: narrowRunningSums, byteSums: byteRunningSums)
     }
 }

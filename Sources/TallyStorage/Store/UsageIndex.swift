@@ -136,6 +136,7 @@ public final class UsageIndex: @unchecked Sendable {
          levelStarts: [LevelStarts], levelDepartmentMasks: [Masks]?, departmentMaskWords: Int = 1, maskLaneBits: Int = 64, levelBlockCounts: [Int],
          dayCardPrefix: Prefix, firstSeenOffset: [Int32], pairs: PairIndex,
          aiApps: [Bool], rangeCountsMinRowsPerEntry: Int = RangeCounts.defaultMinRowsPerEntry,
+         listedTablesMinRows: Int = RangeCounts.listedMinClientRows,
          keepsCardinalityRows: Bool? = nil, narrowSums: Bool = true, byteSums: Bool = true) where Masks.Index == Int, Prefix.Index == Int {
         let memory = StoreMemory.current
         self.memory = memory
@@ -229,7 +230,7 @@ public final class UsageIndex: @unchecked Sendable {
             dayCount: dayCount, userCount: levels[0].domain,
             entityRows: totals, entityUsers: Self.lifetimeUsers(levels: levels, starts: self.levelStarts, blockCounts: levelBlockCounts,
                                                                   entities: entities, appCount: appCount, pairs: pairs),
-            minRowsPerEntry: rangeCountsMinRowsPerEntry, listed: aiApps) { e, d, users in
+            minRowsPerEntry: rangeCountsMinRowsPerEntry, listed: rowCount >= listedTablesMinRows ? aiApps : []) { e, d, users in
                 let i = e * dayCount + d
                 level0.appendValues(of: BitmapRef(start: starts0[i], end: starts0[i + 1]), to: &users)
             }
