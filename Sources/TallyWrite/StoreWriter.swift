@@ -225,10 +225,10 @@ public final class StoreWriter: @unchecked Sendable {
     /// Whether replacing `old` by `new` lets a client's usage index go (a merge, a rebuild, a
     /// client dropped): only then is there memory for ``MemoryReclaimer`` to give back. An append
     /// into a tail or a directory change keeps every index (the versions share it), and a trim
-    /// after each of them walked the allocator's free chunks once a second under its arenas'
-    /// locks: on the 47.6 M-row client, batches of 1,000 events on one connection, about 2,000
-    /// `madvise` calls a second and acknowledgements stalled behind them (docs/BENCHMARKS.md,
-    /// "Acknowledgements while merges run").
+    /// after each of them walked the allocator's free chunks once a second, each arena under its
+    /// lock, which the commit thread and the event loops take to allocate: on the 47.6 M-row
+    /// client, batches of 1,000 events on one connection, about 2,000 `madvise` calls a second
+    /// (docs/BENCHMARKS.md, "Trims only after a merge").
     static func freesIndexes(_ old: Store, keptBy new: Store) -> Bool {
         func index(_ c: ClientStore) -> UsageIndex? { c.usage.map { $0.base ?? $0 } }
         for (i, c) in old.clients.enumerated() {
