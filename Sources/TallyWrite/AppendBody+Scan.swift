@@ -25,9 +25,6 @@ extension AppendBody {
     static func parseScanned(client: UUID128, c: ClientStore, body: [UInt8], store: Store, mayChangeCatalog: Bool) -> AppendBatch? {
         var v = Validator(client: client, c: c, store: store, mayChangeCatalog: mayChangeCatalog)
         guard let scanned = scan(body, v) else { return nil }
-        if scanned.tables.isEmpty {
-            return !scanned.rows.isEmpty && scanned.newUsers.isEmpty && scanned.newApps.isEmpty ? AppendBatch(client: client, rows: scanned.rows) : nil
-        }
         var tables: [String: [Any]] = [:]
         for (name, bytes) in scanned.tables {
             guard directoryTables.contains(name), tables[name] == nil,
@@ -41,13 +38,6 @@ extension AppendBody {
             return nil
         }
         return AppendBatch(client: client, rows: scanned.rows, directory: directory)
-    }
-
-    /// The events of a body that holds nothing else — `{"events": [...]}` or a bare array — when
-    /// every one is valid; `nil` otherwise (``scan(_:_:)``).
-    static func scanEvents(_ body: [UInt8], _ v: Validator) -> [AppendBatch.Row]? {
-        guard let s = scan(body, v), !s.rows.isEmpty, s.tables.isEmpty, s.newUsers.isEmpty, s.newApps.isEmpty else { return nil }
-        return s.rows
     }
 
     /// Reads a body in the form clients send: a bare array of events, or an object whose keys

@@ -13,6 +13,20 @@ import TallyTestSupport
 /// pay for it (docs/BENCHMARKS.md, "The first request after a merge"). The answers are checked
 /// against the mirrored dump by TailAppendTests' and MergeWarmTests' comparisons.
 @Suite(.serialized) struct MergeWarmAppendTests {
+    /// A client's index: its base when it has a tail.
+    static func index(_ c: ClientStore?) -> UsageIndex? { c?.usage.map { $0.base ?? $0 } }
+
+    /// The served store once `client`'s index is no longer `old` (waits up to 5 s).
+    static func servedWithNewIndex(_ rig: AppendTests.Rig, _ client: UUID128, from old: UsageIndex?) throws -> Store {
+        for _ in 0..<500 {
+            let now = try #require(rig.writer.store)
+            if index(now.client(client)) !== old { return now }
+            usleep(10_000)
+        }
+        Issue.record("no new index was served")
+        return try #require(rig.writer.store)
+    }
+
     @Test func mergesRebuildsAndReloadsServeWhatTheVersionBeforeThemDerived() throws {
         let rig = try AppendTests.rig("merge-warm", seed: 83, tailMinRows: 0)
         defer { rig.shutdown() }
@@ -28,13 +42,7 @@ import TallyTestSupport
             #expect(try HTTPTestClient(port: rig.server.port).request("GET", path, token: AppendTests.all).status == 200)
         }
         func waitForNewBase(from old: UsageIndex) throws -> ClientStore {
-            for _ in 0..<500 {
-                let now = try served()
-                if let u = now.usage, (u.base ?? u) !== old { return now }
-                usleep(10_000)
-            }
-            Issue.record("no new base was served")
-            return try served()
+            try #require(Self.servedWithNewIndex(rig, client, from: old).client(client))
         }
         // Newest-day rows into a tail; the query derives from the tail's base.
         let day = try served().usage!.newestDay
@@ -73,16 +81,8 @@ import TallyTestSupport
         var r = SeededRandom(seed: 89)
         let client = rig.client
         func store() throws -> Store { try #require(rig.writer.store) }
-        func index(_ s: Store) -> UsageIndex? { s.client(client)?.usage.map { $0.base ?? $0 } }
-        func waitForNewIndex(from old: Store) throws -> Store {
-            for _ in 0..<500 {
-                let now = try store()
-                if index(now) !== index(old) { return now }
-                usleep(10_000)
-            }
-            Issue.record("no new index was served")
-            return try store()
-        }
+        func index(_ s: Store) -> UsageIndex? { Self.index(s.client(client)) }
+        func waitForNewIndex(from old: Store) throws -> Store { try Self.servedWithNewIndex(rig, client, from: index(old)) }
         let s0 = try store(), day = try #require(s0.client(client)?.usage?.newestDay)
         #expect(!StoreWriter.freesIndexes(s0, keptBy: s0))
         // Newest-day rows: a tail beside the same index.

@@ -32,9 +32,9 @@ public final class RangeCounts: @unchecked Sendable {
     public static let listedRowsDivisor = 16
     /// ... but only in clients of this many usage rows or more. A table holds every range of up
     /// to 366 days: about 100 KB at 12 bits, whatever its entity's rows. In a client of 24,000
-    /// rows (scale M's median) one AI app's table cost 4 bytes a row of the client, more than all
-    /// its other data, to save a union of a few small bitmaps: without them scale M (seed 5) took
-    /// 4.74 bytes a row by accounting instead of 4.96 (5.16 / 5.38 as RSS growth), and the AI
+    /// rows (scale M's median) one AI app's table cost about 4 bytes a row of the client, to save
+    /// a union of a few small bitmaps: without them scale M (seed 5) took 4.74 bytes a row by
+    /// accounting instead of 4.96 (5.16–5.18 against 5.38–5.40 as RSS growth), and the AI
     /// users list (F) of its eleven clients under 1 M rows, 30 and 366 days, was as fast: 9–25 µs
     /// in process either way, geometric mean of the ratios ×0.92 (`tally bench --runs 201`, four
     /// alternated rounds; docs/BENCHMARKS.md, "AI apps' range tables in small clients"). Clients
