@@ -17,15 +17,15 @@ enum Fixtures {
     ///   a small client's (no 4-day blocks).
     static func randomStore(seed: UInt64, clients: Int = 5, rows: Int = 2500, allClasses: Bool = false,
                             headerless: Bool? = nil, packed: Bool? = nil, levels: [Int]? = nil, narrowSums: Bool = true,
-                            byteSums: Bool = true, rangeTableMinRows: Int? = nil) throws -> (RandomDump, Store) {
+                            checkpointSums: Bool = true, rangeTableMinRows: Int? = nil) throws -> (RandomDump, Store) {
         let dump = RandomDump(seed: seed, clientCount: clients, maxRowsPerClient: rows)
         return (dump, try store(of: dump, seed: seed, allClasses: allClasses, headerless: headerless, packed: packed, levels: levels,
-                                narrowSums: narrowSums, byteSums: byteSums, rangeTableMinRows: rangeTableMinRows))
+                                narrowSums: narrowSums, checkpointSums: checkpointSums, rangeTableMinRows: rangeTableMinRows))
     }
 
     /// `dump` written and loaded as ``randomStore(seed:clients:rows:allClasses:)`` does.
     static func store(of dump: RandomDump, seed: UInt64, allClasses: Bool = false, headerless: Bool? = nil,
-                      packed: Bool? = nil, levels: [Int]? = nil, narrowSums: Bool = true, byteSums: Bool = true,
+                      packed: Bool? = nil, levels: [Int]? = nil, narrowSums: Bool = true, checkpointSums: Bool = true,
                       rangeTableMinRows: Int? = nil) throws -> Store {
         let folder = NSTemporaryDirectory() + "tally-random-\(seed)-\(getpid())-\(UUID().uuidString)"  // tests of one seed run concurrently
         try DumpWriter.write(dump.tables(), to: folder, usageParts: 3, compressions: [.lz4, .gzip, .none], manifest: true)
@@ -36,7 +36,7 @@ enum Fixtures {
         loader.packedArrays = packed
         loader.levelSizes = levels
         loader.narrowRunningSums = narrowSums
-        loader.byteRunningSums = byteSums
+        loader.checkpointRunningSums = checkpointSums
         loader.rangeCountsMinRowsPerEntry = rangeTableMinRows
         let (store, _) = try loader.run()
         return store

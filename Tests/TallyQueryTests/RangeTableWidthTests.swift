@@ -3,8 +3,8 @@ import TallyGenerate
 @testable import TallyStorage
 
 /// Range tables as wide as their entity: in a generated client of 4,500 users, the entities
-/// with fewer than 4,096 users over the whole history keep 12-bit counts and the others 16-bit,
-/// and every count of every table (apps and fixed classes, every range) equals the distinct
+/// with fewer than 4,096 users over the whole history keep counts of 12 bits or fewer and the
+/// others 13 bits, and every count of every table (apps and fixed classes, every range) equals the distinct
 /// users of the client's raw rows over that range.
 @Suite struct RangeTableWidthTests {
     @Test func everyTableCountsItsRawRowsAtItsOwnWidth() throws {
@@ -13,9 +13,8 @@ import TallyGenerate
         let (_, builder) = SyntheticClient.make(shape)
         let client = builder.build()
         let usage = try #require(client.usage)
-        let widths = usage.rangeCounts.tablesByWidth
-        #expect(widths.twelve > 0 && widths.sixteen > 0 && widths.thirtyTwo == 0,
-                "tables of 12, 16 and 32 bits: \(widths.twelve), \(widths.sixteen), \(widths.thirtyTwo)")
+        let widths = usage.rangeCounts.tablesByBits
+        #expect(widths[13] > 0 && widths[..<13].contains { $0 > 0 } && widths[14...].allSatisfy { $0 == 0 }, "tables by bits: \(widths)")
 
         // Per entity (apps, then the fixed classes) and day, its users, from the raw rows.
         let rows = client.storedRows()

@@ -1,5 +1,5 @@
 import Testing
-import TallyStorage
+@testable import TallyStorage
 
 /// Range tables against a brute-force distinct count over every range, on seeded random
 /// per-day user sets: short histories, histories longer than the 366-day span, and counts of
@@ -81,10 +81,11 @@ import TallyStorage
         #expect(t.count(entity: 1, days - 1, days - 1) == 1)
     }
 
-    /// Each table as wide as its entity's users over the whole history: in one client of 70,000
-    /// users, tables of 12 bits (40 regulars; exactly 4,095 users), 16 bits (exactly 4,096;
-    /// 9,000) and 32 bits (70,000), every count exact. Without the entities' users every table
-    /// takes the client's width.
+    /// Each table as wide as its entity's users over the whole history, in bits: in one client
+    /// of 70,000 users, tables of 7 bits (40 regulars and visitors: 126 users), 8 (exactly 255 users, all on the first
+    /// day), 9 (exactly 256), 12 (exactly 4,095), 13 (exactly 4,096), 14 (9,000) and 17
+    /// (70,000), every count exact. Without the entities' users every table takes the client's
+    /// width.
     @Test func tablesOfEveryWidthInOneClient() {
         let users = 70_000, days = 30
         let regulars = Self.data(entities: 1, days: days, users: users, seed: 8)[0]
@@ -95,21 +96,19 @@ import TallyStorage
             (0..<days).map { $0 == 0 ? span(0, 4_096) : span($0 * 7, 3) },
             (0..<days).map { span($0 * 300, 300) },
             (0..<days).map { span($0 * 2_400, 2_400) },
+            (0..<days).map { $0 == 0 ? span(0, 255) : span($0 * 7, 3) },
+            (0..<days).map { $0 == 0 ? span(0, 256) : span($0 * 7, 3) },
         ]
         let lifetime = d.map { Set($0.joined()).count }
-        #expect(lifetime[1] == 4_095 && lifetime[2] == 4_096 && lifetime[3] == 9_000 && lifetime[4] == users)
+        #expect(lifetime == [126, 4_095, 4_096, 9_000, users, 255, 256])
         let rows = d.map { $0.reduce(0) { $0 + $1.count } }
         let entries = days * (days + 1) / 2
         for own in [true, false] {
             let t = RangeCounts(dayCount: days, userCount: users, entityRows: rows, entityUsers: own ? lifetime : nil,
                                 minRowsPerEntry: 0) { e, day, out in out += d[e][day] }
-            let w = t.tablesByWidth
-            if own {
-                #expect(w.twelve == 2 && w.sixteen == 2 && w.thirtyTwo == 1)
-                #expect(t.byteCount == 2 * (entries + 1) / 2 * 3 + 2 * entries * 2 + entries * 4 + 5 * 8)
-            } else {
-                #expect(w.twelve == 0 && w.sixteen == 0 && w.thirtyTwo == 5)
-            }
+            let bits = own ? [7, 12, 13, 14, 17, 8, 9] : [Int](repeating: 17, count: d.count)
+            #expect(t.tablesByBits == (0...32).map { b in bits.filter { $0 == b }.count })
+            #expect(t.byteCount == bits.reduce(0) { $0 + (entries * $1 + 7) / 8 } + RangeCounts.padding + d.count * 8)
             for e in d.indices {
                 for lo in 0..<days {
                     var seen = Set<UInt32>()
@@ -118,6 +117,24 @@ import TallyStorage
                         #expect(t.count(entity: e, lo, hi) == seen.count, "entity \(e), own widths \(own), range \(lo)…\(hi)")
                     }
                 }
+            }
+        }
+    }
+
+    /// Counts of every width from 1 to 32 bits, packed and read back: random values, each
+    /// width's largest among them, over lengths that end anywhere in a byte.
+    @Test func packedCountsOfEveryWidthReadBack() {
+        var r = RNG(s: 32)
+        for bits in 1...32 {
+            let top = UInt32(truncatingIfNeeded: (UInt64(1) << UInt64(bits)) - 1)
+            for count in [1, 7, 8, 9, 63, 64, 65, 1_000] {
+                let values = (0..<count).map { k in k % 5 == 0 ? top : UInt32.random(in: 0...top, using: &r) }
+                let out = UnsafeMutableRawPointer.allocate(byteCount: RangeCounts.bytes(entries: count, bits: bits) + RangeCounts.padding,
+                                                           alignment: 8)
+                defer { out.deallocate() }
+                values.withUnsafeBufferPointer { RangeCounts.pack($0.baseAddress!, count: count, bits: bits, into: out) }
+                let back = (0..<count).map { UInt32(RangeCounts.unpack(out, $0, bits: bits)) }
+                #expect(back == values, "\(bits) bits, \(count) counts")
             }
         }
     }

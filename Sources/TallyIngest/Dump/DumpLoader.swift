@@ -74,8 +74,8 @@ public struct DumpLoader {
     public var levelSizes: [Int]?
     /// Overrides ``ClientStoreBuilder/narrowRunningSums``.
     public var narrowRunningSums = true
-    /// Overrides ``ClientStoreBuilder/byteRunningSums``.
-    public var byteRunningSums = true
+    /// Overrides ``ClientStoreBuilder/checkpointRunningSums``.
+    public var checkpointRunningSums = true
     /// Overrides ``ClientStoreBuilder/rangeCountsMinRowsPerEntry``.
     public var rangeCountsMinRowsPerEntry: Int?
 
@@ -275,7 +275,7 @@ public struct DumpLoader {
             b.packedArrays = l.packedArrays
             if let sizes = l.levelSizes { b.levelSizes = sizes }
             b.narrowRunningSums = l.narrowRunningSums
-            b.byteRunningSums = l.byteRunningSums
+            b.checkpointRunningSums = l.checkpointRunningSums
             b.rangeCountsMinRowsPerEntry = l.rangeCountsMinRowsPerEntry
             l.builders.append(b)
         } }

@@ -52,9 +52,11 @@ public struct ClientStoreBuilder {
     /// Whether the running sums may be kept in 16 bits where they fit (``UsageIndex/prefixByDay``);
     /// tests turn it off to read the 32-bit sums on small data.
     public var narrowRunningSums = true
-    /// Whether 16-bit running sums may be kept as bytes from checkpoints where they fit
-    /// (``UsageIndex/prefixOffsets8``); tests turn it off to read the 16-bit rows on small data.
-    public var byteRunningSums = true
+    /// Whether running sums may be kept as checkpoints every 16 days: 16-bit ones with the days
+    /// between read from the day bitmaps (``UsageIndex/sumsFromDays``), 32-bit ones with 16-bit
+    /// offsets where those fit (``UsageIndex/prefixOffsets16``); tests turn it off to read
+    /// every day's row.
+    public var checkpointRunningSums = true
 
     public init(info: ClientInfo) { self.info = info }
 
@@ -359,6 +361,6 @@ public struct ClientStoreBuilder {
                           // "Every extra" (tests) also gives every entity a range table.
                           rangeCountsMinRowsPerEntry: rangeCountsMinRowsPerEntry ?? (extrasMinRows == 0 ? 0 : RangeCounts.defaultMinRowsPerEntry),
                           listedTablesMinRows: listedTablesMinRows,
-                          keepsCardinalityRows: n >= extrasMinRows, narrowSums: narrowRunningSums, byteSums: byteRunningSums)
+                          keepsCardinalityRows: n >= extrasMinRows, narrowSums: narrowRunningSums, checkpointSums: checkpointRunningSums)
     }
 }

@@ -13,7 +13,7 @@ import Foundation
 /// A table is kept for an entity when it has at least `minRowsPerEntry` rows (user-days) per
 /// table entry — twice that in clients of 65,536 users or more — so the tables cost at most
 /// `2 / minRowsPerEntry` bytes per row of the entities that have one. Each table's counts are
-/// as wide as its entity's users need: 12 bits under 4,096, 16 up to 65,535, else 32. On the
+/// as wide as its entity's users need: 8 bits under 256, 12 under 4,096, 16 up to 65,535, else 32. On the
 /// enterprise client (100,000 users) the tables, all 32-bit, took 208 of its 1,359 MB under the
 /// one-row rule and 127 MB under the two-row rule, with no endpoint of `tally synth --shape
 /// enterprise` slower by more than the run's noise; as wide as their entities, 52 MB
@@ -43,28 +43,21 @@ public final class RangeCounts: @unchecked Sendable {
 
     public let dayCount: Int
     public let span: Int
-    /// The width of one table's counts: the fewest bits that hold every count it can have.
-    enum Width: Int {
-        /// Two counts in three bytes (below 4,096).
-        case twelve = 0
-        case sixteen = 1
-        case thirtyTwo = 2
+    /// The bits of a table's counts: the fewest that hold every count up to `maxCount`. Any
+    /// width from 1 to 32: packed, each count read with one unaligned 64-bit load, a shift and
+    /// a mask. With the widths of 8, 12, 16 and 32 bits only, scale M (seed 5) held 4.7 MiB of
+    /// tables; the largest client's (900 users over 800 days) took 12 bits where 10 hold them
+    /// (docs/BENCHMARKS.md, "Range tables packed to their entity's bits").
+    static func bits(maxCount: Int) -> Int { max(1, Int.bitWidth - maxCount.leadingZeroBitCount) }
 
-        init(maxCount: Int) {
-            self = maxCount < 1 << 12 ? .twelve : maxCount <= Int(UInt16.max) ? .sixteen : .thirtyTwo
-        }
+    /// Bytes of a table of `entries` counts of `bits` bits (whole bytes: each table starts on one).
+    static func bytes(entries: Int, bits: Int) -> Int { (entries * bits + 7) >> 3 }
 
-        /// Bytes of a table of `entries` counts (12-bit tables are padded to an even count).
-        func bytes(entries: Int) -> Int {
-            switch self {
-            case .twelve: return (entries + 1) / 2 * 3
-            case .sixteen: return entries * 2
-            case .thirtyTwo: return entries * 4
-            }
-        }
-    }
-    /// Per entity, where its table starts in ``counts`` (in bytes) shifted left by 2, with its
-    /// ``Width`` in the low two bits; -1 when it has none. One read tells a count where and how
+    /// Bytes past the last table that a count's 64-bit load may read.
+    static let padding = 8
+
+    /// Per entity, where its table starts in ``counts`` (in bytes) shifted left by 6, with its
+    /// counts' bits in the low six; -1 when it has none. One read tells a count where and how
     /// wide it is.
     ///
     /// Each table takes the width of the most users its entity can have over any range (its
@@ -73,15 +66,14 @@ public final class RangeCounts: @unchecked Sendable {
     /// and took 16 bits a count when the client's users set the width (docs/BENCHMARKS.md,
     /// "Range tables as wide as their entity").
     let tableStart: [Int]
-    /// The tables, one after another: 32-bit ones first, then 16-bit, then 12-bit, so that each
-    /// is aligned to its width.
+    /// The tables, one after another, each from a whole byte, then ``padding`` bytes.
     let counts: UnsafeMutableBufferPointer<UInt8>
     /// The region the tables are in (``StoreMemory``), or `nil` for the heap.
     let memory: StoreMemory?
     /// Number of entities with a table.
     public let tableCount: Int
-    /// Number of tables of each width: 12, 16 and 32 bits.
-    public let tablesByWidth: (twelve: Int, sixteen: Int, thirtyTwo: Int)
+    /// Number of tables of each width: entry `b` counts the tables of `b`-bit counts (0…32).
+    public let tablesByBits: [Int]
 
     /// Entries of one entity's table: ranges starting on each day, at most `span` long, inside
     /// the client's days.
@@ -116,29 +108,26 @@ public final class RangeCounts: @unchecked Sendable {
         // Which entities have a table follows the client's width, as before tables had widths of
         // their own: 32-bit counts need twice the rows per entry for the same bytes per row.
         let widthFactor = userCount > Int(UInt16.max) ? 2 : 1
-        var widths = [Width?](repeating: nil, count: entityRows.count)
+        var widths = [Int?](repeating: nil, count: entityRows.count)
         for (e, rows) in entityRows.enumerated() where entries > 0 && rows > 0 {
             let divisor = e < listed.count && listed[e] ? Self.listedRowsDivisor : 1
             guard rows &* divisor >= minRowsPerEntry &* entries &* widthFactor else { continue }
-            widths[e] = Width(maxCount: min(userCount, entityUsers.map { $0[e] } ?? userCount))
+            widths[e] = Self.bits(maxCount: min(userCount, entityUsers.map { $0[e] } ?? userCount))
         }
         var starts = [Int](repeating: -1, count: entityRows.count)
         var total = 0
-        for width in [Width.thirtyTwo, .sixteen, .twelve] {
-            for e in widths.indices where widths[e] == width {
-                starts[e] = total << 2 | width.rawValue
-                total += width.bytes(entries: entries)
-            }
+        var byBits = [Int](repeating: 0, count: 33)
+        for case let (e, bits?) in widths.enumerated() {
+            starts[e] = total << 6 | bits
+            total += Self.bytes(entries: entries, bits: bits)
+            byBits[bits] += 1
         }
         tableStart = starts
         tableCount = widths.filter { $0 != nil }.count
-        tablesByWidth = (widths.filter { $0 == .twelve }.count, widths.filter { $0 == .sixteen }.count,
-                         widths.filter { $0 == .thirtyTwo }.count)
+        tablesByBits = byBits
         let memory = StoreMemory.current
         self.memory = memory
-        // No padding: every 12-bit table has an even number of entries, so the 16 bits read for a
-        // count (``count(entity:_:_:)``) never pass its table's last byte.
-        counts = StoreMemory.allocate(UInt8.self, capacity: total, in: memory)
+        counts = StoreMemory.allocate(UInt8.self, capacity: total == 0 ? 0 : total + Self.padding, in: memory)
         if total == 0 { return }
         // The tables are independent: entities are dealt to one part per core, heaviest first
         // to the lightest part, and the parts filled in parallel (each with its own scratch).
@@ -155,36 +144,34 @@ public final class RangeCounts: @unchecked Sendable {
             let source = UnsafeMutableSendable(usersOnDay)
             let base = UnsafeMutableSendable(UnsafeMutableRawPointer(counts.baseAddress!))
             DispatchQueue.concurrentPerform(iterations: threads) { i in
-                // Each table is counted in 32 bits, then written at its width into its place.
-                // Every entry but a 12-bit table's padding one is written, so the scratch is
-                // cleared once.
-                let perEntity = (entries + 1) & ~1
-                let scratch = UnsafeMutablePointer<UInt32>.allocate(capacity: perEntity)
+                // Each table is counted in 32 bits, then packed at its width into its place
+                // (byte by byte: a table's last byte is its own). Every entry is written, so the
+                // scratch is cleared once.
+                let scratch = UnsafeMutablePointer<UInt32>.allocate(capacity: entries)
                 defer { scratch.deallocate() }
-                scratch.initialize(repeating: 0, count: perEntity)
+                scratch.initialize(repeating: 0, count: entries)
                 fill(userCount: userCount, entities: dealt[i], usersOnDay: source.value, table: { _ in scratch }) { e in
-                    let at = base.value + (placed[e] >> 2)
-                    switch Width(rawValue: placed[e] & 3)! {
-                    case .twelve: Self.pack12(scratch, count: perEntity, into: at.assumingMemoryBound(to: UInt8.self))
-                    case .sixteen:
-                        let out = at.assumingMemoryBound(to: UInt16.self)
-                        for k in 0..<entries { out[k] = UInt16(truncatingIfNeeded: scratch[k]) }
-                    case .thirtyTwo: at.assumingMemoryBound(to: UInt32.self).update(from: scratch, count: entries)
-                    }
+                    Self.pack(scratch, count: entries, bits: placed[e] & 63, into: base.value + (placed[e] >> 6))
                 }
             }
         }
     }
 
-    /// Packs `count` (even) counts below 4,096 two into three bytes at `out`: the first in bits
-    /// 0–11, the second in bits 12–23.
-    static func pack12(_ counts: UnsafePointer<UInt32>, count: Int, into out: UnsafeMutablePointer<UInt8>) {
-        for k in stride(from: 0, to: count, by: 2) {
-            let a = counts[k], b = counts[k + 1], o = out + k / 2 * 3
-            o[0] = UInt8(truncatingIfNeeded: a)
-            o[1] = UInt8(truncatingIfNeeded: a >> 8) | UInt8(truncatingIfNeeded: b << 4)
-            o[2] = UInt8(truncatingIfNeeded: b >> 4)
+    /// Packs `count` counts of at most `bits` bits each at `out`, count `k` from bit `k · bits`
+    /// (little-endian), writing its ``bytes(entries:bits:)`` bytes and no other.
+    static func pack(_ counts: UnsafePointer<UInt32>, count: Int, bits: Int, into out: UnsafeMutableRawPointer) {
+        var pending: UInt64 = 0, held = 0, at = 0
+        for k in 0..<count {
+            pending |= UInt64(counts[k]) << UInt64(held)
+            held += bits
+            while held >= 8 {
+                out.storeBytes(of: UInt8(truncatingIfNeeded: pending), toByteOffset: at, as: UInt8.self)
+                pending >>= 8
+                held -= 8
+                at += 1
+            }
         }
+        if held > 0 { out.storeBytes(of: UInt8(truncatingIfNeeded: pending), toByteOffset: at, as: UInt8.self) }
     }
 
     /// Fills the table of each of `entities` at `table(entity)`, calling `filled(entity)` after each.
@@ -248,16 +235,15 @@ public final class RangeCounts: @unchecked Sendable {
         let s = tableStart[entity]
         guard s >= 0, hi &- lo < span, lo >= 0, hi < dayCount, lo <= hi else { return nil }
         let i = rowOffset(lo) &+ (hi &- lo)
-        let table = UnsafeRawPointer(counts.baseAddress!) + (s &>> 2)
-        switch s & 3 {
-        case 0:
-            // Entry i's 12 bits start at bit 12·i: byte 3·(i/2), low nibble or high.
-            let at = (i &>> 1) &* 3 &+ (i & 1)
-            let w = Int(table.loadUnaligned(fromByteOffset: at, as: UInt16.self))
-            return (w &>> ((i & 1) &<< 2)) & 0xFFF
-        case 1: return Int(table.load(fromByteOffset: i &<< 1, as: UInt16.self))
-        default: return Int(table.load(fromByteOffset: i &<< 2, as: UInt32.self))
-        }
+        return Self.unpack(UnsafeRawPointer(counts.baseAddress!) + (s &>> 6), i, bits: s & 63)
+    }
+
+    /// Count `i` of a table packed by ``pack(_:count:bits:into:)`` at `table`.
+    @inline(__always)
+    static func unpack(_ table: UnsafeRawPointer, _ i: Int, bits: Int) -> Int {
+        let bit = i &* bits
+        let word = table.loadUnaligned(fromByteOffset: bit &>> 3, as: UInt64.self)
+        return Int(truncatingIfNeeded: (word &>> UInt64(bit & 7)) & ((1 &<< UInt64(bits)) &- 1))
     }
 
     public var byteCount: Int { counts.count + tableStart.count * 8 }

@@ -100,17 +100,29 @@ public final class UsageIndex: @unchecked Sendable {
     /// then empty) when every entity's sum over all days is below 65,536, as on most clients of
     /// under 100,000 usage rows: at scale M the sums were 5.0 bytes a row on clients under 10k
     /// rows, and 2.1 on those of 10k–100k.
+    /// With ``prefixOffsets16``, only every 16th day's row: the checkpoints.
     let prefixByDay: UnsafeMutableBufferPointer<UInt32>
-    /// The running sums in 16 bits, or empty (see ``prefixByDay``). With ``prefixOffsets8``,
+    /// The running sums in 16 bits, or empty (see ``prefixByDay``). With ``sumsFromDays``,
     /// only every 16th day's row: the checkpoints (row `g` the sums before day `16·g`).
     let prefixByDay16: UnsafeMutableBufferPointer<UInt16>
-    /// The running sums as 8-bit offsets from their checkpoint (``prefixByDay16``), day-major
-    /// like them: the sum before day `d` of entity `e` is checkpoint `d / 16` plus the byte at
-    /// `d · entityCount + e`. Kept when every entity's sums grow by at most 255 within each 16
-    /// days (small clients: at most 255 user-days in any group's first 15 days, about 17 users a
-    /// day), else empty: at scale M the 16-bit
-    /// sums took 0.51 of its 5.18 bytes a row (docs/BENCHMARKS.md, "Running sums in bytes").
-    let prefixOffsets8: UnsafeMutableBufferPointer<UInt8>
+    /// Whether ``prefixByDay16`` holds only the checkpoints, the sums between them read from the
+    /// day bitmaps (level 0): the sum before day `d` is checkpoint `d / 16` plus the users of
+    /// the days from `16·(d / 16)` to `d - 1` (or the next checkpoint less the days from `d` to
+    /// it, whichever is nearer: at most 8 days), each a bitmap's cardinality — a start and
+    /// at most one word of its payload. Which apps are active over a range is still two reads an
+    /// app: an entity's day bitmaps are consecutive, so the range is empty when the starts of its
+    /// first day and of the day after its last are equal. Kept for clients whose sums fit in 16
+    /// bits: at scale M (seed 5) their sums as bytes from each checkpoint took 1.32 and 0.75
+    /// bytes a row of the clients under 10k and of 10k–100k rows, 2.2 MB in all
+    /// (docs/BENCHMARKS.md, "Running sums read from the day bitmaps").
+    let sumsFromDays: Bool
+    /// The 32-bit running sums as 16-bit offsets from their checkpoint (``prefixByDay``), the
+    /// 32-bit checkpoints every 16th day's row. Kept when some sum passes 65,535 but every
+    /// entity's sums grow by at most 65,535 within each 16 days (at most 4,369 users a day),
+    /// else empty: at scale M (seed 5) the 32-bit sums of the clients of 100k rows and more were
+    /// 0.27 and 0.32 bytes a row of them (docs/BENCHMARKS.md, "Running sums from 32-bit
+    /// checkpoints").
+    let prefixOffsets16: UnsafeMutableBufferPointer<UInt16>
     /// Per app, the first day offset with activity, or -1.
     public let firstSeenOffset: [Int32]
     /// The base's rows, user-major: apps and days per user.
@@ -137,7 +149,7 @@ public final class UsageIndex: @unchecked Sendable {
          dayCardPrefix: Prefix, firstSeenOffset: [Int32], pairs: PairIndex,
          aiApps: [Bool], rangeCountsMinRowsPerEntry: Int = RangeCounts.defaultMinRowsPerEntry,
          listedTablesMinRows: Int = RangeCounts.listedMinClientRows,
-         keepsCardinalityRows: Bool? = nil, narrowSums: Bool = true, byteSums: Bool = true) where Masks.Index == Int, Prefix.Index == Int {
+         keepsCardinalityRows: Bool? = nil, narrowSums: Bool = true, checkpointSums: Bool = true) where Masks.Index == Int, Prefix.Index == Int {
         let memory = StoreMemory.current
         self.memory = memory
         self.firstDay = firstDay
@@ -204,27 +216,39 @@ public final class UsageIndex: @unchecked Sendable {
             }
             return rows
         }
-        // Bytes from checkpoints when every sum grows by at most 255 from its checkpoint.
-        let bytes = narrow && byteSums && (0..<entities).allSatisfy { e in
-            (0...dayCount).allSatisfy { d in dayCardPrefix[e * (dayCount + 1) + d] - dayCardPrefix[e * (dayCount + 1) + (d & ~15)] <= 255 }
-        }
-        if bytes {
+        // 16-bit checkpoints alone, the days between read from the day bitmaps.
+        sumsFromDays = narrow && checkpointSums
+        if sumsFromDays {
             let checkpoints = StoreMemory.allocate(UInt16.self, capacity: ((dayCount >> 4) + 1) * entities, in: memory)
-            let offsets = StoreMemory.allocate(UInt8.self, capacity: (dayCount + 1) * entities, in: memory)
+            for e in 0..<entities {
+                for g in 0...(dayCount >> 4) { checkpoints[g * entities + e] = UInt16(dayCardPrefix[e * (dayCount + 1) + (g << 4)]) }
+            }
+            prefixByDay16 = checkpoints
+        } else {
+            prefixByDay16 = narrow ? byDay(UInt16.self) : StoreMemory.allocate(UInt16.self, capacity: 0, in: memory)
+        }
+        // 32-bit checkpoints with 16-bit offsets when every sum grows by at most 65,535 from its checkpoint.
+        let halves = !narrow && checkpointSums && (0..<entities).allSatisfy { e in
+            (0...dayCount).allSatisfy { d in
+                dayCardPrefix[e * (dayCount + 1) + d] - dayCardPrefix[e * (dayCount + 1) + (d & ~15)] <= UInt32(UInt16.max)
+            }
+        }
+        if halves {
+            let checkpoints = StoreMemory.allocate(UInt32.self, capacity: ((dayCount >> 4) + 1) * entities, in: memory)
+            let offsets = StoreMemory.allocate(UInt16.self, capacity: (dayCount + 1) * entities, in: memory)
             for e in 0..<entities {
                 for d in 0...dayCount {
                     let sum = dayCardPrefix[e * (dayCount + 1) + d], base = dayCardPrefix[e * (dayCount + 1) + (d & ~15)]
-                    if d & 15 == 0 { checkpoints[(d >> 4) * entities + e] = UInt16(sum) }
-                    offsets[d * entities + e] = UInt8(sum - base)
+                    if d & 15 == 0 { checkpoints[(d >> 4) * entities + e] = sum }
+                    offsets[d * entities + e] = UInt16(sum - base)
                 }
             }
-            prefixByDay16 = checkpoints
-            prefixOffsets8 = offsets
+            prefixByDay = checkpoints
+            prefixOffsets16 = offsets
         } else {
-            prefixByDay16 = narrow ? byDay(UInt16.self) : StoreMemory.allocate(UInt16.self, capacity: 0, in: memory)
-            prefixOffsets8 = StoreMemory.allocate(UInt8.self, capacity: 0, in: memory)
+            prefixByDay = narrow ? StoreMemory.allocate(UInt32.self, capacity: 0, in: memory) : byDay(UInt32.self)
+            prefixOffsets16 = StoreMemory.allocate(UInt16.self, capacity: 0, in: memory)
         }
-        prefixByDay = narrow ? StoreMemory.allocate(UInt32.self, capacity: 0, in: memory) : byDay(UInt32.self)
         let level0 = levels[0], starts0 = self.levelStarts[0]
         rangeCounts = RangeCounts(
             dayCount: dayCount, userCount: levels[0].domain,
@@ -238,11 +262,11 @@ public final class UsageIndex: @unchecked Sendable {
 
     /// Each entity's distinct users over the whole history, for the widths of the range tables:
     /// an app's from the pair index (its pairs), a class's the union of its blocks of the top
-    /// level; `nil` for clients under 4,096 users, whose tables are all 12-bit.
+    /// level; `nil` for clients under 256 users, whose tables are all 8-bit.
     /// - Complexity: O(apps + classes × (top blocks' bitmaps + users / 64)).
     static func lifetimeUsers(levels: [BitmapArena], starts: [LevelStarts], blockCounts: [Int], entities: Int, appCount: Int,
                               pairs: PairIndex) -> [Int]? {
-        guard let top = levels.last, top.domain >= 1 << 12, let topStarts = starts.last, let blocks = blockCounts.last else { return nil }
+        guard let top = levels.last, top.domain >= 1 << 8, let topStarts = starts.last, let blocks = blockCounts.last else { return nil }
         let set = UserSet(domain: top.domain), view = top.view
         return (0..<entities).map { e in
             if e < appCount { return pairs.lifetimeUsers(app: e) }
@@ -277,7 +301,8 @@ public final class UsageIndex: @unchecked Sendable {
         cardinalitiesAreNarrow = base.cardinalitiesAreNarrow
         prefixByDay = base.prefixByDay
         prefixByDay16 = base.prefixByDay16
-        prefixOffsets8 = base.prefixOffsets8
+        sumsFromDays = base.sumsFromDays
+        prefixOffsets16 = base.prefixOffsets16
         firstSeenOffset = tail.firstSeenOffset
         basePairs = tail.pairs  // the base's, over the version's users
         rangeCounts = base.rangeCounts
@@ -293,7 +318,7 @@ public final class UsageIndex: @unchecked Sendable {
         }
         release(prefixByDay, in: memory)
         release(prefixByDay16, in: memory)
-        release(prefixOffsets8, in: memory)
+        release(prefixOffsets16, in: memory)
     }
 
     /// Sets `active[a]` to whether app `a` has activity within day offsets `lo…hi`.
@@ -306,17 +331,16 @@ public final class UsageIndex: @unchecked Sendable {
             return
         }
         let lastRow = base?.dayCount ?? dayCount  // the row after the base's last day (the tail's `lastPrefix`)
-        if !prefixOffsets8.isEmpty {
-            // Checkpoint plus offset for both rows (the tail's last row as below).
-            let fromBase = prefixByDay16.baseAddress! + (lo &>> 4) &* stride, fromOffset = prefixOffsets8.baseAddress! + lo &* stride
+        if sumsFromDays {
             if hi &+ 1 == lastRow, let tail {
                 let to = tail.lastPrefix.baseAddress!
-                for a in 0..<n { active[a] = to[a] != UInt32(fromBase[a]) &+ UInt32(fromOffset[a]) }
-            } else {
-                let toBase = prefixByDay16.baseAddress! + ((hi &+ 1) &>> 4) &* stride
-                let toOffset = prefixOffsets8.baseAddress! + (hi &+ 1) &* stride
-                for a in 0..<n { active[a] = toBase[a] &+ UInt16(toOffset[a]) != fromBase[a] &+ UInt16(fromOffset[a]) }
+                for a in 0..<n { active[a] = Int(to[a]) != prefixSum(a, lo) }
+                return
             }
+            // Each app's day bitmaps are consecutive: none over the range holds a value when
+            // the start of its first day is the start of the day after its last.
+            let starts = levelStarts[0], days = levelBlockCounts[0]
+            for a in 0..<n { active[a] = starts[a &* days &+ hi &+ 1] != starts[a &* days &+ lo] }
             return
         }
         if prefixByDay.isEmpty {
@@ -328,6 +352,18 @@ public final class UsageIndex: @unchecked Sendable {
             } else {
                 let to = prefixByDay16.baseAddress! + (hi &+ 1) &* stride
                 for a in 0..<n { active[a] = to[a] != from[a] }
+            }
+            return
+        }
+        if !prefixOffsets16.isEmpty {
+            let fromBase = prefixByDay.baseAddress! + (lo &>> 4) &* stride, fromOffset = prefixOffsets16.baseAddress! + lo &* stride
+            if hi &+ 1 == lastRow, let tail {
+                let to = tail.lastPrefix.baseAddress!
+                for a in 0..<n { active[a] = to[a] != fromBase[a] &+ UInt32(fromOffset[a]) }
+            } else {
+                let toBase = prefixByDay.baseAddress! + ((hi &+ 1) &>> 4) &* stride
+                let toOffset = prefixOffsets16.baseAddress! + (hi &+ 1) &* stride
+                for a in 0..<n { active[a] = toBase[a] &+ UInt32(toOffset[a]) != fromBase[a] &+ UInt32(fromOffset[a]) }
             }
             return
         }
@@ -448,11 +484,27 @@ public final class UsageIndex: @unchecked Sendable {
         // Past the base's last day: its sums with the tail's users of that day up to the next
         // day (days without rows between add nothing), and the next day's users after it.
         if let tail, d > tail.day { return Int(d <= tail.nextDay || !tail.hasNext ? tail.lastPrefix[entity] : tail.nextPrefix[entity]) }
-        if !prefixOffsets8.isEmpty {
-            return Int(prefixByDay16[(d &>> 4) &* entityCount &+ entity]) &+ Int(prefixOffsets8[d &* entityCount &+ entity])
-        }
+        if sumsFromDays { return sumFromDays(entity, d) }
         if prefixByDay.isEmpty { return Int(prefixByDay16[d &* entityCount &+ entity]) }
+        if !prefixOffsets16.isEmpty {
+            return Int(prefixByDay[(d &>> 4) &* entityCount &+ entity]) &+ Int(prefixOffsets16[d &* entityCount &+ entity])
+        }
         return Int(prefixByDay[d &* entityCount &+ entity])
+    }
+
+    /// ``prefixSum(_:_:)`` from the nearer checkpoint and the day bitmaps between (``sumsFromDays``).
+    @inline(__always) func sumFromDays(_ entity: Int, _ d: Int) -> Int {
+        let days = levelBlockCounts[0], within = d & 15
+        let view = levels[0].view, starts = levelStarts[0], first = entity &* days
+        if within > 8 && d &- within &+ 16 <= days {
+            // From the next checkpoint back.
+            var sum = Int(prefixByDay16[((d &>> 4) &+ 1) &* entityCount &+ entity]), k = d
+            while k < d &- within &+ 16 { sum &-= view.cardinality(starts.bitmap(first &+ k)); k &+= 1 }
+            return sum
+        }
+        var sum = Int(prefixByDay16[(d &>> 4) &* entityCount &+ entity]), k = d &- within
+        while k < d { sum &+= view.cardinality(starts.bitmap(first &+ k)); k &+= 1 }
+        return sum
     }
 
     /// Exact distinct users of `entity` over day offsets `lo…hi` from its range table, if it has
@@ -526,7 +578,8 @@ public final class UsageIndex: @unchecked Sendable {
         let bitmaps = levelBlockCounts.reduce(0, +) * entityCount
         return (levels.reduce(0) { $0 + $1.byteCount },
                 levelStarts.reduce(0) { $0 + $1.byteCount } + (cardinalityRows == nil ? 0 : bitmaps * (cardinalitiesAreNarrow ? 2 : 4)),
-                departmentMaskRows == nil ? 0 : levelBlockCounts.reduce(0, +) * maskRowWords * 8, prefixByDay.count * 4 + prefixByDay16.count * 2 + prefixOffsets8.count + firstSeenOffset.count * 4,
+                departmentMaskRows == nil ? 0 : levelBlockCounts.reduce(0, +) * maskRowWords * 8, prefixByDay.count * 4 + prefixByDay16.count * 2 + prefixOffsets16.count * 2
+                    + firstSeenOffset.count * 4,
                 basePairs.byteCount + (tail?.byteCount ?? 0), rangeCounts.byteCount)
     }
 
