@@ -493,7 +493,9 @@ public final class UsageIndex: @unchecked Sendable {
     }
 
     /// ``prefixSum(_:_:)`` from the nearer checkpoint and the day bitmaps between (``sumsFromDays``).
-    @inline(__always) func sumFromDays(_ entity: Int, _ d: Int) -> Int {
+    /// Not inlined: ``prefixSum(_:_:)`` is, into every loop over apps, and this loop in each of
+    /// them made the enterprise client's queries slower (`tally synth --shape enterprise`).
+    @inline(never) func sumFromDays(_ entity: Int, _ d: Int) -> Int {
         let days = levelBlockCounts[0], within = d & 15
         let view = levels[0].view, starts = levelStarts[0], first = entity &* days
         if within > 8 && d &- within &+ 16 <= days {
