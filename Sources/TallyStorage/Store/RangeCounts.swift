@@ -13,11 +13,11 @@ import Foundation
 /// A table is kept for an entity when it has at least `minRowsPerEntry` rows (user-days) per
 /// table entry — twice that in clients of 65,536 users or more — so the tables cost at most
 /// `2 / minRowsPerEntry` bytes per row of the entities that have one. Each table's counts are
-/// as wide as its entity's users need: 8 bits under 256, 12 under 4,096, 16 up to 65,535, else 32. On the
+/// as wide as its entity's users need, 1 to 32 bits, packed (``bits(maxCount:)``). On the
 /// enterprise client (100,000 users) the tables, all 32-bit, took 208 of its 1,359 MB under the
 /// one-row rule and 127 MB under the two-row rule, with no endpoint of `tally synth --shape
 /// enterprise` slower by more than the run's noise; as wide as their entities, 52 MB
-/// (docs/BENCHMARKS.md, "The enterprise client").
+/// (docs/BENCHMARKS.md, "The enterprise client"); packed to their bits, 44 MB.
 /// Immutable after `init`.
 public final class RangeCounts: @unchecked Sendable {
     /// Longest range a table answers, in days (the API refuses ranges over 366 days).
