@@ -35,9 +35,10 @@ public enum Remote {
 
     /// Loads a remote dump.
     public static func loadDump(_ location: String, mode: LoadMode = .strict, dates: DateWindow = .standard(),
+                                spareAppsMinRows: Int = ClientStore.tailMinRows,
                                 progress: ((LoadProgress) -> Void)? = nil) throws -> (Store, LoadReport) {
         try DumpLoader.load(layout: try DumpLayout.discover(storage: try storage(location)), mode: mode, dates: dates,
-                            progress: progress)
+                            spareAppsMinRows: spareAppsMinRows, progress: progress)
     }
 
     /// Reads a remote snapshot file (`s3://bucket/key`, `https://…/file`).

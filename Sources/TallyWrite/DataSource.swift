@@ -29,6 +29,9 @@ public struct DataSource: Sendable {
     /// Called as a dump load starts, with where from and its progress; returns what to call
     /// when the load ends (a progress display).
     public var showProgress: (@Sendable (_ location: String, _ progress: LoadProgress) -> (@Sendable () -> Void))?
+    /// Clients of a dump with at least this many usage rows get spare app slots
+    /// (``ClientStoreBuilder/spareAppsMinRows``): the writer sets its tail threshold.
+    public var spareAppsMinRows = ClientStore.tailMinRows
 
     public init(_ origin: Origin, mode: LoadMode = .strict, dates: DateWindow = .standard(),
                 showProgress: (@Sendable (String, LoadProgress) -> (@Sendable () -> Void))? = nil) {
@@ -58,8 +61,8 @@ public struct DataSource: Sendable {
         defer { finish?() }
         let progress: ((LoadProgress) -> Void)? = showProgress.map { show in { finish = show(location, $0) } }
         let (store, _) = Remote.isRemote(location)
-            ? try Remote.loadDump(location, mode: mode, dates: dates, progress: progress)
-            : try DumpLoader.load(folder: location, mode: mode, dates: dates, progress: progress)
+            ? try Remote.loadDump(location, mode: mode, dates: dates, spareAppsMinRows: spareAppsMinRows, progress: progress)
+            : try DumpLoader.load(folder: location, mode: mode, dates: dates, spareAppsMinRows: spareAppsMinRows, progress: progress)
         // What the loader's buffers held goes back to the system before the store is served.
         MemoryReclaimer.trim()
         return store

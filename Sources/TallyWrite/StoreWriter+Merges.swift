@@ -21,8 +21,16 @@ extension StoreWriter {
         return nil
     }
 
+    /// Whether client version `c` has taken half its base's spare app slots or more
+    /// (``ClientStore/appRoom``): its merge starts then, so that a burst of new apps finds slots
+    /// again (past the last, a batch with a new app rebuilds the client: docs/APPENDS.md, "New
+    /// apps in the tail").
+    func takesSpareApps(_ c: ClientStore, _ base: UsageIndex) -> Bool {
+        base.appSlots > base.appCount && c.appRoom <= ClientStore.spareApps / 2
+    }
+
     /// Starts, off the commit thread, the merge of every client whose tail has grown past its
-    /// threshold, or began ``mergeAfterSeconds`` ago, or whose base's department masks went stale
+    /// threshold, or began ``mergeAfterSeconds`` ago, has taken half its spare app slots, or whose base's department masks went stale
     /// (a user joined a department, or one was added: until the merge, the department list
     /// counts without them — on the 47.6 M-row client 2.5 ms over HTTP instead of 0.11, docs/BENCHMARKS.md,
     /// "New users in the tail"). Merges run one at a time; a client already merging waits for
@@ -31,7 +39,7 @@ extension StoreWriter {
     func startMerges(_ store: Store, all: Bool = false) {
         for c in store.clients {
             guard let usage = c.usage, let tail = usage.tail, let base = usage.base, !merging.contains(c.info.id), parked[c.info.id] == nil,
-                  all || tail.masksStale || tail.rowCount >= mergeMinRows ?? Self.mergeRows(baseRows: base.rowCount)
+                  all || tail.masksStale || takesSpareApps(c, base) || tail.rowCount >= mergeMinRows ?? Self.mergeRows(baseRows: base.rowCount)
                     || Date().timeIntervalSince1970 - tail.since >= mergeAfterSeconds else { continue }
             merging.insert(c.info.id)
             mergeQueue.async { [self] in merge(c, base: base) }
@@ -64,10 +72,10 @@ extension StoreWriter {
         var rows = client.usage!.tail!.rowCount
         mergeBuilt.withLock { $0 }?()
         // (Not once users, departments or memberships were added meanwhile: the merged client
-        // lacks them, and the install drops it.)
+        // lacks them, and the install drops it. Apps added meanwhile it takes into its spare slots.)
         while let now = store?.client(client.info.id), let usage = now.usage, usage.base === base, let tail = usage.tail,
-              client.sameOrganization(as: now), tail.rowCount - rows >= 20_000 {
-            merged = merged.appendingTailRows(merged.tailRows(of: now, from: rows))
+              client.sameOrganization(as: now), tail.rowCount - rows >= 20_000, let withApps = merged.addingApps(of: now) {
+            merged = withApps.appendingTailRows(withApps.tailRows(of: now, from: rows))
             rows = tail.rowCount
         }
         enqueue(.merge(Merge(id: client.info.id, base: base, from: client, client: merged, rows: rows, started: start)))
@@ -82,9 +90,10 @@ extension StoreWriter {
         // A client with batches parked is being rebuilt whole: that rebuild takes its tail too.
         // Users, departments or memberships added while it ran
         // (``ClientStore/withOrganization(_:catalog:events:tailMinRows:tailMaxRows:)``) are not in
-        // the merged client: it is dropped, and runs again.
+        // the merged client: it is dropped, and runs again. Apps added meanwhile it takes into its
+        // spare slots (dropped when they do not fit).
         guard parked[m.id] == nil, let store, let now = store.client(m.id), let usage = now.usage, usage.base === m.base, let tail = usage.tail,
-              tail.rowCount >= m.rows, m.from.sameOrganization(as: now) else {
+              tail.rowCount >= m.rows, m.from.sameOrganization(as: now), let merged = m.client.addingApps(of: now) else {
             observer.merged(installed: false, rows: m.rows, seconds: seconds)
             return
         }
@@ -92,12 +101,12 @@ extension StoreWriter {
         // rows of a day the merge moved the base past) would rebuild it here, on the commit
         // thread: the merge is dropped instead, and runs again. The merged client numbers users
         // added before the merge with their departments: the rows are renumbered to it.
-        let rows = m.client.tailRows(of: now, from: m.rows)
-        guard m.client.takesInTail(users: rows.users, apps: rows.apps, days: rows.days) else {
+        let rows = merged.tailRows(of: now, from: m.rows)
+        guard merged.takesInTail(users: rows.users, apps: rows.apps, days: rows.days) else {
             observer.merged(installed: false, rows: m.rows, seconds: seconds)
             return
         }
-        var next = m.client.appendingTailRows(rows)
+        var next = merged.appendingTailRows(rows)
         // Attributes changed while the merge ran (names, activity flags, favourites: they keep
         // the base, ``ClientStore/withAttributes(_:catalog:)``): the merged client takes them.
         // Unchanged versions share their arrays, so the comparison is that of their buffers.

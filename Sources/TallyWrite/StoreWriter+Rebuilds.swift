@@ -34,7 +34,10 @@ extension StoreWriter {
     /// Commit thread only.
     /// `nextDays`: the next day the group's batches before this one put in each client's tail
     /// (they are applied together, as one append): a batch naming another is rebuilt.
-    func rebuildsLargeClient(_ batch: AppendBatch, in store: Store, nextDays: inout [UUID128: Int32]) -> Bool {
+    /// `newApps`: the apps the group's batches before this one add to each client; together
+    /// they must fit its spare app slots (``ClientStore/appRoom``), or this batch is rebuilt.
+    func rebuildsLargeClient(_ batch: AppendBatch, in store: Store, nextDays: inout [UUID128: Int32],
+                             newApps: inout [UUID128: Set<UUID128>]) -> Bool {
         guard batch.directory.catalogApps.isEmpty, let c = store.client(batch.client), let usage = c.usage else { return false }
         let base = usage.base ?? usage
         guard base.rowCount >= tailMinRows else { return false }
@@ -42,6 +45,12 @@ extension StoreWriter {
         if fit.named {
             if let earlier = nextDays[batch.client], earlier != fit.nextDay { return true }
             nextDays[batch.client] = fit.nextDay
+        }
+        let added = batch.directory.apps.lazy.map(\.id).filter { c.appIndex[$0] == nil }
+        if !added.isEmpty {
+            let all = newApps[batch.client, default: []].union(added)
+            if all.count > c.appRoom { return true }
+            newApps[batch.client] = all
         }
         return (usage.tail?.rowCount ?? 0) + batch.rows.count > tailCap(of: base)
     }

@@ -126,6 +126,9 @@ public final class StoreWriter: @unchecked Sendable {
         self.mergeMinRows = mergeMinRows
         current = Mutex(store.map { Served(store: $0, version: 1, clientVersions: Array(repeating: 1, count: $0.clients.count)) })
         self.log = log
+        // The clients whose batches go into a tail get spare app slots when loaded from a dump.
+        var source = source
+        source?.spareAppsMinRows = tailMinRows
         self.source = source
         self.observer = observer
         freshnessState = Mutex(Freshness(ackedSequence: log?.lastSequence ?? store?.walSequence ?? 0))
@@ -153,7 +156,7 @@ public final class StoreWriter: @unchecked Sendable {
     /// Clients with a merge under way (commit thread only).
     var merging: Set<UUID128> = []
     /// Batches logged but not yet applied, per client, oldest first: a large client's rebuilds
-    /// run off the commit thread (``rebuildsLargeClient(_:in:)``), and its later batches wait
+    /// run off the commit thread (``rebuildsLargeClient(_:in:nextDays:newApps:)``), and its later batches wait
     /// behind them. Commit thread only.
     var parked: [UUID128: [LoggedBatch]] = [:]
     /// The ids the parked batches' directory rows add, per client (a later batch may name them).
@@ -493,10 +496,10 @@ public final class StoreWriter: @unchecked Sendable {
         // A large client's rebuild waits off the commit thread, with that client's later batches
         // (StoreWriter+Rebuilds.swift); the others are applied now.
         var now: [LoggedBatch] = []
-        var nextDays: [UUID128: Int32] = [:]
+        var nextDays: [UUID128: Int32] = [:], newApps: [UUID128: Set<UUID128>] = [:]
         for (i, (batch, done)) in group.enumerated() {
             let logged = LoggedBatch(sequence: sequences[i], batch: batch, done: done)
-            if let store, parked[batch.client] != nil || rebuildsLargeClient(batch, in: store, nextDays: &nextDays) {
+            if let store, parked[batch.client] != nil || rebuildsLargeClient(batch, in: store, nextDays: &nextDays, newApps: &newApps) {
                 park(logged)
             } else {
                 now.append(logged)

@@ -218,6 +218,38 @@ import TallyWire
 
     /// Random values for a dashboard route's parameters (period, comparison, granularity,
     /// filters of the client's own ids, sort).
+    /// Every dashboard route that takes each of `filters`' parameters, under each filter, over
+    /// the `days` ending on the client's newest day, sorted every way the route sorts, served by
+    /// `writer` against a store loaded from scratch from `dump`.
+    static func compareFiltered(_ writer: StoreWriter, _ dump: RandomDump, client: UUID128, filters: [[(String, String)]],
+                                days: [Int], _ when: String) throws {
+        let folder = NSTemporaryDirectory() + "tally-filtered-scratch-\(getpid())-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try DumpWriter.write(dump.tables(), to: folder)
+        let scratch = try DumpLoader.load(folder: folder).0
+        let api = API(writer: writer, tokens: .demo), fresh = API(serving: scratch, tokens: .demo)
+        let token = TokenStore.demo.entries[0]
+        let end = try #require(writer.store!.client(client)?.usage).newestDay
+        for route in Registry.dashboardRoutes {
+            for filter in filters where filter.allSatisfy({ f in route.parameters.contains { $0.name == f.0 } }) {
+                for length in days {
+                    for sort in route.sortBy.isEmpty ? [nil] : route.sortBy.map(Optional.some) {
+                        var q = [("start_date", end.adding(1 - length).description), ("end_date", end.description)] + filter
+                        if route.parameters.contains(where: { $0.name == "granularity" }) { q.append(("granularity", length <= 60 ? "daily" : "monthly")) }
+                        if let sort { q += [("sort_by", sort), ("page_size", "200")] }
+                        func answer(_ a: API) -> String {
+                            do throws(APIError) {
+                                return String(decoding: try a.answer(route, client: client, pathValue: nil, token: token, query: q), as: UTF8.self)
+                            } catch { return "error \(error.status): \(error.message)" }
+                        }
+                        let a = answer(api), b = answer(fresh)
+                        #expect(a == b, "\(when): \(route.name) \(q): served \(a.prefix(300)) — from scratch \(b.prefix(300))")
+                    }
+                }
+            }
+        }
+    }
+
     static func randomDashboardQuery(_ route: Route, _ client: UUID128, _ d: RandomDump, _ r: inout SeededRandom) -> [(String, String)] {
         var q: [(String, String)] = []
         let names = Set(route.parameters.map(\.name))

@@ -39,29 +39,8 @@ import TallyTestSupport
         /// (sorted every way the route sorts), against the store loaded from scratch.
         func compareDepartments(_ when: String) throws {
             try DirectoryAppendTests.compare(rig.writer, dump, &r, when)
-            let folder = NSTemporaryDirectory() + "tally-new-users-scratch-\(getpid())"
-            defer { try? FileManager.default.removeItem(atPath: folder) }
-            try DumpWriter.write(dump.tables(), to: folder)
-            let scratch = try DumpLoader.load(folder: folder).0
-            let api = API(writer: rig.writer, tokens: .demo), fresh = API(serving: scratch, tokens: .demo)
-            let token = TokenStore.demo.entries[0]
-            let end = served().usage!.newestDay
-            for d in joined {
-                for route in Registry.dashboardRoutes where route.parameters.contains(where: { $0.name == "department_ids" }) {
-                    for sort in route.sortBy.isEmpty ? [nil] : route.sortBy.map(Optional.some) {
-                        var q = [("start_date", end.adding(-6).description), ("end_date", end.description), ("department_ids", d.description)]
-                        if route.parameters.contains(where: { $0.name == "granularity" }) { q.append(("granularity", "daily")) }
-                        if let sort { q += [("sort_by", sort), ("page_size", "200")] }
-                        func answer(_ a: API) -> String {
-                            do throws(APIError) {
-                                return String(decoding: try a.answer(route, client: client, pathValue: nil, token: token, query: q), as: UTF8.self)
-                            } catch { return "error \(error.status): \(error.message)" }
-                        }
-                        let a = answer(api), b = answer(fresh)
-                        #expect(a == b, "\(when): \(route.name) \(q): served \(a.prefix(300)) — from scratch \(b.prefix(300))")
-                    }
-                }
-            }
+            try DirectoryAppendTests.compareFiltered(rig.writer, dump, client: client, filters: joined.map { [("department_ids", $0.description)] },
+                                                     days: [7], when)
         }
         /// A batch of 1–3 new users (in none, one or two departments), events of theirs and of
         /// others on the newest day (on the next day too when `nextDay`), and at times a held
@@ -100,11 +79,7 @@ import TallyTestSupport
             #expect(base() === before && rebuilds.withLock { $0 } == count, "batch \(n): new users beside the same index, no rebuild")
             #expect(served().users.count == dump.users.filter { $0.client == client }.count, "batch \(n): every user served")
         }
-        func mergeAndWait(_ what: String) {
-            rig.writer.mergeNow()
-            for _ in 0..<1_000 where served().usage?.tail?.rowCount ?? 0 > (served().usage?.tail?.nextRows ?? 0) { usleep(10_000) }
-            #expect((served().usage?.tail?.rowCount ?? 0) == (served().usage?.tail?.nextRows ?? 0), "\(what): merged")
-        }
+        func mergeAndWait(_ what: String) { Self.mergeAndWait(rig.writer, client, what) }
         try newUsers(0, nextDay: false)
         try compareDepartments("after the first new users")
         try newUsers(1, nextDay: false)
@@ -198,6 +173,42 @@ import TallyTestSupport
         try DirectoryAppendTests.compare(again.writer, dump, &r, "after a restart from a snapshot and the log")
     }
 
+    /// Forces a merge of `client` and waits until its tail holds no row but the next day's.
+    static func mergeAndWait(_ writer: StoreWriter, _ client: UUID128, _ what: String) {
+        func tail() -> UsageTail? { writer.store!.client(client)!.usage?.tail }
+        writer.mergeNow()
+        for _ in 0..<1_000 where tail()?.rowCount ?? 0 > (tail()?.nextRows ?? 0) { usleep(10_000) }
+        #expect((tail()?.rowCount ?? 0) == (tail()?.nextRows ?? 0), "\(what): merged")
+    }
+
+    /// Every dashboard route that takes each filter's parameters, under each of `filters`, over
+    /// the `lengths` days (with a sort) ending on the newest day, answered by `client` and by
+    /// `whole` (the same data rebuilt), byte for byte.
+    static func compareWithRebuild(_ client: ClientStore, _ whole: ClientStore, catalog: Catalog, filters: [[(String, String)]],
+                                   lengths: [(Int, String?)] = [], _ when: String) {
+        let token = TokenStore.demo.entries[0]
+        let served = API(serving: Store(catalog: catalog, clients: [client]), tokens: .demo)
+        let rebuilt = API(serving: Store(catalog: catalog, clients: [whole]), tokens: .demo)
+        let end = client.usage!.newestDay
+        for filter in filters {
+            for route in Registry.dashboardRoutes where filter.allSatisfy({ f in route.parameters.contains { $0.name == f.0 } }) {
+                let lengths = lengths.isEmpty ? [(1, nil), (7, route.sortBy.first), (30, route.sortBy.last)] : lengths
+                for (length, sort) in lengths {
+                    var q = [("start_date", end.adding(1 - length).description), ("end_date", end.description)] + filter
+                    if route.parameters.contains(where: { $0.name == "granularity" }) { q.append(("granularity", "daily")) }
+                    if let sort, !route.sortBy.isEmpty { q += [("sort_by", sort == "first" ? route.sortBy.first! : sort == "last" ? route.sortBy.last! : sort), ("page_size", "50")] }
+                    func answer(_ a: API) -> String {
+                        do throws(APIError) {
+                            return String(decoding: try a.answer(route, client: client.info.id, pathValue: nil, token: token, query: q), as: UTF8.self)
+                        } catch { return "error \(error.status): \(error.message)" }
+                    }
+                    let a = answer(served), b = answer(rebuilt)
+                    #expect(a == b, "\(when): \(route.name) \(q): served \(a.prefix(300)) — rebuilt \(b.prefix(300))")
+                }
+            }
+        }
+    }
+
     /// On a client of 1,500 users in 24 departments (so that new users, numbered after every
     /// held one, fall outside their departments' spans of member words), rounds of new users
     /// with their departments and events of the newest day and the next: every dashboard route
@@ -209,7 +220,6 @@ import TallyTestSupport
         var client = builder.build()
         var r = SeededRandom(seed: 1_212)  // (not the shape's seed: its ids would come again)
         var sm = SplitMix64(seed: 13)
-        let token = TokenStore.demo.entries[0]
         let day = client.usage!.newestDay
         var joined: Set<Int> = []
         for round in 0..<4 {
@@ -265,28 +275,8 @@ import TallyTestSupport
                         && client.departments(ofUser: UInt32(u)).map { client.departments[Int($0)].id }.sorted()
                         == whole.departments(ofUser: UInt32(w)).map { whole.departments[Int($0)].id }.sorted(), "round \(round): user \(info.id)")
             }
-            let served = API(serving: Store(catalog: catalog, clients: [client]), tokens: .demo)
-            let rebuilt = API(serving: Store(catalog: catalog, clients: [whole]), tokens: .demo)
-            let end = client.usage!.newestDay
-            for d in [nil] + joined.sorted().map(Optional.some) {
-                for route in Registry.dashboardRoutes {
-                    let names = Set(route.parameters.map(\.name))
-                    if d != nil && !names.contains("department_ids") { continue }
-                    for (length, sort) in [(1, nil), (7, route.sortBy.first), (30, route.sortBy.last)] as [(Int, String?)] {
-                        var q = [("start_date", end.adding(1 - length).description), ("end_date", end.description)]
-                        if let d { q.append(("department_ids", client.departments[d].id.description)) }
-                        if names.contains("granularity") { q.append(("granularity", "daily")) }
-                        if let sort { q += [("sort_by", sort), ("page_size", "50")] }
-                        func answer(_ a: API) -> String {
-                            do throws(APIError) {
-                                return String(decoding: try a.answer(route, client: client.info.id, pathValue: nil, token: token, query: q), as: UTF8.self)
-                            } catch { return "error \(error.status): \(error.message)" }
-                        }
-                        let a = answer(served), b = answer(rebuilt)
-                        #expect(a == b, "round \(round): \(route.name) \(q): served \(a.prefix(300)) — rebuilt \(b.prefix(300))")
-                    }
-                }
-            }
+            let filters = [[]] + joined.sorted().map { [("department_ids", client.departments[$0].id.description)] }
+            Self.compareWithRebuild(client, whole, catalog: catalog, filters: filters, "round \(round)")
         }
     }
 }

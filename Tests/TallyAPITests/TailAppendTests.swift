@@ -227,17 +227,32 @@ import TallyTestSupport
         let day = try #require(c.usage?.newestDay)
         let user = rig.dump.users.first { $0.client == client }!.id, app = rig.dump.apps.first { $0.client == client }!.id
         func batch(_ d: Day) -> AppendBatch { AppendBatch(client: client, rows: [AppendBatch.Row(user: user, app: app, day: d)]) }
-        var nextDays: [UUID128: Int32] = [:]
-        #expect(!rig.writer.rebuildsLargeClient(batch(day), in: store, nextDays: &nextDays), "the newest day: into the tail")
+        var nextDays: [UUID128: Int32] = [:], apps: [UUID128: Set<UUID128>] = [:]
+        #expect(!rig.writer.rebuildsLargeClient(batch(day), in: store, nextDays: &nextDays, newApps: &apps), "the newest day: into the tail")
         #expect(nextDays.isEmpty, "no next day named")
-        #expect(!rig.writer.rebuildsLargeClient(batch(day.adding(2)), in: store, nextDays: &nextDays), "a day two on: into the tail")
+        #expect(!rig.writer.rebuildsLargeClient(batch(day.adding(2)), in: store, nextDays: &nextDays, newApps: &apps), "a day two on: into the tail")
         #expect(nextDays[client] == day.adding(2).raw)
-        #expect(!rig.writer.rebuildsLargeClient(batch(day.adding(2)), in: store, nextDays: &nextDays), "the same next day again")
-        #expect(rig.writer.rebuildsLargeClient(batch(day.adding(1)), in: store, nextDays: &nextDays), "another next day in the same group")
-        #expect(!rig.writer.rebuildsLargeClient(batch(day), in: store, nextDays: &nextDays), "the newest day still")
+        #expect(!rig.writer.rebuildsLargeClient(batch(day.adding(2)), in: store, nextDays: &nextDays, newApps: &apps), "the same next day again")
+        #expect(rig.writer.rebuildsLargeClient(batch(day.adding(1)), in: store, nextDays: &nextDays, newApps: &apps), "another next day in the same group")
+        #expect(!rig.writer.rebuildsLargeClient(batch(day), in: store, nextDays: &nextDays, newApps: &apps), "the newest day still")
         var fresh: [UUID128: Int32] = [:]
-        #expect(!rig.writer.rebuildsLargeClient(batch(day.adding(1)), in: store, nextDays: &fresh), "in a group of its own: into the tail")
-        #expect(rig.writer.rebuildsLargeClient(batch(day.adding(UsageTail.maxGap + 1)), in: store, nextDays: &fresh), "past a week: rebuilt")
+        #expect(!rig.writer.rebuildsLargeClient(batch(day.adding(1)), in: store, nextDays: &fresh, newApps: &apps), "in a group of its own: into the tail")
+        #expect(rig.writer.rebuildsLargeClient(batch(day.adding(UsageTail.maxGap + 1)), in: store, nextDays: &fresh, newApps: &apps), "past a week: rebuilt")
+        // New apps: together, the group's batches must fit the client's spare app slots (applied
+        // as one append, more would rebuild the client on the commit thread).
+        let catalogApp = store.catalog.applications[Int(c.apps[0].catalogIndex)].id
+        var r = SeededRandom(seed: 82)
+        func adding(_ n: Int) -> AppendBatch {
+            var b = batch(day)
+            b.directory.apps = (0..<n).map { _ in DirectoryRows.App(id: r.uuid(), catalogApp: catalogApp, isApproved: true, isFavorite: false) }
+            return b
+        }
+        try #require(c.appRoom == ClientStore.spareApps)
+        var group: [UUID128: Int32] = [:], added: [UUID128: Set<UUID128>] = [:]
+        #expect(!rig.writer.rebuildsLargeClient(adding(10), in: store, nextDays: &group, newApps: &added), "10 new apps: into the tail")
+        #expect(!rig.writer.rebuildsLargeClient(adding(6), in: store, nextDays: &group, newApps: &added), "16 in the group: into the tail")
+        #expect(rig.writer.rebuildsLargeClient(adding(1), in: store, nextDays: &group, newApps: &added), "a 17th in the same group: rebuilt")
+        #expect(added[client]?.count == 16)
     }
 
     /// Backpressure: while a client's merge runs, a batch of its newest day that would take its
@@ -283,7 +298,8 @@ import TallyTestSupport
 
     /// A seeded stream of batches of random sizes and kinds — events of the newest day (tails),
     /// backdated events, new users with memberships and their events, a held user's new
-    /// department (tails too), an app's approval flipped (directory rows: a rebuild) — with merges forced at random points, some awaited and some
+    /// department (tails too), a new app (a spare slot of the index, with the tail), an app's
+    /// approval flipped (directory rows: a rebuild) — with merges forced at random points, some awaited and some
     /// left to run under the next batches: after every batch every route answers as a store
     /// loaded from scratch from the mirrored dump, and the reports as the reference.
     @Test func aRandomStreamOfEventsAndDirectoryRowsAnswersAsIfTheDumpHeldThem() throws {
@@ -293,7 +309,7 @@ import TallyTestSupport
         var r = SeededRandom(seed: 77)
         let client = rig.client
         var kinds: [String: Int] = [:]
-        for n in 0..<18 {
+        for n in 0..<22 {
             let usage = try #require(rig.writer.store!.client(client)?.usage)
             // The client's newest day, and its base's last day (the day before it while the tail
             // holds rows of the next day: docs/APPENDS.md, "Two days in the tail").
@@ -306,7 +322,8 @@ import TallyTestSupport
                 events.append(AppendTests.event(u, a, d.description))
             }
             let kind = n < 2 || n == 4 ? "today" : n == 2 ? "attributes" : n == 3 ? "next day"
-                : ["today", "today", "next day", "next day", "backdated", "new user", "move", "approval", "sent again", "attributes"].randomElement(using: &r)!
+                : ["today", "today", "next day", "next day", "backdated", "new user", "move", "approval", "sent again", "attributes", "new app"]
+                    .randomElement(using: &r)!
             kinds[kind, default: 0] += 1
             switch kind {
             case "next day":
@@ -357,6 +374,15 @@ import TallyTestSupport
             case "attributes":
                 tables += Self.attributeChanges(&dump, client: client, n, &r)
                 for _ in 0..<Int.random(in: 0...10, using: &r) { event(users.randomElement(using: &r)!, apps.randomElement(using: &r)!, day) }
+            case "new app":
+                // An app new to the client (in a spare slot of its index), of any catalog
+                // application, used by a few users on the newest day.
+                let a = RandomDump.App(id: r.uuid(), client: client, catalog: dump.catalog.randomElement(using: &r)!.id,
+                                       approved: r.chance(0.5), favorite: r.chance(0.2))
+                dump.apps.append(a)
+                tables.append(("apps", [DirectoryAppendTests.object([("id", a.id), ("catalog_application_id", a.catalog),
+                                                                      ("is_approved", a.approved), ("is_favorite", a.favorite)])]))
+                for _ in 0..<Int.random(in: 0...6, using: &r) { event(users.randomElement(using: &r)!, a.id, day) }
             case "approval":
                 let i = dump.apps.indices.filter { dump.apps[$0].client == client }.randomElement(using: &r)!
                 dump.apps[i].approved.toggle()

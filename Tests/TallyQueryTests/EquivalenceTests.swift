@@ -17,13 +17,15 @@ import TallyTestSupport
         // checkpoints and the day bitmaps between them (seed 4: 16-bit sums throughout). Seed 4 is a
         // client of 200k rows and more of up to 65,535 users: headerless, every extra but range
         // tables for only the busiest entities, so that the apps' bounds (sorted A pages) are
-        // read from the 16-bit cardinality rows.
-        let wide = seed == 2 || seed == 5
+        // read from the 16-bit cardinality rows. Seeds 2 and 4 have a large client's spare app
+        // slots (``UsageIndex/appSlots``): the classes' entities past them.
+        let wide = seed == 2 || seed == 5, spare = seed == 2 || seed == 4
         let (dump, store) = try Fixtures.randomStore(seed: seed, allClasses: seed != 1, headerless: wide ? false : nil,
                                                      levels: seed == 1 ? nil : ClientStoreBuilder.defaultLevelSizes,
                                                      narrowSums: !wide, checkpointSums: seed != 4 && seed != 2,
-                                                     rangeTableMinRows: seed == 4 ? RangeCounts.defaultMinRowsPerEntry : nil)
+                                                     rangeTableMinRows: seed == 4 ? RangeCounts.defaultMinRowsPerEntry : nil, spareApps: spare)
         let indexes = store.clients.compactMap(\.usage)
+        #expect(indexes.allSatisfy { $0.appSlots == $0.appCount + (spare ? ClientStore.spareApps : 0) }, "spare app slots")
         #expect(indexes.allSatisfy { $0.prefixByDay.isEmpty == !wide })
         #expect(indexes.allSatisfy { $0.sumsFromDays == (seed == 1) }, "sums from 16-bit checkpoints and the day bitmaps")
         #expect(indexes.allSatisfy { $0.prefixOffsets16.isEmpty == (seed != 5) }, "32-bit sums as 16-bit offsets")

@@ -17,16 +17,17 @@ enum Fixtures {
     ///   a small client's (no 4-day blocks).
     static func randomStore(seed: UInt64, clients: Int = 5, rows: Int = 2500, allClasses: Bool = false,
                             headerless: Bool? = nil, packed: Bool? = nil, levels: [Int]? = nil, narrowSums: Bool = true,
-                            checkpointSums: Bool = true, rangeTableMinRows: Int? = nil) throws -> (RandomDump, Store) {
+                            checkpointSums: Bool = true, rangeTableMinRows: Int? = nil, spareApps: Bool = false) throws -> (RandomDump, Store) {
         let dump = RandomDump(seed: seed, clientCount: clients, maxRowsPerClient: rows)
         return (dump, try store(of: dump, seed: seed, allClasses: allClasses, headerless: headerless, packed: packed, levels: levels,
-                                narrowSums: narrowSums, checkpointSums: checkpointSums, rangeTableMinRows: rangeTableMinRows))
+                                narrowSums: narrowSums, checkpointSums: checkpointSums, rangeTableMinRows: rangeTableMinRows,
+                                spareApps: spareApps))
     }
 
     /// `dump` written and loaded as ``randomStore(seed:clients:rows:allClasses:)`` does.
     static func store(of dump: RandomDump, seed: UInt64, allClasses: Bool = false, headerless: Bool? = nil,
                       packed: Bool? = nil, levels: [Int]? = nil, narrowSums: Bool = true, checkpointSums: Bool = true,
-                      rangeTableMinRows: Int? = nil) throws -> Store {
+                      rangeTableMinRows: Int? = nil, spareApps: Bool = false) throws -> Store {
         let folder = NSTemporaryDirectory() + "tally-random-\(seed)-\(getpid())-\(UUID().uuidString)"  // tests of one seed run concurrently
         try DumpWriter.write(dump.tables(), to: folder, usageParts: 3, compressions: [.lz4, .gzip, .none], manifest: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
@@ -38,6 +39,7 @@ enum Fixtures {
         loader.narrowRunningSums = narrowSums
         loader.checkpointRunningSums = checkpointSums
         loader.rangeCountsMinRowsPerEntry = rangeTableMinRows
+        if spareApps { loader.spareAppsMinRows = 0 }  // every client: a large one's spare app slots
         let (store, _) = try loader.run()
         return store
     }

@@ -187,6 +187,33 @@ import TallyTestSupport
         try refusedWithBit(in: try #require(index.levelDepartmentMasks?[1]), "a bitmap's mask past the departments")
     }
 
+    /// A large client's spare app slots (``UsageIndex/appSlots``) are stored and read back; a
+    /// file claiming more slots than the spare ones past the client's apps, or a slot past them
+    /// with a first day (a row), is refused.
+    @Test func spareAppSlotsReadBackAndSlotsHoldingUsageAreRefused() throws {
+        let store = try Fixtures.randomStore(seed: 48, clients: 2, rows: 3000, allClasses: true, spareApps: true).1
+        let sections = Snapshot.encodeSections(store)
+        let (c, client) = try #require(store.clients.enumerated().first { $0.element.usage != nil })
+        let index = try #require(client.usage)
+        #expect(index.appSlots == client.apps.count + ClientStore.spareApps)
+        let back = try Snapshot.read(bytes: Snapshot.assemble(sections, usageRows: store.usageRowCount, walSequence: 0), name: "unchanged").client(client.info.id)?.usage
+        #expect(back?.appSlots == index.appSlots && back?.appCount == index.appCount && back?.entityCount == index.entityCount)
+        // The slot count after the day count and the rows.
+        var e = SnapshotEncoder()
+        e.int(index.dayCount); e.int(index.rowCount); e.int(index.appSlots)
+        var m = sections
+        let at = try #require(Self.find(e.bytes, in: m[c + 1].bytes), "the slot count") + 16
+        m[c + 1].bytes.replaceSubrange(at..<(at + 8), with: Self.le(Int64(index.appSlots + 1)))
+        Self.refused(Snapshot.assemble(m, usageRows: store.usageRowCount, walSequence: 0), "more spare slots than a client gets")
+        // A spare slot's first day.
+        var f = SnapshotEncoder()
+        f.pod(index.firstSeenOffset)
+        m = sections
+        let first = try #require(Self.find(f.bytes, in: m[c + 1].bytes), "the first days") + 8 + 4 * (index.appSlots - 1)
+        m[c + 1].bytes.replaceSubrange(first..<(first + 4), with: Self.le(Int32(0)))
+        Self.refused(Snapshot.assemble(m, usageRows: store.usageRowCount, walSequence: 0), "a spare slot with a first day")
+    }
+
     /// Each bitmap of a headerless level 0: its range in the pool, and its kind.
     static func headerlessBitmaps(_ l: Located) -> [(start: Int, end: Int, kind: ContainerKind)] {
         let index = headerlessStore.clients[l.section - 1].usage!

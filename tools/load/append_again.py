@@ -22,8 +22,14 @@ With --moves N the script then posts --batches more batches of new rows of the n
 with N held users joining a department they were not in. Before such rows kept the usage index,
 each batch rebuilt a large client.
 
+With --new-apps N the script then posts --batches more batches of new rows of the newest day,
+each with N new apps (an `apps` row naming a random application of the dump's catalog, approved
+or not, with 20 of the batch's events by held users). Before such rows kept the usage index,
+each batch rebuilt a large client; a client takes 16 new apps between merges without a rebuild
+(docs/APPENDS.md, "New apps in the tail").
+
 Usage: python3 tools/load/append_again.py --port P --dump DIR [--batch 1000] [--batches 10] [--with-directory] [--renames]
-       [--new-users N] [--moves N]"""
+       [--new-users N] [--moves N] [--new-apps N]"""
 import argparse
 import csv
 import http.client
@@ -64,6 +70,7 @@ def main():
     ap.add_argument("--renames", action="store_true", help="then batches of new rows with 5 users renamed each")
     ap.add_argument("--new-users", type=int, default=0, help="then batches of new rows with this many new users each")
     ap.add_argument("--moves", type=int, default=0, help="then batches of new rows with this many held users joining a department")
+    ap.add_argument("--new-apps", type=int, default=0, help="then batches of new rows with this many new apps each")
     ap.add_argument("--skip-again", action="store_true", help="leave out the re-sent and plain batches")
     a = ap.parse_args()
     client, users, apps = largest_client(a.dump)
@@ -164,6 +171,18 @@ def main():
                 joined.append({"user_id": uid, "department_id": d})
             return {"user_departments": joined, "events": today(a.batch)}
         report(f"new rows of the newest day with {a.moves} held users joining a department each", [ack(moves()) for _ in range(a.batches)])
+    if a.new_apps:
+        catalog = [x["id"] for x in read_table(a.dump, "catalog_applications")]
+
+        def discoveries(k):
+            added, batch = [], []
+            for j in range(a.new_apps):
+                aid = "%08x-%04x-%04x-%04x-%012x" % (0x5a9e000 + k, j, 0x4000, 0x8000, rnd.getrandbits(48))
+                added.append({"id": aid, "catalog_application_id": rnd.choice(catalog), "is_approved": rnd.random() < 0.5,
+                              "is_favorite": False})
+                batch += [{"user_id": rnd.choice(users), "application_id": aid, "activity_date": newest} for _ in range(20)]
+            return {"apps": added, "events": batch + today(a.batch - len(batch))}
+        report(f"new rows of the newest day with {a.new_apps} new apps each", [ack(discoveries(k)) for k in range(a.batches)])
 
 if __name__ == "__main__":
     main()

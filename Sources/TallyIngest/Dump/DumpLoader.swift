@@ -78,6 +78,8 @@ public struct DumpLoader {
     public var checkpointRunningSums = true
     /// Overrides ``ClientStoreBuilder/rangeCountsMinRowsPerEntry``.
     public var rangeCountsMinRowsPerEntry: Int?
+    /// Overrides ``ClientStoreBuilder/spareAppsMinRows`` (a writer's tail threshold).
+    public var spareAppsMinRows = ClientStore.tailMinRows
 
     /// The activity dates accepted (`--date-range`); a usage row outside is a load error.
     public let dates: DateWindow
@@ -91,14 +93,18 @@ public struct DumpLoader {
     /// Loads the dump in `folder`. `progress`, when given, is made for the dump's layout and
     /// handed over before reading starts, so that the caller can show it while this runs.
     public static func load(folder: String, mode: LoadMode = .strict, dates: DateWindow = .standard(),
+                            spareAppsMinRows: Int = ClientStore.tailMinRows,
                             progress: ((LoadProgress) -> Void)? = nil) throws -> (Store, LoadReport) {
-        try load(layout: try DumpLayout.discover(folder: folder), mode: mode, dates: dates, progress: progress)
+        try load(layout: try DumpLayout.discover(folder: folder), mode: mode, dates: dates, spareAppsMinRows: spareAppsMinRows,
+                 progress: progress)
     }
 
     /// Loads a dump whose layout was found already (a remote one: ``DumpLayout/discover(storage:)``).
     public static func load(layout: DumpLayout, mode: LoadMode = .strict, dates: DateWindow = .standard(),
+                            spareAppsMinRows: Int = ClientStore.tailMinRows,
                             progress: ((LoadProgress) -> Void)? = nil) throws -> (Store, LoadReport) {
         var loader = DumpLoader(layout: layout, mode: mode, dates: dates)
+        loader.spareAppsMinRows = spareAppsMinRows
         if let progress {
             let p = LoadProgress(layout: layout)
             loader.progress = p
@@ -277,6 +283,7 @@ public struct DumpLoader {
             b.narrowRunningSums = l.narrowRunningSums
             b.checkpointRunningSums = l.checkpointRunningSums
             b.rangeCountsMinRowsPerEntry = l.rangeCountsMinRowsPerEntry
+            b.spareAppsMinRows = l.spareAppsMinRows
             l.builders.append(b)
         } }
     }

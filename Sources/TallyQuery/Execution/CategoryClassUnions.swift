@@ -14,7 +14,7 @@ import TallyStorage
 /// never asked pays nothing. Merges, rebuilds and reloads make them again for the new base when
 /// the old one had them (``DerivedSlot/warm(from:client:)``). A version with a tail reads its
 /// base's unions and ORs the tail's users of the row's apps into the blocks that hold the tail's
-/// day (``userCount(row:_:filter:set:index:)``):
+/// day (``userCount(row:_:filter:set:index:client:)``):
 /// derived per version, as before, the category list under an approval filter over 90 days had
 /// p50 88 ms and p99 468 ms with appends streaming in, and held the appends to 42,437 events/s
 /// (`tools/load/append_today.py --probe`, docs/BENCHMARKS.md). On the 20,000-user client: 57 ms and 23.3 MB for the approved apps,
@@ -63,8 +63,11 @@ final class CategoryClassUnions: @unchecked Sendable {
     /// Users of row `row` over a scan's `blocks`, after `filter` (a department filter): the one
     /// block's cardinality, or the size of the blocks' union, made in `set` (left filled).
     /// `index` is the version's: with a tail, the blocks holding its day add the tail's users of
-    /// the row's apps.
-    func userCount(row: Int, _ blocks: [PeriodScan.Block], filter: UserSet?, set: UserSet, index: UsageIndex) -> Int {
+    /// the row's apps — and of the apps of the row and class that `client` (the version's) added
+    /// after the client these were derived from (apps added into a tail take spare slots, whose
+    /// base bitmaps are empty: docs/APPENDS.md, "New apps in the tail").
+    func userCount(row: Int, _ blocks: [PeriodScan.Block], filter: UserSet?, set: UserSet, index: UsageIndex,
+                   client: ClientStore) -> Int {
         let tail = index.tail
         if filter == nil && blocks.count == 1 && (tail == nil || tail!.days(inBlock: blocks[0].block, size: index.levelSizes[blocks[0].level]) == 0) {
             let k = blocks[0]
@@ -78,6 +81,10 @@ final class CategoryClassUnions: @unchecked Sendable {
             for i in rowStart[row]..<rowStart[row + 1] {
                 index.forEachTailUsers(entity: rowApps[i], level: k.level, block: k.block) { set.insert($0, count: $1) }
             }
+            for a in derivedApps..<max(derivedApps, index.appCount) where client.appClassBits[a] & classBit != 0
+                && self.row(category: client.apps[a].category) == row {
+                index.forEachTailUsers(entity: a, level: k.level, block: k.block) { set.insert($0, count: $1) }
+            }
         }
         if let filter { set.formIntersection(filter) }
         return set.count
@@ -85,12 +92,16 @@ final class CategoryClassUnions: @unchecked Sendable {
 
     /// Blocks per level (the index's).
     private let blockCounts: [Int]
+    /// The apps of the client these were derived from, and the class's bit.
+    private let derivedApps: Int, classBit: UInt8
 
     /// - Complexity: O(the class's apps' day bitmaps + the rows' bitmaps of every level), once.
     init(_ client: ClientStore, _ index: UsageIndex, _ appClass: AppClass) {
         precondition(index.tail == nil, "derived from a base: a tail's users are read beside it")
         blockCounts = (0..<index.levelSizes.count).map { index.starts(level: $0).blockCount }
         let bit = UInt8(1) << UInt8(appClass.rawValue)
+        classBit = bit
+        derivedApps = client.apps.count
         let classBits = client.appClassBits
         let categories = (client.apps.compactMap { $0.category.map(Int.init) }.max() ?? -1) + 1
         categoryRows = categories

@@ -236,7 +236,7 @@ extension PeriodScan {
                 if m.apps > 0 { m.users = userCount(entity: e) }
             } else if let u = classUnions, let row = u.row(category: category) {
                 for app in apps where isActive(entity: Int(app)) { m.apps += 1 }
-                if m.apps > 0 { m.users = u.userCount(row: row, blocks, filter: scope.users, set: b, index: index) }
+                if m.apps > 0 { m.users = u.userCount(row: row, blocks, filter: scope.users, set: b, index: index, client: scope.client) }
             } else {
                 // Each active app's blocks straight into one set, the department filter applied
                 // once at the end (not a set cleared, filtered and counted per app).

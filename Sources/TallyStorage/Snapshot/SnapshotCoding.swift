@@ -323,7 +323,8 @@ extension BitmapArena {
 extension UsageIndex {
     func encode(_ e: inout SnapshotEncoder) {
         precondition(tail == nil, "a snapshot holds clients whole (ClientStore.merged())")
-        e.day(firstDay); e.int(dayCount); e.int(rowCount); e.int(appCount)
+        // The app slots (``appSlots``: the apps and the spare ones); the apps are the client's.
+        e.day(firstDay); e.int(dayCount); e.int(rowCount); e.int(appSlots)
         e.int(categoryClasses.count)
         for c in categoryClasses { e.optI32(c) }
         e.pod(levelSizes)
@@ -364,7 +365,9 @@ extension UsageIndex {
     /// - Parameter departments: the client's departments (they fix the words of a department mask).
     /// - Parameter users: the client's users (every arena's domain, and the pair index's users).
     static func decode(_ d: inout SnapshotDecoder, aiApps: [Bool], departments: Int, users: Int) throws(SnapshotDecodingError) -> UsageIndex {
-        let firstDay = try d.day(), dayCount = try d.int(), rowCount = try d.int(), appCount = try d.int()
+        // The app slots: the client's apps (`aiApps`), then at most ``ClientStore/spareApps`` with no row.
+        let firstDay = try d.day(), dayCount = try d.int(), rowCount = try d.int(), appSlots = try d.int()
+        let appCount = aiApps.count
         var categoryClasses: [Int32?] = []
         for _ in 0..<(try d.count()) { categoryClasses.append(try d.optI32()) }
         let levelSizes = try d.pod(Int.self)
@@ -387,7 +390,8 @@ extension UsageIndex {
         }
         let prefixRead = try d.transient(UInt32.self), firstSeen = try d.pod(Int32.self)
         let prefix = UnsafeBufferPointer(prefixRead.buffer)
-        guard dayCount >= 1, dayCount <= 1 << 24, appCount >= 0, appCount <= 1 << 31, categoryClasses.count <= 1 << 20 else {
+        guard dayCount >= 1, dayCount <= 1 << 24, appSlots >= appCount, appSlots - appCount <= ClientStore.spareApps,
+              categoryClasses.count <= 1 << 20 else {
             throw SnapshotDecodingError(reason: "the usage index's day or app count is implausible")
         }
         let pairs = try PairIndex.decode(&d, appCount: appCount, dayCount: dayCount, rowCount: rowCount)
@@ -404,7 +408,7 @@ extension UsageIndex {
             }
             segments.append(Segment(month: month, rowCount: rows, encodedByteCount: encodedBytes, codec: codec, bytes: try d.pod(UInt8.self)))
         }
-        let entities = appCount + AppClass.allCases.count + categoryClasses.count
+        let entities = appSlots + AppClass.allCases.count + categoryClasses.count
         // The segments are decoded when the client is rebuilt (a merge, an append): checked now,
         // so that a bad one is refused with the file instead of trapping then.
         guard dayCount >= 1, dayCount <= 1 << 20, abs(Int(firstDay.raw)) < 1 << 28 else {
@@ -428,13 +432,13 @@ extension UsageIndex {
         }
         // Checked here, not only by the client: the range tables built below size their scratch
         // by the user domain (FuzzSnapshot: a 16 KB file claiming 738 M users asked for 2.9 GB).
-        guard levels.allSatisfy({ $0.domain == users }), pairs.userStart.count == users + 1, aiApps.count == appCount else {
+        guard levels.allSatisfy({ $0.domain == users }), pairs.userStart.count == users + 1 else {
             throw SnapshotDecodingError(reason: "the usage index's users or apps are not the client's")
         }
         guard levels.count == levelSizes.count, blockCounts.count == levels.count,
               zip(starts, blockCounts).allSatisfy({ s, n in times(entities, n).map { s.count == $0 + 1 } ?? false }),
               zip(starts, levels).allSatisfy({ s, arena in s.allSatisfy { Int($0) <= (arena.headerless ? arena.pool16.count : arena.headers.count) } }),
-              prefix.count == entities * (dayCount + 1), firstSeen.count == appCount,
+              prefix.count == entities * (dayCount + 1), firstSeen.count == appSlots,
               masks.map({ zip($0, blockCounts).allSatisfy { m, n in times(entities, n).flatMap { times($0, maskWords) } == m.count } }) ?? true,
               dayCount >= 1, rowCount >= 0, appCount >= 0, levelSizes.first == 1,
               // Block sizes: 1 day, then each a multiple of the one before; block counts cover the days.
@@ -450,6 +454,11 @@ extension UsageIndex {
             try BitmapArena.checkReferences(levels[k], bounds: (0..<(s.count - 1)).map { (Int(s[$0]), Int(s[$0 + 1])) },
                                             what: "level \(k)")
         }
+        // The spare app slots hold no row: no day of theirs has a user, and none is first seen.
+        for a in appCount..<appSlots where prefix[(a + 1) * (dayCount + 1) - 1] != 0 || firstSeen[a] != -1
+            || starts[0][a * dayCount] != starts[0][(a + 1) * dayCount] {
+            throw SnapshotDecodingError(reason: "the usage index's spare app slot \(a) holds usage")
+        }
         // Running sums of per-day users (stored entity-major): each entity's never decreases.
         for e in 0..<entities {
             var previous: UInt32 = 0
@@ -460,7 +469,7 @@ extension UsageIndex {
             }
         }
 
-        return UsageIndex(firstDay: firstDay, dayCount: dayCount, rowCount: rowCount, appCount: appCount,
+        return UsageIndex(firstDay: firstDay, dayCount: dayCount, rowCount: rowCount, appCount: appCount, appSlots: appSlots,
                           categoryClasses: categoryClasses, levelSizes: levelSizes, levels: levels,
                           levelStarts: starts.map { LevelStarts.make($0, in: StoreMemory.current) },
                           levelDepartmentMasks: masks, departmentMaskWords: maskWords,

@@ -45,7 +45,7 @@ public struct BitmapBreakdown: Sendable {
                             let n = c.cardinality
                             s.byCardinality[n == 1 ? 0 : n == 2 ? 1 : n <= 4 ? 2 : n <= 16 ? 3 : 4] += 1
                         }
-                        if e < u.appCount { s.appBytes += bytes } else { s.classBytes += bytes }
+                        if e < u.appSlots { s.appBytes += bytes } else { s.classBytes += bytes }
                     }
                 }
                 levels[k][l] = s

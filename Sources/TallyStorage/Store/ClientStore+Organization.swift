@@ -1,6 +1,30 @@
-// MARK: New users, departments and memberships beside the usage index
+// MARK: New users, departments, memberships and apps beside the usage index
 
 extension ClientStore {
+    /// App entities with no row that the builder reserves beyond a large client's apps
+    /// (``UsageIndex/appSlots``, ``ClientStoreBuilder/spareAppsMinRows``): apps added later take
+    /// them without a rebuild, until the next merge or rebuild reserves as many again: the
+    /// writer merges within 300 s, at 1% of the client's rows, and once half the slots are
+    /// taken. Each costs its entity's share of the level offsets, sums, cardinalities and masks
+    /// (docs/BENCHMARKS.md, "New apps in the tail").
+    public static let spareApps = 16
+
+    /// Apps this client version can add without a rebuild: the spare slots its index has left
+    /// (0 without usage).
+    public var appRoom: Int {
+        guard let usage else { return 0 }
+        return (usage.base ?? usage).appSlots - apps.count
+    }
+
+    /// The ``ClientStoreBuilder/spareAppsMinRows`` a rebuild of this client uses: 0 when its index
+    /// was built with spare app slots (the writer's tail threshold was lower than the default
+    /// then), else the default.
+    var spareAppsMinRows: Int {
+        guard let usage else { return ClientStore.tailMinRows }
+        let base = usage.base ?? usage
+        return base.appSlots > base.appCount ? 0 : ClientStore.tailMinRows
+    }
+
     /// Whether this client takes directory rows that add users, departments or memberships
     /// without a rebuild (``withOrganization(_:catalog:events:tailMinRows:tailMaxRows:)``): one
     /// with a usage index of `minRows` rows or more — the clients whose events go into a tail. A
@@ -46,7 +70,8 @@ extension ClientStore {
     /// makes the version that is. Also whether the base's department masks no longer hold.
     private func addingOrganization(_ rows: DirectoryRows, catalog: Catalog) -> (client: ClientStore, masksStale: Bool) {
         guard let usage else { preconditionFailure("a client with usage: takesOrganization()") }
-        let (users, userIndex, departments, departmentIndex, apps) = upserted(rows, catalog: catalog)
+        let (users, userIndex, departments, departmentIndex, apps, appIndex) = upserted(rows, catalog: catalog)
+        precondition(apps.count - self.apps.count <= appRoom, "new apps take the index's spare slots")
         let n0 = self.users.count, n1 = users.count, d0 = self.departments.count
         // The memberships these rows add, by user (those held change nothing).
         var joined: [Int: [UInt32]] = [:]
@@ -68,7 +93,7 @@ extension ClientStore {
         let none = order[zeroFrom...] + (UInt32(n0)..<UInt32(n1))
         order.replaceSubrange(zeroFrom..., with: none.sorted { users[Int($0)].id < users[Int($1)].id })
         let client = ClientStore(sharing: self, users: users, userIndex: userIndex, departments: departments,
-                                 departmentIndex: departmentIndex, apps: apps, membership: m, usage: usage,
+                                 departmentIndex: departmentIndex, apps: apps, appIndex: appIndex, membership: m, usage: usage,
                                  activity: UserActivity(firstOffset: first, lastOffset: last, sortedFirst: activity.sortedFirst),
                                  usersByPairCount: order)
         return (client, stale)
@@ -145,6 +170,24 @@ extension ClientStore {
             m.heapWords = heap
         }
         return m
+    }
+
+    /// This client (a merged version) with the apps `later` (a later version of the same data)
+    /// added after it began — the same apps first, then the new ones, numbered alike — in its
+    /// spare slots; `nil` when they do not fit (``appRoom``). A merge that ran while apps were
+    /// added takes them at its catch-up and its install instead of being dropped: under a stream
+    /// of discovery it would otherwise never be installed.
+    /// - Complexity: O(apps + users) — a tail of no row over the same users.
+    public func addingApps(of later: ClientStore) -> ClientStore? {
+        guard later.apps.count > apps.count else { return self }
+        let more = later.apps[apps.count...]
+        guard more.count <= appRoom else { return nil }
+        var index = appIndex
+        for (i, a) in more.enumerated() { index[a.id] = UInt32(apps.count + i) }
+        let version = ClientStore(sharing: self, users: users, userIndex: userIndex, departments: departments,
+                                  departmentIndex: departmentIndex, apps: apps + more, appIndex: index, membership: membership,
+                                  usage: usage, activity: activity, usersByPairCount: usersByPairCount)
+        return version.readingOrganization(masksStale: false)
     }
 
     /// This version (from ``addingOrganization(_:catalog:)``) with its usage read over its users

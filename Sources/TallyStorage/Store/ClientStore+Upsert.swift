@@ -10,6 +10,7 @@ extension ClientStore {
     public func upserting(_ directory: DirectoryRows, catalog: Catalog, events: [AppendBatch.Row]) -> (client: ClientStore, skipped: Int) {
         var skipped = 0
         var b = ClientStoreBuilder(info: info)
+        b.spareAppsMinRows = spareAppsMinRows
         // Users: the client's, each replaced by its latest upsert, then the new ones in order.
         var userUpserts: [UUID128: UserInfo] = [:], newUsers: [UUID128] = []
         for u in directory.users {
@@ -28,9 +29,7 @@ extension ClientStore {
         for id in newDepartments { departmentAt[id] = b.addDepartment(departmentUpserts[id]!) }
         // Apps: classes follow the catalog application (category, vendor, AI).
         func app(_ id: UUID128, catalogIndex: Int32, approved: Bool, favorite: Bool) -> AppInfo {
-            let c = catalog.applications[Int(catalogIndex)]
-            return AppInfo(id: id, catalogIndex: catalogIndex, isApproved: approved, isFavorite: favorite, category: c.category,
-                           vendor: c.vendor, isAI: c.category.map { catalog.categories[Int($0)].isAI } ?? false)
+            Self.app(id, catalogIndex: catalogIndex, approved: approved, favorite: favorite, catalog: catalog)
         }
         var appUpserts: [UUID128: AppInfo] = [:], newApps: [UUID128] = []
         for a in directory.apps {
@@ -68,6 +67,14 @@ extension ClientStore {
 }
 
 extension ClientStore {
+    /// An app of catalog application `catalogIndex`: its category, vendor and AI flag are the
+    /// catalog's.
+    static func app(_ id: UUID128, catalogIndex: Int32, approved: Bool, favorite: Bool, catalog: Catalog) -> AppInfo {
+        let c = catalog.applications[Int(catalogIndex)]
+        return AppInfo(id: id, catalogIndex: catalogIndex, isApproved: approved, isFavorite: favorite, category: c.category,
+                       vendor: c.vendor, isAI: c.category.map { catalog.categories[Int($0)].isAI } ?? false)
+    }
+
     /// `events` as this client's dense user and app indexes and days (since 1970), for
     /// ``appending(users:apps:days:tailMinRows:tailMaxRows:masksStale:)``; a row naming a user or
     /// app the client does not hold is skipped and counted.
@@ -105,13 +112,15 @@ extension DirectoryRows {
         /// flag, role and creation time; departments' name and description; apps' favourite flag.
         /// The client keeps its usage index (``ClientStore/withAttributes(_:catalog:)``).
         case attributes
-        /// They add users, departments or memberships (a new employee, a new team, a move), and
-        /// change at most attributes otherwise: a client whose events go into a tail keeps its
-        /// usage index (``ClientStore/withOrganization(_:catalog:events:tailMinRows:tailMaxRows:)``;
-        /// docs/APPENDS.md, "New users, departments and memberships in the tail").
+        /// They add users, departments, memberships (a new employee, a new team, a move) or apps
+        /// (at most the index's spare slots: ``ClientStore/appRoom``), and change at most
+        /// attributes otherwise: a client whose events go into a tail keeps its usage index
+        /// (``ClientStore/withOrganization(_:catalog:events:tailMinRows:tailMaxRows:)``;
+        /// docs/APPENDS.md, "New users, departments and memberships in the tail", "New apps in
+        /// the tail").
         case organization
-        /// They add an app or change an app's catalog application or approval (its classes), or
-        /// the catalog: the client is rebuilt.
+        /// They add more apps than the index has room for, change an app's catalog application
+        /// or approval (its classes), or the catalog: the client is rebuilt.
         case more
     }
 
@@ -155,8 +164,16 @@ extension DirectoryRows {
         }
         var lastApp: [UUID128: App] = [:]
         for a in apps { lastApp[a.id] = a }
+        var newApps = 0
         for (id, a) in lastApp {
-            guard let i = client.appIndex[id], let ci = catalog.applicationIndex[a.catalogApp] else { return .more }
+            guard let ci = catalog.applicationIndex[a.catalogApp] else { return .more }
+            guard let i = client.appIndex[id] else {
+                // A new app takes one of the index's spare slots, while it has one.
+                newApps += 1
+                guard newApps <= client.appRoom else { return .more }
+                organization = true
+                continue
+            }
             let held = client.apps[Int(i)]
             guard held.catalogIndex == ci, held.isApproved == a.isApproved else { return .more }
             if held.isFavorite != a.isFavorite { changed = true }
@@ -182,18 +199,20 @@ extension ClientStore {
     /// - Complexity: O(users + departments + apps + rows).
     public func withAttributes(_ rows: DirectoryRows, catalog: Catalog) -> ClientStore {
         let d = upserted(rows, catalog: catalog)
-        precondition(d.users.count == users.count && d.departments.count == departments.count, "added: withOrganization(_:catalog:events:tailMinRows:tailMaxRows:)")
+        precondition(d.users.count == users.count && d.departments.count == departments.count && d.apps.count == apps.count,
+                     "added: withOrganization(_:catalog:events:tailMinRows:tailMaxRows:)")
         return ClientStore(attributesOf: self, users: d.users, departments: d.departments, apps: d.apps)
     }
 
-    /// This client's users, departments and apps with `rows` upserted, when they change no app's
-    /// classes: held ids replaced by their last row (an app's favourite flag only), and users and
-    /// departments the client does not hold numbered after its own, in the order of their first row.
+    /// This client's users, departments and apps with `rows` upserted, when they change no held
+    /// app's classes: held ids replaced by their last row (an app's favourite flag only), and
+    /// users, departments and apps the client does not hold numbered after its own, in the order
+    /// of their first row (an app with its catalog application's category, vendor and AI flag).
     func upserted(_ rows: DirectoryRows, catalog: Catalog)
         -> (users: [UserInfo], userIndex: [UUID128: UInt32], departments: [DepartmentInfo], departmentIndex: [UUID128: UInt32],
-            apps: [AppInfo]) {
+            apps: [AppInfo], appIndex: [UUID128: UInt32]) {
         var users = self.users, userIndex = self.userIndex, departments = self.departments, apps = self.apps
-        var departmentIndex = self.departmentIndex
+        var departmentIndex = self.departmentIndex, appIndex = self.appIndex
         /// Each row in place of the held one of its id, or numbered after the others.
         func upsert<T>(_ rows: [T], into list: inout [T], _ index: inout [UUID128: UInt32], id: (T) -> UUID128) {
             for row in rows {
@@ -207,13 +226,23 @@ extension ClientStore {
         }
         upsert(rows.users, into: &users, &userIndex) { $0.id }
         upsert(rows.departments, into: &departments, &departmentIndex) { $0.id }
+        let held = self.apps.count
         for a in rows.apps {
-            let i = Int(appIndex[a.id]!)
-            precondition(apps[i].catalogIndex == catalog.applicationIndex[a.catalogApp] && apps[i].isApproved == a.isApproved,
+            let ci = catalog.applicationIndex[a.catalogApp]!
+            guard let i = appIndex[a.id].map(Int.init) else {
+                appIndex[a.id] = UInt32(apps.count)
+                apps.append(Self.app(a.id, catalogIndex: ci, approved: a.isApproved, favorite: a.isFavorite, catalog: catalog))
+                continue
+            }
+            if i >= held {  // added by an earlier row of these
+                apps[i] = Self.app(a.id, catalogIndex: ci, approved: a.isApproved, favorite: a.isFavorite, catalog: catalog)
+                continue
+            }
+            precondition(apps[i].catalogIndex == ci && apps[i].isApproved == a.isApproved,
                          "an app's catalog application or approval changes its classes: a rebuild")
             apps[i].isFavorite = a.isFavorite
         }
-        return (users, userIndex, departments, departmentIndex, apps)
+        return (users, userIndex, departments, departmentIndex, apps, appIndex)
     }
 
     /// This client with `other`'s users, departments and apps (matched by id), when they differ

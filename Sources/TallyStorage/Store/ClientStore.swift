@@ -180,9 +180,7 @@ public final class ClientStore: @unchecked Sendable {
         self.members = exactSize(members)
         self.membersArena = membersArena
         self.usage = usage
-        appClassBits = apps.map { a in
-            AppClass.allCases.reduce(UInt8(0)) { $0 | ($1.contains(a) ? 1 << UInt8($1.rawValue) : 0) }
-        }
+        appClassBits = apps.map(Self.classBits)
         allApps = (0..<UInt32(apps.count)).map { $0 }
         allAppsMask = [Bool](repeating: true, count: apps.count)
         let words = max(1, (users.count + 63) >> 6)
@@ -333,9 +331,11 @@ public final class ClientStore: @unchecked Sendable {
 
     /// A version of `previous`'s client (the same info, apps' classes, usage's base and
     /// buffers) with the given directory and membership: owned by the client that owns its base.
+    /// `appIndex`: with apps added (``withOrganization(_:catalog:events:tailMinRows:tailMaxRows:)``,
+    /// numbered after `previous`'s), the grown index; their classes are made for the grown list.
     init(sharing previous: ClientStore, users: [UserInfo], userIndex: [UUID128: UInt32], departments: [DepartmentInfo],
-         departmentIndex: [UUID128: UInt32], apps: [AppInfo], membership m: Membership, usage: UsageIndex?, activity: UserActivity,
-         usersByPairCount: [UInt32]) {
+         departmentIndex: [UUID128: UInt32], apps: [AppInfo], appIndex: [UUID128: UInt32]? = nil, membership m: Membership,
+         usage: UsageIndex?, activity: UserActivity, usersByPairCount: [UInt32]) {
         let root = previous.owner ?? previous
         owner = root
         memory = root.memory
@@ -343,7 +343,8 @@ public final class ClientStore: @unchecked Sendable {
         self.users = users
         self.userIndex = userIndex
         self.apps = apps
-        appIndex = previous.appIndex
+        self.appIndex = appIndex ?? previous.appIndex
+        precondition(self.appIndex.count == apps.count, "every app indexed")
         self.departments = departments
         self.departmentIndex = departmentIndex
         userDepartmentStart = m.userDepartmentStart
@@ -355,12 +356,23 @@ public final class ClientStore: @unchecked Sendable {
         memberWordCount = m.memberWordCount
         memberSpans = m.memberSpans
         heapWords = m.heapWords
-        appClassBits = previous.appClassBits
-        allApps = previous.allApps
-        allAppsMask = previous.allAppsMask
+        if apps.count == previous.apps.count {
+            appClassBits = previous.appClassBits
+            allApps = previous.allApps
+            allAppsMask = previous.allAppsMask
+        } else {
+            appClassBits = previous.appClassBits + apps[previous.apps.count...].map(Self.classBits)
+            allApps = (0..<UInt32(apps.count)).map { $0 }
+            allAppsMask = [Bool](repeating: true, count: apps.count)
+        }
         self.usage = usage
         self.activity = activity
         self.usersByPairCount = usersByPairCount
+    }
+
+    /// App `a`'s fixed classes, bit ``AppClass/rawValue`` each (``appClassBits``).
+    static func classBits(_ a: AppInfo) -> UInt8 {
+        AppClass.allCases.reduce(UInt8(0)) { $0 | ($1.contains(a) ? 1 << UInt8($1.rawValue) : 0) }
     }
 
     deinit {
@@ -436,7 +448,8 @@ public final class ClientStore: @unchecked Sendable {
     }
 
     /// Whether `other` (a later version of this client's data) holds the same users, departments
-    /// and memberships: memberships are only ever added, so their counts tell.
+    /// and memberships: each is only ever added, so their counts tell. (Apps added meanwhile a
+    /// merged version takes: ``addingApps(of:)``.)
     public func sameOrganization(as other: ClientStore) -> Bool {
         users.count == other.users.count && departments.count == other.departments.count
             && userDepartments.count == other.userDepartments.count
@@ -447,6 +460,7 @@ public final class ClientStore: @unchecked Sendable {
                  withoutNextDay: Bool = false) -> ClientStore {
         var b = ClientStoreBuilder(info: info)
         if let extrasMinRows { b.extrasMinRows = extrasMinRows }
+        b.spareAppsMinRows = spareAppsMinRows
         for u in users { _ = b.addUser(u) }
         for a in apps { _ = b.addApp(a) }
         for d in departments { _ = b.addDepartment(d) }

@@ -57,6 +57,11 @@ public struct ClientStoreBuilder {
     /// offsets where those fit (``UsageIndex/prefixOffsets16``); tests turn it off to read
     /// every day's row.
     public var checkpointRunningSums = true
+    /// Clients of at least this many usage rows get ``ClientStore/spareApps`` app entities with
+    /// no row beyond their apps (``UsageIndex/appSlots``), which apps added later take without a
+    /// rebuild: the clients whose batches go into a tail (``ClientStore/tailMinRows``, the
+    /// writer's when it sets another).
+    public var spareAppsMinRows = ClientStore.tailMinRows
 
     public init(info: ClientInfo) { self.info = info }
 
@@ -225,7 +230,9 @@ public struct ClientStoreBuilder {
         let categories = rowUser.count >= extrasMinRows ? Self.categoryClasses(apps) : []
         let categorySlot = Dictionary(uniqueKeysWithValues: categories.enumerated().map { ($1, $0) })
         let classCount = fixed.count + categories.count
-        let entityCount = apps.count + classCount
+        // Spare app entities (no row) between the apps and the classes, for apps added later.
+        let slots = apps.count + (rowUser.count >= spareAppsMinRows ? ClientStore.spareApps : 0)
+        let entityCount = slots + classCount
         let userDayWords = (dayCount + 63) / 64
         var userDays = [[UInt64]](repeating: [UInt64](repeating: 0, count: users.count * userDayWords),
                                   count: classCount)
@@ -245,7 +252,7 @@ public struct ClientStoreBuilder {
         var starts0 = [UInt32](repeating: 0, count: entityCount * dayCount + 1)
         var masks0: [UInt64] = departmentMasks == nil ? [] : [UInt64](repeating: 0, count: entityCount * dayCount * W)
         var prefix = [UInt32](repeating: 0, count: entityCount * (dayCount + 1))
-        var firstSeen = [Int32](repeating: -1, count: apps.count)
+        var firstSeen = [Int32](repeating: -1, count: slots)
         var byDay: [UInt32] = []
         var dayStart = [Int](repeating: 0, count: dayCount + 1)
         var i = 0
@@ -282,6 +289,8 @@ public struct ClientStoreBuilder {
                 }
             }
         }
+        // The spare apps' days: empty bitmaps.
+        for i in (apps.count &* dayCount)..<(slots &* dayCount) { starts0[i] = UInt32(b0.position) }
         for c in 0..<classCount {
             // Transpose the per-user day bits into per-day user lists (users ascending).
             var perDay = [[UInt32]](repeating: [], count: dayCount)
@@ -297,7 +306,7 @@ public struct ClientStoreBuilder {
                 }
             }
             userDays[c] = []
-            let e = apps.count + c
+            let e = slots + c
             for d in 0..<dayCount {
                 starts0[e * dayCount + d] = UInt32(b0.position)
                 _ = b0.append(sorted: perDay[d])
@@ -352,7 +361,7 @@ public struct ClientStoreBuilder {
             PairIndex.build(rowCount: n, userCount: users.count, dayCount: dayCount,
                             recentMinRows: extrasMinRows == 0 ? 0 : PairIndex.recentMinRows) { (app(k[$0]), user(k[$0]), day(k[$0])) }
         }
-        return UsageIndex(firstDay: firstDay, dayCount: dayCount, rowCount: n, appCount: apps.count,
+        return UsageIndex(firstDay: firstDay, dayCount: dayCount, rowCount: n, appCount: apps.count, appSlots: slots,
                           categoryClasses: categories, levelSizes: sizes, levels: levels,
                           levelStarts: levelStarts.map { s in s.withUnsafeBufferPointer { LevelStarts.make($0, in: StoreMemory.current) } },
                           levelDepartmentMasks: departmentMasks == nil ? nil : levelMasks, departmentMaskWords: W,

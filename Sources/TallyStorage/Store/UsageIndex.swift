@@ -30,14 +30,21 @@ public final class UsageIndex: @unchecked Sendable {
     public var newestDay: Day { firstDay.adding(dayCount - 1) }
     /// Distinct usage rows (duplicates counted once), the tail's included.
     public let rowCount: Int
+    /// The apps this version serves: its client's apps (the base's, and those a tail added).
     public let appCount: Int
+    /// App entities the index has room for: the apps it was built with and, on clients whose
+    /// batches go into a tail, ``ClientStore/spareApps`` more with no row (empty bitmaps, zero
+    /// sums and counts, no range table), which apps added later take without a rebuild — a new
+    /// app is a new entity, and the classes' entities follow the apps' (docs/APPENDS.md, "New
+    /// apps in the tail"). The classes are entities `appSlots…`.
+    public let appSlots: Int
     /// The categories with a class entity (the union of their apps), in entity order after the
     /// fixed classes; `nil` stands for the apps without a category.
     public let categoryClasses: [Int32?]
     /// Entity of each category's class by category index (-1: none), and of the apps without one.
     let categoryEntity: [Int]
     let uncategorizedEntity: Int?
-    public var entityCount: Int { appCount + AppClass.allCases.count + categoryClasses.count }
+    public var entityCount: Int { appSlots + AppClass.allCases.count + categoryClasses.count }
     /// Block size in days of each level; level 0 is single days.
     public let levelSizes: [Int]
     /// One arena per level.
@@ -144,7 +151,7 @@ public final class UsageIndex: @unchecked Sendable {
     ///   - levelStarts: made in the current region (``StoreMemory/current``), adopted.
     ///   - levelDepartmentMasks, dayCardPrefix: read once, transposed into buffers of its own.
     init<Masks: RandomAccessCollection<UInt64>, Prefix: RandomAccessCollection<UInt32>>(
-         firstDay: Day, dayCount: Int, rowCount: Int, appCount: Int, categoryClasses: [Int32?], levelSizes: [Int], levels: [BitmapArena],
+         firstDay: Day, dayCount: Int, rowCount: Int, appCount: Int, appSlots: Int? = nil, categoryClasses: [Int32?], levelSizes: [Int], levels: [BitmapArena],
          levelStarts: [LevelStarts], levelDepartmentMasks: [Masks]?, departmentMaskWords: Int = 1, maskLaneBits: Int = 64, levelBlockCounts: [Int],
          dayCardPrefix: Prefix, firstSeenOffset: [Int32], pairs: PairIndex,
          aiApps: [Bool], rangeCountsMinRowsPerEntry: Int = RangeCounts.defaultMinRowsPerEntry,
@@ -156,8 +163,11 @@ public final class UsageIndex: @unchecked Sendable {
         self.dayCount = dayCount
         self.rowCount = rowCount
         self.appCount = appCount
+        let appSlots = appSlots ?? appCount
+        precondition(appSlots >= appCount && firstSeenOffset.count == appSlots, "every app slot has a first day (-1: none)")
+        self.appSlots = appSlots
         self.categoryClasses = categoryClasses
-        let classEntities = categoryClasses.enumerated().map { ($1, appCount + AppClass.allCases.count + $0) }
+        let classEntities = categoryClasses.enumerated().map { ($1, appSlots + AppClass.allCases.count + $0) }
         var byIndex = [Int](repeating: -1, count: (categoryClasses.compactMap { $0 }.max().map(Int.init) ?? -1) + 1)
         for case let (c?, e) in classEntities where c >= 0 { byIndex[Int(c)] = e }
         categoryEntity = byIndex
@@ -166,7 +176,7 @@ public final class UsageIndex: @unchecked Sendable {
         self.levels = levels
         self.levelStarts = levelStarts
         self.levelBlockCounts = levelBlockCounts
-        let entities = appCount + AppClass.allCases.count + categoryClasses.count
+        let entities = appSlots + AppClass.allCases.count + categoryClasses.count
         let W = departmentMaskWords
         self.departmentMaskWords = W
         precondition(W == 1 || maskLaneBits == 64, "masks of several words are whole words")
@@ -253,8 +263,9 @@ public final class UsageIndex: @unchecked Sendable {
         rangeCounts = RangeCounts(
             dayCount: dayCount, userCount: levels[0].domain,
             entityRows: totals, entityUsers: Self.lifetimeUsers(levels: levels, starts: self.levelStarts, blockCounts: levelBlockCounts,
-                                                                  entities: entities, appCount: appCount, pairs: pairs),
-            minRowsPerEntry: rangeCountsMinRowsPerEntry, listed: rowCount >= listedTablesMinRows ? aiApps : []) { e, d, users in
+                                                                  entities: entities, appCount: appSlots, pairs: pairs),
+            minRowsPerEntry: rangeCountsMinRowsPerEntry,
+            listed: rowCount >= listedTablesMinRows ? aiApps + repeatElement(false, count: appSlots - aiApps.count) : []) { e, d, users in
                 let i = e * dayCount + d
                 level0.appendValues(of: BitmapRef(start: starts0[i], end: starts0[i + 1]), to: &users)
             }
@@ -286,7 +297,8 @@ public final class UsageIndex: @unchecked Sendable {
         firstDay = base.firstDay
         dayCount = tail.hasNext ? tail.nextDay + 1 : base.dayCount
         rowCount = base.rowCount + tail.rowCount
-        appCount = base.appCount
+        appCount = tail.appCount
+        appSlots = base.appSlots
         categoryClasses = base.categoryClasses
         categoryEntity = base.categoryEntity
         uncategorizedEntity = base.uncategorizedEntity
@@ -322,7 +334,7 @@ public final class UsageIndex: @unchecked Sendable {
     }
 
     /// The entity index of a class.
-    @inlinable public func entity(_ c: AppClass) -> Int { appCount + c.rawValue }
+    @inlinable public func entity(_ c: AppClass) -> Int { appSlots + c.rawValue }
 
     /// The entity of a category's class (`nil`: apps without a category), if the client has
     /// apps in it.

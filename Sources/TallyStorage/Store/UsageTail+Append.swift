@@ -74,7 +74,8 @@ extension UsageTail {
         var links: [PairLink] = []
         // Users added since the previous version (or the base): a version of its own, even
         // without a row, so that every per-user array read with it covers them.
-        let grew = N > (previous?.pairHead.count ?? base.basePairs.userCount)
+        // Apps added since (they take the base's spare slots) likewise: the version's index serves them.
+        let grew = N > (previous?.pairHead.count ?? base.basePairs.userCount) || client.apps.count > (previous?.appCount ?? base.appCount)
         var head = previous?.pairHead ?? []
         if head.count < N { head += repeatElement(-1, count: N - head.count) }
         let rowBase = previous?.rows.count ?? 0
@@ -188,14 +189,14 @@ extension UsageTail {
                              nextSince: previous?.nextSince ?? (nextRows > 0 ? seconds : nil),
                              lateAt: lastDayRows > 0 && (previous?.hasNext ?? false) ? seconds : previous?.lateAt, nextRows: nextRows,
                              entities: entities, rows: allRows, links: allLinks, pairHead: head, grouped: grouped, base: base,
-                             pairs: pairs, masksStale: stale, state: state, serial: state.serial)
+                             pairs: pairs, masksStale: stale, state: state, serial: state.serial, appCount: client.apps.count)
         return (tail, rows, newPairUsers)
     }
 
     /// Whether app `a` is in class entity `e` (a fixed class or a category's).
     @inline(__always)
     static func app(_ a: Int, isIn e: Int, base: UsageIndex, client: ClientStore) -> Bool {
-        let fixed = e - base.appCount
+        let fixed = e - base.appSlots
         if fixed < AppClass.allCases.count { return client.appClassBits[a] & (1 << UInt8(fixed)) != 0 }
         return base.entity(category: client.apps[a].category) == e
     }

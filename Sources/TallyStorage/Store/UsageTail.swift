@@ -250,8 +250,12 @@ public final class UsageTail: @unchecked Sendable {
     let lastPrefix: UnsafeMutableBufferPointer<UInt32>
     /// Every entity's running sum after the next day (``lastPrefix`` when none is on it).
     let nextPrefix: UnsafeMutableBufferPointer<UInt32>
-    /// Each app's first day with the tail's (an app first used on the last day).
+    /// Each app slot's first day with the tail's (an app first used on the last day).
     let firstSeenOffset: [Int32]
+    /// The apps of the client version this tail was made for: the base's and those added since,
+    /// which take the base's spare slots (``UsageIndex/appSlots``; docs/APPENDS.md, "New apps in
+    /// the tail").
+    let appCount: Int
     /// What only the writer reads, shared along one chain of versions (``WriterState``).
     let state: WriterState
     let serial: Int
@@ -342,7 +346,9 @@ public final class UsageTail: @unchecked Sendable {
 
     init(day: Int, nextDay: Int, since: Double, nextSince: Double?, lateAt: Double?, nextRows: Int, entities: [EntityTail?], rows: TailList<UInt64>,
          links: TailList<PairLink>, pairHead: [Int32], grouped: Grouped, base: UsageIndex, pairs: PairIndex, masksStale: Bool,
-         state: WriterState, serial: Int) {
+         state: WriterState, serial: Int, appCount: Int) {
+        precondition(appCount >= base.appCount && appCount <= base.appSlots, "added apps take spare slots")
+        self.appCount = appCount
         self.masksStale = masksStale
         precondition(pairs.userCount == pairHead.count && state.pairCounts.count == pairHead.count, "one user domain")
         self.pairs = pairs
@@ -419,7 +425,7 @@ public final class UsageTail: @unchecked Sendable {
         lastPrefix = prefix
         nextPrefix = after
         var first = base.firstSeenOffset
-        for a in 0..<base.appCount where first[a] < 0 {
+        for a in 0..<appCount where first[a] < 0 {
             if (entities[a]?.users.count ?? 0) > 0 { first[a] = Int32(day) } else if (entities[a]?.next.count ?? 0) > 0 { first[a] = Int32(nextDay) }
         }
         firstSeenOffset = first
