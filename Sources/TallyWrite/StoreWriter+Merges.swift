@@ -21,6 +21,25 @@ extension StoreWriter {
         return nil
     }
 
+    /// Backpressure for new apps: when `batch` adds apps to a large client (one of
+    /// ``tailMinRows`` rows or more) whose merge runs, and they do not fit its spare app slots
+    /// with those the group's batches before it add (`pending`), the slots left (the batch is
+    /// refused: 503 `merge_behind`, `Retry-After: 1`); else `nil`. Without this such a batch is
+    /// parked for a rebuild, which waits for the merge on the merge queue and then drops it:
+    /// 14.5 s for a batch of 3 new apps on the 47.6 M-row client (docs/BENCHMARKS.md, "New apps
+    /// in the tail"); the merge, installed, brings 16 slots, and takes the apps added meanwhile.
+    /// Commit thread only.
+    func appRoomCap(_ batch: AppendBatch, in store: Store, pending: inout [UUID128: Set<UUID128>]) -> Int? {
+        guard merging.contains(batch.client), parked[batch.client] == nil, batch.directory.catalogApps.isEmpty,
+              let c = store.client(batch.client), let usage = c.usage, (usage.base ?? usage).rowCount >= tailMinRows else { return nil }
+        let added = batch.directory.apps.lazy.map(\.id).filter { c.appIndex[$0] == nil }
+        guard !added.isEmpty else { return nil }
+        let all = pending[batch.client, default: []].union(added)
+        if all.count > c.appRoom { return max(0, c.appRoom - pending[batch.client, default: []].count) }
+        pending[batch.client] = all
+        return nil
+    }
+
     /// Whether client version `c` has taken half its base's spare app slots or more
     /// (``ClientStore/appRoom``): its merge starts then, so that a burst of new apps finds slots
     /// again (past the last, a batch with a new app rebuilds the client: docs/APPENDS.md, "New

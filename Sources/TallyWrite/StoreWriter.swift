@@ -469,6 +469,13 @@ public final class StoreWriter: @unchecked Sendable {
                         + "nothing of the batch was applied — send it again in a second")
                 }
             }
+            var pendingApps: [UUID128: Set<UUID128>] = [:]
+            refuse { batch in
+                appRoomCap(batch, in: store, pending: &pendingApps).map { room in
+                    WriteError(.mergeBehind, "the client's index has room for \(room) more new apps until its merge, which is running: "
+                        + "nothing of the batch was applied — send it again in a second")
+                }
+            }
             if group.isEmpty { return }
         }
         var bytes: [UInt8] = []

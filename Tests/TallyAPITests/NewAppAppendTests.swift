@@ -137,11 +137,33 @@ import TallyTestSupport
         try newApps(6, count: ClientStore.spareApps + 1, newCategory: false, nextDay: false, rebuild: true)
         #expect(base().appSlots == clientApps() + ClientStore.spareApps, "a rebuild reserves the slots again")
         try compare("after more new apps than spare slots")
-        // Half the slots taken: a merge starts by itself, and reserves them again.
+        // Half the slots taken: a merge starts by itself (held here after its rebuild). The
+        // slots left are filled meanwhile; a batch with one more app is refused (503
+        // merge_behind, nothing applied) until the merge is in, which takes the apps added while
+        // it ran and brings 16 slots: then it is accepted.
         let full = base()
+        let (heldHalf, releaseHalf) = TailAppendTests.holdFirstMerge(rig.writer)
         try newApps(9, count: ClientStore.spareApps / 2, newCategory: false, nextDay: false, merges: true)
+        #expect(heldHalf.wait(timeout: .now() + 30) == .success, "half the slots taken start a merge")
+        let appsAtMerge = served().apps.count
+        try newApps(10, count: served().appRoom, newCategory: false, nextDay: false, events: false)  // (no new user: the merge keeps its users)
+        let extra = RandomDump.App(id: r.uuid(), client: client, catalog: dump.catalog[0].id, approved: true, favorite: false)
+        let extraUser = dump.users.first { $0.client == client }!.id, day = served().usage!.newestDay
+        let extraBody = DirectoryAppendTests.body([
+            ("apps", [DirectoryAppendTests.object([("id", extra.id), ("catalog_application_id", extra.catalog), ("is_approved", true), ("is_favorite", false)])]),
+            ("events", [AppendTests.event(extraUser, extra.id, day.description)])])
+        let rowsBefore = rig.rows(), appsBefore = served().apps.count
+        let refused = try AppendTests.post(rig, extraBody)
+        #expect(refused.status == 503 && refused.text.contains("merge_behind") && refused.header("Retry-After") == "1", "\(refused.status) \(refused.text)")
+        #expect(rig.rows() == rowsBefore && served().apps.count == appsBefore && base() === full, "nothing of the refused batch applied")
+        releaseHalf.signal()
         for _ in 0..<3_000 where base() === full { usleep(10_000) }
-        #expect(base() !== full && served().appRoom == ClientStore.spareApps, "half the slots taken start a merge")
+        #expect(base() !== full && served().apps.count == clientApps() && served().appRoom >= ClientStore.spareApps - (clientApps() - appsAtMerge),  // (or 16: the next merge, started at once)
+                "the merge installed with the apps added while it ran")
+        let accepted = try AppendTests.post(rig, extraBody)
+        #expect(accepted.status == 200, "after the merge: \(accepted.text)")
+        dump.apps.append(extra)
+        dump.usage.append(RandomDump.Usage(client: client, user: extraUser, app: extra.id, day: day))
         try compare("after the merge that half the slots taken started")
         // A snapshot while new apps are in the tail, and a restart from it and the log.
         try newApps(7, count: 1, newCategory: true, nextDay: false)
