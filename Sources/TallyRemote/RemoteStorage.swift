@@ -35,7 +35,7 @@ public enum Remote {
 
     /// Loads a remote dump.
     public static func loadDump(_ location: String, mode: LoadMode = .strict, dates: DateWindow = .standard(),
-                                spareAppsMinRows: Int = ClientStore.tailMinRows,
+                                spareAppsMinRows: Int = ClientStore.spareAppsMinRows,
                                 progress: ((LoadProgress) -> Void)? = nil) throws -> (Store, LoadReport) {
         try DumpLoader.load(layout: try DumpLayout.discover(storage: try storage(location)), mode: mode, dates: dates,
                             spareAppsMinRows: spareAppsMinRows, progress: progress)

@@ -30,8 +30,8 @@ public struct DataSource: Sendable {
     /// when the load ends (a progress display).
     public var showProgress: (@Sendable (_ location: String, _ progress: LoadProgress) -> (@Sendable () -> Void))?
     /// Clients of a dump with at least this many usage rows get spare app slots
-    /// (``ClientStoreBuilder/spareAppsMinRows``): the writer sets its tail threshold.
-    public var spareAppsMinRows = ClientStore.tailMinRows
+    /// (``ClientStoreBuilder/spareAppsMinRows``): the writer lowers it to its tail threshold.
+    public var spareAppsMinRows = ClientStore.spareAppsMinRows
 
     public init(_ origin: Origin, mode: LoadMode = .strict, dates: DateWindow = .standard(),
                 showProgress: (@Sendable (String, LoadProgress) -> (@Sendable () -> Void))? = nil) {

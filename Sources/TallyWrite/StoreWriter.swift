@@ -126,9 +126,10 @@ public final class StoreWriter: @unchecked Sendable {
         self.mergeMinRows = mergeMinRows
         current = Mutex(store.map { Served(store: $0, version: 1, clientVersions: Array(repeating: 1, count: $0.clients.count)) })
         self.log = log
-        // The clients whose batches go into a tail get spare app slots when loaded from a dump.
+        // Spare app slots from a million rows (``ClientStore/spareAppsMinRows``) when loaded from a
+        // dump, or from a tail threshold lower than the default (tests), or a higher one.
         var source = source
-        source?.spareAppsMinRows = tailMinRows
+        source?.spareAppsMinRows = tailMinRows < ClientStore.tailMinRows ? tailMinRows : max(tailMinRows, ClientStore.spareAppsMinRows)
         self.source = source
         self.observer = observer
         freshnessState = Mutex(Freshness(ackedSequence: log?.lastSequence ?? store?.walSequence ?? 0))

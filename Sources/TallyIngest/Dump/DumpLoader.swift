@@ -79,7 +79,7 @@ public struct DumpLoader {
     /// Overrides ``ClientStoreBuilder/rangeCountsMinRowsPerEntry``.
     public var rangeCountsMinRowsPerEntry: Int?
     /// Overrides ``ClientStoreBuilder/spareAppsMinRows`` (a writer's tail threshold).
-    public var spareAppsMinRows = ClientStore.tailMinRows
+    public var spareAppsMinRows = ClientStore.spareAppsMinRows
 
     /// The activity dates accepted (`--date-range`); a usage row outside is a load error.
     public let dates: DateWindow
@@ -93,7 +93,7 @@ public struct DumpLoader {
     /// Loads the dump in `folder`. `progress`, when given, is made for the dump's layout and
     /// handed over before reading starts, so that the caller can show it while this runs.
     public static func load(folder: String, mode: LoadMode = .strict, dates: DateWindow = .standard(),
-                            spareAppsMinRows: Int = ClientStore.tailMinRows,
+                            spareAppsMinRows: Int = ClientStore.spareAppsMinRows,
                             progress: ((LoadProgress) -> Void)? = nil) throws -> (Store, LoadReport) {
         try load(layout: try DumpLayout.discover(folder: folder), mode: mode, dates: dates, spareAppsMinRows: spareAppsMinRows,
                  progress: progress)
@@ -101,7 +101,7 @@ public struct DumpLoader {
 
     /// Loads a dump whose layout was found already (a remote one: ``DumpLayout/discover(storage:)``).
     public static func load(layout: DumpLayout, mode: LoadMode = .strict, dates: DateWindow = .standard(),
-                            spareAppsMinRows: Int = ClientStore.tailMinRows,
+                            spareAppsMinRows: Int = ClientStore.spareAppsMinRows,
                             progress: ((LoadProgress) -> Void)? = nil) throws -> (Store, LoadReport) {
         var loader = DumpLoader(layout: layout, mode: mode, dates: dates)
         loader.spareAppsMinRows = spareAppsMinRows

@@ -16,13 +16,21 @@ extension ClientStore {
         return (usage.base ?? usage).appSlots - apps.count
     }
 
+    /// Clients of at least this many usage rows get spare app slots (``ClientStoreBuilder``'s
+    /// default; a writer whose tail threshold is lower, as in tests, gives its own). A smaller
+    /// client's rebuild for a new app takes under about 100 ms, off the commit thread (21 ms at
+    /// 290,000 rows, docs/BENCHMARKS.md), while the slots of every client from 200,000 rows cost
+    /// scale M 0.03–0.04 bytes a row by accounting and 0.08–0.09 as RSS growth of a dump's load,
+    /// where its margin to 5 bytes is a tenth of a byte (docs/BENCHMARKS.md, "New apps in the
+    /// tail").
+    public static let spareAppsMinRows = 1_000_000
+
     /// The ``ClientStoreBuilder/spareAppsMinRows`` a rebuild of this client uses: 0 when its index
-    /// was built with spare app slots (the writer's tail threshold was lower than the default
-    /// then), else the default.
-    var spareAppsMinRows: Int {
-        guard let usage else { return ClientStore.tailMinRows }
+    /// was built with spare app slots, else the default.
+    var rebuildSpareAppsMinRows: Int {
+        guard let usage else { return ClientStore.spareAppsMinRows }
         let base = usage.base ?? usage
-        return base.appSlots > base.appCount ? 0 : ClientStore.tailMinRows
+        return base.appSlots > base.appCount ? 0 : ClientStore.spareAppsMinRows
     }
 
     /// Whether this client takes directory rows that add users, departments or memberships

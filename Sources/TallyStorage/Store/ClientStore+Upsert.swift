@@ -10,7 +10,7 @@ extension ClientStore {
     public func upserting(_ directory: DirectoryRows, catalog: Catalog, events: [AppendBatch.Row]) -> (client: ClientStore, skipped: Int) {
         var skipped = 0
         var b = ClientStoreBuilder(info: info)
-        b.spareAppsMinRows = spareAppsMinRows
+        b.spareAppsMinRows = rebuildSpareAppsMinRows
         // Users: the client's, each replaced by its latest upsert, then the new ones in order.
         var userUpserts: [UUID128: UserInfo] = [:], newUsers: [UUID128] = []
         for u in directory.users {

@@ -460,7 +460,7 @@ public final class ClientStore: @unchecked Sendable {
                  withoutNextDay: Bool = false) -> ClientStore {
         var b = ClientStoreBuilder(info: info)
         if let extrasMinRows { b.extrasMinRows = extrasMinRows }
-        b.spareAppsMinRows = spareAppsMinRows
+        b.spareAppsMinRows = rebuildSpareAppsMinRows
         for u in users { _ = b.addUser(u) }
         for a in apps { _ = b.addApp(a) }
         for d in departments { _ = b.addDepartment(d) }

@@ -59,9 +59,9 @@ public struct ClientStoreBuilder {
     public var checkpointRunningSums = true
     /// Clients of at least this many usage rows get ``ClientStore/spareApps`` app entities with
     /// no row beyond their apps (``UsageIndex/appSlots``), which apps added later take without a
-    /// rebuild: the clients whose batches go into a tail (``ClientStore/tailMinRows``, the
-    /// writer's when it sets another).
-    public var spareAppsMinRows = ClientStore.tailMinRows
+    /// rebuild (``ClientStore/spareAppsMinRows``; a writer whose tail threshold is lower gives
+    /// that).
+    public var spareAppsMinRows = ClientStore.spareAppsMinRows
 
     public init(info: ClientInfo) { self.info = info }
 
