@@ -18,8 +18,8 @@ extension ClientStore {
 
     /// Clients of at least this many usage rows get spare app slots (``ClientStoreBuilder``'s
     /// default; a writer whose tail threshold is lower, as in tests, gives its own). A smaller
-    /// client's rebuild for a new app takes under about 100 ms, off the commit thread (21 ms at
-    /// 290,000 rows, docs/BENCHMARKS.md), while the slots of every client from 200,000 rows cost
+    /// client is rebuilt for a new app, off the commit thread (21 ms once a client held about
+    /// 303,000 rows, docs/BENCHMARKS.md), while the slots of every client from 200,000 rows cost
     /// scale M 0.03–0.04 bytes a row by accounting and 0.08–0.09 as RSS growth of a dump's load,
     /// where its margin to 5 bytes is a tenth of a byte (docs/BENCHMARKS.md, "New apps in the
     /// tail").
