@@ -32,12 +32,8 @@ extension StoreWriter {
     func appRoomCap(_ batch: AppendBatch, in store: Store, pending: inout [UUID128: Set<UUID128>]) -> Int? {
         guard merging.contains(batch.client), parked[batch.client] == nil, batch.directory.catalogApps.isEmpty,
               let c = store.client(batch.client), let usage = c.usage, (usage.base ?? usage).rowCount >= tailMinRows else { return nil }
-        let added = batch.directory.apps.lazy.map(\.id).filter { c.appIndex[$0] == nil }
-        guard !added.isEmpty else { return nil }
-        let all = pending[batch.client, default: []].union(added)
-        if all.count > c.appRoom { return max(0, c.appRoom - pending[batch.client, default: []].count) }
-        pending[batch.client] = all
-        return nil
+        let left = max(0, c.appRoom - pending[batch.client, default: []].count)
+        return newAppsFit(batch, c, pending: &pending) ? nil : left
     }
 
     /// Whether client version `c` has taken half its base's spare app slots or more

@@ -46,13 +46,20 @@ extension StoreWriter {
             if let earlier = nextDays[batch.client], earlier != fit.nextDay { return true }
             nextDays[batch.client] = fit.nextDay
         }
-        let added = batch.directory.apps.lazy.map(\.id).filter { c.appIndex[$0] == nil }
-        if !added.isEmpty {
-            let all = newApps[batch.client, default: []].union(added)
-            if all.count > c.appRoom { return true }
-            newApps[batch.client] = all
-        }
+        guard newAppsFit(batch, c, pending: &newApps) else { return true }
         return (usage.tail?.rowCount ?? 0) + batch.rows.count > tailCap(of: base)
+    }
+
+    /// Whether the apps `batch` adds to client version `c` fit its spare app slots
+    /// (``ClientStore/appRoom``) beside those the group's batches before it add (`pending`, which
+    /// then takes them): the group is applied as one append.
+    func newAppsFit(_ batch: AppendBatch, _ c: ClientStore, pending: inout [UUID128: Set<UUID128>]) -> Bool {
+        let added = batch.directory.apps.lazy.map(\.id).filter { c.appIndex[$0] == nil }
+        guard !added.isEmpty else { return true }
+        let all = pending[batch.client, default: []].union(added)
+        guard all.count <= c.appRoom else { return false }
+        pending[batch.client] = all
+        return true
     }
 
     /// How `batch` goes into client `c`'s tail (``ClientStore/tailFit(days:holds:)``), or `nil`

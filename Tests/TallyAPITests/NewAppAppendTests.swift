@@ -250,7 +250,7 @@ import TallyTestSupport
                 filters.append([("category_ids", catalog.categories[Int(c)].id.description), ("is_approved", "true")])
             }
             NewUserAppendTests.compareWithRebuild(client, whole, catalog: catalog, filters: filters,
-                                                  lengths: [(1, nil), (7, "first"), (30, "last"), (41, "first")], "round \(round)")
+                                                  lengths: [(1, .none), (7, .first), (30, .last), (41, .first)], "round \(round)")
         }
         // More new apps than the slots left: a rebuild.
         var many = DirectoryRows()

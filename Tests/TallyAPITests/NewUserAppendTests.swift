@@ -181,22 +181,25 @@ import TallyTestSupport
         #expect((tail()?.rowCount ?? 0) == (tail()?.nextRows ?? 0), "\(what): merged")
     }
 
+    /// Which of a route's sorts a comparison asks for.
+    enum SortPick { case none, first, last }
+
     /// Every dashboard route that takes each filter's parameters, under each of `filters`, over
     /// the `lengths` days (with a sort) ending on the newest day, answered by `client` and by
     /// `whole` (the same data rebuilt), byte for byte.
     static func compareWithRebuild(_ client: ClientStore, _ whole: ClientStore, catalog: Catalog, filters: [[(String, String)]],
-                                   lengths: [(Int, String?)] = [], _ when: String) {
+                                   lengths: [(Int, SortPick)] = [(1, .none), (7, .first), (30, .last)], _ when: String) {
         let token = TokenStore.demo.entries[0]
         let served = API(serving: Store(catalog: catalog, clients: [client]), tokens: .demo)
         let rebuilt = API(serving: Store(catalog: catalog, clients: [whole]), tokens: .demo)
         let end = client.usage!.newestDay
         for filter in filters {
             for route in Registry.dashboardRoutes where filter.allSatisfy({ f in route.parameters.contains { $0.name == f.0 } }) {
-                let lengths = lengths.isEmpty ? [(1, nil), (7, route.sortBy.first), (30, route.sortBy.last)] : lengths
-                for (length, sort) in lengths {
+                for (length, pick) in lengths {
                     var q = [("start_date", end.adding(1 - length).description), ("end_date", end.description)] + filter
                     if route.parameters.contains(where: { $0.name == "granularity" }) { q.append(("granularity", "daily")) }
-                    if let sort, !route.sortBy.isEmpty { q += [("sort_by", sort == "first" ? route.sortBy.first! : sort == "last" ? route.sortBy.last! : sort), ("page_size", "50")] }
+                    let sort = pick == .first ? route.sortBy.first : pick == .last ? route.sortBy.last : nil
+                    if let sort { q += [("sort_by", sort), ("page_size", "50")] }
                     func answer(_ a: API) -> String {
                         do throws(APIError) {
                             return String(decoding: try a.answer(route, client: client.info.id, pathValue: nil, token: token, query: q), as: UTF8.self)

@@ -226,19 +226,15 @@ extension ClientStore {
         }
         upsert(rows.users, into: &users, &userIndex) { $0.id }
         upsert(rows.departments, into: &departments, &departmentIndex) { $0.id }
+        // Held apps change their favourite flag only; new ones (and their later rows) are upserted whole.
         let held = self.apps.count
+        upsert(rows.apps.filter { (appIndex[$0.id].map(Int.init) ?? held) >= held }.map {
+            Self.app($0.id, catalogIndex: catalog.applicationIndex[$0.catalogApp]!, approved: $0.isApproved, favorite: $0.isFavorite,
+                     catalog: catalog)
+        }, into: &apps, &appIndex) { $0.id }
         for a in rows.apps {
-            let ci = catalog.applicationIndex[a.catalogApp]!
-            guard let i = appIndex[a.id].map(Int.init) else {
-                appIndex[a.id] = UInt32(apps.count)
-                apps.append(Self.app(a.id, catalogIndex: ci, approved: a.isApproved, favorite: a.isFavorite, catalog: catalog))
-                continue
-            }
-            if i >= held {  // added by an earlier row of these
-                apps[i] = Self.app(a.id, catalogIndex: ci, approved: a.isApproved, favorite: a.isFavorite, catalog: catalog)
-                continue
-            }
-            precondition(apps[i].catalogIndex == ci && apps[i].isApproved == a.isApproved,
+            guard let i = appIndex[a.id].map(Int.init), i < held else { continue }
+            precondition(apps[i].catalogIndex == catalog.applicationIndex[a.catalogApp] && apps[i].isApproved == a.isApproved,
                          "an app's catalog application or approval changes its classes: a rebuild")
             apps[i].isFavorite = a.isFavorite
         }
