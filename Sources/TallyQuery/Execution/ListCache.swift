@@ -50,6 +50,12 @@ final class ListCache: Sendable {
         let metrics: [Metrics]
         /// The list's rows in its order (the rows it shows, over all pages).
         let order: [Int32]
+        /// A list kept by its sort's number alone (``Executor/usersCounted(_:_:_:_:)``): each
+        /// listed row's number, in `order`'s order; `metrics` is then empty and a page's metrics
+        /// are counted for its rows.
+        let values: [Int32]
+        /// Whether the list is kept by its sort's number (`values`) rather than `metrics`.
+        let counted: Bool
         let bytes: Int
 
         init(client: ClientStore, catalog: Catalog, metrics: [Metrics], order: [Int32]) {
@@ -57,7 +63,19 @@ final class ListCache: Sendable {
             self.catalog = catalog
             self.metrics = metrics
             self.order = order
+            values = []
+            counted = false
             bytes = Self.bytes(metrics.count, order.count)
+        }
+
+        init(client: ClientStore, catalog: Catalog, order: [Int32], values: [Int32]) {
+            self.client = client
+            self.catalog = catalog
+            metrics = []
+            self.order = order
+            self.values = values
+            counted = true
+            bytes = Self.bytes(0, order.count * 2)
         }
 
         static func bytes(_ rows: Int, _ listed: Int) -> Int { rows * MemoryLayout<Metrics>.stride + listed * 4 + 256 }
@@ -94,7 +112,12 @@ final class ListCache: Sendable {
     /// a quarter of the budget is not kept.
     @discardableResult
     func keep(_ metrics: [Metrics], order: [Int32], _ key: Key, client: ClientStore, catalog: Catalog) -> Kept {
-        let kept = Kept(client: client, catalog: catalog, metrics: metrics, order: order)
+        keep(Kept(client: client, catalog: catalog, metrics: metrics, order: order), key)
+    }
+
+    /// Keeps `kept` for `key` (and returns it), as above.
+    @discardableResult
+    func keep(_ kept: Kept, _ key: Key) -> Kept {
         guard kept.bytes <= budget / 4 else { return kept }
         state.withLock { s in
             if let old = s.entries[key] { s.bytes -= old.kept.bytes }
