@@ -47,6 +47,8 @@ def main():
     ap.add_argument("--turn-at", type=float, help="seconds in: later batches are dated the next day")
     ap.add_argument("--late", type=float, default=0.1, help="after the turn, the share of events still on the day before")
     ap.add_argument("--gap", type=int, default=1, help="days from the newest day to the day after the turn (2: a day without rows between)")
+    ap.add_argument("--timeline", help="write each acknowledged batch's (seconds in, ack ms) and, every 0.2 s, /readyz's"
+                                       " delta_rows (a merge installed drops it) as JSON lines to this file")
     a = ap.parse_args()
     by_client = users_and_apps(a.dump)
     client = a.client or max(by_client, key=lambda c: len(by_client[c][0]))
@@ -68,6 +70,7 @@ def main():
                        "activity_date": day if rnd.random() < a.late else nxt} for _ in range(a.batch)]
             next_bodies.append(json.dumps({"events": events}).encode())
     latencies, probes, errors = [], [], []
+    timeline = []  # (seconds in, ack ms) per acknowledged batch, and ("delta", seconds in, rows)
     phases = []  # per acknowledged batch: sent after the day's change
     accepted = [0]
     lock = threading.Lock()
@@ -90,6 +93,7 @@ def main():
             with lock:
                 if resp.status == 200:
                     latencies.append(dt)
+                    timeline.append((round(time.time() - t_start, 4), round(dt * 1000, 3)))
                     phases.append(after)
                     accepted[0] += a.batch
                 else:
@@ -107,10 +111,23 @@ def main():
                 probes.append(dt) if resp.status == 200 else errors.append((resp.status, b"probe"))
             time.sleep(0.005)
 
-    t0 = time.time()
+    def sampler():
+        c = http.client.HTTPConnection("127.0.0.1", a.port, timeout=120)
+        while time.time() < stop:
+            c.request("GET", "/readyz")
+            resp = c.getresponse()
+            body = resp.read()
+            if resp.status == 200:
+                with lock:
+                    timeline.append(("delta", round(time.time() - t_start, 3), json.loads(body).get("delta_rows")))
+            time.sleep(0.2)
+
+    t0 = t_start = time.time()
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(a.connections)]
     if a.probe:
         threads.append(threading.Thread(target=prober))
+    if a.timeline:
+        threads.append(threading.Thread(target=sampler))
     for t in threads:
         t.start()
     for t in threads:
@@ -133,6 +150,11 @@ def main():
         out["probe_ms"] = {"n": len(pm), "p50": round(pct(pm, 0.5), 2), "p99": round(pct(pm, 0.99), 2), "max": round(max(pm), 2) if pm else None}
     if errors:
         out["first_error"] = str(errors[0])
+    if a.timeline:
+        out["timeline_start"] = t_start
+        with open(a.timeline, "w") as f:
+            for x in timeline:
+                f.write(json.dumps(x) + "\n")
     print(json.dumps(out))
 
 

@@ -249,12 +249,13 @@ public final class ClientStore: @unchecked Sendable {
         var order = previous.usersByPairCount
         if !newPairUsers.isEmpty {
             // The writer's counts are this version's: it was just made from them.
-            let counts = tail.state.pairCounts, users = previous.users
+            let counts = tail.state.pairCounts, users = previous.users, rank = tail.state.idRanks(users)
             var moved = [Bool](repeating: false, count: users.count)
             for u in newPairUsers { moved[Int(u)] = true }
             func before(_ a: UInt32, _ b: UInt32) -> Bool {
                 let ca = counts[Int(a)], cb = counts[Int(b)]
-                return ca != cb ? ca > cb : users[Int(a)].id < users[Int(b)].id
+                if ca != cb { return ca > cb }
+                return Int(a) < rank.count && Int(b) < rank.count ? rank[Int(a)] < rank[Int(b)] : users[Int(a)].id < users[Int(b)].id
             }
             let back = Set(newPairUsers).sorted(by: before)
             order = []

@@ -4,8 +4,7 @@ import Glibc
 // MARK: Appending
 
 extension UsageTail {
-    /// A row's key in ``rows`` and the writer's ``WriterState/held``: `user << 32`, bit 31 set
-    /// for the next day, then the app (or, in `held`, the entity).
+    /// A row's key in ``rows``: `user << 32`, bit 31 set for the next day, then the app.
     @inline(__always) static func key(_ u: UInt32, _ e: Int, next: Bool) -> UInt64 {
         UInt64(u) << 32 | (next ? 1 << 31 : 0) | UInt64(e)
     }
@@ -56,15 +55,15 @@ extension UsageTail {
             state = previous.state
             if state.pairCounts.count < N { state.pairCounts += repeatElement(0, count: N - state.pairCounts.count) }
         } else {
-            state = WriterState(pairs: pairs, userCount: N)
+            state = WriterState(pairs: pairs, userCount: N, entities: E)
             if let previous {
                 for e in 0..<E {
-                    previous.users(e)?.forEach { state.held.insert(key($0, e, next: false)) }
-                    previous.nextUsers(e)?.forEach { state.held.insert(key($0, e, next: true)) }
+                    previous.users(e)?.forEach { state.held.insert($0, e, next: false) }
+                    previous.nextUsers(e)?.forEach { state.held.insert($0, e, next: true) }
                 }
                 for i in 0..<previous.rows.count {
                     let r = row(previous.rows[i]), p = previous.links[i].pair
-                    state.held.insert(key(r.user, Int(r.app), next: r.next))
+                    state.held.insert(r.user, Int(r.app), next: r.next)
                     if p.basePair < 0 && !p.twin { state.pairCounts[Int(r.user)] += 1 }
                 }
             }
@@ -84,6 +83,10 @@ extension UsageTail {
         var nextRows = previous?.nextRows ?? 0, lastDayRows = 0
         let classBits = client.appClassBits
         let masks = client.userDepartmentMasks
+        // The row's classes the user is not settled in yet: one array for every row (made per
+        // row, with a filter, it was 6% of a 1,000-row batch's apply under `perf`).
+        var classes: [(entity: Int, last: Int)] = []
+        classes.reserveCapacity(AppClass.allCases.count + 1)
         /// User `u` joins entity `e`'s users of the day (`onNext`), their last base day with it `baseLast`.
         func add(_ u: UInt32, _ e: Int, baseLast: Int, onNext: Bool) {
             if entities[e] == nil {
@@ -93,7 +96,7 @@ extension UsageTail {
             // Counted once over both days: not when the user is settled on the other day already
             // (in the tail, or, for the base's last day, active in the base that day: then their
             // last base day is `B`, which no count over a range `lo…` with `lo ≤ B` reads).
-            let either = !state.held.contains(key(u, e, next: !onNext))
+            let either = !state.held.contains(u, e, next: !onNext)
             if onNext && entities[e]!.beforeEither == nil { entities[e]!.beforeEither = entities[e]!.before }
             func count(_ b: inout UnsafeMutableBufferPointer<UInt32>) {
                 var j = baseLast + 1
@@ -114,15 +117,15 @@ extension UsageTail {
         for i in users.indices {
             let u = users[i], a = apps[i], ai = Int(a), onNext = next.isEmpty ? false : next[i]
             let key = Self.key(u, ai, next: onNext)
-            guard !state.held.contains(key) else { continue }
+            guard !state.held.contains(u, ai, next: onNext) else { continue }
             let pair = pairs.pair(user: Int(u), app: ai)
             let last = pair.flatMap { pairs.lastDay(pair: $0, 0, L) } ?? -1
             if !onNext && last >= L {  // the base holds the row
-                state.held.insert(key)
+                state.held.insert(u, ai, next: onNext)
                 continue
             }
             // The pair's row of the other day, if the tail has one (not a base row of `B`).
-            let twin = state.held.contains(Self.key(u, ai, next: !onNext)) && (onNext ? last < L : true)
+            let twin = state.held.contains(u, ai, next: !onNext) && (onNext ? last < L : true)
             let day = onNext ? D : L
             if pair == nil && !twin {
                 state.pairCounts[Int(u)] += 1
@@ -134,14 +137,18 @@ extension UsageTail {
             head[Int(u)] = Int32(rowBase + rows.count)
             rows.append(key)
             add(u, ai, baseLast: last, onNext: onNext)
-            state.held.insert(key)  // after `add`, which reads whether the other day holds it
+            state.held.insert(u, ai, next: onNext)  // after `add`, which reads whether the other day holds it
             // Each class with the app the user is not settled in yet on the row's day: the user's
             // last base day over the class's apps, all such classes in one pass over the user's
             // pairs; on the base's last day the user is new to a class when that is before it.
-            var classes: [(entity: Int, last: Int)] = []
-            for c in AppClass.allCases where classBits[ai] & (1 << UInt8(c.rawValue)) != 0 { classes.append((base.entity(c), -1)) }
-            if let e = base.entity(category: client.apps[ai].category) { classes.append((e, -1)) }
-            classes.removeAll { state.held.contains(Self.key(u, $0.entity, next: onNext)) }
+            classes.removeAll(keepingCapacity: true)
+            for c in AppClass.allCases where classBits[ai] & (1 << UInt8(c.rawValue)) != 0 {
+                let e = base.entity(c)
+                if !state.held.contains(u, e, next: onNext) { classes.append((e, -1)) }
+            }
+            if let e = base.entity(category: client.apps[ai].category), !state.held.contains(u, e, next: onNext) {
+                classes.append((e, -1))
+            }
             guard !classes.isEmpty else { continue }
             for p in Int(pairs.userStart[Int(u)])..<Int(pairs.userStart[Int(u) + 1]) {
                 let x = Int(pairs.pairApp[p])
@@ -154,7 +161,7 @@ extension UsageTail {
             for (e, classLast) in classes {
                 // On the base's last day, a user active in the class that day already adds nothing.
                 if onNext || classLast < L { add(u, e, baseLast: classLast, onNext: onNext) }
-                state.held.insert(Self.key(u, e, next: onNext))
+                state.held.insert(u, e, next: onNext)
             }
         }
         guard !rows.isEmpty || grew || stale != (previous?.masksStale ?? false) else { return nil }

@@ -332,15 +332,54 @@ public final class UsageTail: @unchecked Sendable {
     /// case for the commit thread, which appends to what it published) starts a state of its own.
     final class WriterState: @unchecked Sendable {
         var serial = 0
-        var held: Set<UInt64> = []
+        /// The (user, entity, day) the chain holds: rows (an app's entity) and the classes their
+        /// users are settled in (``HeldBits``).
+        var held: HeldBits
         /// Each user's pairs, the base's and the tail's (the order by pair count reads them).
         var pairCounts: [UInt32]
         /// The chain's rows grouped off the commit thread (``Grouped``): the newest made, for the
         /// next version to take, and whether one is being made.
         let regrouped = Mutex<(made: Grouped?, running: Bool)>((nil, false))
 
-        init(pairs: PairIndex, userCount: Int) {
+        /// Each user's place in id order, for the users there were when it was made: the tie-break
+        /// of the order by pair count (``ClientStore/usersByPairCount``) as a 4-byte read. Reading
+        /// the ids themselves, 88 bytes apart in the users' array and at random, was 84% of the time
+        /// of a version's reordering, and that a quarter of a 1,000-row batch's apply on the
+        /// 47.6 M-row client (`perf` of `tally bench --tail-fraction 0.01`, 2026-12-04).
+        private(set) var idRanks: [UInt32] = []
+
+        init(pairs: PairIndex, userCount: Int, entities: Int) {
             pairCounts = (0..<userCount).map { UInt32(pairs.pairCount(user: $0)) }
+            held = HeldBits(entities: entities)
+        }
+
+        /// The base's cardinality of each entity's bitmap in the block of each level that holds
+        /// day `day` (the base's last): what each version's ``lastCards`` adds its rows to. The
+        /// same for every version of the chain (one base), so read once (3,250 bitmap lookups a
+        /// version on the 47.6 M-row client).
+        private var baseCards: (day: Int, cards: [[UInt32]])?
+        private weak var cardsBase: UsageIndex?
+
+        func lastBlockCards(_ base: UsageIndex, day: Int) -> [[UInt32]] {
+            if let c = baseCards, c.day == day, cardsBase === base { return c.cards }
+            cardsBase = base
+            let cards = (0..<base.levelSizes.count).map { k in
+                let b = day / base.levelSizes[k]
+                return (0..<base.entityCount).map { e in UInt32(base.levels[k].view.cardinality(base.bitmap(entity: e, level: k, block: b))) }
+            }
+            baseCards = (day, cards)
+            return cards
+        }
+
+        /// ``idRanks``, made for `users` on first use (users added later compare by id).
+        func idRanks(_ users: [UserInfo]) -> [UInt32] {
+            if idRanks.isEmpty && !users.isEmpty {
+                let order = (0..<UInt32(users.count)).sorted { users[Int($0)].id < users[Int($1)].id }
+                var rank = [UInt32](repeating: 0, count: users.count)
+                for (i, u) in order.enumerated() { rank[Int(u)] = UInt32(i) }
+                idRanks = rank
+            }
+            return idRanks
         }
     }
 
@@ -371,13 +410,13 @@ public final class UsageTail: @unchecked Sendable {
         let E = base.entityCount, W = base.departmentMaskWords, hasNext = nextRows > 0, masks = base.hasDepartmentMasks && !masksStale
         // Whether the next day is in the last block of level `k` (else in a block past it).
         let sameBlock = base.levelSizes.map { nextDay / $0 == day / $0 }
+        let baseCards = state.lastBlockCards(base, day: day)
         lastCards = (0..<base.levelSizes.count).map { k in
-            let b = day / base.levelSizes[k], start = b * base.levelSizes[k]
+            let start = day / base.levelSizes[k] * base.levelSizes[k]
             let row = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: max(1, E))
             for e in 0..<E {
-                let card = base.levels[k].view.cardinality(base.bitmap(entity: e, level: k, block: b))
                 let added = entities[e].map { hasNext && sameBlock[k] ? ($0.beforeEither ?? $0.before)[start] : $0.before[start] } ?? 0
-                row[e] = UInt32(card) &+ added
+                row[e] = baseCards[k][e] &+ added
             }
             return row
         }
@@ -486,5 +525,47 @@ public final class UsageTail: @unchecked Sendable {
         n += nextCards.reduce(0) { $0 + ($1?.count ?? 0) * 4 } + nextMasks.reduce(0) { $0 + ($1?.count ?? 0) * 8 }
             + zeroCards.count * 4 + zeroMasks.count * 8
         return n + lastCards.reduce(0) { $0 + $1.count * 4 } + (lastMasks?.reduce(0) { $0 + $1.count * 8 } ?? 0) + lastPrefix.count * 8
+    }
+}
+
+/// Which (user, entity, day) a tail's chain holds, for its writer: a bitset of two bits an
+/// entity (the base's last day, the next day) for each user the chain has touched, made on the
+/// user's first row. Replaces a `Set<UInt64>` of the same keys: its lookups and inserts were a
+/// fifth of a 1,000-row batch's apply on the 47.6 M-row client, and each doubling of its table
+/// rehashed every key on the commit thread (a million keys and more at the 1% tail: stalls of
+/// 100–300 ms in `tools/load/append_today.py`'s acknowledgements, `perf` and a timeline,
+/// 2026-12-04). Bytes: `2 × entities / 8` per user touched (165 on the 20,000-user client).
+struct HeldBits {
+    /// Words a user's bits take.
+    let stride: Int
+    let entities: Int
+    /// Each user's first word in `bits`, or -1 before their first row.
+    private var start: [Int32] = []
+    private var bits: [UInt64] = []
+
+    init(entities: Int) {
+        self.entities = entities
+        stride = (2 * entities + 63) / 64
+    }
+
+    @inline(__always)
+    func contains(_ u: UInt32, _ e: Int, next: Bool) -> Bool {
+        let u = Int(u)
+        guard u < start.count, start[u] >= 0 else { return false }
+        let b = (next ? entities : 0) &+ e
+        return bits[Int(start[u]) &+ b >> 6] & (1 << UInt64(b & 63)) != 0
+    }
+
+    @inline(__always)
+    mutating func insert(_ u: UInt32, _ e: Int, next: Bool) {
+        precondition(e < entities, "an entity of the chain's base")
+        let u = Int(u)
+        if u >= start.count { start += repeatElement(-1, count: u + 1 - start.count) }
+        if start[u] < 0 {
+            start[u] = Int32(bits.count)
+            bits += repeatElement(0, count: stride)
+        }
+        let b = (next ? entities : 0) &+ e
+        bits[Int(start[u]) &+ b >> 6] |= 1 << UInt64(b & 63)
     }
 }
