@@ -20,11 +20,14 @@ struct LoadedDump {
     let store: Store
     let report: LoadReport
     let residentDelta: Int
+    /// The growth's anonymous pages (the heap and the store's mappings) and file pages (the
+    /// binary's code the load ran for the first time: the parser and the builder).
+    var residentParts = (anonymous: 0, file: 0)
 }
 
 func loadDump(_ path: String, lenient: Bool, dates: DateWindow = .standard()) throws -> LoadedDump {
     _ = malloc_trim(0)
-    let before = residentBytes()
+    let before = residentBytes(), partsBefore = ServiceStatus.residentParts()
     let shown = ProgressDisplay(what: path)
     defer { shown.finish() }
     let mode: LoadMode = lenient ? .lenient : .strict
@@ -33,7 +36,10 @@ func loadDump(_ path: String, lenient: Bool, dates: DateWindow = .standard()) th
         : try DumpLoader.load(folder: path, mode: mode, dates: dates) { shown.start($0) }
     // Return the loader's freed buffers to the system, so the growth is what the store holds.
     _ = malloc_trim(0)
-    return LoadedDump(store: store, report: report, residentDelta: residentBytes() - before)
+    let delta = residentBytes() - before, partsAfter = ServiceStatus.residentParts()
+    var loaded = LoadedDump(store: store, report: report, residentDelta: delta)
+    loaded.residentParts = (partsAfter.anonymous - partsBefore.anonymous, partsAfter.file - partsBefore.file)
+    return loaded
 }
 
 /// A snapshot file or a dump folder, told apart by the file's first bytes.
@@ -59,6 +65,8 @@ func printSummary(_ d: LoadedDump, path: String) {
           + "(\(f(Double(r.storedBytes) / max(r.parseSeconds, 1e-9) / 1e6, 1)) MB/s as stored)")
     print("resident    \(f(Double(d.residentDelta) / Double(max(rows, 1)), 2)) bytes/row (RSS growth), "
           + "\(f(Double(d.store.byteCount) / Double(max(rows, 1)), 2)) bytes/row (store accounting)")
+    print("            of the growth: \(f(Double(d.residentParts.anonymous) / Double(max(rows, 1)), 2)) bytes/row anonymous, "
+          + "\(f(Double(d.residentParts.file) / Double(max(rows, 1)), 2)) file pages (code)")
     MemoryBreakdown(d.store).lines.forEach { print($0) }
     if r.skippedTotal > 0 {
         print("skipped     \(r.skippedTotal) rows: "
