@@ -57,7 +57,10 @@ extension StoreWriter {
                   all || tail.masksStale || takesSpareApps(c, base) || tail.rowCount >= mergeMinRows ?? Self.mergeRows(baseRows: base.rowCount)
                     || Date().timeIntervalSince1970 - tail.since >= mergeAfterSeconds else { continue }
             merging.insert(c.info.id)
-            mergeQueue.async { [self] in merge(c, base: base) }
+            mergeQueue.async { [self] in
+                Self.lowerMergePriority()
+                merge(c, base: base)
+            }
         }
     }
 
