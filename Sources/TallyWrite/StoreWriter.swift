@@ -169,9 +169,10 @@ public final class StoreWriter: @unchecked Sendable {
     /// Merges run here, one at a time.
     let mergeQueue = DispatchQueue(label: "tally-merge", qos: .utility)
 
-    /// Lowers the calling thread — one of the merge queue's — to nice 19 (once; a thread of
-    /// libdispatch's utility pool, which runs only background work: the snapshot writer, the
-    /// memory reclaimer, the tail's regrouping). A merge of the 47.6 M-row client takes one of
+    /// Lowers the calling thread — one of the merge queue's — to nice 19, at the start of each
+    /// merge or rebuild (a `setpriority` call; the thread stays lowered: it is one of libdispatch's
+    /// utility pool, which runs only background work — the snapshot writer, the memory reclaimer,
+    /// the tail's regrouping). A merge of the 47.6 M-row client takes one of
     /// this machine's two cores for about 8 s; at nice 19 the commit thread, the parse and the
     /// event loop go first on the other: the 30-s trickle of docs/BENCHMARKS.md ("The apply of a
     /// 1,000-row batch") acknowledged at p99 8.09 / 8.74 / 10.42 / 8.99 / 9.62 ms against 9.93 /

@@ -58,7 +58,7 @@ import TallyTestSupport
     /// D by app count over periods that end on the client's newest day counts each user by the
     /// last days of their pairs (``PairRecency``), on the bounded paths at every cursor position
     /// or, for half the lists, through the list counted whole and kept by its counts
-    /// (``Executor/usersCounted(_:_:_:_:)``, every cursor page past ``Executor/shortList``
+    /// (``Executor/usersCounted(_:_:_:_:kept:)``, every cursor page past ``Executor/shortList``
     /// users): every page, in both orders, with random filters, gives the unpaged list and the
     /// reference.
     @Test(arguments: [UInt64(7), 8])

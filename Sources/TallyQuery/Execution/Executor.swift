@@ -62,10 +62,11 @@ public struct Executor: Sendable {
         let lists = ListCache.shared
         let listKey = q.pageSize == nil || keep || lists.budget == 0 ? nil
             : ListCache.Key(client: client, catalog: store.catalog, query: q, scan: departmentScan)
-        if let listKey, let kept = lists.list(listKey, client: client, catalog: store.catalog), !kept.counted {
+        let kept = listKey.flatMap { lists.list($0, client: client, catalog: store.catalog) }
+        if let kept, !kept.counted {
             (ordered, total) = page(kept, q, rows)
             primary = MetricsTable(dense: kept.metrics)
-        } else if let listKey, q.after != nil, keepsLongLists, let counted = usersCounted(scope, q, rows, listKey) {
+        } else if let listKey, q.after != nil, keepsLongLists, let counted = usersCounted(scope, q, rows, listKey, kept: kept) {
             (primary, ordered, total) = counted
         } else if q.after == nil || listKey == nil || (rows.count > shortList && !(keepsLongLists && keepsLongList(scope, q))),
                   let top = topApps(scope, q, rows) ?? appsByName(scope, q, rows) ?? topUsers(scope, q, rows) ?? usersByEmail(scope, q, rows)

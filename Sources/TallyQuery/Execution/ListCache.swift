@@ -50,7 +50,7 @@ final class ListCache: Sendable {
         let metrics: [Metrics]
         /// The list's rows in its order (the rows it shows, over all pages).
         let order: [Int32]
-        /// A list kept by its sort's number alone (``Executor/usersCounted(_:_:_:_:)``): each
+        /// A list kept by its sort's number alone (``Executor/usersCounted(_:_:_:_:kept:)``): each
         /// listed row's number, in `order`'s order; `metrics` is then empty and a page's metrics
         /// are counted for its rows.
         let values: [Int32]

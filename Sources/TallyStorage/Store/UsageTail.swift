@@ -534,7 +534,8 @@ public final class UsageTail: @unchecked Sendable {
 /// fifth of a 1,000-row batch's apply on the 47.6 M-row client, and each doubling of its table
 /// rehashed every key on the commit thread (a million keys and more at the 1% tail: stalls of
 /// 100–300 ms in `tools/load/append_today.py`'s acknowledgements, `perf` and a timeline,
-/// 2026-12-04). Bytes: `2 × entities / 8` per user touched (165 on the 20,000-user client).
+/// 2026-12-04). Bytes: `2 × entities / 8` per user touched, in whole words (160–168 on the
+/// 20,000-user client's 626–642 entities).
 struct HeldBits {
     /// Words a user's bits take.
     let stride: Int
