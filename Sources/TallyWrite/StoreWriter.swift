@@ -162,6 +162,12 @@ public final class StoreWriter: @unchecked Sendable {
     var parked: [UUID128: [LoggedBatch]] = [:]
     /// The ids the parked batches' directory rows add, per client (a later batch may name them).
     var parkedIds: [UUID128: AppendBody.AddedIds] = [:]
+    /// The newest day the parked batches' events name, per client (days since 1970).
+    var parkedNewestDay: [UUID128: Int32] = [:]
+    /// Clients whose rebuild could not take the events let past it (``passesRebuild(_:in:nextDays:newApps:)``)
+    /// and runs again from what is served: every later batch of theirs waits behind it, until it
+    /// is installed. Commit thread only.
+    var rebuildingStrictly: Set<UUID128> = []
     /// Clients whose rebuild is under way (commit thread only).
     var rebuilding: Set<UUID128> = []
     /// Called on the merge queue as a rebuild of parked batches begins (tests hold one there).
@@ -518,12 +524,14 @@ public final class StoreWriter: @unchecked Sendable {
             return
         }
         // A large client's rebuild waits off the commit thread, with that client's later batches
-        // (StoreWriter+Rebuilds.swift); the others are applied now.
+        // but those of events its tail takes (StoreWriter+Rebuilds.swift); the others are
+        // applied now.
         var now: [LoggedBatch] = []
         var nextDays: [UUID128: Int32] = [:], newApps: [UUID128: Set<UUID128>] = [:]
         for (i, (batch, done)) in group.enumerated() {
             let logged = LoggedBatch(sequence: sequences[i], batch: batch, done: done)
-            if let store, parked[batch.client] != nil || rebuildsLargeClient(batch, in: store, nextDays: &nextDays, newApps: &newApps) {
+            if let store, parked[batch.client] != nil ? !passesRebuild(batch, in: store, nextDays: &nextDays, newApps: &newApps)
+                : rebuildsLargeClient(batch, in: store, nextDays: &nextDays, newApps: &newApps) {
                 park(logged)
             } else {
                 now.append(logged)

@@ -173,4 +173,125 @@ import TallyTestSupport
         #expect(again.rows() == served)
         try DirectoryAppendTests.compare(again.writer, dump, &r, "after a restart from a snapshot taken while batches were parked")
     }
+
+    /// A body flipping the approval of client `a`'s first app in `dump` (which then holds it).
+    static func flipApproval(_ dump: inout RandomDump, client a: UUID128) throws -> String {
+        let k = try #require(dump.apps.indices.first { dump.apps[$0].client == a })
+        dump.apps[k].approved.toggle()
+        let f = dump.apps[k]
+        return DirectoryAppendTests.body([("apps", [DirectoryAppendTests.object([
+            ("id", f.id), ("catalog_application_id", f.catalog), ("is_approved", f.approved), ("is_favorite", f.favorite)])])])
+    }
+
+    /// Waits (up to 30 s on a busy host) until the log holds `sequence`.
+    static func waitLogged(_ rig: AppendTests.Rig, _ sequence: UInt64) throws {
+        for _ in 0..<30_000 where (rig.writer.log?.lastSequence ?? 0) < sequence { usleep(1000) }
+        try #require((rig.writer.log?.lastSequence ?? 0) >= sequence, "batch \(sequence) is logged")
+    }
+
+    /// While a large client is rebuilt for an app's approval flipped (its classes hold the app's
+    /// users over all days), batches of events of its newest day pass the rebuild: they go into
+    /// the served version's tail and are acknowledged at once, answered as the dump with them and
+    /// without the flip; the rebuild's install takes them into the rebuilt client's tail. A
+    /// backdated row (rebuilt) waits behind the rebuild, and events of the newest day after it
+    /// still pass; a batch of the next day waits, and so do the newest day's events after it (the
+    /// rebuild then ends on the later day, and its tail could not take them). Every batch is
+    /// served in the end, as the dump with all of them; a restart from the log counts each once.
+    @Test func eventsPassARebuild() throws {
+        let name = "rebuild-pass"
+        let rig = try AppendTests.rig(name, seed: 87, tailMinRows: 0, mergeMinRows: 1_000_000)
+        var dump = rig.dump
+        var r = SeededRandom(seed: 87)
+        let (held, release) = Self.holdFirstRebuild(rig.writer)
+        defer { release.signal() }
+        let a = rig.client, sequence = rig.writer.freshness.ackedSequence
+        let newest = try #require(rig.writer.store?.client(a)?.usage?.newestDay)
+        var flipped = dump
+        let flip = Pending(rig, try Self.flipApproval(&flipped, client: a), client: a)
+        try #require(held.wait(timeout: .now() + 30) == .success, "the approval's rebuild began")
+        var passed: [RandomDump.Usage] = []
+        for n in [1, 40, 7] {
+            let e = AppendTests.randomEvents(rig.dump, client: a, day: newest, n, &r)
+            #expect(try AppendTests.post(rig, e.body, client: a.description).status == 200, "events pass the held rebuild")
+            passed += e.rows
+        }
+        #expect(flip.wait(0.3) == nil, "the approval waits for its rebuild")
+        dump.usage += passed
+        try DirectoryAppendTests.compare(rig.writer, dump, &r, "events past a held rebuild, the approval not yet served")
+
+        // A backdated row the client lacks waits behind the rebuild; the newest day's events after it pass.
+        let users = dump.users.filter { $0.client == a }.map(\.id), apps = dump.apps.filter { $0.client == a }.map(\.id)
+        let heldRows = Set(dump.usage.filter { $0.client == a }.map { "\($0.user) \($0.app) \($0.day)" })
+        let firstDay = try #require(dump.usage.filter { $0.client == a }.map(\.day).min())
+        let (u, p) = try #require(users.lazy.flatMap { u in apps.lazy.map { (u, $0) } }.first { !heldRows.contains("\($0.0) \($0.1) \(firstDay)") })
+        let backdated = Pending(rig, "[" + AppendTests.event(u, p, firstDay.description) + "]", client: a)
+        try Self.waitLogged(rig, sequence + 5)
+        let e = AppendTests.randomEvents(rig.dump, client: a, day: newest, 12, &r)
+        #expect(try AppendTests.post(rig, e.body, client: a.description).status == 200, "events pass after a parked backdated row")
+        passed += e.rows
+        #expect(backdated.wait(0.3) == nil, "the backdated row waits")
+
+        // The next day's first rows wait, and the newest day's events after them too.
+        let next = AppendTests.randomEvents(rig.dump, client: a, day: newest.adding(1), 9, &r)
+        let nextPending = Pending(rig, next.body, client: a)
+        try Self.waitLogged(rig, sequence + 7)
+        let late = AppendTests.randomEvents(rig.dump, client: a, day: newest, 6, &r)
+        let latePending = Pending(rig, late.body, client: a)
+        try Self.waitLogged(rig, sequence + 8)
+        #expect(nextPending.wait(0.3) == nil && latePending.wait(0.3) == nil, "batches after the next day's wait")
+
+        release.signal()
+        #expect(flip.wait() == 200 && backdated.wait() == 200 && nextPending.wait() == 200 && latePending.wait() == 200)
+        flipped.usage += passed + next.rows + late.rows
+        flipped.usage.append(RandomDump.Usage(client: a, user: u, app: p, day: firstDay))
+        #expect(rig.writer.store!.client(a)!.usage!.newestDay == newest.adding(1))
+        try DirectoryAppendTests.compare(rig.writer, flipped, &r, "after the rebuilds, every batch served")
+
+        let served = rig.rows()
+        rig.shutdown()
+        let again = try AppendTests.rig(name, seed: 87, wal: rig.wal, tailMinRows: 0, mergeMinRows: 1_000_000)
+        defer { again.shutdown() }
+        #expect(again.rows() == served)
+        try DirectoryAppendTests.compare(again.writer, flipped, &r, "after a restart from the log")
+    }
+
+    /// When the served client changes otherwise while events pass its rebuild — here another
+    /// client's batch renames a catalog application one of its apps uses, which rebuilds it on
+    /// the commit thread — the rebuild's install cannot take the events it let past (another
+    /// base): it runs again from what is served, with every later batch of the client waiting
+    /// behind it, and every batch is served in the end.
+    @Test func aRebuildOvertakenRunsAgain() throws {
+        let rig = try AppendTests.rig("rebuild-again", seed: 89, tailMinRows: 0, mergeMinRows: 1_000_000)
+        defer { rig.shutdown() }
+        var r = SeededRandom(seed: 89)
+        let held = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), started = Mutex(0)
+        rig.writer.rebuildStarted.withLock { $0 = {
+            guard started.withLock({ n in defer { n += 1 }; return n }) == 0 else { return }
+            held.signal()
+            release.wait()
+        } }
+        defer { release.signal() }
+        let a = rig.client, b = try #require(rig.dump.clients.first { $0.id != a }).id
+        let newest = try #require(rig.writer.store?.client(a)?.usage?.newestDay)
+        var dump = rig.dump
+        let flip = Pending(rig, try Self.flipApproval(&dump, client: a), client: a)
+        try #require(held.wait(timeout: .now() + 30) == .success, "the approval's rebuild began")
+        let before = AppendTests.randomEvents(rig.dump, client: a, day: newest, 20, &r)
+        #expect(try AppendTests.post(rig, before.body, client: a.description).status == 200, "events pass the held rebuild")
+        // Another client renames the catalog application of one of A's apps.
+        let i = try #require(dump.catalog.indices.first { i in dump.apps.contains { $0.catalog == dump.catalog[i].id && $0.client == a } })
+        dump.catalog[i].name += " (renamed)"
+        let c = dump.catalog[i]
+        let rename = DirectoryAppendTests.body([("catalog_applications", [DirectoryAppendTests.object([
+            ("id", c.id), ("canonical_name", c.name), ("logo", c.logo), ("type", c.type), ("category_id", c.category), ("vendor_id", c.vendor)])])])
+        #expect(try AppendTests.post(rig, rename, client: b.description).status == 200)
+        let after = AppendTests.randomEvents(rig.dump, client: a, day: newest, 15, &r)
+        #expect(try AppendTests.post(rig, after.body, client: a.description).status == 200, "events pass the held rebuild")
+        #expect(flip.wait(0.3) == nil)
+        release.signal()
+        #expect(flip.wait() == 200)
+        #expect(started.withLock { $0 } == 2, "the rebuild ran again from what is served")
+        dump.usage += before.rows + after.rows
+        try DirectoryAppendTests.compare(rig.writer, dump, &r, "after a rebuild overtaken by a catalog change")
+    }
 }

@@ -11,6 +11,10 @@ share `--late F` of their events still on the day before (late rows of a stream 
 midnight; `--gap 2`: the day after a day without rows), and the figures are printed for the
 batches before and after the change too.
 
+With `--flip-approval-at S`, S seconds in one `apps` row flips the approval of the client's
+first app (no events; its classes change, so the client is rebuilt): the output adds that
+batch's acknowledgement time and the p50/p99/max of the event batches sent while it waited.
+
 Usage: python3 tools/load/append_today.py --port P --dump DIR [--client ID] [--batch 1000]
        [--connections 1] [--seconds 20] [--probe PATH?QUERY] [--turn-at S [--late 0.1]]
 The dump folder (as `tally generate` or `tally synth --write-dump` writes it) gives the users
@@ -23,7 +27,7 @@ import statistics
 import threading
 import time
 
-from append_bench import users_and_apps
+from append_bench import read_table, users_and_apps
 
 TOKEN = {"Authorization": "Bearer YOUR_API_TOKEN"}
 
@@ -49,6 +53,7 @@ def main():
     ap.add_argument("--gap", type=int, default=1, help="days from the newest day to the day after the turn (2: a day without rows between)")
     ap.add_argument("--timeline", help="write each acknowledged batch's (seconds in, ack ms) and, every 0.2 s, /readyz's"
                                        " delta_rows (a merge installed drops it) as JSON lines to this file")
+    ap.add_argument("--flip-approval-at", type=float, help="seconds in: one apps row flips the approval of the client's first app")
     a = ap.parse_args()
     by_client = users_and_apps(a.dump)
     client = a.client or max(by_client, key=lambda c: len(by_client[c][0]))
@@ -77,6 +82,26 @@ def main():
     stop = time.time() + a.seconds
 
     turn = None if a.turn_at is None else time.time() + a.turn_at
+    flip = {}  # "start" / "end": the flip's post and its acknowledgement (time.time())
+    sent = []  # per acknowledged batch: when it was posted (time.time())
+
+    def flipper():
+        app = next(x for x in read_table(a.dump, "apps") if x["client_id"] == client)
+        approved = str(app["is_approved"]).lower() in ("t", "true", "1")
+        row = {"id": app["id"], "catalog_application_id": app["catalog_application_id"], "is_approved": not approved,
+               "is_favorite": str(app["is_favorite"]).lower() in ("t", "true", "1")}
+        body = json.dumps({"apps": [row]}).encode()
+        c = http.client.HTTPConnection("127.0.0.1", a.port, timeout=120)
+        time.sleep(max(0.0, t_start + a.flip_approval_at - time.time()))
+        flip["start"] = time.time()
+        c.request("POST", f"/v2/clients/{client}/usage-events", body, dict(TOKEN, **{"Content-Type": "application/json"}))
+        resp = c.getresponse()
+        data = resp.read()
+        flip["end"] = time.time()
+        flip["status"] = resp.status
+        if resp.status != 200:
+            with lock:
+                errors.append((resp.status, data[:200]))
 
     def worker(k):
         c = http.client.HTTPConnection("127.0.0.1", a.port, timeout=120)
@@ -85,7 +110,7 @@ def main():
             after = turn is not None and time.time() >= turn
             body = (next_bodies if after else bodies)[i % len(bodies)]
             i += a.connections
-            t0 = time.perf_counter()
+            t0, at = time.perf_counter(), time.time()
             c.request("POST", f"/v2/clients/{client}/usage-events", body, dict(TOKEN, **{"Content-Type": "application/json"}))
             resp = c.getresponse()
             data = resp.read()
@@ -95,6 +120,7 @@ def main():
                     latencies.append(dt)
                     timeline.append((round(time.time() - t_start, 4), round(dt * 1000, 3)))
                     phases.append(after)
+                    sent.append(at)
                     accepted[0] += a.batch
                 else:
                     errors.append((resp.status, data[:200]))
@@ -128,6 +154,8 @@ def main():
         threads.append(threading.Thread(target=prober))
     if a.timeline:
         threads.append(threading.Thread(target=sampler))
+    if a.flip_approval_at is not None:
+        threads.append(threading.Thread(target=flipper))
     for t in threads:
         t.start()
     for t in threads:
@@ -145,6 +173,12 @@ def main():
                          "p999": round(pct(xs, 0.999), 2), "max": round(max(xs), 2) if xs else None}
         out["late_share"] = a.late
         out["gap_days"] = a.gap
+    if "end" in flip:
+        xs = [m for m, at in zip(ms, sent) if flip["start"] <= at < flip["end"]]
+        out["approval_flip"] = {"status": flip["status"], "ack_ms": round((flip["end"] - flip["start"]) * 1000, 1),
+                                "at_s": round(flip["start"] - t_start, 2), "batches_meanwhile": len(xs),
+                                "p50": round(pct(xs, 0.5), 2), "p99": round(pct(xs, 0.99), 2),
+                                "max": round(max(xs), 2) if xs else None}
     if a.probe:
         pm = [x * 1000 for x in probes]
         out["probe_ms"] = {"n": len(pm), "p50": round(pct(pm, 0.5), 2), "p99": round(pct(pm, 0.99), 2), "max": round(max(pm), 2) if pm else None}
