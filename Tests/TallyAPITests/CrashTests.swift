@@ -187,6 +187,13 @@ import TallyTestSupport
              app: k % 2 == 1 ? ids.uuid() : apps[k % apps.count], catalog: k % 2 == 1 ? catalog[k % catalog.count] : nil)
         }
         var hired = Set<Int>(), hiresSent = 0, refused = 0, refusals: [String] = []
+        // A fourth writer flips the approval of the client's first app, one `apps` row a batch:
+        // each flip rebuilds the client off the commit thread (its classes), and the writers'
+        // events of its newest day pass the rebuild meanwhile (docs/APPENDS.md, "Events past a
+        // rebuild"). After `flips` flips it is approved when `approvedAfter(flips)`.
+        let flipped = try #require(dump.apps.first { $0.client == client })
+        @Sendable func approvedAfter(_ flips: Int) -> Bool { flipped.approved != (flips % 2 == 1) }
+        var flips = 0, flipsChecked = 0
         let dumpRows = try DumpLoaderRows.count(folder)
         let index = Dictionary(uniqueKeysWithValues: rows.enumerated().map { ("\($1.0)|\($1.1)|\($1.2)", $0) })
 
@@ -195,14 +202,18 @@ import TallyTestSupport
                            environment: ["TALLY_TAIL_MIN_ROWS": "0", "TALLY_MERGE_MIN_ROWS": "25", "TALLY_MERGE_AFTER_SECONDS": "0.2"])
         }
 
-        func verify(_ trial: Int) throws {
+        /// Also the flipped app's approval as served, when a response names it.
+        func verify(_ trial: Int, flipsAcked: Int, flipsSent: Int) throws {
             let http = try HTTPTestClient(port: port)
             var present = Set<Int>()
+            var approvals = Set<Bool>()
             for u in users {
                 for d in [day, nextDay] {
                     let resp = try http.request("GET", "/v2/clients/\(client)/users/\(u)?start_date=\(d)&end_date=\(d)", token: Self.token)
                     try #require(resp.status == 200, "trial \(trial): \(resp.text.prefix(200))")
                     for a in resp.object["apps"] as? [[String: Any]] ?? [] {
+                        if let app = a["app"] as? [String: Any], app["id"] as? String == flipped.id.description,
+                           let approved = app["is_approved"] as? Bool { approvals.insert(approved) }
                         if let id = (a["app"] as? [String: Any])?["id"] as? String, let n = index["\(u)|\(id)|\(d)"] { present.insert(n) }
                     }
                 }
@@ -226,10 +237,21 @@ import TallyTestSupport
             let ready = try http.request("GET", "/readyz").object
             #expect(ready["usage_rows"] as? Int == dumpRows + present.count + hiresPresent.count, "trial \(trial): usage rows")
             acknowledged.formUnion(present)
+            // Every acknowledged flip is served; the one in flight at the kill may be too (it may
+            // be in the log). The next flips go on from what is served.
+            #expect(approvals.count <= 1, "trial \(trial): the app served approved and not")
+            if let served = approvals.first {
+                #expect(served == approvedAfter(flipsAcked) || served == approvedAfter(flipsSent),
+                        "trial \(trial): after \(flipsAcked) flips acknowledged (\(flipsSent) sent) the app is served approved \(served)")
+                flips = served == approvedAfter(flipsAcked) ? flipsAcked : flipsSent
+                flipsChecked += flipsSent == flipsAcked && trial >= 24 ? 1 : 0
+            } else {
+                flips = flipsAcked
+            }
         }
 
         var server = try start()
-        let trials = 24
+        let trials = 32  // the last 8 with approval flips
         for trial in 0..<trials {
             let next = Mutex(sent)
             let acked = Mutex<[Int]>([])
@@ -287,8 +309,27 @@ import TallyTestSupport
                     Thread.sleep(forTimeInterval: 0.04)
                 }
             }
+            let flipsAcked = Mutex(flips), flipsSent = Mutex(flips)
+            // In the last 8 trials only: while flips come one after another the client is being
+            // rebuilt nearly all the time, and merges (which skip it) do not run; and a log
+            // holding an odd number of flips rebuilds the client at each start, with no tail.
+            // The first 24 trials are those of the test before the flips, merges and all.
+            let flipping = Thread {
+                guard trial >= 24, let c = try? HTTPTestClient(port: port) else { return }
+                while !stop.load(ordering: .relaxed) {
+                    let n = flipsSent.withLock { n in defer { n += 1 }; return n + 1 }
+                    let body = "{\"apps\":[{\"id\":\"\(flipped.id)\",\"catalog_application_id\":\"\(flipped.catalog)\","
+                        + "\"is_approved\":\(approvedAfter(n)),\"is_favorite\":\(flipped.favorite)}]}"
+                    guard let resp = try? c.request("POST", "/v2/clients/\(client)/usage-events", token: Self.token,
+                                                    headers: [("Content-Type", "application/json")], body: body),
+                          resp.status == 200 else { return }
+                    flipsAcked.withLock { $0 = n }
+                    Thread.sleep(forTimeInterval: 0.03)
+                }
+            }
             writers.forEach { $0.start() }
             hiring.start()
+            flipping.start()
             Thread.sleep(forTimeInterval: Double.random(in: 0.05...0.3, using: &r))
             if let text = try? HTTPTestClient(port: port).request("GET", "/metrics").text {
                 merges += Int(AppendTests.metric("tally_merges_total{result=\"ok\"}", in: text) ?? 0)
@@ -297,7 +338,7 @@ import TallyTestSupport
             kill(server.processIdentifier, SIGKILL)
             server.waitUntilExit()
             stop.store(true, ordering: .relaxed)
-            while writers.contains(where: { !$0.isFinished }) || !hiring.isFinished { Thread.sleep(forTimeInterval: 0.005) }
+            while writers.contains(where: { !$0.isFinished }) || !hiring.isFinished || !flipping.isFinished { Thread.sleep(forTimeInterval: 0.005) }
             acknowledged.formUnion(acked.withLock { $0 })
             sent = next.withLock { $0 }
             hired.formUnion(hiresAcked.withLock { $0 })
@@ -305,7 +346,7 @@ import TallyTestSupport
             refused += newAppsRefused.load(ordering: .relaxed)
             if let why = Optional(hireRefusal.withLock { $0 }), !why.isEmpty { refusals.append(why) }
             server = try start()
-            try verify(trial)
+            try verify(trial, flipsAcked: flipsAcked.withLock { $0 }, flipsSent: flipsSent.withLock { $0 })
             trialsRun += 1
             if sent >= rows.count { break }
         }
@@ -317,9 +358,9 @@ import TallyTestSupport
         // hires' batches of the newest day rebuild the client too once a merge has folded the next
         // day in. The kills still land during merges: begun, installed or dropped.)
         let appsHired = hired.filter { hires[$0].catalog != nil }.count
-        #expect(trialsRun == trials && acknowledged.count > 300 && merges + dropped >= trials / 2 && merges >= trials / 4
-                && hired.count > 50 && appsHired > 20,
-                "\(trialsRun) kills, \(acknowledged.count) of \(rows.count) rows and \(hired.count) new users (\(appsHired) with a new app, \(refused) refusals sent again) acknowledged, \(merges) merges installed before the kills (\(dropped) dropped); refused: \(refusals.prefix(3))")
+        #expect(trialsRun == trials && acknowledged.count > 300 && merges + dropped >= 12 && merges >= 6
+                && hired.count > 50 && appsHired > 20 && flips > 15 && flipsChecked >= 2,
+                "\(trialsRun) kills, \(acknowledged.count) of \(rows.count) rows and \(hired.count) new users (\(appsHired) with a new app, \(refused) refusals sent again) acknowledged, \(merges) merges installed before the kills (\(dropped) dropped), \(flips) approval flips (checked exactly after \(flipsChecked) kills); refused: \(refusals.prefix(3))")
     }
 
     /// `tally serve` on `folder` with the log `wal` on `port` (settings `environment` added to

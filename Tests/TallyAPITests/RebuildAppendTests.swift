@@ -294,4 +294,32 @@ import TallyTestSupport
         dump.usage += before.rows + after.rows
         try DirectoryAppendTests.compare(rig.writer, dump, &r, "after a rebuild overtaken by a catalog change")
     }
+
+    /// An app's approval flipped and flipped back, applied together with a new user — one commit
+    /// group, or the log replayed at a start — changes no class: each id's last row counts, the
+    /// client keeps its index, and it answers as the dump with the new user. (The upsert checked
+    /// every row against the held app, and the server stopped on a precondition replaying such a
+    /// log: found by `CrashTests` once it flipped approvals.)
+    @Test func aFlipAndItsFlipBackTogetherChangeNoClass() throws {
+        let rig = try AppendTests.rig("flip-back", seed: 91, tailMinRows: 0, mergeMinRows: 1_000_000)
+        defer { rig.shutdown() }
+        var dump = rig.dump
+        var r = SeededRandom(seed: 91)
+        let a = rig.client
+        let store = try #require(rig.writer.store)
+        var flipped = dump
+        let flip = try Self.flipApproval(&flipped, client: a)
+        let app = try #require(dump.apps.first { $0.client == a })
+        let hire = RandomDump.User(id: r.uuid(), client: a, email: "flip-back@example.com", displayName: nil, isActive: true, role: nil, createdAt: nil)
+        dump.users.append(hire)
+        let back = DirectoryAppendTests.body([
+            ("apps", [DirectoryAppendTests.object([("id", app.id), ("catalog_application_id", app.catalog), ("is_approved", app.approved),
+                                                   ("is_favorite", app.favorite)])]),
+            ("users", [DirectoryAppendTests.object([("id", hire.id), ("email", hire.email), ("is_active", true)])])])
+        let batches = try [flip, back].map { try AppendBody.parse(client: a, body: Array($0.utf8), store: store) }
+        let next = AppendBody.apply([(store.walSequence + 1, batches[0]), (store.walSequence + 2, batches[1])], onto: store, tailMinRows: 0)
+        let before = try #require(store.client(a)?.usage), after = try #require(next.client(a)?.usage)
+        #expect((after.base ?? after) === (before.base ?? before), "no rebuild: the same index")
+        try DirectoryAppendTests.compare(StoreWriter(serving: next), dump, &r, "a flip and its flip back with a new user")
+    }
 }

@@ -232,7 +232,12 @@ extension ClientStore {
             Self.app($0.id, catalogIndex: catalog.applicationIndex[$0.catalogApp]!, approved: $0.isApproved, favorite: $0.isFavorite,
                      catalog: catalog)
         }, into: &apps, &appIndex) { $0.id }
-        for a in rows.apps {
+        // Each held app's last row counts (the rows are upserts in order): a flip and its flip
+        // back in one group of batches, or in the log replayed at a start, change nothing. Checking
+        // every row stopped the server there (found by CrashTests with approval flips).
+        var last: [UUID128: Int] = [:]
+        for (k, a) in rows.apps.enumerated() { last[a.id] = k }
+        for (k, a) in rows.apps.enumerated() where last[a.id] == k {
             guard let i = appIndex[a.id].map(Int.init), i < held else { continue }
             precondition(apps[i].catalogIndex == catalog.applicationIndex[a.catalogApp] && apps[i].isApproved == a.isApproved,
                          "an app's catalog application or approval changes its classes: a rebuild")
