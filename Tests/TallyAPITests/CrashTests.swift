@@ -314,9 +314,13 @@ import TallyTestSupport
             // rebuilt nearly all the time, and merges (which skip it) do not run; and a log
             // holding an odd number of flips rebuilds the client at each start, with no tail.
             // The first 24 trials are those of the test before the flips, merges and all.
+            // In every other such trial the flips stop (the last one answered) before the kill,
+            // so that the served approval is known exactly: a flip in flight may or may not be in
+            // the log, and on a busy host one is in flight at most kills.
+            let flipsStop = Atomic(false)
             let flipping = Thread {
                 guard trial >= 24, let c = try? HTTPTestClient(port: port) else { return }
-                while !stop.load(ordering: .relaxed) {
+                while !stop.load(ordering: .relaxed) && !flipsStop.load(ordering: .relaxed) {
                     let n = flipsSent.withLock { n in defer { n += 1 }; return n + 1 }
                     let body = "{\"apps\":[{\"id\":\"\(flipped.id)\",\"catalog_application_id\":\"\(flipped.catalog)\","
                         + "\"is_approved\":\(approvedAfter(n)),\"is_favorite\":\(flipped.favorite)}]}"
@@ -331,6 +335,10 @@ import TallyTestSupport
             hiring.start()
             flipping.start()
             Thread.sleep(forTimeInterval: Double.random(in: 0.05...0.3, using: &r))
+            if trial >= 24 && trial % 2 == 0 {
+                flipsStop.store(true, ordering: .relaxed)
+                for _ in 0..<6_000 where !flipping.isFinished { Thread.sleep(forTimeInterval: 0.005) }  // up to 30 s
+            }
             if let text = try? HTTPTestClient(port: port).request("GET", "/metrics").text {
                 merges += Int(AppendTests.metric("tally_merges_total{result=\"ok\"}", in: text) ?? 0)
                 dropped += Int(AppendTests.metric("tally_merges_total{result=\"dropped\"}", in: text) ?? 0)
