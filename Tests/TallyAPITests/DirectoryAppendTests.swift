@@ -45,10 +45,15 @@ import TallyWire
                                            ("role", $0.role), ("created_at", $0.createdAt)]) }),
                 ("departments", ds.map { object([("id", $0.id), ("name", $0.name), ("description", $0.description)]) }),
                 ("user_departments", ms.map { object([("user_id", $0.user), ("department_id", $0.department)]) }),
-                ("apps", ap.map { object([("id", $0.id), ("catalog_application_id", $0.catalog), ("is_approved", $0.approved), ("is_favorite", $0.favorite)]) })]
+                ("apps", ap.map(appRow))]
     }
 
     /// A batch body from its tables (JSON rows).
+    /// An `apps` row holding app `a` as the dump has it.
+    static func appRow(_ a: RandomDump.App) -> String {
+        object([("id", a.id), ("catalog_application_id", a.catalog), ("is_approved", a.approved), ("is_favorite", a.favorite)])
+    }
+
     static func body(_ tables: [(String, [String])]) -> String {
         "{" + tables.filter { !$0.1.isEmpty }.map { "\"\($0.0)\":[" + $0.1.joined(separator: ",") + "]" }.joined(separator: ",") + "}"
     }
@@ -121,12 +126,12 @@ import TallyWire
                 let a = RandomDump.App(id: r.uuid(), client: client, catalog: catalog, approved: r.chance(0.5), favorite: r.chance(0.3))
                 dump.apps.append(a)
                 newApps.append(a.id)
-                appRows.append(Self.object([("id", a.id), ("catalog_application_id", a.catalog), ("is_approved", a.approved), ("is_favorite", a.favorite)]))
+                appRows.append(Self.appRow(a))
             }
             if let i = dump.apps.indices.filter({ dump.apps[$0].client == client && !newApps.contains(dump.apps[$0].id) }).randomElement(using: &r) {
                 dump.apps[i].approved.toggle()
                 let a = dump.apps[i]
-                appRows.append(Self.object([("id", a.id), ("catalog_application_id", a.catalog), ("is_approved", a.approved), ("is_favorite", a.favorite)]))
+                appRows.append(Self.appRow(a))
             }
             tables.append(("apps", appRows))
             // Memberships: the new users into the new department (one also into an old one), and

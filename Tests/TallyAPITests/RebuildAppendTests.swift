@@ -107,12 +107,7 @@ import TallyTestSupport
         try DirectoryAppendTests.compare(rig.writer, dump, &r, "after a new membership")
 
         // An app's approval flipped moves it between classes: rebuilt.
-        let k = try #require(dump.apps.indices.first { dump.apps[$0].client == a })
-        dump.apps[k].approved.toggle()
-        let flipped = dump.apps[k]
-        let third = Pending(rig, DirectoryAppendTests.body([("apps", [DirectoryAppendTests.object([
-            ("id", flipped.id), ("catalog_application_id", flipped.catalog), ("is_approved", flipped.approved), ("is_favorite", flipped.favorite)])])]),
-            client: a)
+        let third = Pending(rig, try Self.flipApproval(&dump, client: a), client: a)
         #expect(held2.wait(timeout: .now() + 30) == .success, "a rebuild began for the approval")
         #expect(third.wait(0.3) == nil, "the batch waits for the rebuild")
         release2.signal()
@@ -145,7 +140,7 @@ import TallyTestSupport
         // A's next batch (its old newest day) waits behind it.
         let next = rows(a, newestA, 10)
         let second = Pending(rig, next.body, client: a)
-        for _ in 0..<30_000 where (rig.writer.log?.lastSequence ?? 0) < sequenceBefore + 2 { usleep(1000) }  // up to 30 s on a busy host
+        try Self.waitLogged(rig, sequenceBefore + 2)
         try #require(rig.writer.log?.lastSequence == sequenceBefore + 2, "A's second batch is logged")
         // B's batch is acknowledged meanwhile, and served.
         let other = rows(b, newestB, 12)
@@ -178,9 +173,7 @@ import TallyTestSupport
     static func flipApproval(_ dump: inout RandomDump, client a: UUID128) throws -> String {
         let k = try #require(dump.apps.indices.first { dump.apps[$0].client == a })
         dump.apps[k].approved.toggle()
-        let f = dump.apps[k]
-        return DirectoryAppendTests.body([("apps", [DirectoryAppendTests.object([
-            ("id", f.id), ("catalog_application_id", f.catalog), ("is_approved", f.approved), ("is_favorite", f.favorite)])])])
+        return DirectoryAppendTests.body([("apps", [DirectoryAppendTests.appRow(dump.apps[k])])])
     }
 
     /// Waits (up to 30 s on a busy host) until the log holds `sequence`.
@@ -313,8 +306,7 @@ import TallyTestSupport
         let hire = RandomDump.User(id: r.uuid(), client: a, email: "flip-back@example.com", displayName: nil, isActive: true, role: nil, createdAt: nil)
         dump.users.append(hire)
         let back = DirectoryAppendTests.body([
-            ("apps", [DirectoryAppendTests.object([("id", app.id), ("catalog_application_id", app.catalog), ("is_approved", app.approved),
-                                                   ("is_favorite", app.favorite)])]),
+            ("apps", [DirectoryAppendTests.appRow(app)]),
             ("users", [DirectoryAppendTests.object([("id", hire.id), ("email", hire.email), ("is_active", true)])])])
         let batches = try [flip, back].map { try AppendBody.parse(client: a, body: Array($0.utf8), store: store) }
         let next = AppendBody.apply([(store.walSequence + 1, batches[0]), (store.walSequence + 2, batches[1])], onto: store, tailMinRows: 0)
