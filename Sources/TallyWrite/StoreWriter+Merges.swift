@@ -58,7 +58,6 @@ extension StoreWriter {
                     || Date().timeIntervalSince1970 - tail.since >= mergeAfterSeconds else { continue }
             merging.insert(c.info.id)
             mergeQueue.async { [self] in
-                Self.lowerMergePriority()
                 merge(c, base: base)
             }
         }

@@ -189,7 +189,6 @@ extension StoreWriter {
         let records = batches.map { (sequence: $0.sequence, batch: $0.batch) }
         let catalog = store.catalog
         mergeQueue.async { [self] in
-            Self.lowerMergePriority()
             rebuildStarted.withLock { $0 }?()
             let one = Store(catalog: catalog, clients: [from])
             var next = AppendBody.apply(records, onto: one, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows).clients[0]

@@ -115,11 +115,13 @@ public final class StoreWriter: @unchecked Sendable {
     ///   their newest day into a tail instead of a rebuild (``ClientStore/tailMinRows``).
     /// - Parameter tailMaxRows: the most rows a tail holds (``ClientStore/tailMaxRows(baseRows:)``
     ///   unless given; tests).
+    /// - Parameter mergePriority: the merge and rebuild thread's (``mergeQueue``).
     public init(serving store: Store? = nil, log: WriteAheadLog? = nil, source: DataSource? = nil,
                 observer: any WriteObserver = QuietWriteObserver(), tailMinRows: Int = ClientStore.tailMinRows,
                 tailMaxRows: Int? = nil, mergeMinRows: Int? = nil, mergeAfterSeconds: Double = 300,
-                cursorPinBytes: Int = CursorPins.defaultBudgetBytes) {
+                cursorPinBytes: Int = CursorPins.defaultBudgetBytes, mergePriority: BackgroundPriority = StoreWriter.defaultMergePriority) {
         pins = CursorPins(budgetBytes: cursorPinBytes)
+        mergeQueue = BackgroundThread(name: "tally-merge", priority: mergePriority)
         self.tailMinRows = tailMinRows
         self.tailMaxRows = tailMaxRows
         self.mergeAfterSeconds = max(0.05, mergeAfterSeconds)
@@ -172,24 +174,17 @@ public final class StoreWriter: @unchecked Sendable {
     var rebuilding: Set<UUID128> = []
     /// Called on the merge queue as a rebuild of parked batches begins (tests hold one there).
     let rebuildStarted = Mutex<(@Sendable () -> Void)?>(nil)
-    /// Merges run here, one at a time.
-    let mergeQueue = DispatchQueue(label: "tally-merge", qos: .utility)
+    /// Merges and rebuilds run here, one at a time, on a thread of their own lowered to
+    /// ``mergePriority`` (the range tables' threads it starts inherit it: ``concurrentPerformInheriting(iterations:_:)``).
+    /// A merge of the 47.6 M-row client takes one of this machine's two cores for 5–8 s beside the
+    /// commit thread, the parse and the event loops (docs/BENCHMARKS.md, "Merges under `SCHED_IDLE`, and the log written beside the apply").
+    let mergeQueue: BackgroundThread
 
-    /// Lowers the calling thread — one of the merge queue's — to nice 19, at the start of each
-    /// merge or rebuild (a `setpriority` call; the thread stays lowered: it is one of libdispatch's
-    /// utility pool, which runs only background work — the snapshot writer, the memory reclaimer,
-    /// the tail's regrouping). A merge of the 47.6 M-row client takes one of
-    /// this machine's two cores for about 8 s; at nice 19 the commit thread, the parse and the
-    /// event loop go first on the other: the 30-s trickle of docs/BENCHMARKS.md ("The apply of a
-    /// 1,000-row batch") acknowledged at p99 8.09 / 8.74 / 10.42 / 8.99 / 9.62 ms against 9.93 /
-    /// 10.0 / 9.83 / 9.85 / 9.78 ms at nice 0 (five alternated pairs, 2026-12-04), the merges as
-    /// long: within the noise of one run, a median 0.9 ms lower.
-    static func lowerMergePriority() {
-        #if canImport(Glibc)
-        // On Linux, PRIO_PROCESS with id 0 is the calling thread, not the whole process.
-        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
-        #endif
-    }
+    /// Writes and syncs the log beside the commit thread's apply (``commit(_:to:)``).
+    let logWriter = LogWriter()
+
+    /// The merge thread's priority unless told otherwise (`TALLY_MERGE_SCHED`).
+    public static let defaultMergePriority = BackgroundPriority.idle
 
     /// Rows of a tail that start its merge: 1% of the base's rows, and at least 50,000.
     public static func mergeRows(baseRows: Int) -> Int { max(50_000, baseRows / 100) }
@@ -508,24 +503,16 @@ public final class StoreWriter: @unchecked Sendable {
             sequences.append(s)
             bytes += b
         }
-        do {
-            let clock = ContinuousClock(), start = clock.now
-            try log.write(bytes)
-            let d = clock.now - start
-            observer.synced(nanoseconds: d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
-            observer.logSize(bytes: log.byteCount)
-        } catch {
-            // Not durable: refuse the whole group. The log has cut its tail back and takes nothing
-            // more (a later batch gets this answer too) until the server restarts.
-            observer.dataLog.error("write-ahead log write failed; the batches are refused",
-                                   metadata: ["path": "\(log.path)", "batches": "\(group.count)", "error": "\(error)"])
-            let e = WriteError(.notDurable, "the batch could not be made durable: \(error)")
-            for (_, done) in group { done(.failure(e)) }
-            return
-        }
+        // The log's write and `fdatasync` run on the log thread while this one applies the
+        // batches; nothing is published or acknowledged until both are done, and if the write
+        // fails the applied version is dropped unseen. (In turn they took 1.2 ms and 2.5 ms of a
+        // 1,000-new-row batch's 5.0 ms on the 47.6 M-row client: docs/BENCHMARKS.md, "Merges
+        // under `SCHED_IDLE`, and the log written beside the apply".)
+        let write = logWriter.write(bytes, to: log)
         // A large client's rebuild waits off the commit thread, with that client's later batches
         // but those of events its tail takes (StoreWriter+Rebuilds.swift); the others are
-        // applied now.
+        // applied now. (Parked only once the write is durable: undone if it fails.)
+        let parkedBefore = (parked, parkedIds, parkedNewestDay)
         var now: [LoggedBatch] = []
         var nextDays: [UUID128: Int32] = [:], newApps: [UUID128: Set<UUID128>] = [:]
         for (i, (batch, done)) in group.enumerated() {
@@ -537,8 +524,24 @@ public final class StoreWriter: @unchecked Sendable {
                 now.append(logged)
             }
         }
-        if let store, !now.isEmpty {
-            let next = AppendBody.apply(now.map { ($0.sequence, $0.batch) }, onto: store, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows)
+        let next = store.flatMap { store in
+            now.isEmpty ? nil : AppendBody.apply(now.map { ($0.sequence, $0.batch) }, onto: store, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows)
+        }
+        switch write.wait() {
+        case .success(let d):
+            observer.synced(nanoseconds: d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
+            observer.logSize(bytes: log.byteCount)
+        case .failure(let error):
+            // Not durable: refuse the whole group. The log has cut its tail back and takes nothing
+            // more (a later batch gets this answer too) until the server restarts.
+            (parked, parkedIds, parkedNewestDay) = parkedBefore
+            observer.dataLog.error("write-ahead log write failed; the batches are refused",
+                                   metadata: ["path": "\(log.path)", "batches": "\(group.count)", "error": "\(error)"])
+            let e = WriteError(.notDurable, "the batch could not be made durable: \(error)")
+            for (_, done) in group { done(.failure(e)) }
+            return
+        }
+        if let next {
             publish(next, acked: max(freshness.ackedSequence, now.last!.sequence), replacesData: false)
             startMerges(next)
         }

@@ -74,6 +74,10 @@ struct Serve: AsyncParsableCommand {
         var tailMinRows = ClientStore.tailMinRows
         var mergeMinRows: Int?
         var mergeAfterSeconds = 300.0
+        /// `TALLY_MERGE_SCHED` only: the merge and rebuild thread's scheduling, `idle` or `nice`
+        /// (nice 19; docs/BENCHMARKS.md, "Merges under `SCHED_IDLE`, and the log
+        /// written beside the apply").
+        var mergePriority = StoreWriter.defaultMergePriority
         /// `TALLY_CURSOR_PIN_MIB` only: the most bytes of replaced client versions cursors keep
         /// (``CursorPins``); 0 keeps none (a cursor then continues on the data served now).
         var cursorPinMiB = CursorPins.defaultBudgetBytes >> 20
@@ -116,6 +120,10 @@ struct Serve: AsyncParsableCommand {
         if s.cursorPinMiB < 0 { throw ValidationError("TALLY_CURSOR_PIN_MIB must be 0 or more") }
         if s.tailMinRows < 0 || (s.mergeMinRows ?? 1) < 1 {
             throw ValidationError("TALLY_TAIL_MIN_ROWS must be 0 or more, TALLY_MERGE_MIN_ROWS 1 or more")
+        }
+        if let policy = text("mergeSched") {
+            guard policy == "nice" || policy == "idle" else { throw ValidationError("TALLY_MERGE_SCHED must be nice or idle; got \(policy)") }
+            s.mergePriority = policy == "idle" ? .idle : .nice(19)
         }
         if let policy = text("querySched") {
             guard policy == "nice" || policy == "idle" else { throw ValidationError("TALLY_QUERY_SCHED must be nice or idle; got \(policy)") }
@@ -222,7 +230,7 @@ struct Serve: AsyncParsableCommand {
         }
         let writer = StoreWriter(log: log, source: source, observer: observability, tailMinRows: s.tailMinRows,
                                  mergeMinRows: s.mergeMinRows, mergeAfterSeconds: s.mergeAfterSeconds,
-                                 cursorPinBytes: s.cursorPinMiB << 20)
+                                 cursorPinBytes: s.cursorPinMiB << 20, mergePriority: s.mergePriority)
         let api = API(writer: writer, tokens: tokenStore, observability: observability)
         let server: Server
         do {

@@ -5,7 +5,8 @@ import TallyTestSupport
 /// The query threads' scheduling settings of `tally serve` (docs/OPERATIONS.md): values out of
 /// range are refused at start with a message naming the setting; `TALLY_QUERY_SCHED=idle` puts
 /// the threads that ran heavy queries under `SCHED_IDLE` (policy 5 in `/proc`), and the default
-/// lowers them to nice 19.
+/// lowers them to nice 19. (`TALLY_MERGE_SCHED`'s values are refused the same way; the merge
+/// thread's priority is `BackgroundThreadTests`'.)
 @Suite(.serialized) struct QueryThreadSettingsTests {
     /// Runs `tally serve` with `environment` until it exits (or for at most 10 s): exit status and stderr.
     static func refused(_ environment: [String: String]) throws -> (Int32, String) {
@@ -26,7 +27,8 @@ import TallyTestSupport
 
     @Test func badValuesAreRefusedAtStart() throws {
         for (env, message) in [(["TALLY_QUERY_NICE": "25"], "TALLY_QUERY_NICE must be from 0 to 19; got 25"),
-                               (["TALLY_QUERY_SCHED": "fast"], "TALLY_QUERY_SCHED must be nice or idle; got fast")] {
+                               (["TALLY_QUERY_SCHED": "fast"], "TALLY_QUERY_SCHED must be nice or idle; got fast"),
+                               (["TALLY_MERGE_SCHED": "low"], "TALLY_MERGE_SCHED must be nice or idle; got low")] {
             let (status, text) = try Self.refused(env)
             #expect(status != 0 && text.contains(message), "\(env): exit \(status), \(text.prefix(300))")
         }

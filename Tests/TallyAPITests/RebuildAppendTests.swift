@@ -115,6 +115,43 @@ import TallyTestSupport
         try DirectoryAppendTests.compare(rig.writer, dump, &r, "after an approval flipped")
     }
 
+    /// The log is written beside the apply (``LogWriter``): a batch that would be parked for a
+    /// rebuild (a backdated row of a large client) whose log write fails is refused with 503, is
+    /// not parked — no rebuild begins, and nothing waits to be answered again at shutdown — and
+    /// changes nothing; the restart has none of it. So with a batch of the newest day in the same
+    /// group's place: refused, not served.
+    @Test func aFailedLogWriteParksAndAppliesNothing() throws {
+        let rig = try AppendTests.rig("failed-park", seed: 86, tailMinRows: 0, mergeMinRows: 1_000_000)
+        var r = SeededRandom(seed: 86)
+        let (held, release) = Self.holdFirstRebuild(rig.writer)
+        defer { release.signal() }
+        let a = rig.client
+        let newest = try #require(rig.writer.store?.client(a)?.usage?.newestDay)
+        let today = AppendTests.randomEvents(rig.dump, client: a, day: newest, 10, &r)
+        #expect(try AppendTests.post(rig, "[" + today.rows.map { AppendTests.event($0.user, $0.app, $0.day.description) }
+            .joined(separator: ",") + "]").status == 200)
+        let rows = rig.rows(), served = rig.writer.store!.client(a)!
+        let heldRows = Set(rig.dump.usage.filter { $0.client == a }.map { "\($0.user) \($0.app) \($0.day)" })
+        let users = rig.dump.users.filter { $0.client == a }.map(\.id), apps = rig.dump.apps.filter { $0.client == a }.map(\.id)
+        let firstDay = try #require(rig.dump.usage.filter { $0.client == a }.map(\.day).min())
+        let (u, p) = try #require(users.lazy.flatMap { u in apps.lazy.map { (u, $0) } }.first { !heldRows.contains("\($0.0) \($0.1) \(firstDay)") })
+
+        rig.writer.log!.failWriteAfter = 20
+        let refused = try AppendTests.post(rig, "[" + AppendTests.event(u, p, firstDay.description) + "]")
+        #expect(refused.status == 503 && refused.text.contains("\"code\":\"not_durable\""), "\(refused.text)")
+        #expect(held.wait(timeout: .now() + 1) == .timedOut, "no rebuild began")
+        #expect(rig.writer.parked.isEmpty && rig.writer.parkedIds.isEmpty && rig.writer.parkedNewestDay.isEmpty, "nothing parked")
+        let more = AppendTests.randomEvents(rig.dump, client: a, day: newest, 10, &r)
+        let later = try AppendTests.post(rig, "[" + more.rows.map { AppendTests.event($0.user, $0.app, $0.day.description) }
+            .joined(separator: ",") + "]")
+        #expect(later.status == 503 && later.text.contains("until the server restarts"), "\(later.text)")
+        #expect(rig.rows() == rows && rig.writer.store!.client(a)! === served, "the served client is as it was")
+        rig.shutdown()
+        let again = try AppendTests.rig("failed-park", seed: 86, wal: rig.wal, tailMinRows: 0, mergeMinRows: 1_000_000)
+        defer { again.shutdown() }
+        #expect(again.rows() == rows && again.writer.store!.walSequence == 1)
+    }
+
     @Test func aNewDaysBatchIsRebuiltOffTheCommitThread() throws {
         let name = "rebuild-off-thread"
         let rig = try AppendTests.rig(name, seed: 83, tailMinRows: 0, mergeMinRows: 1_000_000)

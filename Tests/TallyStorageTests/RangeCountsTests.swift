@@ -1,3 +1,4 @@
+import Dispatch
 import Testing
 @testable import TallyStorage
 
@@ -53,6 +54,36 @@ import Testing
         }
         #expect(t.count(entity: 0, 5, 4) == nil)
         #expect(t.count(entity: entities + 3, 0, 0) == nil)
+    }
+
+    /// Built on a lowered thread (a merge's, under `SCHED_IDLE`), the tables' parts are filled
+    /// on threads of their own (``concurrentPerformInheriting(iterations:_:)``): the same counts.
+    @Test func builtOnALoweredThread() {
+        final class Box: @unchecked Sendable { var table: RangeCounts? }
+        let (days, users) = (200, 3_000)
+        let d = Self.data(entities: 7, days: days, users: users, seed: 4)
+        let rows = d.map { $0.reduce(0) { $0 + $1.count } }
+        let build: @Sendable () -> RangeCounts = {
+            RangeCounts(dayCount: days, userCount: users, entityRows: rows, minRowsPerEntry: 0) { e, day, u in u += d[e][day] }
+        }
+        let lowered = Box(), done = DispatchSemaphore(value: 0)
+        BackgroundThread(name: "test-range", priority: .idle).async {
+            lowered.table = build()
+            done.signal()
+        }
+        done.wait()
+        let t = lowered.table!, reference = build()
+        #expect(t.tableCount == reference.tableCount && t.tableCount == rows.filter { $0 > 0 }.count)
+        for e in 0..<d.count {
+            var seen = Set<UInt32>()
+            for hi in 0..<days {
+                seen.formUnion(d[e][hi])
+                #expect(t.count(entity: e, 0, hi) == (rows[e] > 0 ? seen.count : nil), "entity \(e) range 0…\(hi)")
+            }
+            for lo in Swift.stride(from: 0, to: days, by: 13) {
+                for hi in lo..<days { #expect(t.count(entity: e, lo, hi) == reference.count(entity: e, lo, hi)) }
+            }
+        }
     }
 
     @Test func shortHistory() { check(entities: 4, days: 40, users: 300, seed: 1, stride: 1) }

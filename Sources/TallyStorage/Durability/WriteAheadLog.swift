@@ -267,8 +267,14 @@ public final class WriteAheadLog {
         var payload = le(sequence)
         payload += le(batch.client.high) + le(batch.client.low) + le(UInt32(batch.rows.count))
         payload.reserveCapacity(payload.count + batch.rows.count * 36)
+        // Appended in place: with an array made per value and per `+`, this loop had 5.5% of the
+        // commit thread's `perf` samples in a trickle of 1,000-event batches (2026-12-04).
         for r in batch.rows {
-            payload += le(r.user.high) + le(r.user.low) + le(r.app.high) + le(r.app.low) + le(UInt32(bitPattern: r.day.raw))
+            appendLE(r.user.high, to: &payload)
+            appendLE(r.user.low, to: &payload)
+            appendLE(r.app.high, to: &payload)
+            appendLE(r.app.low, to: &payload)
+            appendLE(UInt32(bitPattern: r.day.raw), to: &payload)
         }
         if !batch.directory.isEmpty { Self.encode(batch.directory, into: &payload) }
         return (sequence, le(UInt32(payload.count - 8)) + le(Self.crc(payload)) + payload)
@@ -494,6 +500,11 @@ public final class WriteAheadLog {
 }
 
 @inline(__always) func le<T: FixedWidthInteger>(_ v: T) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+
+/// Appends `v`'s little-endian bytes to `out`.
+@inline(__always) func appendLE<T: FixedWidthInteger>(_ v: T, to out: inout [UInt8]) {
+    withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) }
+}
 
 @inline(__always) func read<T: FixedWidthInteger>(_ b: [UInt8], _ at: Int) -> T {
     b.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: at, as: T.self)) }

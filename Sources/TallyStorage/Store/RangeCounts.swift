@@ -130,7 +130,8 @@ public final class RangeCounts: @unchecked Sendable {
         counts = StoreMemory.allocate(UInt8.self, capacity: total == 0 ? 0 : total + Self.padding, in: memory)
         if total == 0 { return }
         // The tables are independent: entities are dealt to one part per core, heaviest first
-        // to the lightest part, and the parts filled in parallel (each with its own scratch).
+        // to the lightest part, and the parts filled in parallel (each with its own scratch) — at
+        // the caller's priority, so that a merge's tables give way to the commit thread.
         // A snapshot's load rebuilds them, so this is most of its time.
         let threads = max(1, min(ProcessInfo.processInfo.activeProcessorCount, tableCount))
         var parts = [[Int]](repeating: [], count: threads), load = [Int](repeating: 0, count: threads)
@@ -143,7 +144,7 @@ public final class RangeCounts: @unchecked Sendable {
         withoutActuallyEscaping(usersOnDay) { usersOnDay in
             let source = UnsafeMutableSendable(usersOnDay)
             let base = UnsafeMutableSendable(UnsafeMutableRawPointer(counts.baseAddress!))
-            DispatchQueue.concurrentPerform(iterations: threads) { i in
+            concurrentPerformInheriting(iterations: threads) { i in
                 // Each table is counted in 32 bits, then packed at its width into its place
                 // (byte by byte: a table's last byte is its own). Every entry is written, so the
                 // scratch is cleared once.
