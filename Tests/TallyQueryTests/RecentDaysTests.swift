@@ -7,7 +7,7 @@ import TallyTestSupport
 /// last 64, read instead of the pair's words or list for ranges inside them. Kept by clients of
 /// a million rows or more, and, as every other extra, by the small clients of stores built with
 /// `allClasses` (the equivalence tests' among them). And a range holding the whole history,
-/// answered from each pair's count.
+/// answered from each pair's count; and each pair's last day in a range, read from the word first.
 @Suite struct RecentDaysTests {
     /// Every pair's day counts and tests, over ranges inside the recent days and over ranges
     /// that start before them, are what its rows hold.
@@ -35,6 +35,13 @@ import TallyTestSupport
                 // The whole history (read from the pair's count) and past both ends.
                 for (lo, hi) in [(0, u.dayCount - 1), (-3, u.dayCount + 5)] {
                     #expect(pairs.dayCount(pair: p, lo, hi) == days[p].count && pairs.hasDay(pair: p, lo, hi), "pair \(p), \(lo)…\(hi)")
+                    #expect(pairs.lastDay(pair: p, lo, hi) == days[p].max(), "pair \(p), \(lo)…\(hi): last day")
+                }
+                // Last days over ranges ending inside the recent days and starting before them.
+                for _ in 0..<3 {
+                    let lo = Int(r.next() % UInt64(pairs.recentStart + 1))
+                    let hi = pairs.recentStart + Int(r.next() % UInt64(u.dayCount - pairs.recentStart))
+                    #expect(pairs.lastDay(pair: p, lo, hi) == days[p].filter { lo <= $0 && $0 <= hi }.max(), "pair \(p), \(lo)…\(hi): last day")
                 }
                 for k in 0..<6 {
                     // Half the ranges start inside the recent days, half anywhere.
@@ -44,6 +51,7 @@ import TallyTestSupport
                     let want = days[p].filter { lo <= $0 && $0 <= hi }.count
                     #expect(pairs.dayCount(pair: p, lo, hi) == want, "pair \(p), \(lo)…\(hi)")
                     #expect(pairs.hasDay(pair: p, lo, hi) == (want > 0), "pair \(p), \(lo)…\(hi)")
+                    #expect(pairs.lastDay(pair: p, lo, hi) == days[p].filter { lo <= $0 && $0 <= hi }.max(), "pair \(p), \(lo)…\(hi): last day")
                     var acc = [UInt64](repeating: 0, count: (hi - lo) / 64 + 1)
                     let any = acc.withUnsafeMutableBufferPointer { pairs.days(pair: p, lo, hi, into: $0.baseAddress!) }
                     let bits = acc.enumerated().flatMap { k, w in (0..<64).filter { w >> UInt64($0) & 1 != 0 }.map { lo + 64 * k + $0 } }

@@ -201,10 +201,24 @@ extension PairIndex {
     }
 
     /// The last day offset of pair `p` within `lo…hi`, or `nil`.
-    /// - Complexity: O(log days) for a list, O(words of the range) for a bitset.
+    /// - Complexity: O(1) when the pair has a day in ``recent`` up to `hi` (a client of a
+    ///   million rows or more); else O(log days) for a list, O(words of the range) for a bitset.
     public func lastDay(pair p: Int, _ lo: Int, _ hi: Int) -> Int? {
-        let hi = min(hi, lastDayOffset)  // (a tail's next day: past every pair's words)
+        var hi = min(hi, lastDayOffset)  // (a tail's next day: past every pair's words)
         guard lo <= hi else { return nil }
+        // The pair's last 64 days in one word, read first: a tail's apply asks each new row's
+        // pair and the user's pairs of its classes for their last day over the whole history
+        // (15% of the apply's `perf` samples on the 47.6 M-row client, 2026-12-04).
+        if hi >= recentStart {
+            let top = hi &- recentStart  // 0…63
+            let x = recent[p] & (top >= 63 ? ~0 : (1 &<< UInt64(top &+ 1)) &- 1)
+            if x != 0 {
+                let d = recentStart &+ 63 &- x.leadingZeroBitCount
+                return d >= lo ? d : nil
+            }
+            if lo >= recentStart { return nil }
+            hi = recentStart &- 1
+        }
         if let (d, count) = list(pair: p) {
             let i = Self.firstDay(atLeast: hi + 1, d, count) - 1
             return i >= 0 && Int(d[i]) >= lo ? Int(d[i]) : nil
