@@ -5,6 +5,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import TallyAPI
+import TallyStorage
 
 /// One HTTP/1.1 connection: collects a request, answers quick ones on the event loop and hands
 /// analytics queries to the thread pool, so that a heavy query never holds up the loop that
@@ -215,14 +216,7 @@ enum QueryThread {
     static func lowerPriorityOnce(to nice: Int32) {
         let first = lock.withLock { lowered.insert(UInt(pthread_self())).inserted }
         guard first else { return }
-        if nice == idle {
-            var p = sched_param()
-            p.sched_priority = 0
-            _ = pthread_setschedparam(pthread_self(), 5 /* SCHED_IDLE */, &p)
-        } else {
-            // On Linux, PRIO_PROCESS with id 0 is the calling thread, not the whole process.
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice)
-        }
+        (nice == idle ? BackgroundPriority.idle : .nice(nice)).apply()
     }
 
     /// Runs `work` on one of `pool`'s threads, lowered to `nice` (``ServerLimits/queryThreadNice``);

@@ -176,8 +176,9 @@ public final class StoreWriter: @unchecked Sendable {
     let rebuildStarted = Mutex<(@Sendable () -> Void)?>(nil)
     /// Merges and rebuilds run here, one at a time, on a thread of their own lowered to
     /// ``mergePriority`` (the range tables' threads it starts inherit it: ``concurrentPerformInheriting(iterations:_:)``).
-    /// A merge of the 47.6 M-row client takes one of this machine's two cores for 5–8 s beside the
-    /// commit thread, the parse and the event loops (docs/BENCHMARKS.md, "Merges under `SCHED_IDLE`, and the log written beside the apply").
+    /// A merge of the 47.6 M-row client builds it for 4.3–5.7 s on one of this machine's two cores,
+    /// beside the commit thread, the parse and the event loops (docs/BENCHMARKS.md, "A faster
+    /// builder", "Merges under `SCHED_IDLE`, and the log written beside the apply").
     let mergeQueue: BackgroundThread
 
     /// Writes and syncs the log beside the commit thread's apply (``commit(_:to:)``).
@@ -505,8 +506,9 @@ public final class StoreWriter: @unchecked Sendable {
         }
         // The log's write and `fdatasync` run on the log thread while this one applies the
         // batches; nothing is published or acknowledged until both are done, and if the write
-        // fails the applied version is dropped unseen. (In turn they took 1.2 ms and 2.5 ms of a
-        // 1,000-new-row batch's 5.0 ms on the 47.6 M-row client: docs/BENCHMARKS.md, "Merges
+        // fails the applied version is dropped unseen. (One after the other, the commit's start to
+        // the apply — checks, record, write, `fdatasync` — took 1.2 ms and the apply 2.5 ms of a
+        // 1,000-new-row batch's 5.0 ms on the 47.6 M-row client, p50: docs/BENCHMARKS.md, "Merges
         // under `SCHED_IDLE`, and the log written beside the apply".)
         let write = logWriter.write(bytes, to: log)
         // A large client's rebuild waits off the commit thread, with that client's later batches

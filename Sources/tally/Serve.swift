@@ -121,14 +121,14 @@ struct Serve: AsyncParsableCommand {
         if s.tailMinRows < 0 || (s.mergeMinRows ?? 1) < 1 {
             throw ValidationError("TALLY_TAIL_MIN_ROWS must be 0 or more, TALLY_MERGE_MIN_ROWS 1 or more")
         }
-        if let policy = text("mergeSched") {
-            guard policy == "nice" || policy == "idle" else { throw ValidationError("TALLY_MERGE_SCHED must be nice or idle; got \(policy)") }
-            s.mergePriority = policy == "idle" ? .idle : .nice(19)
+        /// `nice` or `idle` (true), or not set.
+        func idle(_ key: String, _ name: String) throws -> Bool? {
+            guard let policy = text(key) else { return nil }
+            guard policy == "nice" || policy == "idle" else { throw ValidationError("\(name) must be nice or idle; got \(policy)") }
+            return policy == "idle"
         }
-        if let policy = text("querySched") {
-            guard policy == "nice" || policy == "idle" else { throw ValidationError("TALLY_QUERY_SCHED must be nice or idle; got \(policy)") }
-            s.queryIdle = policy == "idle"
-        }
+        if let i = try idle("mergeSched", "TALLY_MERGE_SCHED") { s.mergePriority = i ? .idle : .nice(19) }
+        s.queryIdle = try idle("querySched", "TALLY_QUERY_SCHED") ?? s.queryIdle
         s.lenient = lenient || flag("lenient")
         s.dates = try dateWindow(dateRange ?? text("dateRange"))
         s.noMetrics = noMetrics || flag("noMetrics")

@@ -57,16 +57,15 @@ public final class BackgroundThread: @unchecked Sendable {
     private let priority: BackgroundPriority?
     private let idleSeconds: Double
     private let condition = NSCondition()
-    private var jobs: [@Sendable () -> Void] = []
-    private var next = 0
+    private var jobs: [@Sendable () -> Void] = []  // a handful at most: merges run one at a time
     private var running = false
     private var started = 0
 
-    /// How many threads it has started (a new one after each idle end).
-    var threadsStarted: Int {
+    /// How many threads it has started (a new one after each idle end), and whether one runs.
+    var threads: (started: Int, running: Bool) {
         condition.lock()
         defer { condition.unlock() }
-        return started
+        return (started, running)
     }
 
     public init(name: String, priority: BackgroundPriority?, idleSeconds: Double = 5) {
@@ -95,21 +94,14 @@ public final class BackgroundThread: @unchecked Sendable {
         priority?.apply()
         condition.lock()
         while true {
-            while next == jobs.count {
-                if !condition.wait(until: Date(timeIntervalSinceNow: idleSeconds)), next == jobs.count {
-                    jobs.removeAll()
-                    next = 0
+            while jobs.isEmpty {
+                if !condition.wait(until: Date(timeIntervalSinceNow: idleSeconds)), jobs.isEmpty {
                     running = false
                     condition.unlock()
                     return
                 }
             }
-            let job = jobs[next]
-            next += 1
-            if next == jobs.count {
-                jobs.removeAll(keepingCapacity: true)
-                next = 0
-            }
+            let job = jobs.removeFirst()
             condition.unlock()
             job()
             condition.lock()
