@@ -188,17 +188,17 @@ import TallyTestSupport
     }
 
     /// A tail past 65,536 rows is grouped by user off the commit thread, the result taken by a
-    /// later version: at points along 120,000 random rows of the newest day, every structure the
-    /// query layer reads (the pairs through ``PairView``: grouped rows and chains) equals the
+    /// later version: at points along 200,000 random rows of the newest day, every structure the
+    /// query layer reads (the pairs through ``PairView``: both grouped runs and chains) equals the
     /// client rebuilt whole.
     @Test func aLargeTailGroupedInTheBackgroundReadsAsTheRebuild() throws {
-        let (_, builder) = SyntheticClient.make(SyntheticShape(users: 1_500, apps: 120, days: 40, seed: 9))
+        let (_, builder) = SyntheticClient.make(SyntheticShape(users: 1_500, apps: 400, days: 40, seed: 9))
         var client = builder.build()
         let day = client.usage!.newestDay.raw
         var r = SeededRandom(seed: 91)
         var sm = SplitMix64(seed: 92)
-        var largestGrouped = 0
-        for batch in 0..<120 {
+        var largestGrouped = 0, checkedBothRuns = 0, oldRuns = Set<Int>()
+        for batch in 0..<200 {
             var us: [UInt32] = [], ap: [UInt32] = []
             for _ in 0..<1_000 {
                 us.append(UInt32(sm.next() % UInt64(client.users.count)))
@@ -207,13 +207,19 @@ import TallyTestSupport
             client = client.appending(users: us, apps: ap, days: [Int32](repeating: day, count: us.count), tailMinRows: 0, tailMaxRows: 1_000_000)
             let tail = try #require(client.usage?.tail, "batch \(batch): the rows went to a tail")
             largestGrouped = max(largestGrouped, tail.groupedRows)
-            if batch == 89 || batch == 119 {
-                try Self.expectSameStructures(client, client.merged(), "batch \(batch), \(tail.rowCount) rows, \(tail.groupedRows) grouped", &r)
+            let runs = tail.groupedRuns
+            oldRuns.insert(runs.old)
+            if batch == 89 || batch == 159 || batch == 199 {
+                if runs.old > 0 && runs.young > 0 && tail.rowCount > tail.groupedRows { checkedBothRuns += 1 }
+                try Self.expectSameStructures(client, client.merged(),
+                                              "batch \(batch), \(tail.rowCount) rows, \(runs.old) + \(runs.young) grouped", &r)
             }
             if batch % 10 == 9 { usleep(20_000) }  // time for a regrouping to land
         }
         #expect(client.usage!.tail!.rowCount > 65_536, "the tail reached \(client.usage!.tail!.rowCount) rows")
         #expect(largestGrouped > 65_536, "a version past 65,536 rows took a regrouping (largest grouped: \(largestGrouped))")
+        #expect(oldRuns.filter { $0 > 0 }.count >= 2, "the old run was made again (old runs seen: \(oldRuns.sorted()))")
+        #expect(checkedBothRuns > 0, "a compared version read an old run, a young run and chains")
     }
 
     /// What the query layer reads from `tailed`'s usage index and activity equals `whole`'s.

@@ -85,17 +85,8 @@ public struct PairView: Sendable {
             return n
         }
         let g = tail.grouped
-        if u &+ 1 < g.start.count {
-            let s = Int(g.start[u]), e = Int(g.start[u &+ 1])
-            let key = UInt16(truncatingIfNeeded: lo)  // baseLast < lo ⇔ baseLast + 1 ≤ lo (lo ≤ the tail's day < 65,536)
-            g.lastPlusOne.withUnsafeBufferPointer { b in
-                var k = s
-                while k < e {
-                    n &+= b[k] <= key ? 1 : 0
-                    k &+= 1
-                }
-            }
-        }
+        let key = UInt16(truncatingIfNeeded: lo)  // baseLast < lo ⇔ baseLast + 1 ≤ lo (lo ≤ the tail's day < 65,536)
+        n &+= g.old.countNew(user: u, key: key) &+ g.young.countNew(user: u, key: key)
         if tail.pairHead[u] >= g.count { tail.forEachRecentPair(user: u) { n &+= Int($0.baseLast) < lo ? 1 : 0 } }
         return n
     }

@@ -184,11 +184,13 @@ extension UsageTail {
         let recent = allRows.count - grouped.count
         if recent > min(regroupRows, max(16, grouped.count / 4)) {
             // A large tail is grouped again off the commit thread, taken by a later version
-            // (3–10 ms on the commit thread at 476,537 rows, every eighth 1,000-row batch: a
-            // tenth of the acknowledgements, in `tally bench --tail-fraction 0.01` timed per
-            // batch); a small one, or one whose regrouping fell far behind, here.
+            // (3–10 ms on the commit thread at 476,537 rows with one run, every eighth 1,000-row
+            // batch: a tenth of the acknowledgements, in `tally bench --tail-fraction 0.01` timed
+            // per batch); a small one here, and so is the young run of one whose regrouping fell
+            // far behind.
             if allRows.count <= 65_536 || recent > 4 * regroupRows {
-                grouped = grouped.adding(allLinks, rows: allRows, userCount: N)
+                // (Past 65,536 rows only the young run: the old one waits for the background.)
+                grouped = grouped.adding(allLinks, rows: allRows, userCount: N, mayRemakeOld: allRows.count <= 65_536)
             } else if state.regrouped.withLock({ r in defer { r.running = true }; return !r.running }) {
                 let from = grouped, users = N
                 DispatchQueue.global(qos: .utility).async {

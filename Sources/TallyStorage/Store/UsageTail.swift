@@ -131,54 +131,141 @@ public final class UsageTail: @unchecked Sendable {
     /// instead of following chains: on the 47.6 M-row client with a 1% tail (476,537 rows), the
     /// dashboard mix's D took 17–20 ms on average with chains alone, against 3.7–4.3 merged
     /// (`tools/load/mix_bench.sh`, docs/BENCHMARKS.md).
+    ///
+    /// Two runs: ``old`` (rows `0..<old.end`) and ``young`` (the rows from there to ``count``).
+    /// A regrouping every ``UsageTail/regroupRows`` rows makes only the young run again, O(users +
+    /// young rows); the old run is made again, O(users + rows), once the young one holds an
+    /// eighth of it (``needsOld(rows:)``). With one run, every regrouping was O(users + rows): at
+    /// 1.0–1.4 M tail rows on the 47.6 M-row client a third of a core went into regrouping, 60% of
+    /// it the kernel's page faults for the new 16 MB arrays (`perf` during
+    /// `append_today.py --bodies 4000`, 2026-12-04).
     @usableFromInline final class Grouped: Sendable {
-        @usableFromInline let count: Int
-        /// Rows of user `u`: `start[u] ..< start[u + 1]` of `pairs` (empty: none).
-        @usableFromInline let start: [UInt32]
-        @usableFromInline let pairs: [TailPair]
-        /// Each of `pairs`' base last day plus one (0: none), 2 bytes: an unfiltered count of a
-        /// user's apps reads these (a loop the compiler vectorizes) instead of 12-byte rows. D
-        /// ascending over 366 days with a static 1% tail: 2.0 ms in process against 0.6 merged
-        /// when it read the rows.
-        @usableFromInline let lastPlusOne: [UInt16]
+        /// Rows grouped in all: ``old``'s, then ``young``'s.
+        @usableFromInline var count: Int { young.end }
+        @usableFromInline let old: Run
+        @usableFromInline let young: Run
 
-        init(count: Int, start: [UInt32], pairs: [TailPair]) {
-            self.count = count
-            self.start = start
-            self.pairs = pairs
-            lastPlusOne = pairs.map { UInt16(truncatingIfNeeded: $0.baseLast &+ 1) }
+        /// Rows `from..<end` of the chain, grouped by user.
+        @usableFromInline struct Run: Sendable {
+            let from: Int
+            let end: Int
+            /// Rows of user `u`: `start[u] ..< start[u + 1]` of `pairs` (users added to the
+            /// client since the run was made have none: `u + 1 ≥ start.count`).
+            @usableFromInline let start: [UInt32]
+            @usableFromInline let pairs: [TailPair]
+            /// Each of `pairs`' base last day plus one (0: none), 2 bytes: an unfiltered count of a
+            /// user's apps reads these (a loop the compiler vectorizes) instead of 12-byte rows. D
+            /// ascending over 366 days with a static 1% tail: 2.0 ms in process against 0.6 merged
+            /// when it read the rows.
+            @usableFromInline let lastPlusOne: [UInt16]
+
+            static func empty(at row: Int) -> Run { Run(from: row, end: row, start: [], pairs: [], lastPlusOne: []) }
+
+            /// Rows `from..<end` of `links` and `rows`, grouped by user (each user's in row order).
+            /// - Complexity: O(users + rows grouped).
+            static func make(_ links: TailList<PairLink>, rows: TailList<UInt64>, from: Int, end: Int, userCount: Int) -> Run {
+                guard end > from else { return .empty(at: from) }
+                var start = [UInt32](repeating: 0, count: userCount + 1)
+                for i in from..<end { start[Int(rows[i] >> 32) &+ 1] &+= 1 }
+                for u in 0..<userCount { start[u &+ 1] &+= start[u] }
+                var at = start
+                let n = end - from
+                // Every slot is written once (the counts above place each row), so the array is
+                // not zeroed first.
+                let pairs = [TailPair](unsafeUninitializedCapacity: n) { out, made in
+                    for i in from..<end {
+                        let u = Int(rows[i] >> 32)
+                        (out.baseAddress! + Int(at[u])).initialize(to: links[i].pair)
+                        at[u] &+= 1
+                    }
+                    made = n
+                }
+                let last = [UInt16](unsafeUninitializedCapacity: n) { out, made in
+                    pairs.withUnsafeBufferPointer { p in
+                        for k in 0..<n { out[k] = UInt16(truncatingIfNeeded: p[k].baseLast &+ 1) }
+                    }
+                    made = n
+                }
+                return Run(from: from, end: end, start: start, pairs: pairs, lastPlusOne: last)
+            }
+
+            /// User `u`'s rows of ``pairs``.
+            @inlinable @inline(__always) func range(user u: Int) -> Range<Int> {
+                u &+ 1 < start.count ? Int(start[u]) ..< Int(start[u &+ 1]) : 0 ..< 0
+            }
+
+            /// Calls `body` with each of user `u`'s rows in this run.
+            @inlinable @inline(__always) func forEach(user u: Int, _ body: (TailPair) -> Void) {
+                let r = range(user: u)
+                guard !r.isEmpty else { return }
+                pairs.withUnsafeBufferPointer { p in
+                    var k = r.lowerBound
+                    while k < r.upperBound {
+                        body(p[k])
+                        k &+= 1
+                    }
+                }
+            }
+
+            /// How many of user `u`'s rows in this run had no base day at `lo` or after (their
+            /// pair's base last day plus one is at most `key`, `lo` as 2 bytes).
+            @inlinable @inline(__always) func countNew(user u: Int, key: UInt16) -> Int {
+                let r = range(user: u)
+                guard !r.isEmpty else { return 0 }
+                var n = 0
+                lastPlusOne.withUnsafeBufferPointer { b in
+                    var k = r.lowerBound
+                    while k < r.upperBound {
+                        n &+= b[k] <= key ? 1 : 0
+                        k &+= 1
+                    }
+                }
+                return n
+            }
+
+            var byteCount: Int { pairs.count * 18 + start.count * 4 }
         }
 
-        /// These rows with `links` (the rows from `count` on) grouped with them.
-        /// - Complexity: O(users + rows).
-        func adding(_ links: TailList<PairLink>, rows: TailList<UInt64>, userCount: Int) -> Grouped {
-            var start = [UInt32](repeating: 0, count: userCount + 1)
-            // Users added to the client since these rows were grouped have none here.
-            let had = max(0, self.start.count - 1)
-            for u in 0..<min(userCount, had) { start[u + 1] = self.start[u + 1] - self.start[u] }
-            for i in count..<rows.count { start[Int(rows[i] >> 32) + 1] += 1 }
-            for u in 0..<userCount { start[u + 1] += start[u] }
-            var at = start
-            var out = [TailPair](repeating: TailPair(app: 0, basePair: 0, baseLast: 0, day: 0, firstDay: 0), count: Int(start[userCount]))
-            for u in 0..<min(userCount, had) {
-                for k in Int(self.start[u])..<Int(self.start[u + 1]) { out[Int(at[u])] = pairs[k]; at[u] += 1 }
-            }
-            for i in count..<rows.count {
-                let u = Int(rows[i] >> 32)
-                out[Int(at[u])] = links[i].pair
-                at[u] += 1
-            }
-            return Grouped(count: rows.count, start: start, pairs: out)
+        init(old: Run, young: Run) {
+            self.old = old
+            self.young = young
         }
 
-        static let empty = Grouped(count: 0, start: [], pairs: [])
+        /// Whether a regrouping up to `rows` rows makes the old run again: the young one would
+        /// hold more than an eighth of the rows (at least 65,536). Each row is then copied into an
+        /// old run about nine times in all (the old runs grow by an eighth), and a young run
+        /// holds at most about an eighth of the tail.
+        func needsOld(rows: Int) -> Bool {
+            rows - old.end > max(65_536, old.end / 8)
+        }
+
+        /// The rows up to `rows.count` grouped: the young run made again, or both runs when
+        /// ``needsOld(rows:)`` and `mayRemakeOld`.
+        /// - Complexity: O(users + rows past the old run), or O(users + rows).
+        func adding(_ links: TailList<PairLink>, rows: TailList<UInt64>, userCount: Int, mayRemakeOld: Bool = true) -> Grouped {
+            if mayRemakeOld && needsOld(rows: rows.count) {
+                return Grouped(old: .make(links, rows: rows, from: 0, end: rows.count, userCount: userCount), young: .empty(at: rows.count))
+            }
+            return Grouped(old: old, young: .make(links, rows: rows, from: old.end, end: rows.count, userCount: userCount))
+        }
+
+        /// Calls `body` with each of user `u`'s grouped rows: the old run's, then the young's.
+        @inlinable @inline(__always) func forEach(user u: Int, _ body: (TailPair) -> Void) {
+            old.forEach(user: u, body)
+            young.forEach(user: u, body)
+        }
+
+        var byteCount: Int { old.byteCount + young.byteCount }
+
+        static let empty = Grouped(old: .empty(at: 0), young: .empty(at: 0))
     }
 
     /// Rows past ``Grouped/count`` before the rows are grouped again: a pass over every user
     /// follows about this many links (more while a background regrouping runs, at most four
-    /// times as many). Regrouping costs O(users + tail rows), about once per eight 1,000-row
-    /// batches (a small tail after 16 rows or a quarter of it); past 65,536 rows it runs off the
-    /// commit thread (``appending(to:base:client:users:apps:)``).
+    /// times as many). Regrouping costs O(users + the young run's rows) — O(users + tail rows)
+    /// when it makes the old run again (``Grouped``) — about once per eight 1,000-row batches (a
+    /// small tail after 16 rows or a quarter of it); past 65,536 rows it runs off the commit
+    /// thread (``appending(to:base:client:users:apps:)``).
     static let regroupRows = 8_192
 
     /// What the tail adds to one entity.
@@ -283,6 +370,8 @@ public final class UsageTail: @unchecked Sendable {
     public var rowCount: Int { rows.count }
     /// Rows grouped by user (``grouped``); the rest are read through their chains.
     public var groupedRows: Int { grouped.count }
+    /// Rows in ``Grouped``'s old run and in its young run.
+    public var groupedRuns: (old: Int, young: Int) { (grouped.old.end, grouped.young.end - grouped.young.from) }
 
     /// The entity's tail users of the base's last day, when it has any.
     @inline(__always) public func users(_ e: Int) -> TailList<UInt32>? {
@@ -487,18 +576,7 @@ public final class UsageTail: @unchecked Sendable {
     @inlinable @inline(__always)
     func forEachPair(user u: Int, _ body: (TailPair) -> Void) {
         let g = grouped
-        if u &+ 1 < g.start.count {  // (users added since the grouping have no grouped rows)
-            let s = Int(g.start[u]), end = Int(g.start[u &+ 1])
-            if s < end {
-                g.pairs.withUnsafeBufferPointer { p in
-                    var k = s
-                    while k < end {
-                        body(p[k])
-                        k &+= 1
-                    }
-                }
-            }
-        }
+        g.forEach(user: u, body)
         if pairHead[u] >= g.count { forEachRecentPair(user: u, body) }
     }
 
@@ -518,7 +596,7 @@ public final class UsageTail: @unchecked Sendable {
     func hasPairs(user u: Int) -> Bool { pairHead[u] >= 0 }
 
     var byteCount: Int {
-        var n = rows.count * 28 + pairHead.count * 4 + grouped.pairs.count * 18 + grouped.start.count * 4
+        var n = rows.count * 28 + pairHead.count * 4 + grouped.byteCount
         for case let t? in entities {
             n += (t.users.count + t.next.count) * 4 + (t.before.count + (t.beforeEither?.count ?? 0)) * 4 + (t.mask.count + t.nextMask.count) * 8
         }
