@@ -42,8 +42,12 @@ import TallyWire
         let dump = RandomDump(seed: seed, clientCount: 2, maxRowsPerClient: 700)
         let base = NSTemporaryDirectory() + "tally-append-\(name)-\(getpid())"
         try DumpWriter.write(dump.tables(), to: base + "-dump")
+        TemporaryPaths.removeAtExit(base + "-dump")
         let walPath = wal ?? base + ".wal"
-        if wal == nil { try? FileManager.default.removeItem(atPath: walPath) }
+        if wal == nil {
+            try? FileManager.default.removeItem(atPath: walPath)
+            TemporaryPaths.removeAtExit(walPath)
+        }
         let source = DataSource(snapshot.map { .snapshot($0) } ?? .dump(base + "-dump"))
         let observability = Observability.prometheus(logLevel: .critical)
         let writer = StoreWriter(log: try WriteAheadLog(path: walPath), source: source, observer: observability, tailMinRows: tailMinRows,

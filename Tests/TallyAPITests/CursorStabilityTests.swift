@@ -35,6 +35,8 @@ import TallyWire
         let base = NSTemporaryDirectory() + "tally-cursor-\(name)-\(getpid())"
         try DumpWriter.write(dump.tables(), to: base + "-dump")
         try? FileManager.default.removeItem(atPath: base + ".wal")
+        TemporaryPaths.removeAtExit(base + "-dump")
+        TemporaryPaths.removeAtExit(base + ".wal")
         let observability = Observability.prometheus(logLevel: .critical)
         let writer = StoreWriter(log: try WriteAheadLog(path: base + ".wal"), source: DataSource(.dump(base + "-dump")),
                                  observer: observability)
@@ -246,6 +248,7 @@ import TallyWire
         let dump = RandomDump(seed: 21, clientCount: 2, maxRowsPerClient: 400)
         let base = NSTemporaryDirectory() + "tally-pins-\(getpid())"
         try DumpWriter.write(dump.tables(), to: base)
+        defer { try? FileManager.default.removeItem(atPath: base) }
         let (store, _) = try DataSource(.dump(base)).load(nil)
         let a = dump.clients[0].id, b = dump.clients[1].id
         let pins = CursorPins(budgetBytes: 1 << 40)

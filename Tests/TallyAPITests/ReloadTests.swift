@@ -27,6 +27,7 @@ import TallyWrite
         try DumpWriter.write(tables, to: base + "-new", compressions: [.lz4])
         tables[u].rows[5][1] = "2024-13-01"
         try DumpWriter.write(tables, to: base + "-bad", compressions: [.none])
+        for suffix in ["-old", "-new", "-bad"] { TemporaryPaths.removeAtExit(base + suffix) }
         return (base + "-old", base + "-new", base + "-bad", dump)
     }
 

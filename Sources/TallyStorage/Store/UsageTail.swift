@@ -436,6 +436,9 @@ public final class UsageTail: @unchecked Sendable {
         /// of a version's reordering, and that a quarter of a 1,000-row batch's apply on the
         /// 47.6 M-row client (`perf` of `tally bench --tail-fraction 0.01`, 2026-12-04).
         private(set) var idRanks: [UInt32] = []
+        /// What ``UsageTail/warm(users:apps:held:pairs:classEntity:)`` read, kept so that its
+        /// loads are not optimized away.
+        var warmed: UInt64 = 0
 
         init(pairs: PairIndex, userCount: Int, entities: Int) {
             pairCounts = (0..<userCount).map { UInt32(pairs.pairCount(user: $0)) }
@@ -633,6 +636,15 @@ struct HeldBits {
         guard u < start.count, start[u] >= 0 else { return false }
         let b = (next ? entities : 0) &+ e
         return bits[Int(start[u]) &+ b >> 6] & (1 << UInt64(b & 63)) != 0
+    }
+
+    /// The word holding user `u`'s bit of entity `e` on the base's last day, or 0 before their
+    /// first row: read ahead of the apply (``UsageTail/warm(users:apps:held:pairs:classEntity:)``).
+    @inline(__always)
+    func word(_ u: UInt32, _ e: Int) -> UInt64 {
+        let u = Int(u)
+        guard u < start.count, start[u] >= 0 else { return 0 }
+        return bits[Int(start[u]) &+ e >> 6]
     }
 
     @inline(__always)
