@@ -194,11 +194,13 @@ extension StoreWriter {
             var next = AppendBody.apply(records, onto: one, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows).clients[0]
             next.baseDerived.warm(from: from.baseDerived, client: next)  // as a merge does
             // Events let past the rebuild meanwhile are caught up here, off the commit thread,
-            // until fewer than 20,000 are left for the install (as a merge does).
-            var rows = from.usage?.tail?.rowCount ?? 0
-            while let now = self.store?.client(id), (now.usage?.tail?.rowCount ?? 0) - rows >= 20_000,
+            // until fewer than ``mergeInstallRows`` are left for the install (as a merge does).
+            var rows = from.usage?.tail?.rowCount ?? 0, rounds = 0
+            while rounds < Self.mergeCatchUpRounds, let now = self.store?.client(id),
+                  (now.usage?.tail?.rowCount ?? 0) - rows >= Self.mergeInstallRows,
                   let caught = Self.catchingUp(next, from: from, rows: rows, to: now) {
                 (next, rows) = caught
+                rounds += 1
             }
             enqueue(.rebuilt(Rebuilt(id: id, from: from, client: next, count: records.count, rows: rows)))
         }

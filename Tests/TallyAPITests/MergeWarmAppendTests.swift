@@ -113,4 +113,28 @@ import TallyTestSupport
         #expect(StoreWriter.freesIndexes(s4, keptBy: others))
         #expect(!StoreWriter.freesIndexes(others, keptBy: s4))
     }
+
+    /// A version replaced by a merge is kept a moment on a queue of its own and freed there
+    /// (``StoreWriter/releaseLater(_:)``), not on the commit thread: it is freed, and its index
+    /// with it, once nothing reads it.
+    @Test func aVersionAMergeReplacedIsFreed() throws {
+        let rig = try AppendTests.rig("release-later", seed: 89, tailMinRows: 0)
+        defer { rig.shutdown() }
+        var r = SeededRandom(seed: 90)
+        let client = rig.client
+        weak var replaced: Store?
+        weak var replacedIndex: UsageIndex?
+        try {
+            let day = try #require(rig.writer.store?.client(client)?.usage?.newestDay)
+            #expect(try AppendTests.post(rig, AppendTests.randomEvents(rig.dump, client: client, day: day, 20, &r).body).status == 200)
+            let before = try #require(rig.writer.store)
+            replaced = before
+            replacedIndex = Self.index(before.client(client))
+            rig.writer.mergeNow()
+            _ = try Self.servedWithNewIndex(rig, client, from: Self.index(before.client(client)))
+        }()
+        for _ in 0..<1_000 where replaced != nil || replacedIndex != nil { usleep(10_000) }
+        #expect(replaced == nil, "the replaced version was freed")
+        #expect(replacedIndex == nil, "and its index")
+    }
 }
