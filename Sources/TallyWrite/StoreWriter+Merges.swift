@@ -69,9 +69,10 @@ extension StoreWriter {
 
     /// Rows a merge leaves for the commit thread to apply at its install: its catch-up off the
     /// commit thread goes on until fewer are left (or after ``mergeCatchUpRounds`` rounds, when
-    /// the stream outruns it). With 20,000 the batches acknowledged across an install were the
-    /// slowest of their second (17.4 and 25.9 ms against a p99 of 5–8 ms, in a timeline of a
-    /// trickle of 1,000-row batches into the 47.6 M-row client, 2026-12-04).
+    /// the stream outruns it). Each left row is about a microsecond of the commit thread (a
+    /// 1,000-row batch's apply); 20,000 until 2026-12-04. (The batches acknowledged across an
+    /// install took 10–72 ms then; lowering this alone did not change that — freeing the
+    /// replaced index on the commit thread did it: ``releaseLater(_:)``.)
     static let mergeInstallRows = 4_096
     static let mergeCatchUpRounds = 32
 
