@@ -115,8 +115,8 @@ import TallyTestSupport
     }
 
     /// A version replaced by a merge is kept a moment on a queue of its own and freed there
-    /// (``StoreWriter/releaseLater(_:)``), not on the commit thread: it is freed, and its index
-    /// with it, once nothing reads it.
+    /// (``StoreWriter/releaseLater(_:)``), not on the commit thread: it is still freed, and its
+    /// index with it, once nothing reads it. (Which thread frees it is not checked here.)
     @Test func aVersionAMergeReplacedIsFreed() throws {
         let rig = try AppendTests.rig("release-later", seed: 89, tailMinRows: 0)
         defer { rig.shutdown() }
