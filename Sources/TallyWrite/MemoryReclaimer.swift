@@ -13,7 +13,8 @@ import CMalloc
 /// replaced store is gone, `malloc_trim(0)` returns the free pages of every arena (at most once
 /// a second; it walks the heap). Only stores whose replacement let a client's index go are
 /// watched (``StoreWriter/freesIndexes(_:keptBy:)``): a version that only grew a tail frees
-/// next to nothing, and trimming after each one walked the free chunks every second.
+/// next to nothing, and trimming after each one walked the free chunks every second. The commit
+/// thread has the heap trimmed once more when appends stop (``StoreWriter/idleTrimSeconds``).
 public final class MemoryReclaimer: Sendable {
     static let shared = MemoryReclaimer()
 
@@ -55,6 +56,15 @@ public final class MemoryReclaimer: Sendable {
         #else
         return nil
         #endif
+    }
+
+    /// Trims on this reclaimer's queue, then calls `then` (the commit thread, idle for a while
+    /// after appends: ``StoreWriter/idleTrimSeconds``).
+    func trimSoon(then: @escaping @Sendable () -> Void) {
+        queue.async {
+            Self.trim()
+            then()
+        }
     }
 
     static func trim() {

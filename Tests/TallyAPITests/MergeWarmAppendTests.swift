@@ -114,6 +114,37 @@ import TallyTestSupport
         #expect(!StoreWriter.freesIndexes(others, keptBy: s4))
     }
 
+    /// Once appends stop, the commit thread has the heap trimmed (``StoreWriter/idleTrimSeconds``
+    /// quiet after a publish: what the stream's parse and apply left free goes back to the
+    /// system) — once per quiet spell, not while batches keep coming.
+    @Test func theHeapIsTrimmedWhenAppendsStop() throws {
+        let rig = try AppendTests.rig("idle-trim", seed: 91, tailMinRows: 0)
+        defer { rig.shutdown() }
+        var r = SeededRandom(seed: 91)
+        let client = rig.client
+        let day = try #require(rig.writer.store?.client(client)?.usage?.newestDay)
+        func trims() -> Int { rig.writer.idleTrims.load(ordering: .relaxed) }
+        func trimmed(after n: Int) -> Bool {
+            for _ in 0..<1_000 where trims() == n { usleep(10_000) }
+            return trims() > n
+        }
+        func append() throws {
+            #expect(try AppendTests.post(rig, AppendTests.randomEvents(rig.dump, client: client, day: day, 5, &r).body).status == 200)
+        }
+        // The load published the first version: trimmed once quiet, then not again while nothing is published.
+        #expect(trimmed(after: 0))
+        let quiet = trims()
+        usleep(2_500_000)
+        #expect(trims() == quiet, "nothing was published since the trim")
+        // Batches every 0.4 s (under the quiet time): no trim among them; one after the last.
+        for _ in 0..<8 {
+            try append()
+            usleep(400_000)
+        }
+        #expect(trims() == quiet, "none while batches come")
+        #expect(trimmed(after: quiet), "one once they stop")
+    }
+
     /// A version replaced by a merge is kept a moment on a queue of its own and freed there
     /// (``StoreWriter/releaseLater(_:)``), not on the commit thread: it is still freed, and its
     /// index with it, once nothing reads it. (Which thread frees it is not checked here.)

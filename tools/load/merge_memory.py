@@ -11,7 +11,7 @@
 2. serves that snapshot in a fresh process, sends it the same reads `append_today.py` sent (the
    client's users report), waits the same idle time and reads the same.
 
-  python3 tools/load/merge_memory.py --snapshot SNAP --dump DUMP [--tally .build-release/release/tally]
+  python3 tools/load/merge_memory.py --snapshot SNAP --dump DUMP [--tally .build-release/release/tally] [--heap-timeline]
 
 DUMP is the folder SNAP was saved from (`tally synth --write-dump` or `tally generate`): the
 users and apps of the appended events come from it. Prints one line per process and the ratio.
@@ -20,6 +20,7 @@ import argparse
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -48,6 +49,32 @@ def anonymous_mib(pid):
     return float("nan")
 
 
+def heap_rss_mib(pid):
+    """Resident MiB of the main arena's heap (the `[heap]` mapping), or 0 without one."""
+    with open(f"/proc/{pid}/smaps") as f:
+        inside = False
+        for line in f:
+            fields = line.split()
+            if "-" in fields[0] and not fields[0].endswith(":"):
+                inside = fields[-1] == "[heap]"
+            elif inside and fields[0] == "Rss:":
+                return int(fields[1]) / 1024
+    return 0.0
+
+
+def heap_timeline(server, url, stop):
+    """Each second until `stop`: seconds since start, the main arena's resident heap, the
+    allocator's free bytes and the delta's rows."""
+    t0 = time.time()
+    while not stop.wait(1):
+        try:
+            m = scrape(url)
+            print(f"  {time.time() - t0:5.1f} s  [heap] {heap_rss_mib(server.pid):5.1f} MiB resident, heap free "
+                  f"{m[('tally_heap_free_bytes', ())] / 2**20:5.1f} MiB, delta {m[('tally_delta_rows', ())]:.0f} rows", flush=True)
+        except Exception:
+            pass
+
+
 def report(label, server, url, smaps=None):
     rss = rss_mib(server.pid)
     if smaps:
@@ -69,6 +96,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--idle", type=float, default=15)
     ap.add_argument("--smaps", help="a folder to write each process's /proc/PID/smaps into, as it is measured")
+    ap.add_argument("--heap-timeline", action="store_true",
+                    help="print the merged process's main-arena heap (resident), the allocator's free bytes and the delta each second")
     ap.add_argument("--bodies", type=int, default=2000, help="distinct batches sent (then reused, adding nothing)")
     a = ap.parse_args()
     ensure_packages()
@@ -80,6 +109,9 @@ def main():
     server, url = serve_with_log(a.tally, a.snapshot, tag + ".wal", tag + "-1.log")
     try:
         report("served snapshot, before appends", server, url)
+        stop = threading.Event()
+        if a.heap_timeline:
+            threading.Thread(target=heap_timeline, args=(server, url, stop), daemon=True).start()
         port = url.rsplit(":", 1)[1]
         subprocess.run([sys.executable, os.path.join(ROOT, "tools/load/append_today.py"), "--port", port,
                         "--dump", a.dump, "--client", client, "--batch", "1000", "--seconds", str(a.seconds),
@@ -90,6 +122,7 @@ def main():
         while scrape(url)[("tally_delta_rows", ())] > 0 and time.time() < deadline:
             time.sleep(1)
         time.sleep(a.idle)
+        stop.set()
         merged, m = report("after appends and merges", server, url,
                            a.smaps and os.path.join(a.smaps, "merged.smaps"))
         print("merges: " + ", ".join(f"{dict(k[1])['result']} {v:.0f}" for k, v in m.items() if k[0] == "tally_merges_total"),
