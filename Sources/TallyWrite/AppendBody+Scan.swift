@@ -12,6 +12,9 @@ extension AppendBody {
     struct Scanned {
         var rows: [AppendBatch.Row] = []
         var newUsers: [UUID128] = [], newApps: [UUID128] = []
+        /// The rows' users, apps and days as the client numbers them (the held ones: complete
+        /// when `newUsers` and `newApps` are empty).
+        var users: [UInt32] = [], apps: [UInt32] = [], days: [Int32] = []
         var tables: [(name: String, bytes: Range<Int>)] = []
     }
 
@@ -37,7 +40,10 @@ extension AppendBody {
         guard v.refused.isEmpty, scanned.newUsers.allSatisfy(v.users.contains), scanned.newApps.allSatisfy(v.apps.contains) else {
             return nil
         }
-        return AppendBatch(client: client, rows: scanned.rows, directory: directory)
+        // Events alone, every id held: numbered as `c` numbers them, for the commit thread.
+        let dense = scanned.tables.isEmpty && scanned.newUsers.isEmpty && scanned.newApps.isEmpty && !scanned.rows.isEmpty
+            ? DenseEvents(numbering: c.numbering, users: scanned.users, apps: scanned.apps, days: scanned.days) : nil
+        return AppendBatch(client: client, rows: scanned.rows, directory: directory, dense: dense)
     }
 
     /// Reads a body in the form clients send: a bare array of events, or an object whose keys
@@ -144,7 +150,11 @@ extension AppendBody {
         mutating func events(into s: inout Scanned, _ v: Validator) -> Bool {
             guard take(0x5B) else { return false }
             if take(0x5D) { return true }  // none: beside directory tables
-            s.rows.reserveCapacity(min(AppendBody.maxEvents, n / 100))
+            let capacity = min(AppendBody.maxEvents, n / 100)
+            s.rows.reserveCapacity(capacity)
+            s.users.reserveCapacity(capacity)
+            s.apps.reserveCapacity(capacity)
+            s.days.reserveCapacity(capacity)
             let latest = v.latest
             repeat {
                 guard s.rows.count < AppendBody.maxEvents, take(0x7B) else { return false }
@@ -154,11 +164,11 @@ extension AppendBody {
                     let field = UnsafeBufferPointer(rebasing: b[value])
                     if equals(key, "user_id"), user == nil {
                         guard let u = UUID128(bytes: field) else { return false }
-                        if v.c.userIndex[u] == nil { s.newUsers.append(u) }
+                        if let i = v.c.userIndex[u] { s.users.append(i) } else { s.newUsers.append(u) }
                         user = u
                     } else if equals(key, "application_id"), app == nil {
                         guard let a = UUID128(bytes: field) else { return false }
-                        if v.c.appIndex[a] == nil { s.newApps.append(a) }
+                        if let i = v.c.appIndex[a] { s.apps.append(i) } else { s.newApps.append(a) }
                         app = a
                     } else if equals(key, "activity_date"), day == nil {
                         guard let d = Day(iso: field), d >= v.earliest, d <= latest else { return false }
@@ -169,6 +179,7 @@ extension AppendBody {
                 }
                 guard take(0x7D), let user, let app, let day else { return false }
                 s.rows.append(AppendBatch.Row(user: user, app: app, day: day))
+                s.days.append(day.raw)
             } while take(0x2C)
             return take(0x5D)
         }

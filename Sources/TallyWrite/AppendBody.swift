@@ -401,7 +401,7 @@ public enum AppendBody {
                 }
                 let d = effect == .attributes ? c.withAttributes(acc.directory, catalog: catalog) : c
                 var rows = DenseRows()
-                rows.add(acc.events, of: d, skipped: &skipped)
+                rows.add(AppendBatch(client: c.info.id, rows: acc.events), of: d, skipped: &skipped)
                 if let next = rows.appended(to: d, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows) {
                     rebuilt.append(next)
                 } else if d !== c {
@@ -428,7 +428,7 @@ public enum AppendBody {
                 skipped += batch.rows.count
                 continue
             }
-            byClient[batch.client, default: DenseRows()].add(batch.rows, of: c, skipped: &skipped)
+            byClient[batch.client, default: DenseRows()].add(batch, of: c, skipped: &skipped)
         }
         let rebuilt = byClient.compactMap { id, rows -> ClientStore? in
             store.client(id).flatMap { rows.appended(to: $0, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows) }
@@ -440,9 +440,9 @@ public enum AppendBody {
     struct DenseRows {
         var users: [UInt32] = [], apps: [UInt32] = [], days: [Int32] = []
 
-        /// With `rows`; a row naming a user or app `c` does not hold is skipped and counted.
-        mutating func add(_ rows: [AppendBatch.Row], of c: ClientStore, skipped: inout Int) {
-            let d = c.dense(rows)
+        /// With `batch`'s rows; a row naming a user or app `c` does not hold is skipped and counted.
+        mutating func add(_ batch: AppendBatch, of c: ClientStore, skipped: inout Int) {
+            let d = c.dense(batch)
             users += d.users
             apps += d.apps
             days += d.days
@@ -479,9 +479,12 @@ public enum AppendBody {
             if c.userIndex[m.user] == nil && !ids.users.contains(m.user) { return "user \(m.user)" }
             if c.departmentIndex[m.department] == nil && !ids.departments.contains(m.department) { return "department \(m.department)" }
         }
-        for r in batch.rows {
-            if c.userIndex[r.user] == nil && !ids.users.contains(r.user) { return "user \(r.user)" }
-            if c.appIndex[r.app] == nil && !ids.apps.contains(r.app) { return "app \(r.app)" }
+        // Rows numbered against a version of `c`'s numbering name ids it holds (it only adds).
+        if batch.dense?.numbering !== c.numbering {
+            for r in batch.rows {
+                if c.userIndex[r.user] == nil && !ids.users.contains(r.user) { return "user \(r.user)" }
+                if c.appIndex[r.app] == nil && !ids.apps.contains(r.app) { return "app \(r.app)" }
+            }
         }
         added[batch.client] = ids
         return nil

@@ -161,6 +161,11 @@ extension StoreWriter {
     /// earlier in the group is in it).
     /// Commit thread only.
     func park(_ p: LoggedBatch) {
+        // Without its rows' dense indexes: they keep the version it was parsed against alive,
+        // and the rebuild that takes it numbers ids anew.
+        var batch = p.batch
+        batch.dense = nil
+        let p = LoggedBatch(sequence: p.sequence, batch: batch, done: p.done)
         parked[p.batch.client, default: []].append(p)
         parkedIds[p.batch.client, default: AppendBody.AddedIds()].add(p.batch)
         if let day = p.batch.rows.lazy.map(\.day.raw).max() {

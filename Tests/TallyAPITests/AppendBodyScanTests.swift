@@ -31,7 +31,7 @@ import TallyTestSupport
         let c = try #require(store.client(client))
         let users = c.users.map(\.id), apps = c.apps.map(\.id)
         var r = SeededRandom(seed: 91)
-        var scanned = 0, leftToJSON = 0
+        var scanned = 0, leftToJSON = 0, numbered = 0
         for n in 0..<600 {
             let rowCount = Int.random(in: 0...12, using: &r)
             var objects: [String] = []
@@ -82,6 +82,16 @@ import TallyTestSupport
                     continue
                 }
                 #expect(batch.rows == fast.rows && batch.directory.count == 0 && fast.directory.count == 0, "body \(n): \(body)")
+                // Numbered while scanned as the client numbers them (every id is held: no directory rows).
+                if fast.rows.isEmpty {
+                    #expect(fast.dense == nil)
+                } else if let d = fast.dense {
+                    numbered += 1
+                    let looked = c.dense(fast.rows)
+                    #expect(d.numbering === c && d.users == looked.users && d.apps == looked.apps && d.days == looked.days, "body \(n)")
+                } else if variant != 12 {  // (an empty directory table beside them: left unnumbered)
+                    Issue.record("body \(n): scanned events of held ids were not numbered")
+                }
             } else {
                 leftToJSON += 1
                 // Left to the other path: rightly, unless that path accepts it with exactly the
@@ -92,6 +102,52 @@ import TallyTestSupport
             }
         }
         #expect(scanned > 200 && leftToJSON > 100, "\(scanned) scanned, \(leftToJSON) left to JSONSerialization")
+        #expect(numbered > 150, "\(numbered) numbered")
+    }
+
+    /// The dense indexes a batch was numbered with while parsed (``AppendBatch/dense``) are taken
+    /// — by the apply (``ClientStore/dense(_:)-(AppendBatch)``) and by the commit thread's check
+    /// that its ids are still held (``AppendBody/missing(_:in:added:)``) — only by a version of
+    /// the numbering they were made in (a tail's version of the client: yes; the same data
+    /// loaded again, a new numbering: no, the ids are looked up again). Shown with indexes
+    /// planted wrong, which a version of another numbering must not read.
+    @Test func aBatchIsReadByItsIndexesOnlyInTheirNumbering() throws {
+        let (dump, store) = try Self.loaded(seed: 95)
+        let client = dump.clients[0].id
+        let c = try #require(store.client(client))
+        let day = try #require(c.usage?.newestDay)  // rows of the newest day: a tail takes them
+        let body = "[" + (0..<6).map { i in
+            "{\"user_id\": \"\(c.users[i % c.users.count].id)\", \"application_id\": \"\(c.apps[i % c.apps.count].id)\", \"activity_date\": \"\(day)\"}"
+        }.joined(separator: ",") + "]"
+        let batch = try AppendBody.parse(client: client, body: Array(body.utf8), store: store)
+        let d = try #require(batch.dense)
+        #expect(d.numbering === c.numbering)
+        let looked = c.dense(batch.rows)
+        // Planted: every user and app index moved by one.
+        func planted(_ numbering: ClientStore) -> AppendBatch {
+            var b = batch
+            b.dense = DenseEvents(numbering: numbering, users: d.users.map { ($0 + 1) % UInt32(c.users.count) },
+                                  apps: d.apps.map { ($0 + 1) % UInt32(c.apps.count) }, days: d.days)
+            return b
+        }
+        #expect(c.dense(planted(c)).users != looked.users, "its own numbering: the planted indexes are read")
+        // A version with a tail shares the numbering.
+        let tailed = c.appending(users: looked.users, apps: looked.apps, days: looked.days, tailMinRows: 0, tailMaxRows: nil)
+        #expect(tailed !== c && tailed.numbering === c.numbering)
+        #expect(tailed.dense(planted(c)).users != looked.users)
+        // The same data loaded again numbers anew: its ids are looked up.
+        let again = try #require(try Self.loaded(seed: 95).1.client(client))
+        #expect(again.numbering !== c.numbering)
+        let read = again.dense(planted(c))
+        #expect(read.users == again.dense(batch.rows).users && read.apps == again.dense(batch.rows).apps && read.skipped == 0)
+        // The commit thread's check: a row naming an id the client does not hold is found,
+        // unless the batch was numbered in the client's numbering (then every id was held).
+        var unknown = planted(c)
+        unknown.rows[0].user = UUID128(high: 7, low: 7)
+        let reloaded = Store(catalog: store.catalog, clients: store.clients.map { $0.info.id == client ? again : $0 })
+        var added: [UUID128: AppendBody.AddedIds] = [:]
+        #expect(AppendBody.missing(unknown, in: reloaded, added: &added) == "user \(UUID128(high: 7, low: 7))")
+        #expect(AppendBody.missing(unknown, in: store, added: &added) == nil, "numbered in the served numbering: not looked up")
     }
 
     /// Bodies with directory tables beside the events (new users with their memberships and

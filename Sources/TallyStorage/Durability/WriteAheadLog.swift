@@ -20,11 +20,20 @@ public struct AppendBatch: Sendable, Equatable {
     public var rows: [Row]
     /// Directory rows that arrived with the events (upserts by id), applied before them.
     public var directory: DirectoryRows
+    /// The rows as the dense indexes of the client version they were checked against, when the
+    /// parse found every id held (``DenseEvents``): not logged, not compared.
+    public var dense: DenseEvents?
 
-    public init(client: UUID128, rows: [Row], directory: DirectoryRows = DirectoryRows()) {
+    public init(client: UUID128, rows: [Row], directory: DirectoryRows = DirectoryRows(), dense: DenseEvents? = nil) {
         self.client = client
         self.rows = rows
         self.directory = directory
+        self.dense = dense
+    }
+
+    /// The same client, rows and directory rows (``dense`` is how they were read, not what they are).
+    public static func == (a: AppendBatch, b: AppendBatch) -> Bool {
+        a.client == b.client && a.rows == b.rows && a.directory == b.directory
     }
 }
 
