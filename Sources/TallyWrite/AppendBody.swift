@@ -401,7 +401,7 @@ public enum AppendBody {
                 }
                 let d = effect == .attributes ? c.withAttributes(acc.directory, catalog: catalog) : c
                 var rows = DenseRows()
-                rows.add(AppendBatch(client: c.info.id, rows: acc.events), of: d, skipped: &skipped)
+                rows.add(d.dense(acc.events), skipped: &skipped)
                 if let next = rows.appended(to: d, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows) {
                     rebuilt.append(next)
                 } else if d !== c {
@@ -428,7 +428,7 @@ public enum AppendBody {
                 skipped += batch.rows.count
                 continue
             }
-            byClient[batch.client, default: DenseRows()].add(batch, of: c, skipped: &skipped)
+            byClient[batch.client, default: DenseRows()].add(c.dense(batch), skipped: &skipped)
         }
         let rebuilt = byClient.compactMap { id, rows -> ClientStore? in
             store.client(id).flatMap { rows.appended(to: $0, tailMinRows: tailMinRows, tailMaxRows: tailMaxRows) }
@@ -440,9 +440,8 @@ public enum AppendBody {
     struct DenseRows {
         var users: [UInt32] = [], apps: [UInt32] = [], days: [Int32] = []
 
-        /// With `batch`'s rows; a row naming a user or app `c` does not hold is skipped and counted.
-        mutating func add(_ batch: AppendBatch, of c: ClientStore, skipped: inout Int) {
-            let d = c.dense(batch)
+        /// With a client's dense rows (``ClientStore/dense(_:)-(AppendBatch)``), counting those it skipped.
+        mutating func add(_ d: (users: [UInt32], apps: [UInt32], days: [Int32], skipped: Int), skipped: inout Int) {
             users += d.users
             apps += d.apps
             days += d.days

@@ -185,12 +185,13 @@ public final class StoreWriter: @unchecked Sendable {
     /// (``MemoryReclaimer/trimSoon(then:)``). While appends stream in, their parse and apply
     /// allocate and free buffers in the allocator's arenas and touch again the pages a merge's
     /// trim gave back; when the stream stops glibc keeps them resident (it returns by itself only
-    /// a free top past its threshold). Measured on the 47.6 M-row client with
-    /// `tools/load/merge_memory.py --heap-timeline` (2026-12-04, before this trim): the main
-    /// arena's `[heap]` held 12–17 MiB resident from the last merge's trim to the measurement,
-    /// against 0.1 MiB in a fresh process serving the same data; one more `malloc_trim(0)` then
-    /// (through `gdb`) took it to 9 MiB and the process from 284.6 to 275.2 MiB resident, the
-    /// fresh one's 275.3.
+    /// a free top past its threshold). Measured on the 47.6 M-row client under
+    /// `tools/load/merge_memory.py`'s load (2026-12-04, before this trim): the main arena's
+    /// `[heap]` held 12–17 MiB resident from the last merge's trim to the measurement, against
+    /// 0.1 MiB in a fresh process serving the same data; one more `malloc_trim(0)` then (through
+    /// `gdb`) took the process from 282.4 to 274.0 MiB resident (fresh: 273.5), and in a build
+    /// that also trimmed 3 s after each merge's trim, the `[heap]` from 17 to 9 MiB and the
+    /// process from 284.6 to 275.2 (fresh: 275.3).
     static let idleTrimSeconds = 2.0
 
     /// Whether a version was published since the last idle trim (commit thread only).

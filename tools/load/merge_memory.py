@@ -71,7 +71,7 @@ def heap_timeline(server, url, stop):
             m = scrape(url)
             print(f"  {time.time() - t0:5.1f} s  [heap] {heap_rss_mib(server.pid):5.1f} MiB resident, heap free "
                   f"{m[('tally_heap_free_bytes', ())] / 2**20:5.1f} MiB, delta {m[('tally_delta_rows', ())]:.0f} rows", flush=True)
-        except Exception:
+        except (OSError, KeyError):  # the server gone, or a scrape without the samples: no line this second
             pass
 
 
